@@ -1,0 +1,202 @@
+"""Run profiles: the one source of truth for every knob.
+
+A profile is a YAML file in ``configs/`` (``smoke``, ``quick``, ``paper``) or any path to such a
+file. Every key of :data:`SCHEMA` must be present, and nothing else may be: a typo in a profile or
+an override is an error that names the key and lists the valid ones, never a silently ignored knob.
+Notebooks receive ``profile`` (and optional ``overrides``) through papermill parameters; the CLI
+receives ``--config``.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+# --- value checks: each returns an error message, or None when the value is fine -------------------
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _str(v):
+    return None if isinstance(v, str) and v else "a non-empty string"
+
+
+def _pos_int(v):
+    return None if _is_int(v) and v > 0 else "a positive integer"
+
+
+def _nonneg_int(v):
+    return None if _is_int(v) and v >= 0 else "an integer >= 0"
+
+
+def _opt_pos_int(v):
+    return None if v is None or (_is_int(v) and v > 0) else "a positive integer or null (= all)"
+
+
+def _pos_float(v):
+    return None if _is_num(v) and v > 0 else "a positive number"
+
+
+def _list_of(check: Callable[[Any], str | None], allowed: tuple[str, ...] | None = None):
+    def validate(v):
+        what = f"a non-empty list of {check(None) or 'values'}"
+        if allowed:
+            what = f"a non-empty list drawn from {list(allowed)}"
+        if not isinstance(v, list) or not v:
+            return what
+        for item in v:
+            if check(item) is not None or (allowed and item not in allowed):
+                return what
+        return None
+    return validate
+
+
+def _datasets(v):
+    # a name or a list of names in order of preference; the names are checked by clorg.data
+    items = v if isinstance(v, list) else [v]
+    if not items or any(not isinstance(i, str) or not i for i in items):
+        return "a dataset name or a non-empty list of them (cifar10, fashion-mnist, digits, imagefolder:<path>)"
+    return None
+
+
+ENCODERS = ("resnet18", "resnet101", "vit")
+METHODS = ("moco_queue", "simclr", "supervised")
+SCHEDULES = ("cosine", "paper-literal")
+
+# section -> key -> (check, meaning). The meaning is shown in error messages and documents the key.
+SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
+    "profile": {
+        "name": (_str, "short name of the profile"),
+        "description": (_str, "what the profile is for and what it costs"),
+    },
+    "data": {
+        "dataset": (_datasets, "dataset name, or list in order of preference: the first that loads is used"),
+        "train_per_class": (_opt_pos_int, "training images per class (stratified, seeded subset); null = all"),
+        "test_per_class": (_opt_pos_int, "test images per class; null = all"),
+        "subset_seed": (_nonneg_int, "seed of the stratified subsets"),
+    },
+    "train": {
+        "encoders": (_list_of(_str, ENCODERS), "encoders to train"),
+        "width_scale": (_pos_float, "width multiplier of the encoders (1.0 = the paper's size)"),
+        "methods": (_list_of(_str, METHODS), "training methods"),
+        "contrastive_epochs": (_pos_int, "epochs of the contrastive methods"),
+        "supervised_epochs": (_pos_int, "epochs of the supervised baseline"),
+        "contrastive_batch_size": (_pos_int, "batch size of the contrastive methods"),
+        "supervised_batch_size": (_pos_int, "batch size of the supervised baseline"),
+        "schedule": (lambda v: None if v in SCHEDULES else f"one of {list(SCHEDULES)}",
+                     "learning-rate schedule after warm-up"),
+        "seed": (_nonneg_int, "training seed"),
+    },
+    "metrics": {
+        "rld_temperatures": (_list_of(_pos_float), "temperatures T of RLD on image features"),
+        "chi_ks": (_list_of(_pos_int), "neighbourhood sizes k of CHI (capped below the smallest class)"),
+    },
+    "toy": {
+        "points_per_class": (_pos_int, "points per class in the 2-D toy figure"),
+        "seeds": (_pos_int, "number of seeds of the toy figure (mean and spread)"),
+    },
+    "tsne": {
+        "sample_size": (_pos_int, "training features embedded by t-SNE"),
+        "perplexity_ratios": (_list_of(_pos_float), "perplexity / sample size (the paper: 25, 2500, 24900 of 25,000)"),
+    },
+    "heads": {
+        "temperatures": (_list_of(_pos_float), "temperatures of the GCN head's graph"),
+        "seeds": (_pos_int, "seeds per classifier (mean and std)"),
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A profile or override that does not fit :data:`SCHEMA`."""
+
+
+def available_profiles(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+
+
+def _profile_path(profile: str | Path, config_dir: Path) -> Path:
+    as_path = Path(profile)
+    if as_path.suffix in (".yaml", ".yml"):
+        if not as_path.is_file():
+            raise ConfigError(f"profile file {as_path} does not exist")
+        return as_path
+    path = Path(config_dir) / f"{profile}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown profile {str(profile)!r}: valid profiles are {available_profiles(config_dir)} "
+            f"(files in {config_dir}), or give the path of a .yaml file"
+        )
+    return path
+
+
+def _valid_keys() -> str:
+    return ", ".join(f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys)
+
+
+def validate(cfg: dict, origin: str = "profile") -> dict:
+    """Check ``cfg`` against :data:`SCHEMA`; return it unchanged or raise :class:`ConfigError`."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections {list(SCHEMA)}, got {type(cfg).__name__}")
+    problems = []
+    for section in cfg:
+        if section not in SCHEMA:
+            problems.append(f"unknown section {section!r} (valid sections: {list(SCHEMA)})")
+    for section, keys in SCHEMA.items():
+        values = cfg.get(section)
+        if not isinstance(values, dict):
+            problems.append(f"missing section {section!r} with keys {list(keys)}")
+            continue
+        for key in values:
+            if key not in keys:
+                problems.append(f"unknown key {section}.{key} (valid keys of {section}: {list(keys)})")
+        for key, (check, meaning) in keys.items():
+            if key not in values:
+                problems.append(f"missing key {section}.{key}: {meaning}")
+                continue
+            expected = check(values[key])
+            if expected is not None:
+                problems.append(f"{section}.{key} = {values[key]!r} must be {expected} ({meaning})")
+    if problems:
+        raise ConfigError(f"{origin} is invalid:\n  - " + "\n  - ".join(problems))
+    return cfg
+
+
+def apply_overrides(cfg: dict, overrides: dict | None) -> dict:
+    """Return a copy of ``cfg`` with dotted keys (``"data.train_per_class": 100``) replaced."""
+    cfg = copy.deepcopy(cfg)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = str(dotted).partition(".")
+        if section not in SCHEMA or key not in SCHEMA[section]:
+            raise ConfigError(f"unknown override key {dotted!r}; valid keys: {_valid_keys()}")
+        cfg[section][key] = value
+    return cfg
+
+
+def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
+                 config_dir: Path = CONFIG_DIR) -> dict:
+    """Load, override and validate a profile by name (``configs/<name>.yaml``) or path."""
+    path = _profile_path(profile, config_dir)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"profile {path} is not valid YAML: {exc}") from exc
+    validate(cfg, origin=f"profile {path}")
+    return validate(apply_overrides(cfg, overrides), origin=f"profile {path} with overrides {overrides}")
+
+
+def dataset_candidates(cfg: dict) -> list[str]:
+    """The profile's datasets in order of preference."""
+    ds = cfg["data"]["dataset"]
+    return list(ds) if isinstance(ds, list) else [ds]
