@@ -1,0 +1,47 @@
+# Two commands do everything (see README.md):
+#   make book   execute every notebook on $(PROFILE) (default quick) and build the HTML book in _build/html
+#   make test   the whole test suite: pytest, then the smoke book executed, built and checked in a browser
+# Both create .venv from the pinned requirements.txt when it is missing (or older than the pins) and
+# reuse it when present.
+
+PROFILE ?= quick
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test pytest book execute build-book check-site lock clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "clorg needs Python 3.11 (the torch wheels are built for it); set PYTHON=/path/to/python3.11")' \
+		|| { echo "Python 3.11 not found as '$(PYTHON)': install it or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+	$(MAKE) book PROFILE=smoke
+	$(MAKE) check-site
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+book: execute build-book
+
+execute: $(STAMP)
+	$(PY) ci/execute_notebooks.py --profile $(PROFILE)
+
+build-book: $(STAMP)
+	$(PY) ci/build_book.py --profile $(PROFILE)
+
+check-site: $(STAMP)
+	$(PY) ci/check_site.py _build/html
+
+lock: $(STAMP)
+	$(PY) ci/lock.py
+
+clean:
+	rm -rf build _build

@@ -1,0 +1,119 @@
+"""Render the executed notebooks of one profile as the HTML book in _build/html.
+
+    python ci/build_book.py --profile smoke
+
+The book is never executed here (``execute_notebooks: off``): ci/execute_notebooks.py ran the
+notebooks first. This script stages a source tree that mirrors the repository, build/<profile>/site/
+with _config.yml, _toc.yml, book/ and the *executed* notebooks/, writes book/build_info.md (profile,
+dataset and checksum, commit, hardware) for the intro, and runs ``jupyter-book build`` with warnings
+as errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from clorg.config import load_profile  # noqa: E402
+from clorg.provenance import describe_hardware  # noqa: E402
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every file named in a jb-book table of contents, the root first."""
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def build_info_markdown(info: dict) -> str:
+    ds = info["dataset"]
+    lines = [
+        f"- **Profile:** `{info['profile']}`: {info['description']}"
+        + (f", with overrides `{info['overrides']}`" if info["overrides"] else "") + ".",
+        f"- **Dataset used:** {ds['name']}, {ds['train_images']:,} training and {ds['test_images']:,} test images "
+        f"of shape {tuple(ds['image_shape'])} in {len(ds['classes'])} classes.",
+        f"- **Data source:** {ds['source']}, sha256 `{ds['sha256']}`.",
+    ]
+    if ds["name"] == "cifar10" and "jpeg" in ds["source"].lower():
+        lines.append("- **Note:** this CIFAR-10 is a JPEG (quality 75) re-encoding of the original, so accuracies "
+                     "run a little below those on the original pickled CIFAR-10: read it as "
+                     "\"CIFAR-10 (JPEG-75 copy)\".")
+    for skipped in ds["skipped"]:
+        lines.append(f"- **Not used: {skipped['name']}**, because {skipped['reason']}.")
+    for note in ds["notes"]:
+        lines.append(f"- **Subset:** {note}")
+    lines += [
+        f"- **Commit:** `{info['commit']}`.",
+        f"- **Hardware:** {describe_hardware(info['hardware'])}.",
+        "- **Libraries:** " + ", ".join(f"{k} {v}" for k, v in info["libraries"].items()) + ".",
+        f"- **Executed:** {info['built_at']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def stage(profile: str) -> Path:
+    build = ROOT / "build" / profile
+    info_path = build / "build_info.json"
+    if not info_path.is_file():
+        raise SystemExit(f"{info_path} is missing: execute the notebooks first "
+                         f"(make execute PROFILE={profile}, or python ci/execute_notebooks.py --profile {profile})")
+    site = build / "site"
+    shutil.rmtree(site, ignore_errors=True)
+    shutil.copytree(ROOT / "book", site / "book")
+    shutil.copy(ROOT / "_config.yml", site / "_config.yml")
+    shutil.copy(ROOT / "book" / "_toc.yml", site / "_toc.yml")
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    missing = []
+    for entry in toc_files(toc):
+        if entry.startswith("notebooks/"):
+            executed = build / "notebooks" / (Path(entry).name + ".ipynb")
+            if not executed.is_file():
+                missing.append(executed)
+                continue
+            (site / "notebooks").mkdir(exist_ok=True)
+            shutil.copy(executed, site / "notebooks" / executed.name)
+    if missing:
+        raise SystemExit("executed notebooks missing (run make execute PROFILE=" + profile + "):\n  "
+                         + "\n  ".join(map(str, missing)))
+    info = json.loads(info_path.read_text())
+    (site / "book" / "build_info.md").write_text(build_info_markdown(info))
+    return site
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="quick")
+    args = ap.parse_args()
+    profile = load_profile(args.profile)["profile"]["name"]
+    site = stage(profile)
+    shutil.rmtree(ROOT / "_build", ignore_errors=True)  # a fresh site: no page left from another profile
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "--path-output", str(ROOT),
+           "-W", "-n", "--keep-going", "--all"]
+    print(" ".join(cmd), flush=True)
+    done = subprocess.run(cmd)
+    if done.returncode == 0:
+        print(f"book for profile {profile}: {ROOT / '_build' / 'html' / 'index.html'}")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Open every page of the built book in headless Chromium and check what a reader would see.
+
+    python ci/check_site.py _build/html [--screenshots DIR]
+
+For each page of the table of contents (served over HTTP on localhost, as a reader's browser gets
+it): the page loads, every image on it has loaded (naturalWidth > 0), and no executed cell shows an
+error (myst-nb renders a cell's exception as ``.output.traceback``). Uses Debian's ``chromium`` and
+``chromium-driver`` through selenium. When $CI is set, a missing browser fails the run; elsewhere it
+is skipped with a message (exit 0), since the rest of the book does not need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_book import toc_files  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+INSTALL_HINT = "install it with: apt-get install -y chromium chromium-driver"
+
+# JavaScript run in each page: the facts the check needs, as one JSON-able object
+PAGE_FACTS = """
+const imgs = Array.from(document.images);
+return {
+  title: document.title,
+  ready: document.readyState,
+  images: imgs.length,
+  pending: imgs.filter(i => !i.complete).map(i => i.src),
+  broken: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.src),
+  errors: Array.from(document.querySelectorAll('.output.traceback')).map(e => e.innerText.slice(0, 300)),
+  main: (document.querySelector('main, article, .bd-article') || document.body).innerText.length,
+};
+"""
+
+
+def find_browser() -> tuple[str, str] | None:
+    browser = next((shutil.which(b) for b in CHROMIUM if shutil.which(b)), None)
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            # the browser drops connections it no longer needs (prefetches); that is not a site error
+            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def start_browser(browser: str, driver: str, profile_dir: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    # without the background-networking flags Chromium keeps dialling Google's hosts, which this
+    # offline machine refuses; --no-sandbox because CI runs as root
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={profile_dir}", "--window-size=1280,1600"):
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+def check_page(driver, url: str, shot: Path | None) -> list[str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            if resp.status != 200:
+                return [f"HTTP {resp.status}"]
+    except OSError as exc:
+        return [f"does not load: {exc}"]
+    driver.get(url)
+    deadline = time.time() + 20
+    facts = driver.execute_script(PAGE_FACTS)
+    while (facts["ready"] != "complete" or facts["pending"]) and time.time() < deadline:
+        time.sleep(0.2)
+        facts = driver.execute_script(PAGE_FACTS)
+    if shot is not None:
+        driver.save_screenshot(str(shot))
+    problems = []
+    if facts["ready"] != "complete":
+        problems.append("page never finished loading")
+    if facts["main"] < 50:
+        problems.append("page body is (nearly) empty")
+    problems += [f"image still loading after 20 s: {src}" for src in facts["pending"]]
+    problems += [f"image failed to load (naturalWidth 0): {src}" for src in facts["broken"]]
+    problems += [f"executed cell shows an error: {text!r}" for text in facts["errors"]]
+    print(f"  {url}: {facts['images']} images, title {facts['title']!r}: "
+          + ("ok" if not problems else f"{len(problems)} problem(s)"), flush=True)
+    return problems
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("html", type=Path, nargs="?", default=ROOT / "_build" / "html")
+    ap.add_argument("--toc", type=Path, default=ROOT / "book" / "_toc.yml")
+    ap.add_argument("--screenshots", type=Path, help="save a PNG of every page here")
+    args = ap.parse_args()
+
+    if not (args.html / "index.html").is_file():
+        print(f"no book at {args.html}: build it first (make book)", file=sys.stderr)
+        return 1
+    found = find_browser()
+    if found is None:
+        message = f"headless Chromium and chromedriver not found; {INSTALL_HINT}"
+        if os.environ.get("CI"):
+            print(f"FAIL: {message} (CI is set, so the site check cannot be skipped)", file=sys.stderr)
+            return 1
+        print(f"SKIPPED the browser check: {message}")
+        return 0
+
+    pages = [f"{f}.html" for f in toc_files(yaml.safe_load(args.toc.read_text()))]
+    missing = [p for p in pages if not (args.html / p).is_file()]
+    if missing:
+        print(f"FAIL: pages of the table of contents missing from {args.html}: {missing}", file=sys.stderr)
+        return 1
+    if args.screenshots:
+        args.screenshots.mkdir(parents=True, exist_ok=True)
+
+    server, base = serve(args.html)
+    failures: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="clorg-chromium-") as profile_dir:
+        driver = start_browser(*found, profile_dir)
+        try:
+            print(f"checking {len(pages)} pages of {args.html} in {found[0]}:")
+            for page in ["index.html", *pages]:
+                shot = args.screenshots / (page.replace("/", "_") + ".png") if args.screenshots else None
+                problems = check_page(driver, f"{base}/{page}", shot)
+                if problems:
+                    failures[page] = problems
+        finally:
+            driver.quit()
+            server.shutdown()
+    if failures:
+        for page, problems in failures.items():
+            print(f"FAIL {page}:\n    " + "\n    ".join(problems), file=sys.stderr)
+        return 1
+    print(f"site check passed: {len(pages) + 1} pages, every image loaded, no cell errors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The repository's own contracts: pins agree, notebooks are clean and all in the book."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def pins(lines):
+    return {line.strip().lstrip("- ").strip() for line in lines if "==" in line and not line.strip().startswith("#")}
+
+
+def test_environment_yml_pins_exactly_requirements_txt():
+    req = pins((ROOT / "requirements.txt").read_text().splitlines())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pins(pip_section) == req
+
+
+def test_requirements_pin_every_package_and_the_required_versions():
+    lines = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert all("==" in line for line in lines), [line for line in lines if "==" not in line]
+    versions = dict(line.split("==") for line in lines)
+    lower = {k.lower(): v for k, v in versions.items()}
+    assert lower["torch"] == "2.14.1" and lower["torchvision"] == "0.29.1"
+    assert lower["jupyter-book"].startswith("1.")
+    for needed in ("jupyter", "ipykernel", "papermill", "seaborn", "opentsne", "scikit-learn", "networkx",
+                   "tqdm", "pyyaml", "pytest", "selenium"):
+        assert needed in lower, needed
+
+
+def test_notebooks_are_committed_without_outputs_and_take_parameters():
+    assert NOTEBOOKS, "no notebooks found"
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+        assert "profile =" in "".join(tagged[0]["source"])
+        first = nb["cells"][0]
+        assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# "), \
+            f"{path.name} must open with a '# Title' markdown cell (the page title in the book)"
+
+
+def test_every_notebook_is_in_the_table_of_contents_and_vice_versa():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "ci"))
+    from build_book import toc_files
+
+    toc = toc_files(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text()))
+    in_toc = {f.split("/", 1)[1] for f in toc if f.startswith("notebooks/")}
+    assert in_toc == {p.stem for p in NOTEBOOKS}
+    for f in toc:
+        if not f.startswith("notebooks/"):
+            assert (ROOT / f"{f}.md").is_file(), f
