@@ -49,6 +49,14 @@ def _pos_float(v):
     return None if _is_num(v) and v > 0 else "a positive number"
 
 
+def _nonneg_float(v):
+    return None if _is_num(v) and v >= 0 else "a number >= 0"
+
+
+def _unit_interval(v):
+    return None if _is_num(v) and 0 <= v < 1 else "a number in [0, 1)"
+
+
 def _list_of(check: Callable[[Any], str | None], allowed: tuple[str, ...] | None = None):
     def validate(v):
         what = f"a non-empty list of {check(None) or 'values'}"
@@ -95,8 +103,20 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "supervised_epochs": (_pos_int, "epochs of the supervised baseline"),
         "contrastive_batch_size": (_pos_int, "batch size of the contrastive methods"),
         "supervised_batch_size": (_pos_int, "batch size of the supervised baseline"),
+        "contrastive_lr": (_pos_float, "AdamW learning rate of the contrastive methods per 256 images (x batch/256)"),
+        "supervised_lr": (_pos_float, "AdamW learning rate of the supervised baseline per 256 images"),
+        "contrastive_warmup_epochs": (_nonneg_int, "linear warm-up epochs of the contrastive methods"),
+        "supervised_warmup_epochs": (_nonneg_int, "linear warm-up epochs of the supervised baseline"),
+        "weight_decay": (_nonneg_float, "AdamW weight decay (torch's default 0.01 in the paper)"),
         "schedule": (lambda v: None if v in SCHEDULES else f"one of {list(SCHEDULES)}",
-                     "learning-rate schedule after warm-up"),
+                     "learning-rate schedule after warm-up: cosine decay, or the authors' literal warm restarts"),
+        "moco_momentum": (_unit_interval, "EMA momentum m of the key encoder (paper: 0.99)"),
+        "moco_temperature": (_pos_float, "temperature tau of the queue contrastive loss (paper: 0.2)"),
+        "moco_queue_size": (_pos_int, "negatives kept per view; the queue holds ceil(size / batch) batches (paper: 128000)"),
+        "simclr_temperature": (_pos_float, "temperature of SimCLR's NT-Xent loss (0.5 by default)"),
+        "label_smoothing": (_unit_interval, "label smoothing of the supervised cross-entropy (paper: 0.1)"),
+        "checkpoint_every": (_pos_int, "epochs between checkpoints (the last epoch is always saved)"),
+        "compile": (lambda v: None if isinstance(v, bool) else "true or false", "wrap the model in torch.compile"),
         "seed": (_nonneg_int, "training seed"),
     },
     "metrics": {

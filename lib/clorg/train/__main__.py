@@ -1,0 +1,73 @@
+"""Command line: train one (encoder, method) of a profile, on one process or under torchrun.
+
+    python -m clorg.train --config configs/quick.yaml --encoder resnet18 --method moco_queue
+    torchrun --nproc_per_node=4 -m clorg.train --config paper --encoder vit --method moco_queue
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+import yaml
+
+from ..config import load_profile
+from ..data import choose_profile_dataset
+from ..methods import METHODS
+from ..models import ENCODERS
+from .loop import TrainingDiverged, run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m clorg.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="profile name (smoke, quick, paper) or path of a profile YAML")
+    ap.add_argument("--encoder", required=True, help=f"one of {', '.join(ENCODERS)}")
+    ap.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="replace a profile key, e.g. train.contrastive_epochs=5")
+    ap.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    ap.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    args = ap.parse_args(argv)
+
+    overrides = {}
+    for item in args.override:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--override needs KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    for name, value, valid in (("encoder", args.encoder, ENCODERS), ("method", args.method, METHODS)):
+        if value not in valid:
+            ap.error(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    try:
+        cfg = load_profile(args.config, overrides)
+    except ValueError as exc:
+        ap.error(str(exc))
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:  # started by torchrun: one process per device
+        use_cuda = torch.cuda.is_available() and args.device != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    try:
+        data = choose_profile_dataset(cfg)
+        if not distributed or torch.distributed.get_rank() == 0:
+            print(data.describe(), flush=True)
+        result = run(cfg, args.encoder, args.method, data=data, force=args.force, device=args.device)
+        if not distributed or torch.distributed.get_rank() == 0:
+            verb = "reused finished run" if result.reused else "finished"
+            print(f"{verb} {result.folder}: kNN accuracy (k=10) {result.record['knn_accuracy']:.4f}", flush=True)
+    except TrainingDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

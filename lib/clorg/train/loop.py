@@ -1,0 +1,242 @@
+"""The training loop: the whole uint8 dataset on the training device, batches sampled and augmented
+there, AdamW with a per-step schedule, bf16 autocast and channels_last on GPU, atomic checkpoints
+that resume bit-identically, and DistributedDataParallel when started by torchrun."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .. import provenance
+from ..augment import contrastive_views, supervised_view
+from ..data import DatasetChoice, choose_profile_dataset
+from ..distributed import convert_batchnorm, rank_and_world
+from ..embed import encode
+from ..knn import knn_accuracy
+from ..methods import build_method
+from ..models import build_encoder, count_parameters
+from . import checkpoint, runs
+from .schedule import lr_at
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    config: dict
+    record: dict
+    log: list[dict]
+    reused: bool
+
+    def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
+        """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
+        epoch = self.config["epochs"] if epoch is None else epoch
+        path = self.folder / "checkpoints" / f"encoder_e{epoch:04d}.pt"
+        if not path.is_file():
+            saved = sorted(p.name for p in (self.folder / "checkpoints").glob("encoder_e*.pt"))
+            raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved: {saved}")
+        enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
+                            in_channels=self.config["dataset"]["image_shape"][2],
+                            image_size=self.config["dataset"]["image_shape"][0])
+        enc.load_state_dict(checkpoint.load(path)["encoder"])
+        return enc.to(device).eval()
+
+
+def default_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def run(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = None, force: bool = False,
+        device: str | torch.device | None = None, runs_root: Path | None = None, progress: bool = True) -> RunResult:
+    """Train ``method`` on ``encoder`` with profile ``cfg``, or reuse the finished run with the same hash.
+
+    An interrupted run resumes from its last checkpoint; ``force=True`` discards it and starts over.
+    Everything about the configuration is checked before any training starts.
+    """
+    data = data or choose_profile_dataset(cfg)
+    run_cfg = runs.resolve(cfg, encoder, method, data.summary())
+    _, world = rank_and_world()
+    if run_cfg["batch_size"] % world:
+        raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
+    folder = runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
+    if runs.is_finished(folder) and not force:
+        return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
+    if force and rank_and_world()[0] == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+    device = torch.device(device) if device is not None else default_device()
+    return _train(run_cfg, data, folder, device, progress)
+
+
+def _views(kind: str, x: torch.Tensor, generator: torch.Generator):
+    if kind == "contrastive":
+        return contrastive_views(x, generator)
+    return (supervised_view(x, generator),)
+
+
+def _rng_state(sampler: torch.Generator, augment: torch.Generator) -> dict:
+    state = {"sampler": sampler.get_state(), "augment": augment.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, sampler: torch.Generator, augment: torch.Generator) -> None:
+    sampler.set_state(state["sampler"])
+    augment.set_state(state["augment"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool) -> RunResult:
+    rank, world = rank_and_world()
+    main = rank == 0
+    ckpt_dir = folder / "checkpoints"
+    last_path = ckpt_dir / "last.pt"
+    run_id = runs.run_hash(run_cfg)
+    on_gpu = device.type == "cuda"
+
+    torch.manual_seed(run_cfg["seed"])  # same initial weights on every rank
+    images = torch.from_numpy(data.train.images).to(device)
+    labels = torch.from_numpy(data.train.labels).to(device)
+    h, _, channels = data.train.images.shape[1:]
+    global_batch = run_cfg["batch_size"]
+    local_batch = global_batch // world
+    steps_per_epoch = len(images) // global_batch  # the last incomplete batch is dropped
+    epochs = run_cfg["epochs"]
+    base_lr = run_cfg["lr_per_256"] * global_batch / 256
+    kind = runs.kind_of(run_cfg["method"])
+
+    encoder = build_encoder(run_cfg["encoder"], width_scale=run_cfg["width_scale"], in_channels=channels, image_size=h)
+    method = build_method(run_cfg, encoder)
+    if world > 1:
+        method = convert_batchnorm(method)  # statistics over the global batch, as with one process
+    method.to(device)
+    if on_gpu:
+        method.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
+                                  weight_decay=run_cfg["weight_decay"])
+    sampler = torch.Generator().manual_seed(run_cfg["seed"])  # identical on every rank: one global order
+    augment = torch.Generator(device=device).manual_seed(run_cfg["seed"] * 1000 + rank + 1)
+
+    start_epoch = 0
+    if last_path.is_file():
+        state = checkpoint.load(last_path, map_location=device)
+        if state["run_hash"] != run_id:
+            raise RuntimeError(f"{last_path} belongs to run {state['run_hash']}, not {run_id}; delete it")
+        method.load_state_dict(state["method"])
+        optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"], sampler, augment)
+        start_epoch = state["epoch"]
+        if main:
+            print(f"resuming {folder.name} after epoch {start_epoch} of {epochs}", flush=True)
+    elif main:
+        folder.mkdir(parents=True, exist_ok=True)
+        runs.write_json(folder / "config.json", run_cfg)
+        checkpoint.save_atomic({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
+    if main:
+        log = [e for e in runs.read_log(folder) if e["epoch"] <= start_epoch]  # drop epochs after the checkpoint
+        (folder / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+        record = {
+            "run": run_id, "finished": False, "config": run_cfg, "commit": provenance.git_commit(),
+            "libraries": provenance.library_versions(), "hardware": provenance.hardware(), "device": str(device),
+            "processes": world, "data": data.summary(), "parameters": count_parameters(encoder),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        runs.write_json(folder / "record.json", record)
+
+    model = method
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if on_gpu else None,
+                                                    forward_sync_buffers=False)
+    if run_cfg["compile"]:
+        model = torch.compile(model)
+
+    bar = tqdm(total=(epochs - start_epoch) * steps_per_epoch, desc=f"{run_cfg['encoder']}/{run_cfg['method']}",
+               disable=not (progress and main), mininterval=2.0, unit="step")
+    t_start = time.time()
+    for epoch in range(start_epoch, epochs):
+        method.train()
+        order = torch.randperm(len(images), generator=sampler).to(device)
+        t0, loss_sum = time.time(), torch.zeros((), device=device)
+        for s in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + s
+            lr = lr_at(step, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps_per_epoch,
+                       epochs=epochs, warmup_epochs=run_cfg["warmup_epochs"], kind=kind)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
+            views = _views(method.augmentation, images[idx], augment)
+            if on_gpu:
+                views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu):
+                loss = model(views, labels[idx])
+            value = loss.item()
+            if not math.isfinite(value):
+                kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
+                    "no checkpoint had been written yet"
+                raise TrainingDiverged(
+                    f"loss became {value} at epoch {epoch + 1}, step {s + 1} of {folder.name}; training stopped and "
+                    f"{kept}. Lower train.{kind}_lr or lengthen the warm-up, then run again (it resumes)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", lr=f"{lr:.2e}",
+                            img_s=f"{(s + 1) * global_batch / (time.time() - t0):.0f}", refresh=False)
+        if world > 1:
+            torch.distributed.all_reduce(loss_sum)
+            loss_sum /= world
+        seconds = time.time() - t0
+        if main:
+            entry = {"epoch": epoch + 1, "loss": float(loss_sum) / steps_per_epoch, "lr": lr,
+                     "seconds": round(seconds, 3), "images_per_s": round(steps_per_epoch * global_batch / seconds, 1)}
+            with open(folder / "log.jsonl", "a") as fh:
+                fh.write(json.dumps(entry) + "\n")
+        if (epoch + 1) % run_cfg["checkpoint_every"] == 0 or epoch + 1 == epochs:
+            if main:
+                checkpoint.save_atomic({"encoder": method.encoder.state_dict(), "epoch": epoch + 1},
+                                       ckpt_dir / f"encoder_e{epoch + 1:04d}.pt")
+                checkpoint.save_atomic({"run_hash": run_id, "epoch": epoch + 1, "method": method.state_dict(),
+                                        "optimizer": optimizer.state_dict(),
+                                        "rng": _rng_state(sampler, augment)}, last_path)
+            if world > 1:
+                torch.distributed.barrier()
+    bar.close()
+    train_seconds = time.time() - t_start
+
+    record = runs.read_json(folder / "record.json") if main else {}
+    if main:
+        train_f = encode(method.encoder, data.train.images, device=device)
+        test_f = encode(method.encoder, data.test.images, device=device)
+        acc = knn_accuracy(train_f, torch.from_numpy(data.train.labels).to(device), test_f,
+                           torch.from_numpy(data.test.labels).to(device), k=10)
+        log = runs.read_log(folder)
+        record.update(
+            finished=True, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            train_seconds_this_session=round(train_seconds, 1),
+            train_seconds=round(sum(e["seconds"] for e in log), 1),
+            images_per_s=round(sum(steps_per_epoch * global_batch for _ in log) / max(1e-9, sum(e["seconds"] for e in log)), 1),
+            knn_accuracy=acc, knn_k=10,
+        )
+        runs.write_json(folder / "record.json", record)
+    if world > 1:
+        torch.distributed.barrier()
+    return RunResult(folder, run_cfg, record, runs.read_log(folder) if main else [], reused=False)
+
