@@ -1,0 +1,120 @@
+"""The paper's 2-D toy figure (SPEC section 5): locally dense against globally dense classes.
+
+Six generators, one per panel (a)-(f), each ``f(points_per_class=300, n_classes=5, rng=None)`` ->
+``(X, y)`` with X float64 of shape (n, 2) in raw coordinates (not normalised, as in the paper) and
+y int64 with classes 0..n_classes-1 in blocks of ``points_per_class``. ``rng`` is anything
+``numpy.random.default_rng`` accepts (a seed, a Generator, or None).
+
+The authors drew their panels without a seed; :func:`toy_scores` scores every panel with RLD
+(T = 0.05) and CH from one seed, to compare against their two saved runs (SPEC section 6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Callable
+
+import numpy as np
+
+from .metrics import calinski_harabasz, rld
+
+Generator = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+# Panel (f): the authors' five fixed blob centres.
+BLOB_CENTRES = np.array([[-0.1089, -0.7626], [-0.7369, 0.8191], [0.7239, 0.6228],
+                         [-0.0020, 0.9966], [0.4988, 0.1974]])
+# Panel (d): points per tiny cluster (300 points per class = 20 clusters x 15 points).
+POINTS_PER_TINY_CLUSTER = 15
+
+
+def _setup(points_per_class: int, n_classes: int, rng) -> tuple[np.random.Generator, np.ndarray]:
+    """Checked sizes -> (random generator, labels 0,0,...,1,1,... as int64)."""
+    for name, value, least in (("points_per_class", points_per_class, 1), ("n_classes", n_classes, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    labels = np.repeat(np.arange(n_classes, dtype=np.int64), points_per_class)
+    return np.random.default_rng(rng), labels
+
+
+def uniform(points_per_class: int = 300, n_classes: int = 5, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """(a) Every class uniform on [-1, 1]^2: neither locally nor globally dense (RLD ~ 0)."""
+    rng, y = _setup(points_per_class, n_classes, rng)
+    return rng.uniform(-1, 1, size=(len(y), 2)), y
+
+
+def rings(points_per_class: int = 300, n_classes: int = 5, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """(b) Concentric rings: class i at radius 0.2 + 0.2 i with N(0, 0.01) radial noise, random angle
+    (uniform; the authors drew N(0, 2 pi), which is the same up to a negligible non-uniformity)."""
+    rng, y = _setup(points_per_class, n_classes, rng)
+    angle = rng.uniform(0, 2 * math.pi, size=len(y))
+    radius = 0.2 + 0.2 * y + rng.normal(0, 0.01, size=len(y))
+    return np.stack([np.sin(angle), np.cos(angle)], axis=1) * radius[:, None], y
+
+
+def lines(points_per_class: int = 300, n_classes: int = 5, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """(c) Lines through the origin: class i along (sin a_i, cos a_i), position U[-1, 1], plus
+    N(0, 0.05) noise in both coordinates. a_i = 2 pi i / C as in the paper (0.4 pi i for C = 5);
+    for an even C that would put two classes on one line, so a_i = pi i / C there."""
+    rng, y = _setup(points_per_class, n_classes, rng)
+    step = 2 * math.pi / n_classes if n_classes % 2 else math.pi / n_classes
+    direction = np.stack([np.sin(step * y), np.cos(step * y)], axis=1)
+    position = rng.uniform(-1, 1, size=len(y))
+    return direction * position[:, None] + rng.normal(0, 0.05, size=(len(y), 2)), y
+
+
+def tiny_clusters(points_per_class: int = 300, n_classes: int = 5, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """(d) Per class, ceil(points_per_class / 15) centres uniform in [-1, 1]^2 and 15 points around
+    each with sd 0.01: locally dense, globally mixed (the contrastive picture)."""
+    rng, y = _setup(points_per_class, n_classes, rng)
+    n_centres = math.ceil(points_per_class / POINTS_PER_TINY_CLUSTER)
+    centres = rng.uniform(-1, 1, size=(n_classes, n_centres, 2))
+    which = np.arange(points_per_class) % n_centres  # round-robin: 15 points per centre at 300
+    X = centres[y, np.tile(which, n_classes)]
+    return X + rng.normal(0, 0.01, size=X.shape), y
+
+
+def segments(points_per_class: int = 300, n_classes: int = 5, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """(e) Short segments: per class two endpoints a, b uniform in [-1, 1]^2, points t a + (1 - t) b
+    with t ~ N(0.5, 0.1), plus N(0, 0.01) noise."""
+    rng, y = _setup(points_per_class, n_classes, rng)
+    ends = rng.uniform(-1, 1, size=(n_classes, 2, 2))
+    t = rng.normal(0.5, 0.1, size=len(y))[:, None]
+    X = t * ends[y, 0] + (1 - t) * ends[y, 1]
+    return X + rng.normal(0, 0.01, size=X.shape), y
+
+
+def blobs(points_per_class: int = 300, n_classes: int = 5, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """(f) Gaussian blobs with sd 0.1 around the authors' fixed centres (`BLOB_CENTRES`): dense both
+    locally and globally (the supervised picture). At most 5 classes, one per centre."""
+    if isinstance(n_classes, (int, np.integer)) and n_classes > len(BLOB_CENTRES):
+        raise ValueError(f"n_classes must be <= {len(BLOB_CENTRES)} for blobs (one per fixed centre), "
+                         f"got {n_classes}")
+    rng, y = _setup(points_per_class, n_classes, rng)
+    return BLOB_CENTRES[y] + rng.normal(0, 0.1, size=(len(y), 2)), y
+
+
+# name -> (panel title, generator), in the order of the paper's 2 x 3 grid
+TOY_PANELS: OrderedDict[str, tuple[str, Generator]] = OrderedDict([
+    ("uniform", ("(a) uniform", uniform)),
+    ("rings", ("(b) concentric rings", rings)),
+    ("lines", ("(c) lines through the origin", lines)),
+    ("tiny_clusters", ("(d) tiny clusters", tiny_clusters)),
+    ("segments", ("(e) short segments", segments)),
+    ("blobs", ("(f) Gaussian blobs", blobs)),
+])
+
+
+def toy_panels(seed: int, points_per_class: int = 300) -> OrderedDict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every panel's (X, y), each from its own stream spawned from `seed` (so a panel does not change
+    when another is added or reordered)."""
+    streams = np.random.SeedSequence(seed).spawn(len(TOY_PANELS))
+    return OrderedDict((name, make(points_per_class, 5, np.random.default_rng(stream)))
+                       for (name, (_, make)), stream in zip(TOY_PANELS.items(), streams))
+
+
+def toy_scores(seed: int, points_per_class: int = 300, temperature: float = 0.05) -> dict[str, dict[str, float]]:
+    """{panel name: {"rld": RLD at `temperature`, "ch": Calinski-Harabasz}} for the six panels,
+    5 classes each, as in the paper's figure titles (raw 2-D coordinates)."""
+    return {name: {"rld": rld(X, y, temperature), "ch": calinski_harabasz(X, y)}
+            for name, (X, y) in toy_panels(seed, points_per_class).items()}

@@ -1,0 +1,87 @@
+"""clorg.toy: the 2-D toy panels, their shapes and determinism, and the scores the paper reports."""
+
+import numpy as np
+import pytest
+
+from clorg.toy import BLOB_CENTRES, TOY_PANELS, toy_panels, toy_scores
+
+GENERATORS = [make for _, make in TOY_PANELS.values()]
+NAMES = list(TOY_PANELS)
+
+
+def test_panels_are_the_papers_six_in_order():
+    assert NAMES == ["uniform", "rings", "lines", "tiny_clusters", "segments", "blobs"]
+    assert [title[:3] for title, _ in TOY_PANELS.values()] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+
+
+@pytest.mark.parametrize("make", GENERATORS, ids=NAMES)
+@pytest.mark.parametrize("points_per_class, n_classes", [(300, 5), (37, 3), (1, 2)])
+def test_shapes_dtypes_and_class_counts(make, points_per_class, n_classes):
+    X, y = make(points_per_class, n_classes, rng=0)
+    assert X.shape == (points_per_class * n_classes, 2) and X.dtype == np.float64
+    assert y.dtype == np.int64
+    assert np.array_equal(np.bincount(y), np.full(n_classes, points_per_class))
+    assert np.isfinite(X).all()
+
+
+@pytest.mark.parametrize("make", GENERATORS, ids=NAMES)
+def test_seeded_determinism(make):
+    X1, y1 = make(50, 4, rng=123)
+    X2, y2 = make(50, 4, rng=np.random.default_rng(123))
+    X3, _ = make(50, 4, rng=124)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+    assert not np.array_equal(X1, X3)
+
+
+def test_panel_geometry():
+    X, y = TOY_PANELS["rings"][1](300, 5, rng=1)
+    radius = np.linalg.norm(X, axis=1)
+    for c in range(5):
+        assert np.mean(radius[y == c]) == pytest.approx(0.2 + 0.2 * c, abs=0.005)
+        assert np.std(radius[y == c]) == pytest.approx(0.01, rel=0.2)
+    X, y = TOY_PANELS["lines"][1](300, 5, rng=2)
+    for c in range(5):  # distance to the class's line ~ |N(0, 0.05)|
+        a = 0.4 * np.pi * c
+        off_line = X[y == c] @ np.array([np.cos(a), -np.sin(a)])
+        assert np.std(off_line) == pytest.approx(0.05, rel=0.2)
+    X, y = TOY_PANELS["blobs"][1](300, 5, rng=3)
+    for c in range(5):
+        assert np.allclose(X[y == c].mean(axis=0), BLOB_CENTRES[c], atol=0.02)
+    X, y = TOY_PANELS["tiny_clusters"][1](300, 5, rng=4)
+    rounded = {tuple(p) for p in np.round(X[y == 0], 1)}
+    assert len(rounded) < 60  # 20 tight clusters, not 300 scattered points
+    X, y = TOY_PANELS["uniform"][1](300, 5, rng=5)
+    assert X.min() >= -1 and X.max() <= 1
+
+
+def test_bad_sizes():
+    with pytest.raises(ValueError, match="points_per_class must be an integer >= 1"):
+        TOY_PANELS["uniform"][1](0, 5)
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 1"):
+        TOY_PANELS["rings"][1](10, 2.5)
+    with pytest.raises(ValueError, match="n_classes must be <= 5 for blobs"):
+        TOY_PANELS["blobs"][1](10, 6)
+
+
+def test_toy_panels_are_independent_streams():
+    a, b = toy_panels(seed=7, points_per_class=40), toy_panels(seed=7, points_per_class=40)
+    assert all(np.array_equal(a[k][0], b[k][0]) for k in NAMES)
+    assert not np.array_equal(a["uniform"][0], toy_panels(seed=8, points_per_class=40)["uniform"][0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_scores_match_the_papers_picture(seed):
+    """The authors' saved runs (SPEC 6): RLD(T=0.05) ~ 0 for (a), 0.67-0.79 for (b)-(f); CH small for
+    (a)-(d) and in the thousands for (e)-(f). Checked with margins, not the exact numbers."""
+    scores = toy_scores(seed)
+    assert set(scores) == set(NAMES)
+    assert abs(scores["uniform"]["rld"]) < 0.05
+    for name in ["rings", "lines", "tiny_clusters", "segments", "blobs"]:
+        assert 0.6 < scores[name]["rld"] < 1 - 1 / 5 + 1e-9, name
+    assert scores["blobs"]["rld"] > 0.75
+    for name in ["uniform", "rings", "lines", "tiny_clusters"]:
+        assert scores[name]["ch"] < 50, name
+    for name in ["segments", "blobs"]:
+        assert scores[name]["ch"] > 1000, name
+    # CH cannot tell the locally dense tiny clusters from uniform noise; RLD can
+    assert scores["tiny_clusters"]["rld"] - scores["uniform"]["rld"] > 0.6
