@@ -234,6 +234,20 @@ def measure_rld(n: int, data_dir: str, dense_limit_gb: float) -> list[dict]:
 
 # ================================================ main ===============================================
 
+def render(result: dict) -> str:
+    """The markdown tables of a result (what the book's benchmarks page includes)."""
+    idle = result["idle_rss_mb"]
+    temps = ", ".join(f"{t:g}" for t in result["temperatures"])
+    return (f"### RLD (4 temperatures: {temps})\n\n{rld_table(result['rld'], idle)}\n\n"
+            f"### CHI (k = {', '.join(map(str, CHI_KS))})\n\n{chi_table(result['chi'], idle)}\n\n"
+            f"Idle process (torch + clorg imported): {idle:.0f} MB peak RSS. {describe_machine(result['machine'])}\n")
+
+
+def describe_machine(m: dict) -> str:
+    return (f"Machine: {m['processor']}, {m['cpus_available']} CPU cores, {m['memory_gb']:.0f} GiB, no GPU used; "
+            f"python {m['python']}, torch {m['torch']}, numpy {m['numpy']}.")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 5000, 10000, 20000, 50000])
@@ -244,7 +258,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the tables as markdown here (the book)")
+    parser.add_argument("--render", type=Path, default=None, help="only re-render the tables of a saved --out JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        report = render(json.loads(args.render.read_text()))
+        print(report)
+        if args.markdown:
+            args.markdown.write_text(report)
+        return {}
     chi_size = args.chi_size or max(args.sizes)
 
     idle = run_isolated("idle")["peak_rss_mb"]
@@ -262,14 +284,14 @@ def main(argv=None) -> dict:
                 chi_rows.append({"n": n, "ks": CHI_KS, **run_isolated("chi", tmp)})
                 print(f"n={n:>6} chi: {chi_rows[-1].get('wall_s', float('nan')):.1f} s", flush=True)
 
-    print("\n### RLD (4 temperatures: " + ", ".join(f"{t:g}" for t in TEMPERATURES) + ")\n")
-    print(rld_table(rows, idle))
-    print(f"\n### CHI (k = {', '.join(map(str, CHI_KS))})\n")
-    print(chi_table(chi_rows, idle))
-    print(f"\nIdle process (torch + clorg imported): {idle:.0f} MB peak RSS. Machine: {machine()}")
     result = {"machine": machine(), "idle_rss_mb": idle, "temperatures": TEMPERATURES,
               "dense_bytes_per_pair_estimate": DENSE_BYTES_PER_PAIR, "config": vars(args) | {"out": str(args.out)},
               "rld": rows, "chi": chi_rows}
+    report = render(result)
+    print("\n" + report)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -85,3 +85,17 @@ def test_scores_match_the_papers_picture(seed):
         assert scores[name]["ch"] > 1000, name
     # CH cannot tell the locally dense tiny clusters from uniform noise; RLD can
     assert scores["tiny_clusters"]["rld"] - scores["uniform"]["rld"] > 0.6
+
+
+def test_comparison_with_the_authors_flags_values_outside_our_range():
+    from clorg.toy import compare_with_authors, describe_comparison
+
+    ours = {s: {"p": {"rld": 0.70 + 0.01 * s, "ch": 10.0 + s}} for s in range(3)}  # rld 0.70..0.72, ch 10..12
+    table = compare_with_authors(ours, {"p": [(0.71, 11.0), (0.90, 10.5)]})
+    rld_row, ch_row = table.to_dict("records")
+    assert rld_row["metric"] == "RLD" and not rld_row["consistent"]  # 0.90 is far outside 0.70..0.72
+    assert rld_row["max |z|"] == pytest.approx((0.90 - 0.71) / 0.01)
+    assert ch_row["consistent"]
+    text = describe_comparison(table, 3)
+    assert "p RLD" in text and "systematic difference" in text and "p CH" not in text
+    assert "lies within the range" in describe_comparison(table[table.metric == "CH"], 3)

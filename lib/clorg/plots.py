@@ -44,3 +44,50 @@ def class_counts(*splits: Dataset) -> plt.Figure:
     ax.set_title("images per class")
     fig.tight_layout()
     return fig
+
+
+def toy_grid(panels: dict, titles: dict[str, str], scores: dict[str, dict[str, float]]) -> plt.Figure:
+    """The paper's 2 x 3 toy figure: each panel's points coloured by class, RLD and CH in its title."""
+    fig, axes = plt.subplots(2, 3, figsize=(11, 7.2))
+    for ax, (name, (X, y)) in zip(axes.flat, panels.items()):
+        ax.scatter(X[:, 0], X[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=3, linewidths=0)
+        s = scores[name]
+        ax.set_title(f"{titles[name]}\nRLD {s['rld']:.2f}, CH {s['ch']:.4g}", fontsize=10)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def rld_against_temperature(curves: dict[str, dict[float, float]], titles: dict[str, str] | None = None,
+                            marks: tuple[float, ...] = ()) -> plt.Figure:
+    """RLD against the temperature T (log axis), one line per curve; vertical lines at ``marks``."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, curve in curves.items():
+        ts = sorted(curve)
+        ax.plot(ts, [curve[t] for t in ts], marker="o", ms=3, label=(titles or {}).get(name, name))
+    for t in marks:
+        ax.axvline(t, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("RLD")
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(logs: dict[tuple[str, str], list[dict]]) -> plt.Figure:
+    """Training loss per epoch, one panel per method (their losses have different scales), one line per encoder."""
+    methods = sorted({m for _, m in logs})
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        for (encoder, m), log in sorted(logs.items()):
+            if m == method and log:
+                ax.plot([e["epoch"] for e in log], [e["loss"] for e in log], marker="o", ms=3, label=encoder)
+        ax.set_title(method)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

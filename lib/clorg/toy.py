@@ -16,8 +16,9 @@ from collections import OrderedDict
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
-from .metrics import calinski_harabasz, rld
+from .metrics import calinski_harabasz, rld, rld_sweep
 
 Generator = Callable[..., tuple[np.ndarray, np.ndarray]]
 
@@ -118,3 +119,51 @@ def toy_scores(seed: int, points_per_class: int = 300, temperature: float = 0.05
     5 classes each, as in the paper's figure titles (raw 2-D coordinates)."""
     return {name: {"rld": rld(X, y, temperature), "ch": calinski_harabasz(X, y)}
             for name, (X, y) in toy_panels(seed, points_per_class).items()}
+
+
+def rld_curves(seed: int, temperatures, points_per_class: int = 300) -> dict[str, dict[float, float]]:
+    """{panel: {T: RLD}} over ``temperatures`` for one seed (one shared sweep per panel)."""
+    return {name: rld_sweep(X, y, temperatures) for name, (X, y) in toy_panels(seed, points_per_class).items()}
+
+
+def compare_with_authors(scores_by_seed: dict[int, dict[str, dict[str, float]]], authors: dict) -> pd.DataFrame:
+    """Our RLD and CH over seeds (mean, sd, range) beside the authors' two runs, per panel.
+
+    ``consistent`` says whether both of the authors' values fall inside our range over seeds,
+    widened by 0.005 for RLD and 0.5 % for CH, since the authors printed rounded values; ``max |z|``
+    is how many of our standard deviations the farther of their values lies from our mean.
+    """
+    rows = []
+    for panel, runs in authors.items():
+        for metric, col, slack in (("rld", 0, 0.005), ("ch", 1, None)):
+            ours = np.array([scores_by_seed[s][panel][metric] for s in sorted(scores_by_seed)])
+            theirs = [r[col] for r in runs]
+            lo, hi = ours.min(), ours.max()
+            pad = slack if slack is not None else 0.005 * max(abs(lo), abs(hi))
+            rows.append({
+                "panel": panel, "metric": metric.upper(), "ours mean": ours.mean(), "ours sd": ours.std(ddof=1)
+                if len(ours) > 1 else float("nan"), "ours min": lo, "ours max": hi,
+                "authors run 1": theirs[0], "authors run 2": theirs[1],
+                "max |z|": max(abs(t - ours.mean()) for t in theirs) / ours.std(ddof=1) if len(ours) > 1 else float("nan"),
+                "consistent": all(lo - pad <= t <= hi + pad for t in theirs),
+            })
+    return pd.DataFrame(rows)
+
+
+def describe_comparison(table: pd.DataFrame, n_seeds: int) -> str:
+    """One sentence per row of :func:`compare_with_authors` where the authors' runs fall outside ours."""
+    lines = []
+    for row in table.to_dict("records"):
+        if row["consistent"]:
+            continue
+        z = row["max |z|"]
+        theirs = f"{row['authors run 1']:.4g} and {row['authors run 2']:.4g}"
+        ours = (f"{row['ours min']:.4g} to {row['ours max']:.4g} over {n_seeds} seeds "
+                f"(mean {row['ours mean']:.4g}, sd {row['ours sd']:.2g})")
+        if z < 3:
+            why = (f"{z:.1f} of our standard deviations from our mean: seed-to-seed variation, which "
+                   f"{n_seeds} seeds do not span fully")
+        else:
+            why = f"{z:.1f} standard deviations from our mean: a systematic difference from the authors' generator"
+        lines.append(f"- {row['panel']} {row['metric']}: the authors' {theirs} lie outside our {ours}; they are {why}.")
+    return "\n".join(lines) or "- Every value of the authors' two runs lies within the range of our seeds."
