@@ -79,6 +79,7 @@ def stage(profile: str) -> Path:
     site = build / "site"
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(ROOT / "book", site / "book")
+    shutil.copytree(ROOT / "bench" / "results", site / "book" / "bench", ignore=shutil.ignore_patterns("*.json"))
     shutil.copy(ROOT / "_config.yml", site / "_config.yml")
     shutil.copy(ROOT / "book" / "_toc.yml", site / "_toc.yml")
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())

@@ -97,8 +97,11 @@ def check_page(driver, url: str, shot: Path | None) -> list[str]:
     while (facts["ready"] != "complete" or facts["pending"]) and time.time() < deadline:
         time.sleep(0.2)
         facts = driver.execute_script(PAGE_FACTS)
-    if shot is not None:
+    if shot is not None:  # the whole page: grow the window to the document's height first
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1280, min(int(height) + 100, 16000))
         driver.save_screenshot(str(shot))
+        driver.set_window_size(1280, 1600)
     problems = []
     if facts["ready"] != "complete":
         problems.append("page never finished loading")

@@ -62,3 +62,14 @@ def test_every_notebook_is_in_the_table_of_contents_and_vice_versa():
     for f in toc:
         if not f.startswith("notebooks/"):
             assert (ROOT / f"{f}.md").is_file(), f
+
+
+def test_every_included_benchmark_table_is_saved():
+    import re
+
+    for page in (ROOT / "book").glob("*.md"):
+        for target in re.findall(r"```\{include\}\s+(\S+)", page.read_text()):
+            if target.startswith("bench/"):  # staged from bench/results/ by ci/build_book.py
+                assert (ROOT / "bench" / "results" / target.split("/", 1)[1]).is_file(), f"{page.name}: {target}"
+            else:
+                assert target == "build_info.md", f"{page.name} includes {target}, which nothing generates"

@@ -31,8 +31,8 @@ def tiny(**more):
 
 def cli(args, runs_root, **kwargs):
     env = {**os.environ, "CLORG_RUNS": str(runs_root), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "clorg.train", "--config", "smoke", *args,
-                             *[f"--override={k}={json.dumps(v)}" for k, v in TINY.items()]],
+    return subprocess.Popen([sys.executable, "-m", "clorg.train", "--config", "smoke",
+                             *[f"--override={k}={json.dumps(v)}" for k, v in TINY.items()], *args],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
@@ -154,6 +154,14 @@ def test_cli_rejects_bad_configuration_before_training(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "unknown override key 'train.optimizer'" in out
     assert not (tmp_path / "smoke").exists()
+
+
+def test_cli_missing_data_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path / "no-data"))
+    proc = cli(["--encoder", "resnet18", "--method", "simclr", "--override", "data.dataset=cifar10"], tmp_path)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "error: none of the datasets cifar10 could be loaded" in out, out
+    assert "cifar-10-python.tar.gz" in out and not (tmp_path / "smoke").exists()
 
 
 def test_torchrun_two_processes_on_cpu(tmp_path):

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from ..config import load_profile
-from ..data import choose_profile_dataset
+from ..data import DatasetError, DatasetNotFoundError, choose_profile_dataset
 from ..methods import METHODS
 from ..models import ENCODERS
 from .loop import TrainingDiverged, run
@@ -60,7 +60,8 @@ def main(argv=None) -> int:
         if not distributed or torch.distributed.get_rank() == 0:
             verb = "reused finished run" if result.reused else "finished"
             print(f"{verb} {result.folder}: kNN accuracy (k=10) {result.record['knn_accuracy']:.4f}", flush=True)
-    except TrainingDiverged as exc:
+    except (TrainingDiverged, DatasetNotFoundError, DatasetError, ValueError) as exc:
+        # a bad configuration or missing data is reported before any training; divergence after it
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

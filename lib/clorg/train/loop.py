@@ -76,8 +76,11 @@ def run(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = No
     folder = runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
     if runs.is_finished(folder) and not force:
         return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
-    if force and rank_and_world()[0] == 0:
-        shutil.rmtree(folder, ignore_errors=True)
+    if force:
+        if rank_and_world()[0] == 0:
+            shutil.rmtree(folder, ignore_errors=True)
+        if world > 1:
+            torch.distributed.barrier()  # no rank may look at the folder while it is removed
     device = torch.device(device) if device is not None else default_device()
     return _train(run_cfg, data, folder, device, progress)
 
@@ -86,6 +89,42 @@ def _views(kind: str, x: torch.Tensor, generator: torch.Generator):
     if kind == "contrastive":
         return contrastive_views(x, generator)
     return (supervised_view(x, generator),)
+
+
+def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.device):
+    """The method (encoder and heads) on ``device`` and its AdamW optimizer, for a resolved run config."""
+    encoder = build_encoder(run_cfg["encoder"], width_scale=run_cfg["width_scale"], in_channels=channels,
+                            image_size=image_size)
+    method = build_method(run_cfg, encoder)
+    if rank_and_world()[1] > 1:
+        method = convert_batchnorm(method)  # statistics over the global batch, as with one process
+    method.to(device)
+    if device.type == "cuda":
+        method.to(memory_format=torch.channels_last)
+    base_lr = run_cfg["lr_per_256"] * run_cfg["batch_size"] / 256
+    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
+                                  weight_decay=run_cfg["weight_decay"])
+    return method, optimizer
+
+
+def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, generator: torch.Generator, on_gpu: bool) -> float:
+    """One optimizer step on the uint8 batch ``x``: augment on its device, forward, backward, update.
+
+    Returns the loss; a non-finite loss is returned without updating, for the caller to stop on.
+    ``model`` is ``method`` or its DDP / compiled wrapper.
+    """
+    views = _views(method.augmentation, x, generator)
+    if on_gpu:
+        views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
+    with torch.autocast("cuda" if on_gpu else "cpu", dtype=torch.bfloat16, enabled=on_gpu):
+        loss = model(views, y)
+    value = loss.item()
+    if math.isfinite(value):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return value
 
 
 def _rng_state(sampler: torch.Generator, augment: torch.Generator) -> dict:
@@ -122,15 +161,8 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     base_lr = run_cfg["lr_per_256"] * global_batch / 256
     kind = runs.kind_of(run_cfg["method"])
 
-    encoder = build_encoder(run_cfg["encoder"], width_scale=run_cfg["width_scale"], in_channels=channels, image_size=h)
-    method = build_method(run_cfg, encoder)
-    if world > 1:
-        method = convert_batchnorm(method)  # statistics over the global batch, as with one process
-    method.to(device)
-    if on_gpu:
-        method.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
-                                  weight_decay=run_cfg["weight_decay"])
+    method, optimizer = build_training(run_cfg, channels, h, device)
+    encoder = method.encoder
     sampler = torch.Generator().manual_seed(run_cfg["seed"])  # identical on every rank: one global order
     augment = torch.Generator(device=device).manual_seed(run_cfg["seed"] * 1000 + rank + 1)
 
@@ -173,7 +205,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     for epoch in range(start_epoch, epochs):
         method.train()
         order = torch.randperm(len(images), generator=sampler).to(device)
-        t0, loss_sum = time.time(), torch.zeros((), device=device)
+        t0, loss_sum = time.time(), 0.0
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
             lr = lr_at(step, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps_per_epoch,
@@ -181,31 +213,24 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             for group in optimizer.param_groups:
                 group["lr"] = lr
             idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
-            views = _views(method.augmentation, images[idx], augment)
-            if on_gpu:
-                views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu):
-                loss = model(views, labels[idx])
-            value = loss.item()
+            value = train_step(model, method, optimizer, images[idx], labels[idx], augment, on_gpu)
             if not math.isfinite(value):
                 kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
                     "no checkpoint had been written yet"
                 raise TrainingDiverged(
                     f"loss became {value} at epoch {epoch + 1}, step {s + 1} of {folder.name}; training stopped and "
                     f"{kept}. Lower train.{kind}_lr or lengthen the warm-up, then run again (it resumes)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach()
+            loss_sum += value
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", lr=f"{lr:.2e}",
                             img_s=f"{(s + 1) * global_batch / (time.time() - t0):.0f}", refresh=False)
         if world > 1:
-            torch.distributed.all_reduce(loss_sum)
-            loss_sum /= world
+            total = torch.tensor([loss_sum], device=device)
+            torch.distributed.all_reduce(total)
+            loss_sum = float(total) / world
         seconds = time.time() - t0
         if main:
-            entry = {"epoch": epoch + 1, "loss": float(loss_sum) / steps_per_epoch, "lr": lr,
+            entry = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": lr,
                      "seconds": round(seconds, 3), "images_per_s": round(steps_per_epoch * global_batch / seconds, 1)}
             with open(folder / "log.jsonl", "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
