@@ -119,6 +119,16 @@ def _wait_for_folder(root, timeout=120):
     raise AssertionError(f"no run folder appeared under {root}")
 
 
+def test_analysis_never_trains_a_missing_run(tmp_path):
+    from clorg.train import load_finished
+
+    with pytest.raises(FileNotFoundError, match=r"does not exist. Produce it with notebooks/02_train.ipynb.*"
+                                                r"--encoder resnet18 --method simclr"):
+        load_finished(tiny(), "resnet18", "simclr", runs_root=tmp_path)
+    done = run(tiny(), "resnet18", "supervised", runs_root=tmp_path, progress=False)
+    assert load_finished(tiny(), "resnet18", "supervised", runs_root=tmp_path).folder == done.folder
+
+
 def test_nan_loss_stops_with_a_clear_message(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*Lower train.supervised_lr"):
         run(tiny(**{"train.supervised_lr": 1e30}), "resnet18", "supervised", runs_root=tmp_path, progress=False)

@@ -27,3 +27,15 @@ def knn_predict(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Te
 def knn_accuracy(bank, bank_labels, queries, query_labels, k: int = 10) -> float:
     pred = knn_predict(bank, bank_labels, queries, k)
     return float((pred == query_labels.to(pred.device)).float().mean())
+
+
+def knn_table(features: dict, ks=(10, 200)):
+    """kNN test accuracy for each named feature set (objects with train, train_labels, test, test_labels)."""
+    import pandas as pd
+
+    rows = []
+    for name, f in features.items():
+        bank, queries = torch.as_tensor(f.train), torch.as_tensor(f.test)
+        bank_y, query_y = torch.as_tensor(f.train_labels), torch.as_tensor(f.test_labels)
+        rows.append({"features": name, **{f"kNN k={k}": knn_accuracy(bank, bank_y, queries, query_y, k) for k in ks}})
+    return pd.DataFrame(rows).set_index("features")

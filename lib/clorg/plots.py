@@ -91,3 +91,21 @@ def loss_curves(logs: dict[tuple[str, str], list[dict]]) -> plt.Figure:
         ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def chi_against_k(table: pd.DataFrame, reference: dict[str, tuple] | None = None, ref_ks=()) -> plt.Figure:
+    """CHI(k) against k (log axis), one line per feature set (rows of ``table``, columns ``CHI k=...``);
+    ``reference`` adds dashed lines, e.g. the authors' ViT values at ``ref_ks``."""
+    cols = [c for c in table.columns if c.startswith("CHI k=")]
+    ks = [int(c.split("=")[1]) for c in cols]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, row in table.iterrows():
+        ax.plot(ks, [row[c] for c in cols], marker="o", ms=4, label=name)
+    for name, values in (reference or {}).items():
+        ax.plot(ref_ks, values, ls="--", color="grey", marker="x", ms=4, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("k (nearest neighbours)")
+    ax.set_ylabel("CHI(k): share of neighbours in the same class")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

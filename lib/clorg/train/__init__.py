@@ -10,10 +10,10 @@ The CLI does the same, also under ``torchrun --nproc_per_node=N`` (DistributedDa
     python -m clorg.train --config configs/quick.yaml --encoder resnet18 --method moco_queue
 """
 
-from .loop import RunResult, TrainingDiverged, run
+from .loop import RunResult, TrainingDiverged, load_finished, run
 from .runs import resolve, run_dir, run_hash, runs_root
 
-__all__ = ["run", "RunResult", "TrainingDiverged", "resolve", "run_dir", "run_hash", "runs_root", "summary_table"]
+__all__ = ["run", "load_finished", "RunResult", "TrainingDiverged", "resolve", "run_dir", "run_hash", "runs_root", "summary_table"]
 
 
 def summary_table(results: dict):

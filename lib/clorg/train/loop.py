@@ -85,6 +85,24 @@ def run(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = No
     return _train(run_cfg, data, folder, device, progress)
 
 
+def load_finished(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = None,
+                  runs_root: Path | None = None) -> RunResult:
+    """The finished run of ``encoder``/``method`` under profile ``cfg``, never training one.
+
+    For the analysis chapters: a missing or unfinished run is an error that says how to produce it.
+    """
+    data = data or choose_profile_dataset(cfg)
+    run_cfg = runs.resolve(cfg, encoder, method, data.summary())
+    folder = runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
+    if not runs.is_finished(folder):
+        state = "is unfinished" if folder.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
+            f"`python -m clorg.train --config {cfg['profile']['name']} --encoder {encoder} --method {method}` "
+            f"(with the same overrides and data)")
+    return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
+
+
 def _views(kind: str, x: torch.Tensor, generator: torch.Generator):
     if kind == "contrastive":
         return contrastive_views(x, generator)
