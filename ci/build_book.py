@@ -70,6 +70,12 @@ def build_info_markdown(info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def execution_markdown(execution: dict) -> str:
+    rows = ["| chapter | run time (s) | outcome |", "|---|---:|---|"]
+    rows += [f"| `{n['notebook']}` | {n['seconds']:.1f} | {n['outcome']} |" for n in execution["notebooks"]]
+    return "\n".join(rows) + f"\n\nProfile `{execution['profile']}`; all chapters together: {execution['total_seconds']:.0f} s.\n"
+
+
 def stage(profile: str) -> Path:
     build = ROOT / "build" / profile
     info_path = build / "build_info.json"
@@ -97,6 +103,8 @@ def stage(profile: str) -> Path:
                          + "\n  ".join(map(str, missing)))
     info = json.loads(info_path.read_text())
     (site / "book" / "build_info.md").write_text(build_info_markdown(info))
+    execution = json.loads((build / "execution.json").read_text())
+    (site / "book" / "execution_status.md").write_text(execution_markdown(execution))
     return site
 
 
