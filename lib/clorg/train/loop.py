@@ -69,13 +69,12 @@ def run(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = No
     Everything about the configuration is checked before any training starts.
     """
     data = data or choose_profile_dataset(cfg)
-    run_cfg = runs.resolve(cfg, encoder, method, data.summary())
+    run_cfg, folder = _locate(cfg, encoder, method, data, runs_root)
     _, world = rank_and_world()
     if run_cfg["batch_size"] % world:
         raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
-    folder = runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
     if runs.is_finished(folder) and not force:
-        return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
+        return _finished(folder, run_cfg)
     if force:
         if rank_and_world()[0] == 0:
             shutil.rmtree(folder, ignore_errors=True)
@@ -92,14 +91,22 @@ def load_finished(cfg: dict, encoder: str, method: str, *, data: DatasetChoice |
     For the analysis chapters: a missing or unfinished run is an error that says how to produce it.
     """
     data = data or choose_profile_dataset(cfg)
-    run_cfg = runs.resolve(cfg, encoder, method, data.summary())
-    folder = runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
+    run_cfg, folder = _locate(cfg, encoder, method, data, runs_root)
     if not runs.is_finished(folder):
         state = "is unfinished" if folder.exists() else "does not exist"
         raise FileNotFoundError(
             f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
             f"`python -m clorg.train --config {cfg['profile']['name']} --encoder {encoder} --method {method}` "
             f"(with the same overrides and data)")
+    return _finished(folder, run_cfg)
+
+
+def _locate(cfg, encoder, method, data, runs_root) -> tuple[dict, Path]:
+    run_cfg = runs.resolve(cfg, encoder, method, data.summary())
+    return run_cfg, runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
+
+
+def _finished(folder: Path, run_cfg: dict) -> RunResult:
     return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
 
 
