@@ -42,7 +42,8 @@ return {
   pending: imgs.filter(i => !i.complete).map(i => i.src),
   broken: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.src),
   errors: Array.from(document.querySelectorAll('.output.traceback')).map(e => e.innerText.slice(0, 300)),
-  main: (document.querySelector('main, article, .bd-article') || document.body).innerText.length,
+  // while a page is still loading it may have no body yet: the caller polls until readyState is complete
+  main: ((document.querySelector('main, article, .bd-article') || document.body || {}).innerText || '').length,
 };
 """
 
