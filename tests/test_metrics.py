@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.distance import cdist
 from sklearn.metrics import calinski_harabasz_score
 
-from clorg.metrics import calinski_harabasz, chi, modularity, rld, rld_sweep
+from clorg.metrics import calinski_harabasz, chi, modularity, rld, rld_graph, rld_sweep
 
 TEMPERATURES = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]
 
@@ -358,3 +358,52 @@ def test_threads_setting_is_restored():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# ---------------------------------------------- rld_graph ---------------------------------------------
+
+@pytest.mark.parametrize("T, block", [(0.1, 1024), (1.0, 37)])
+def test_rld_graph_dense_matches_reference(T, block):
+    X, _ = mixture(np.random.default_rng(20), 150, 4, duplicates=3)
+    W = rld_graph(X, T, block_size=block)
+    assert W.dtype == torch.float64 and W.layout == torch.strided
+    np.testing.assert_allclose(W.numpy(), dense_weights(X, T), rtol=1e-9, atol=0)
+    assert modularity(W, np.arange(150) % 3) == pytest.approx(dense_rld(X, np.arange(150) % 3, T), abs=1e-10)
+    W32 = rld_graph(torch.from_numpy(X).float(), T, block_size=block)  # float32 work dtype
+    np.testing.assert_allclose(W32.double().numpy(), dense_weights(X, T), rtol=2e-4, atol=1e-8 * W.max().item())
+
+
+@pytest.mark.parametrize("k, block", [(1, 1024), (7, 16), (40, 33)])
+def test_rld_graph_top_k_keeps_the_k_largest_per_row(k, block):
+    X, _ = mixture(np.random.default_rng(21), 120, 3)
+    dense = dense_weights(X, 0.2)
+    directed = rld_graph(X, 0.2, k, symmetrize=False, block_size=block)
+    assert directed.layout == torch.sparse_coo and directed.is_coalesced()
+    rows, cols = directed.indices().numpy()
+    vals = directed.values().numpy()
+    assert np.array_equal(np.bincount(rows, minlength=120), np.full(120, k))
+    expected = np.argsort(-dense, axis=1, kind="stable")[:, :k]  # no ties in continuous data
+    for i in range(120):
+        assert set(cols[rows == i]) == set(expected[i])
+    np.testing.assert_allclose(vals, dense[rows, cols], rtol=1e-9)
+
+    sym = rld_graph(X, 0.2, k, block_size=block)
+    S = sym.to_dense().numpy()
+    kept = np.zeros_like(dense, dtype=bool)
+    kept[rows, cols] = True
+    assert np.array_equal(S != 0, kept | kept.T)  # the union of both directions
+    np.testing.assert_array_equal(S, S.T)
+    assert np.all(np.diag(S) == 0)
+    assert np.all((S != 0).sum(axis=1) >= k)
+    np.testing.assert_allclose(S[kept | kept.T], dense[kept | kept.T], rtol=1e-9)
+
+
+def test_rld_graph_bad_input():
+    with pytest.raises(ValueError, match="1 <= k < n_samples"):
+        rld_graph(GOOD_X, 0.1, 30)
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        rld_graph(GOOD_X, 0.0, 5)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        rld_graph(np.where(np.arange(90).reshape(30, 3) == 7, np.nan, GOOD_X), 0.1)
+    with pytest.raises(ValueError, match="pass k"):
+        rld_graph(np.zeros((5001, 1)), 0.1)

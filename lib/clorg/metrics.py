@@ -14,6 +14,7 @@ float64 (or integer) input and float32 otherwise.
 - :func:`calinski_harabasz` — the standard CH score with labels as clusters (section 2.2).
 - :func:`chi` — Class Homogeneity Index over cosine neighbours (section 2.3).
 - :func:`modularity` — Newman modularity of a labelling on an explicit weighted graph.
+- :func:`rld_graph` — the RLD graph W itself, dense or sparse top-k (for the GCN head, section 2.4).
 """
 
 from __future__ import annotations
@@ -543,3 +544,107 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
             totals += torch.stack([c.sum() for c in counts])
             bar.update()
     return {k: float(totals[i]) / (n * k) for i, k in enumerate(ks)}
+
+
+# ============================================= RLD graph ==============================================
+# The graph W itself (SPEC 2.1 step 3), for the GCN head (SPEC 2.4). Same notation and passes as RLD:
+#
+#     log W_ij = c (2 d_ij - a_i - a_j) - log Z_i - log Z_j + 2 log n,
+#
+# a tile at a time. Within row i only the terms in j move, so the k largest W_ij of a row are the k
+# largest entries of its row of log W: a running top-k per row block, merged tile by tile, gives the
+# sparse graph in O(n * (block + k)) memory.
+
+# A dense graph is n x n: beyond this many nodes ask for a top-k graph instead (5,000^2 float32 = 100 MB).
+_DENSE_GRAPH_MAX_N = 5000
+
+
+def _log_weight_tile(X, sq, nearest, coef, log_z, I, J, log_n2) -> torch.Tensor:
+    """log W for the tile (rows I, cols J); -inf on the diagonal (no self-loops)."""
+    rows, cols = slice(*I), slice(*J)
+    d = _distances(X[rows], X[cols], sq[rows], sq[cols], I == J)
+    d.mul_(2).sub_(nearest[rows, None]).sub_(nearest[None, cols]).mul_(coef)  # +inf * c<0 -> -inf
+    return d.sub_(log_z[rows, None]).sub_(log_z[None, cols]).add_(log_n2)
+
+
+def _union_symmetric(rows, cols, vals, n: int) -> torch.Tensor:
+    """Coalesced COO of the union of the edges (i, j) and (j, i). W is symmetric, so an edge kept by
+    either endpoint carries the same weight from both; `amax` merges the two copies (they differ only
+    by rounding) and keeps every value equal to the dense W."""
+    key = torch.cat([rows * n + cols, cols * n + rows])
+    uniq, inverse = torch.unique(key, return_inverse=True)
+    merged = torch.zeros(len(uniq), dtype=vals.dtype, device=vals.device)
+    merged.scatter_reduce_(0, inverse, torch.cat([vals, vals]), "amax", include_self=False)
+    index = torch.stack([uniq // n, uniq % n])
+    return torch.sparse_coo_tensor(index, merged, (n, n), is_coalesced=True, check_invariants=False)
+
+
+def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool = True,
+              block_size: int | None = None, progress: bool | None = None,
+              num_threads: int | None = None) -> torch.Tensor:
+    """The RLD graph of section 2.1 step 3, the authors' GCN graph (section 2.4):
+
+        W_ij = n^2 E_ij^2 / (r_i r_j),   E_ij = exp(-d_ij / (T mean_{i<j} d_ij)),  W_ii = 0,
+
+    with the authors' n^2 factor (it cancels in RLD, but keeps degrees ~ n so that the GCN's clamp of
+    degrees at >= 1 stays inactive). Computed blockwise with the passes of :func:`rld_sweep`.
+
+    k=None: the dense (n, n) tensor; only for n <= 5000. k given: a sparse top-k graph as a coalesced
+    torch COO tensor, never holding n x n in memory: each row keeps its k largest W_ij (ties broken by
+    ``torch.topk``), then, if `symmetrize`, the graph is the union of those edges (an edge kept by i
+    or by j is kept for both, with its exact weight W_ij = W_ji; i.e. max(W_top, W_top^T)), so a row
+    has k or more entries. symmetrize=False returns the directed graph, exactly k entries per row.
+    Every stored value equals the dense W at its position. X is not normalised here; work dtype as in
+    :func:`rld_sweep` (float64 for float64 input, else float32), on X's device.
+    """
+    X = _check_features(X)
+    (t,) = _check_temperatures([temperature])
+    n = X.shape[0]
+    if k is None:
+        if n > _DENSE_GRAPH_MAX_N:
+            raise ValueError(f"k=None builds a dense {n} x {n} graph; for more than {_DENSE_GRAPH_MAX_N} "
+                             f"nodes pass k (e.g. k=50) for a sparse top-k graph")
+    else:
+        (k,) = _check_ks([k], n)
+    work = torch.float64 if X.dtype == torch.float64 else torch.float32
+    size = _check_block(block_size, _RLD_BLOCK_GPU if X.device.type == "cuda" else _RLD_BLOCK_CPU)
+    blocks = _blocks(n, size)
+    n_tri, n_all = len(blocks) * (len(blocks) + 1) // 2, len(blocks) ** 2
+    with _cpu_threads(X.device, num_threads), torch.no_grad(), \
+            _progress(progress, n, n_tri + 2 * n_all, f"RLD graph (n={n}, T={t})") as bar:
+        Xw = X.to(work)
+        Xw = Xw - (Xw.sum(dim=0, dtype=torch.float64) / n).to(work)  # centred: see `_prepare_rld`
+        sq = Xw.square().sum(dim=1)
+        mu, nearest = _pass_mean_and_nearest(Xw, sq, blocks, bar)
+        if not mu > 0:
+            raise ValueError("all rows of X coincide (mean pairwise distance is 0); the graph is undefined")
+        coef = -1.0 / (mu * t)
+        log_z = _pass_partition(Xw, sq, nearest, [coef], blocks, bar)[0].log().to(work)
+        log_n2 = 2 * math.log(n)
+        if k is None:
+            W = torch.empty(n, n, dtype=work, device=X.device)
+            for I in blocks:
+                for J in blocks:
+                    W[I[0]:I[1], J[0]:J[1]] = _log_weight_tile(Xw, sq, nearest, coef, log_z, I, J, log_n2).exp_()
+                    bar.update()
+            return W
+        rows, cols, vals = [], [], []
+        for I in blocks:
+            best_v = best_j = None
+            for J in blocks:
+                tile = _log_weight_tile(Xw, sq, nearest, coef, log_z, I, J, log_n2)
+                v, j = tile.topk(min(k, J[1] - J[0]), dim=1)
+                j += J[0]
+                if best_v is not None:  # merge with the best so far: top-k of the union
+                    v, pos = torch.cat([best_v, v], dim=1).topk(k, dim=1)
+                    j = torch.cat([best_j, j], dim=1).gather(1, pos)
+                best_v, best_j = v, j
+                bar.update()
+            rows.append(torch.arange(*I, device=X.device).repeat_interleave(k))
+            cols.append(best_j.reshape(-1))
+            vals.append(best_v.reshape(-1).exp())
+    rows, cols, vals = torch.cat(rows), torch.cat(cols), torch.cat(vals)
+    if symmetrize:
+        return _union_symmetric(rows, cols, vals, n)
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n),
+                                   check_invariants=False).coalesce()
