@@ -109,3 +109,29 @@ def chi_against_k(table: pd.DataFrame, reference: dict[str, tuple] | None = None
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def tsne_grid(embeddings: dict, labels, class_names, columns, perplexities) -> plt.Figure:
+    """t-SNE grid (SPEC section 4): one row per perplexity, one column per feature set in ``columns``'
+    order, points coloured by class (tab10) with one shared legend. ``embeddings[(column, perplexity)]``
+    is Y (n, 2) or a ``(Y, note)`` pair as :func:`clorg.tsne.tsne_grid_embeddings` returns."""
+    labels = np.asarray(labels)
+    colours = plt.get_cmap("tab10").colors
+    point_colours = np.asarray(colours)[labels % 10]
+    rows, cols = len(perplexities), len(columns)
+    size = float(np.clip(3000 / max(len(labels), 1), 0.3, 4))  # visible at 500 points, no ink blot at 25,000
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.3 * rows + 0.6), squeeze=False)
+    for i, p in enumerate(perplexities):
+        for j, name in enumerate(columns):
+            ax, Y = axes[i, j], embeddings[name, p]
+            Y = np.asarray(Y[0] if isinstance(Y, tuple) else Y)
+            # rasterized: 25,000 vector points per panel would make the PDF huge
+            ax.scatter(Y[:, 0], Y[:, 1], c=point_colours, s=size, lw=0, rasterized=True)
+            ax.set_title(f"{name}\nperplexity {p:,g}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    handles = [plt.Line2D([], [], ls="", marker="o", ms=5, color=colours[c % 10]) for c in range(len(class_names))]
+    ncol = max(2, min(len(class_names), int(2.3 * cols / 1.1)))  # ~1.1 inch a class name, within the figure width
+    fig.legend(handles, class_names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))
+    return fig
