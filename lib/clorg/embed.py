@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import eval_view
+from .devices import default_device
 
 
 @torch.no_grad()
@@ -69,12 +70,14 @@ def _save_npz(path: Path, arrays: dict, provenance: dict) -> None:
         raise
 
 
-def run_features(result, data, *, epoch: int | None = None, device: str | torch.device = "cpu") -> Features:
+def run_features(result, data, *, epoch: int | None = None, device: str | torch.device | None = None) -> Features:
     """Features of ``result``'s encoder at ``epoch`` (None: the final one; 0: its random initialisation)
     on ``data`` (a :class:`clorg.data.DatasetChoice`), extracted once and then read from the run folder.
 
     A saved file whose provenance does not match (other data or subset) is recomputed, not reused.
+    ``device``: where the encoder runs (default: the GPU when there is one).
     """
+    device = default_device() if device is None else device
     epoch = result.config["epochs"] if epoch is None else epoch
     path = result.folder / f"features_e{epoch:04d}.npz"
     wanted = _provenance(result, data, epoch)
@@ -93,7 +96,7 @@ def run_features(result, data, *, epoch: int | None = None, device: str | torch.
     return Features(train, data.train.labels, test, data.test.labels, wanted)
 
 
-def profile_features(cfg: dict, data, *, device: str | torch.device = "cpu") -> dict[str, Features]:
+def profile_features(cfg: dict, data, *, device: str | torch.device | None = None) -> dict[str, Features]:
     """Final features of every (encoder, method) run of a profile, plus each encoder's random
     initialisation (``"<encoder> random init"``); runs must have been trained (see clorg.train)."""
     from .train import load_finished

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
+from .devices import default_device
 from .metrics import calinski_harabasz, chi, rld_sweep
 
 CONTRASTIVE = ("moco_queue", "simclr")
@@ -33,7 +35,9 @@ def capped_ks(ks, labels) -> tuple[list[int], str | None]:
 def geometry(features: dict[str, tuple[np.ndarray, np.ndarray]], temperatures, ks) -> pd.DataFrame:
     """One row per feature set (name -> (X, y)): CH, RLD at each T, CHI at each k."""
     rows = []
+    device = default_device()  # the metrics run blockwise on whichever device holds X
     for name, (X, y) in features.items():
+        X = torch.as_tensor(X).to(device)
         row = {"features": name, "CH": calinski_harabasz(X, y)}
         row.update({f"RLD T={t:g}": v for t, v in rld_sweep(X, y, temperatures).items()})
         row.update({f"CHI k={k}": v for k, v in chi(X, y, ks).items()})

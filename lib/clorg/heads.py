@@ -292,7 +292,21 @@ def _normalised_adjacency(W: torch.Tensor) -> torch.Tensor:
     return inv_sqrt[:, None] * W * inv_sqrt[None, :]
 
 
-class GCNHead:
+class _Transductive:
+    """``predict()`` / ``score(y_test)`` of a transductive head: the test nodes are fixed at ``fit``,
+    which sets ``predictions_`` (their labels) and ``num_classes_``."""
+
+    def predict(self) -> np.ndarray:
+        """Predicted labels of the test nodes given to ``fit``."""
+        return self.predictions_.copy()
+
+    def score(self, y_test) -> float:
+        """Accuracy on the test nodes given to ``fit``."""
+        return float((self.predictions_ == _labels(y_test, len(self.predictions_), "y_test",
+                                                   self.num_classes_).numpy()).mean())
+
+
+class GCNHead(_Transductive):
     """The authors' transductive GCN classifier (SPEC 2.4).
 
     Nodes are the train, validation and test features (in that order); edges are the RLD graph W at
@@ -409,15 +423,6 @@ class GCNHead:
         self.best_test_accuracy_ = float(max(curve)) if curve else None
         return self
 
-    def predict(self) -> np.ndarray:
-        """Predicted labels of the test nodes given to ``fit``."""
-        return self.predictions_.copy()
-
-    def score(self, y_test) -> float:
-        """Accuracy on the test nodes given to ``fit``."""
-        return float((self.predictions_ == _labels(y_test, len(self.predictions_), "y_test",
-                                                   self.num_classes_).numpy()).mean())
-
 
 # ============================================ kNN classifier ==========================================
 
@@ -474,7 +479,7 @@ def _unit_rows(X: torch.Tensor, name: str) -> torch.Tensor:
 # ============================================ label spreading =========================================
 
 
-class LabelSpreadingHead:
+class LabelSpreadingHead(_Transductive):
     """scikit-learn's ``LabelSpreading(kernel="knn")`` with :class:`GCNHead`'s transductive API: the
     train labels are spread over a kNN graph of train (+ val) + test features; val/test are unlabelled.
     Fitted: ``model_``, ``predictions_`` (test nodes), ``val_accuracy_``, ``test_accuracy_``."""
@@ -511,12 +516,3 @@ class LabelSpreadingHead:
             float((out[len(X):len(X) + len(X_val)] == y_val.numpy()).mean())
         self.test_accuracy_ = None if y_test is None else self.score(y_test)
         return self
-
-    def predict(self) -> np.ndarray:
-        """Predicted labels of the test nodes given to ``fit``."""
-        return self.predictions_.copy()
-
-    def score(self, y_test) -> float:
-        """Accuracy on the test nodes given to ``fit``."""
-        return float((self.predictions_ == _labels(y_test, len(self.predictions_), "y_test",
-                                                   self.num_classes_).numpy()).mean())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from tqdm import tqdm
 from .. import provenance
 from ..augment import contrastive_views, supervised_view
 from ..data import DatasetChoice, choose_profile_dataset
+from ..devices import default_device
 from ..distributed import convert_batchnorm, rank_and_world
 from ..embed import encode
 from ..knn import knn_accuracy
@@ -53,12 +53,6 @@ class RunResult:
                             image_size=self.config["dataset"]["image_shape"][0])
         enc.load_state_dict(checkpoint.load(path)["encoder"])
         return enc.to(device).eval()
-
-
-def default_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
 
 
 def run(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = None, force: bool = False,
