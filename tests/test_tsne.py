@@ -11,7 +11,7 @@ import pytest
 from openTSNE.affinity import MultiscaleMixture, PerplexityBasedNN, Uniform
 from sklearn.neighbors import KNeighborsClassifier
 
-from clorg import plots
+from clorg import plots, tsne
 from clorg.tsne import (MIN_PERPLEXITY, _affinities, perplexities, preprocess, sample_indices,
                         tsne_embedding, tsne_grid_embeddings)
 
@@ -169,3 +169,25 @@ def test_tsne_grid_figure():
     assert fig.axes[0].get_xticks().size == 0
     assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 10
     matplotlib.pyplot.close(fig)
+
+
+def test_map_purity_separated_against_mixed_maps():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    separated = np.eye(2)[labels % 2] * 10 + np.array([0, 20])[labels // 2, None] + rng.normal(0, 0.1, (200, 2))
+    mixed = rng.normal(0, 1, (200, 2))
+    purity = tsne.map_purity({("SL", 2.0): separated, ("CL", 2.0): (mixed, "a note")}, labels, k=10)
+    assert purity["SL", 2.0] == 1.0
+    assert purity["CL", 2.0] < 0.5
+
+
+def test_check_claim5_two_sided_threshold():
+    columns = {"CL r18": ("CL", "r18"), "SL r18": ("SL", "r18"), "CL vit": ("CL", "vit")}
+    purity = {("CL r18", 5.0): 0.9, ("CL r18", 500.0): 0.5, ("SL r18", 5.0): 0.95, ("SL r18", 500.0): 0.93,
+              ("CL vit", 5.0): 0.9, ("CL vit", 500.0): 0.85}
+    rows = {r["contrastive"]: r for r in tsne.check_claim5(purity, columns, [5.0, 500.0])}
+    assert rows["CL r18"]["holds"] is True and rows["CL r18"]["drop CL"] == pytest.approx(0.4)
+    assert "0.950 -> 0.930" in rows["CL r18"]["numbers"]
+    assert rows["CL vit"]["holds"] is None  # no supervised ViT column to compare with
+    purity["SL r18", 500.0] = 0.8  # SL loses its separation too: claim fails
+    assert tsne.check_claim5(purity, columns, [5.0, 500.0])[0]["holds"] is False

@@ -28,3 +28,15 @@ HEADS_VIT_CONTRASTIVE = {"gcn_T0.1": 85.74, "linear": 86.43}
 # Randomly initialised ViT (epoch 0)
 RANDOM_VIT = {"ch": 592.5, "rld": {1.0: 0.0137, 0.2: 0.0745, 0.1: 0.1255}, "linear": 43.0,
               "gcn": {0.2: 31.3, 0.1: 35.2}}
+
+# Contrastive ViT training dynamics (a run on an undocumented CIFAR-10 variant): the values the SPEC
+# quotes, as (epoch, value) points; RLD(T = 1) is only said to stay below this bound
+DYNAMICS_VIT_CONTRASTIVE = {
+    "CH": [(0, 552.0), (300, 525.0), (1200, 8.0)],  # 525 is the peak after epoch 0; ~8 at the end
+    "RLD T=0.1": [(0, 0.13), (750, 0.84), (1200, 0.75)],
+    "RLD T=1 below": 0.02,
+}
+
+# The most similar cross-class training pair under the contrastive ResNet-101: its cosine there and
+# under the supervised ResNet-101
+NEAR_DUPLICATE_RESNET101 = {"cl_cosine": 0.9983, "sl_cosine": -0.07}
