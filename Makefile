@@ -2,15 +2,23 @@
 #   make book   execute every notebook on $(PROFILE) (default quick) and build the HTML book in _build/html
 #   make test   the whole test suite: pytest, then the smoke book executed, built and checked in a browser
 # Both create .venv from the pinned requirements.txt when it is missing (or older than the pins) and
-# reuse it when present.
+# reuse it when present. On a machine with a GPU:
+#   make gpu10  train every run of the gpu10 profile (ci/train_profile.py), then `make book PROFILE=gpu10`
+#   make paper  the same for the paper profile; run it again after an interruption and it resumes
+# OVERRIDES="--override KEY=VALUE ..." goes to the training and the notebooks; ALLOW_CPU=1 lets a GPU
+# profile train and execute on the CPU (shrink it with OVERRIDES, and point CLORG_RUNS and CLORG_RESULTS
+# at a scratch folder so the real profile's runs and results stay untouched).
 
 PROFILE ?= quick
 PYTHON ?= python3.11
+OVERRIDES ?=
+ALLOW_CPU ?=
+CPU_FLAG := $(if $(ALLOW_CPU),--allow-cpu)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test pytest book execute build-book check-site lock clean
+.PHONY: test pytest book execute build-book check-site lock clean gpu10 paper
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "clorg needs Python 3.11 (the torch wheels are built for it); set PYTHON=/path/to/python3.11")' \
@@ -32,13 +40,17 @@ pytest: $(STAMP)
 book: execute build-book
 
 execute: $(STAMP)
-	$(PY) ci/execute_notebooks.py --profile $(PROFILE)
+	$(PY) ci/execute_notebooks.py --profile $(PROFILE) $(OVERRIDES) $(CPU_FLAG)
 
 build-book: $(STAMP)
 	$(PY) ci/build_book.py --profile $(PROFILE)
 
 check-site: $(STAMP)
 	$(PY) ci/check_site.py _build/html
+
+gpu10 paper: $(STAMP)
+	$(PY) ci/train_profile.py --profile $@ $(OVERRIDES) $(CPU_FLAG)
+	$(MAKE) book PROFILE=$@
 
 lock: $(STAMP)
 	$(PY) ci/lock.py

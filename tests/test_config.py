@@ -8,17 +8,34 @@ from clorg.config import SCHEMA, ConfigError, available_profiles, dataset_candid
 
 
 def test_shipped_profiles_are_valid_and_complete():
-    assert {"smoke", "quick", "paper"} <= set(available_profiles())
-    for name in ("smoke", "quick", "paper"):
+    assert {"smoke", "quick", "gpu10", "paper"} <= set(available_profiles())
+    for name in ("smoke", "quick", "gpu10", "paper"):
         cfg = load_profile(name)
         assert cfg["profile"]["name"] == name
         assert set(cfg) == set(SCHEMA)
+        assert set(cfg["profile"]) == {"name", "description", "needs_gpu"}
+        # the CPU profiles run anywhere; gpu10 and paper are trained by ci/train_profile.py on a GPU
+        assert cfg["profile"]["needs_gpu"] is (name in ("gpu10", "paper"))
     assert dataset_candidates(load_profile("quick")) == ["cifar10", "fashion-mnist", "digits"]
     assert dataset_candidates(load_profile("paper")) == ["cifar10"]
     paper = load_profile("paper")
     # the authors' setup (SPEC section 3): full data, full-size encoders, their batch sizes
     assert paper["data"]["train_per_class"] is None and paper["train"]["width_scale"] == 1.0
     assert (paper["train"]["contrastive_batch_size"], paper["train"]["supervised_batch_size"]) == (700, 1000)
+
+
+def test_gpu10_is_real_cifar10_scale_with_enough_checkpoints():
+    cfg = load_profile("gpu10")
+    d, t = cfg["data"], cfg["train"]
+    assert dataset_candidates(cfg) == ["cifar10"]
+    assert d["train_per_class"] is None and d["test_per_class"] is None  # all 50,000 / 10,000 images
+    assert t["width_scale"] == 1.0 and "resnet18" in t["encoders"]
+    assert {"moco_queue", "supervised"} <= set(t["methods"])
+    assert cfg["tsne"]["sample_size"] == 10_000 and cfg["heads"]["seeds"] == 3
+    for kind in ("contrastive", "supervised"):
+        snapshots = 1 + t[f"{kind}_epochs"] // t["checkpoint_every"]  # epoch 0, every n-th, the last
+        assert 5 <= snapshots <= 8, (kind, snapshots)
+        assert t[f"{kind}_batch_size"] % 8 == 0  # splits over 1, 2, 4 or 8 GPUs under torchrun
 
 
 def test_unknown_profile_lists_the_valid_ones():
@@ -40,6 +57,7 @@ def test_overrides_replace_dotted_keys():
     ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal'\]"),
     ({"metrics.rld_temperatures": [0.1, 0]}, "rld_temperatures"),
     ({"toy.seeds": True}, "toy.seeds = True must be a positive integer"),
+    ({"profile.needs_gpu": "yes"}, "profile.needs_gpu = 'yes' must be true or false"),
 ])
 def test_bad_overrides_are_named(overrides, message):
     with pytest.raises(ConfigError, match=message):

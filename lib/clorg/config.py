@@ -1,7 +1,7 @@
 """Run profiles: the one source of truth for every knob.
 
-A profile is a YAML file in ``configs/`` (``smoke``, ``quick``, ``paper``) or any path to such a
-file. Every key of :data:`SCHEMA` must be present, and nothing else may be: a typo in a profile or
+A profile is a YAML file in ``configs/`` (``smoke``, ``quick``, ``gpu10``, ``paper``) or any path to
+such a file. Every key of :data:`SCHEMA` must be present, and nothing else may be: a typo in a profile or
 an override is an error that names the key and lists the valid ones, never a silently ignored knob.
 Notebooks receive ``profile`` (and optional ``overrides``) through papermill parameters; the CLI
 receives ``--config``.
@@ -35,6 +35,10 @@ def _str(v):
 
 def _pos_int(v):
     return None if _is_int(v) and v > 0 else "a positive integer"
+
+
+def _bool(v):
+    return None if isinstance(v, bool) else "true or false"
 
 
 def _nonneg_int(v):
@@ -88,6 +92,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "profile": {
         "name": (_str, "short name of the profile"),
         "description": (_str, "what the profile is for and what it costs"),
+        "needs_gpu": (_bool, "true: train with ci/train_profile.py on a GPU; on a machine without one the "
+                             "book renders the stored results/<profile>/ and marks the chapters that lack them"),
     },
     "data": {
         "dataset": (_datasets, "dataset name, or list in order of preference: the first that loads is used"),
@@ -116,7 +122,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "simclr_temperature": (_pos_float, "temperature of SimCLR's NT-Xent loss (0.5 by default)"),
         "label_smoothing": (_unit_interval, "label smoothing of the supervised cross-entropy (paper: 0.1)"),
         "checkpoint_every": (_pos_int, "epochs between checkpoints (the last epoch is always saved)"),
-        "compile": (lambda v: None if isinstance(v, bool) else "true or false", "wrap the model in torch.compile"),
+        "compile": (_bool, "wrap the model in torch.compile"),
         "seed": (_nonneg_int, "training seed"),
     },
     "metrics": {

@@ -1,0 +1,163 @@
+"""Train every (encoder, method) run of a profile, one after the other, each with clorg's training CLI.
+
+    python ci/train_profile.py --profile gpu10 [--override data.train_per_class=50] [--allow-cpu] [--force]
+
+Each run is ``python -m clorg.train --config <profile> --encoder E --method M`` in its own process, so
+a finished run is reused and an interrupted one resumes from its checkpoints/last.pt: running this
+again after a crash (or ``make paper`` again) picks up where it stopped. With more than one GPU visible,
+each run is started as ``torchrun --standalone --nproc_per_node=<GPUs> -m clorg.train ...``: one
+process per GPU, the global batch split between them. Runs go to runs/<profile>/ (or $CLORG_RUNS).
+
+A profile with ``profile.needs_gpu: true`` (gpu10, paper) is refused on a machine without a GPU, with
+exit status 2, unless ``--allow-cpu`` is given (to exercise it at a reduced size through overrides).
+The wall time of each run and the total are printed at the end. The first run that fails stops the
+script, with that run's exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
+
+from clorg.config import ConfigError, load_profile  # noqa: E402
+
+REFUSED = 2  # exit status when the profile cannot train here: no GPU, or batches that do not split over the GPUs
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["data.train_per_class=50"]`` -> ``{"data.train_per_class": 50}`` (values parsed as YAML)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def plan(cfg: dict) -> list[tuple[str, str]]:
+    """The (encoder, method) runs of a profile, in the order they are trained: encoder by encoder."""
+    return [(e, m) for e in cfg["train"]["encoders"] for m in cfg["train"]["methods"]]
+
+
+def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
+    """Why this profile may not train here (a GPU profile on a machine with no GPU), or None."""
+    if gpus > 0 or allow_cpu or not cfg["profile"]["needs_gpu"]:
+        return None
+    name = cfg["profile"]["name"]
+    return (f"profile {name!r} needs a GPU (profile.needs_gpu: true) and torch sees none on this machine.\n"
+            f"Run it where one is visible (`make {name}`, or python ci/train_profile.py --profile {name}); several "
+            f"GPUs are used through torchrun.\nTo exercise it on the CPU anyway, pass --allow-cpu (make: ALLOW_CPU=1) "
+            f"with overrides that shrink it, e.g. --override data.train_per_class=20 --override train.width_scale=0.125 "
+            f"(README.md, GPU profiles, has a complete example).")
+
+
+def batch_problem(cfg: dict, gpus: int) -> str | None:
+    """A batch size that does not split evenly over ``gpus`` processes, or None."""
+    if gpus <= 1:
+        return None
+    t = cfg["train"]
+    bad = [k for k in ("contrastive_batch_size", "supervised_batch_size") if t[k] % gpus]
+    if not bad:
+        return None
+    return (f"train.{bad[0]} = {t[bad[0]]} does not split over {gpus} GPUs (one torchrun process each); "
+            f"choose a multiple of {gpus}, or limit the GPUs with CUDA_VISIBLE_DEVICES")
+
+
+def launcher(gpus: int) -> list[str]:
+    """How a run is started: this Python with -m, or torchrun with one process per GPU."""
+    if gpus <= 1:
+        return [sys.executable, "-m", "clorg.train"]
+    torchrun = Path(sys.executable).parent / "torchrun"
+    start = [str(torchrun)] if torchrun.is_file() else [sys.executable, "-m", "torch.distributed.run"]
+    return start + ["--standalone", f"--nproc_per_node={gpus}", "-m", "clorg.train"]
+
+
+def train_command(profile: str, encoder: str, method: str, overrides: list[str], gpus: int,
+                  force: bool = False) -> list[str]:
+    """The command line of one run; ``overrides`` are the KEY=VALUE strings, passed on unchanged."""
+    cmd = launcher(gpus) + ["--config", profile, "--encoder", encoder, "--method", method]
+    for item in overrides:
+        cmd += ["--override", item]
+    return cmd + (["--force"] if force else [])
+
+
+def shown(cmd: list[str]) -> str:
+    """A command as one would type it: ``python`` and ``torchrun`` for the full paths."""
+    words = ["python" if w == sys.executable else w for w in cmd]
+    if Path(words[0]).name == "torchrun":
+        words[0] = "torchrun"
+    return " ".join(words)
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", required=True, help="profile name (gpu10, paper, ...) or path of a profile YAML")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="replace a profile key for every run, e.g. data.train_per_class=50")
+    ap.add_argument("--allow-cpu", action="store_true", help="train a needs_gpu profile without a GPU")
+    ap.add_argument("--force", action="store_true", help="retrain runs that are already finished")
+    args = ap.parse_args(argv)
+
+    try:
+        cfg = load_profile(args.profile, parse_overrides(args.override))
+    except ConfigError as exc:
+        ap.error(str(exc))
+    import torch  # after the argument checks: importing torch takes seconds
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    refusal = gpu_refusal(cfg, gpus, args.allow_cpu) or batch_problem(cfg, gpus)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return REFUSED
+
+    name, runs = cfg["profile"]["name"], plan(cfg)
+    where = f"{gpus} GPUs (torchrun, one process each)" if gpus > 1 else ("1 GPU" if gpus else "the CPU")
+    print(f"[{name}] {len(runs)} runs on {where}: " + ", ".join(f"{e}/{m}" for e, m in runs), flush=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "lib"), env.get("PYTHONPATH")) if p)
+
+    times, started = [], time.time()
+    for i, (encoder, method) in enumerate(runs, 1):
+        cmd = train_command(args.profile, encoder, method, args.override, gpus, args.force)
+        print(f"\n[{name}] run {i}/{len(runs)}: {shown(cmd)}", flush=True)
+        t0 = time.time()
+        try:
+            rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        except KeyboardInterrupt:  # the run got the signal too; its last checkpoint is kept
+            rc = 130
+        times.append((encoder, method, time.time() - t0, rc))
+        print(f"[{name}] {encoder}/{method}: {'done' if rc == 0 else f'FAILED (exit {rc})'} in "
+              f"{minutes(times[-1][2])}", flush=True)
+        if rc:
+            break
+
+    print(f"\n[{name}] wall time per run:")
+    for encoder, method, seconds, rc in times:
+        print(f"  {encoder:>9} {method:<10} {minutes(seconds):>9}{'' if rc == 0 else '  FAILED'}")
+    print(f"  {'total':>20} {minutes(time.time() - started):>9}", flush=True)
+    failed = [t for t in times if t[3]]
+    if failed:
+        encoder, method, _, rc = failed[0]
+        print(f"error: {encoder}/{method} stopped (exit {rc}), see its output above; the runs not listed were not "
+              f"started. Run this again to resume: finished runs are reused, the stopped one resumes from its "
+              f"last checkpoint", file=sys.stderr)
+        return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
