@@ -87,6 +87,10 @@ def test_claim4_picks_the_temperature_on_validation_and_compares_gains():
     assert claims.loc["moco_queue", "gain SL"] == pytest.approx(0.01)
     assert claims.loc["moco_queue", "holds"] and not claims.loc["simclr", "holds"]
     assert claims.loc["moco_queue", "parameter ratio"] == pytest.approx(5130 / 652)
+    assert "within the seeds' spread" not in claims.loc["moco_queue", "numbers"]
+    res["r moco_queue"]["gcn T=0.1"]["test_mean"] = 0.805  # a gain of 0.5 points, std 1 point
+    claims = classify.check_claim4(res, ["r"], ["moco_queue", "supervised"])
+    assert "within the seeds' spread, 1.0%" in claims.loc[0, "numbers"]
     # a CL gain that is positive but smaller than the SL gain does not hold
     res["r supervised"] = _entry(0.80, 0.90, 0.85)
     claims = classify.check_claim4(res, ["r"], ["moco_queue", "supervised"])
