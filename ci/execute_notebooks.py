@@ -28,25 +28,17 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 
 from clorg import provenance  # noqa: E402
-from clorg.chapters import PRODUCES, command  # noqa: E402
-from clorg.config import load_profile  # noqa: E402
+from clorg.chapters import NEEDS_NO_RUNS, PRODUCES, command  # noqa: E402
+from clorg.config import load_profile, parse_overrides  # noqa: E402
 from clorg.data import choose_profile_dataset  # noqa: E402
 from clorg.results import results_dir  # noqa: E402
 
 MAKE_TARGETS = ("gpu10", "paper")  # profiles with their own target in the Makefile (train, then the book)
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise SystemExit(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {text!r}")
-    return key, yaml.safe_load(value)
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -74,9 +66,9 @@ def skip_reason(stem: str, cfg: dict, folder: Path, *, cuda: bool, allow_cpu: bo
 
     Only a GPU profile without a GPU skips anything, and then only a chapter some of whose stored
     results are missing from ``folder`` (results/<profile>/): one with all of them reads them and
-    needs no GPU; one that stores nothing (not in PRODUCES) always runs.
+    needs no GPU; one that stores nothing (not in PRODUCES) or needs no run (NEEDS_NO_RUNS) always runs.
     """
-    if not cfg["profile"]["needs_gpu"] or cuda or allow_cpu:
+    if not cfg["profile"]["needs_gpu"] or cuda or allow_cpu or stem in NEEDS_NO_RUNS:
         return None
     missing = missing_results(stem, folder)
     if not missing:
@@ -135,7 +127,10 @@ def main() -> int:
                          "those whose stored results are missing")
     args = ap.parse_args()
 
-    overrides = dict(parse_override(o) for o in args.override)
+    try:
+        overrides = parse_overrides(args.override)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     cfg = load_profile(args.profile, overrides)
     name = cfg["profile"]["name"]
     out = ROOT / "build" / name

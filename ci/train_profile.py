@@ -23,25 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 
-from clorg.config import ConfigError, load_profile  # noqa: E402
+from clorg.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 
 REFUSED = 2  # exit status when the profile cannot train here: no GPU, or batches that do not split over the GPUs
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``["data.train_per_class=50"]`` -> ``{"data.train_per_class": 50}`` (values parsed as YAML)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {item!r}")
-        out[key] = yaml.safe_load(value)
-    return out
 
 
 def plan(cfg: dict) -> list[tuple[str, str]]:

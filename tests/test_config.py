@@ -79,3 +79,12 @@ def test_profile_file_with_unknown_and_missing_keys(tmp_path):
         load_profile(broken)
     with pytest.raises(ConfigError, match="does not exist"):
         load_profile(tmp_path / "absent.yaml")
+
+
+def test_parse_overrides_reads_yaml_values_and_rejects_a_missing_equals():
+    from clorg.config import parse_overrides
+
+    assert parse_overrides(["data.train_per_class=50", "train.methods=[simclr]", "data.test_per_class=null"]) == {
+        "data.train_per_class": 50, "train.methods": ["simclr"], "data.test_per_class": None}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["data.train_per_class"])

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT / "ci"))
 
 import execute_notebooks as ex  # noqa: E402
 import train_profile as tp  # noqa: E402
-from clorg.chapters import PRODUCES  # noqa: E402
+from clorg.chapters import NEEDS_NO_RUNS, PRODUCES  # noqa: E402
 from clorg.config import load_profile  # noqa: E402
 
 
@@ -53,6 +53,9 @@ def test_chapters_that_store_nothing_always_execute(stored):
     for stem in ("00_data", "09_report"):
         assert stem not in PRODUCES
         assert ex.skip_reason(stem, gpu10, folder, cuda=False) is None
+    # the toy figure stores a result but reads no run: computed on any machine
+    assert "toy" in PRODUCES["01_toy_clusters"] and not (folder / "toy.json").exists()
+    assert ex.skip_reason("01_toy_clusters", gpu10, folder, cuda=False) is None
 
 
 def test_nothing_is_skipped_with_a_gpu_on_cpu_profiles_or_with_allow_cpu(stored):
@@ -62,7 +65,7 @@ def test_nothing_is_skipped_with_a_gpu_on_cpu_profiles_or_with_allow_cpu(stored)
         assert ex.skip_reason(stem, gpu10, folder, cuda=True) is None
         assert ex.skip_reason(stem, smoke, folder, cuda=False) is None
         assert ex.skip_reason(stem, gpu10, folder, cuda=False, allow_cpu=True) is None
-        assert ex.skip_reason(stem, gpu10, folder, cuda=False) is not None
+        assert (ex.skip_reason(stem, gpu10, folder, cuda=False) is None) == (stem in NEEDS_NO_RUNS)
 
 
 def test_skipped_page_says_why_what_is_missing_and_how_to_produce_it(stored):

@@ -19,6 +19,9 @@ PRODUCES = {
     "08_near_duplicates": ("near_duplicates",),
 }
 
+# chapters whose results need no trained run (and little compute): they execute on any machine
+NEEDS_NO_RUNS = ("01_toy_clusters",)
+
 
 def producer(result: str) -> str:
     """The notebook that stores ``result``, as a path from the project root."""

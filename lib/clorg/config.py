@@ -199,6 +199,18 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
     return cfg
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """Command-line overrides ``["data.train_per_class=50"]`` as ``{"data.train_per_class": 50}``, each
+    value parsed as YAML; used by every script that takes ``--override KEY=VALUE``."""
+    out = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def apply_overrides(cfg: dict, overrides: dict | None) -> dict:
     """Return a copy of ``cfg`` with dotted keys (``"data.train_per_class": 100``) replaced."""
     cfg = copy.deepcopy(cfg)

@@ -11,9 +11,8 @@ import os
 import sys
 
 import torch
-import yaml
 
-from ..config import load_profile
+from ..config import load_profile, parse_overrides
 from ..data import DatasetError, DatasetNotFoundError, choose_profile_dataset
 from ..methods import METHODS
 from ..models import ENCODERS
@@ -32,12 +31,10 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     args = ap.parse_args(argv)
 
-    overrides = {}
-    for item in args.override:
-        key, sep, value = item.partition("=")
-        if not sep:
-            ap.error(f"--override needs KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+    try:
+        overrides = parse_overrides(args.override)
+    except ValueError as exc:
+        ap.error(str(exc))
     for name, value, valid in (("encoder", args.encoder, ENCODERS), ("method", args.method, METHODS)):
         if value not in valid:
             ap.error(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
