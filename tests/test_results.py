@@ -127,3 +127,15 @@ def test_a_result_without_data_is_stored_and_read(tmp_path):
     assert cached(_cfg(), None, "toy", lambda: {"v": 1}, producer="nb01", root=tmp_path) == {"v": 1}
     assert cached(_cfg(), None, "toy", lambda: {"v": 2}, producer="nb01", root=tmp_path) == {"v": 1}
     assert fingerprint(_cfg(), None)["data"] is None
+
+
+def test_results_of_an_older_format_are_recomputed(tmp_path, monkeypatch, capsys):
+    from clorg import results
+
+    cached(_cfg(), _Data(), "g", lambda: {"v": 1}, producer="nb04", root=tmp_path)
+    cached_arrays(_cfg(), _Data(), "a", lambda: {"Y": np.zeros(2)}, producer="nb05", root=tmp_path)
+    monkeypatch.setattr(results, "FORMAT", results.FORMAT + 1)
+    assert cached(_cfg(), _Data(), "g", lambda: {"v": 2}, producer="nb04", root=tmp_path) == {"v": 2}
+    assert cached_arrays(_cfg(), _Data(), "a", lambda: {"Y": np.ones(2)}, producer="nb05",
+                         root=tmp_path)["Y"].tolist() == [1.0, 1.0]
+    assert "older code" in capsys.readouterr().out

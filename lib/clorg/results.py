@@ -8,8 +8,9 @@ time), which is what the report shows beside each number.
 
 - A file of another profile or dataset is an error that names the file and the notebook producing it:
   mixing numbers of two datasets silently is the one thing a results store must never do.
-- The same profile and data with a changed configuration (an override, an edited YAML) is recomputed
-  and overwritten, with a printed note: that is a user changing a parameter on purpose.
+- The same profile and data with a changed configuration (an override, an edited YAML) or written in
+  an older result format (:data:`FORMAT`) is recomputed and overwritten, with a printed note: that is a
+  user changing a parameter on purpose, or code that changed.
 
 Writes are atomic (temporary file, then rename), so an interrupted notebook loses nothing stored.
 """
@@ -27,6 +28,9 @@ from typing import Callable
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# the layout of what chapters store: bump it when a chapter changes the shape of its result, so files
+# written by older code are recomputed instead of read as if they had the new shape
+FORMAT = 1
 
 
 class ResultsMismatch(ValueError):
@@ -93,7 +97,7 @@ def fingerprint(cfg: dict, data) -> dict:
     else:
         summary = data.summary()
         identity = {k: summary[k] for k in ("name", "sha256", "train_images", "test_images")}
-    return {"profile": cfg["profile"]["name"], "data": identity, "config_sha256": config_sha[:16]}
+    return {"profile": cfg["profile"]["name"], "data": identity, "config_sha256": config_sha[:16], "format": FORMAT}
 
 
 def _check_identity(path: Path, stored: dict, wanted: dict, producer: str) -> None:
@@ -103,6 +107,18 @@ def _check_identity(path: Path, stored: dict, wanted: dict, producer: str) -> No
                 f"{path} was computed for {what} {stored.get(key)!r}, but this notebook runs {what} "
                 f"{wanted[key]!r}. Results of two {what}s must not be mixed: move or delete {path}, then "
                 f"re-run {producer} on this profile to recompute it")
+
+
+def _stale(stored: dict, wanted: dict, name: str) -> bool:
+    """Whether a stored result of the right profile and data must be recomputed, saying why."""
+    if stored.get("config_sha256") != wanted["config_sha256"]:
+        print(f"{name}: stored with another configuration of profile {wanted['profile']!r}; recomputing")
+        return True
+    if stored.get("format") != wanted["format"]:
+        print(f"{name}: stored by older code (result format {stored.get('format')}, now {wanted['format']}); "
+              f"recomputing")
+        return True
+    return False
 
 
 # ================================================ store ===============================================
@@ -131,8 +147,7 @@ def stored(cfg: dict, data, name: str, *, producer: str, root: Path | None = Non
                               f"re-run {producer} to recompute it") from exc
     wanted = fingerprint(cfg, data)
     _check_identity(path, fp, wanted, producer)
-    if fp.get("config_sha256") != wanted["config_sha256"]:
-        print(f"{path.name}: stored with another configuration of profile {wanted['profile']!r}; recomputing")
+    if _stale(fp, wanted, path.name):
         return None
     return {"meta": meta, "result": result}
 
@@ -173,11 +188,10 @@ def cached_arrays(cfg: dict, data, name: str, compute: Callable[[], dict[str, np
             raise ResultsMismatch(f"{path} cannot be read as a results archive ({exc}); delete it and re-run "
                                   f"{producer} to recompute it") from exc
         _check_identity(path, meta["fingerprint"], wanted, producer)
-        if meta["fingerprint"].get("config_sha256") == wanted["config_sha256"]:
+        if not _stale(meta["fingerprint"], wanted, path.name):
             print(f"read results/{profile}/{name}.npz (computed {meta['saved_at']}); pass recompute=True "
                   f"to compute it again")
             return arrays
-        print(f"{path.name}: stored with another configuration of profile {profile!r}; recomputing")
     t0 = time.perf_counter()
     arrays = {k: np.asarray(v) for k, v in compute().items()}
     meta = _meta(wanted, time.perf_counter() - t0)
