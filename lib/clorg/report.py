@@ -193,31 +193,30 @@ def _heads_rows(entry, cfg, data):
 
 def _random_rows(geo, heads, cfg, data):
     setting = _setting(cfg, data, "vit")
-    profile = cfg["profile"]["name"]
-    wanted = [("CH", paper.RANDOM_VIT["ch"], geo, lambda g: g["CH"], TOL_CH, True)]
-    wanted += [(f"RLD T={t:g}", v, geo, (lambda t: lambda g: g.get(f"RLD T={t:g}"))(t), TOL_RLD, False)
-               for t, v in paper.RANDOM_VIT["rld"].items()]
-    wanted += [("linear test, % (authors' protocol)", paper.RANDOM_VIT["linear"], heads,
-                lambda h: 100 * h["linear"]["authors_protocol"], TOL_ACCURACY, False)]
-    wanted += [(f"GCN T={t:g} test, % (authors' protocol)", v, heads,
-                (lambda t: lambda h: 100 * h[f"gcn T={t:g}"]["authors_protocol"] if f"gcn T={t:g}" in h else None)(t),
-                TOL_ACCURACY, False) for t, v in paper.RANDOM_VIT["gcn"].items()]
+    r = paper.RANDOM_VIT
+    g = geo["result"]["table"].get("vit random init") if geo else None
+    h = heads["result"].get("vit random init") if heads else None
+
+    def acc(key):  # the authors' protocol, as they measured it, in %
+        return 100 * h[key]["authors_protocol"] if h and key in h else None
+
+    wanted = [("CH", r["ch"], "geometry", g and g["CH"], TOL_CH, True)]
+    wanted += [(f"RLD T={t:g}", v, "geometry", g and g.get(f"RLD T={t:g}"), TOL_RLD, False)
+               for t, v in r["rld"].items()]
+    wanted += [("linear test, % (authors' protocol)", r["linear"], "classifiers", acc("linear"), TOL_ACCURACY, False)]
+    wanted += [(f"GCN T={t:g} test, % (authors' protocol)", v, "classifiers", acc(f"gcn T={t:g}"), TOL_ACCURACY, False)
+               for t, v in r["gcn"].items()]
     rows = []
-    for what, theirs, entry, get, tol, relative in wanted:
+    for what, theirs, source, ours, tol, relative in wanted:
         what = f"random-init ViT {what}"
-        if entry is None:
-            rows.append(_missing_row("random init", what, theirs, "geometry" if "CH" in what or "RLD" in what
-                                     else "classifiers", profile))
-            continue
-        table = entry["result"]["table"] if "table" in entry["result"] else entry["result"]
-        feats = table.get("vit random init")
-        ours = None if feats is None or setting else get(feats)
-        if ours is None:
+        if (geo if source == "geometry" else heads) is None:
+            rows.append(_missing_row("random init", what, theirs, source, cfg["profile"]["name"]))
+        elif ours is None or setting:
             rows.append(_row("random init", what, theirs, "—", "not comparable", setting or "not computed here"))
-            continue
-        tol_text = f"tolerance ±{tol:.0%}" if relative else f"tolerance ±{tol:g}"
-        rows.append(_row("random init", what, theirs, round(ours, 4),
-                         "reproduced" if _close(ours, theirs, tol, relative) else "not reproduced", tol_text))
+        else:
+            tol_text = f"tolerance ±{tol:.0%}" if relative else f"tolerance ±{tol:g}"
+            rows.append(_row("random init", what, theirs, round(ours, 4),
+                             "reproduced" if _close(ours, theirs, tol, relative) else "not reproduced", tol_text))
     return rows
 
 
