@@ -129,3 +129,12 @@ def test_dynamics_and_near_duplicates_verdicts(store):
     assert "peak 250 (e10)" in dyn.loc["trend over training, vit simclr", "ours"]
     c6 = report.claims(collected, cfg).set_index("claim").loc[6]
     assert c6["verdict"] == "reproduced" and "vit moco_queue: max CL cos 0.995" in c6["ours"]
+
+
+def test_styled_table_colours_each_verdict(store):
+    cfg, data = _cfg(), _Data()
+    html = report.styled(report.claims(report.collect(cfg, data), cfg)).to_html()
+    style = html.split("</style>")[0]  # pandas writes one CSS rule per style, listing its cells
+    rule = next(r for r in style.split("}") if report.VERDICT_COLOURS["missing"] in r)
+    assert rule.count("_col4") == 6  # every verdict cell of the 6 claims
+    assert report.VERDICT_COLOURS["reproduced"] not in style

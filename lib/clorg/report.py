@@ -331,3 +331,15 @@ def near_duplicate_claims(result: dict) -> dict[str, dict]:
     """``{run name: claim-6 summary}`` from the stored near-duplicates result."""
     runs = result.get("runs", result)
     return {name: entry["claim6"] for name, entry in runs.items() if isinstance(entry, dict) and "claim6" in entry}
+
+
+VERDICT_COLOURS = {"reproduced": "#d9f2d9", "not reproduced": "#f8d7d7", "not comparable": "#eeeeee",
+                   "missing": "#fff3cd"}
+
+
+def styled(table: pd.DataFrame):
+    """``table`` (claims or numbers) for the page: left-aligned, top-aligned, each verdict coloured."""
+    def colour(v):
+        return f"background-color: {VERDICT_COLOURS[v]}" if v in VERDICT_COLOURS else ""
+    return (table.style.hide(axis="index").map(colour, subset=["verdict"])
+            .set_properties(**{"text-align": "left", "vertical-align": "top"}))
