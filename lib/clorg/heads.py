@@ -35,15 +35,19 @@ from .metrics import _DENSE_GRAPH_MAX_N, rld_graph
 # ============================================ input checks ============================================
 
 
+def _cpu_tensor(a, name: str, must: str, dtype=None) -> torch.Tensor:
+    """``a`` (tensor or array-like of numbers) as a CPU tensor; a copy of an array, in ``dtype`` if given."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu()
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must {must}, got dtype {arr.dtype}")
+    return torch.from_numpy(np.array(arr, dtype=dtype))
+
+
 def _features(X, name: str, dim: int | None = None) -> torch.Tensor:
     """X as a finite float32 (n, D) tensor on the CPU (float32: features are fp32 encoder outputs)."""
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu()
-    else:
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-        X = torch.from_numpy(np.array(arr, dtype=np.float32))
+    X = _cpu_tensor(X, name, "be numeric", np.float32)
     if X.dim() != 2:
         raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {tuple(X.shape)}")
     if X.shape[0] < 1 or X.shape[1] < 1:
@@ -60,13 +64,7 @@ def _features(X, name: str, dim: int | None = None) -> torch.Tensor:
 
 def _labels(y, n: int, name: str, num_classes: int | None) -> torch.Tensor:
     """y as int64 labels in [0, num_classes), one per row (num_classes=None: any value >= 0)."""
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu()
-    else:
-        arr = np.asarray(y)
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
-        y = torch.from_numpy(np.array(arr))
+    y = _cpu_tensor(y, name, "hold integer class labels")
     if y.dim() != 1:
         raise ValueError(f"{name} must be 1-D (one label per row), got shape {tuple(y.shape)}")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
