@@ -125,3 +125,24 @@ def test_the_figure_draws_ours_and_the_authors(tiny):
     single = plots.training_dynamics(table)
     assert len(single.axes) == 3
     plt.close(single)
+
+
+def test_follows_paper_and_the_comparison_lines():
+    import pandas as pd
+
+    from clorg.dynamics import compare_with_paper, follows_paper
+
+    def table(ch, rld01):
+        return pd.DataFrame({"epoch": [0, 5, 10], "CH": ch, "RLD T=0.1": rld01, "RLD T=1": [0.01, 0.03, 0.02],
+                             "linear (honest)": [0.3, 0.4, 0.5], "GCN T=0.1 (honest)": [0.3, 0.45, 0.4]}
+                            ).set_index("epoch")
+    paper_like = table([550.0, 520.0, 8.0], [0.13, 0.8, 0.75])
+    ours_like = table([62.0, 265.0, 253.0], [0.07, 0.2, 0.24])
+    assert follows_paper(paper_like) == {"CH falls": True, "RLD(0.1) rises": True, "holds": True}
+    assert follows_paper(ours_like) == {"CH falls": False, "RLD(0.1) rises": True, "holds": False}
+    lines = compare_with_paper(ours_like, "r18 moco", paper.DYNAMICS_VIT_CONTRASTIVE, "GCN T=0.1")
+    assert lines[0] == "ours, r18 moco, 10 epochs:"
+    assert "CH 62.0 (epoch 0) -> 253.0 (epoch 10), peak 265.0 at epoch 5: does NOT fall (4.08x; paper 0.014x)" in lines[1]
+    assert lines[3] == "  RLD(T=1) at most 0.0300 (epoch 5): NOT below the paper's 0.02"
+    assert "GCN T=0.1 test accuracy (honest) 30.0% -> 40.0%, peak 45.0% at epoch 5" in lines[5]
+    assert lines[-1].endswith("NOT reproduced on this run")

@@ -88,3 +88,33 @@ def follows_paper(table: pd.DataFrame) -> dict:
     ch, local = trend(table, "CH"), trend(table, "RLD T=0.1")
     falls, rises = ch["last"][1] < ch["first"][1], local["last"][1] > local["first"][1]
     return {"CH falls": falls, "RLD(0.1) rises": rises, "holds": falls and rises}
+
+
+def compare_with_paper(table: pd.DataFrame, run: str, reference: dict, gcn: str) -> list[str]:
+    """Readable lines setting one run's trends (:func:`trend`, :func:`follows_paper`) beside the
+    authors' quoted points ``reference`` (:data:`clorg.paper.DYNAMICS_VIT_CONTRASTIVE`); ``gcn`` names the
+    GCN head's columns (e.g. "GCN T=0.1")."""
+    ch, local, broad = (trend(table, c) for c in ("CH", "RLD T=0.1", "RLD T=1"))
+    verdict = follows_paper(table)
+    ref_ch, ref_local, bound = reference["CH"], reference["RLD T=0.1"], reference["RLD T=1 below"]
+    ref_peak = max(v for e, v in ref_ch if e > 0)
+    lines = [
+        f"ours, {run}, {table.index[-1]} epochs:",
+        f"  CH {ch['first'][1]:.1f} (epoch {ch['first'][0]}) -> {ch['last'][1]:.1f} (epoch {ch['last'][0]}), peak "
+        f"{ch['peak'][1]:.1f} at epoch {ch['peak'][0]}: {'falls' if verdict['CH falls'] else 'does NOT fall'} "
+        f"({ch['last'][1] / ch['first'][1]:.2f}x; paper {ref_ch[-1][1] / ref_ch[0][1]:.3f}x); from its peak to the "
+        f"last epoch {ch['last'][1] / ch['peak'][1] - 1:+.1%} (paper, from the peak after epoch 0: "
+        f"{ref_ch[-1][1] / ref_peak - 1:+.1%})",
+        f"  RLD(T=0.1) {local['first'][1]:.3f} -> {local['last'][1]:.3f}, peak {local['peak'][1]:.3f} at epoch "
+        f"{local['peak'][0]}: {'rises' if verdict['RLD(0.1) rises'] else 'does NOT rise'} (paper "
+        f"{ref_local[0][1]:g} -> {ref_local[-1][1]:g}, peak {max(v for _, v in ref_local):g})",
+        f"  RLD(T=1) at most {broad['peak'][1]:.4f} (epoch {broad['peak'][0]}): "
+        f"{'below' if broad['peak'][1] < bound else 'NOT below'} the paper's {bound:g}",
+    ]
+    for head in ("linear", gcn):
+        a = trend(table, f"{head} (honest)")
+        lines.append(f"  {head} test accuracy (honest) {a['first'][1]:.1%} -> {a['last'][1]:.1%}, peak "
+                     f"{a['peak'][1]:.1%} at epoch {a['peak'][0]}")
+    lines.append("  -> the paper's trend (CH down while RLD(T=0.1) goes up): "
+                 + ("reproduced" if verdict["holds"] else "NOT reproduced") + " on this run")
+    return lines
