@@ -5,6 +5,7 @@
 # reuse it when present. On a machine with a GPU:
 #   make gpu10  train every run of the gpu10 profile (ci/train_profile.py), then `make book PROFILE=gpu10`
 #   make paper  the same for the paper profile; run it again after an interruption and it resumes
+# FRESH=1 recomputes every result and retrains every run, whatever is stored (make book FRESH=1).
 # OVERRIDES="--override KEY=VALUE ..." goes to the training and the notebooks; ALLOW_CPU=1 lets a GPU
 # profile train and execute on the CPU (shrink it with OVERRIDES, and point CLORG_RUNS and CLORG_RESULTS
 # at a scratch folder so the real profile's runs and results stay untouched).
@@ -13,7 +14,9 @@ PROFILE ?= quick
 PYTHON ?= python3.11
 OVERRIDES ?=
 ALLOW_CPU ?=
+FRESH ?=
 CPU_FLAG := $(if $(ALLOW_CPU),--allow-cpu)
+FRESH_FLAG := $(if $(FRESH),--fresh)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -40,7 +43,7 @@ pytest: $(STAMP)
 book: execute build-book
 
 execute: $(STAMP)
-	$(PY) ci/execute_notebooks.py --profile $(PROFILE) $(OVERRIDES) $(CPU_FLAG)
+	$(PY) ci/execute_notebooks.py --profile $(PROFILE) $(OVERRIDES) $(CPU_FLAG) $(FRESH_FLAG)
 
 build-book: $(STAMP)
 	$(PY) ci/build_book.py --profile $(PROFILE)

@@ -4,9 +4,15 @@
 
 The book is never executed here (``execute_notebooks: off``): ci/execute_notebooks.py ran the
 notebooks first. This script stages a source tree that mirrors the repository, build/<profile>/site/
-with _config.yml, _toc.yml, book/ and the *executed* notebooks/, writes book/build_info.md (profile,
-dataset and checksum, commit, hardware) for the intro, and runs ``jupyter-book build`` with warnings
-as errors.
+with _config.yml, _toc.yml, book/ and the *executed* notebooks/, and writes the generated pages:
+
+- book/build_info.md (profile, dataset and checksum, commit, hardware) for the intro;
+- book/findings.md, the "What we found" block of the intro, from results/<profile>/summary.json (the
+  report chapter writes it; clorg.book.report.findings_markdown renders it, as on the report's page);
+- book/execution_status.md (each chapter's run time, outcome and warnings);
+- book/fidelity_tables.md (every setting of the authors beside each profile's, clorg.book.fidelity).
+
+Then it runs ``jupyter-book build`` with warnings as errors.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.config import load_profile  # noqa: E402
-from clorg.provenance import describe_hardware  # noqa: E402
+from clorg.book import fidelity, report  # noqa: E402
+from clorg.book.store import results_dir  # noqa: E402
+from clorg.core.config import load_profile  # noqa: E402
+from clorg.core.provenance import describe_hardware  # noqa: E402
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -71,9 +79,19 @@ def build_info_markdown(info: dict) -> str:
 
 
 def execution_markdown(execution: dict) -> str:
-    rows = ["| chapter | run time (s) | outcome |", "|---|---:|---|"]
-    rows += [f"| `{n['notebook']}` | {n['seconds']:.1f} | {n['outcome']} |" for n in execution["notebooks"]]
+    rows = ["| chapter | run time (s) | outcome | warnings |", "|---|---:|---|---|"]
+    rows += [f"| `{n['notebook']}` | {n['seconds']:.1f} | {n['outcome']} | "
+             f"{' '.join(w.replace('|', '/') for w in n.get('warnings', [])) or '—'} |" for n in execution["notebooks"]]
     return "\n".join(rows) + f"\n\nProfile `{execution['profile']}`; all chapters together: {execution['total_seconds']:.0f} s.\n"
+
+
+def findings_markdown(profile: str) -> str:
+    """The intro's "What we found" block, from the summary the report chapter wrote for this build."""
+    summary = report.read_summary(results_dir(profile) / "summary.json")
+    if summary is None:
+        return (f":::{{warning}}\nNo findings for profile `{profile}`: results/{profile}/summary.json is missing. "
+                f"The report chapter writes it (`python ci/execute_notebooks.py --profile {profile}`).\n:::\n")
+    return report.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
 
 
 def stage(profile: str) -> Path:
@@ -105,6 +123,8 @@ def stage(profile: str) -> Path:
     (site / "book" / "build_info.md").write_text(build_info_markdown(info))
     execution = json.loads((build / "execution.json").read_text())
     (site / "book" / "execution_status.md").write_text(execution_markdown(execution))
+    (site / "book" / "findings.md").write_text(findings_markdown(profile))
+    (site / "book" / "fidelity_tables.md").write_text(fidelity.markdown())
     return site
 
 

@@ -2,7 +2,8 @@
 
     python ci/train_profile.py --profile gpu10 [--override data.train_per_class=50] [--allow-cpu] [--force]
 
-Each run is ``python -m clorg.train --config <profile> --encoder E --method M`` in its own process, so
+Each run (the profile's encoder x method runs under its schedule, then its ``train.variants``) is
+``python -m clorg.train --config <profile> --encoder E --method M --schedule S`` in its own process, so
 a finished run is reused and an interrupted one resumes from its checkpoints/last.pt: running this
 again after a crash (or ``make paper`` again) picks up where it stopped. With more than one GPU visible,
 each run is started as ``torchrun --standalone --nproc_per_node=<GPUs> -m clorg.train ...``: one
@@ -27,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 
-from clorg.config import ConfigError, load_profile, parse_overrides  # noqa: E402
+from clorg.core.config import ConfigError, RunSpec, all_runs, load_profile, parse_overrides  # noqa: E402
 
 REFUSED = 2  # exit status when the profile cannot train here: no GPU, or batches that do not split over the GPUs
 
 
-def plan(cfg: dict) -> list[tuple[str, str]]:
-    """The (encoder, method) runs of a profile, in the order they are trained: encoder by encoder."""
-    return [(e, m) for e in cfg["train"]["encoders"] for m in cfg["train"]["methods"]]
+def plan(cfg: dict) -> list[RunSpec]:
+    """The runs of a profile in the order they are trained: encoder by encoder, then the variants."""
+    return all_runs(cfg)
 
 
 def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
@@ -70,10 +71,10 @@ def launcher(gpus: int) -> list[str]:
     return start + ["--standalone", f"--nproc_per_node={gpus}", "-m", "clorg.train"]
 
 
-def train_command(profile: str, encoder: str, method: str, overrides: list[str], gpus: int,
-                  force: bool = False) -> list[str]:
+def train_command(profile: str, spec: RunSpec, overrides: list[str], gpus: int, force: bool = False) -> list[str]:
     """The command line of one run; ``overrides`` are the KEY=VALUE strings, passed on unchanged."""
-    cmd = launcher(gpus) + ["--config", profile, "--encoder", encoder, "--method", method]
+    cmd = launcher(gpus) + ["--config", profile, "--encoder", spec.encoder, "--method", spec.method,
+                            "--schedule", spec.schedule]
     for item in overrides:
         cmd += ["--override", item]
     return cmd + (["--force"] if force else [])
@@ -114,13 +115,15 @@ def main(argv=None) -> int:
 
     name, runs = cfg["profile"]["name"], plan(cfg)
     where = f"{gpus} GPUs (torchrun, one process each)" if gpus > 1 else ("1 GPU" if gpus else "the CPU")
-    print(f"[{name}] {len(runs)} runs on {where}: " + ", ".join(f"{e}/{m}" for e, m in runs), flush=True)
+    print(f"[{name}] {len(runs)} runs on {where}: " + ", ".join(f"{s.encoder}/{s.method}/{s.schedule}" for s in runs),
+          flush=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "lib"), env.get("PYTHONPATH")) if p)
 
     times, started = [], time.time()
-    for i, (encoder, method) in enumerate(runs, 1):
-        cmd = train_command(args.profile, encoder, method, args.override, gpus, args.force)
+    for i, spec in enumerate(runs, 1):
+        encoder, method = spec.encoder, f"{spec.method}/{spec.schedule}"
+        cmd = train_command(args.profile, spec, args.override, gpus, args.force)
         print(f"\n[{name}] run {i}/{len(runs)}: {shown(cmd)}", flush=True)
         t0 = time.time()
         try:

@@ -13,12 +13,12 @@ else ``~/.cache/clorg``.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..core import paths
 from . import cache, download as _download
 from .base import SPLITS, Dataset, DatasetError, DatasetNotFoundError
 from .sources import locate, not_found
@@ -30,13 +30,11 @@ __all__ = [
 ]
 
 DATASET_NAMES = ("cifar10", "fashion-mnist", "digits", "imagefolder:<path>")
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _DOWNLOADABLE = ("cifar10", "fashion-mnist")
 
 
 def default_root() -> Path:
-    env = os.environ.get("CLORG_DATA")
-    return Path(env).expanduser() if env else PROJECT_ROOT / "data"
+    return paths.data_root()
 
 
 def _check_name(name: str) -> None:
@@ -76,7 +74,7 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, *, downl
     if name == "digits":
         return _digits(split)
     root = Path(root).expanduser() if root is not None else default_root()
-    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
+    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else paths.cache_root()
 
     source, looked = locate(name, split, root)
     if source is None and name in _DOWNLOADABLE:
@@ -100,7 +98,10 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, *, downl
     else:
         images, labels, classes = source.read()
         digest = cache.checksum(source)
-        cache.write_entry(cache_dir, name, split, source, images, labels, classes, digest)
+        try:
+            cache.write_entry(cache_dir, name, split, source, images, labels, classes, digest)
+        except OSError as exc:  # a full disk costs the cache, not the data: the next load decodes again
+            print(f"data cache: not written ({exc}); continuing with the decoded data", flush=True)
     return Dataset(name, split, images, labels, classes, source.describe(), digest)
 
 
@@ -172,7 +173,7 @@ def choose_dataset(names: list[str], root: str | Path | None = None, *, train_pe
 
 def choose_profile_dataset(cfg: dict, root: str | Path | None = None, **kwargs) -> DatasetChoice:
     """:func:`choose_dataset` with the ``data`` section of a validated profile (:mod:`clorg.config`)."""
-    from ..config import dataset_candidates
+    from ..core.config import dataset_candidates
 
     data = cfg["data"]
     return choose_dataset(dataset_candidates(cfg), root, train_per_class=data["train_per_class"],

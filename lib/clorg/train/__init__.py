@@ -1,31 +1,21 @@
-"""Training: ``run(cfg, encoder, method)`` trains one encoder with one method, or reuses the finished run.
+"""Stage 2, training: encoders (``models``), augmentations (``augment``), methods and their losses
+(``methods``), the learning-rate schedules, the training loop and its runs, and the encoding step.
 
-    >>> from clorg.config import load_profile
+``run(cfg, spec)`` trains one encoder with one method under one schedule, or reuses the finished run::
+
+    >>> from clorg.core.config import load_profile, main_runs
     >>> from clorg.train import run
-    >>> result = run(load_profile("quick"), "resnet18", "moco_queue")
-    >>> result.record["knn_accuracy"], result.load_encoder()
+    >>> cfg = load_profile("quick")
+    >>> result = run(cfg, main_runs(cfg)[0])
+    >>> result.record["final_loss"], result.load_encoder()
 
 The CLI does the same, also under ``torchrun --nproc_per_node=N`` (DistributedDataParallel)::
 
-    python -m clorg.train --config configs/quick.yaml --encoder resnet18 --method moco_queue
+    python -m clorg.train --config quick --encoder resnet18 --method moco_queue [--schedule paper-compressed]
 """
 
-from .loop import RunResult, TrainingDiverged, load_finished, run
-from .runs import resolve, run_dir, run_hash, runs_root
+from .loop import RunResult, TrainingDiverged, load_finished, locate, run, train_command
+from .runs import resolve, run_dir, run_hash
 
-__all__ = ["run", "load_finished", "RunResult", "TrainingDiverged", "resolve", "run_dir", "run_hash", "runs_root", "summary_table"]
-
-
-def summary_table(results: dict):
-    """One row per run: epochs, wall time, throughput, kNN accuracy; ``results`` maps (encoder, method) -> RunResult."""
-    import pandas as pd
-
-    rows = []
-    for (encoder, method), r in results.items():
-        rows.append({
-            "encoder": encoder, "method": method, "epochs": r.config["epochs"], "batch": r.config["batch_size"],
-            "parameters": r.record["parameters"], "train time (min)": r.record["train_seconds"] / 60,
-            "images/s": r.record["images_per_s"], "kNN accuracy (k=10)": r.record["knn_accuracy"],
-            "device": r.record["device"], "run": r.folder.name, "reused": r.reused,
-        })
-    return pd.DataFrame(rows)
+__all__ = ["run", "load_finished", "locate", "train_command", "RunResult", "TrainingDiverged", "resolve",
+           "run_dir", "run_hash"]

@@ -1,6 +1,7 @@
 """Command line: train one (encoder, method) of a profile, on one process or under torchrun.
 
     python -m clorg.train --config configs/quick.yaml --encoder resnet18 --method moco_queue
+    python -m clorg.train --config quick --encoder resnet18 --method moco_queue --schedule paper-compressed
     torchrun --nproc_per_node=4 -m clorg.train --config paper --encoder vit --method moco_queue
 """
 
@@ -12,11 +13,10 @@ import sys
 
 import torch
 
-from ..config import load_profile, parse_overrides
+from ..core.config import ENCODERS, METHODS, SCHEDULES, RunSpec, load_profile, parse_overrides
 from ..data import DatasetError, DatasetNotFoundError, choose_profile_dataset
-from ..methods import METHODS
-from ..models import ENCODERS
 from .loop import TrainingDiverged, run
+from .runs import UnreadableRunFile
 
 
 def main(argv=None) -> int:
@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     ap.add_argument("--config", required=True, help="profile name (smoke, quick, paper) or path of a profile YAML")
     ap.add_argument("--encoder", required=True, help=f"one of {', '.join(ENCODERS)}")
     ap.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
+    ap.add_argument("--schedule", help=f"one of {', '.join(SCHEDULES)} (default: the profile's train.schedule)")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                     help="replace a profile key, e.g. train.contrastive_epochs=5")
     ap.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -35,7 +36,8 @@ def main(argv=None) -> int:
         overrides = parse_overrides(args.override)
     except ValueError as exc:
         ap.error(str(exc))
-    for name, value, valid in (("encoder", args.encoder, ENCODERS), ("method", args.method, METHODS)):
+    for name, value, valid in (("encoder", args.encoder, ENCODERS), ("method", args.method, METHODS),
+                               ("schedule", args.schedule or SCHEDULES[0], SCHEDULES)):
         if value not in valid:
             ap.error(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
     try:
@@ -53,11 +55,12 @@ def main(argv=None) -> int:
         data = choose_profile_dataset(cfg)
         if not distributed or torch.distributed.get_rank() == 0:
             print(data.describe(), flush=True)
-        result = run(cfg, args.encoder, args.method, data=data, force=args.force, device=args.device)
+        spec = RunSpec(args.encoder, args.method, args.schedule or cfg["train"]["schedule"])
+        result = run(cfg, spec, data=data, force=args.force, device=args.device)
         if not distributed or torch.distributed.get_rank() == 0:
             verb = "reused finished run" if result.reused else "finished"
-            print(f"{verb} {result.folder}: kNN accuracy (k=10) {result.record['knn_accuracy']:.4f}", flush=True)
-    except (TrainingDiverged, DatasetNotFoundError, DatasetError, ValueError) as exc:
+            print(f"{verb} {result.folder}: final loss {result.record['final_loss']:.4f}", flush=True)
+    except (TrainingDiverged, DatasetNotFoundError, DatasetError, UnreadableRunFile, ValueError) as exc:
         # a bad configuration or missing data is reported before any training; divergence after it
         print(f"error: {exc}", file=sys.stderr)
         return 2

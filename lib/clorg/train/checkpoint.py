@@ -2,31 +2,22 @@
 
 A checkpoint is a dict of tensors, numbers, strings and nested dicts/lists (model, optimizer and RNG
 states), so ``torch.load(..., weights_only=True)`` reads it: loading a file never runs code from it.
-It is written to a temporary file in the same folder, flushed to disk, then renamed over the old
-one, so a run killed at any moment leaves either the previous checkpoint or the new one, never half.
+It is written through :func:`clorg.core.atomic.write_atomic` (a unique temporary file in the same
+folder, synced, then renamed over the old one), so a run killed at any moment, or a disk that fills
+up, leaves either the previous checkpoint or the new one, never half.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..core.atomic import write_atomic
 
-def save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+def save(obj, path: Path) -> None:
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
 def load(path: Path, map_location="cpu") -> dict:

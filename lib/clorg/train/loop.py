@@ -8,7 +8,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,16 +16,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import provenance
-from ..augment import contrastive_views, supervised_view
+from ..core import locks, provenance
+from ..core.atomic import write_bytes
+from ..core.config import RunSpec
+from ..core.devices import default_device
 from ..data import DatasetChoice, choose_profile_dataset
-from ..devices import default_device
-from ..distributed import convert_batchnorm, rank_and_world
-from ..embed import encode
-from ..knn import knn_accuracy
-from ..methods import build_method
-from ..models import build_encoder, count_parameters
 from . import checkpoint, runs
+from .augment import SUPERVISED_VIEW, contrastive_views, supervised_view
+from .distributed import convert_batchnorm, rank_and_world
+from .methods import build_method
+from .models import build_encoder, count_parameters
 from .schedule import lr_at
 
 
@@ -41,9 +41,28 @@ class RunResult:
     log: list[dict]
     reused: bool
 
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec(self.config["encoder"], self.config["method"], self.config["schedule"])
+
+    @property
+    def final_epoch(self) -> int:
+        """The last trained epoch: the configured count, or where a deadline stopped the run."""
+        return int(self.record.get("epochs_done") or self.config["epochs"])
+
+    @property
+    def stopped_early(self) -> str | None:
+        """Why the run ended before its configured epochs (a deadline), or None."""
+        return self.record.get("stopped_early")
+
+    @property
+    def stale_files(self) -> list[str]:
+        """Training-code files changed since this run was trained ([] when the code is the same)."""
+        return runs.stale_files(self.record)
+
     def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
         """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
-        epoch = self.config["epochs"] if epoch is None else epoch
+        epoch = self.final_epoch if epoch is None else epoch
         path = self.folder / "checkpoints" / f"encoder_e{epoch:04d}.pt"
         if not path.is_file():
             saved = sorted(p.name for p in (self.folder / "checkpoints").glob("encoder_e*.pt"))
@@ -55,48 +74,68 @@ class RunResult:
         return enc.to(device).eval()
 
 
-def run(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = None, force: bool = False,
-        device: str | torch.device | None = None, runs_root: Path | None = None, progress: bool = True) -> RunResult:
-    """Train ``method`` on ``encoder`` with profile ``cfg``, or reuse the finished run with the same hash.
+def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: bool = False,
+        device: str | torch.device | None = None, runs_root: Path | None = None, progress: bool = True,
+        stop_after: float | None = None) -> RunResult:
+    """Train ``spec`` (encoder, method, schedule) with profile ``cfg``, or reuse the finished run with
+    the same hash.
 
     An interrupted run resumes from its last checkpoint; ``force=True`` discards it and starts over.
-    Everything about the configuration is checked before any training starts.
+    Everything about the configuration is checked before any training starts. ``stop_after``: a
+    ``time.time()`` deadline; training stops at the end of the last epoch that finishes before it,
+    checkpointed, and the run stays unfinished (the next call resumes it). Two processes asking for the
+    same run: the second waits for the first (:mod:`clorg.core.locks`) and reuses its run.
     """
     data = data or choose_profile_dataset(cfg)
-    run_cfg, folder = _locate(cfg, encoder, method, data, runs_root)
-    _, world = rank_and_world()
+    run_cfg, folder = locate(cfg, spec, data, runs_root)
+    rank, world = rank_and_world()
     if run_cfg["batch_size"] % world:
         raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
     if runs.is_finished(folder) and not force:
         return _finished(folder, run_cfg)
-    if force:
-        if rank_and_world()[0] == 0:
-            shutil.rmtree(folder, ignore_errors=True)
-        if world > 1:
-            torch.distributed.barrier()  # no rank may look at the folder while it is removed
     device = torch.device(device) if device is not None else default_device()
-    return _train(run_cfg, data, folder, device, progress)
+    if world > 1:  # one torchrun job: its ranks train together and need no lock among themselves
+        if force:
+            if rank == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+            torch.distributed.barrier()  # no rank may look at the folder while it is removed
+        return _train(run_cfg, data, folder, device, progress, stop_after)
+    with locks.exclusive(folder.parent / f".{folder.name}.lock", f"run {folder.name}"):
+        if runs.is_finished(folder) and not force:  # another process finished it while we waited
+            return _finished(folder, run_cfg)
+        if force:
+            shutil.rmtree(folder, ignore_errors=True)
+        return _train(run_cfg, data, folder, device, progress, stop_after)
 
 
-def load_finished(cfg: dict, encoder: str, method: str, *, data: DatasetChoice | None = None,
+def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None,
                   runs_root: Path | None = None) -> RunResult:
-    """The finished run of ``encoder``/``method`` under profile ``cfg``, never training one.
+    """The finished run ``spec`` under profile ``cfg``, never training one.
 
-    For the analysis chapters: a missing or unfinished run is an error that says how to produce it.
+    For the analysis chapters: a missing or unfinished run is an error that says how to produce it. A
+    run stopped early by a deadline is returned as it is (``stopped_early`` says so, ``final_epoch``
+    where it stopped): the analysis then uses what exists, and the book says so.
     """
     data = data or choose_profile_dataset(cfg)
-    run_cfg, folder = _locate(cfg, encoder, method, data, runs_root)
-    if not runs.is_finished(folder):
+    run_cfg, folder = locate(cfg, spec, data, runs_root)
+    if not runs.is_usable(folder):
         state = "is unfinished" if folder.exists() else "does not exist"
         raise FileNotFoundError(
             f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
-            f"`python -m clorg.train --config {cfg['profile']['name']} --encoder {encoder} --method {method}` "
-            f"(with the same overrides and data)")
+            f"`{train_command(cfg, spec)}` (with the same overrides and data)")
     return _finished(folder, run_cfg)
 
 
-def _locate(cfg, encoder, method, data, runs_root) -> tuple[dict, Path]:
-    run_cfg = runs.resolve(cfg, encoder, method, data.summary())
+def train_command(cfg: dict, spec: RunSpec) -> str:
+    """The shell command that trains ``spec`` of this profile."""
+    schedule = "" if spec.schedule == cfg["train"]["schedule"] else f" --schedule {spec.schedule}"
+    return (f"python -m clorg.train --config {cfg['profile']['name']} --encoder {spec.encoder} "
+            f"--method {spec.method}{schedule}")
+
+
+def locate(cfg: dict, spec: RunSpec, data: DatasetChoice, runs_root: Path | None = None) -> tuple[dict, Path]:
+    """(resolved run configuration, run folder) of ``spec`` under ``cfg`` on ``data``."""
+    run_cfg = runs.resolve(cfg, spec, data.summary())
     return run_cfg, runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
 
 
@@ -104,10 +143,11 @@ def _finished(folder: Path, run_cfg: dict) -> RunResult:
     return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
 
 
-def _views(kind: str, x: torch.Tensor, generator: torch.Generator):
-    if kind == "contrastive":
+def _views(run_cfg: dict, x: torch.Tensor, generator: torch.Generator):
+    if run_cfg["kind"] == "contrastive":
         return contrastive_views(x, generator)
-    return (supervised_view(x, generator),)
+    recipe = replace(SUPERVISED_VIEW, crop_scale=tuple(run_cfg["crop_scale"]))
+    return (supervised_view(x, generator, recipe=recipe),)
 
 
 def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.device):
@@ -127,13 +167,13 @@ def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.
 
 
 def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor, generator: torch.Generator, on_gpu: bool) -> float:
+               y: torch.Tensor, generator: torch.Generator, on_gpu: bool, run_cfg: dict) -> float:
     """One optimizer step on the uint8 batch ``x``: augment on its device, forward, backward, update.
 
     Returns the loss; a non-finite loss is returned without updating, for the caller to stop on.
     ``model`` is ``method`` or its DDP / compiled wrapper.
     """
-    views = _views(method.augmentation, x, generator)
+    views = _views(run_cfg, x, generator)
     if on_gpu:
         views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
     with torch.autocast("cuda" if on_gpu else "cpu", dtype=torch.bfloat16, enabled=on_gpu):
@@ -161,7 +201,8 @@ def _set_rng_state(state: dict, sampler: torch.Generator, augment: torch.Generat
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool) -> RunResult:
+def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
+           stop_after: float | None) -> RunResult:
     rank, world = rank_and_world()
     main = rank == 0
     ckpt_dir = folder / "checkpoints"
@@ -178,7 +219,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     steps_per_epoch = len(images) // global_batch  # the last incomplete batch is dropped
     epochs = run_cfg["epochs"]
     base_lr = run_cfg["lr_per_256"] * global_batch / 256
-    kind = runs.kind_of(run_cfg["method"])
+    kind = run_cfg["kind"]
 
     method, optimizer = build_training(run_cfg, channels, h, device)
     encoder = method.encoder
@@ -198,18 +239,19 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             print(f"resuming {folder.name} after epoch {start_epoch} of {epochs}", flush=True)
     elif main:
         folder.mkdir(parents=True, exist_ok=True)
-        runs.write_json(folder / "config.json", run_cfg)
-        checkpoint.save_atomic({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
+        runs.write_record(folder / "config.json", run_cfg)
+        checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
     if main:
         log = [e for e in runs.read_log(folder) if e["epoch"] <= start_epoch]  # drop epochs after the checkpoint
-        (folder / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+        write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log).encode())
         record = {
             "run": run_id, "finished": False, "config": run_cfg, "commit": provenance.git_commit(),
+            "code": runs.training_code(),
             "libraries": provenance.library_versions(), "hardware": provenance.hardware(), "device": str(device),
             "processes": world, "data": data.summary(), "parameters": count_parameters(encoder),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        runs.write_json(folder / "record.json", record)
+        runs.write_record(folder / "record.json", record)
 
     model = method
     if world > 1:
@@ -228,11 +270,12 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
             lr = lr_at(step, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps_per_epoch,
-                       epochs=epochs, warmup_epochs=run_cfg["warmup_epochs"], kind=kind)
+                       epochs=epochs, warmup_epochs=run_cfg["warmup_epochs"], kind=kind,
+                       restart_epochs=run_cfg.get("restart_epochs"))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
-            value = train_step(model, method, optimizer, images[idx], labels[idx], augment, on_gpu)
+            value = train_step(model, method, optimizer, images[idx], labels[idx], augment, on_gpu, run_cfg)
             if not math.isfinite(value):
                 kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
                     "no checkpoint had been written yet"
@@ -253,34 +296,38 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
                      "seconds": round(seconds, 3), "images_per_s": round(steps_per_epoch * global_batch / seconds, 1)}
             with open(folder / "log.jsonl", "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
-        if (epoch + 1) % run_cfg["checkpoint_every"] == 0 or epoch + 1 == epochs:
+        # stop at the end of this epoch when the next one would not end before the deadline
+        cut = stop_after is not None and epoch + 1 < epochs and time.time() + seconds > stop_after
+        if cut or (epoch + 1) % run_cfg["checkpoint_every"] == 0 or epoch + 1 == epochs:
             if main:
-                checkpoint.save_atomic({"encoder": method.encoder.state_dict(), "epoch": epoch + 1},
-                                       ckpt_dir / f"encoder_e{epoch + 1:04d}.pt")
-                checkpoint.save_atomic({"run_hash": run_id, "epoch": epoch + 1, "method": method.state_dict(),
-                                        "optimizer": optimizer.state_dict(),
-                                        "rng": _rng_state(sampler, augment)}, last_path)
+                checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": epoch + 1},
+                                ckpt_dir / f"encoder_e{epoch + 1:04d}.pt")
+                checkpoint.save({"run_hash": run_id, "epoch": epoch + 1, "method": method.state_dict(),
+                                 "optimizer": optimizer.state_dict(), "rng": _rng_state(sampler, augment)}, last_path)
             if world > 1:
                 torch.distributed.barrier()
+        if cut:
+            break
     bar.close()
     train_seconds = time.time() - t_start
 
     record = runs.read_json(folder / "record.json") if main else {}
     if main:
-        train_f = encode(method.encoder, data.train.images, device=device)
-        test_f = encode(method.encoder, data.test.images, device=device)
-        acc = knn_accuracy(train_f, torch.from_numpy(data.train.labels).to(device), test_f,
-                           torch.from_numpy(data.test.labels).to(device), k=10)
         log = runs.read_log(folder)
+        done = log[-1]["epoch"] if log else 0
         record.update(
-            finished=True, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            finished=done == epochs, epochs_done=done,
+            stopped_early=None if done == epochs else f"deadline: stopped after epoch {done} of {epochs}",
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             train_seconds_this_session=round(train_seconds, 1),
             train_seconds=round(sum(e["seconds"] for e in log), 1),
-            images_per_s=round(sum(steps_per_epoch * global_batch for _ in log) / max(1e-9, sum(e["seconds"] for e in log)), 1),
-            knn_accuracy=acc, knn_k=10,
+            images_per_s=round(len(log) * steps_per_epoch * global_batch / max(1e-9, sum(e["seconds"] for e in log)), 1),
+            final_loss=log[-1]["loss"] if log else None,
         )
-        runs.write_json(folder / "record.json", record)
+        runs.write_record(folder / "record.json", record)
+        if done < epochs:
+            print(f"{folder.name}: {record['stopped_early']}; its checkpoints are kept, and training it again "
+                  f"resumes from epoch {done}", flush=True)
     if world > 1:
         torch.distributed.barrier()
     return RunResult(folder, run_cfg, record, runs.read_log(folder) if main else [], reused=False)
-

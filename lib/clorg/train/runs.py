@@ -1,68 +1,77 @@
-"""A run: one (profile, encoder, method), identified by a hash of everything that shapes its result.
+"""A run: one (profile, encoder, method, schedule), identified by a hash of everything that shapes its result.
 
-The run's folder, ``<runs root>/<profile>/<encoder>-<method>-<hash>/``, holds
+The run's folder, ``<runs root>/<profile>/<encoder>-<method>[-<schedule>]-<hash>/``, holds
 
 - ``config.json``: the resolved configuration that was hashed;
-- ``record.json``: provenance (commit, libraries, hardware, data checksum) and, once finished, the
-  wall time, throughput and kNN accuracy; ``finished: true`` marks a run that is reused, not retrained;
+- ``record.json``: provenance (commit, code version of the training code, libraries, hardware, data
+  checksum) and, once finished, the wall time and throughput; ``finished: true`` marks a run that is
+  reused, not retrained;
 - ``log.jsonl``: one JSON line per epoch (loss, learning rate, seconds, images/s);
 - ``checkpoints/last.pt``: everything needed to resume; ``checkpoints/encoder_eNNNN.pt``: encoder
-  weights along the run (epoch 0 is the random initialisation), for the training-dynamics chapter.
+  weights along the run (epoch 0 is the random initialisation), for the training-dynamics chapter;
+- ``.lock``: held while a process trains the run (:mod:`clorg.core.locks`).
+
+The hash covers the configuration, not the code. A finished run records the version of the training
+code that produced it (:func:`clorg.core.code.code_version` of :data:`TRAINING_CODE`); a run trained
+by code that has changed since is still reused (retraining the ``quick`` runs costs about half an
+hour), but :func:`stale_files` names the changed files and the book shows them on every page that
+reads the run. ``make book FRESH=1`` retrains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
-from ..methods import METHODS
-from ..models import ENCODERS
+from ..core import code, paths
+from ..core.atomic import write_json
+from ..core.config import ENCODERS, METHODS, RunSpec, kind_of
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-_CONTRASTIVE = ("moco_queue", "simclr")
 # knobs of the train section that do not change what a run computes, so are left out of its hash
 _NOT_HASHED = ("checkpoint_every",)
+# the module whose transitive imports are "the training code" of a run
+TRAINING_CODE = ("clorg.train.loop",)
+
+
+class UnreadableRunFile(RuntimeError):
+    """A run's record or log that exists but cannot be read."""
 
 
 def runs_root() -> Path:
-    env = os.environ.get("CLORG_RUNS")
-    return Path(env).expanduser() if env else PROJECT_ROOT / "runs"
+    return paths.runs_root()
 
 
-def kind_of(method: str) -> str:
-    return "contrastive" if method in _CONTRASTIVE else "supervised"
-
-
-def resolve(cfg: dict, encoder: str, method: str, dataset: dict) -> dict:
+def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
     """The flat configuration of one run: what is hashed and what the trainer reads.
 
     ``dataset`` is :meth:`clorg.data.DatasetChoice.summary`: the data is identified by its checksum
     and subset, not by the profile's name, so two profiles with the same setup share runs.
     """
-    if encoder not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; valid encoders: {list(ENCODERS)}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods: {list(METHODS)}")
-    t, kind = cfg["train"], kind_of(method)
+    if spec.encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {spec.encoder!r}; valid encoders: {list(ENCODERS)}")
+    if spec.method not in METHODS:
+        raise ValueError(f"unknown method {spec.method!r}; valid methods: {list(METHODS)}")
+    t, kind = cfg["train"], kind_of(spec.method)
     run = {
-        "encoder": encoder, "method": method, "width_scale": t["width_scale"],
+        "encoder": spec.encoder, "method": spec.method, "kind": kind, "width_scale": t["width_scale"],
         "epochs": t[f"{kind}_epochs"], "batch_size": t[f"{kind}_batch_size"],
         "lr_per_256": t[f"{kind}_lr"], "warmup_epochs": t[f"{kind}_warmup_epochs"],
-        "weight_decay": t["weight_decay"], "schedule": t["schedule"], "seed": t["seed"], "compile": t["compile"],
+        "weight_decay": t["weight_decay"], "schedule": spec.schedule, "seed": t["seed"], "compile": t["compile"],
         "checkpoint_every": t["checkpoint_every"],
         "dataset": {k: dataset[k] for k in ("name", "sha256", "train_images", "image_shape")},
         "subset": {"train_per_class": cfg["data"]["train_per_class"], "subset_seed": cfg["data"]["subset_seed"]},
         "num_classes": len(dataset["classes"]),
     }
-    if method == "moco_queue":
+    if spec.schedule == "paper-literal":
+        run["restart_epochs"] = t[f"{kind}_restart_epochs"]
+    if spec.method == "moco_queue":
         run.update(moco_momentum=t["moco_momentum"], moco_temperature=t["moco_temperature"],
                    moco_queue_size=t["moco_queue_size"])
-    elif method == "simclr":
+    elif spec.method == "simclr":
         run.update(simclr_temperature=t["simclr_temperature"])
     else:
-        run.update(label_smoothing=t["label_smoothing"])
+        run.update(label_smoothing=t["label_smoothing"], crop_scale=list(t["supervised_crop_scale"]))
     if run["batch_size"] > dataset["train_images"]:
         raise ValueError(f"batch size {run['batch_size']} is larger than the {dataset['train_images']} training "
                          f"images of {dataset['name']}; lower train.{kind}_batch_size or raise data.train_per_class")
@@ -75,29 +84,64 @@ def run_hash(run: dict) -> str:
 
 
 def run_dir(profile: str, run: dict, root: Path | None = None) -> Path:
-    return Path(root or runs_root()) / profile / f"{run['encoder']}-{run['method']}-{run_hash(run)}"
+    schedule = "" if run["schedule"] == "cosine" else f"-{run['schedule']}"
+    return Path(root or runs_root()) / profile / f"{run['encoder']}-{run['method']}{schedule}-{run_hash(run)}"
 
 
-def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+def training_code() -> dict:
+    """The version of the code that trains a run, as a finished run records it."""
+    return code.code_version(TRAINING_CODE)
+
+
+def stale_files(record: dict | None) -> list[str]:
+    """The training-code files changed since the run was trained ([] when it is current)."""
+    return code.changed_files((record or {}).get("code"), training_code())
+
+
+def write_record(path: Path, payload: dict) -> None:
+    write_json(path, payload)
 
 
 def read_json(path: Path) -> dict | None:
+    """A run's JSON file; None when it does not exist. A file that exists but cannot be read is an
+    error naming it and the fix: the run is then retrained from its last checkpoint."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UnreadableRunFile(f"{path} cannot be read ({exc}); delete it and run the training again: the run "
+                                f"resumes from its last checkpoint") from exc
 
 
 def is_finished(folder: Path) -> bool:
+    """Trained for all its configured epochs."""
     record = read_json(folder / "record.json")
     return bool(record and record.get("finished"))
 
 
+def is_usable(folder: Path) -> bool:
+    """Finished, or stopped early by a deadline with its last epoch checkpointed: the analysis can read it."""
+    record = read_json(folder / "record.json")
+    return bool(record and (record.get("finished") or record.get("stopped_early")))
+
+
 def read_log(folder: Path) -> list[dict]:
+    """The per-epoch log; a line cut short by a crash (the last one) is dropped with a message."""
     path = folder / "log.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = []
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            if i == len(lines) - 1:  # an append cut short: the epoch is re-logged when the run resumes
+                print(f"{path}: dropped an unreadable last line ({exc})", flush=True)
+                break
+            raise UnreadableRunFile(f"{path} line {i + 1} cannot be read ({exc}); delete the run folder "
+                                    f"{folder} and train it again") from exc
+    return out

@@ -10,13 +10,14 @@ receives ``--config``.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 import numbers
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+from .paths import CONFIG_DIR
 
 
 # --- value checks: each returns an error message, or None when the value is fine -------------------
@@ -85,7 +86,48 @@ def _datasets(v):
 
 ENCODERS = ("resnet18", "resnet101", "vit")
 METHODS = ("moco_queue", "simclr", "supervised")
-SCHEDULES = ("cosine", "paper-literal")
+CONTRASTIVE_METHODS = ("moco_queue", "simclr")  # methods trained without labels on two augmented views
+SCHEDULES = ("cosine", "paper-literal", "paper-compressed")
+
+
+def kind_of(method: str) -> str:
+    """``"contrastive"`` or ``"supervised"``: which of a profile's per-kind training keys a method reads."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {list(METHODS)}")
+    return "contrastive" if method in CONTRASTIVE_METHODS else "supervised"
+
+def _pair(low: float, high: float):
+    """A [lo, hi] pair with low <= lo <= hi <= high (a range of a uniform draw)."""
+    def validate(v):
+        ok = (isinstance(v, list) and len(v) == 2 and all(_is_num(x) for x in v)
+              and low <= v[0] <= v[1] <= high)
+        return None if ok else f"a pair [lo, hi] with {low:g} <= lo <= hi <= {high:g}"
+    return validate
+
+
+def _variants(v):
+    """Extra runs: a list (maybe empty) of {encoder, method, schedule} mappings."""
+    what = (f"a list (maybe empty) of mappings {{encoder, method, schedule}} with encoder in {list(ENCODERS)}, "
+            f"method in {list(METHODS)} and schedule in {list(SCHEDULES)}")
+    if not isinstance(v, list):
+        return what
+    for item in v:
+        if not (isinstance(item, dict) and set(item) == {"encoder", "method", "schedule"}
+                and item["encoder"] in ENCODERS and item["method"] in METHODS and item["schedule"] in SCHEDULES):
+            return what
+    return None
+
+
+def _deviations(v):
+    """{dotted key: why this profile departs from the authors' value}."""
+    if not isinstance(v, dict) or any(not isinstance(k, str) or not isinstance(w, str) or not w for k, w in v.items()):
+        return "a mapping {section.key: reason} (may be empty)"
+    return None
+
+
+def _schedule(v):
+    return None if v in SCHEDULES else f"one of {list(SCHEDULES)}"
+
 
 # section -> key -> (check, meaning). The meaning is shown in error messages and documents the key.
 SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
@@ -94,6 +136,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "description": (_str, "what the profile is for and what it costs"),
         "needs_gpu": (_bool, "true: train with ci/train_profile.py on a GPU; on a machine without one the "
                              "book renders the stored results/<profile>/ and marks the chapters that lack them"),
+        "deviations": (_deviations, "why each setting that differs from the authors' does: the fidelity page "
+                                    "shows these reasons beside the values"),
     },
     "data": {
         "dataset": (_datasets, "dataset name, or list in order of preference: the first that loads is used"),
@@ -114,13 +158,23 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "contrastive_warmup_epochs": (_nonneg_int, "linear warm-up epochs of the contrastive methods"),
         "supervised_warmup_epochs": (_nonneg_int, "linear warm-up epochs of the supervised baseline"),
         "weight_decay": (_nonneg_float, "AdamW weight decay (torch's default 0.01 in the paper)"),
-        "schedule": (lambda v: None if v in SCHEDULES else f"one of {list(SCHEDULES)}",
-                     "learning-rate schedule after warm-up: cosine decay, or the authors' literal warm restarts"),
+        "schedule": (_schedule, "learning-rate schedule after warm-up: cosine decay to 0; paper-literal, the "
+                                "authors' warm restarts (clorg.train.schedule); paper-compressed, the authors' "
+                                "contrastive curve in absolute values squeezed into the run's length"),
+        "contrastive_restart_epochs": (_pos_int, "T_0 of paper-literal's warm restarts for the contrastive "
+                                                 "methods: the authors' configured epoch count (2400)"),
+        "supervised_restart_epochs": (_pos_int, "T_0 of paper-literal's warm restarts for the supervised "
+                                                "baseline: the authors' configured epoch count (600)"),
+        "variants": (_variants, "extra runs that differ from the profile's run of that encoder and method in "
+                                "their schedule only, e.g. [{encoder: vit, method: moco_queue, schedule: cosine}]; "
+                                "trained beside the main runs and followed by the dynamics chapter"),
         "moco_momentum": (_unit_interval, "EMA momentum m of the key encoder (paper: 0.99)"),
         "moco_temperature": (_pos_float, "temperature tau of the queue contrastive loss (paper: 0.2)"),
         "moco_queue_size": (_pos_int, "negatives kept per view; the queue holds ceil(size / batch) batches (paper: 128000)"),
         "simclr_temperature": (_pos_float, "temperature of SimCLR's NT-Xent loss (0.5 by default)"),
         "label_smoothing": (_unit_interval, "label smoothing of the supervised cross-entropy (paper: 0.1)"),
+        "supervised_crop_scale": (_pair(0.01, 1.0), "area range of the supervised view's RandomResizedCrop "
+                                                    "(paper: [0.2, 1.0])"),
         "checkpoint_every": (_pos_int, "epochs between checkpoints (the last epoch is always saved)"),
         "compile": (_bool, "wrap the model in torch.compile"),
         "seed": (_nonneg_int, "training seed"),
@@ -129,6 +183,11 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "rld_temperatures": (_list_of(_pos_float), "temperatures T of RLD on image features"),
         "chi_ks": (_list_of(_pos_int), "neighbourhood sizes k of CHI (capped below the smallest class)"),
     },
+    "embeddings": {
+        "knn_ks": (_list_of(_pos_int), "k of the kNN probe (majority vote of the k most similar training images)"),
+        "neighbour_queries": (_pos_int, "query images in the nearest-neighbour picture"),
+        "neighbours_shown": (_pos_int, "training neighbours shown per query in that picture"),
+    },
     "toy": {
         "points_per_class": (_pos_int, "points per class in the 2-D toy figure"),
         "seeds": (_pos_int, "number of seeds of the toy figure (mean and spread)"),
@@ -136,10 +195,40 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "tsne": {
         "sample_size": (_pos_int, "training features embedded by t-SNE"),
         "perplexity_ratios": (_list_of(_pos_float), "perplexity / sample size (the paper: 25, 2500, 24900 of 25,000)"),
+        "iterations": (_pos_int, "optimisation steps in all, early exaggeration included (the authors: 1000)"),
+        "exaggeration_iterations": (_nonneg_int, "steps of early exaggeration at the start (the authors: 100)"),
+        "exaggeration": (_pos_float, "early exaggeration factor (the authors: 4)"),
+        "learning_rate": (_pos_float, "gradient step size (the authors: 500)"),
+        "max_affinities": (_pos_int, "cap on n x neighbours affinity entries (memory: ~50 bytes each while built)"),
     },
     "heads": {
         "temperatures": (_list_of(_pos_float), "temperatures of the GCN head's graph"),
         "seeds": (_pos_int, "seeds per classifier (mean and std)"),
+        "validation_fraction": (lambda v: None if _is_num(v) and 0 < v < 1 else "a number in (0, 1)",
+                                "share of each class held out for validation under the honest protocol"),
+        "label_smoothing": (_unit_interval, "label smoothing of both heads on trained features (the authors' "
+                                            "saved contrastive-ViT runs: 0.1)"),
+        "mask_range": (_pair(0.0, 1.0), "range of the share of training labels the GCN hides each step "
+                                        "(the authors' saved contrastive-ViT run: [0.05, 0.6])"),
+        "random_init_label_smoothing": (_unit_interval, "label smoothing on random-init features (the authors: 0)"),
+        "random_init_mask_range": (_pair(0.0, 1.0), "the GCN's mask range on random-init features "
+                                                    "(the authors: [0.05, 0.5])"),
+        "graph_k": (_opt_pos_int, "edges kept per node in the GCN's graph; null = the authors' dense graph "
+                                  "wherever it fits (heads.dense_max_nodes), top-k beyond"),
+        "dense_max_nodes": (_pos_int, "largest graph built densely (n^2 float32: 12,000 nodes = 0.58 GB)"),
+        "graph_ks_compared": (_list_of(_pos_int), "top-k graphs compared with the dense one in the "
+                                                  "classifier chapter"),
+    },
+    "dynamics": {
+        "rld_temperatures": (_list_of(_pos_float), "temperatures of RLD along training (the authors' figure: 1, 0.5, 0.1)"),
+        "knn_k": (_pos_int, "k of the kNN probe along training"),
+    },
+    "near_duplicates": {
+        "search": (_pos_int, "most similar cross-class pairs searched per contrastive run"),
+        "show": (_pos_int, "pairs kept for the chapter's table and pictures"),
+        "threshold": (lambda v: None if _is_num(v) and -1 < v < 1 else "a cosine in (-1, 1)",
+                      "claim 6's contrastive cosine (the paper: 0.99)"),
+        "baseline_pairs": (_pos_int, "random cross-class pairs of the baseline"),
     },
 }
 
@@ -194,6 +283,10 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
             expected = check(values[key])
             if expected is not None:
                 problems.append(f"{section}.{key} = {values[key]!r} must be {expected} ({meaning})")
+    for key in (cfg.get("profile") or {}).get("deviations") or {}:
+        section, _, name = str(key).partition(".")
+        if section not in SCHEMA or name not in SCHEMA[section]:
+            problems.append(f"profile.deviations names {key!r}, which is no key; valid keys: {_valid_keys()}")
     if problems:
         raise ConfigError(f"{origin} is invalid:\n  - " + "\n  - ".join(problems))
     return cfg
@@ -238,3 +331,38 @@ def dataset_candidates(cfg: dict) -> list[str]:
     """The profile's datasets in order of preference."""
     ds = cfg["data"]["dataset"]
     return list(ds) if isinstance(ds, list) else [ds]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of a profile: an encoder trained with a method under a learning-rate schedule."""
+
+    encoder: str
+    method: str
+    schedule: str
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.method)
+
+
+def main_runs(cfg: dict) -> list[RunSpec]:
+    """Every (encoder, method) of the profile under its schedule, encoder by encoder: what the chapters analyse."""
+    t = cfg["train"]
+    return [RunSpec(e, m, t["schedule"]) for e in t["encoders"] for m in t["methods"]]
+
+
+def variant_runs(cfg: dict) -> list[RunSpec]:
+    """The profile's extra runs (``train.variants``) that are not already main runs."""
+    main = set(main_runs(cfg))
+    out = []
+    for v in cfg["train"]["variants"]:
+        spec = RunSpec(v["encoder"], v["method"], v["schedule"])
+        if spec not in main and spec not in out:
+            out.append(spec)
+    return out
+
+
+def all_runs(cfg: dict) -> list[RunSpec]:
+    """Main runs, then variants: everything ``ci/train_profile.py`` trains."""
+    return main_runs(cfg) + variant_runs(cfg)

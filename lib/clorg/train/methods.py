@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.config import METHODS
 from .distributed import gather_no_grad, gather_with_grad, rank_and_world
-
-METHODS = ("moco_queue", "simclr", "supervised")
 
 
 # --- losses ----------------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from .paths import ROOT
 _LIBRARIES = ("torch", "torchvision", "numpy", "scikit-learn", "openTSNE", "jupyter-book", "papermill")
 
 
-def git_commit(repo: Path = PROJECT_ROOT) -> str:
+def git_commit(repo: Path = ROOT) -> str:
     """The commit hash, with ``+dirty`` when tracked files differ from it, or ``unknown`` outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,

@@ -47,7 +47,7 @@ from torch import nn
 from torchvision.models import VisionTransformer
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-ENCODERS = ("resnet18", "resnet101", "vit")
+from ..core.config import ENCODERS
 
 # Blocks per stage, as torchvision's resnet18 / resnet101.
 _RESNET_LAYOUT = {"resnet18": (BasicBlock, (2, 2, 2, 2)), "resnet101": (Bottleneck, (3, 4, 23, 3))}

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..core import checks
+
 # Side of a distance tile for RLD (block x block). On the CPU, 1024 keeps a float32 tile at 4 MB so the
 # few alive per step stay in cache: on 2 cores it ran ~1.5x faster than 2048 (n = 20,000, 4 T:
 # 8.8 s against 13.5 s) and no slower than 512. A GPU wants large tiles to fill its cores.
@@ -42,56 +44,10 @@ _PROGRESS_FROM_N = 20_000
 
 # ============================================ input checks ============================================
 
-def _to_tensor(a, name: str) -> torch.Tensor:
-    """A torch view of a numpy array / array-like (no copy when possible), or the tensor itself."""
-    if isinstance(a, torch.Tensor):
-        return a.detach()
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if not arr.flags.writeable:  # torch warns on read-only memory; a copy is cheap next to the metric
-        arr = arr.copy()
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def _check_features(X) -> torch.Tensor:
-    """X as a finite 2-D floating tensor (float16/bfloat16 upcast to float32, integers to float64)."""
-    X = _to_tensor(X, "X")
-    if X.dim() != 2:
-        raise ValueError(f"X must be a 2-D array (n_samples, n_features), got shape {tuple(X.shape)}")
-    if X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(f"X needs at least 2 rows and 1 column, got shape {tuple(X.shape)}")
-    if X.dtype == torch.bool or X.is_complex():
-        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
-    if not X.is_floating_point():
-        X = X.to(torch.float64)  # integers are exact in float64
-    elif X.dtype in (torch.float16, torch.bfloat16):
-        X = X.to(torch.float32)  # half precision cannot hold the distance sums
-    if not bool(torch.isfinite(X).all()):
-        bad = int((~torch.isfinite(X)).any(dim=1).nonzero()[0, 0])
-        raise ValueError(f"X contains NaN or infinite values (first bad row: {bad})")
-    return X
-
-
-def _check_labels(y, n: int, device: torch.device, min_classes: int = 2) -> tuple[torch.Tensor, int]:
-    """Integer labels -> (codes in 0..C-1 as int64 on `device`, C). Any integer values are allowed."""
-    y = _to_tensor(y, "y")
-    if y.dim() != 1:
-        raise ValueError(f"y must be 1-D (one label per row of X), got shape {tuple(y.shape)}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-    if len(y) != n:
-        raise ValueError(f"X has {n} rows but y has {len(y)} labels; they must match")
-    classes, codes = torch.unique(y.to(device, torch.int64), return_inverse=True)
-    if len(classes) < min_classes:
-        raise ValueError(f"y must contain at least {min_classes} classes, got {len(classes)}")
-    return codes.to(torch.int64), len(classes)
-
-
 def _check_Xy(X, y) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The shared boundary check: (X tensor, label codes on X's device, number of classes)."""
-    X = _check_features(X)
-    codes, n_classes = _check_labels(y, X.shape[0], X.device)
+    X = checks.features(X, "X", min_rows=2)
+    codes, n_classes = checks.label_codes(y, X.shape[0], "y", device=X.device)
     return X, codes, n_classes
 
 
@@ -196,7 +152,7 @@ def _graph_edges(W, n_expected: int) -> tuple[torch.Tensor, torch.Tensor, torch.
         rows, cols = coo.indices()
         vals = coo.values().to(torch.float64)
     else:
-        dense = _to_tensor(W, "W")
+        dense = checks.as_tensor(W, "W")
         if dense.is_complex() or dense.dtype == torch.bool:
             raise ValueError(f"W must hold real edge weights, got dtype {dense.dtype}")
         shape = tuple(dense.shape)
@@ -220,9 +176,9 @@ def modularity(W, y) -> float:
     the authors: a diagonal entry W_ii counts once in k_i (networkx counts a self-loop twice in the
     degree), so the two agree on graphs without self-loops. A single class is allowed (Q = 0).
     """
-    y = _to_tensor(y, "y")
+    y = checks.as_tensor(y, "y")
     n = len(y) if y.dim() == 1 else -1
-    codes, n_classes = _check_labels(y, n, y.device, min_classes=1)
+    codes, n_classes = checks.label_codes(y, n, "y", min_classes=1)
     edges = _graph_edges(W, n)
     device = edges.device if isinstance(edges, torch.Tensor) else edges[2].device
     codes = codes.to(device)
@@ -477,14 +433,6 @@ def calinski_harabasz(X, y) -> float:
 # of a stable sort, np.argsort(-S_i, kind="stable") with S_ii = -inf. Ties only change the result
 # when they straddle the k-th place; those rows are recounted exactly (`_count_tied_rows`).
 
-def _unit_rows(X: torch.Tensor) -> torch.Tensor:
-    norms = X.norm(dim=1, keepdim=True)
-    if bool((norms == 0).any()):
-        bad = int((norms[:, 0] == 0).nonzero()[0, 0])
-        raise ValueError(f"X has an all-zero row ({bad}); its cosine similarity is undefined")
-    return X / norms
-
-
 def _count_tied_rows(S: torch.Tensor, codes: torch.Tensor, anchors: torch.Tensor,
                      kth: torch.Tensor, k: int) -> torch.Tensor:
     """Same-class neighbours among the first k by the tie rule, for rows whose k-th similarity `kth`
@@ -520,7 +468,7 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
         CHI(k) = (1/n) sum_i |{j in N_k(i): y_j = y_i}| / k,
 
     N_k(i) = the k nearest neighbours of i by cosine similarity, i itself excluded, ties broken by
-    lower index (see the tie rule above `_unit_rows`). Rows are normalised here for the cosine only.
+    lower index (see the tie rule above `_count_tied_rows`). Rows are normalised here for the cosine only.
     Computed on panels of `block_size` anchors x all n points (default: ~128 MB per panel).
     Returns {k: CHI(k)} in the order given; needs 1 <= k < n.
     """
@@ -535,7 +483,7 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
     blocks = _blocks(n, size)
     with _cpu_threads(X.device, num_threads), torch.no_grad(), \
             _progress(progress, n, len(blocks), f"CHI (n={n}, k<={max(ks)})") as bar:
-        Xn = _unit_rows(X.to(work))
+        Xn = checks.unit_rows(X.to(work))
         for i0, i1 in blocks:
             S = Xn[i0:i1] @ Xn.T
             local = torch.arange(i1 - i0, device=X.device)
@@ -555,8 +503,6 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
 # largest entries of its row of log W: a running top-k per row block, merged tile by tile, gives the
 # sparse graph in O(n * (block + k)) memory.
 
-# A dense graph is n x n: beyond this many nodes ask for a top-k graph instead (5,000^2 float32 = 100 MB).
-_DENSE_GRAPH_MAX_N = 5000
 
 
 def _log_weight_tile(X, sq, nearest, coef, log_z, I, J, log_n2) -> torch.Tensor:
@@ -567,21 +513,20 @@ def _log_weight_tile(X, sq, nearest, coef, log_z, I, J, log_n2) -> torch.Tensor:
     return d.sub_(log_z[rows, None]).sub_(log_z[None, cols]).add_(log_n2)
 
 
-def _union_symmetric(rows, cols, vals, n: int) -> torch.Tensor:
-    """Coalesced COO of the union of the edges (i, j) and (j, i). W is symmetric, so an edge kept by
-    either endpoint carries the same weight from both; `amax` merges the two copies (they differ only
-    by rounding) and keeps every value equal to the dense W."""
-    key = torch.cat([rows * n + cols, cols * n + rows])
-    uniq, inverse = torch.unique(key, return_inverse=True)
-    merged = torch.zeros(len(uniq), dtype=vals.dtype, device=vals.device)
-    merged.scatter_reduce_(0, inverse, torch.cat([vals, vals]), "amax", include_self=False)
-    index = torch.stack([uniq // n, uniq % n])
-    return torch.sparse_coo_tensor(index, merged, (n, n), is_coalesced=True, check_invariants=False)
+def _mean_symmetric(rows, cols, vals, n: int) -> torch.Tensor:
+    """(A + A^T) / 2 of the directed top-k graph A, coalesced (the authors' ``to_spare``)."""
+    index = torch.cat([torch.stack([rows, cols]), torch.stack([cols, rows])], dim=1)
+    half = vals / 2
+    return torch.sparse_coo_tensor(index, torch.cat([half, half]), (n, n), check_invariants=False).coalesce()
+
+
+# Largest graph rld_graph builds densely unless told otherwise: 12,000^2 float32 = 0.58 GB.
+DENSE_MAX_NODES = 12_000
 
 
 def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool = True,
-              block_size: int | None = None, progress: bool | None = None,
-              num_threads: int | None = None) -> torch.Tensor:
+              dense_max_nodes: int = DENSE_MAX_NODES, block_size: int | None = None,
+              progress: bool | None = None, num_threads: int | None = None) -> torch.Tensor:
     """The RLD graph of section 2.1 step 3, the authors' GCN graph (section 2.4):
 
         W_ij = n^2 E_ij^2 / (r_i r_j),   E_ij = exp(-d_ij / (T mean_{i<j} d_ij)),  W_ii = 0,
@@ -589,21 +534,22 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
     with the authors' n^2 factor (it cancels in RLD, but keeps degrees ~ n so that the GCN's clamp of
     degrees at >= 1 stays inactive). Computed blockwise with the passes of :func:`rld_sweep`.
 
-    k=None: the dense (n, n) tensor; only for n <= 5000. k given: a sparse top-k graph as a coalesced
-    torch COO tensor, never holding n x n in memory: each row keeps its k largest W_ij (ties broken by
-    ``torch.topk``), then, if `symmetrize`, the graph is the union of those edges (an edge kept by i
-    or by j is kept for both, with its exact weight W_ij = W_ji; i.e. max(W_top, W_top^T)), so a row
-    has k or more entries. symmetrize=False returns the directed graph, exactly k entries per row.
-    Every stored value equals the dense W at its position. X is not normalised here; work dtype as in
+    k=None: the dense (n, n) tensor, the authors' graph; only for n <= ``dense_max_nodes``. k given: a
+    sparse top-k graph as a coalesced torch COO tensor, never holding n x n in memory: each row keeps its
+    k largest W_ij (ties broken by ``torch.topk``), then, if `symmetrize`, the graph is (A + A^T) / 2 as
+    the authors' ``to_spare`` makes it: an edge kept by both of its ends keeps its weight W_ij = W_ji, an
+    edge kept by one end gets half of it. symmetrize=False returns the directed graph A, exactly k entries
+    per row, each equal to the dense W at its position. X is not normalised here; work dtype as in
     :func:`rld_sweep` (float64 for float64 input, else float32), on X's device.
     """
-    X = _check_features(X)
+    X = checks.features(X, "X", min_rows=2)
     (t,) = _check_temperatures([temperature])
     n = X.shape[0]
     if k is None:
-        if n > _DENSE_GRAPH_MAX_N:
-            raise ValueError(f"k=None builds a dense {n} x {n} graph; for more than {_DENSE_GRAPH_MAX_N} "
-                             f"nodes pass k (e.g. k=50) for a sparse top-k graph")
+        if n > dense_max_nodes:
+            raise ValueError(f"k=None builds a dense {n} x {n} graph ({4 * n * n / 2**30:.1f} GB in float32); for "
+                             f"more than dense_max_nodes={dense_max_nodes} nodes pass k (e.g. k=50) for a sparse "
+                             f"top-k graph")
     else:
         (k,) = _check_ks([k], n)
     work = torch.float64 if X.dtype == torch.float64 else torch.float32
@@ -645,6 +591,20 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
             vals.append(best_v.reshape(-1).exp())
     rows, cols, vals = torch.cat(rows), torch.cat(cols), torch.cat(vals)
     if symmetrize:
-        return _union_symmetric(rows, cols, vals, n)
+        return _mean_symmetric(rows, cols, vals, n)
     return torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n),
                                    check_invariants=False).coalesce()
+
+
+# ========================================= nearest neighbours =========================================
+
+def nearest_neighbours(X, query_index, k: int) -> np.ndarray:
+    """Indices (len(query_index), k) of each query row's k most similar rows of ``X`` by cosine similarity,
+    most similar first, the query itself excluded (CHI's neighbours, for showing them)."""
+    X = checks.unit_rows(checks.features(X, "X", min_rows=2).to(torch.float32), "X")
+    q = torch.as_tensor(np.asarray(query_index), dtype=torch.int64)
+    (k,) = _check_ks([k], X.shape[0])
+    with torch.no_grad():
+        S = X[q] @ X.T
+        S[torch.arange(len(q)), q] = -math.inf
+        return S.topk(k, dim=1).indices.cpu().numpy()

@@ -2,22 +2,24 @@
 
 Every knob is an ``__init__`` argument (nothing is computed there), ``fit`` returns self, fitted
 attributes end in ``_``; ``n_parameters_`` counts the trainable parameters (BatchNorm's affine ones
-included, its running statistics not).
+included, its running statistics not). Every head is fitted the same way::
+
+    head.fit(X, y, X_val=None, y_val=None, X_test=None, y_test=None)
 
 - :class:`LinearHead` — full-batch Linear(D, C), AdamW (section 2.5). Inductive: ``predict(X)``.
 - :class:`GCNHead` — the authors' transductive GCN on the RLD graph, label embeddings as inputs
-  (section 2.4). The test nodes are part of the graph, so ``fit`` takes the test features and
-  ``predict()`` / ``score(y_test)`` are about those nodes only.
-- :class:`WeightedKNN` — cosine kNN with exp(sim / T) votes (InstDisc / solo-learn) or majority votes.
-- :class:`LabelSpreadingHead` — scikit-learn's kNN label spreading, with GCNHead's transductive API.
+  (section 2.4): the test nodes are part of the graph, so ``X_test`` is required and ``predict()`` /
+  ``score(y_test)`` are about those nodes.
+- :class:`LabelSpreadingHead` — scikit-learn's kNN label spreading, transductive like the GCN.
+- :class:`KNNClassifier` — cosine kNN, majority vote (``weights="uniform"``) or exp(sim / T) votes.
 
 Protocols (SPEC, "Protocol flaw to fix"). The authors keep the best *test* accuracy over all
 training steps, i.e. they select on the test set. Here the fitted model never depends on test labels:
 early stopping and the choice of weights use a validation split (``X_val, y_val``, carved from train
 by the caller) when one is given, else the authors' train-accuracy criterion. Test labels, when given
 to ``fit``, are only read to record ``test_curve_`` (test accuracy at every step) and its maximum
-``best_test_accuracy_``: the authors' number, for comparison. The honest number is ``test_accuracy_``
-(= ``score`` on the test set), measured once with the selected weights.
+``best_test_accuracy_``: the authors' number, for comparison. The honest number is ``test_accuracy_``,
+measured once with the selected weights.
 """
 
 from __future__ import annotations
@@ -30,62 +32,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .metrics import _DENSE_GRAPH_MAX_N, rld_graph
+from ..core import checks
+from .metrics import DENSE_MAX_NODES, rld_graph
 
 # ============================================ input checks ============================================
 
 
-def _cpu_tensor(a, name: str, must: str, dtype=None) -> torch.Tensor:
-    """``a`` (tensor or array-like of numbers) as a CPU tensor; a copy of an array, in ``dtype`` if given."""
-    if isinstance(a, torch.Tensor):
-        return a.detach().cpu()
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must {must}, got dtype {arr.dtype}")
-    return torch.from_numpy(np.array(arr, dtype=dtype))
-
-
-def _features(X, name: str, dim: int | None = None) -> torch.Tensor:
-    """X as a finite float32 (n, D) tensor on the CPU (float32: features are fp32 encoder outputs)."""
-    X = _cpu_tensor(X, name, "be numeric", np.float32)
-    if X.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {tuple(X.shape)}")
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"{name} needs at least 1 row and 1 column, got shape {tuple(X.shape)}")
-    if X.is_complex() or X.dtype == torch.bool:
-        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    X = X.to(torch.float32)
-    if not bool(torch.isfinite(X).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if dim is not None and X.shape[1] != dim:
-        raise ValueError(f"{name} has {X.shape[1]} features but the training features have {dim}")
-    return X
-
-
-def _labels(y, n: int, name: str, num_classes: int | None) -> torch.Tensor:
-    """y as int64 labels in [0, num_classes), one per row (num_classes=None: any value >= 0)."""
-    y = _cpu_tensor(y, name, "hold integer class labels")
-    if y.dim() != 1:
-        raise ValueError(f"{name} must be 1-D (one label per row), got shape {tuple(y.shape)}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if len(y) != n:
-        raise ValueError(f"{name} has {len(y)} labels but its features have {n} rows; they must match")
-    y = y.to(torch.int64)
-    if len(y) and (int(y.min()) < 0 or (num_classes is not None and int(y.max()) >= num_classes)):
-        bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
-        raise ValueError(f"{name} must hold class indices in {bound}, got values in "
-                         f"[{int(y.min())}, {int(y.max())}]")
-    return y
-
-
 def _train_set(X, y, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Checked training features and labels, and the number of classes C (given, or max label + 1)."""
+    """Checked training features (float32, CPU) and labels, and the number of classes C (given, or max + 1)."""
     if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
                                     or num_classes < 2):
         raise ValueError(f"num_classes must be None or an integer >= 2, got {num_classes!r}")
-    X = _features(X, "X")
-    y = _labels(y, len(X), "y", num_classes)
+    X = checks.features(X, "X", dtype=torch.float32).cpu()
+    y = checks.labels(y, len(X), "y", num_classes=num_classes).cpu()
     if len(torch.unique(y)) < 2:
         raise ValueError(f"y must contain at least 2 classes, got {len(torch.unique(y))}")
     return X, y, int(num_classes) if num_classes is not None else int(y.max()) + 1
@@ -99,23 +58,14 @@ def _optional_set(X, y, name: str, dim: int, num_classes: int, need_labels: bool
         return None, None
     if need_labels and y is None:
         raise ValueError(f"X_{name} was given without y_{name}")
-    X = _features(X, f"X_{name}", dim)
-    return X, (None if y is None else _labels(y, len(X), f"y_{name}", num_classes))
-
-
-def _check_positive(value, name: str, integer: bool = False, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value) or value <= 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {what}{' or None' if allow_none else ''}, got {value!r}")
+    X = checks.features(X, f"X_{name}", dim=dim, dtype=torch.float32).cpu()
+    return X, (None if y is None else checks.labels(y, len(X), f"y_{name}", num_classes=num_classes).cpu())
 
 
 def _check_training_params(est) -> None:
-    _check_positive(est.lr, "lr")
-    _check_positive(est.patience, "patience", integer=True)
-    _check_positive(est.max_steps, "max_steps", integer=True)
+    checks.positive_number(est.lr, "lr")
+    checks.positive_int(est.patience, "patience")
+    checks.positive_int(est.max_steps, "max_steps")
     if isinstance(est.label_smoothing, bool) or not isinstance(est.label_smoothing, numbers.Real) \
             or not 0 <= est.label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {est.label_smoothing!r}")
@@ -192,7 +142,7 @@ class LinearHead:
             with torch.no_grad():
                 score = _accuracy(model(X_val.to(dev)), y_val.to(dev)) if X_val is not None \
                     else _accuracy(logits, y)
-                if X_test is not None:  # read only for the authors' curve
+                if y_test is not None:  # read only for the authors' curve
                     curve.append(_accuracy(model(X_test.to(dev)), y_test.to(dev)))
             if best.update(score, step, model):
                 break
@@ -205,19 +155,19 @@ class LinearHead:
         self.n_parameters_ = _n_parameters(model)
         self.n_steps_, self.best_step_, self.best_score_ = step + 1, best.step, best.score
         self.val_accuracy_ = None if X_val is None else self.score(X_val, y_val)
-        self.test_accuracy_ = None if X_test is None else self.score(X_test, y_test)
-        self.test_curve_ = np.array(curve) if X_test is not None else None
+        self.test_accuracy_ = None if y_test is None else self.score(X_test, y_test)
+        self.test_curve_ = np.array(curve) if y_test is not None else None
         self.best_test_accuracy_ = float(max(curve)) if curve else None
         return self
 
     def predict(self, X) -> np.ndarray:
-        X = _features(X, "X", self.model_.in_features)
+        X = checks.features(X, "X", dim=self.model_.in_features, dtype=torch.float32)
         with torch.no_grad():
             return self.model_(X.to(torch.device(self.device))).argmax(dim=1).cpu().numpy()
 
     def score(self, X, y) -> float:
         pred = self.predict(X)
-        return float((pred == _labels(y, len(pred), "y", self.num_classes_).numpy()).mean())
+        return float((pred == checks.labels(y, len(pred), "y", num_classes=self.num_classes_).numpy()).mean())
 
 
 # ============================================== GCN head ==============================================
@@ -238,6 +188,27 @@ class _SymmetricSpMM(torch.autograd.Function):
         return None, ctx.A @ grad
 
 
+class _SymmetricDenseMM(torch.autograd.Function):
+    """A @ z for a constant, symmetric dense A, possibly held in bfloat16 to halve the memory each product
+    reads (the product then runs in bfloat16 with float32 accumulation): the dense graph's cost is reading
+    A, n^2 entries, several times a step. The gradient A^T g = A g reuses the same product."""
+
+    @staticmethod
+    def forward(ctx, A, z):
+        ctx.A = A
+        return (A @ z.to(A.dtype)).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, (ctx.A @ grad.to(ctx.A.dtype)).to(grad.dtype)
+
+
+def _propagate(A: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    if A.layout == torch.sparse_csr:
+        return _SymmetricSpMM.apply(A, z)
+    return _SymmetricDenseMM.apply(A, z)
+
+
 class _GCNLayer(nn.Module):
     """h' = act(A (h Theta) + lambda (h Theta) + b) [+ h if in == out], A = D^-1/2 W D^-1/2 given.
     lambda (init 0) lets a node weigh its own input against its neighbours' (W has no self-loops)."""
@@ -255,7 +226,7 @@ class _GCNLayer(nn.Module):
 
     def forward(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         z = h @ self.theta
-        out = (_SymmetricSpMM.apply(A, z) if A.layout == torch.sparse_csr else A @ z) + self.lam * z + self.bias
+        out = _propagate(A, z) + self.lam * z + self.bias
         if self.norm is not None:
             out = nn.functional.selu(self.norm(out))
         return out + h if self.residual else out
@@ -274,9 +245,9 @@ class _GCN(nn.Module):
         return self.layer2(self.layer1(self.embed(labels), A), A)
 
 
-def _normalised_adjacency(W: torch.Tensor) -> torch.Tensor:
-    """D^-1/2 W D^-1/2 with degrees clamped at >= 1 (the authors' rule): dense, or sparse CSR for a
-    sparse W (CSR: the fastest sparse x dense product on the CPU, ~10x COO's)."""
+def normalised_adjacency(W: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """D^-1/2 W D^-1/2 with degrees clamped at >= 1 (the authors' rule): dense (in ``dtype``, default
+    W's), or sparse CSR for a sparse W (CSR: the fastest sparse x dense product on the CPU, ~10x COO's)."""
     if W.is_sparse:
         rows, cols = W.indices()
         degree = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device).index_add_(0, rows, W.values()).clamp_(min=1)
@@ -287,7 +258,8 @@ def _normalised_adjacency(W: torch.Tensor) -> torch.Tensor:
             warnings.simplefilter("ignore", UserWarning)
             return A.to_sparse_csr()
     inv_sqrt = W.sum(dim=1).clamp(min=1).rsqrt()
-    return inv_sqrt[:, None] * W * inv_sqrt[None, :]
+    W.mul_(inv_sqrt[:, None]).mul_(inv_sqrt[None, :])  # in place: a dense graph is the largest tensor here
+    return W if dtype is None else W.to(dtype)
 
 
 class _Transductive:
@@ -300,34 +272,43 @@ class _Transductive:
 
     def score(self, y_test) -> float:
         """Accuracy on the test nodes given to ``fit``."""
-        return float((self.predictions_ == _labels(y_test, len(self.predictions_), "y_test",
-                                                   self.num_classes_).numpy()).mean())
+        y = checks.labels(y_test, len(self.predictions_), "y_test", num_classes=self.num_classes_)
+        return float((self.predictions_ == y.numpy()).mean())
+
+
+def _transductive_nodes(X, y, X_val, y_val, X_test, y_test, num_classes, what: str):
+    X, y, C = _train_set(X, y, num_classes)
+    X_val, y_val = _optional_set(X_val, y_val, "val", X.shape[1], C, need_labels=True)
+    X_test, y_test = _optional_set(X_test, y_test, "test", X.shape[1], C, need_labels=False)
+    if X_test is None:
+        raise ValueError(f"X_test is required: {what} is transductive, test nodes are part of the graph")
+    return X, y, X_val, y_val, X_test, y_test, C
 
 
 class GCNHead(_Transductive):
     """The authors' transductive GCN classifier (SPEC 2.4).
 
     Nodes are the train, validation and test features (in that order); edges are the RLD graph W at
-    `temperature` (:func:`clorg.metrics.rld_graph`; k=None: dense, for at most 5000 nodes; k: sparse
-    top-k, union-symmetrised, so every stored weight is the exact W_ij). Image features act only
-    through the graph: node inputs are label embeddings, with index C meaning "label unknown".
+    `temperature` (:func:`clorg.analysis.metrics.rld_graph`): ``k=None`` the authors' dense graph (up to
+    ``dense_max_nodes`` nodes), ``k`` the top-k graph symmetrised as (A + A^T) / 2 (their ``to_spare``).
+    ``dense_dtype="bfloat16"`` holds the dense normalised graph in bfloat16 (half the memory to read each
+    product; on CPUs with bf16 instructions ~5x faster; bench/heads.py measures what it changes). Image
+    features act only through the graph: node inputs are label embeddings, index C meaning "unknown".
 
     Training, one full-batch step per "epoch": draw p ~ U(mask_range), hide each train label with
     probability p (validation and test labels are always hidden), cross-entropy on the hidden train
     nodes only, AdamW. Stopping: with a validation set, after `patience` steps without a new best
-    validation accuracy (all train labels visible, evaluation mode), keeping the best weights (honest);
-    without one, the authors' rule on the accuracy over the hidden train nodes of the step.
+    validation accuracy (all train labels visible), keeping the best weights (honest); without one, the
+    authors' rule on the accuracy over the hidden train nodes of the step.
 
-    API: ``fit(X_train, y_train, X_test, y_test=None, X_val=None, y_val=None)``; then ``predict()``
-    gives the test nodes' labels and ``score(y_test)`` their accuracy (the test set is fixed at fit).
-
-    Fitted: ``model_``, ``graph_`` (W on all nodes), ``predictions_``, ``n_parameters_`` (652 for
-    C=10, embed_dim=16), ``n_steps_``, ``best_step_``, ``best_score_``, ``val_accuracy_``,
-    ``test_accuracy_``, ``test_curve_``, ``best_test_accuracy_`` (as in :class:`LinearHead`).
+    Fitted: ``model_``, ``predictions_`` (test nodes), ``n_parameters_`` (652 for C=10, embed_dim=16),
+    ``n_steps_``, ``best_step_``, ``best_score_``, ``val_accuracy_``, ``test_accuracy_``, ``test_curve_``,
+    ``best_test_accuracy_`` (as in :class:`LinearHead`), ``graph_`` ("dense" or "top-<k>").
     """
 
-    def __init__(self, num_classes=None, temperature=0.1, k=50, embed_dim=16, mask_range=(0.05, 0.5),
-                 lr=0.1, label_smoothing=0.0, patience=50, max_steps=2000, seed=0, device="cpu"):
+    def __init__(self, num_classes=None, temperature=0.1, k=None, embed_dim=16, mask_range=(0.05, 0.5),
+                 lr=0.1, label_smoothing=0.0, patience=50, max_steps=2000, seed=0, device="cpu",
+                 dense_max_nodes=DENSE_MAX_NODES, dense_dtype="float32"):
         self.num_classes = num_classes
         self.temperature = temperature
         self.k = k
@@ -339,17 +320,21 @@ class GCNHead(_Transductive):
         self.max_steps = max_steps
         self.seed = seed
         self.device = device
+        self.dense_max_nodes = dense_max_nodes
+        self.dense_dtype = dense_dtype
 
     def _check_params(self, n_nodes: int) -> None:
         _check_training_params(self)
-        _check_positive(self.temperature, "temperature")
-        _check_positive(self.embed_dim, "embed_dim", integer=True)
-        _check_positive(self.k, "k", integer=True, allow_none=True)
-        if self.k is None and n_nodes > _DENSE_GRAPH_MAX_N:
-            raise ValueError(f"k=None builds a dense graph on {n_nodes} nodes; for more than "
-                             f"{_DENSE_GRAPH_MAX_N} nodes pass k (e.g. k=50) for a sparse top-k graph")
+        checks.positive_number(self.temperature, "temperature")
+        checks.positive_int(self.embed_dim, "embed_dim")
+        checks.positive_int(self.k, "k", allow_none=True)
+        if self.k is None and n_nodes > self.dense_max_nodes:
+            raise ValueError(f"k=None builds a dense graph on {n_nodes} nodes; for more than dense_max_nodes="
+                             f"{self.dense_max_nodes} nodes pass k (e.g. k=50) for a sparse top-k graph")
         if self.k is not None and self.k >= n_nodes:
             raise ValueError(f"k must be smaller than the number of nodes ({n_nodes}), got {self.k}")
+        if self.dense_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dense_dtype must be 'float32' or 'bfloat16', got {self.dense_dtype!r}")
         try:
             lo, hi = self.mask_range
         except (TypeError, ValueError):
@@ -357,22 +342,42 @@ class GCNHead(_Transductive):
         if not (isinstance(lo, numbers.Real) and isinstance(hi, numbers.Real) and 0 <= lo <= hi <= 1 and hi > 0):
             raise ValueError(f"mask_range must be (low, high) with 0 <= low <= high <= 1, got {self.mask_range!r}")
 
-    def fit(self, X_train, y_train, X_test, y_test=None, X_val=None, y_val=None) -> "GCNHead":
-        X, y, C = _train_set(X_train, y_train, self.num_classes)
-        X_val, y_val = _optional_set(X_val, y_val, "val", X.shape[1], C, need_labels=True)
-        X_test, y_test = _optional_set(X_test, y_test, "test", X.shape[1], C, need_labels=False)
-        if X_test is None:
-            raise ValueError("X_test is required: the GCN is transductive, test nodes are part of the graph")
+    def graph(self, nodes) -> torch.Tensor:
+        """The normalised adjacency this head trains on, over the feature rows ``nodes`` (any order):
+        build it once and pass it to :meth:`fit_on_graph` for every split of the same nodes."""
+        nodes = checks.features(nodes, "nodes", dtype=torch.float32)
+        self._check_params(len(nodes))
+        W = rld_graph(nodes.to(torch.device(self.device)), self.temperature, self.k,
+                      dense_max_nodes=self.dense_max_nodes)
+        return normalised_adjacency(W, None if W.is_sparse else getattr(torch, self.dense_dtype))
+
+    def fit(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None) -> "GCNHead":
+        X, y, X_val, y_val, X_test, y_test, C = _transductive_nodes(X, y, X_val, y_val, X_test, y_test,
+                                                                    self.num_classes, "the GCN")
         parts = [X] + ([X_val] if X_val is not None else []) + [X_test]
-        n_train, n_val, n_test = len(X), 0 if X_val is None else len(X_val), len(X_test)
-        n = n_train + n_val + n_test
+        n_train, n_val = len(X), 0 if X_val is None else len(X_val)
+        n = n_train + n_val + len(X_test)
+        index = torch.arange(n)
+        return self.fit_on_graph(self.graph(torch.cat(parts)), torch.cat([y] + ([y_val] if n_val else [])),
+                                 index[:n_train], index[n_train:n_train + n_val], index[n_train + n_val:],
+                                 y_test, num_classes=C)
+
+    def fit_on_graph(self, A: torch.Tensor, labels, fit_idx, val_idx, test_idx, y_test=None,
+                     num_classes: int | None = None) -> "GCNHead":
+        """Train on the graph ``A`` (from :meth:`graph`) whose nodes ``fit_idx`` are labelled for training,
+        ``val_idx`` (maybe empty) for validation and ``test_idx`` are the test nodes. ``labels``: the labels
+        of fit and validation nodes, in the order of ``torch.cat([fit_idx, val_idx])``."""
+        fit_idx, val_idx, test_idx = (torch.as_tensor(i, dtype=torch.int64) for i in (fit_idx, val_idx, test_idx))
+        n_train, n_val, n = len(fit_idx), len(val_idx), A.shape[0]
+        labels = checks.labels(labels, n_train + n_val, "labels", num_classes=num_classes)
+        C = int(num_classes) if num_classes is not None else int(labels.max()) + 1
+        if y_test is not None:
+            y_test = checks.labels(y_test, len(test_idx), "y_test", num_classes=C)
         self._check_params(n)
         dev = torch.device(self.device)
-
-        W = rld_graph(torch.cat(parts).to(dev), self.temperature, self.k)
-        A = _normalised_adjacency(W)
-        train, val, test = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
-        y = y.to(dev)
+        # node roles by index: the graph's order is the caller's; train/val/test are index sets into it
+        train, val, test = fit_idx.to(dev), val_idx.to(dev), test_idx.to(dev)
+        y, y_val = labels[:n_train].to(dev), labels[n_train:].to(dev)
         visible = torch.full((n,), C, dtype=torch.int64, device=dev)  # evaluation: all train labels shown
         visible[train] = y
 
@@ -391,7 +396,7 @@ class GCNHead(_Transductive):
                     logits = model(visible, A)
                 if y_test is not None:  # read only for the authors' curve
                     curve.append(_accuracy(logits[test], y_test.to(dev)))
-                if n_val and best.update(_accuracy(logits[val], y_val.to(dev)), step, model):
+                if n_val and best.update(_accuracy(logits[val], y_val), step, model):
                     break
             model.train()
             p = lo + (hi - lo) * float(torch.rand((), generator=gen))
@@ -411,67 +416,16 @@ class GCNHead(_Transductive):
         model.eval()
         with torch.no_grad():
             logits = model(visible, A)
-        self.model_, self.graph_, self.num_classes_ = model, W, C
+        self.model_, self.num_classes_ = model, C
+        self.graph_ = "dense" if self.k is None else f"top-{self.k}"
         self.n_parameters_ = _n_parameters(model)
         self.n_steps_, self.best_step_, self.best_score_ = step + 1, best.step, best.score
         self.predictions_ = logits[test].argmax(dim=1).cpu().numpy()
-        self.val_accuracy_ = _accuracy(logits[val], y_val.to(dev)) if n_val else None
+        self.val_accuracy_ = _accuracy(logits[val], y_val) if n_val else None
         self.test_accuracy_ = None if y_test is None else self.score(y_test)
         self.test_curve_ = np.array(curve) if y_test is not None else None
         self.best_test_accuracy_ = float(max(curve)) if curve else None
         return self
-
-
-# ============================================ kNN classifier ==========================================
-
-
-class WeightedKNN:
-    """kNN by cosine similarity. weights="similarity": each of the k neighbours votes exp(s / T) for its
-    class (InstDisc, solo-learn's weighted kNN, T = 0.07); weights="uniform": plain majority vote.
-    A tie goes to the smaller class index. Queries are handled in blocks of `block_size` rows, so no
-    n_test x n_train matrix is built. Features are L2-normalised here (cosine)."""
-
-    def __init__(self, k=10, temperature=0.07, weights="similarity", block_size=1024):
-        self.k = k
-        self.temperature = temperature
-        self.weights = weights
-        self.block_size = block_size
-
-    def fit(self, X, y) -> "WeightedKNN":
-        _check_positive(self.k, "k", integer=True)
-        _check_positive(self.temperature, "temperature")
-        _check_positive(self.block_size, "block_size", integer=True)
-        if self.weights not in ("similarity", "uniform"):
-            raise ValueError(f"weights must be 'similarity' or 'uniform', got {self.weights!r}")
-        X, y, C = _train_set(X, y, None)
-        if self.k > len(X):
-            raise ValueError(f"k must be at most the number of training samples ({len(X)}), got {self.k}")
-        self.bank_, self.labels_, self.num_classes_ = _unit_rows(X, "X"), y, C
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        Q = _unit_rows(_features(X, "X", self.bank_.shape[1]), "X")
-        out = []
-        for start in range(0, len(Q), self.block_size):
-            top, idx = (Q[start:start + self.block_size] @ self.bank_.T).topk(self.k, dim=1)
-            if self.weights == "similarity":  # minus the row max: same argmax, no overflow at small T
-                w = ((top - top[:, :1]) / self.temperature).exp()
-            else:
-                w = torch.ones_like(top)
-            votes = torch.zeros(len(top), self.num_classes_).scatter_add_(1, self.labels_[idx], w)
-            out.append(votes.argmax(dim=1))  # first maximum: the smaller class wins a tie
-        return torch.cat(out).numpy()
-
-    def score(self, X, y) -> float:
-        pred = self.predict(X)
-        return float((pred == _labels(y, len(pred), "y", None).numpy()).mean())
-
-
-def _unit_rows(X: torch.Tensor, name: str) -> torch.Tensor:
-    norms = X.norm(dim=1, keepdim=True)
-    if bool((norms == 0).any()):
-        raise ValueError(f"{name} has an all-zero row; its cosine similarity is undefined")
-    return X / norms
 
 
 # ============================================ label spreading =========================================
@@ -480,25 +434,23 @@ def _unit_rows(X: torch.Tensor, name: str) -> torch.Tensor:
 class LabelSpreadingHead(_Transductive):
     """scikit-learn's ``LabelSpreading(kernel="knn")`` with :class:`GCNHead`'s transductive API: the
     train labels are spread over a kNN graph of train (+ val) + test features; val/test are unlabelled.
-    Fitted: ``model_``, ``predictions_`` (test nodes), ``val_accuracy_``, ``test_accuracy_``."""
+    Nothing is trained, so there is one protocol. Fitted: ``model_``, ``predictions_`` (test nodes),
+    ``val_accuracy_``, ``test_accuracy_``, ``n_parameters_`` (0)."""
 
     def __init__(self, k=10, alpha=0.2, max_iter=30):
         self.k = k
         self.alpha = alpha
         self.max_iter = max_iter
 
-    def fit(self, X_train, y_train, X_test, y_test=None, X_val=None, y_val=None) -> "LabelSpreadingHead":
+    def fit(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None) -> "LabelSpreadingHead":
         from sklearn.semi_supervised import LabelSpreading
 
-        _check_positive(self.k, "k", integer=True)
-        _check_positive(self.max_iter, "max_iter", integer=True)
+        checks.positive_int(self.k, "k")
+        checks.positive_int(self.max_iter, "max_iter")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real) or not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
-        X, y, C = _train_set(X_train, y_train, None)
-        X_val, y_val = _optional_set(X_val, y_val, "val", X.shape[1], C, need_labels=True)
-        X_test, y_test = _optional_set(X_test, y_test, "test", X.shape[1], C, need_labels=False)
-        if X_test is None:
-            raise ValueError("X_test is required: label spreading is transductive")
+        X, y, X_val, y_val, X_test, y_test, C = _transductive_nodes(X, y, X_val, y_val, X_test, y_test, None,
+                                                                    "label spreading")
         parts = [X] + ([X_val] if X_val is not None else []) + [X_test]
         features = torch.cat(parts).numpy()
         if self.k >= len(features):
@@ -509,8 +461,63 @@ class LabelSpreadingHead(_Transductive):
                                      max_iter=self.max_iter).fit(features, labels)
         out = self.model_.transduction_
         self.num_classes_ = C
+        self.n_parameters_ = 0
         self.predictions_ = out[len(features) - len(X_test):].astype(np.int64)
         self.val_accuracy_ = None if X_val is None else \
             float((out[len(X):len(X) + len(X_val)] == y_val.numpy()).mean())
         self.test_accuracy_ = None if y_test is None else self.score(y_test)
         return self
+
+
+# ============================================ kNN classifier ==========================================
+
+
+class KNNClassifier:
+    """kNN by cosine similarity, the one kNN of the project: the embeddings chapter's probe and the
+    training dynamics' accuracy. ``weights="uniform"``: majority vote of the k nearest (the standard
+    probe); ``weights="similarity"``: each neighbour votes exp(s / T) (InstDisc, solo-learn's weighted
+    kNN, T = 0.07). A tie goes to the smaller class index. Queries are handled in blocks of
+    ``block_size`` rows, so no n_test x n_train matrix is built. Features are L2-normalised here."""
+
+    def __init__(self, k=10, weights="uniform", temperature=0.07, block_size=1024):
+        self.k = k
+        self.weights = weights
+        self.temperature = temperature
+        self.block_size = block_size
+
+    def fit(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None) -> "KNNClassifier":
+        """Keep ``X, y`` as the memory bank. Nothing is trained; a validation or test split, when given, is
+        scored once (``val_accuracy_``, ``test_accuracy_``; None without it), as the other heads do."""
+        checks.positive_int(self.k, "k")
+        checks.positive_number(self.temperature, "temperature")
+        checks.positive_int(self.block_size, "block_size")
+        if self.weights not in ("uniform", "similarity"):
+            raise ValueError(f"weights must be 'uniform' or 'similarity', got {self.weights!r}")
+        X = checks.features(X, "X", dtype=torch.float32)
+        y = checks.labels(y, len(X), "y").to(X.device)
+        if self.k > len(X):
+            raise ValueError(f"k must be at most the number of training samples ({len(X)}), got {self.k}")
+        self.bank_, self.labels_, self.num_classes_ = checks.unit_rows(X, "X"), y, int(y.max()) + 1
+        for split, Xs, ys in (("val", X_val, y_val), ("test", X_test, y_test)):
+            if (Xs is None) != (ys is None):
+                raise ValueError(f"X_{split} and y_{split} must be given together")
+            setattr(self, f"{split}_accuracy_", None if Xs is None else self.score(Xs, ys))
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        Q = checks.unit_rows(checks.features(X, "X", dim=self.bank_.shape[1], dtype=torch.float32), "X")
+        Q = Q.to(self.bank_.device)
+        out = []
+        for start in range(0, len(Q), self.block_size):
+            top, idx = (Q[start:start + self.block_size] @ self.bank_.T).topk(self.k, dim=1)
+            if self.weights == "similarity":  # minus the row max: same argmax, no overflow at small T
+                w = ((top - top[:, :1]) / self.temperature).exp()
+            else:
+                w = torch.ones_like(top)
+            votes = torch.zeros(len(top), self.num_classes_, device=top.device).scatter_add_(1, self.labels_[idx], w)
+            out.append(votes.argmax(dim=1))  # first maximum: the smaller class wins a tie
+        return torch.cat(out).cpu().numpy()
+
+    def score(self, X, y) -> float:
+        pred = self.predict(X)
+        return float((pred == checks.labels(y, len(pred), "y").numpy()).mean())

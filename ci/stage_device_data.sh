@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Copy the CIFAR-10 tarball into the git-ignored .device-data/ folder at the repo root, so that a run
+# on a lent GPU machine (which reaches no network, and to which ../shared does not travel) can take
+# it along: name `.device-data` in the run's `carry` and point the project's data loading at it.
+#
+# Usage: ci/stage_device_data.sh [SOURCE_DIR]   (from anywhere; SOURCE_DIR defaults to ../shared/data
+#                                                relative to the repo root)
+# The copy is checked against the known sha256, and skipped when an identical file is already there.
+
+set -euo pipefail
+
+FILE=cifar10-jpeg.tar.gz
+SHA256=d877bdec11f54282b92da36e9f045bd305d663b1223e3822baff39ca9ff6690a
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+SRC_DIR=${1:-$(dirname "$ROOT")/shared/data}
+DEST_DIR=$ROOT/.device-data
+src=$SRC_DIR/$FILE
+dest=$DEST_DIR/$FILE
+
+if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 && ! git -C "$ROOT" check-ignore -q .device-data/x; then
+    echo "warning: .device-data/ is not git-ignored here; add '/.device-data/' to .gitignore or .git/info/exclude" >&2
+fi
+
+sum() { sha256sum -- "$1" | cut -d' ' -f1; }
+
+if [[ -f $dest ]] && [[ $(sum "$dest") == "$SHA256" ]]; then
+    echo "$dest: already there and identical (sha256 $SHA256), nothing copied"
+    exit 0
+fi
+
+if [[ ! -f $src ]]; then
+    echo "error: $src not found (give the folder that holds $FILE as the first argument)" >&2
+    exit 1
+fi
+
+mkdir -p "$DEST_DIR"
+tmp=$(mktemp "$DEST_DIR/.$FILE.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cp -- "$src" "$tmp"
+chmod 644 "$tmp"
+got=$(sum "$tmp")
+if [[ $got != "$SHA256" ]]; then
+    echo "error: sha256 of the copy of $src is $got, expected $SHA256" >&2
+    exit 1
+fi
+mv -f -- "$tmp" "$dest"
+trap - EXIT
+echo "$dest: copied from $src ($(stat -c %s "$dest") bytes, sha256 $SHA256)"

@@ -1,0 +1,177 @@
+"""Classifier heads on frozen features under two protocols, as records (SPEC 2.4, 2.5).
+
+Protocols:
+
+- **honest** (our primary numbers): a stratified validation split is carved from the training
+  features; early stopping and the choice of weights use it; the test set is scored once. Repeated
+  over seeds (split and initialisation), reported as mean and standard deviation.
+- **authors'**: every training label, the authors' stopping rule (train accuracy), and the *best test
+  accuracy over all training steps*, i.e. selected on the test set. Reported for comparison only.
+
+Heads: the linear head, the GCN at each of the profile's temperatures, and label spreading (nothing
+trained: fitted on the training split, scored once). Settings follow the authors' saved runs: label
+smoothing 0.1 and GCN masks of 5-60 % on trained features, 0 and 5-50 % on the random initialisation
+(the profile's ``heads`` section). The GCN's graph is the authors' dense one wherever it has at most
+``heads.dense_max_nodes`` nodes, else the top-``heads.graph_k`` graph; one graph per feature set and
+temperature serves every seed and both protocols (the nodes are the same: all training and test images).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..core.devices import default_device
+from . import records as R
+from .heads import GCNHead, LabelSpreadingHead, LinearHead
+
+
+def validation_split(labels, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of a stratified split: ``fraction`` of each class, at least one image,
+    goes to validation. Sorted indices; the same seed gives the same split."""
+    labels = np.asarray(labels)
+    if not 0 < fraction < 1:
+        raise ValueError(f"the validation fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < 2:
+            raise ValueError(f"class {c} has {len(members)} training image(s); a validation split needs at "
+                             f"least 2 per class (one to fit, one to validate)")
+        take = min(len(members) - 1, max(1, round(fraction * len(members))))
+        val.append(rng.choice(members, size=take, replace=False))
+    val = np.sort(np.concatenate(val))
+    fit = np.setdiff1d(np.arange(len(labels)), val)
+    return fit, val
+
+
+def head_settings(heads: dict, random_init: bool) -> dict:
+    """Label smoothing and GCN mask range for a feature set, per the authors' saved runs."""
+    prefix = "random_init_" if random_init else ""
+    return {"label_smoothing": heads[f"{prefix}label_smoothing"], "mask_range": tuple(heads[f"{prefix}mask_range"])}
+
+
+def graph_k(heads: dict, n_nodes: int) -> int | None:
+    """The GCN graph for ``n_nodes`` nodes: None (dense) when it fits, else the profile's top-k."""
+    return None if n_nodes <= heads["dense_max_nodes"] else heads["graph_k"]
+
+
+def graph_name(k: int | None) -> str | int:
+    """A graph as a record parameter: "dense", or its k."""
+    return "dense" if k is None else int(k)
+
+
+class _Nodes:
+    """All training then all test features of one feature set: the nodes of every transductive head."""
+
+    def __init__(self, f):
+        self.f = f
+        self.n_train, self.n = len(f.train), len(f.train) + len(f.test)
+        self.X = np.concatenate([f.train, f.test])
+        self.test_idx = np.arange(self.n_train, self.n)
+        self.num_classes = int(max(f.train_labels.max(), f.test_labels.max())) + 1
+
+
+def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device) -> list[dict]:
+    """Both protocols of the GCN on one graph: every seed's honest fit, then the authors' fit."""
+    f, out = nodes.f, []
+    settings = head_settings(heads, f.random_init)
+
+    def head(seed):
+        return GCNHead(num_classes=nodes.num_classes, temperature=temperature, k=k, seed=seed, device=device,
+                       dense_max_nodes=heads["dense_max_nodes"], **settings)
+
+    A = head(seeds[0]).graph(nodes.X)
+    for seed in seeds:
+        fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
+        g = head(seed).fit_on_graph(A, np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
+                                    nodes.test_idx, f.test_labels, num_classes=nodes.num_classes)
+        out += [R.record(f.identity, R.head_metric("gcn", R.TEST), g.test_accuracy_, parameter, seed),
+                R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed)]
+    authors = head(seeds[0]).fit_on_graph(A, f.train_labels, np.arange(nodes.n_train), [], nodes.test_idx,
+                                          f.test_labels, num_classes=nodes.num_classes)
+    out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), authors.best_test_accuracy_, parameter),
+            R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), authors.n_parameters_, parameter)]
+    return out
+
+
+def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
+    settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"]}
+    C = int(max(f.train_labels.max(), f.test_labels.max())) + 1
+    out = []
+    for seed in seeds:
+        fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
+        h = LinearHead(num_classes=C, seed=seed, device=device, **settings).fit(
+            f.train[fit], f.train_labels[fit], X_val=f.train[val], y_val=f.train_labels[val],
+            X_test=f.test, y_test=f.test_labels)
+        out += [R.record(f.identity, R.head_metric("linear", R.TEST), h.test_accuracy_, seed=seed),
+                R.record(f.identity, R.head_metric("linear", R.VALIDATION), h.val_accuracy_, seed=seed)]
+    authors = LinearHead(num_classes=C, seed=seeds[0], device=device, **settings).fit(
+        f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
+    return out + [R.record(f.identity, R.head_metric("linear", R.AUTHORS), authors.best_test_accuracy_),
+                  R.record(f.identity, R.head_metric("linear", R.PARAMETERS), authors.n_parameters_)]
+
+
+def _spreading_records(f, heads: dict) -> list[dict]:
+    fit, val = validation_split(f.train_labels, heads["validation_fraction"], 0)
+    h = LabelSpreadingHead(k=10).fit(f.train[fit], f.train_labels[fit], X_val=f.train[val],
+                                     y_val=f.train_labels[val], X_test=f.test, y_test=f.test_labels)
+    return [R.record(f.identity, R.head_metric("label_spreading", R.TEST), h.test_accuracy_, seed=0),
+            R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]
+
+
+def classifier_records(features, heads: dict) -> list[dict]:
+    """Every head on every feature set: records of honest test and validation accuracy per seed, the
+    authors'-protocol accuracy and the parameter count; the GCN's parameter is its temperature."""
+    seeds, device = tuple(range(heads["seeds"])), str(default_device())
+    jobs = [(f, "linear", None) for f in features] + [(f, "gcn", t) for f in features for t in heads["temperatures"]]
+    jobs += [(f, "label_spreading", None) for f in features]
+    out = []
+    for f, kind, t in tqdm(jobs, desc="classifier heads", unit="head"):
+        if kind == "linear":
+            out += _linear_records(f, heads, seeds, device)
+        elif kind == "gcn":
+            nodes = _Nodes(f)
+            out += _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device)
+        else:
+            out += _spreading_records(f, heads)
+    return out
+
+
+def graph_records(f, heads: dict, temperature: float) -> list[dict]:
+    """The GCN at ``temperature`` on the dense graph and on each top-k graph of
+    ``heads.graph_ks_compared``, same features, both protocols: what the top-k approximation costs.
+    The record parameter is the graph ("dense" or k). The dense graph is skipped (with no record) when
+    the nodes exceed ``heads.dense_max_nodes``."""
+    seeds, device = tuple(range(heads["seeds"])), str(default_device())
+    nodes = _Nodes(f)
+    graphs = ([None] if nodes.n <= heads["dense_max_nodes"] else []) + list(heads["graph_ks_compared"])
+    out = []
+    for k in tqdm(graphs, desc=f"GCN graphs (T={temperature:g})", unit="graph"):
+        out += _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device)
+    return out
+
+
+def summary(records: list[dict], head: str, parameter=None, **identity) -> dict:
+    """Mean and std over seeds of a head's honest test accuracy, its mean validation accuracy, the
+    authors'-protocol accuracy and the parameter count, for one feature set (``identity`` fields)."""
+    test = [r["value"] for r in R.select(records, metric=R.head_metric(head, R.TEST), parameter=parameter, **identity)]
+    val = [r["value"] for r in R.select(records, metric=R.head_metric(head, R.VALIDATION), parameter=parameter,
+                                        **identity)]
+    if not test:
+        return {}
+    out = {"test_mean": float(np.mean(test)), "test_std": float(np.std(test)), "seeds": len(test),
+           "val_mean": float(np.mean(val)) if val else None}
+    for key, quantity in (("authors", R.AUTHORS), ("parameters", R.PARAMETERS)):
+        found = R.select(records, metric=R.head_metric(head, quantity), parameter=parameter, **identity)
+        out[key] = found[0]["value"] if found else None
+    return out
+
+
+def best_gcn_temperature(records: list[dict], **identity) -> float | None:
+    """The GCN temperature with the best mean validation accuracy for a feature set (ties: the first)."""
+    temps = R.parameters(records, metric=R.head_metric("gcn", R.VALIDATION), **identity)
+    if not temps:
+        return None
+    return max(temps, key=lambda t: summary(records, "gcn", t, **identity)["val_mean"])

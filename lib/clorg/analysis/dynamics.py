@@ -1,0 +1,110 @@
+"""Training dynamics: CH, RLD and kNN accuracy at every saved epoch of a run (SPEC section 5), as records.
+
+Why. The paper's case rests on a trend, not on one endpoint: along a contrastive ViT run, CH (a
+global measure) goes from 552 at epoch 0 to about 8 at epoch 1200 while RLD at T = 0.1 (local
+density) climbs from 0.13 to 0.84, and RLD at T = 1 stays below 0.02. If contrastive learning builds
+locally dense clusters, CH and RLD(T = 0.1) should part ways along any contrastive run, ours included.
+The authors' learning rate *rises* through their run (their schedule quirk, clorg.train.schedule), so
+the same measurement along a run under their curve and one under a plain cosine asks whether the trend
+comes from the method or from the rising rate.
+
+:func:`dynamics_records` replays a finished run's encoder snapshots (``checkpoints/encoder_eNNNN.pt``;
+epoch 0 is the random initialisation) and measures each with :mod:`clorg.analysis.metrics` on the
+training features and the kNN probe on the test features; it also records the learning rate of every
+epoch. Features are extracted once per snapshot and kept next to the run (:mod:`clorg.features`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from tqdm.auto import tqdm
+
+from ..core.devices import default_device
+from ..features import run_features
+from ..train.schedule import epoch_rates
+from . import records as R
+from .heads import KNNClassifier
+from .metrics import calinski_harabasz, rld_sweep
+
+_SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
+
+
+def checkpoint_epochs(result) -> list[int]:
+    """Sorted epochs of the encoder snapshots saved in ``result``'s run folder (a RunResult)."""
+    folder = result.folder / "checkpoints"
+    found = [_SNAPSHOT.fullmatch(p.name) for p in folder.glob("encoder_e*.pt")] if folder.is_dir() else []
+    epochs = sorted(int(m.group(1)) for m in found if m)
+    if not epochs:
+        c = result.config
+        raise FileNotFoundError(
+            f"no encoder snapshots (checkpoints/encoder_eNNNN.pt) in {result.folder}: the training dynamics "
+            f"need them. Retrain the run with `python -m clorg.train --config {result.folder.parent.name} "
+            f"--encoder {c['encoder']} --method {c['method']} --schedule {c['schedule']} --force` (with the same "
+            f"overrides and data); it saves one every train.checkpoint_every epochs")
+    return epochs
+
+
+def followed_encoder(encoders) -> str:
+    """The encoder the dynamics chapter follows: the ViT when the profile trains one (the authors'
+    figure is a ViT run), else the first encoder."""
+    return "vit" if "vit" in encoders else encoders[0]
+
+
+def dynamics_records(result, data, temperatures, knn_k: int, epochs=None, device=None) -> list[dict]:
+    """Records of CH, RLD(T) for each temperature and kNN accuracy (k = ``knn_k``) at every saved epoch of
+    ``result`` (None: every snapshot; else the listed ones, which must be saved), plus the learning rate
+    at the start of every epoch of the run (metric ``learning_rate``)."""
+    saved = [e for e in checkpoint_epochs(result) if e <= result.final_epoch]
+    epochs = saved if epochs is None else sorted(set(epochs))
+    missing = sorted(set(epochs) - set(saved))
+    if missing:
+        raise ValueError(f"no encoder snapshot for epoch(s) {missing} in {result.folder}; saved epochs: {saved}")
+    out = []
+    for epoch in tqdm(epochs, desc=f"dynamics {result.folder.name}", unit="snapshot"):
+        f = run_features(result, data, epoch=epoch, device=device)
+        X = torch.as_tensor(f.train).to(default_device())  # the metrics run where X is
+        ident = {**f.identity, "epoch": epoch}
+        out.append(R.record(ident, R.CH, calinski_harabasz(X, f.train_labels)))
+        out += [R.record(ident, R.RLD, v, parameter=t)
+                for t, v in rld_sweep(X, f.train_labels, temperatures, progress=False).items()]
+        knn = KNNClassifier(k=min(knn_k, len(f.train))).fit(X, f.train_labels)
+        out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=knn_k))
+    steps = len(data.train) // result.config["batch_size"]
+    ident = {k: result.config[k] for k in ("encoder", "method", "schedule")}
+    out += [R.record({**ident, "epoch": e}, R.LR, lr)
+            for e, lr in enumerate(epoch_rates(result.config, steps)[:result.final_epoch])]
+    return out
+
+
+def series(records: list[dict], metric: str, parameter=None, **run) -> list[tuple[int, float]]:
+    """(epoch, value) of one metric along one run (``run``: encoder, method, schedule), by epoch."""
+    return sorted((r["epoch"], r["value"]) for r in R.select(records, metric=metric, parameter=parameter, **run))
+
+
+def trend(points: list[tuple[int, float]]) -> dict:
+    """First, last, highest and lowest point of a series, each as ``(epoch, value)``."""
+    if not points:
+        raise ValueError("the series is empty")
+    return {"first": points[0], "last": points[-1], "peak": max(points, key=lambda p: p[1]),
+            "low": min(points, key=lambda p: p[1])}
+
+
+def follows_paper(records: list[dict], local_t: float = 0.1, **run) -> dict:
+    """The paper's trend on one run, as the chapter and the report both judge it: CH ends below its
+    epoch-0 value (global density falls) while RLD(T = ``local_t``) ends above its epoch-0 value (local
+    density rises). Levels are not compared: the authors' run is a 1,200-epoch ViT."""
+    ch, local = trend(series(records, R.CH, **run)), trend(series(records, R.RLD, local_t, **run))
+    falls, rises = ch["last"][1] < ch["first"][1], local["last"][1] > local["first"][1]
+    return {"CH falls": falls, "RLD rises": rises, "holds": falls and rises, "CH": ch, "RLD": local}
+
+
+def runs_in(records: list[dict]) -> list[dict]:
+    """The runs (encoder, method, schedule) the records cover, in order of first appearance."""
+    out = []
+    for r in records:
+        run = {k: r[k] for k in ("encoder", "method", "schedule")}
+        if run not in out:
+            out.append(run)
+    return out

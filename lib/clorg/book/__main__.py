@@ -1,0 +1,91 @@
+"""Compute every chapter's stored results without Jupyter: the same functions the notebooks call.
+
+    python -m clorg.book --profile gpu10 [--only 04_metrics] [--fresh] [--override KEY=VALUE]
+                         [--budget 540 --train-budget 300] [--allow-cpu]
+
+Trains the profile's runs (chapter 02, reusing finished runs), then computes chapters 01 and 03-08 in
+book order into results/<profile>/ (or $CLORG_RESULTS), then writes results/<profile>/summary.json as
+the report chapter does. Each step's wall time is printed as it ends (flushed), so a run cut off still
+says how far it got.
+
+With ``--budget S`` the whole command stops itself within S seconds of its start: training stops at the
+end of the last epoch that finishes within ``--train-budget`` seconds (default: half of S), checkpointed
+and marked as stopped early; the chapters then compute from what exists, and a chapter that would start
+after the budget is spent is skipped and reported missing. The book says all of this on its pages.
+Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..core.config import ConfigError, parse_overrides
+from ..data import DatasetError, DatasetNotFoundError
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m clorg.book", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--only", action="append", default=[], metavar="STEM", help="only these chapters (e.g. 04_metrics)")
+    ap.add_argument("--fresh", action="store_true", help="recompute every result and retrain every run")
+    ap.add_argument("--budget", type=float, help="seconds the whole command may take")
+    ap.add_argument("--train-budget", type=float, help="seconds training may take (default: half of --budget)")
+    ap.add_argument("--allow-cpu", action="store_true", help="compute a GPU profile on the CPU (reduced sizes)")
+    args = ap.parse_args(argv)
+    started = time.time()
+    if args.allow_cpu:
+        import os
+
+        os.environ["CLORG_ALLOW_CPU"] = "1"
+
+    from . import chapters, report  # after argument parsing: these import torch
+
+    try:
+        cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
+    except (ConfigError, DatasetNotFoundError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unknown = [s for s in args.only if s not in chapters.COMPUTE]
+    if unknown:
+        print(f"error: --only {unknown}: chapters that compute results are {list(chapters.COMPUTE)}", file=sys.stderr)
+        return 2
+    deadline = started + args.budget if args.budget else None
+    train_until = None
+    if deadline:
+        train_until = started + (args.train_budget if args.train_budget is not None else args.budget / 2)
+    skipped, times = [], []
+    for stem, compute in chapters.COMPUTE.items():
+        if args.only and stem not in args.only:
+            continue
+        if deadline and time.time() >= deadline:
+            skipped.append(stem)
+            _say(f"[{time.time() - started:6.0f} s] {stem}: skipped, the budget of {args.budget:.0f} s is spent")
+            continue
+        t0 = time.time()
+        _say(f"[{t0 - started:6.0f} s] {stem} ...")
+        if stem == "02_train":
+            chapters.training(cfg, data, fresh=args.fresh, stop_after=train_until)
+        else:
+            compute(cfg, data, args.fresh)
+        times.append((stem, time.time() - t0))
+        _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
+    summary = report.summary(report.collect(cfg, data), cfg, data, time.time() - started)
+    path = report.write_summary(cfg, summary)
+    _say(f"[{time.time() - started:6.0f} s] summary: {path}")
+    _say("\n| step | seconds |\n|---|---:|\n" + "\n".join(f"| {s} | {t:.1f} |" for s, t in times)
+         + f"\n| total | {time.time() - started:.1f} |")
+    for c in summary["claims"]:
+        _say(f"claim {c['claim']}: {c['verdict']}")
+    return 3 if skipped else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""What each chapter computes and stores: the one code path shared by the notebooks and the headless run.
+
+Each analysis chapter is a function ``name(cfg, data, fresh=False) -> result`` that returns the
+chapter's stored result (computing it when it is missing or out of date, see :mod:`clorg.book.store`).
+The notebook calls it and draws the figures; ``python -m clorg.book --profile P`` calls the same
+functions in order without Jupyter (on a lent GPU machine, say), so the two cannot disagree.
+
+:data:`CHAPTERS` lists, once, for every chapter: the results it stores, the profile sections those
+depend on (changing ``tsne.sample_size`` recomputes the t-SNE chapter and nothing else), the modules
+that compute them (their code version is recorded), and the runs it reads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis import classify as C
+from ..analysis import dynamics as D
+from ..analysis import records as R
+from ..analysis.geometry import capped_ks, geometry_records
+from ..analysis.heads import KNNClassifier
+from ..analysis.metrics import nearest_neighbours
+from ..analysis.near_duplicates import cross_class_report
+from ..analysis.toy import compare_with_authors, toy_scores
+from ..analysis.tsne import map_purity_records, tsne_grid
+from ..core import code, paper
+from ..core.config import CONTRASTIVE_METHODS, all_runs, load_profile, main_runs
+from ..data import choose_profile_dataset
+from ..features import find, profile_features, profile_runs
+from ..train import load_finished, locate, run
+from ..train import runs as run_files
+from . import store
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One notebook of the book and what it stores in results/<profile>/."""
+
+    stem: str                  # notebooks/<stem>.ipynb
+    produces: tuple[str, ...]  # result names (<name>.json, or .npz for arrays)
+    reads: tuple[str, ...]     # profile sections its results depend on
+    code: tuple[str, ...]      # modules that compute them (with everything they import)
+    runs: str | None = None    # "main" or "all": the runs it reads; None: no runs (it executes anywhere)
+    arrays: tuple[str, ...] = ()  # which of `produces` are .npz archives
+
+
+_FEATURES = ("data", "train")
+CHAPTERS = {c.stem: c for c in [
+    Chapter("00_data", (), ("data",), ()),
+    Chapter("01_toy_clusters", ("toy",), ("toy",), ("clorg.analysis.toy",)),
+    Chapter("02_train", ("training",), _FEATURES, ("clorg.train.loop",), "all"),
+    Chapter("03_embeddings", ("embeddings",), _FEATURES + ("embeddings",),
+            ("clorg.features", "clorg.analysis.heads", "clorg.analysis.metrics"), "main"),
+    Chapter("04_metrics", ("geometry",), _FEATURES + ("metrics",), ("clorg.features", "clorg.analysis.geometry"), "main"),
+    Chapter("05_tsne", ("tsne", "tsne_purity"), _FEATURES + ("tsne",), ("clorg.features", "clorg.analysis.tsne"),
+            "main", arrays=("tsne",)),
+    Chapter("06_classifiers", ("classifiers", "gcn_graphs"), _FEATURES + ("heads",),
+            ("clorg.features", "clorg.analysis.classify"), "main"),
+    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "all"),
+    Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
+            ("clorg.features", "clorg.analysis.near_duplicates"), "main"),
+    Chapter("09_report", (), (), ()),
+]}
+
+
+def chapter_of(result: str) -> Chapter:
+    """The chapter that stores ``result``."""
+    for c in CHAPTERS.values():
+        if result in c.produces:
+            return c
+    raise KeyError(f"no chapter stores a result named {result!r}; known: "
+                   f"{sorted(n for c in CHAPTERS.values() for n in c.produces)}")
+
+
+def producer(result: str) -> str:
+    """The notebook that stores ``result``, as a path from the project root."""
+    return f"notebooks/{chapter_of(result).stem}.ipynb"
+
+
+def command(result: str, profile: str) -> str:
+    """The shell command, from the project root, that (re)produces ``result`` on ``profile``."""
+    return f"python -m clorg.book --profile {profile} --only {chapter_of(result).stem}"
+
+
+def can_compute(cfg: dict) -> bool:
+    """Whether this machine computes the profile's results: always, except a GPU profile without a GPU
+    (unless $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size)."""
+    import torch
+
+    return (not cfg["profile"]["needs_gpu"] or torch.cuda.is_available()
+            or os.environ.get("CLORG_ALLOW_CPU") == "1")
+
+
+def setup(profile: str = "quick", overrides: dict | None = None):
+    """(cfg, data) of a chapter: the validated profile and its dataset, described on the page."""
+    cfg = load_profile(profile, overrides)
+    data = choose_profile_dataset(cfg)
+    print(data.describe())
+    return cfg, data
+
+
+# ============================================ the machinery ===========================================
+
+
+def _specs(cfg: dict, which: str | None):
+    return {"main": main_runs, "all": all_runs}[which](cfg) if which else []
+
+
+def local_runs(cfg: dict, data, which: str | None):
+    """The chapter's runs when all of them exist on this machine (finished or stopped by a deadline),
+    else None (a GPU profile's results rendered elsewhere)."""
+    if which is None:
+        return None
+    out = []
+    for spec in _specs(cfg, which):
+        _, folder = locate(cfg, spec, data)
+        if not run_files.is_usable(folder):
+            return None
+        out.append(load_finished(cfg, spec, data=data))
+    return out
+
+
+def _source(cfg: dict, data, chapter: Chapter) -> store.Source:
+    return store.Source(chapter.reads, chapter.code, local_runs(cfg, data, chapter.runs))
+
+
+def _cached(cfg, data, name: str, compute, fresh: bool):
+    chapter = chapter_of(name)
+    return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
+                        command=command(name, cfg["profile"]["name"]), recompute=fresh,
+                        can_compute=can_compute(cfg), arrays=name in chapter.arrays)
+
+
+def status(cfg: dict, data, name: str) -> store.Status:
+    """The state of a stored result (see :func:`clorg.book.store.status`)."""
+    chapter = chapter_of(name)
+    return store.status(cfg, data, name, _source(cfg, data, chapter), producer=producer(name),
+                        suffix="npz" if name in chapter.arrays else "json")
+
+
+def warnings(cfg: dict, data, stem: str) -> list[str]:
+    """What a reader of chapter ``stem`` must know about its numbers' age: results computed by older code
+    or from since-retrained runs, runs trained by older training code, runs stopped early by a deadline."""
+    chapter = CHAPTERS[stem]
+    out = []
+    for name in chapter.produces:
+        st = status(cfg, data, name)
+        if st.kind in ("code", "runs"):
+            out.append(f"`{name}` was {st.detail}. `make book FRESH=1` recomputes it.")
+    runs = local_runs(cfg, data, chapter.runs)
+    if runs is not None:
+        stale = [(r.folder.name, r.stale_files) for r in runs if r.stale_files]
+        early = [(r.folder.name, r.stopped_early) for r in runs if r.stopped_early]
+    else:  # runs trained elsewhere: what the stored results recorded about them
+        stale, early = [], []
+        for name in chapter.produces:
+            st = status(cfg, data, name)
+            for folder, state in ((st.entry or {}).get("meta", {}).get("fingerprint", {}).get("runs") or {}).items():
+                changed = code.changed_files((state or {}).get("code"), run_files.training_code())
+                if changed and folder not in dict(stale):
+                    stale.append((folder, changed))
+    out += [f"Run `{folder}` was trained by older code: these files changed since: {', '.join(files)}. "
+            f"Its numbers are shown as they are; `make book FRESH=1` retrains it." for folder, files in stale]
+    out += [f"Run `{folder}` stopped early ({why}): its numbers are those of its last epoch."
+            for folder, why in early]
+    return out
+
+
+# ============================================== chapters ==============================================
+
+
+def toy(cfg: dict, fresh: bool = False) -> dict:
+    """Chapter 01: our toy-figure scores over seeds beside the authors' two saved runs."""
+    seeds, n = range(cfg["toy"]["seeds"]), cfg["toy"]["points_per_class"]
+
+    def compute():
+        by_seed = {s: toy_scores(s, n, paper.TOY_TEMPERATURE) for s in seeds}
+        return {"comparison": compare_with_authors(by_seed, paper.TOY_RUNS).to_dict("records"), "seeds": len(seeds)}
+
+    return _cached(cfg, None, "toy", compute, fresh)
+
+
+def _run_row(r) -> dict:
+    rec = r.record
+    return {**{k: r.config[k] for k in ("encoder", "method", "schedule", "epochs", "batch_size", "kind")},
+            "epochs_done": r.final_epoch, "stopped_early": r.stopped_early, "parameters": rec["parameters"],
+            "train_seconds": rec["train_seconds"], "images_per_s": rec["images_per_s"],
+            "final_loss": rec["final_loss"], "device": rec["device"], "processes": rec["processes"],
+            "hardware": rec["hardware"], "commit": rec["commit"], "run": r.folder.name, "log": r.log}
+
+
+def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = None) -> dict:
+    """Chapter 02: train every run of the profile (main runs and variants), reusing finished ones; the
+    stored table says how each went. Where this machine can train the profile, the runs are always
+    checked (finished ones are reused, not retrained); ``fresh`` retrains them all."""
+    trainable = can_compute(cfg)
+
+    def compute():
+        runs = []
+        for spec in all_runs(cfg):
+            r = run(cfg, spec, data=data, force=fresh, stop_after=stop_after)
+            print(f"{spec.encoder:>9} {spec.method:>10} {spec.schedule:>16}: "
+                  f"{'reused' if r.reused else 'trained'} {r.folder.name}")
+            runs.append(r)
+        return {"runs": [_run_row(r) for r in runs]}
+
+    chapter = CHAPTERS["02_train"]
+    return store.cached(cfg, data, "training", compute, store.Source(chapter.reads, chapter.code, None),
+                        producer=producer("training"), command=command("training", cfg["profile"]["name"]),
+                        recompute=fresh or trainable, can_compute=trainable)
+
+
+def _neighbour_queries(labels, count: int, seed: int) -> np.ndarray:
+    """``count`` training images of distinct classes (as far as there are classes), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    classes = rng.permutation(np.unique(labels))
+    picks = [rng.choice(np.flatnonzero(labels == classes[i % len(classes)])) for i in range(count)]
+    return np.array(picks, dtype=np.int64)
+
+
+def embeddings(cfg: dict, data, fresh: bool = False) -> dict:
+    """Chapter 03: the features of every run (extracted once, kept by the runs), the kNN probe on each and
+    the nearest training neighbours of a few query images under each run's final features."""
+    e = cfg["embeddings"]
+
+    def compute():
+        features = profile_features(cfg, data)
+        knn = []
+        for f in features:
+            for k in e["knn_ks"]:
+                acc = KNNClassifier(k=min(k, len(f.train))).fit(f.train, f.train_labels).score(f.test, f.test_labels)
+                knn.append(R.record(f.identity, R.KNN, acc, parameter=k))
+        queries = _neighbour_queries(data.train.labels, e["neighbour_queries"], cfg["data"]["subset_seed"])
+        shown_sets = [f for f in features if not f.random_init]
+        neighbours = [{**f.identity, "indices": nearest_neighbours(f.train, queries, e["neighbours_shown"])}
+                      for f in shown_sets]
+        return {"records": knn, "provenance": [{**f.identity, **f.provenance} for f in features],
+                "queries": queries, "neighbours": neighbours}
+
+    return _cached(cfg, data, "embeddings", compute, fresh)
+
+
+def metrics(cfg: dict, data, fresh: bool = False) -> dict:
+    """Chapter 04: CH, RLD and CHI of every feature set's training features, as records."""
+    def compute():
+        ks, note = capped_ks(cfg["metrics"]["chi_ks"], data.train.labels)
+        return {"records": geometry_records(profile_features(cfg, data), cfg["metrics"]["rld_temperatures"], ks),
+                "chi_ks": ks, "chi_note": note}
+
+    return _cached(cfg, data, "geometry", compute, fresh)
+
+
+def tsne(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
+    """Chapter 05: the t-SNE grid of every main run's final features (arrays) and the maps' purity
+    (records)."""
+    def grid():
+        shown_sets = [f for f in profile_features(cfg, data) if not f.random_init]
+        return tsne_grid(shown_sets, data.train.labels, cfg["tsne"])
+
+    maps = _cached(cfg, data, "tsne", grid, fresh)
+    purity = _cached(cfg, data, "tsne_purity", lambda: {"records": map_purity_records(maps)}, fresh)
+    return maps, purity
+
+
+def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
+    """Chapter 06: every head on every feature set under both protocols, and the GCN on the dense graph
+    beside top-k graphs on the followed encoder's first contrastive features (at the authors' T = 0.1)."""
+    heads = cfg["heads"]
+
+    def graphs():
+        features = profile_features(cfg, data)
+        enc = D.followed_encoder(cfg["train"]["encoders"])
+        cl = [m for m in cfg["train"]["methods"] if m in CONTRASTIVE_METHODS]
+        f = find(features, encoder=enc, method=cl[0]) if cl else find(features, encoder=enc, epoch=0)
+        return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE),
+                "features": f.identity}
+
+    main = _cached(cfg, data, "classifiers",
+                   lambda: {"records": C.classifier_records(profile_features(cfg, data), heads)}, fresh)
+    return main, _cached(cfg, data, "gcn_graphs", graphs, fresh)
+
+
+def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
+    """Chapter 07: CH, RLD and kNN accuracy at every snapshot of every contrastive run (variants
+    included) of the followed encoder, and the learning rate of every epoch."""
+    enc = D.followed_encoder(cfg["train"]["encoders"])
+    specs = [s for s in all_runs(cfg) if s.encoder == enc and s.method in CONTRASTIVE_METHODS]
+    if not specs:
+        raise ValueError(f"profile {cfg['profile']['name']!r} trains no contrastive run of {enc}; add moco_queue "
+                         f"or simclr to train.methods")
+    d = cfg["dynamics"]
+
+    def compute():
+        records = []
+        for r in profile_runs(cfg, data, specs):
+            records += D.dynamics_records(r, data, d["rld_temperatures"], d["knn_k"])
+        return {"encoder": enc, "records": records}
+
+    return _cached(cfg, data, "dynamics", compute, fresh)
+
+
+def near_duplicates(cfg: dict, data, fresh: bool = False) -> dict:
+    """Chapter 08: per contrastive run, the most similar cross-class training pairs and their cosines
+    under the supervised run of the same encoder, with a random-pair baseline."""
+    n = cfg["near_duplicates"]
+
+    def compute():
+        if "supervised" not in cfg["train"]["methods"]:
+            return {"comparisons": []}
+        feats = profile_features(cfg, data)
+        out = []
+        for f in feats:
+            if f.random_init or f.method not in CONTRASTIVE_METHODS:
+                continue
+            sl = find(feats, encoder=f.encoder, method="supervised")
+            rep = cross_class_report(f.train, f.train_labels, sl.train, top=n["search"], keep=n["show"],
+                                     sl_labels=sl.train_labels, baseline_pairs=n["baseline_pairs"])
+            out.append({**f.identity, "reference": sl.identity, **rep})
+        return {"comparisons": out}
+
+    return _cached(cfg, data, "near_duplicates", compute, fresh)
+
+
+# the analysis chapters in book order, as the headless run calls them
+COMPUTE = {"01_toy_clusters": lambda cfg, data, fresh: toy(cfg, fresh), "02_train": training,
+           "03_embeddings": embeddings, "04_metrics": metrics, "05_tsne": tsne, "06_classifiers": classifiers,
+           "07_dynamics": dynamics, "08_near_duplicates": near_duplicates}

@@ -1,0 +1,327 @@
+"""Figures of the book. Each function takes records, arrays or datasets and returns a matplotlib Figure.
+
+Every figure is drawn for the page: :data:`PAGE_WIDTH` inches wide (the book's text column) at
+:data:`DPI`, with text no smaller than :data:`SMALL` points, so that axis labels read like the page's
+captions. Labels are made here, from records' fields (clorg.features.label), and nowhere before.
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ..analysis import dynamics as D
+from ..analysis import records as R
+from ..core import paper
+from ..data import Dataset
+from ..features import label
+
+PAGE_WIDTH = 7.6   # inches: the width of the book's text column (~730 px at the DPI below)
+DPI = 96
+SMALL = 9          # points: the smallest text in a figure (tick labels, legends)
+mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 10, "axes.titlesize": 10,
+                     "axes.labelsize": 10, "xtick.labelsize": SMALL, "ytick.labelsize": SMALL,
+                     "legend.fontsize": SMALL, "figure.titlesize": 11})
+
+
+def _image(ax, img):
+    img = np.asarray(img)
+    gray = img.ndim == 2 or img.shape[-1] == 1
+    ax.imshow(img.reshape(img.shape[:2]) if gray else img, cmap="gray" if gray else None, vmin=0, vmax=255)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
+    """``per_class`` random images of every class, one row per class, class names on the left."""
+    rng = np.random.default_rng(seed)
+    n_classes = len(ds.classes)
+    side = min(0.62, PAGE_WIDTH * 0.8 / per_class)
+    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * side + 1.2, n_classes * side),
+                             squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
+    for ci, name in enumerate(ds.classes):
+        members = np.flatnonzero(ds.labels == ci)
+        picks = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for j, ax in enumerate(axes[ci]):
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            _image(ax, ds.images[picks[j]]) if j < len(picks) else ax.axis("off")
+        axes[ci, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    fig.suptitle(f"{ds.name} {ds.split}: {per_class} random images per class", y=0.995)
+    return fig
+
+
+def class_counts(*splits: Dataset) -> plt.Figure:
+    """Images per class for each split, as grouped bars."""
+    rows = [{"class": name, "split": ds.split, "images": int(count)}
+            for ds in splits for name, count in zip(ds.classes, ds.class_counts)]
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.0))
+    sns.barplot(pd.DataFrame(rows), x="class", y="images", hue="split", ax=ax)
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=30)
+    ax.set_title("images per class")
+    fig.tight_layout()
+    return fig
+
+
+def toy_grid(panels: dict, titles: dict[str, str], scores: dict[str, dict[str, float]]) -> plt.Figure:
+    """The paper's 2 x 3 toy figure: each panel's points coloured by class, RLD and CH in its title."""
+    fig, axes = plt.subplots(2, 3, figsize=(PAGE_WIDTH, PAGE_WIDTH * 0.68))
+    for ax, (name, (X, y)) in zip(axes.flat, panels.items()):
+        ax.scatter(X[:, 0], X[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=3, linewidths=0)
+        s = scores[name]
+        ax.set_title(f"{titles[name]}\nRLD {s['rld']:.2f}, CH {s['ch']:.4g}")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[float, ...] = ()) -> plt.Figure:
+    """RLD against the temperature T (log axis), one line per named curve; vertical lines at ``marks``."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
+    for name, curve in curves.items():
+        ts = sorted(curve)
+        ax.plot(ts, [curve[t] for t in ts], marker="o", ms=3, label=name)
+    for t in marks:
+        ax.axvline(t, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("RLD")
+    ax.legend(frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def rld_curves_of(records: list[dict]) -> dict[str, dict[float, float]]:
+    """{feature-set label: {T: RLD}} from geometry records."""
+    out: dict[str, dict[float, float]] = {}
+    for r in R.select(records, metric=R.RLD):
+        out.setdefault(label(r), {})[r["parameter"]] = r["value"]
+    return out
+
+
+def loss_curves(runs: list[dict]) -> plt.Figure:
+    """Training loss per epoch, one panel per method (their losses have different scales), one line per
+    run; ``runs``: the rows the training chapter stores (each with its ``log``)."""
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    fig, axes = plt.subplots(1, len(methods), figsize=(PAGE_WIDTH, 3.0), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        for r in runs:
+            if r["method"] == method and r["log"]:
+                ax.plot([e["epoch"] for e in r["log"]], [e["loss"] for e in r["log"]], marker="o", ms=2,
+                        label=f"{r['encoder']}, {r['schedule']}")
+        ax.set_title(method)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Figure:
+    """For each query training image (a row), its nearest training neighbours under each feature set
+    (``sets``: records-like dicts with encoder, method, schedule, epoch and ``indices`` (queries, k)),
+    side by side. A neighbour's border is green when its class is the query's, red when not."""
+    k = len(sets[0]["indices"][0])
+    cols = 1 + len(sets) * k
+    side = PAGE_WIDTH / (cols + 0.6 * len(sets))
+    fig = plt.figure(figsize=(PAGE_WIDTH, side * len(queries) + 0.6))
+    grid = fig.add_gridspec(len(queries), cols + len(sets), wspace=0.06, hspace=0.08,
+                            width_ratios=[1] + sum([[0.6] + [1] * k for _ in sets], []))
+    for row, q in enumerate(queries):
+        ax = fig.add_subplot(grid[row, 0])
+        _image(ax, images[q])
+        ax.set_ylabel(class_names[labels[q]], rotation=0, ha="right", va="center")
+        if row == 0:
+            ax.set_title("query")
+        col = 1
+        for s in sets:
+            col += 1  # the spacer column
+            for j, n in enumerate(s["indices"][row]):
+                ax = fig.add_subplot(grid[row, col + j])
+                _image(ax, images[n])
+                colour = "tab:green" if labels[n] == labels[q] else "tab:red"
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(colour)
+                    spine.set_linewidth(2.5)
+                if row == 0 and j == 0:
+                    ax.set_title(f"{label(s)}: {k} nearest", loc="left")
+            col += k
+    return fig
+
+
+def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None, ref_ks=()) -> plt.Figure:
+    """CHI(k) against k (log axis), one line per feature set; ``reference`` adds dashed lines, e.g. the
+    authors' ViT values at ``ref_ks``."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    sets: dict[str, list] = {}
+    for r in R.select(records, metric=R.CHI):
+        sets.setdefault(label(r), []).append((r["parameter"], r["value"]))
+    for name, points in sets.items():
+        points.sort()
+        ax.plot(*zip(*points), marker="o", ms=4, label=name)
+    for name, values in (reference or {}).items():
+        ax.plot(ref_ks, values, ls="--", color="grey", marker="x", ms=4, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("k (nearest neighbours)")
+    ax.set_ylabel("CHI(k)")
+    ax.legend(frameon=False, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def classifier_accuracies(records: list[dict]) -> plt.Figure:
+    """Honest test accuracy (mean over seeds, std as error bars) of each head per feature set, the GCN at
+    each temperature; black dots: the authors' test-selected protocol, which the bars are not."""
+    from ..analysis.classify import summary
+
+    sets = []
+    for r in records:
+        ident = {k: r[k] for k in ("encoder", "method", "schedule", "epoch")}
+        if ident not in sets:
+            sets.append(ident)
+    bars = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.TEST))] \
+        + [("label_spreading", None)]
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    width = 0.8 / len(bars)
+    colours = plt.get_cmap("tab10").colors
+    for i, (head, t) in enumerate(bars):
+        pos = np.arange(len(sets)) - 0.4 + width * (i + 0.5)
+        stats = [summary(records, head, t, **s) for s in sets]
+        name = head.replace("_", " ") + (f" T={t:g}" if t is not None else "")
+        ax.bar(pos, [s.get("test_mean", np.nan) for s in stats], width, yerr=[s.get("test_std", 0) for s in stats],
+               capsize=2, color=colours[i % 10], label=f"{name} (honest)")
+        authors = [s.get("authors") for s in stats]
+        if any(a is not None for a in authors):
+            ax.plot(pos, [np.nan if a is None else a for a in authors], "k.", ms=6,
+                    label="authors' protocol (best test step)" if i == 0 else None)
+    ax.set_xticks(np.arange(len(sets)), [label(s) for s in sets], rotation=12, ha="right")
+    ax.set_ylabel("test accuracy")
+    ax.legend(frameon=False, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def tsne_grid(maps: dict, class_names) -> plt.Figure:
+    """t-SNE grid (SPEC section 4): one row per perplexity, one column per feature set, points coloured
+    by class, one shared legend. ``maps``: the t-SNE chapter's stored arrays."""
+    Y, labels, perps = maps["Y"], np.asarray(maps["labels"]), [float(p) for p in maps["perplexities"]]
+    sets = [{k: maps[k][i].item() for k in ("encoder", "method", "schedule", "epoch")} for i in range(len(Y))]
+    colours = plt.get_cmap("tab10").colors
+    point_colours = np.asarray(colours)[labels % 10]
+    rows, cols = len(perps), len(sets)
+    side = min(2.6, PAGE_WIDTH / cols)
+    size = float(np.clip(3000 / max(len(labels), 1), 0.3, 4))  # visible at 500 points, no ink blot at 25,000
+    fig, axes = plt.subplots(rows, cols, figsize=(side * cols, side * rows + 0.7), squeeze=False)
+    for i, p in enumerate(perps):
+        for j, s in enumerate(sets):
+            ax = axes[i, j]
+            # rasterized: 25,000 vector points per panel would make the PDF huge
+            ax.scatter(Y[j, i, :, 0], Y[j, i, :, 1], c=point_colours, s=size, lw=0, rasterized=True)
+            ax.set_title(f"{label(s)}\nperplexity {p:,g}")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    handles = [plt.Line2D([], [], ls="", marker="o", ms=6, color=colours[c % 10]) for c in range(len(class_names))]
+    fig.legend(handles, class_names, loc="lower center", ncol=min(len(class_names), 5), frameon=False)
+    fig.tight_layout(rect=(0, 0.7 / fig.get_figheight(), 1, 1))
+    return fig
+
+
+def near_duplicate_pairs(images, pairs, class_names, n: int = 8, per_row: int = 4) -> plt.Figure:
+    """The first ``n`` pairs (records with i, j, label_i, label_j, cosine and sl_cosine, as the
+    near-duplicates chapter stores them) side by side, each titled with its CL and SL cosine."""
+    pairs = pd.DataFrame(pairs).head(n)
+    if pairs.empty:
+        raise ValueError("no pairs to draw")
+    count = len(pairs)
+    cols = min(per_row, count)
+    rows = -(-count // cols)
+    fig = plt.figure(figsize=(PAGE_WIDTH, PAGE_WIDTH / cols * 0.75 * rows))
+    subfigs = np.atleast_1d(fig.subfigures(rows, cols, wspace=0.04, hspace=0.04)).ravel()
+    for sub in subfigs[count:]:
+        sub.set_visible(False)
+    for sub, pair in zip(subfigs, pairs.itertuples(index=False)):
+        sub.suptitle(f"CL cos {pair.cosine:.3f} / SL cos {pair.sl_cosine:.2f}", fontsize=SMALL)
+        for ax, idx, lab in zip(sub.subplots(1, 2), (pair.i, pair.j), (pair.label_i, pair.label_j)):
+            _image(ax, images[int(idx)])
+            ax.set_title(f"{class_names[int(lab)]} #{int(idx)}", fontsize=SMALL)
+    return fig
+
+
+def cl_against_sl_cosine(comparisons: list[dict], threshold: float) -> plt.Figure:
+    """Contrastive against supervised cosine of the same cross-class pairs, one colour per run; the
+    shaded corner (CL > threshold, SL <= 0) is claim 6; dotted lines: the mean SL cosine of random
+    cross-class pairs of each run's encoder."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    for k, comp in enumerate(comparisons):
+        colour = plt.get_cmap("tab10").colors[k % 10]
+        ax.scatter(comp["cl_cosines"], comp["sl_cosines"], s=6, alpha=0.6, lw=0, color=colour, label=label(comp))
+        ax.axhline(comp["baseline"]["sl_mean"], color=colour, lw=1, ls=":",
+                   label=f"mean SL cos, random cross-class pairs ({comp['encoder']})")
+    lo, hi = ax.get_xlim()
+    right, bottom = max(hi, 1.0), min(ax.get_ylim()[0], -0.1)  # keep the claim-6 corner in view
+    ax.fill_between([threshold, right], bottom, 0, color="tab:red", alpha=0.12, lw=0,
+                    label=f"claim 6: CL > {threshold:g}, SL <= 0")
+    ax.set_xlim(min(lo, threshold - 0.002), right)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(threshold, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("contrastive cosine (CL)")
+    ax.set_ylabel("supervised cosine (SL)")
+    ax.legend(frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.Figure:
+    """Along each run (one column each): CH (log axis), RLD at each temperature, and kNN test accuracy,
+    each with the learning rate on a second axis (grey), so a trend can be set against the rate that
+    drove it. A last column holds the authors' quoted points on their own 1,200-epoch axis. The y axes of
+    a row are shared, so levels compare across runs."""
+    runs = D.runs_in(R.select(records, metric=R.CH))
+    temps = sorted(R.parameters(records, metric=R.RLD), reverse=True)
+    colour = {t: f"C{i}" for i, t in enumerate(temps + [t for t in paper.DYNAMICS_RLD if t not in temps])}
+    cols = len(runs) + with_reference
+    fig, axes = plt.subplots(3, cols, figsize=(PAGE_WIDTH, 7.4), squeeze=False, sharey="row")
+    for j, run in enumerate(runs):
+        ch, rld, acc = axes[0, j], axes[1, j], axes[2, j]
+        ch.plot(*zip(*D.series(records, R.CH, **run)), marker="o", ms=3, color="black", label="CH")
+        for t in temps:
+            rld.plot(*zip(*D.series(records, R.RLD, t, **run)), marker="o", ms=3, color=colour[t], label=f"T = {t:g}")
+        k = R.parameters(records, metric=R.KNN)[0]
+        acc.plot(*zip(*D.series(records, R.KNN, k, **run)), marker="o", ms=3, color="C3", label=f"kNN (k={k})")
+        lr = D.series(records, R.LR, **run)
+        for ax in (ch, rld, acc):
+            twin = ax.twinx()
+            twin.plot(*zip(*lr), color="grey", lw=1, alpha=0.7)
+            twin.set_yscale("log")
+            twin.tick_params(axis="y", colors="grey", labelsize=SMALL - 1)
+            if j == len(runs) - 1:
+                twin.set_ylabel("learning rate", color="grey")
+            ax.set_xlabel("epoch")
+        ch.set_title(f"{run['encoder']} {run['method']}\n{run['schedule']} schedule")
+    axes[0, 0].set_yscale("log")
+    axes[0, 0].set_ylabel("CH (log axis)")
+    axes[1, 0].set_ylabel("RLD")
+    axes[2, 0].set_ylabel("test accuracy")
+    axes[1, 0].legend(frameon=False)
+    if with_reference:
+        ch, rld, note = axes[0, -1], axes[1, -1], axes[2, -1]
+        ch.plot(*zip(*paper.DYNAMICS_CH), ls=":", marker="s", ms=4, color="grey")
+        ch.set_title(f"authors: ViT\n{paper.DYNAMICS_EPOCHS} epochs")
+        for t, points in paper.DYNAMICS_RLD.items():
+            rld.plot(*zip(*points), ls=":", marker="s", ms=4, color=colour[t], label=f"T = {t:g}")
+        rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0, label="T = 1: below")
+        rld.legend(frameon=False)
+        for ax in (ch, rld):
+            ax.set_xlabel("epoch (their run)")
+            ax.set_xlim(-40, paper.DYNAMICS_EPOCHS + 40)
+        note.axis("off")
+        note.text(0, 0.5, "Only the values they\nquote (dotted lines\njoin them). No\naccuracy along it.",
+                  fontsize=SMALL, va="center", transform=note.transAxes)
+    fig.tight_layout()
+    return fig

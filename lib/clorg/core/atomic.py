@@ -1,0 +1,52 @@
+"""Atomic writes: a file is either its old content or its new content, never half of either.
+
+Every file the project writes that a later step reads (checkpoints, features, results, caches, run
+records, build records) goes through :func:`write_atomic`: the bytes go to a uniquely named temporary
+file in the same folder (so two writers never share one), are flushed and synced to disk, and the
+temporary file is then renamed over the target. A crash, a kill or a full disk at any moment leaves
+the previous file intact; the error is re-raised with the path that could not be written.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, IO
+
+
+class WriteFailed(OSError):
+    """A write that could not complete; the previous file at that path is intact."""
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Call ``write(fh)`` on a temporary binary file beside ``path``, sync it, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise WriteFailed(exc.errno, f"could not write {path} ({why}); the previous file there, if any, is "
+                                     f"unchanged. Free some space or fix the folder, then run again") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    return write_atomic(path, lambda fh: fh.write(data))
+
+
+def write_json(path: str | Path, payload, *, indent: int | None = 1) -> Path:
+    """``payload`` as JSON (NaN allowed, as Python writes it), atomically."""
+    return write_bytes(path, json.dumps(payload, indent=indent, allow_nan=True).encode())

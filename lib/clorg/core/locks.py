@@ -1,0 +1,53 @@
+"""One writer at a time for a run folder or a stored result, across processes.
+
+Two builds of one profile at once (two terminals, or a notebook open in Jupyter while ``make book``
+runs) would otherwise train the same run or write the same result together. :func:`exclusive` holds an
+advisory ``flock`` on a lock file beside the thing being written. A second process **waits** for the
+first to finish, saying once who holds the lock, and then finds the finished run or result and reuses
+it rather than computing it again. The lock is released when its holder exits, even on a crash or a
+kill, since the operating system drops it with the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Iterator
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return "another process"
+    return text or "another process"
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, what: str) -> Iterator[None]:
+    """Hold the lock ``path`` while the block runs; ``what`` names the guarded thing in the wait message."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting: {what} is being written by {_holder(path)} (lock {path}); this process goes on "
+                  f"when that one is done", flush=True)
+            t0 = time.time()
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            print(f"lock on {what} acquired after {time.time() - t0:.0f} s", flush=True)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)

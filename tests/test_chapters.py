@@ -1,0 +1,224 @@
+"""The chapter registry (clorg.book.chapters): one entry per notebook, what each stores and depends on, and
+the warnings a chapter shows about the age of its numbers. Also the embeddings chapter's kNN records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from clorg.analysis import records as R
+from clorg.analysis.heads import KNNClassifier
+from clorg.book import chapters, report, store
+from clorg.book.chapters import CHAPTERS, Chapter, chapter_of, command, producer, warnings
+from clorg.core import code, paths
+from clorg.core.config import SCHEMA, load_profile, main_runs
+from clorg.train import locate
+from clorg.train import runs as run_files
+from factories import FakeData, feature_set
+
+RESULTS = [name for c in CHAPTERS.values() for name in c.produces]
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+# ============================================== registry ==============================================
+
+
+def test_every_notebook_is_a_chapter_and_nothing_else():
+    notebooks = sorted(p.stem for p in (paths.ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(CHAPTERS) == notebooks
+    assert all(isinstance(c, Chapter) and c.stem == stem for stem, c in CHAPTERS.items())
+    assert list(CHAPTERS) == sorted(CHAPTERS)  # book order
+
+
+def test_every_result_is_stored_by_one_chapter():
+    assert len(RESULTS) == len(set(RESULTS))
+    for name in RESULTS:
+        c = chapter_of(name)
+        assert name in c.produces
+        assert producer(name) == f"notebooks/{c.stem}.ipynb" and (paths.ROOT / producer(name)).is_file()
+        assert command(name, "quick") == f"python -m clorg.book --profile quick --only {c.stem}"
+    # every result the report collects is stored by a chapter
+    assert set(report.REPORTED) <= set(RESULTS)
+    with pytest.raises(KeyError, match="no chapter stores a result named 'nope'.*geometry"):
+        chapter_of("nope")
+
+
+def test_what_chapters_depend_on_exists():
+    modules = code.module_files()
+    for c in CHAPTERS.values():
+        assert set(c.reads) <= set(SCHEMA), c.stem
+        assert set(c.code) <= set(modules), c.stem
+        assert set(c.arrays) <= set(c.produces), c.stem
+        assert c.runs in (None, "main", "all"), c.stem
+        if c.produces:
+            assert c.code, f"{c.stem} stores results but names no code computing them"
+            version = code.code_version(c.code)  # their imports resolve
+            assert version["files"] and all(f.startswith("clorg/") for f in version["files"])
+        if c.runs:  # a chapter reading runs depends on the training and data sections
+            assert {"data", "train"} <= set(c.reads), c.stem
+    assert CHAPTERS["05_tsne"].arrays == ("tsne",)
+    # the headless run computes every chapter that stores something
+    assert set(chapters.COMPUTE) == {s for s, c in CHAPTERS.items() if c.produces}
+
+
+# ============================================== warnings ==============================================
+
+
+def _cfg():
+    return load_profile("smoke")
+
+
+def _store(cfg, data, name, payload, source=None):
+    chapter = chapter_of(name)
+    source = source or chapters._source(cfg, data, chapter)
+    return store.cached(cfg, data, name, lambda: payload, source, producer=producer(name),
+                        command=command(name, cfg["profile"]["name"]))
+
+
+def _edited(monkeypatch, filename: str):
+    """The source of ``filename`` as if it had been edited (its hash changes)."""
+    real = code._sha
+    monkeypatch.setattr(code, "_sha", lambda p: "0" * 16 if Path(p).name == filename else real(p))
+    return real
+
+
+def _old_training_code():
+    current = run_files.training_code()
+    return {"files": {**current["files"], "clorg/train/loop.py": "0" * 16}, "sha256": "0" * 16}
+
+
+def _fake_runs(cfg, data, **record):
+    """A finished run folder (record.json only) for each main run of the profile; no training."""
+    folders = []
+    for spec in main_runs(cfg):
+        _, folder = locate(cfg, spec, data)
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = {"finished": True, "finished_at": "2024-01-01 00:00 UTC", "code": run_files.training_code(),
+                   **record}
+        (folder / "record.json").write_text(json.dumps(payload))
+        folders.append(folder)
+    return folders
+
+
+def test_no_warnings_for_current_results_or_chapters_without_results(scratch):
+    cfg, data = _cfg(), FakeData()
+    assert warnings(cfg, data, "00_data") == [] and warnings(cfg, data, "09_report") == []
+    assert warnings(cfg, data, "04_metrics") == []  # missing: the chapter computes it, nothing to warn of
+    _store(cfg, data, "geometry", {"records": []})
+    assert chapters.status(cfg, data, "geometry").kind == "current"
+    assert warnings(cfg, data, "04_metrics") == []
+
+
+def test_warnings_name_the_changed_files_of_a_result_of_older_code(scratch, monkeypatch):
+    cfg, data = _cfg(), FakeData()
+    real = _edited(monkeypatch, "geometry.py")
+    _store(cfg, data, "geometry", {"records": []})  # stored by "older" code
+    monkeypatch.setattr(code, "_sha", real)
+    st = chapters.status(cfg, data, "geometry")
+    assert st.kind == "code" and st.changed == ("clorg/analysis/geometry.py",)
+    assert warnings(cfg, data, "04_metrics") == [
+        "`geometry` was computed by older code: these files changed since: clorg/analysis/geometry.py. "
+        "`make book FRESH=1` recomputes it."]
+    # another chapter's code is another chapter's business
+    _store(cfg, data, "embeddings", {"records": []})
+    assert warnings(cfg, data, "03_embeddings") == []
+
+
+def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch):
+    cfg, data = _cfg(), FakeData()
+    assert chapters.local_runs(cfg, data, "main") is None  # no runs here yet
+    folders = _fake_runs(cfg, data, code=_old_training_code())
+    runs = chapters.local_runs(cfg, data, "main")
+    assert [r.folder for r in runs] == folders and all(r.stale_files == ["clorg/train/loop.py"] for r in runs)
+    found = warnings(cfg, data, "04_metrics")
+    assert found == [f"Run `{f.name}` was trained by older code: these files changed since: clorg/train/loop.py. "
+                     f"Its numbers are shown as they are; `make book FRESH=1` retrains it." for f in folders]
+    # a run stopped by a deadline
+    (folders[0] / "record.json").write_text(json.dumps(
+        {"finished": False, "stopped_early": "deadline reached", "epochs_done": 1, "code": run_files.training_code()}))
+    found = warnings(cfg, data, "04_metrics")
+    assert (f"Run `{folders[0].name}` stopped early (deadline reached): its numbers are those of its last "
+            f"epoch.") in found
+    assert not any(folders[0].name in w and "older code" in w for w in found)
+    # chapters that read no runs say nothing of them
+    assert warnings(cfg, data, "01_toy_clusters") == []
+
+
+def test_warnings_name_runs_retrained_since_a_result(scratch):
+    cfg, data = _cfg(), FakeData()
+    folders = _fake_runs(cfg, data)
+    _store(cfg, data, "geometry", {"records": []})
+    assert warnings(cfg, data, "04_metrics") == []
+    record = json.loads((folders[1] / "record.json").read_text())
+    (folders[1] / "record.json").write_text(json.dumps({**record, "finished_at": "2024-02-02 00:00 UTC"}))
+    st = chapters.status(cfg, data, "geometry")
+    assert st.kind == "runs" and st.changed == (folders[1].name,)
+    assert warnings(cfg, data, "04_metrics") == [
+        f"`geometry` was computed from runs that were retrained since: {folders[1].name}. "
+        f"`make book FRESH=1` recomputes it."]
+
+
+def test_warnings_about_runs_trained_elsewhere_come_from_the_stored_result(scratch):
+    """A GPU profile's results rendered on another machine: the runs are not here, the result recorded them."""
+    cfg, data = _cfg(), FakeData()
+    chapter = CHAPTERS["04_metrics"]
+    elsewhere = [SimpleNamespace(folder=Path("/gpu/runs/smoke/resnet18-moco_queue-abc"),
+                                 record={"finished_at": "2024-01-01", "code": _old_training_code()}),
+                 SimpleNamespace(folder=Path("/gpu/runs/smoke/resnet18-supervised-def"),
+                                 record={"finished_at": "2024-01-01", "code": run_files.training_code()})]
+    _store(cfg, data, "geometry", {"records": []}, store.Source(chapter.reads, chapter.code, elsewhere))
+    assert chapters.status(cfg, data, "geometry").kind == "current"  # no local runs to compare with
+    assert warnings(cfg, data, "04_metrics") == [
+        "Run `resnet18-moco_queue-abc` was trained by older code: these files changed since: clorg/train/loop.py. "
+        "Its numbers are shown as they are; `make book FRESH=1` retrains it."]
+
+
+# ========================================= the embeddings' kNN ========================================
+
+
+def test_knn_tie_rule():
+    bank = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    queries = torch.tensor([[0.9, 0.1], [0.1, 0.9]])
+    assert KNNClassifier(k=2).fit(bank, labels).score(queries, torch.tensor([0, 1])) == 1.0
+    # k = 4 sees two of each class: the tie goes to the smaller class index
+    assert KNNClassifier(k=4).fit(bank, labels).score(queries, torch.tensor([0, 0])) == 1.0
+
+
+class _Data(FakeData):
+    def __init__(self, labels):
+        super().__init__(train=len(labels), test=2)
+        self.train = SimpleNamespace(labels=np.asarray(labels))
+
+
+def test_embeddings_chapter_stores_knn_records_per_k(scratch, monkeypatch):
+    bank = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1])
+    queries = np.array([[0.9, 0.1], [0.1, 0.9]], dtype=np.float32)
+    f = feature_set(bank, labels, queries, np.array([0, 1]), encoder="resnet18", method="moco_queue", epoch=2)
+    calls = []
+    monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: calls.append(1) or [f])
+    cfg = load_profile("smoke", {"embeddings.knn_ks": [1, 2], "embeddings.neighbour_queries": 2,
+                                 "embeddings.neighbours_shown": 2, "train.contrastive_batch_size": 2,
+                                 "train.supervised_batch_size": 2})
+    data = _Data(labels)
+    res = chapters.embeddings(cfg, data)
+    knn = R.select(res["records"], metric=R.KNN)
+    assert [(r["encoder"], r["method"], r["epoch"], r["parameter"]) for r in knn] == \
+        [("resnet18", "moco_queue", 2, 1), ("resnet18", "moco_queue", 2, 2)]
+    assert R.value(knn, parameter=1) == 1.0 and R.value(knn, parameter=2) == 1.0
+    assert len(res["queries"]) == 2 and np.array(res["neighbours"][0]["indices"]).shape == (2, 2)
+    # stored, then read
+    assert (scratch / "results" / "smoke" / "embeddings.json").is_file()
+    assert chapters.embeddings(cfg, data)["records"] == res["records"] and len(calls) == 1

@@ -1,0 +1,399 @@
+"""The results store (clorg.book.store): what is read, what is recomputed and when, what is refused."""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from clorg.book import store
+from clorg.book.store import (FORMAT, ResultsMismatch, Source, UnreadableResult, cached, fingerprint, plain,
+                              status)
+from clorg.core import atomic, code
+from clorg.core.atomic import WriteFailed
+
+SOURCE = Source(reads=("metrics",), code=())
+TOY = Source(reads=("toy",), code=("clorg.analysis.toy",))
+
+
+class _Data:
+    def __init__(self, sha="a" * 64, name="cifar10", skipped=()):
+        self.sha, self.name, self.skipped = sha, name, list(skipped)
+
+    def summary(self):
+        return {"name": self.name, "source": "x", "sha256": self.sha, "train_images": 10, "test_images": 4,
+                "skipped": self.skipped, "notes": []}
+
+
+def _cfg(profile="quick", **metrics):
+    return {"profile": {"name": profile, "description": "d"}, "metrics": {"chi_ks": [1, 10], **metrics},
+            "toy": {"seeds": 2}, "tsne": {"sample_size": 500}}
+
+
+def _cached(cfg, data, name, compute, source=SOURCE, root=None, **kw):
+    return cached(cfg, data, name, compute, source, producer=kw.pop("producer", "notebooks/04_metrics.ipynb"),
+                  command=f"python -m clorg.book --profile {cfg['profile']['name']} --only 04_metrics", root=root,
+                  **kw)
+
+
+@pytest.fixture(autouse=True)
+def scratch(tmp_path, monkeypatch):
+    """Results and runs go to the test's folder, never the project's."""
+    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "results"
+
+
+def _counter():
+    calls = []
+
+    def make(value):
+        def compute():
+            calls.append(1)
+            return value
+        return compute
+    return calls, make
+
+
+# ============================================ plain values ============================================
+
+
+def test_numpy_values_are_stored_as_plain_json(scratch):
+    value = {"a": np.float32(0.5), "b": np.arange(3), "c": {1: np.int64(2)}, "d": (1, 2)}
+    assert plain(value) == {"a": 0.5, "b": [0, 1, 2], "c": {"1": 2}, "d": [1, 2]}
+    assert _cached(_cfg("smoke"), None, "x", lambda: value) == {"a": 0.5, "b": [0, 1, 2], "c": {"1": 2}, "d": [1, 2]}
+    path = scratch / "smoke" / "x.json"
+    assert path.is_file() and json.loads(path.read_text())["result"]["c"] == {"1": 2}
+    assert status(_cfg("smoke"), None, "missing", SOURCE, producer="nb").kind == "missing"
+
+
+# ============================================ cached results ==========================================
+
+
+def test_cached_computes_once_then_reads(scratch, capsys):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"ch": np.float64(2.5), "table": {"a": np.arange(2)}}
+
+    first = _cached(_cfg(), _Data(), "geometry", compute)
+    # why a preferred dataset was skipped is no part of the data's identity
+    second = _cached(_cfg(), _Data(skipped=[("fashion-mnist", "missing here")]), "geometry", compute)
+    assert first == second == {"ch": 2.5, "table": {"a": [0, 1]}} and len(calls) == 1
+    path = scratch / "quick" / "geometry.json"
+    assert f"read {path}" in capsys.readouterr().out
+    entry = json.loads(path.read_text())
+    assert entry["meta"]["fingerprint"] == fingerprint(_cfg(), _Data(), SOURCE)
+    assert {"saved_at", "commit", "hardware", "compute_seconds"} <= set(entry["meta"])
+    assert status(_cfg(), _Data(), "geometry", SOURCE, producer="nb").kind == "current"
+    _cached(_cfg(), _Data(), "geometry", compute, recompute=True)
+    assert len(calls) == 2
+
+
+def test_a_change_of_a_section_the_chapter_reads_recomputes_another_does_not(capsys):
+    calls, make = _counter()
+    _cached(_cfg(), _Data(), "g", make({"v": 1}))
+    # the t-SNE section is not read by this result: still current
+    other = _cfg()
+    other["tsne"]["sample_size"] = 25_000
+    assert status(other, _Data(), "g", SOURCE, producer="nb").kind == "current"
+    assert _cached(other, _Data(), "g", make({"v": 9})) == {"v": 1} and len(calls) == 1
+    # the metrics section is: recomputed, once
+    st = status(_cfg(chi_ks=[1, 5]), _Data(), "g", SOURCE, producer="nb")
+    assert st.kind == "config" and "metrics" in st.detail and not st.usable
+    assert _cached(_cfg(chi_ks=[1, 5]), _Data(), "g", make({"v": 2})) == {"v": 2}
+    assert "another setting of the profile sections ['metrics']" in capsys.readouterr().out
+    assert _cached(_cfg(chi_ks=[1, 5]), _Data(), "g", make({"v": 3})) == {"v": 2} and len(calls) == 2
+
+
+def test_results_of_another_dataset_or_profile_are_an_error_naming_the_file(scratch):
+    _cached(_cfg(), _Data(), "g", lambda: {"v": 1})
+    path = scratch / "quick" / "g.json"
+    with pytest.raises(ResultsMismatch, match=r"dataset .*notebooks/04_metrics.ipynb") as err:
+        _cached(_cfg(), _Data(sha="b" * 64), "g", lambda: {"v": 2})
+    assert str(path) in str(err.value)
+    with pytest.raises(ResultsMismatch, match="dataset"):
+        _cached(_cfg(), _Data(name="fashion-mnist"), "g", lambda: {"v": 2})
+    # a folder copied from another profile
+    (scratch / "smoke").mkdir()
+    (scratch / "smoke" / "g.json").write_text(path.read_text())
+    with pytest.raises(ResultsMismatch, match="profile 'quick'.*this chapter runs profile 'smoke'") as err:
+        _cached(_cfg("smoke"), _Data(), "g", lambda: {"v": 2})
+    assert str(scratch / "smoke" / "g.json") in str(err.value)
+    with pytest.raises(ResultsMismatch, match="profile"):  # status() checks the same, for every reader
+        status(_cfg("smoke"), _Data(), "g", SOURCE, producer="nb")
+    # the stored file is left as it was
+    assert json.loads(path.read_text())["result"] == {"v": 1}
+
+
+def test_cached_arrays_round_trip_and_checks(scratch):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"Y": np.arange(6, dtype=np.float32).reshape(3, 2)}
+
+    a = _cached(_cfg(), _Data(), "tsne", compute, arrays=True)
+    b = _cached(_cfg(), _Data(), "tsne", compute, arrays=True)
+    assert len(calls) == 1 and np.array_equal(a["Y"], b["Y"]) and b["Y"].dtype == np.float32
+    assert (scratch / "quick" / "tsne.npz").is_file()
+    with pytest.raises(ResultsMismatch, match="dataset"):
+        _cached(_cfg(), _Data(sha="c" * 64), "tsne", compute, arrays=True)
+
+
+def test_a_failed_computation_leaves_the_stored_result(scratch):
+    _cached(_cfg(), _Data(), "g", lambda: {"v": 1})
+
+    def broken():
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        _cached(_cfg(), _Data(), "g", broken, recompute=True)
+    assert _cached(_cfg(), _Data(), "g", lambda: {"v": 2}) == {"v": 1}
+    # the lock file beside it stays; no temporary file does
+    assert [p.name for p in (scratch / "quick").iterdir() if not p.name.endswith(".lock")] == ["g.json"]
+
+
+def test_a_result_without_data_is_stored_and_read():
+    assert _cached(_cfg(), None, "toy", lambda: {"v": 1}) == {"v": 1}
+    assert _cached(_cfg(), None, "toy", lambda: {"v": 2}) == {"v": 1}
+    assert fingerprint(_cfg(), None, SOURCE)["data"] is None
+
+
+def test_results_of_an_older_format_are_recomputed(monkeypatch, capsys):
+    _cached(_cfg(), _Data(), "g", lambda: {"v": 1})
+    _cached(_cfg(), _Data(), "a", lambda: {"Y": np.zeros(2)}, arrays=True)
+    monkeypatch.setattr(store, "FORMAT", FORMAT + 1)
+    st = status(_cfg(), _Data(), "g", SOURCE, producer="nb")
+    assert st.kind == "format" and not st.usable
+    assert _cached(_cfg(), _Data(), "g", lambda: {"v": 2}) == {"v": 2}
+    assert _cached(_cfg(), _Data(), "a", lambda: {"Y": np.ones(2)}, arrays=True)["Y"].tolist() == [1.0, 1.0]
+    assert "older code" in capsys.readouterr().out
+    # and a machine that cannot recompute refuses it, with the command
+    monkeypatch.setattr(store, "FORMAT", FORMAT + 2)
+    with pytest.raises(UnreadableResult, match="--only 04_metrics"):
+        _cached(_cfg(), _Data(), "g", lambda: {"v": 3}, can_compute=False)
+
+
+# ============================================ code versions ===========================================
+
+
+def _patched_hash(monkeypatch, filename: str, value: str = "0" * 16):
+    """Make the source of ``filename`` hash to ``value``, as if it had been edited."""
+    real = code._sha
+    monkeypatch.setattr(code, "_sha", lambda path: value if Path(path).name == filename else real(path))
+
+
+def test_a_result_of_changed_code_is_recomputed(monkeypatch, capsys):
+    calls, make = _counter()
+    assert _cached(_cfg(), None, "toy", make({"v": 1}), source=TOY) == {"v": 1}
+    _patched_hash(monkeypatch, "toy.py")
+    st = status(_cfg(), None, "toy", TOY, producer="nb")
+    assert st.kind == "code" and st.usable and st.changed == ("clorg/analysis/toy.py",)
+    assert "these files changed since: clorg/analysis/toy.py" in st.detail
+    assert _cached(_cfg(), None, "toy", make({"v": 2}), source=TOY) == {"v": 2} and len(calls) == 2
+    assert "computed by older code" in capsys.readouterr().out
+    assert status(_cfg(), None, "toy", TOY, producer="nb").kind == "current"
+
+
+def test_a_result_of_changed_code_is_shown_where_it_cannot_be_recomputed(monkeypatch, capsys):
+    calls, make = _counter()
+    _cached(_cfg(), None, "toy", make({"v": 1}), source=TOY)
+    # code_version itself patched: another version of the same file
+    real = code.code_version
+
+    def edited(roots, *a, **kw):
+        out = real(roots, *a, **kw)
+        files = {**out["files"], "clorg/analysis/toy.py": "f" * 16}
+        return {"files": files, "sha256": "e" * 16}
+
+    monkeypatch.setattr(code, "code_version", edited)
+    assert _cached(_cfg(), None, "toy", make({"v": 2}), source=TOY, can_compute=False) == {"v": 1}
+    assert len(calls) == 1
+    assert "this machine cannot recompute it" in capsys.readouterr().out
+    st = status(_cfg(), None, "toy", TOY, producer="nb")
+    assert st.kind == "code" and st.changed == ("clorg/analysis/toy.py",) and st.entry["result"] == {"v": 1}
+
+
+def test_a_result_stored_before_code_versions_counts_as_older_code(scratch):
+    _cached(_cfg(), None, "toy", lambda: {"v": 1}, source=TOY)
+    path = scratch / "quick" / "toy.json"
+    entry = json.loads(path.read_text())
+    del entry["meta"]["fingerprint"]["code"]
+    path.write_text(json.dumps(entry))
+    st = status(_cfg(), None, "toy", TOY, producer="nb")
+    assert st.kind == "code" and st.changed == ("(not recorded)",)
+
+
+# ================================================ runs ================================================
+
+
+def _run(folder: str, finished_at: str, code_version=None):
+    return SimpleNamespace(folder=Path("/runs/quick") / folder,
+                           record={"finished_at": finished_at, "code": code_version or {"sha256": "x"}})
+
+
+def test_runs_retrained_since_recompute(capsys):
+    calls, make = _counter()
+    sl = _run("vit-supervised-def", "2024-01-01")
+    before = Source(("metrics",), (), [_run("vit-moco_queue-abc", "2024-01-01"), sl])
+    after = Source(("metrics",), (), [_run("vit-moco_queue-abc", "2024-02-01"), sl])
+    _cached(_cfg(), _Data(), "g", make({"v": 1}), source=before)
+    assert _cached(_cfg(), _Data(), "g", make({"v": 9}), source=before) == {"v": 1} and len(calls) == 1
+    st = status(_cfg(), _Data(), "g", after, producer="nb")
+    assert st.kind == "runs" and st.usable and st.changed == ("vit-moco_queue-abc",)
+    assert "retrained since: vit-moco_queue-abc" in st.detail
+    assert _cached(_cfg(), _Data(), "g", make({"v": 2}), source=after) == {"v": 2} and len(calls) == 2
+    assert "retrained since" in capsys.readouterr().out
+    # a run added to (or gone from) the chapter counts too
+    more = Source(("metrics",), (), after.runs + [_run("vit-simclr-123", "2024-03-01")])
+    assert status(_cfg(), _Data(), "g", more, producer="nb").changed == ("vit-simclr-123",)
+    # runs trained elsewhere (not on this machine): nothing to compare, the result is read
+    assert status(_cfg(), _Data(), "g", Source(("metrics",), (), None), producer="nb").kind == "current"
+
+
+def test_the_runs_state_is_recorded_in_the_fingerprint():
+    runs = [_run("vit-moco_queue-abc", "2024-01-01", {"sha256": "c1", "files": {}})]
+    fp = fingerprint(_cfg(), _Data(), Source(("metrics",), (), runs))
+    assert fp["runs"] == {"vit-moco_queue-abc": {"finished_at": "2024-01-01", "code": {"sha256": "c1", "files": {}}}}
+    assert fingerprint(_cfg(), _Data(), SOURCE)["runs"] is None
+
+
+# ========================================== unreadable files ==========================================
+
+
+def test_a_truncated_json_is_reported_and_recomputed(scratch, capsys):
+    calls, make = _counter()
+    _cached(_cfg(), _Data(), "g", make({"v": list(range(50))}))
+    path = scratch / "quick" / "g.json"
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    st = status(_cfg(), _Data(), "g", SOURCE, producer="nb")
+    assert st.kind == "unreadable" and not st.usable and st.entry is None
+    assert f"{path} cannot be read" in st.detail
+    # a machine that cannot compute it refuses, with the command that produces it
+    with pytest.raises(UnreadableResult,
+                       match=r"cannot be read.*`python -m clorg.book --profile quick --only 04_metrics`"):
+        _cached(_cfg(), _Data(), "g", make({"v": 2}), can_compute=False)
+    assert len(calls) == 1
+    assert _cached(_cfg(), _Data(), "g", make({"v": 2})) == {"v": 2} and len(calls) == 2
+    assert f"{path} cannot be read" in capsys.readouterr().out
+    assert json.loads(path.read_text())["result"] == {"v": 2}
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"meta": {}, "result": 1}'])
+def test_other_unreadable_json_is_recomputed(scratch, content):
+    path = scratch / "quick" / "g.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    assert status(_cfg(), _Data(), "g", SOURCE, producer="nb").kind == "unreadable"
+    assert _cached(_cfg(), _Data(), "g", lambda: {"v": 2}) == {"v": 2}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_npz_is_reported_and_recomputed(scratch, capsys, damage):
+    calls, make = _counter()
+    _cached(_cfg(), _Data(), "tsne", make({"Y": np.arange(2000, dtype=np.float32)}), arrays=True)
+    path = scratch / "quick" / "tsne.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"garbage")
+    st = status(_cfg(), _Data(), "tsne", SOURCE, producer="nb", suffix="npz")
+    assert st.kind == "unreadable" and f"{path} cannot be read" in st.detail
+    with pytest.raises(UnreadableResult, match=r"cannot be read.*--only 04_metrics"):
+        _cached(_cfg(), _Data(), "tsne", make({"Y": np.ones(2)}), arrays=True, can_compute=False)
+    out = _cached(_cfg(), _Data(), "tsne", make({"Y": np.ones(2)}), arrays=True)
+    assert out["Y"].tolist() == [1.0, 1.0] and len(calls) == 2
+    assert f"{path} cannot be read" in capsys.readouterr().out
+
+
+def test_a_missing_result_cannot_be_shown_without_computing():
+    with pytest.raises(UnreadableResult,
+                       match=r"does not exist.*`python -m clorg.book --profile quick --only 04_metrics`"):
+        _cached(_cfg(), _Data(), "g", lambda: {"v": 1}, can_compute=False)
+
+
+# ============================================== the disk ==============================================
+
+
+def _disk_full(monkeypatch):
+    """os.fdopen as atomic writes use it, but every write raises ENOSPC."""
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, fh):
+            self._fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._fh.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self._fh, name)
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, *a, **kw: Full(real(fd, *a, **kw)))
+    return real
+
+
+@pytest.mark.parametrize("arrays", [False, True])
+def test_a_full_disk_leaves_the_previous_file_and_says_so(scratch, monkeypatch, arrays):
+    first = {"Y": np.zeros(3)} if arrays else {"v": 1}
+    _cached(_cfg(), _Data(), "g", lambda: first, arrays=arrays)
+    path = scratch / "quick" / ("g.npz" if arrays else "g.json")
+    before = path.read_bytes()
+    real_fdopen = _disk_full(monkeypatch)
+    second = {"Y": np.ones(3)} if arrays else {"v": 2}
+    with pytest.raises(WriteFailed, match="the disk is full") as err:
+        _cached(_cfg(), _Data(), "g", lambda: second, recompute=True, arrays=arrays)
+    assert str(path) in str(err.value) and err.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.setattr(atomic.os, "fdopen", real_fdopen)
+    assert status(_cfg(), _Data(), "g", SOURCE, producer="nb", suffix=path.suffix[1:]).kind == "current"
+
+
+# ======================================== two processes at once =======================================
+
+
+def _compute_in_process(results: str, counter: str, out: str) -> None:
+    os.environ["CLORG_RESULTS"] = results
+
+    def compute():
+        with open(counter, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        time.sleep(2)
+        return {"v": 42}
+
+    value = _cached(_cfg(), _Data(), "slow", compute)
+    Path(out).write_text(json.dumps(value))
+
+
+def test_a_second_process_waits_for_the_first_then_reads(scratch, tmp_path, capfd):
+    ctx = multiprocessing.get_context("fork")
+    counter = tmp_path / "calls.txt"
+    procs = [ctx.Process(target=_compute_in_process, args=(str(scratch), str(counter), str(tmp_path / f"out{i}.json")))
+             for i in range(2)]
+    t0 = time.time()
+    procs[0].start()
+    while not counter.exists() and time.time() - t0 < 30:  # the first is computing (for 2 s) ...
+        time.sleep(0.05)
+    procs[1].start()  # ... when the second asks for the same result
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(counter.read_text().splitlines()) == 1  # computed once
+    assert [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)] == [{"v": 42}] * 2
+    assert "waiting: result" in capfd.readouterr().out  # the second one waited for the lock
+    assert time.time() - t0 < 30
