@@ -6,7 +6,7 @@ torchvision's per-image pipelines in a DataLoader, on CIFAR-shaped uint8 images.
 
 Every pipeline makes the paper's asymmetric pair (SPEC section 3) for each image: RandomResizedCrop
 (0.2-1, 3/4-4/3) -> brightness / contrast / saturation / hue jitter, each with p = 0.8 ->
-grayscale p = 0.2 -> blur (view 1 always, view 2 p = 0.1; kernel 3) -> solarize (view 2, p = 0.2)
+grayscale p = 0.2 -> blur (view 1 always, view 2 p = 0.1; 13 taps, DALI's window at sigma 2) -> solarize (view 2, p = 0.2)
 -> flip p = 0.5 -> normalise. The torchvision pipelines run per image in a DataLoader (batch 512,
 2 workers by default, persistent, one warm-up pass not timed); ours indexes a uint8 tensor held on
 the device and calls `contrastive_views` per batch of 512. Each row is the median over the timed
@@ -30,8 +30,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from clorg.augment import IMAGENET_MEAN, IMAGENET_STD, contrastive_views, default_blur_kernel_size
-from clorg.provenance import describe_hardware
+from clorg.train.augment import IMAGENET_MEAN, IMAGENET_STD, blur_radius, contrastive_views
+from clorg.core.provenance import describe_hardware
 
 BATCH = 512
 
@@ -56,7 +56,7 @@ def torchvision_view(api: str, blur_p: float, solarize_p: float, size: int = 32)
         T.RandomApply([T.ColorJitter(saturation=0.2)], p=0.8),
         T.RandomApply([T.ColorJitter(hue=0.1)], p=0.8),
         T.RandomGrayscale(p=0.2),
-        T.RandomApply([T.GaussianBlur(default_blur_kernel_size(size), sigma=(0.1, 2.0))], p=blur_p),
+        T.RandomApply([T.GaussianBlur(2 * blur_radius(2.0, size, size) + 1, sigma=(0.1, 2.0))], p=blur_p),
     ]
     if solarize_p > 0:
         ops.append(T.RandomSolarize(solarize_threshold, p=solarize_p))
@@ -156,7 +156,7 @@ def main() -> None:
     threads = args.threads if device.type == "cpu" else [torch.get_num_threads()]
     for t in threads:
         where = f"{t} thread{'s' if t > 1 else ''}" if device.type == "cpu" else str(device)
-        rows.append((f"clorg.augment batched ({where})", statistics.median(time_ours(images, device, t, args.repeats))))
+        rows.append((f"clorg.train.augment batched ({where})", statistics.median(time_ours(images, device, t, args.repeats))))
 
     print(f"machine: {describe_hardware()}; torch {torch.__version__}; "
           f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")

@@ -1,4 +1,4 @@
-"""Benchmark: blockwise RLD and CHI (clorg.metrics) against the authors' dense RLD.
+"""Benchmark: blockwise RLD and CHI (clorg.analysis.metrics) against the authors' dense RLD.
 
     .venv/bin/python bench/metrics.py [--sizes 2000 5000 10000 20000 50000] [--out FILE.json]
 
@@ -136,7 +136,7 @@ def _cpu_s() -> float:
 def _child(task: str, data_dir: str, queue) -> None:
     """One measurement in a fresh process: load the features, time the call, report peak RSS."""
     import torch
-    from clorg.metrics import chi, rld_sweep
+    from clorg.analysis.metrics import chi, rld_sweep
     if task == "idle":
         queue.put({"peak_rss_mb": _peak_rss_mb()})
         return

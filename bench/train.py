@@ -1,15 +1,20 @@
-"""Benchmark of training throughput: images/s of a real optimizer step for each encoder and method.
+"""Benchmark of training speed: images/s of a real optimizer step, and what each setting buys.
 
-    python bench/train.py [--profile quick] [--device cpu|cuda] [--steps 5] [--skip-augment]
-    python bench/train.py --device cuda --encoders resnet18 --methods simclr --width-scale 1 \\
-        --batch-size 512 --images 50000          # the GPU target: one SimCLR epoch of CIFAR-10
+    python bench/train.py [--profile quick] [--device cpu|cuda] [--steps 8] [--skip-augment] [--skip-settings]
+    python bench/train.py --device cuda --encoders resnet18 --methods moco_queue --width-scale 1 \\
+        --batch-size 512 --images 50000          # the GPU target: one MoCo epoch of CIFAR-10
 
-Each row builds the method exactly as training does (clorg.train.loop.build_training), holds a uint8
+Every row builds the method exactly as training does (clorg.train.loop.build_training), holds a uint8
 dataset on the device and times ``train_step`` (augmentation on the device, forward, backward, AdamW)
-after warm-up steps; images/s counts source images (a contrastive step makes two views of each). The
-epoch and run columns project the profile's training-set size and epochs. Before it, the
-augmentation table of bench/augment.py compares our batched views with torchvision's per-image
-DataLoader pipeline (skip with --skip-augment).
+after warm-up steps; images/s counts source images (a contrastive step makes two views of each).
+
+Tables, all measured in this one run so that their ratios compare like with like:
+
+1. the augmentation against torchvision's per-image DataLoader pipeline (bench/augment.py);
+2. settings, side by side, on the profile's first encoder and contrastive method: float32 against bf16
+   autocast, contiguous against channels_last, eager against torch.compile (inductor), 1 against 2 CPU
+   threads, batch sizes, and the augmentation's share of a step; each with its ratio to the first row;
+3. the profile's own settings for each (encoder, method), with the epoch and run times they imply.
 """
 
 from __future__ import annotations
@@ -21,13 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from clorg.config import load_profile
-from clorg.provenance import describe_hardware
-from clorg.train.loop import build_training, train_step
-from clorg.train.runs import kind_of, resolve
+from clorg.core.config import RunSpec, load_profile, parse_overrides
+from clorg.core.provenance import describe_hardware
+from clorg.train.augment import contrastive_views
+from clorg.train.loop import autocast_dtype, build_training, cpu_has_bf16, train_step
+from clorg.train.runs import resolve
 
 
 def time_steps(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
@@ -36,16 +41,64 @@ def time_steps(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device
     torch.manual_seed(0)
     method, optimizer = build_training(run_cfg, images.shape[-1], images.shape[1], device)
     method.train()
+    model = torch.compile(method) if run_cfg["compile"] else method
+    dtype = autocast_dtype(run_cfg["precision"], device)
     gen = torch.Generator(device=device).manual_seed(0)
-    on_gpu = device.type == "cuda"
     times = []
     for i in range(warmup + steps):
         idx = torch.randint(0, len(images), (run_cfg["batch_size"],), device=device, generator=gen)
         t0 = time.perf_counter()
-        train_step(method, method, optimizer, images[idx], labels[idx], gen, on_gpu)  # .item() syncs the GPU
+        train_step(model, method, optimizer, images[idx], labels[idx], gen, run_cfg, dtype)  # .item() syncs
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_augment(images: torch.Tensor, batch: int, device: torch.device, steps: int) -> float:
+    """Median seconds to make the two contrastive views of a batch."""
+    gen = torch.Generator(device=device).manual_seed(0)
+    times = []
+    for _ in range(steps + 1):
+        idx = torch.randint(0, len(images), (batch,), device=device, generator=gen)
+        t0 = time.perf_counter()
+        contrastive_views(images[idx], gen)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
+
+
+def settings_table(cfg, overrides, spec, summary, images, labels, device, steps, warmup) -> None:
+    """Table 2: each setting against the first row (float32, contiguous, eager, 2 threads, batch 256)."""
+    base = {"precision": "fp32", "channels_last": False, "compile": False}
+    rows = [("float32, contiguous, eager", base, 2, 256),
+            ("float32, channels_last", {**base, "channels_last": True}, 2, 256),
+            ("bf16 autocast, contiguous", {**base, "precision": "bf16"}, 2, 256),
+            ("bf16 autocast, channels_last", {**base, "precision": "bf16", "channels_last": True}, 2, 256),
+            ("bf16, channels_last, torch.compile", {"precision": "bf16", "channels_last": True, "compile": True}, 2, 256),
+            ("bf16, channels_last, 1 thread", {**base, "precision": "bf16", "channels_last": True}, 1, 256),
+            ("bf16, channels_last, batch 128", {**base, "precision": "bf16", "channels_last": True}, 2, 128),
+            ("bf16, channels_last, batch 512", {**base, "precision": "bf16", "channels_last": True}, 2, 512)]
+    print(f"### Settings side by side: {spec.encoder} {spec.method} at width {cfg['train']['width_scale']}\n")
+    print(f"CPU has native bf16: {cpu_has_bf16()}; median of {steps} steps after {warmup} warm-up "
+          f"(torch.compile: its compilation is in the warm-up, and is reported separately)\n")
+    print("| setting | threads | batch | s/step | images/s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    first = None
+    threads = torch.get_num_threads()
+    for name, knobs, n_threads, batch in rows:
+        torch.set_num_threads(n_threads)
+        over = {**{f"train.{k}": v for k, v in knobs.items()}, "train.contrastive_batch_size": batch,
+                "train.supervised_batch_size": batch}
+        run_cfg = resolve(load_profile(cfg["profile"]["name"], {**overrides, **over}), spec, summary)
+        t0 = time.perf_counter()
+        seconds = time_steps(run_cfg, images, labels, device, steps, warmup + (2 if knobs["compile"] else 0))
+        rate = batch / seconds
+        first = first or rate
+        extra = f" (warm-up with compilation: {time.perf_counter() - t0 - steps * seconds:.0f} s)" if knobs["compile"] else ""
+        print(f"| {name}{extra} | {n_threads} | {batch} | {seconds:.3f} | {rate:,.0f} | {rate / first:.2f}x |", flush=True)
+    torch.set_num_threads(threads)
+    aug = time_augment(images, 256, device, steps)
+    print(f"\nThe two-view augmentation of a batch of 256 alone: {aug:.3f} s, "
+          f"{aug / (256 / first):.0%} of the first row's step.\n")
 
 
 def main() -> None:
@@ -57,16 +110,15 @@ def main() -> None:
     ap.add_argument("--width-scale", type=float, help="default: the profile's")
     ap.add_argument("--batch-size", type=int, help="default: the profile's per method kind")
     ap.add_argument("--images", type=int, help="training-set size for the epoch column (default: the profile's)")
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="a profile key, as elsewhere")
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--skip-augment", action="store_true")
+    ap.add_argument("--skip-settings", action="store_true")
     args = ap.parse_args()
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    overrides = {}
+    overrides = parse_overrides(args.override)
     if args.width_scale:
         overrides["train.width_scale"] = args.width_scale
     if args.batch_size:
@@ -81,32 +133,39 @@ def main() -> None:
     images = torch.randint(0, 256, (pool, 32, 32, 3), dtype=torch.uint8, generator=gen).to(device)
     labels = torch.randint(0, 10, (pool,), generator=gen).to(device)
 
+    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    print(f"machine: {describe_hardware()}{gpu}; torch {torch.__version__}; load average "
+          f"{os.getloadavg()[0]:.1f} at the start\n")
     if not args.skip_augment:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import augment as aug_bench  # bench/augment.py
 
         sys.argv = [sys.argv[0], "--device", args.device, "--images", "4096"]
         threads = torch.get_num_threads()
-        print("### Two-view augmentation: clorg.augment against torchvision per image\n")
+        print("### Two-view augmentation: clorg.train.augment against torchvision per image\n")
         aug_bench.main()
         torch.set_num_threads(threads)  # the augmentation benchmark pins its own thread count
         print()
+    encoders = args.encoders or cfg["train"]["encoders"]
+    methods = args.methods or cfg["train"]["methods"]
+    if not args.skip_settings:
+        contrastive = [m for m in methods if m != "supervised"] or methods
+        settings_table(cfg, overrides, RunSpec(encoders[0], contrastive[0], "cosine"), summary, images, labels,
+                       device, args.steps, args.warmup)
 
-    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    print(f"### Training steps, profile `{args.profile}` scale (width {cfg['train']['width_scale']})\n")
-    print(f"machine: {describe_hardware()}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-          f"load average {os.getloadavg()[0]:.1f}; median of {args.steps} steps after {args.warmup} warm-up\n")
+    t = cfg["train"]
+    print(f"### The profile's settings: `{args.profile}` (precision {t['precision']}, channels_last "
+          f"{t['channels_last']}, compile {t['compile']}; {torch.get_num_threads()} threads)\n")
     print("| encoder | method | batch | s/step | images/s | epoch of {:,} images (s) | epochs | run (min) |".format(n_images))
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for encoder in args.encoders or cfg["train"]["encoders"]:
-        for method in args.methods or cfg["train"]["methods"]:
-            run_cfg = resolve(cfg, encoder, method, summary)
+    for encoder in encoders:
+        for method in methods:
+            run_cfg = resolve(cfg, RunSpec(encoder, method, t["schedule"]), summary)
             seconds = time_steps(run_cfg, images, labels, device, args.steps, args.warmup)
             rate = run_cfg["batch_size"] / seconds
             epoch_s = (n_images // run_cfg["batch_size"]) * seconds
-            epochs = cfg["train"][f"{kind_of(method)}_epochs"]
             print(f"| {encoder} | {method} | {run_cfg['batch_size']} | {seconds:.3f} | {rate:,.0f} | {epoch_s:,.1f} | "
-                  f"{epochs} | {epochs * epoch_s / 60:,.1f} |", flush=True)
+                  f"{run_cfg['epochs']} | {run_cfg['epochs'] * epoch_s / 60:,.1f} |", flush=True)
 
 
 if __name__ == "__main__":

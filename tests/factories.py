@@ -104,3 +104,66 @@ def jpeg_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "JPEG")
     return buf.getvalue()
+
+
+# --- feature sets ----------------------------------------------------------------------------------
+
+def feature_set(train, train_labels, test, test_labels, encoder="enc", method="moco_queue", schedule="cosine",
+                epoch=20, provenance=None):
+    """A checked clorg.features.Features from arrays (identity fields as given; epoch 0 = random init)."""
+    from clorg.features import Features
+
+    return Features(encoder, method, schedule, epoch, np.asarray(train), np.asarray(train_labels),
+                    np.asarray(test), np.asarray(test_labels), provenance if provenance is not None else {})
+
+
+# --- tidy result records (clorg.analysis.records) and a dataset without images ----------------------
+
+class FakeData:
+    """What the book reads of a DatasetChoice (its summary), without any image: for stored results,
+    claims and reports built by hand."""
+
+    def __init__(self, name="cifar10", train=50_000, test=10_000, sha="f" * 64, image_shape=(32, 32, 3),
+                 classes=CIFAR_CLASSES, skipped=()):
+        self.name, self.train_images, self.test_images, self.sha = name, train, test, sha
+        self.image_shape, self.classes, self.skipped = list(image_shape), list(classes), list(skipped)
+
+    def summary(self):
+        return {"name": self.name, "source": "x", "sha256": self.sha, "train_images": self.train_images,
+                "test_images": self.test_images, "image_shape": self.image_shape, "classes": self.classes,
+                "skipped": [{"name": n, "reason": r} for n, r in self.skipped], "notes": []}
+
+    def describe(self):
+        return f"{self.name}: {self.train_images} training images (fake)"
+
+
+def tidy(encoder, method, metric, values, epoch=10, schedule="cosine", seed=None):
+    """Records of one metric of one feature set: ``values`` is a number (no parameter) or
+    ``{parameter: number}``; ``epoch=0`` is the random initialisation."""
+    from clorg.analysis.records import record
+
+    ident = {"encoder": encoder, "method": method, "schedule": schedule, "epoch": epoch}
+    if not isinstance(values, dict):
+        return [record(ident, metric, values, seed=seed)]
+    return [record(ident, metric, v, parameter=p, seed=seed) for p, v in values.items()]
+
+
+def head_records(encoder, method, head, test, val=None, parameter=None, authors=None, parameters=None,
+                 epoch=10, schedule="cosine"):
+    """The records a classifier head stores for one feature set: honest test (and validation) accuracy
+    per seed (``test``, ``val``: one value per seed, or one number for a single seed), the authors'-protocol
+    accuracy and the parameter count."""
+    from clorg.analysis.records import AUTHORS, PARAMETERS, TEST, VALIDATION, head_metric, record
+
+    ident = {"encoder": encoder, "method": method, "schedule": schedule, "epoch": epoch}
+    test = list(test) if isinstance(test, (list, tuple)) else [test]
+    val = test if val is None else (list(val) if isinstance(val, (list, tuple)) else [val] * len(test))
+    out = []
+    for seed, (t, v) in enumerate(zip(test, val)):
+        out += [record(ident, head_metric(head, TEST), t, parameter, seed),
+                record(ident, head_metric(head, VALIDATION), v, parameter, seed)]
+    if authors is not None:
+        out.append(record(ident, head_metric(head, AUTHORS), authors, parameter))
+    if parameters is not None:
+        out.append(record(ident, head_metric(head, PARAMETERS), parameters, parameter))
+    return out

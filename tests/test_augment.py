@@ -1,16 +1,20 @@
 """Batched augmentations: statistics of each random operation, agreement with torchvision's
-per-image functions, geometry of the crop, determinism, shapes."""
+per-image functions (crop, flip, blur) and with straightforward references of the authors' NVIDIA
+DALI operators (colour twist, grayscale, blur window, solarize), geometry of the crop, determinism,
+shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import RandomResizedCrop
 
-from clorg import augment as A
+from clorg.train import augment as A
 
 N = 4000  # samples per statistical check
 SIGMAS = 5  # tolerance, in binomial standard deviations
@@ -117,8 +121,10 @@ def test_inputs_are_validated():
         A.contrastive_views(uint8_images(2), None)
     with pytest.raises(ValueError, match="flip_p"):
         A.ViewRecipe(flip_p=1.5)
-    with pytest.raises(ValueError, match="kernel_size"):
-        A.ViewRecipe(blur_kernel_size=4)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        A.ViewRecipe(blur_sigma=(0.0, 2.0))
+    with pytest.raises(ValueError, match="blur_sigma"):
+        A.ViewRecipe(blur_sigma=(2.0, 1.0))
     with pytest.raises(ValueError, match="hue"):
         A.ViewRecipe(hue=0.7)
 
@@ -130,6 +136,12 @@ def test_recipe_defaults_are_the_papers_and_lists_become_tuples():
     assert (v2.blur_p, v2.solarize_p, v2.solarize_threshold) == (0.1, 0.2, 128 / 255)
     assert (sup.jitter_p, sup.grayscale_p, sup.blur_p, sup.solarize_p, sup.flip_p) == (0, 0, 0, 0, 0.5)
     assert A.ViewRecipe(crop_scale=[0.3, 0.9]).crop_scale == (0.3, 0.9)  # as from YAML
+    assert v1.blur_sigma == v2.blur_sigma == (0.1, 2.0)
+    # the authors' pipeline has no random jitter order and no fixed blur kernel: the recipe neither
+    names = {f.name for f in dataclasses.fields(A.ViewRecipe)}
+    assert not names & {"jitter_order", "random_order", "blur_kernel_size"}
+    with pytest.raises(TypeError):
+        A.ViewRecipe(blur_kernel_size=3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -235,7 +247,8 @@ def test_grayscale_share_on_colourful_images():
     gray = ((out[:, 0] == out[:, 1]) & (out[:, 1] == out[:, 2])).flatten(1).all(1)
     assert_share(gray, 0.2)
     assert torch.equal(out[~gray], x[~gray])
-    torch.testing.assert_close(out[gray], TF.rgb_to_grayscale(x[gray], num_output_channels=3), rtol=0, atol=1e-6)
+    luma = 0.299 * x[gray, 0] + 0.587 * x[gray, 1] + 0.114 * x[gray, 2]  # DALI's Y of YIQ
+    torch.testing.assert_close(out[gray], luma.unsqueeze(1).expand(-1, 3, -1, -1), rtol=0, atol=1e-6)
     one = float_images(10, 8, channels=1)
     assert torch.equal(A.random_grayscale(one, 1.0, generator=gen()), one)
 
@@ -245,7 +258,7 @@ def test_solarize_share_and_values():
     out = A.solarize(x, 128 / 255, 0.2, generator=gen())
     changed = (out != x).flatten(1).any(1)
     assert_share(changed, 0.2)
-    expected = torch.where(x[changed] >= 128 / 255, 1 - x[changed], x[changed])
+    expected = torch.where(x[changed] > 128 / 255, 1 - x[changed], x[changed])
     torch.testing.assert_close(out[changed], expected, rtol=0, atol=0)
     ref = torch.stack([TF.solarize(x[i], 128 / 255) for i in torch.nonzero(changed).flatten()[:20]])
     torch.testing.assert_close(out[changed][:20], ref, rtol=0, atol=0)
@@ -278,57 +291,170 @@ def test_jitter_applied_share_seen_in_the_images(op):
     assert_share(changed, 0.8)
 
 
-def _torchvision_jitter(img, factors, applied):
-    ops = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
-    for k, fn in enumerate(ops):
-        if applied[k]:
-            img = fn(img, factors[k].item())
-    return img
+# The authors' colour twist (NVIDIA DALI color_twist), written out per pixel.
+RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.321], [0.211, -0.523, 0.311]])
+
+
+def dali_colour_twist(image: np.ndarray, b: float, c: float, s: float, h: float) -> np.ndarray:
+    """out = b (0.5 + c (M x - 0.5)) for every pixel x of a (3, H, W) image, M = inv(Y) R(h) S(s) Y,
+    clamped to [0, 1] at the end; h in turns."""
+    angle = 2 * math.pi * h
+    rotation = np.array([[1, 0, 0], [0, math.cos(angle), math.sin(angle)], [0, -math.sin(angle), math.cos(angle)]])
+    M = np.linalg.inv(RGB_TO_YIQ) @ rotation @ np.diag([1, s, s]) @ RGB_TO_YIQ
+    out = np.empty_like(image, dtype=np.float64)
+    for i in range(image.shape[1]):
+        for j in range(image.shape[2]):
+            out[:, i, j] = b * (0.5 + c * (M @ image[:, i, j] - 0.5))
+    return np.clip(out, 0, 1)
+
+
+def twist_reference(x: torch.Tensor, params: A.JitterParams) -> torch.Tensor:
+    neutral = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    f = torch.where(params.applied, params.factors, neutral).double()
+    out = []
+    for img, (b, c, s, h) in zip(x.double().numpy(), f.tolist()):
+        if img.shape[0] == 1:  # no chroma: contrast and brightness only
+            out.append(np.clip(b * (0.5 + c * (img - 0.5)), 0, 1))
+        else:
+            out.append(dali_colour_twist(img, b, c, s, h))
+    return torch.from_numpy(np.stack(out)).to(x.dtype)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_jitter_matches_torchvision(channels):
-    x = float_images(48, 16, channels)
-    p = A.sample_jitter_params(48, generator=gen(1))
-    out = A.apply_color_jitter(x, p)
-    for i in range(48):
-        torch.testing.assert_close(out[i], _torchvision_jitter(x[i], p.factors[i], p.applied[i]), rtol=0, atol=1e-5)
+def test_colour_twist_matches_dalis_formula(channels):
+    x = float_images(24, 6, channels)
+    p = A.sample_jitter_params(24, generator=gen(1))
+    assert p.applied.any(0).all() and (~p.applied).any(0).all()  # every parameter both on and off somewhere
+    torch.testing.assert_close(A.apply_color_jitter(x, p), twist_reference(x, p), rtol=0, atol=1e-5)
 
 
-def test_hue_matches_torchvision_on_extreme_pixels():
-    # pure colours, greys, ties between channels, shifts at the ends of the range
+def test_colour_twist_on_extreme_pixels_and_factors():
+    # pure colours, greys, ties between channels; hue at the ends of its range, factors that leave [0, 1]
     levels = torch.tensor([0.0, 0.25, 0.5, 1.0])
     pix = torch.cartesian_prod(levels, levels, levels).T.reshape(1, 3, 8, 8)
-    shifts = torch.tensor([-0.5, -0.1, 0.0, 0.1, 0.5])
-    factors = torch.stack([torch.ones(5)] * 3 + [shifts], 1)  # hue only (other factors 1)
-    out = A.apply_color_jitter(pix.expand(5, 3, 8, 8), A.JitterParams(factors, torch.ones(5, 4, dtype=torch.bool)))
-    for i, s in enumerate(shifts):
-        torch.testing.assert_close(out[i], TF.adjust_hue(pix[0], s.item()), rtol=0, atol=1e-5)
+    factors = torch.tensor([[1.0, 1.0, 1.0, -0.5], [1.0, 1.0, 1.0, 0.5], [1.0, 1.0, 1.0, 0.1], [1.0, 1.0, 0.0, 0.0],
+                            [1.0, 1.0, 1.2, -0.1], [1.4, 0.6, 0.8, 0.05], [0.6, 1.4, 1.2, -0.03], [0.0, 1.0, 1.0, 0.0]])
+    params = A.JitterParams(factors, torch.ones(8, 4, dtype=torch.bool))
+    x = pix.expand(8, 3, 8, 8)
+    torch.testing.assert_close(A.apply_color_jitter(x, params), twist_reference(x, params), rtol=0, atol=1e-5)
 
 
-def test_jitter_random_order_is_a_permutation_per_batch():
-    p = A.sample_jitter_params(8, generator=gen(3), random_order=True)
-    assert sorted(p.order) == [0, 1, 2, 3]
-    orders = {A.sample_jitter_params(8, generator=gen(s), random_order=True).order for s in range(20)}
-    assert len(orders) > 1
+def test_colour_twist_identity_pivot_and_final_clamp():
+    x = float_images(16, 8)
+    identity = A.JitterParams(torch.tensor([[1.0, 1.0, 1.0, 0.0]]).repeat(16, 1), torch.ones(16, 4, dtype=torch.bool))
+    torch.testing.assert_close(A.apply_color_jitter(x, identity), x, rtol=0, atol=1e-6)
+    off = A.JitterParams(torch.rand(16, 4, generator=gen(2)) + 0.5, torch.zeros(16, 4, dtype=torch.bool))
+    torch.testing.assert_close(A.apply_color_jitter(x, off), x, rtol=0, atol=1e-6)  # nothing applied
+
+    # contrast pivots on mid-grey 0.5, not on the image's mean: a grey 0.5 image is unchanged by any contrast
+    grey = torch.full((6, 3, 4, 4), 0.5)
+    contrast = torch.tensor([0.0, 0.3, 0.6, 1.0, 1.4, 3.0])
+    only_c = A.JitterParams(torch.stack([torch.ones(6), contrast, torch.ones(6), torch.zeros(6)], 1),
+                            torch.tensor([[False, True, False, False]]).repeat(6, 1))
+    torch.testing.assert_close(A.apply_color_jitter(grey, only_c), grey, rtol=0, atol=1e-6)
+    dark = torch.full((1, 3, 4, 4), 0.2)
+    out = A.apply_color_jitter(dark, A.JitterParams(torch.tensor([[1.0, 1.4, 1.0, 0.0]]), only_c.applied[:1]))
+    torch.testing.assert_close(out, torch.full_like(dark, 0.5 + 1.4 * (0.2 - 0.5)), rtol=0, atol=1e-6)
+    # brightness multiplies everything, the pivot included
+    bright = A.JitterParams(torch.tensor([[1.2, 0.6, 1.0, 0.0]]), torch.tensor([[True, True, False, False]]))
+    torch.testing.assert_close(A.apply_color_jitter(grey[:1], bright), torch.full_like(grey[:1], 0.6), rtol=0, atol=1e-6)
+    # one clamp, at the end: white under contrast 1.4 reaches 1.2 before brightness 0.6 brings it to 0.72
+    white = torch.ones(1, 3, 2, 2)
+    both = A.JitterParams(torch.tensor([[0.6, 1.4, 1.0, 0.0]]), torch.tensor([[True, True, False, False]]))
+    torch.testing.assert_close(A.apply_color_jitter(white, both), torch.full_like(white, 0.72), rtol=0, atol=1e-6)
+
+
+def test_each_colour_parameter_has_its_own_coin():
+    p = A.sample_jitter_params(N, 0.4, 0.4, 0.2, 0.1, 0.8, generator=gen(11))
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert_share(p.applied[:, i] & p.applied[:, j], 0.8 * 0.8)
+            assert_share(p.applied[:, i] & ~p.applied[:, j], 0.8 * 0.2)
+    assert_share(~p.applied.any(1), 0.2**4)
+    # the coins do not depend on the factors' values
+    big = p.factors[:, 0] > 1.0
+    assert_share(p.applied[big, 1], 0.8)
+    # and nothing else is drawn: no order of the four operations
+    assert A.JitterParams._fields == ("factors", "applied")
+    with pytest.raises(TypeError):
+        A.sample_jitter_params(8, generator=gen(3), random_order=True)
+
+
+def test_grayscale_is_dalis_luma():
+    x = float_images(8, 6)
+    expected = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    torch.testing.assert_close(A.rgb_to_grayscale(x), expected, rtol=0, atol=1e-7)
+    for k, weight in enumerate((0.299, 0.587, 0.114)):
+        pure = torch.zeros(1, 3, 2, 2)
+        pure[:, k] = 1.0
+        assert A.rgb_to_grayscale(pure).flatten().tolist() == pytest.approx([weight] * 4, abs=1e-7)
+    mask = torch.tensor([True, False] * 4)
+    out = A.grayscale_where(x, mask)
+    torch.testing.assert_close(out[mask], expected[mask].expand(-1, 3, -1, -1), rtol=0, atol=1e-7)
+    assert torch.equal(out[~mask], x[~mask])
+
+
+def test_solarize_inverts_only_pixels_strictly_above_the_threshold():
+    levels = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16, 1)
+    x = A.to_float(levels)  # every grey level k / 255
+    out = A.solarize_where(x, torch.tensor([True]), 128 / 255)
+    k = torch.arange(256).reshape(1, 1, 16, 16)
+    expected = torch.where(k > 128, 1 - x, x)
+    assert torch.equal(out, expected)
+    assert out.flatten()[128] == x.flatten()[128] and out.flatten()[129] == 1 - x.flatten()[129]
+    assert torch.equal(A.solarize_where(x, torch.tensor([False]), 128 / 255), x)
 
 
 # ------------------------------------------------------------------------------------------------
 # Gaussian blur
 # ------------------------------------------------------------------------------------------------
 
-def test_default_blur_kernel_size():
-    assert [A.default_blur_kernel_size(s) for s in (8, 28, 32, 64, 224)] == [3, 3, 3, 7, 23]
+def test_blur_radius_is_dalis_window():
+    # DALI's window: 2 ceil(3 sigma) + 1 taps (3 at sigma 0.1, 13 at 2.0), kept below the image side
+    assert [A.blur_radius(s, 32, 32) for s in (0.1, 0.3, 0.8, 1.5, 2.0)] == [1, 1, 3, 5, 6]
+    assert A.blur_radius(2.0, 5, 32) == 4 and A.blur_radius(0.01, 32, 32) == 1
+    k = A.gaussian_kernels(torch.tensor([0.3, 2.0]), 6)
+    assert k.shape == (2, 13) and torch.allclose(k.sum(1), torch.ones(2))
+    assert (k[0] > 0).sum() == 3 and (k[1] > 0).sum() == 13
 
 
-@pytest.mark.parametrize("kernel_size", [3, 5])
-def test_blur_matches_torchvision_and_skips_unselected(kernel_size):
-    x = float_images(32, 16)
+SIGMAS_IMPULSE = (0.3, 0.8, 1.5, 2.0)
+
+
+def test_blur_of_an_impulse_is_the_truncated_gaussian():
+    size, centre = 31, 15
+    x = torch.zeros(len(SIGMAS_IMPULSE), 1, size, size, dtype=torch.float64)
+    x[:, :, centre, centre] = 1.0
+    sigma = torch.tensor(SIGMAS_IMPULSE, dtype=torch.float64)
+    radius = A.blur_radius(max(SIGMAS_IMPULSE), size, size)  # the batch's common window
+    out = A.blur_with_sigma(x, sigma, radius)
+    offsets = np.arange(size) - centre
+    for i, s in enumerate(SIGMAS_IMPULSE):
+        own = math.ceil(3 * s)
+        pdf = np.where(np.abs(offsets) <= own, np.exp(-0.5 * (offsets / s) ** 2), 0.0)
+        pdf /= pdf.sum()
+        image = out[i, 0].numpy()
+        row = image[centre] / image[centre].sum()
+        np.testing.assert_allclose(row, pdf, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(image, np.outer(pdf, pdf), rtol=0, atol=1e-12)  # separable, same both ways
+        assert np.count_nonzero(image[centre]) == 2 * own + 1  # the window, 0 beyond
+        variance = (offsets**2 * row).sum()
+        truncated = (offsets**2 * pdf).sum()
+        assert variance == pytest.approx(truncated, rel=1e-10)
+        assert variance < s**2  # truncation at 3 sigma narrows it (and sampling a narrow one at integers)
+        if s >= 0.8:
+            assert variance == pytest.approx(s**2, rel=0.02)
+
+
+@pytest.mark.parametrize("radius", [6, 8])
+def test_blur_matches_torchvision_and_skips_unselected(radius):
+    x = float_images(32, 20)
     sigma = 0.1 + 1.9 * torch.rand(32, generator=gen(1))
     applied = torch.arange(32) % 3 != 0
-    out = A.blur_with_sigma(x, sigma, kernel_size, applied)
+    out = A.blur_with_sigma(x, sigma, radius, applied)
     for i in range(32):
         if applied[i]:
+            kernel_size = 2 * math.ceil(3 * sigma[i].item()) + 1  # each image's own DALI window
             ref = TF.gaussian_blur(x[i], [kernel_size] * 2, [sigma[i].item()] * 2)
             torch.testing.assert_close(out[i], ref, rtol=0, atol=1e-5)
         else:
@@ -357,7 +483,7 @@ def test_view_shares(recipe, blur_p, solarize_p):
         assert_share(p.jitter.applied[:, k], 0.8)
     sigma = p.blur_sigma[p.blurred]
     assert sigma.min() >= 0.1 and sigma.max() <= 2.0
-    assert p.blur_kernel_size == 3
+    assert p.blur_radius == A.blur_radius(2.0, 8, 8) == 6  # the widest window of sigma 2, for 8x8 views
 
 
 def test_supervised_view_is_crop_and_flip_only():

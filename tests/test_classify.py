@@ -1,13 +1,23 @@
-"""Classifier protocols and claim 4 (clorg.classify)."""
+"""Classifier protocols as records (clorg.analysis.classify)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import matplotlib
 
-import numpy as np
-import pytest
+matplotlib.use("Agg")
 
-from clorg import classify
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from factories import feature_set  # noqa: E402
+
+from clorg.analysis import classify  # noqa: E402
+from clorg.analysis import records as R  # noqa: E402
+
+HEADS = {"temperatures": [0.1], "seeds": 3, "validation_fraction": 0.1,
+         "label_smoothing": 0.1, "mask_range": [0.05, 0.6],
+         "random_init_label_smoothing": 0.0, "random_init_mask_range": [0.05, 0.5],
+         "graph_k": 10, "dense_max_nodes": 12000, "graph_ks_compared": [5, 10]}
 
 
 def _clusters(n_per_class=30, classes=3, dim=8, noise=0.05, seed=0):
@@ -19,10 +29,10 @@ def _clusters(n_per_class=30, classes=3, dim=8, noise=0.05, seed=0):
     return X.astype(np.float32), y
 
 
-def _features(seed=0, noise=0.05):
-    X, y = _clusters(seed=seed, noise=noise)
-    Xt, yt = _clusters(n_per_class=10, seed=seed + 100, noise=noise)
-    return SimpleNamespace(train=X, train_labels=y, test=Xt, test_labels=yt)
+def _features(seed=0, noise=0.05, classes=3, dim=8, n_train=30, n_test=10, **identity):
+    X, y = _clusters(n_per_class=n_train, classes=classes, dim=dim, seed=seed, noise=noise)
+    Xt, yt = _clusters(n_per_class=n_test, classes=classes, dim=dim, seed=seed + 100, noise=noise)
+    return feature_set(X, y, Xt, yt, **identity)
 
 
 def test_validation_split_is_stratified_disjoint_and_seeded():
@@ -38,74 +48,174 @@ def test_validation_split_is_stratified_disjoint_and_seeded():
         classify.validation_split(y, 1.5)
 
 
-@pytest.mark.parametrize("kind,temperature,params", [("linear", None, 8 * 3 + 3), ("gcn", 0.1, None)])
-def test_heads_are_perfect_on_separated_classes_under_both_protocols(kind, temperature, params):
-    out = classify.evaluate_trained(_features(), kind, temperature=temperature, seeds=(0, 1, 2),
-                                    cfg={"gcn_k": 10})
-    assert out["test"] == [1.0, 1.0, 1.0] and out["test_mean"] == 1.0 and out["test_std"] == 0.0
-    assert out["authors_protocol"] == 1.0 and out["val_mean"] == 1.0
+# ------------------------------------------------- settings ------------------------------------------
+
+def test_head_settings_follow_the_authors_runs():
+    assert classify.head_settings(HEADS, random_init=False) == {"label_smoothing": 0.1, "mask_range": (0.05, 0.6)}
+    assert classify.head_settings(HEADS, random_init=True) == {"label_smoothing": 0.0, "mask_range": (0.05, 0.5)}
+
+
+def test_graph_choice_dense_up_to_the_limit():
+    heads = {**HEADS, "graph_k": 50, "dense_max_nodes": 100}
+    assert classify.graph_k(heads, 100) is None and classify.graph_k(heads, 101) == 50
+    assert classify.graph_name(None) == "dense" and classify.graph_name(np.int64(50)) == 50
+
+
+@pytest.mark.parametrize("random_init", [False, True])
+def test_records_use_the_settings_of_the_feature_set(random_init, monkeypatch):
+    """Epoch-0 features (the random initialisation) get the random-init label smoothing and mask range;
+    trained features the others; for every head that takes them."""
+    seen = []
+
+    def spy(cls):
+        class Spy(cls):
+            def __init__(self, **kw):
+                seen.append((cls.__name__, kw.get("label_smoothing"), kw.get("mask_range")))
+                super().__init__(**kw)
+        return Spy
+
+    monkeypatch.setattr(classify, "LinearHead", spy(classify.LinearHead))
+    monkeypatch.setattr(classify, "GCNHead", spy(classify.GCNHead))
+    f = _features(epoch=0 if random_init else 20, method="supervised" if random_init else "moco_queue")
+    assert f.random_init == random_init
+    classify.classifier_records([f], {**HEADS, "seeds": 1})
+    want = ((0.0, (0.05, 0.5)) if random_init else (0.1, (0.05, 0.6)))
+    assert {name for name, _, _ in seen} == {"LinearHead", "GCNHead"}
+    for name, smoothing, masks in seen:
+        assert smoothing == want[0]
+        if name == "GCNHead":
+            assert masks == want[1]
+
+
+# ------------------------------------------------- records -------------------------------------------
+
+@pytest.fixture(scope="module")
+def separated_records():
+    return classify.classifier_records([_features()], HEADS)
+
+
+def test_records_are_tidy(separated_records):
+    records = separated_records
+    assert all(list(r) == list(R.FIELDS) for r in records)
+    identities = {(r["encoder"], r["method"], r["schedule"], r["epoch"]) for r in records}
+    assert identities == {("enc", "moco_queue", "cosine", 20)}
+    metrics = {r["metric"] for r in records}
+    assert metrics == {R.head_metric(h, q) for h in ("linear", "gcn") for q in (R.TEST, R.VALIDATION, R.AUTHORS,
+                                                                                   R.PARAMETERS)} \
+        | {R.head_metric("label_spreading", q) for q in (R.TEST, R.VALIDATION)}
+    # per seed: test and validation accuracy; once: the authors' protocol and the parameter count
+    for head, parameter in (("linear", None), ("gcn", 0.1)):
+        for quantity in (R.TEST, R.VALIDATION):
+            found = R.select(records, metric=R.head_metric(head, quantity))
+            assert [r["seed"] for r in found] == [0, 1, 2]
+            assert all(r["parameter"] == parameter for r in found)
+        for quantity in (R.AUTHORS, R.PARAMETERS):
+            (one,) = R.select(records, metric=R.head_metric(head, quantity))
+            assert one["seed"] is None and one["parameter"] == parameter
+    assert [r["seed"] for r in R.select(records, metric=R.head_metric("label_spreading", R.TEST))] == [0]
+
+
+@pytest.mark.parametrize("head, parameter, params", [("linear", None, 8 * 3 + 3), ("gcn", 0.1, None),
+                                                     ("label_spreading", None, None)])
+def test_heads_are_perfect_on_separated_classes_under_both_protocols(separated_records, head, parameter, params):
+    records = separated_records
+    test = [r["value"] for r in R.select(records, metric=R.head_metric(head, R.TEST), parameter=parameter)]
+    assert test == [1.0] * (1 if head == "label_spreading" else 3)
+    out = classify.summary(records, head, parameter, encoder="enc", method="moco_queue")
+    assert out["test_mean"] == 1.0 and out["test_std"] == 0.0 and out["val_mean"] == 1.0
+    assert out["seeds"] == len(test)
+    if head != "label_spreading":
+        assert out["authors"] == 1.0
     if params:
         assert out["parameters"] == params
 
 
-def test_classifier_results_table_and_baselines():
-    feats = {"enc moco_queue": _features(0), "enc supervised": _features(1)}
-    res = classify.classifier_results(feats, temperatures=(0.1, 0.2), seeds=(0, 1), cfg={"gcn_k": 10})
-    assert set(res["enc moco_queue"]) == {"linear", "gcn T=0.1", "gcn T=0.2", "baselines"}
-    # k = 200 is more than the 90 training images: capped at the bank size; similarity votes still win
-    assert res["enc supervised"]["baselines"] == {"kNN k=10": 1.0, "kNN k=200": 1.0, "label spreading": 1.0}
-    table = classify.accuracy_table(res)
-    assert table.loc["enc moco_queue", "linear (honest)"] == 1.0
-    assert table.loc["enc moco_queue", "gcn parameters"] > 0
+def test_parameter_records_of_the_papers_heads():
+    """512-d features and 10 classes: the linear head has 5,130 parameters, the GCN 652, whatever the data."""
+    f = _features(classes=10, dim=512, n_train=4, n_test=2, noise=0.3)
+    heads = {**HEADS, "seeds": 1}
+    records = classify.classifier_records([f], heads)
+    assert R.value(records, metric=R.head_metric("linear", R.PARAMETERS)) == 5130
+    assert R.value(records, metric=R.head_metric("gcn", R.PARAMETERS), parameter=0.1) == 652
 
 
-def test_bad_features_name_the_fix():
-    f = _features()
-    f.train = f.train.copy()
-    f.train[3, 0] = np.nan
-    with pytest.raises(ValueError, match="enc moco_queue: the train features contain NaN.*02_train"):
-        classify.classifier_results({"enc moco_queue": f}, temperatures=(0.1,))
-    g = _features()
-    g.test_labels = g.test_labels[:-1]
-    with pytest.raises(ValueError, match="30 test features but 29 labels.*03_embeddings"):
-        classify.classifier_results({"x": g}, temperatures=(0.1,))
+def test_one_gcn_graph_per_feature_set_and_temperature(monkeypatch):
+    """The graph is built once and serves every seed and both protocols."""
+    built = []
+    original = classify.GCNHead.graph
+
+    def counting(self, nodes):
+        built.append((self.temperature, self.k, len(nodes)))
+        return original(self, nodes)
+
+    monkeypatch.setattr(classify.GCNHead, "graph", counting)
+    classify.classifier_records([_features()], {**HEADS, "temperatures": [0.1, 0.2], "seeds": 2, "graph_k": None})
+    assert built == [(0.1, None, 120), (0.2, None, 120)]  # dense: 120 nodes <= dense_max_nodes
 
 
-def _entry(linear, gcn01, gcn02, val01=0.5, val02=0.4):
-    def one(acc, val, params):
-        return {"test_mean": acc, "test_std": 0.01, "val_mean": val, "parameters": params}
-    return {"linear": one(linear, 0.5, 5130), "gcn T=0.1": one(gcn01, val01, 652), "gcn T=0.2": one(gcn02, val02, 652)}
+def test_graph_records_compare_dense_with_top_k():
+    f = _features(noise=0.3)
+    records = classify.graph_records(f, HEADS, 0.1)
+    assert R.parameters(records, metric=R.head_metric("gcn", R.TEST)) == ["dense", 5, 10]
+    for graph in ("dense", 5, 10):
+        assert [r["seed"] for r in R.select(records, metric=R.head_metric("gcn", R.TEST), parameter=graph)] == [0, 1, 2]
+        assert R.value(records, metric=R.head_metric("gcn", R.PARAMETERS), parameter=graph) == \
+            (3 + 1) * 16 + (16 * 16 + 1 + 16 + 2 * 16) + (16 * 3 + 1 + 3)  # 3 classes
+    # the dense graph here is the classifier chapter's GCN (same graph, seeds and splits): the same numbers
+    dense_chapter = classify.classifier_records([f], {**HEADS, "graph_k": None})
+    for quantity in (R.TEST, R.VALIDATION, R.AUTHORS):
+        ours = [r["value"] for r in R.select(records, metric=R.head_metric("gcn", quantity), parameter="dense")]
+        theirs = [r["value"] for r in R.select(dense_chapter, metric=R.head_metric("gcn", quantity), parameter=0.1)]
+        assert ours == theirs
+    # above dense_max_nodes the dense graph is left out, without a record
+    small = classify.graph_records(f, {**HEADS, "dense_max_nodes": 100, "seeds": 1}, 0.1)
+    assert R.parameters(small, metric=R.head_metric("gcn", R.TEST)) == [5, 10]
 
 
-def test_claim4_picks_the_temperature_on_validation_and_compares_gains():
-    res = {"r moco_queue": _entry(0.80, 0.83, 0.99, val01=0.6, val02=0.5),  # T=0.2 is better on test only
-           "r simclr": _entry(0.80, 0.78, 0.70),
-           "r supervised": _entry(0.90, 0.91, 0.90)}
-    claims = classify.check_claim4(res, ["r"], ["moco_queue", "simclr", "supervised"]).set_index("contrastive")
-    assert claims.loc["moco_queue", "gcn"] == "gcn T=0.1"
-    assert claims.loc["moco_queue", "gain CL"] == pytest.approx(0.03)
-    assert claims.loc["moco_queue", "gain SL"] == pytest.approx(0.01)
-    assert claims.loc["moco_queue", "holds"] and not claims.loc["simclr", "holds"]
-    assert claims.loc["moco_queue", "parameter ratio"] == pytest.approx(5130 / 652)
-    assert "within the seeds' spread" not in claims.loc["moco_queue", "numbers"]
-    res["r moco_queue"]["gcn T=0.1"]["test_mean"] = 0.805  # a gain of 0.5 points, std 1 point
-    claims = classify.check_claim4(res, ["r"], ["moco_queue", "supervised"])
-    assert "within the seeds' spread, 1.0%" in claims.loc[0, "numbers"]
-    # a CL gain that is positive but smaller than the SL gain does not hold
-    res["r supervised"] = _entry(0.80, 0.90, 0.85)
-    claims = classify.check_claim4(res, ["r"], ["moco_queue", "supervised"])
-    assert bool(claims.loc[0, "gcn >= linear"]) and not bool(claims.loc[0, "holds"])
+# ---------------------------------------------- summaries --------------------------------------------
 
+def _hand_made(identity):
+    out = []
+    for t, tests, vals in ((0.1, [0.80, 0.82], [0.60, 0.62]), (0.2, [0.99, 0.97], [0.50, 0.52])):
+        for seed, (test, val) in enumerate(zip(tests, vals)):
+            out.append(R.record(identity, R.head_metric("gcn", R.TEST), test, parameter=t, seed=seed))
+            out.append(R.record(identity, R.head_metric("gcn", R.VALIDATION), val, parameter=t, seed=seed))
+        out.append(R.record(identity, R.head_metric("gcn", R.AUTHORS), max(tests) + 0.01, parameter=t))
+        out.append(R.record(identity, R.head_metric("gcn", R.PARAMETERS), 652, parameter=t))
+    return out
+
+
+def test_summary_and_the_temperature_are_chosen_on_validation_not_test():
+    a = {"encoder": "r", "method": "moco_queue", "schedule": "cosine", "epoch": 20}
+    b = {**a, "method": "simclr"}
+    records = _hand_made(a) + [dict(r, value=1 - r["value"]) if "accuracy" in r["metric"] else r for r in _hand_made(b)]
+    s = classify.summary(records, "gcn", 0.1, **a)
+    assert s == {"test_mean": pytest.approx(0.81), "test_std": pytest.approx(0.01), "seeds": 2,
+                 "val_mean": pytest.approx(0.61), "authors": pytest.approx(0.83), "parameters": 652}
+    # T = 0.2 is better on test only: the validation picks T = 0.1
+    assert classify.best_gcn_temperature(records, **a) == 0.1
+    # the other feature set's accuracies are flipped: its validation prefers T = 0.2
+    assert classify.best_gcn_temperature(records, **b) == 0.2
+    assert classify.summary(records, "linear", **a) == {}
+    assert classify.best_gcn_temperature(records, encoder="nobody") is None
+
+
+def test_best_temperature_ties_go_to_the_first():
+    a = {"encoder": "r", "method": "m", "schedule": "cosine", "epoch": 5}
+    records = [R.record(a, R.head_metric("gcn", R.VALIDATION), 0.5, parameter=t, seed=0) for t in (0.2, 0.1, 1.0)]
+    records += [R.record(a, R.head_metric("gcn", R.TEST), acc, parameter=t, seed=0)
+                for t, acc in ((0.2, 0.1), (0.1, 0.9), (1.0, 0.9))]
+    assert classify.best_gcn_temperature(records, **a) == 0.2
+
+
+# ------------------------------------------------- figure --------------------------------------------
 
 def test_classifier_accuracy_figure_draws_every_head():
-    import matplotlib
+    from clorg.book import plots
 
-    matplotlib.use("Agg")
-    from clorg import plots
-
-    feats = {"enc moco_queue": _features(0)}
-    res = classify.classifier_results(feats, temperatures=(0.1,), seeds=(0,), cfg={"gcn_k": 10})
-    fig = plots.classifier_accuracies(classify.accuracy_table(res))
+    records = classify.classifier_records([_features(0)], {**HEADS, "seeds": 1})
+    fig = plots.classifier_accuracies(records)
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert sorted(labels) == sorted(["linear (honest)", "authors' protocol (best test step)", "gcn T=0.1 (honest)",
-                                     "kNN k=10", "kNN k=200", "label spreading"])
+                                     "label spreading (honest)"])
+    plt.close(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clorg.config import SCHEMA, ConfigError, available_profiles, dataset_candidates, load_profile
+from clorg.core.config import SCHEMA, ConfigError, available_profiles, dataset_candidates, load_profile
 
 
 def test_shipped_profiles_are_valid_and_complete():
@@ -13,7 +13,9 @@ def test_shipped_profiles_are_valid_and_complete():
         cfg = load_profile(name)
         assert cfg["profile"]["name"] == name
         assert set(cfg) == set(SCHEMA)
-        assert set(cfg["profile"]) == {"name", "description", "needs_gpu"}
+        assert set(cfg["profile"]) == set(SCHEMA["profile"]) >= {"name", "description", "needs_gpu"}
+        for section, keys in SCHEMA.items():
+            assert set(cfg[section]) == set(keys), section
         # the CPU profiles run anywhere; gpu10 and paper are trained by ci/train_profile.py on a GPU
         assert cfg["profile"]["needs_gpu"] is (name in ("gpu10", "paper"))
     assert dataset_candidates(load_profile("quick")) == ["cifar10", "fashion-mnist", "digits"]
@@ -54,7 +56,14 @@ def test_overrides_replace_dotted_keys():
     ({"dat.train_per_class": 7}, "unknown override key 'dat.train_per_class'"),
     ({"data.train_per_class": -1}, r"data.train_per_class = -1 must be a positive integer or null"),
     ({"train.encoders": ["resnet50"]}, r"train.encoders = \['resnet50'\] must be a non-empty list drawn from"),
-    ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal'\]"),
+    ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal', 'paper-compressed'\]"),
+    ({"train.contrastive_restart_epochs": 0}, "train.contrastive_restart_epochs = 0 must be a positive integer"),
+    ({"train.supervised_crop_scale": [0.9, 0.2]}, r"train.supervised_crop_scale = \[0.9, 0.2\] must be a pair"),
+    ({"train.variants": [{"encoder": "vit", "method": "moco_queue"}]}, "train.variants = .* must be a list"),
+    ({"train.variants": [{"encoder": "vit", "method": "moco_queue", "schedule": "step"}]}, "train.variants"),
+    ({"heads.validation_fraction": 1.0}, r"heads.validation_fraction = 1.0 must be a number in \(0, 1\)"),
+    ({"tsne.exaggeration_iterations": -1}, "tsne.exaggeration_iterations = -1 must be an integer >= 0"),
+    ({"train.precision": "fp16"}, r"train.precision = 'fp16' must be one of \['auto', 'fp32', 'bf16'\]"),
     ({"metrics.rld_temperatures": [0.1, 0]}, "rld_temperatures"),
     ({"toy.seeds": True}, "toy.seeds = True must be a positive integer"),
     ({"profile.needs_gpu": "yes"}, "profile.needs_gpu = 'yes' must be true or false"),
@@ -82,9 +91,46 @@ def test_profile_file_with_unknown_and_missing_keys(tmp_path):
 
 
 def test_parse_overrides_reads_yaml_values_and_rejects_a_missing_equals():
-    from clorg.config import parse_overrides
+    from clorg.core.config import parse_overrides
 
     assert parse_overrides(["data.train_per_class=50", "train.methods=[simclr]", "data.test_per_class=null"]) == {
         "data.train_per_class": 50, "train.methods": ["simclr"], "data.test_per_class": None}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["data.train_per_class"])
+
+
+def test_run_specs_of_a_profile():
+    from clorg.core.config import RunSpec, all_runs, kind_of, main_runs, variant_runs
+
+    assert kind_of("moco_queue") == kind_of("simclr") == "contrastive" and kind_of("supervised") == "supervised"
+    with pytest.raises(ValueError, match=r"unknown method 'byol'; valid methods"):
+        kind_of("byol")
+    assert RunSpec("vit", "simclr", "cosine").kind == "contrastive"
+    cfg = load_profile("smoke", {"train.encoders": ["resnet18", "vit"], "train.methods": ["moco_queue", "supervised"],
+                                 "train.variants": [
+                                     {"encoder": "vit", "method": "moco_queue", "schedule": "paper-compressed"},
+                                     {"encoder": "vit", "method": "moco_queue", "schedule": "cosine"},  # a main run
+                                     {"encoder": "vit", "method": "moco_queue", "schedule": "paper-compressed"}]})
+    main = main_runs(cfg)
+    assert main == [RunSpec("resnet18", "moco_queue", "cosine"), RunSpec("resnet18", "supervised", "cosine"),
+                    RunSpec("vit", "moco_queue", "cosine"), RunSpec("vit", "supervised", "cosine")]
+    assert variant_runs(cfg) == [RunSpec("vit", "moco_queue", "paper-compressed")]  # duplicates dropped
+    assert all_runs(cfg) == main + variant_runs(cfg)
+    assert variant_runs(load_profile("smoke")) == []
+    assert hash(RunSpec("vit", "simclr", "cosine")) == hash(RunSpec("vit", "simclr", "cosine"))  # usable as a key
+
+
+def test_paper_profile_trains_with_the_authors_settings():
+    from clorg.core import paper
+
+    cfg = load_profile("paper")
+    for key, (theirs, what, _) in paper.SETTINGS.items():
+        section, _, name = key.partition(".")
+        if section == "train":
+            assert cfg[section][name] == theirs, (key, what)
+    for kind in ("contrastive", "supervised"):
+        assert cfg["train"][f"{kind}_restart_epochs"] == paper.SCHEDULE[kind]["restart_epochs"]
+        assert cfg["train"][f"{kind}_warmup_epochs"] == paper.SCHEDULE[kind]["warmup_epochs"]
+        assert cfg["train"][f"{kind}_batch_size"] == paper.SCHEDULE[kind]["batch_size"]
+    assert paper.base_lr("contrastive") == pytest.approx(2.73e-5, rel=2e-3)
+    assert paper.base_lr("supervised") == pytest.approx(1.95e-5, rel=2e-3)

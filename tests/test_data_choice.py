@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from factories import cifar_arrays, write_cifar_pickles, write_idx_set
 
-from clorg.config import load_profile
+from clorg.core.config import load_profile
 from clorg.data import (DatasetError, DatasetNotFoundError, choose_dataset, choose_profile_dataset,
                         sources, stratified_subset)
 

@@ -15,81 +15,89 @@ sys.path.insert(0, str(ROOT / "ci"))
 
 import execute_notebooks as ex  # noqa: E402
 import train_profile as tp  # noqa: E402
-from clorg.chapters import NEEDS_NO_RUNS, PRODUCES  # noqa: E402
-from clorg.config import load_profile  # noqa: E402
+from clorg.book import chapters  # noqa: E402
+from clorg.book.store import Source, cached  # noqa: E402
+from clorg.core.config import RunSpec, load_profile  # noqa: E402
+from factories import FakeData  # noqa: E402
 
 
 @pytest.fixture
 def stored(tmp_path, monkeypatch):
-    """An empty results/gpu10/ under a fake project root, and a helper that stores results in it."""
-    monkeypatch.setattr(ex, "ROOT", tmp_path)
-    folder = tmp_path / "results" / "gpu10"
-    folder.mkdir(parents=True)
+    """An empty results/gpu10/ under a scratch results root, and a helper that stores a chapter's results
+    the way the chapter does (current for this profile and data)."""
+    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    cfg, data = load_profile("gpu10"), FakeData()
 
-    def store(*files):
-        for f in files:
-            (folder / f).write_text("{}")
-    return folder, store
+    def store(*names):
+        for name in names:
+            chapter = chapters.chapter_of(name)
+            arrays = name in chapter.arrays
+            cached(cfg, data, name, lambda: {"x": [1.0]}, Source(chapter.reads, chapter.code, None), producer="p",
+                   command="c", arrays=arrays)
+    return cfg, data, store
 
 
 # ============================================ execute_notebooks ============================================
 
 def test_gpu_profile_without_gpu_skips_chapters_whose_results_are_missing(stored):
-    folder, store = stored
-    gpu10 = load_profile("gpu10")
-    reason = ex.skip_reason("05_tsne", gpu10, folder, cuda=False)
+    cfg, data, store = stored
+    reason = ex.skip_reason("05_tsne", cfg, data, cuda=False)
     assert "needs a GPU" in reason
-    assert "results/gpu10/tsne.json/.npz" in reason and "results/gpu10/tsne_claims.json/.npz" in reason
-    store("tsne.npz")  # one of its two results: still skipped, and only the other is named
-    reason = ex.skip_reason("05_tsne", gpu10, folder, cuda=False)
-    assert "tsne_claims" in reason and "tsne.json" not in reason
-    store("tsne_claims.json")  # all stored: the chapter executes and reads them, no GPU needed
-    assert ex.skip_reason("05_tsne", gpu10, folder, cuda=False) is None
+    assert "results/gpu10/tsne.npz does not exist" in reason and "results/gpu10/tsne_purity.json does not exist" in reason
+    store("tsne")  # one of its two results: still skipped, and only the other is named
+    reason = ex.skip_reason("05_tsne", cfg, data, cuda=False)
+    assert "tsne_purity" in reason and "tsne.npz" not in reason
+    store("tsne_purity")  # all stored: the chapter executes and reads them, no GPU needed
+    assert ex.skip_reason("05_tsne", cfg, data, cuda=False) is None
 
 
-def test_chapters_that_store_nothing_always_execute(stored):
-    folder, _ = stored
-    gpu10 = load_profile("gpu10")
-    for stem in ("00_data", "09_report"):
-        assert stem not in PRODUCES
-        assert ex.skip_reason(stem, gpu10, folder, cuda=False) is None
-    # the toy figure stores a result but reads no run: computed on any machine
-    assert "toy" in PRODUCES["01_toy_clusters"] and not (folder / "toy.json").exists()
-    assert ex.skip_reason("01_toy_clusters", gpu10, folder, cuda=False) is None
+def test_a_stale_result_is_skipped_like_a_missing_one(stored):
+    """The executor decides with the store's own check: a result stored with another configuration of the
+    chapter's sections would make the chapter fail, so it counts as not there."""
+    cfg, data, store = stored
+    store("geometry")
+    assert ex.skip_reason("04_metrics", cfg, data, cuda=False) is None
+    other = load_profile("gpu10", {"metrics.chi_ks": [1, 10]})
+    assert "another setting of the profile sections" in ex.skip_reason("04_metrics", other, data, cuda=False)
+    # a section the chapter does not read changes nothing
+    assert ex.skip_reason("04_metrics", load_profile("gpu10", {"tsne.sample_size": 77}), data, cuda=False) is None
+
+
+def test_chapters_that_read_no_runs_always_execute(stored):
+    cfg, data, _ = stored
+    for stem in ("00_data", "01_toy_clusters", "09_report"):
+        assert chapters.CHAPTERS[stem].runs is None
+        assert ex.skip_reason(stem, cfg, data, cuda=False) is None
 
 
 def test_nothing_is_skipped_with_a_gpu_on_cpu_profiles_or_with_allow_cpu(stored):
-    folder, _ = stored  # empty: every result missing
-    gpu10, smoke = load_profile("gpu10"), load_profile("smoke")
-    for stem in PRODUCES:
-        assert ex.skip_reason(stem, gpu10, folder, cuda=True) is None
-        assert ex.skip_reason(stem, smoke, folder, cuda=False) is None
-        assert ex.skip_reason(stem, gpu10, folder, cuda=False, allow_cpu=True) is None
-        assert (ex.skip_reason(stem, gpu10, folder, cuda=False) is None) == (stem in NEEDS_NO_RUNS)
+    cfg, data, _ = stored  # empty: every result missing
+    smoke = load_profile("smoke")
+    for stem, chapter in chapters.CHAPTERS.items():
+        assert ex.skip_reason(stem, cfg, data, cuda=True) is None
+        assert ex.skip_reason(stem, smoke, data, cuda=False) is None
+        assert ex.skip_reason(stem, cfg, data, cuda=False, allow_cpu=True) is None
+        assert (ex.skip_reason(stem, cfg, data, cuda=False) is None) == (chapter.runs is None)
 
 
 def test_skipped_page_says_why_what_is_missing_and_how_to_produce_it(stored):
-    folder, store = stored
-    store("tsne.npz")
-    note = ex.skipped_note("05_tsne", load_profile("gpu10"), folder, "gpu10", [])
+    cfg, data, store = stored
+    store("tsne")
+    note = ex.skipped_note("05_tsne", cfg, data, "gpu10", [])
     assert note.startswith(":::{warning}\n**This chapter was not executed in this build**")
-    assert "needs a GPU" in note and "`results/gpu10/tsne_claims.json` (or `.npz`)" in note
-    assert "results/gpu10/tsne.json" not in note  # stored: not reported missing
-    assert "`make gpu10`" in note and "`python ci/train_profile.py --profile gpu10`" in note
-    assert "`python ci/execute_notebooks.py --profile gpu10 --only 05_tsne`" in note
+    assert "needs a GPU" in note and "results/gpu10/tsne_purity.json does not exist" in note
+    assert "tsne.npz" not in note  # stored: not reported missing
+    assert "`make gpu10`" in note
+    assert "`python -m clorg.book --profile gpu10 --only 05_tsne`" in note
     # overrides travel into every command; a profile given as a file has no make target
-    note = ex.skipped_note("02_train", load_profile("paper"), folder, "paper", ["train.contrastive_epochs=5"])
+    note = ex.skipped_note("02_train", load_profile("paper"), data, "paper", ["train.contrastive_epochs=5"])
     assert 'make paper OVERRIDES="--override train.contrastive_epochs=5"' in note
     assert "--only 02_train --override train.contrastive_epochs=5" in note
     everything, chapter = ex.produce_commands("configs/mine.yaml", "mine", "04_metrics", [])
     assert "make" not in everything
     assert everything.startswith("python ci/train_profile.py --profile configs/mine.yaml && ")
-    assert chapter == "python ci/execute_notebooks.py --profile configs/mine.yaml --only 04_metrics"
-
-
-def test_results_outside_the_project_are_named_in_full(tmp_path):
-    elsewhere = tmp_path / "elsewhere" / "gpu10"
-    assert str(elsewhere) in ex.skip_reason("04_metrics", load_profile("gpu10"), elsewhere, cuda=False)
+    assert chapter == "python -m clorg.book --profile configs/mine.yaml --only 04_metrics"
 
 
 def test_note_goes_below_the_title_cell():
@@ -103,13 +111,24 @@ def test_note_goes_below_the_title_cell():
     assert untitled.cells[0].source == "note"
 
 
+def test_parameter_cells_are_removed_from_the_page_and_warnings_open_it():
+    params = nbformat.v4.new_code_cell("profile = 'quick'", metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["injected-parameters"]})
+    nb = ex.tidy_for_the_page(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), params, injected,
+                                                              nbformat.v4.new_code_cell("x = 1")]))
+    assert [("remove-cell" in c.metadata.get("tags", [])) for c in nb.cells] == [False, True, True, False]
+    note = ex.warning_note(["Run `r` was trained by older code: these files changed since: clorg/train/augment.py."])
+    assert note.startswith(":::{warning}") and "clorg/train/augment.py" in note
+
+
 # ============================================== train_profile ==============================================
 
-def test_plan_is_every_encoder_with_every_method():
-    cfg = load_profile("gpu10")
+def test_plan_is_every_encoder_with_every_method_then_the_variants():
+    cfg = load_profile("gpu10", {"train.variants": [{"encoder": "vit", "method": "moco_queue", "schedule": "paper-literal"}]})
     runs = tp.plan(cfg)
-    assert runs == [(e, m) for e in cfg["train"]["encoders"] for m in cfg["train"]["methods"]]
-    assert runs[0][0] == cfg["train"]["encoders"][0]  # encoder by encoder
+    t = cfg["train"]
+    assert runs[:-1] == [RunSpec(e, m, t["schedule"]) for e in t["encoders"] for m in t["methods"]]
+    assert runs[-1] == RunSpec("vit", "moco_queue", "paper-literal")
 
 
 def test_gpu_profiles_are_refused_without_a_gpu_unless_allowed():
@@ -122,14 +141,16 @@ def test_gpu_profiles_are_refused_without_a_gpu_unless_allowed():
 
 
 def test_one_process_per_run_or_torchrun_over_several_gpus():
-    one = tp.train_command("gpu10", "vit", "moco_queue", ["data.train_per_class=20"], gpus=1)
+    one = tp.train_command("gpu10", RunSpec("vit", "moco_queue", "cosine"), ["data.train_per_class=20"], gpus=1)
     assert one == [sys.executable, "-m", "clorg.train", "--config", "gpu10", "--encoder", "vit",
-                   "--method", "moco_queue", "--override", "data.train_per_class=20"]
-    assert tp.train_command("gpu10", "vit", "moco_queue", [], gpus=0)[:3] == [sys.executable, "-m", "clorg.train"]
-    four = tp.train_command("paper", "resnet18", "supervised", [], gpus=4, force=True)
+                   "--method", "moco_queue", "--schedule", "cosine", "--override", "data.train_per_class=20"]
+    assert tp.train_command("gpu10", RunSpec("vit", "moco_queue", "cosine"), [], gpus=0)[:3] == \
+        [sys.executable, "-m", "clorg.train"]
+    four = tp.train_command("paper", RunSpec("resnet18", "supervised", "paper-literal"), [], gpus=4, force=True)
     start, _, rest = tp.shown(four).partition(" --standalone")
     assert start in ("torchrun", "python -m torch.distributed.run")  # the script next to python, else the module
-    assert rest == " --nproc_per_node=4 -m clorg.train --config paper --encoder resnet18 --method supervised --force"
+    assert rest == (" --nproc_per_node=4 -m clorg.train --config paper --encoder resnet18 --method supervised "
+                    "--schedule paper-literal --force")
     assert tp.batch_problem(load_profile("gpu10"), 4) is None
     assert "does not split over 3 GPUs" in tp.batch_problem(load_profile("gpu10"), 3)
 
@@ -149,6 +170,8 @@ def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkey
         started.append(cmd)
         assert cwd == tp.ROOT and str(tp.ROOT / "lib") in env["PYTHONPATH"]
         return subprocess.CompletedProcess(cmd, 3 if "supervised" in cmd else 0)
+
+    monkeypatch.setenv("CLORG_RUNS", "/nonexistent")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     args = ["--profile", "gpu10", "--allow-cpu", "--override", "data.train_per_class=20"]

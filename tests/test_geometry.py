@@ -1,11 +1,16 @@
-"""Cluster geometry tables and the claim checks on constructed feature sets."""
+"""Cluster geometry of feature sets as records (clorg.analysis.geometry) on constructed feature sets. The
+claims 1-3 read these records in clorg.book.claims (tested there)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import pytest
+import torch
+from factories import feature_set
 
-from clorg.geometry import capped_ks, check_claims, geometry
+from clorg.analysis import records as R
+from clorg.analysis.geometry import capped_ks, geometry_records, measure
+from clorg.analysis.metrics import calinski_harabasz, chi, rld_sweep
 
 
 def test_capped_ks_says_what_it_capped():
@@ -13,30 +18,53 @@ def test_capped_ks_says_what_it_capped():
     assert capped_ks([1, 10], labels) == ([1, 10], None)
     ks, note = capped_ks([1, 10, 100, 500], labels)
     assert ks == [1, 10, 39] and "smallest class (40 images)" in note
+    assert "asked for [1, 10, 100, 500], used [1, 10, 39]" in note
 
 
-def test_geometry_separates_compact_from_fragmented_classes():
+def _compact_and_fragmented():
+    """compact: each class one tight blob; fragmented: each class 10 tiny blobs scattered at random."""
     rng = np.random.default_rng(0)
-    # compact: each class one tight blob; fragmented: each class 10 tiny blobs scattered at random
-    compact_c = rng.normal(size=(5, 32))
     y = np.repeat(np.arange(5), 60)
-    compact = compact_c[y] + 0.05 * rng.normal(size=(300, 32))
-    frag_c = rng.normal(size=(50, 32))
-    frag = frag_c[np.arange(300) // 6] + 0.05 * rng.normal(size=(300, 32))
-    norm = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
-    table = geometry({"e supervised": (norm(compact), y), "e moco_queue": (norm(frag), y)}, [1.0, 0.1], [1, 50])
-    assert list(table.columns) == ["CH", "RLD T=1", "RLD T=0.1", "CHI k=1", "CHI k=50"]
-    claims = check_claims(table, ["e"], ["moco_queue", "supervised"])
-    assert claims["claim"].tolist() == [1, 2, 3]
-    assert claims["holds"].all(), claims.to_string()
+    compact = rng.normal(size=(5, 32))[y] + 0.05 * rng.normal(size=(300, 32))
+    frag = rng.normal(size=(50, 32))[np.arange(300) // 6] + 0.05 * rng.normal(size=(300, 32))
+    norm = lambda a: (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    return norm(compact), norm(frag), y
 
 
-def test_claims_can_fail():
-    table = pd.DataFrame({"CH": [10.0, 50.0], "RLD T=1": [0.5, 0.1], "RLD T=0.1": [0.6, 0.2],
-                          "CHI k=1": [0.9, 0.9], "CHI k=100": [0.89, 0.5]},
-                         index=["r supervised", "r simclr"])
-    # here the "contrastive" features are the compact ones in CH, and CHI drops for supervised
-    table.loc["r simclr", "CH"] = 100.0
-    table.loc["r supervised", "CHI k=100"] = 0.5
-    claims = check_claims(table, ["r"], ["simclr", "supervised"]).set_index("claim")
-    assert not claims.loc[1, "holds"] and not claims.loc[2, "holds"]
+def test_measure_is_the_three_metrics():
+    X, _, y = _compact_and_fragmented()
+    m = measure(X, y, [1.0, 0.1], [1, 50])
+    assert set(m) == {"CH", "RLD", "CHI"}
+    assert m["CH"] == calinski_harabasz(X, y)
+    assert m["RLD"] == rld_sweep(X, y, [1.0, 0.1]) and list(m["RLD"]) == [1.0, 0.1]
+    assert m["CHI"] == chi(X, y, [1, 50]) and list(m["CHI"]) == [1, 50]
+    assert measure(torch.from_numpy(X), y, [1.0], [1])["CH"] == pytest.approx(m["CH"], rel=1e-12)
+
+
+def test_geometry_records_separate_compact_from_fragmented_classes():
+    compact, frag, y = _compact_and_fragmented()
+    sets = [feature_set(compact, y, compact[:5], y[:5], encoder="e", method="supervised"),
+            feature_set(frag, y, frag[:5], y[:5], encoder="e", method="moco_queue")]
+    records = geometry_records(sets, [1.0, 0.1], [1, 50])
+    assert all(list(r) == list(R.FIELDS) for r in records) and len(records) == 2 * (1 + 2 + 2)
+    assert R.parameters(records, metric=R.RLD) == [1.0, 0.1] and R.parameters(records, metric=R.CHI) == [1, 50]
+    assert R.parameters(records, metric=R.CH) == [None]
+    sl = {"encoder": "e", "method": "supervised"}
+    cl = {"encoder": "e", "method": "moco_queue"}
+    # the records are the metrics of the *training* features
+    assert R.value(records, metric=R.CH, **sl) == pytest.approx(calinski_harabasz(compact, y), rel=1e-12)
+    assert R.value(records, metric=R.RLD, parameter=0.1, **cl) == pytest.approx(rld_sweep(frag, y, [0.1])[0.1],
+                                                                               rel=1e-9)
+    assert R.value(records, metric=R.CHI, parameter=50, **cl) == chi(frag, y, 50)[50]
+    # what the claims read from them: one blob per class has the higher CH; tiny clusters keep CHI(1) but
+    # lose it at k = 50 (beyond a cluster's 6 points); RLD at a small T sees the tiny clusters' purity
+    assert R.value(records, metric=R.CH, **sl) > 10 * R.value(records, metric=R.CH, **cl)
+    assert R.value(records, metric=R.CHI, parameter=1, **cl) > 0.95
+    assert R.value(records, metric=R.CHI, parameter=1, **cl) - R.value(records, metric=R.CHI, parameter=50, **cl) > 0.2
+    assert R.value(records, metric=R.CHI, parameter=1, **sl) - R.value(records, metric=R.CHI, parameter=50, **sl) < 0.05
+    cl_ratio = R.value(records, metric=R.RLD, parameter=0.1, **cl) / R.value(records, metric=R.RLD, parameter=1.0, **cl)
+    sl_ratio = R.value(records, metric=R.RLD, parameter=0.1, **sl) / R.value(records, metric=R.RLD, parameter=1.0, **sl)
+    assert cl_ratio > 3 and cl_ratio > sl_ratio
+    assert R.value(records, metric=R.RLD, parameter=1.0, **sl) > R.value(records, metric=R.RLD, parameter=1.0, **cl)
+    # identity fields come from the feature set
+    assert {(r["schedule"], r["epoch"], r["seed"]) for r in records} == {("cosine", 20, None)}

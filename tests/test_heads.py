@@ -1,11 +1,15 @@
-"""clorg.heads: parameter counts, separable toy data, protocols, determinism, input checks."""
+"""clorg.analysis.heads: one fit signature, parameter counts, separable toy data, protocols, the GCN's graphs,
+determinism, the kNN votes against brute force, input checks."""
+
+import inspect
 
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
 
-from clorg.heads import GCNHead, LabelSpreadingHead, LinearHead, WeightedKNN
-from clorg.metrics import rld_graph
+from clorg.analysis.heads import GCNHead, KNNClassifier, LabelSpreadingHead, LinearHead
+from clorg.analysis.metrics import rld_graph
 
 
 def clusters(seed, n_per, n_classes=5, dim=32, noise=0.05):
@@ -29,11 +33,53 @@ def splits(seed=0, noise=0.05, n_classes=5):
 SEPARATED = splits()
 
 
+def dense_weights(X, T):
+    """The authors' RLD graph written out densely in float64: W = n^2 E^2 / (r r^T), W_ii = 0."""
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    D = cdist(X, X)
+    S = -D / D[np.triu_indices(n, 1)].mean()
+    np.fill_diagonal(S, -np.inf)
+    E = np.exp(S / T)
+    r = E.sum(axis=1)
+    return n * n * E**2 / np.outer(r, r)
+
+
+def normalised(W):
+    """D^-1/2 W D^-1/2 with degrees clamped at >= 1 (the authors' rule)."""
+    inv_sqrt = 1 / np.sqrt(np.maximum(W.sum(axis=1), 1))
+    return W * inv_sqrt[:, None] * inv_sqrt[None, :]
+
+
+# ---------------------------------------------- one signature -----------------------------------------
+
+@pytest.mark.parametrize("head", [LinearHead, GCNHead, LabelSpreadingHead, KNNClassifier])
+def test_every_head_has_the_same_fit_signature(head):
+    params = list(inspect.signature(head.fit).parameters.values())
+    assert [p.name for p in params] == ["self", "X", "y", "X_val", "y_val", "X_test", "y_test"]
+    assert all(p.default is None for p in params[3:])
+
+
+def test_the_shared_signature_means_the_same_for_every_head():
+    """The same call, positional, fits every head: the third and fourth arguments are the validation split,
+    the fifth and sixth the test split, for inductive and transductive heads alike."""
+    (X, y), (Xv, yv), (Xt, yt) = SEPARATED
+    heads = [LinearHead(), GCNHead(k=10), LabelSpreadingHead(), KNNClassifier()]
+    for head in heads:
+        fitted = head.fit(X, y, Xv, yv, Xt, yt)
+        assert fitted is head
+        assert head.val_accuracy_ == 1.0 and head.test_accuracy_ == 1.0, type(head).__name__
+    knn = KNNClassifier().fit(X, y)
+    assert knn.val_accuracy_ is None and knn.test_accuracy_ is None
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        KNNClassifier().fit(X, y, X_val=Xv)
+
+
 # ----------------------------------------------- parameters -------------------------------------------
 
 def test_parameter_counts_match_the_paper():
     (X, y), _, (Xt, _) = SEPARATED
-    gcn = GCNHead(num_classes=10, k=10, max_steps=2).fit(X, y, Xt)
+    gcn = GCNHead(num_classes=10, k=10, max_steps=2).fit(X, y, X_test=Xt)
     assert gcn.n_parameters_ == 652  # embedding 176 + layer 1 (256+1+16+BN 32) + layer 2 (160+1+10)
     rng = np.random.default_rng(0)
     lin = LinearHead(num_classes=10, max_steps=2).fit(rng.normal(size=(30, 512)), np.arange(30) % 10)
@@ -45,13 +91,13 @@ def test_parameter_counts_match_the_paper():
 @pytest.mark.parametrize("k", [None, 10])
 def test_gcn_is_perfect_on_separated_classes(k):
     (X, y), (Xv, yv), (Xt, yt) = SEPARATED
-    authors = GCNHead(k=k).fit(X, y, Xt, yt)
-    honest = GCNHead(k=k).fit(X, y, Xt, yt, X_val=Xv, y_val=yv)
+    authors = GCNHead(k=k).fit(X, y, X_test=Xt, y_test=yt)
+    honest = GCNHead(k=k).fit(X, y, X_test=Xt, y_test=yt, X_val=Xv, y_val=yv)
     for head in (authors, honest):
         assert head.score(yt) == 1.0 and head.test_accuracy_ == 1.0
         np.testing.assert_array_equal(head.predict(), yt)
-    assert honest.val_accuracy_ == 1.0
-    assert (honest.graph_.layout == torch.strided) == (k is None)
+    assert honest.val_accuracy_ == 1.0 and authors.val_accuracy_ is None
+    assert honest.graph_ == authors.graph_ == ("dense" if k is None else "top-10")
 
 
 def test_linear_and_knn_are_perfect_on_separated_classes():
@@ -59,19 +105,104 @@ def test_linear_and_knn_are_perfect_on_separated_classes():
     assert LinearHead().fit(X, y).score(Xt, yt) == 1.0
     assert LinearHead().fit(X, y, Xv, yv).score(Xt, yt) == 1.0
     for weights in ("similarity", "uniform"):
-        assert WeightedKNN(weights=weights).fit(X, y).score(Xt, yt) == 1.0
+        assert KNNClassifier(weights=weights).fit(X, y).score(Xt, yt) == 1.0
 
 
-def test_gcn_graph_is_the_sparse_rld_graph_on_all_nodes():
+# ------------------------------------------------ GCN graphs ------------------------------------------
+
+def test_gcn_dense_graph_is_the_authors_normalised_rld_graph():
+    (X, _), (Xv, _), (Xt, _) = SEPARATED
+    nodes = np.concatenate([X, Xv, Xt])
+    A = GCNHead(temperature=0.2).graph(nodes)  # k=None: the dense graph
+    assert A.layout == torch.strided and A.dtype == torch.float32 and A.shape == (350, 350)
+    np.testing.assert_allclose(A.numpy(), normalised(dense_weights(nodes, 0.2)), rtol=2e-4, atol=1e-7)
+    half = GCNHead(temperature=0.2, dense_dtype="bfloat16").graph(nodes)
+    assert half.dtype == torch.bfloat16
+    np.testing.assert_allclose(half.float().numpy(), A.numpy(), rtol=1e-2, atol=1e-5)  # bf16: 8 bits of mantissa
+
+
+def test_gcn_top_k_graph_is_the_mean_of_both_directions():
+    """k given: each node keeps its k heaviest edges of the dense W (directed graph A), and the GCN's graph
+    is (A + A^T) / 2, normalised: an edge both ends keep has weight W_ij, an edge one end keeps W_ij / 2."""
     (X, y), (Xv, yv), (Xt, _) = SEPARATED
-    head = GCNHead(k=7, temperature=0.2, max_steps=1).fit(X, y, Xt, X_val=Xv, y_val=yv)
-    W = head.graph_
-    expected = rld_graph(np.concatenate([X, Xv, Xt]), 0.2, 7)
-    assert W.layout == torch.sparse_coo and W.shape == (350, 350)
-    assert torch.equal(W.indices(), expected.indices()) and torch.equal(W.values(), expected.values())
-    dense = W.to_dense()
-    assert torch.equal(dense, dense.T) and not bool(dense.diagonal().any())
-    assert bool(((dense != 0).sum(dim=1) >= 7).all())
+    nodes = np.concatenate([X, Xv, Xt])
+    W = dense_weights(nodes, 0.2)
+    k = 7
+    top = np.argsort(-W, axis=1, kind="stable")[:, :k]
+    kept = np.zeros_like(W, dtype=bool)
+    kept[np.arange(len(W))[:, None], top] = True
+    directed = np.where(kept, W, 0.0)
+    mean = (directed + directed.T) / 2
+    assert (kept ^ kept.T).any() and (kept & kept.T).any()  # both kinds of edge occur here
+    np.testing.assert_allclose(mean[kept & kept.T], W[kept & kept.T])
+    np.testing.assert_allclose(mean[kept ^ kept.T], W[kept ^ kept.T] / 2)
+
+    A = GCNHead(k=k, temperature=0.2).graph(nodes)
+    assert A.layout == torch.sparse_csr and A.shape == (350, 350)
+    dense = A.to_dense().numpy()
+    assert np.array_equal(dense != 0, kept | kept.T)
+    np.testing.assert_allclose(dense, normalised(mean), rtol=2e-4, atol=1e-7)
+    # ... and it is rld_graph's top-k graph, normalised
+    sparse = rld_graph(torch.from_numpy(nodes), 0.2, k).to_dense().numpy()
+    np.testing.assert_allclose(dense, normalised(sparse), rtol=1e-5, atol=1e-8)
+
+
+def test_gcn_dense_graph_is_refused_above_dense_max_nodes():
+    (X, y), _, (Xt, _) = SEPARATED  # 200 + 100 nodes
+    with pytest.raises(ValueError, match=r"dense graph on 300 nodes; for more than dense_max_nodes=299 nodes pass k"):
+        GCNHead(dense_max_nodes=299).fit(X, y, X_test=Xt)
+    with pytest.raises(ValueError, match="dense_max_nodes=100 nodes pass k"):
+        GCNHead(dense_max_nodes=100).graph(np.concatenate([X, Xt]))
+    assert GCNHead(dense_max_nodes=300, max_steps=2).fit(X, y, X_test=Xt).graph_ == "dense"
+    assert GCNHead(k=5, dense_max_nodes=100, max_steps=2).fit(X, y, X_test=Xt).graph_ == "top-5"  # k: no limit
+
+
+def test_bfloat16_dense_graph_predicts_as_float32_on_separated_classes():
+    (X, y), (Xv, yv), (Xt, yt) = SEPARATED
+    full = GCNHead(dense_dtype="float32").fit(X, y, Xv, yv, Xt, yt)
+    half = GCNHead(dense_dtype="bfloat16").fit(X, y, Xv, yv, Xt, yt)
+    np.testing.assert_array_equal(half.predict(), full.predict())
+    assert half.test_accuracy_ == full.test_accuracy_ == 1.0 and half.val_accuracy_ == 1.0
+
+
+@pytest.mark.parametrize("k", [None, 10])
+def test_graph_then_fit_on_graph_is_fit(k):
+    """fit() is graph() on train + val + test, then fit_on_graph with those roles: the same seed gives the
+    same weights, curve and predictions."""
+    (X, y), (Xv, yv), (Xt, yt) = splits(noise=0.6)
+    kw = dict(k=k, temperature=0.2, patience=10, seed=5)
+    fitted = GCNHead(**kw).fit(X, y, Xv, yv, Xt, yt)
+    head = GCNHead(**kw)
+    A = head.graph(np.concatenate([X, Xv, Xt]))
+    index = np.arange(len(X) + len(Xv) + len(Xt))
+    fit_idx, val_idx, test_idx = index[:len(X)], index[len(X):len(X) + len(Xv)], index[len(X) + len(Xv):]
+    split = head.fit_on_graph(A, np.concatenate([y, yv]), fit_idx, val_idx, test_idx, yt)
+    for a, b in zip(fitted.model_.parameters(), split.model_.parameters()):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(fitted.test_curve_, split.test_curve_)
+    np.testing.assert_array_equal(fitted.predict(), split.predict())
+    assert (fitted.n_steps_, fitted.best_step_, fitted.val_accuracy_, fitted.test_accuracy_) == \
+        (split.n_steps_, split.best_step_, split.val_accuracy_, split.test_accuracy_)
+    assert fitted.graph_ == split.graph_
+
+
+def test_fit_on_graph_roles_are_index_sets_in_any_node_order():
+    """One graph over all images serves every split: the nodes may be in any order, roles are by index.
+    Without validation nodes it is the authors' protocol (what classify's authors'-protocol fit uses)."""
+    (X, y), (Xv, yv), (Xt, yt) = SEPARATED
+    nodes = np.concatenate([Xt, X, Xv])  # test first
+    head = GCNHead(k=10, seed=1)
+    A = head.graph(nodes)
+    n_t, n_tr = len(Xt), len(X)
+    train_idx, val_idx, test_idx = np.arange(n_t, n_t + n_tr), np.arange(n_t + n_tr, len(nodes)), np.arange(n_t)
+    honest = head.fit_on_graph(A, np.concatenate([y, yv]), train_idx, val_idx, test_idx, yt)
+    assert honest.test_accuracy_ == honest.val_accuracy_ == 1.0
+    np.testing.assert_array_equal(honest.predict(), yt)
+    authors = GCNHead(k=10, seed=1).fit_on_graph(A, np.concatenate([y, yv]), np.concatenate([train_idx, val_idx]),
+                                                 [], test_idx, yt)
+    assert authors.val_accuracy_ is None and authors.best_test_accuracy_ == 1.0
+    with pytest.raises(ValueError, match="labels has 200 labels but its features have 250 rows"):
+        GCNHead(k=10).fit_on_graph(A, y, train_idx, val_idx, test_idx, yt)
 
 
 # ------------------------------------------------ protocols -------------------------------------------
@@ -91,8 +222,8 @@ def test_linear_honest_protocol_ignores_test_labels():
 def test_gcn_honest_protocol_ignores_test_labels(with_val):
     (X, y), (Xv, yv), (Xt, yt) = splits(noise=0.6)
     val = dict(X_val=Xv, y_val=yv) if with_val else {}
-    plain = GCNHead(k=10, patience=15).fit(X, y, Xt, **val)
-    watched = GCNHead(k=10, patience=15).fit(X, y, Xt, yt, **val)
+    plain = GCNHead(k=10, patience=15).fit(X, y, X_test=Xt, **val)
+    watched = GCNHead(k=10, patience=15).fit(X, y, X_test=Xt, y_test=yt, **val)
     for a, b in zip(plain.model_.parameters(), watched.model_.parameters()):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(plain.predict(), watched.predict())
@@ -111,16 +242,16 @@ def test_early_stopping_keeps_the_best_validation_weights():
 
 def test_determinism_and_seed():
     (X, y), (Xv, yv), (Xt, yt) = splits(noise=0.6)
-    a = GCNHead(k=10, patience=10, seed=3).fit(X, y, Xt, yt, X_val=Xv, y_val=yv)
-    b = GCNHead(k=10, patience=10, seed=3).fit(X, y, Xt, yt, X_val=Xv, y_val=yv)
-    c = GCNHead(k=10, patience=10, seed=4).fit(X, y, Xt, yt, X_val=Xv, y_val=yv)
+    a = GCNHead(k=10, patience=10, seed=3).fit(X, y, X_test=Xt, y_test=yt, X_val=Xv, y_val=yv)
+    b = GCNHead(k=10, patience=10, seed=3).fit(X, y, X_test=Xt, y_test=yt, X_val=Xv, y_val=yv)
+    c = GCNHead(k=10, patience=10, seed=4).fit(X, y, X_test=Xt, y_test=yt, X_val=Xv, y_val=yv)
     np.testing.assert_array_equal(a.test_curve_, b.test_curve_)
     np.testing.assert_array_equal(a.predict(), b.predict())
     assert not all(torch.equal(p, q) for p, q in zip(a.model_.parameters(), c.model_.parameters()))
     l1, l2 = LinearHead(seed=1).fit(X, y, Xv, yv), LinearHead(seed=1).fit(X, y, Xv, yv)
     assert torch.equal(l1.model_.weight, l2.model_.weight)
     state = torch.random.get_rng_state()
-    GCNHead(k=10, max_steps=3).fit(X, y, Xt)
+    GCNHead(k=10, max_steps=3).fit(X, y, X_test=Xt)
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
 
 
@@ -128,22 +259,67 @@ def test_determinism_and_seed():
 
 def test_knn_and_label_spreading_beat_chance_on_noisy_clusters():
     (X, y), _, (Xt, yt) = splits(noise=0.5)  # 5 classes: chance is 0.2
-    assert WeightedKNN().fit(X, y).score(Xt, yt) > 0.5
-    assert WeightedKNN(weights="uniform").fit(X, y).score(Xt, yt) > 0.5
-    spread = LabelSpreadingHead().fit(X, y, Xt, yt)
+    assert KNNClassifier(weights="similarity").fit(X, y).score(Xt, yt) > 0.5
+    assert KNNClassifier(weights="uniform").fit(X, y).score(Xt, yt) > 0.5
+    spread = LabelSpreadingHead().fit(X, y, X_test=Xt, y_test=yt)
     assert spread.test_accuracy_ == spread.score(yt) > 0.5
     assert spread.predict().shape == yt.shape
 
 
-def test_weighted_knn_votes_by_similarity():
+# ------------------------------------------------ kNN votes -------------------------------------------
+
+def brute_knn(bank, bank_y, queries, k, weights="uniform", temperature=0.07):
+    """Cosine kNN written out: sort every training point by similarity, sum the k nearest votes per class,
+    the smaller class wins a tie."""
+    B = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    Q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    S = Q.astype(np.float64) @ B.astype(np.float64).T
+    out = []
+    for row in S:
+        nearest = np.argsort(-row, kind="stable")[:k]
+        w = np.ones(k) if weights == "uniform" else np.exp((row[nearest] - row[nearest].max()) / temperature)
+        votes = np.bincount(bank_y[nearest], weights=w, minlength=bank_y.max() + 1)
+        out.append(int(np.argmax(votes)))  # the first maximum: the smaller class
+    return np.array(out)
+
+
+@pytest.mark.parametrize("k", [1, 4, 15])
+@pytest.mark.parametrize("weights", ["uniform", "similarity"])
+def test_knn_matches_brute_force(k, weights):
+    (X, y), _, (Xt, _) = splits(seed=k, noise=0.8)  # noisy: many queries have mixed neighbourhoods
+    got = KNNClassifier(k=k, weights=weights, temperature=0.1, block_size=7).fit(X, y).predict(Xt)
+    np.testing.assert_array_equal(got, brute_knn(X, y, Xt, k, weights, temperature=0.1))
+    # uniform: the majority class of the k nearest, counted by hand
+    if weights == "uniform" and k > 1:
+        mixed = 0
+        for q, pred in zip(Xt[:20], got[:20]):
+            sims = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+            counts = np.bincount(y[np.argsort(-sims)[:k]], minlength=5)
+            assert counts[pred] == counts.max() and pred == np.flatnonzero(counts == counts.max())[0]
+            mixed += (counts > 0).sum() > 1
+        assert mixed > 0  # the vote really decided something
+
+
+def test_knn_uniform_tie_goes_to_the_smaller_class():
+    X = np.array([[1.0, 0.1], [1.0, -0.1], [0.0, 1.0], [0.0, -1.0]])
+    y = np.array([3, 1, 2, 2])
+    # k = 2: one vote for class 3, one for class 1: class 1 wins the tie whatever the neighbours' order
+    assert KNNClassifier(k=2).fit(X, y).predict(np.array([[1.0, 0.05]]))[0] == 1
+    assert KNNClassifier(k=2).fit(X, y).predict(np.array([[1.0, -0.05]]))[0] == 1
+
+
+def test_knn_votes_by_similarity():
     # Query at angle 0: one class-0 point very close, two class-1 points further away.
     angles = np.array([0.05, 0.6, 0.65])
     X = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     y = np.array([0, 1, 1])
     query = np.array([[1.0, 0.0]])
-    assert WeightedKNN(k=3, temperature=0.01).fit(X, y).predict(query)[0] == 0
-    assert WeightedKNN(k=3, weights="uniform").fit(X, y).predict(query)[0] == 1
-    assert WeightedKNN(k=3, temperature=0.01, block_size=1).fit(X, y).predict(np.repeat(query, 3, 0)).tolist() == [0] * 3
+    assert KNNClassifier(k=3, weights="similarity", temperature=0.01).fit(X, y).predict(query)[0] == 0
+    assert KNNClassifier(k=3, weights="uniform").fit(X, y).predict(query)[0] == 1
+    assert KNNClassifier(k=3, weights="similarity", temperature=0.01, block_size=1).fit(X, y).predict(
+        np.repeat(query, 3, 0)).tolist() == [0] * 3
+    # a high temperature flattens the weights to a majority vote
+    assert KNNClassifier(k=3, weights="similarity", temperature=100.0).fit(X, y).predict(query)[0] == 1
 
 
 # ----------------------------------------------- bad input --------------------------------------------
@@ -153,8 +329,10 @@ def test_weighted_knn_votes_by_similarity():
 
 def fit_all(X, y):
     """Each head's fit on the given training set."""
-    return [lambda: LinearHead(max_steps=2).fit(X, y), lambda: GCNHead(k=5, max_steps=2).fit(X, y, XT0),
-            lambda: WeightedKNN().fit(X, y), lambda: LabelSpreadingHead().fit(X, y, XT0)]
+    return {"linear": lambda: LinearHead(max_steps=2).fit(X, y),
+            "gcn": lambda: GCNHead(k=5, max_steps=2).fit(X, y, X_test=XT0),
+            "knn": lambda: KNNClassifier().fit(X, y),
+            "label_spreading": lambda: LabelSpreadingHead().fit(X, y, X_test=XT0)}
 
 
 @pytest.mark.parametrize("X, y, message", [
@@ -167,9 +345,15 @@ def fit_all(X, y):
     (X0, Y0 - 1, r"class indices in >= 0"),
 ], ids=["1d", "nan", "inf", "length", "one-class", "float", "negative"])
 def test_bad_training_input(X, y, message):
-    for fit in fit_all(X, y):
+    for name, fit in fit_all(X, y).items():
+        if name == "knn" and message.startswith("at least 2 classes"):
+            continue  # a memory bank of one class is allowed: the vote is defined (see below)
         with pytest.raises(ValueError, match=message):
             fit()
+
+
+def test_knn_of_one_class_votes_for_it():
+    assert KNNClassifier(k=3).fit(X0, np.full(200, 4)).predict(XT0).tolist() == [4] * len(XT0)
 
 
 def test_bad_other_input():
@@ -182,26 +366,30 @@ def test_bad_other_input():
     with pytest.raises(ValueError, match="X_test has 3 features but the training features have 32"):
         LinearHead().fit(X0, Y0, X_test=X0[:, :3], y_test=Y0)
     with pytest.raises(ValueError, match="X_test is required"):
-        GCNHead().fit(X0, Y0, None)
+        GCNHead().fit(X0, Y0)
+    with pytest.raises(ValueError, match="X_test is required"):
+        LabelSpreadingHead().fit(X0, Y0, X0[:5], Y0[:5])  # a validation split is not a test split
     with pytest.raises(ValueError, match="pass k"):
-        GCNHead(k=None).fit(np.ones((5000, 2)), np.arange(5000) % 2, np.ones((1, 2)))
+        GCNHead(k=None, dense_max_nodes=4000).fit(np.ones((5000, 2)), np.arange(5000) % 2, X_test=np.ones((1, 2)))
     with pytest.raises(ValueError, match="k must be smaller than the number of nodes"):
-        GCNHead(k=400).fit(X0, Y0, XT0)
+        GCNHead(k=400).fit(X0, Y0, X_test=XT0)
     with pytest.raises(ValueError, match="mask_range must be"):
-        GCNHead(mask_range=(0.5, 0.1)).fit(X0, Y0, XT0)
+        GCNHead(mask_range=(0.5, 0.1)).fit(X0, Y0, X_test=XT0)
+    with pytest.raises(ValueError, match="dense_dtype must be 'float32' or 'bfloat16'"):
+        GCNHead(dense_dtype="float16").fit(X0, Y0, X_test=XT0)
     with pytest.raises(ValueError, match="lr must be a positive number"):
         LinearHead(lr=0).fit(X0, Y0)
     with pytest.raises(ValueError, match="patience must be a positive integer"):
-        GCNHead(patience=2.5).fit(X0, Y0, XT0)
+        GCNHead(patience=2.5).fit(X0, Y0, X_test=XT0)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         LinearHead(label_smoothing=1.0).fit(X0, Y0)
     with pytest.raises(ValueError, match="weights must be"):
-        WeightedKNN(weights="distance").fit(X0, Y0)
+        KNNClassifier(weights="distance").fit(X0, Y0)
     with pytest.raises(ValueError, match="k must be at most the number of training samples"):
-        WeightedKNN(k=201).fit(X0, Y0)
+        KNNClassifier(k=201).fit(X0, Y0)
     with pytest.raises(ValueError, match="all-zero row"):
-        WeightedKNN().fit(X0, Y0).predict(np.zeros((1, 32)))
+        KNNClassifier().fit(X0, Y0).predict(np.zeros((1, 32)))
     with pytest.raises(ValueError, match="alpha must be in"):
-        LabelSpreadingHead(alpha=1.0).fit(X0, Y0, XT0)
+        LabelSpreadingHead(alpha=1.0).fit(X0, Y0, X_test=XT0)
     with pytest.raises(ValueError, match="y_test has 3 labels"):
-        GCNHead(k=5, max_steps=2).fit(X0, Y0, XT0).score(YT0[:3])
+        GCNHead(k=5, max_steps=2).fit(X0, Y0, X_test=XT0).score(YT0[:3])

@@ -11,9 +11,9 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from clorg.distributed import GlobalBatchNorm, convert_batchnorm
-from clorg.methods import MocoQueue, SimCLR, Supervised, nt_xent_loss, queue_contrastive_loss
-from clorg.models import build_encoder
+from clorg.train.distributed import GlobalBatchNorm, convert_batchnorm
+from clorg.train.methods import MocoQueue, SimCLR, Supervised, nt_xent_loss, queue_contrastive_loss
+from clorg.train.models import build_encoder
 
 
 def unit(n, d, seed):

@@ -1,4 +1,4 @@
-"""clorg.metrics against direct dense implementations, networkx and scikit-learn."""
+"""clorg.analysis.metrics against direct dense implementations, networkx and scikit-learn."""
 
 import networkx as nx
 import numpy as np
@@ -8,7 +8,8 @@ import torch
 from scipy.spatial.distance import cdist
 from sklearn.metrics import calinski_harabasz_score
 
-from clorg.metrics import calinski_harabasz, chi, modularity, rld, rld_graph, rld_sweep
+from clorg.analysis.metrics import (calinski_harabasz, chi, modularity, nearest_neighbours, rld, rld_graph,
+                                   rld_sweep)
 
 TEMPERATURES = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]
 
@@ -388,14 +389,33 @@ def test_rld_graph_top_k_keeps_the_k_largest_per_row(k, block):
     np.testing.assert_allclose(vals, dense[rows, cols], rtol=1e-9)
 
     sym = rld_graph(X, 0.2, k, block_size=block)
+    assert sym.layout == torch.sparse_coo and sym.is_coalesced()
     S = sym.to_dense().numpy()
     kept = np.zeros_like(dense, dtype=bool)
     kept[rows, cols] = True
-    assert np.array_equal(S != 0, kept | kept.T)  # the union of both directions
+    assert np.array_equal(S != 0, kept | kept.T)  # an edge of either direction is in the graph
     np.testing.assert_array_equal(S, S.T)
     assert np.all(np.diag(S) == 0)
     assert np.all((S != 0).sum(axis=1) >= k)
-    np.testing.assert_allclose(S[kept | kept.T], dense[kept | kept.T], rtol=1e-9)
+    # (A + A^T) / 2, the authors' ``to_spare``: kept by both ends -> W_ij, by one end -> W_ij / 2
+    both, one = kept & kept.T, kept ^ kept.T
+    np.testing.assert_allclose(S[both], dense[both], rtol=1e-9)
+    np.testing.assert_allclose(S[one], dense[one] / 2, rtol=1e-9)
+    A = np.where(kept, dense, 0.0)
+    np.testing.assert_allclose(S, (A + A.T) / 2, rtol=1e-9, atol=0)
+
+
+def test_rld_graph_top_k_halves_the_edges_kept_by_one_end_only():
+    """A hand-made case: a tight pair (0, 1) and a far point 2. With k = 1 the points 0 and 1 keep each
+    other (both ends: full weight), point 2 keeps its nearest of them, which does not keep it back
+    (one end: half weight)."""
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0]])
+    W = dense_weights(X, 1.0)
+    S = rld_graph(X, 1.0, 1).to_dense().numpy()
+    expected = np.zeros((3, 3))
+    expected[0, 1] = expected[1, 0] = W[0, 1]
+    expected[1, 2] = expected[2, 1] = W[2, 1] / 2
+    np.testing.assert_allclose(S, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_rld_graph_bad_input():
@@ -406,4 +426,28 @@ def test_rld_graph_bad_input():
     with pytest.raises(ValueError, match="NaN or infinite"):
         rld_graph(np.where(np.arange(90).reshape(30, 3) == 7, np.nan, GOOD_X), 0.1)
     with pytest.raises(ValueError, match="pass k"):
-        rld_graph(np.zeros((5001, 1)), 0.1)
+        rld_graph(GOOD_X, 0.1, dense_max_nodes=29)
+    assert rld_graph(GOOD_X, 0.1, dense_max_nodes=30).shape == (30, 30)  # at the limit: still dense
+
+
+def test_rld_graph_dense_limit_names_the_way_out():
+    # the default limit, 12,000 nodes, is checked before any work is done (no 13,000^2 matrix is built)
+    with pytest.raises(ValueError, match=r"dense 13000 x 13000 graph .* dense_max_nodes=12000 .* pass k"):
+        rld_graph(np.zeros((13_000, 1), dtype=np.float32), 0.1)
+
+
+# ------------------------------------------- nearest neighbours ---------------------------------------
+
+def test_nearest_neighbours_are_chis_cosine_neighbours():
+    rng = np.random.default_rng(22)
+    X = rng.normal(size=(60, 5)) * rng.uniform(0.1, 10, size=(60, 1))  # row scale must not matter
+    queries = np.array([0, 17, 59])
+    got = nearest_neighbours(X, queries, 4)
+    assert got.shape == (3, 4)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = Xn @ Xn.T
+    np.fill_diagonal(S, -np.inf)
+    expected = np.argsort(-S, axis=1, kind="stable")[queries, :4]  # most similar first, itself excluded
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"1 <= k < n_samples \(= 60\)"):
+        nearest_neighbours(X, queries, 60)

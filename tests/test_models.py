@@ -1,4 +1,4 @@
-"""clorg.models against the authors' construction from torchvision, plus shape/argument/gradient checks."""
+"""clorg.train.models against the authors' construction from torchvision, plus shape/argument/gradient checks."""
 
 import re
 
@@ -8,8 +8,8 @@ import torchvision
 from torch import nn
 from torchvision.models import VisionTransformer
 
-import clorg.models as models
-from clorg.models import ENCODERS, build_encoder, count_parameters, parameter_table, vit_patch_size
+import clorg.train.models as models
+from clorg.train.models import ENCODERS, build_encoder, count_parameters, parameter_table, vit_patch_size
 
 SMALL_SCALES = [0.25, 0.125]
 
@@ -38,7 +38,7 @@ def table():
 
 
 def test_encoder_names_match_config():
-    from clorg.config import ENCODERS as config_encoders
+    from clorg.core.config import ENCODERS as config_encoders
     assert ENCODERS == config_encoders
 
 

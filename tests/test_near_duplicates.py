@@ -1,5 +1,5 @@
 """Cross-class near-duplicate pairs (claim 6): the blockwise search against brute force, the pair
-cosines under other features, the claim-6 verdict and its figure."""
+cosines under other features, the report the claim is checked on (clorg.book.claims), and the figures."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from clorg import plots  # noqa: E402
-from clorg.near_duplicates import (check_claim6, cross_class_pairs, cross_class_report,  # noqa: E402
-                                   pair_cosines, random_cross_class_pairs)
+from clorg.analysis.near_duplicates import (cross_class_pairs, cross_class_report, pair_cosines,  # noqa: E402
+                                            random_cross_class_pairs)
+from clorg.book import plots  # noqa: E402
 
 
 def brute_force(X, y, top):
@@ -111,10 +111,10 @@ def test_torch_input_gives_the_same_pairs():
     (np.ones((3, 2)), [0, 1, 1], {"top": 0}, "top must be a positive integer"),
     (np.ones((3, 2)), [0, 1, 1], {"top": True}, "top must be a positive integer"),
     (np.ones((3, 2)), [0, 1, 1], {"block_size": 0}, "block_size must be a positive integer"),
-    (np.array([[1.0, 0.0], [0.0, 0.0]]), [0, 1], {}, r"all-zero rows.*row 1"),
-    (np.zeros((0, 4)), [], {}, "non-empty 2-D"),
-    (np.ones(4), [0, 1, 0, 1], {}, "non-empty 2-D"),
-    (np.array([["a", "b"], ["c", "d"]]), [0, 1], {}, "real numbers"),
+    (np.array([[1.0, 0.0], [0.0, 0.0]]), [0, 1], {}, r"all-zero row \(1\)"),
+    (np.zeros((0, 4)), [], {}, r"at least 1 row\(s\) and 1 column, got shape \(0, 4\)"),
+    (np.ones(4), [0, 1, 0, 1], {}, "X must be a 2-D array"),
+    (np.array([["a", "b"], ["c", "d"]]), [0, 1], {}, "X must be numeric"),
 ])
 def test_cross_class_pairs_rejects_bad_input(X, y, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -153,62 +153,53 @@ def test_pair_cosines_checks_its_input():
     with pytest.raises(ValueError, match="NaN or infinite"):
         pair_cosines(bad, pairs)
     bad[pairs.loc[0, "i"]] = 0.0
-    with pytest.raises(ValueError, match="all-zero rows"):
+    with pytest.raises(ValueError, match="all-zero row"):
         pair_cosines(bad, pairs)
 
 
-def claim_table(cl, sl):
-    return pd.DataFrame({"cosine": cl, "sl_cosine": sl})
-
-
-def test_claim6_holds_on_a_hand_made_near_duplicate():
+def test_report_on_a_hand_made_near_duplicate():
     # images 0 and 1 (classes 0, 1) are contrastive near-duplicates that the supervised encoder opposes
     cl = np.array([[1.0, 0.0, 0.0], [1.0, 0.02, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     sl = np.array([[1.0, 0.0], [-1.0, 0.1], [0.0, 1.0], [1.0, 1.0]])
     report = cross_class_report(cl, np.array([0, 1, 0, 1]), sl, top=5, keep=2)
+    assert set(report) == {"pairs", "cl_cosines", "sl_cosines", "baseline"}  # no verdict here: clorg.book.claims
     first = report["pairs"][0]
     assert (first["i"], first["j"], first["label_i"], first["label_j"]) == (0, 1, 0, 1)
     assert first["cosine"] == pytest.approx(1 / np.hypot(1, 0.02))
     assert first["sl_cosine"] == pytest.approx(-1 / np.hypot(1, 0.1))
     assert len(report["pairs"]) == 2 and len(report["cl_cosines"]) == len(report["sl_cosines"]) == 4
-    c6 = report["claim6"]
-    assert c6["holds"] and c6["above"] == 1 and c6["above_sl_nonpositive"] == 1 and c6["examined"] == 4
-    assert c6["max_cl"] == pytest.approx(first["cosine"]) and c6["sl_at_max_cl"] == pytest.approx(first["sl_cosine"])
-    assert not c6["capped"]
+    # what claim 6 is checked on: every pair's CL and SL cosine, most similar (CL) first
+    assert report["cl_cosines"][0] == pytest.approx(first["cosine"])
+    assert report["sl_cosines"][0] == pytest.approx(first["sl_cosine"])
+    assert report["cl_cosines"] == sorted(report["cl_cosines"], reverse=True)
     # the baseline: random cross-class pairs are uniform over the 4 cross-class pairs here
     U = sl / np.linalg.norm(sl, axis=1, keepdims=True)
     cross_sl = [U[0] @ U[1], U[0] @ U[3], U[1] @ U[2], U[2] @ U[3]]
     b = report["baseline"]
     assert b["pairs"] == 10_000 and b["sl_mean"] == pytest.approx(np.mean(cross_sl), abs=0.03)
     assert b["sl_share_nonpositive"] == pytest.approx(0.25, abs=0.03)  # only the pair (0, 1) has SL <= 0
-    assert "max CL cos 0.9998 (SL cos -1.00)" in c6["numbers"] and "1 of them with SL cos <= 0" in c6["numbers"]
 
 
-def test_claim6_fails_without_such_a_pair():
-    c6 = check_claim6(claim_table([0.999, 0.995, 0.98], [0.4, 0.01, -0.5]))
-    # the pair with SL <= 0 is below the CL threshold; the ones above have SL > 0
-    assert not c6["holds"] and c6["above"] == 2 and c6["above_sl_nonpositive"] == 0
-    assert c6["max_cl"] == 0.999 and c6["sl_at_max_cl"] == 0.4
-    assert not check_claim6(claim_table([0.95], [-0.9]))["holds"]  # high enough for neither threshold
-    assert check_claim6(claim_table([0.95], [-0.9]), threshold=0.9)["holds"]
+def test_report_is_json_and_matches_its_parts():
+    """The report is stored as JSON by the results store: plain Python values only; its lists are the
+    pairs of cross_class_pairs and their pair_cosines under the supervised features."""
+    import json
 
-
-def test_claim6_boundaries_and_lower_bounds():
-    # CL exactly at the threshold does not count (strictly above); SL exactly 0 counts (<= 0)
-    c6 = check_claim6(claim_table([0.99, 0.993], [-1.0, 0.0]))
-    assert c6["above"] == 1 and c6["above_sl_nonpositive"] == 1 and c6["holds"] and not c6["capped"]
-    c6 = check_claim6(claim_table([0.999, 0.995], [0.3, 0.2]))
-    assert c6["capped"] and "at least 2 of the 2" in c6["numbers"]
-
-
-@pytest.mark.parametrize("table, match", [
-    (claim_table([], []), "no pairs"),
-    (pd.DataFrame({"cosine": [0.999]}), "sl_cosine"),
-    (claim_table([np.nan], [0.0]), "NaN"),
-])
-def test_claim6_rejects_bad_tables(table, match):
-    with pytest.raises(ValueError, match=match):
-        check_claim6(table)
+    rng = np.random.default_rng(4)
+    cl, sl = rng.normal(size=(40, 5)), rng.normal(size=(40, 3))
+    y = np.arange(40) % 4
+    report = cross_class_report(cl, y, sl, top=12, keep=3, baseline_pairs=500, sl_labels=y)
+    assert json.loads(json.dumps(report)) == report
+    pairs = cross_class_pairs(cl, y, top=12)
+    np.testing.assert_allclose(report["cl_cosines"], pairs["cosine"])
+    np.testing.assert_allclose(report["sl_cosines"], pair_cosines(sl, pairs))
+    assert [(p["i"], p["j"]) for p in report["pairs"]] == list(zip(pairs["i"][:3], pairs["j"][:3]))
+    rand = random_cross_class_pairs(y, 500)
+    assert report["baseline"]["pairs"] == 500
+    assert report["baseline"]["cl_mean"] == pytest.approx(pair_cosines(cl, rand).mean())
+    assert report["baseline"]["sl_mean"] == pytest.approx(pair_cosines(sl, rand).mean())
+    with pytest.raises(ValueError, match="keep must be a positive integer"):
+        cross_class_report(cl, y, sl, keep=0)
 
 
 def test_random_cross_class_pairs_are_uniform_over_the_other_classes():
@@ -255,12 +246,18 @@ def test_near_duplicate_pairs_figure(channels):
 
 
 def test_cl_against_sl_cosine_figure():
-    fig = plots.cl_against_sl_cosine({"r moco": ([0.999, 0.98], [-0.1, 0.3]), "r simclr": ([0.995], [0.2])},
-                                     sl_reference={"typical SL cos": 0.45})
+    run = {"encoder": "r18", "schedule": "cosine", "epoch": 20}
+    comparisons = [{**run, "method": "moco_queue", "cl_cosines": [0.999, 0.98], "sl_cosines": [-0.1, 0.3],
+                    "baseline": {"sl_mean": 0.45}},
+                   {**run, "method": "simclr", "cl_cosines": [0.995], "sl_cosines": [0.2],
+                    "baseline": {"sl_mean": 0.4}}]
+    fig = plots.cl_against_sl_cosine(comparisons, threshold=0.99)
     try:
         ax = fig.axes[0]
         assert len(ax.collections) == 3  # two runs and the shaded claim-6 corner
-        assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [0.45]
+        assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [0.45, 0.4]
         assert ax.get_xlim()[1] >= 1.0 and ax.get_ylim()[0] < 0
+        labels = ax.get_legend_handles_labels()[1]
+        assert "r18 moco_queue" in labels and "claim 6: CL > 0.99, SL <= 0" in labels
     finally:
         plt.close(fig)

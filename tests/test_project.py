@@ -72,5 +72,18 @@ def test_every_included_benchmark_table_is_saved():
             if target.startswith("bench/"):  # staged from bench/results/ by ci/build_book.py
                 assert (ROOT / "bench" / "results" / target.split("/", 1)[1]).is_file(), f"{page.name}: {target}"
             else:
-                assert target in ("build_info.md", "execution_status.md"), \
+                assert target in ("build_info.md", "execution_status.md", "findings.md", "fidelity_tables.md"), \
                     f"{page.name} includes {target}, which ci/build_book.py does not generate"
+
+
+def test_plumbing_cells_are_hidden_and_figures_have_captions():
+    """Pages read like a paper: setup code folds away (hide-input), and every figure cell carries a caption."""
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        setup = [c for c in code if "chapters.setup(" in "".join(c["source"])]
+        assert all("hide-input" in c["metadata"].get("tags", []) for c in setup), path.name
+        for c in code:
+            source = "".join(c["source"])
+            if "plots." in source and source.rstrip().endswith(";"):
+                assert c["metadata"].get("mystnb", {}).get("figure", {}).get("caption"), f"{path.name}: {source[:60]}"

@@ -1,9 +1,9 @@
-"""clorg.toy: the 2-D toy panels, their shapes and determinism, and the scores the paper reports."""
+"""clorg.analysis.toy: the 2-D toy panels, their shapes and determinism, and the scores the paper reports."""
 
 import numpy as np
 import pytest
 
-from clorg.toy import BLOB_CENTRES, TOY_PANELS, toy_panels, toy_scores
+from clorg.analysis.toy import BLOB_CENTRES, TOY_PANELS, toy_panels, toy_scores
 
 GENERATORS = [make for _, make in TOY_PANELS.values()]
 NAMES = list(TOY_PANELS)
@@ -88,7 +88,7 @@ def test_scores_match_the_papers_picture(seed):
 
 
 def test_comparison_with_the_authors_flags_values_outside_our_range():
-    from clorg.toy import compare_with_authors, describe_comparison
+    from clorg.analysis.toy import compare_with_authors, describe_comparison
 
     ours = {s: {"p": {"rld": 0.70 + 0.01 * s, "ch": 10.0 + s}} for s in range(3)}  # rld 0.70..0.72, ch 10..12
     table = compare_with_authors(ours, {"p": [(0.71, 11.0), (0.90, 10.5)]})

@@ -1,8 +1,10 @@
-"""The trainer on real (tiny) runs: reuse, resume after SIGKILL, divergence, safe checkpoints, torchrun."""
+"""The trainer on real (tiny) runs: reuse, code versions, deadlines, resume after SIGKILL, two processes
+asking for one run, divergence, safe checkpoints, torchrun. (The schedules: tests/test_schedule.py.)"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,10 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from clorg.config import load_profile
-from clorg.train import TrainingDiverged, resolve, run, run_hash
-from clorg.train.checkpoint import load, save_atomic
-from clorg.train.schedule import lr_at, paper_literal_lr
+from clorg.core.config import RunSpec, load_profile
+from clorg.train import TrainingDiverged, load_finished, resolve, run, run_hash, runs, train_command
+from clorg.train.checkpoint import load, save
 
 ROOT = Path(__file__).resolve().parents[1]
 # 8x8 digits, 60 images per class, a 1/8-width ResNet-18: a real run in seconds
@@ -27,6 +28,10 @@ TINY = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_cla
 
 def tiny(**more):
     return load_profile("smoke", {**TINY, **more})
+
+
+def spec(encoder="resnet18", method="supervised", schedule="cosine"):
+    return RunSpec(encoder, method, schedule)
 
 
 def cli(args, runs_root, **kwargs):
@@ -40,37 +45,41 @@ def test_resolve_checks_the_configuration_before_training():
     cfg = tiny()
     summary = {"name": "digits", "sha256": "x", "train_images": 600, "image_shape": [8, 8, 1], "classes": list("0123456789")}
     with pytest.raises(ValueError, match=r"unknown encoder 'resnet50'; valid encoders: \['resnet18', 'resnet101', 'vit'\]"):
-        resolve(cfg, "resnet50", "simclr", summary)
+        resolve(cfg, spec("resnet50", "simclr"), summary)
     with pytest.raises(ValueError, match=r"unknown method 'byol'; valid methods: \['moco_queue', 'simclr', 'supervised'\]"):
-        resolve(cfg, "resnet18", "byol", summary)
+        resolve(cfg, spec("resnet18", "byol"), summary)
     with pytest.raises(ValueError, match=r"batch size 64 is larger than the 40 training images"):
-        resolve(cfg, "resnet18", "simclr", {**summary, "train_images": 40})
-    a = resolve(cfg, "resnet18", "simclr", summary)
-    assert run_hash(a) == run_hash(resolve(tiny(**{"train.checkpoint_every": 3}), "resnet18", "simclr", summary))
-    assert run_hash(a) != run_hash(resolve(tiny(**{"train.contrastive_epochs": 5}), "resnet18", "simclr", summary))
-
-
-def test_schedules():
-    kw = dict(schedule="cosine", base_lr=1.0, steps_per_epoch=10, epochs=10, warmup_epochs=2, kind="contrastive")
-    assert lr_at(0, **kw) == pytest.approx(1e-3)
-    assert lr_at(20, **kw) == pytest.approx(1.0)  # end of warm-up
-    assert lr_at(60, **kw) == pytest.approx(0.5)  # half-way through the cosine
-    assert lr_at(99, **kw) < 0.01
-    # the authors' literal schedule: their eta_min above the base rate makes the rate climb
-    base = 1e-5 * 700 / 256
-    assert paper_literal_lr(1200, base, 150, 1200, 1e-2) == pytest.approx(4.04e-3, rel=1e-3)
-    assert paper_literal_lr(300, base, 150, 1200, 1e-2) > base
+        resolve(cfg, spec("resnet18", "simclr"), {**summary, "train_images": 40})
+    a = resolve(cfg, spec("resnet18", "simclr"), summary)
+    assert run_hash(a) == run_hash(resolve(tiny(**{"train.checkpoint_every": 3}), spec("resnet18", "simclr"), summary))
+    assert run_hash(a) != run_hash(resolve(tiny(**{"train.contrastive_epochs": 5}), spec("resnet18", "simclr"), summary))
+    # the schedule is part of a run: its own hash and folder; paper-literal also hashes its T_0
+    literal = resolve(cfg, spec("resnet18", "simclr", "paper-literal"), summary)
+    assert literal["schedule"] == "paper-literal" and literal["restart_epochs"] == cfg["train"]["contrastive_restart_epochs"]
+    assert "restart_epochs" not in a and run_hash(literal) != run_hash(a)
+    longer = resolve(tiny(**{"train.contrastive_restart_epochs": 7}), spec("resnet18", "simclr", "paper-literal"), summary)
+    assert run_hash(longer) != run_hash(literal)
+    assert runs.run_dir("smoke", literal, Path("/r")).name.startswith("resnet18-simclr-paper-literal-")
+    assert runs.run_dir("smoke", a, Path("/r")).name == f"resnet18-simclr-{run_hash(a)}"
+    supervised = resolve(cfg, spec("resnet18", "supervised"), summary)
+    assert supervised["crop_scale"] == cfg["train"]["supervised_crop_scale"] and supervised["kind"] == "supervised"
+    assert train_command(cfg, spec("vit", "moco_queue")).endswith("--encoder vit --method moco_queue")
+    assert train_command(cfg, spec("vit", "moco_queue", "paper-compressed")).endswith("--schedule paper-compressed")
 
 
 def test_finished_run_is_reused_and_records_provenance(tmp_path):
-    first = run(tiny(), "resnet18", "supervised", runs_root=tmp_path, progress=False)
+    first = run(tiny(), spec(), runs_root=tmp_path, progress=False)
     assert not first.reused and first.record["finished"]
     assert [e["epoch"] for e in first.log] == [1, 2]
-    assert 0.1 < first.record["knn_accuracy"] <= 1.0
-    for key in ("commit", "libraries", "hardware", "data", "parameters", "images_per_s"):
+    # no probe in the loop any more: the record holds the final loss and how far the run got
+    assert "knn_accuracy" not in first.record
+    assert math.isfinite(first.record["final_loss"]) and first.record["final_loss"] == first.log[-1]["loss"]
+    assert first.record["epochs_done"] == 2 and first.record["stopped_early"] is None
+    assert first.final_epoch == 2 and first.stopped_early is None and first.spec == spec()
+    for key in ("commit", "code", "libraries", "hardware", "data", "parameters", "images_per_s"):
         assert key in first.record
     assert first.record["data"]["name"] == "digits" and len(first.record["data"]["sha256"]) == 64
-    again = run(tiny(), "resnet18", "supervised", runs_root=tmp_path, progress=False)
+    again = run(tiny(), spec(), runs_root=tmp_path, progress=False)
     assert again.reused and again.folder == first.folder
     enc = again.load_encoder()
     assert enc(torch.zeros(2, 1, 8, 8)).shape == (2, 512)
@@ -101,7 +110,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0 and "resuming" in out, out
 
-    (clean_folder,) = (tmp_path / "clean" / "smoke").iterdir()
+    (clean_folder,) = run_folders(tmp_path / "clean")
     a, b = final_state(clean_folder), final_state(folder)
     assert a.keys() == b.keys()
     for key in a:
@@ -109,10 +118,15 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert [e["epoch"] for e in json.loads("[" + ",".join(log.read_text().splitlines()) + "]")] == [1, 2, 3, 4]
 
 
+def run_folders(root):
+    """The run folders of the smoke profile under a runs root (beside them: each run's lock file)."""
+    return sorted(p for p in (root / "smoke").iterdir() if p.is_dir()) if (root / "smoke").exists() else []
+
+
 def _wait_for_folder(root, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = list((root / "smoke").glob("*")) if (root / "smoke").exists() else []
+        found = run_folders(root)
         if found:
             return found
         time.sleep(0.05)
@@ -120,32 +134,30 @@ def _wait_for_folder(root, timeout=120):
 
 
 def test_analysis_never_trains_a_missing_run(tmp_path):
-    from clorg.train import load_finished
-
     with pytest.raises(FileNotFoundError, match=r"does not exist. Produce it with notebooks/02_train.ipynb.*"
                                                 r"--encoder resnet18 --method simclr"):
-        load_finished(tiny(), "resnet18", "simclr", runs_root=tmp_path)
-    done = run(tiny(), "resnet18", "supervised", runs_root=tmp_path, progress=False)
-    assert load_finished(tiny(), "resnet18", "supervised", runs_root=tmp_path).folder == done.folder
+        load_finished(tiny(), spec("resnet18", "simclr"), runs_root=tmp_path)
+    done = run(tiny(), spec(), runs_root=tmp_path, progress=False)
+    assert load_finished(tiny(), spec(), runs_root=tmp_path).folder == done.folder
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*Lower train.supervised_lr"):
-        run(tiny(**{"train.supervised_lr": 1e30}), "resnet18", "supervised", runs_root=tmp_path, progress=False)
+        run(tiny(**{"train.supervised_lr": 1e30}), spec(), runs_root=tmp_path, progress=False)
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
-    done = run(tiny(), "resnet18", "supervised", runs_root=tmp_path, progress=False)
+    done = run(tiny(), spec(), runs_root=tmp_path, progress=False)
     last = done.folder / "checkpoints" / "last.pt"
     state = load(last)
     state["epoch"] = 1  # pretend the run stopped after epoch 1 with weights that have gone bad
     state["method"] = {k: (v * float("nan") if v.is_floating_point() else v) for k, v in state["method"].items()}
-    save_atomic(state, last)
+    save(state, last)
     record = json.loads((done.folder / "record.json").read_text())
     (done.folder / "record.json").write_text(json.dumps({**record, "finished": False}))
     before = last.read_bytes()
     with pytest.raises(TrainingDiverged, match=r"the last good checkpoint .*last.pt\) is kept"):
-        run(tiny(), "resnet18", "supervised", runs_root=tmp_path, progress=False)
+        run(tiny(), spec(), runs_root=tmp_path, progress=False)
     assert last.read_bytes() == before
 
 
@@ -181,6 +193,114 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
             *[f"--override={k}={json.dumps(v)}" for k, v in {**TINY, "train.contrastive_epochs": 1}.items()]]
     done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    (folder,) = (tmp_path / "smoke").iterdir()
+    (folder,) = run_folders(tmp_path)
     record = json.loads((folder / "record.json").read_text())
     assert record["finished"] and record["processes"] == 2
+
+
+def test_runs_record_the_training_code_and_name_files_changed_since(tmp_path, monkeypatch):
+    first = run(tiny(), spec(), runs_root=tmp_path, progress=False)
+    current = runs.training_code()
+    assert first.record["code"] == current
+    assert "clorg/train/loop.py" in current["files"] and "clorg/train/augment.py" in current["files"]
+    assert first.stale_files == []
+    assert json.loads((first.folder / "record.json").read_text())["code"] == current
+
+    # a training source file changes after the run was trained
+    changed = {**current["files"], "clorg/train/schedule.py": "0" * 16}
+    monkeypatch.setattr(runs, "training_code", lambda: {"files": changed, "sha256": "f" * 16})
+    again = run(tiny(), spec(), runs_root=tmp_path, progress=False)
+    assert again.reused and again.folder == first.folder  # reused, not retrained...
+    assert [e["epoch"] for e in again.log] == [1, 2]
+    assert again.stale_files == ["clorg/train/schedule.py"]  # ...but the changed file is named
+    assert load_finished(tiny(), spec(), runs_root=tmp_path).stale_files == ["clorg/train/schedule.py"]
+    # a record written before runs recorded their code
+    assert runs.stale_files({**first.record, "code": None}) == ["(not recorded)"]
+
+
+def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
+    cfg = tiny(**{"train.supervised_epochs": 3})
+    stopped = run(cfg, spec(), runs_root=tmp_path, progress=False, stop_after=time.time() - 1)  # past deadline
+    assert not stopped.reused and not stopped.record["finished"]
+    assert stopped.record["epochs_done"] == 1 and stopped.final_epoch == 1
+    assert stopped.stopped_early == "deadline: stopped after epoch 1 of 3"
+    assert [e["epoch"] for e in stopped.log] == [1]
+    assert load(stopped.folder / "checkpoints" / "last.pt")["epoch"] == 1  # checkpointed where it stopped
+    assert (stopped.folder / "checkpoints" / "encoder_e0001.pt").is_file()
+    assert "stopped after epoch 1 of 3" in capsys.readouterr().out
+    assert not runs.is_finished(stopped.folder) and runs.is_usable(stopped.folder)
+
+    # the analysis can read it as it is, and says so
+    usable = load_finished(cfg, spec(), runs_root=tmp_path)
+    assert usable.folder == stopped.folder and usable.final_epoch == 1 and usable.stopped_early
+    assert usable.load_encoder()(torch.zeros(2, 1, 8, 8)).shape == (2, 512)  # the epoch-1 encoder
+
+    # a later run() resumes it to completion
+    done = run(cfg, spec(), runs_root=tmp_path, progress=False)
+    assert "resuming" in capsys.readouterr().out
+    assert not done.reused and done.record["finished"] and done.stopped_early is None
+    assert done.record["epochs_done"] == 3 and done.final_epoch == 3
+    assert [e["epoch"] for e in done.log] == [1, 2, 3]
+    assert load_finished(cfg, spec(), runs_root=tmp_path).final_epoch == 3
+    # and ends where an uninterrupted run ends, bit for bit
+    clean = run(cfg, spec(), runs_root=tmp_path / "clean", progress=False)
+    a, b = final_state(clean.folder), final_state(done.folder)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+_FIRST_ASKER = """
+import json, os, sys, time
+import clorg.train.loop as loop
+from clorg.core.config import RunSpec, load_profile
+
+go, overrides = sys.argv[1], json.loads(sys.argv[2])
+real_step = loop.train_step
+
+def step_when_told(*args, **kwargs):  # holds the run's lock until the test says go
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    return real_step(*args, **kwargs)
+
+loop.train_step = step_when_told
+result = loop.run(load_profile("smoke", overrides), RunSpec("resnet18", "supervised", "cosine"), progress=False)
+print("reused" if result.reused else "trained", result.folder.name, flush=True)
+"""
+
+
+def test_second_process_asking_for_the_same_run_waits_and_reuses_it(tmp_path):
+    env = {**os.environ, "CLORG_RUNS": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    go = tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", _FIRST_ASKER, str(go), json.dumps(TINY)], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while True:  # until the first process holds the run's lock
+            held = [p for p in (tmp_path / "smoke").glob(".*.lock") if f"pid {first.pid} " in p.read_text()] \
+                if (tmp_path / "smoke").exists() else []
+            if held:
+                break
+            assert first.poll() is None, first.stdout.read()
+            assert time.time() < deadline, "the first process never took the lock"
+            time.sleep(0.05)
+        second = cli(["--encoder", "resnet18", "--method", "supervised"], tmp_path)
+        seen = []
+        for line in second.stdout:
+            seen.append(line)
+            if line.startswith("waiting:"):
+                break
+        assert seen and seen[-1].startswith("waiting: run "), "".join(seen)
+        folder_name = held[0].name[1:-len(".lock")]
+        assert f"run {folder_name} is being written by pid {first.pid} " in seen[-1]
+        go.touch()  # the first process trains now; the second waits for it
+        out_first, _ = first.communicate(timeout=300)
+        out_second, _ = second.communicate(timeout=300)
+    finally:
+        go.touch()
+        for proc in (first, locals().get("second")):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert first.returncode == 0 and f"trained {folder_name}" in out_first, out_first
+    assert second.returncode == 0 and f"reused finished run {tmp_path / 'smoke' / folder_name}" in out_second, out_second
+    assert "lock on run" in out_second and "resuming" not in out_second
+    log = (tmp_path / "smoke" / folder_name / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2]  # trained once

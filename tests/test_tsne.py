@@ -1,4 +1,5 @@
-"""clorg.tsne: perplexity mapping, sampling, affinities (no silent clip), determinism, and the grid figure."""
+"""clorg.analysis.tsne: perplexity mapping, sampling, the authors' preprocessing and schedule, affinities (no
+silent clip), determinism, the grid, map purity and its records, and the grid figure."""
 
 from __future__ import annotations
 
@@ -6,16 +7,26 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np
-import pytest
-from openTSNE.affinity import MultiscaleMixture, PerplexityBasedNN, Uniform
-from sklearn.neighbors import KNeighborsClassifier
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from openTSNE import TSNEEmbedding  # noqa: E402
+from openTSNE.affinity import MultiscaleMixture, PerplexityBasedNN, Uniform  # noqa: E402
+from scipy.spatial.distance import pdist  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
-from clorg import plots, tsne
-from clorg.tsne import (MIN_PERPLEXITY, _affinities, perplexities, preprocess, sample_indices,
-                        tsne_embedding, tsne_grid_embeddings)
+from clorg.analysis import records as R  # noqa: E402
+from clorg.analysis import tsne  # noqa: E402
+from clorg.analysis.metrics import chi  # noqa: E402
+from clorg.analysis.tsne import (MIN_PERPLEXITY, MOMENTUM_SWITCH, _affinities, map_purity,  # noqa: E402
+                                 map_purity_records, optimise, perplexities, preprocess, sample_indices,
+                                 tsne_embedding, tsne_grid, wide_k)
 
 RATIOS = [0.001, 0.1, 0.996]
+# the authors' schedule (the profiles' tsne section)
+SETTINGS = {"iterations": 1000, "exaggeration_iterations": 100, "exaggeration": 4.0, "learning_rate": 500.0,
+            "max_affinities": 100_000_000}
+# the same, shorter: enough for 300 points to settle, and a 2-core machine runs it in seconds
+FAST = {**SETTINGS, "iterations": 350}
 
 
 def blobs(n=300, d=20, k=3, sep=20.0, seed=0):
@@ -34,7 +45,7 @@ def data():
 @pytest.fixture(scope="module")
 def small_embedding(data):
     X, _ = data
-    return tsne_embedding(X, 10, seed=0, n_jobs=1)
+    return tsne_embedding(X, 10, FAST, seed=0, n_jobs=1)
 
 
 # ---------------------------------------------- perplexities ----------------------------------------------
@@ -66,11 +77,100 @@ def test_sample_is_stratified_sorted_and_seeded():
     assert np.array_equal(sample_indices(labels, 5000), np.arange(1000))
 
 
+# --------------------------------------------- preprocessing ---------------------------------------------
+
 def test_preprocess_scales_and_reduces(data):
     X, _ = data
     assert preprocess(X).shape == (300, 20)  # min(50, D=20, n-1)
     assert preprocess(X[:10]).shape == (10, 9)
     assert preprocess(np.hstack([X] * 5)).shape == (300, 50)
+    assert preprocess(X).dtype == np.float64
+
+
+def test_preprocess_uses_one_global_min_and_max(monkeypatch):
+    """The authors' X -= X.min(); X /= X.max(): one scale for the whole matrix, so the geometry is kept:
+    every pairwise distance is divided by the same number (per-feature scaling would change their ratios)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 6)) * np.array([100.0, 1, 1, 0.01, 5, 3]) + 7  # features on very different scales
+    seen = []
+
+    class Identity:  # PCA stand-in: records what it is given
+        def __init__(self, n_components, random_state):
+            self.n_components = n_components
+
+        def fit_transform(self, A):
+            seen.append(A.copy())
+            return A
+
+    monkeypatch.setattr(tsne, "PCA", Identity)
+    preprocess(X)
+    (before_pca,) = seen
+    assert before_pca.min() == 0.0 and before_pca.max() == 1.0
+    np.testing.assert_allclose(before_pca, (X - X.min()) / (X.max() - X.min()), rtol=1e-12)
+    d_in, d_out = pdist(X), pdist(before_pca)
+    np.testing.assert_allclose(d_out / d_in, 1 / (X.max() - X.min()), rtol=1e-9)  # all ratios unchanged
+    per_feature = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
+    assert np.ptp(pdist(per_feature) / d_in) > 0.1  # what the authors' rule avoids
+
+
+def test_preprocess_then_full_pca_keeps_distances():
+    """With D <= 50 dimensions and n > D, the PCA is a rotation: the distances out are the scaled ones in."""
+    X, _ = blobs(n=80, d=10, seed=3)
+    np.testing.assert_allclose(pdist(preprocess(X)), pdist(X) / (X.max() - X.min()), rtol=1e-8)
+
+
+# ------------------------------------------------ schedule ------------------------------------------------
+
+def record_optimize(monkeypatch, delegate: bool):
+    """Replace TSNEEmbedding.optimize by a recorder (that still optimises if `delegate`, else returns the
+    embedding as it is)."""
+    calls = []
+    real = TSNEEmbedding.optimize
+
+    def recording(self, n_iter, inplace=False, propagate_exception=False, **params):
+        calls.append({"n_iter": n_iter, "inplace": inplace, **params})
+        return real(self, n_iter, inplace=inplace, **params) if delegate else self
+
+    monkeypatch.setattr(TSNEEmbedding, "optimize", recording)
+    return calls
+
+
+def phases(calls):
+    return [(c["n_iter"], c["exaggeration"], c["momentum"]) for c in calls]
+
+
+def test_optimise_runs_the_authors_phases_on_a_tiny_embedding(monkeypatch):
+    X, _ = blobs(n=40, d=5, seed=4)
+    calls = record_optimize(monkeypatch, delegate=True)
+    Y, _ = tsne_embedding(X, 5, {**SETTINGS, "iterations": 150, "exaggeration_iterations": 60}, seed=0, n_jobs=1)
+    # exaggeration 4 for 60 steps (momentum 0.5 for the first 20 of them), then 90 plain steps at momentum 0.8
+    assert MOMENTUM_SWITCH == 20
+    assert phases(calls) == [(20, 4.0, 0.5), (40, 4.0, 0.8), (90, None, 0.8)]
+    assert sum(c["n_iter"] for c in calls) == 150
+    assert all(c["learning_rate"] == 500.0 and c["inplace"] for c in calls)
+    assert Y.shape == (40, 2) and np.isfinite(Y).all()
+
+
+@pytest.mark.parametrize("iterations, ee, expected", [
+    (1000, 100, [(20, 4.0, 0.5), (80, 4.0, 0.8), (900, None, 0.8)]),  # the authors'
+    (50, 100, [(20, 4.0, 0.5), (30, 4.0, 0.8)]),                      # exaggeration longer than the run
+    (10, 100, [(10, 4.0, 0.5)]),                                       # shorter than the momentum switch
+    (300, 0, [(20, None, 0.5), (280, None, 0.8)]),                     # no exaggeration
+    (300, 10, [(10, 4.0, 0.5), (10, None, 0.5), (280, None, 0.8)]),   # exaggeration ends before the switch
+    (20, 20, [(20, 4.0, 0.5)]),
+])
+def test_optimise_runs_exactly_the_iterations(iterations, ee, expected):
+    class Recorder:  # an embedding that only records the optimize calls it gets
+        calls = []
+
+        def optimize(self, n_iter, inplace=False, **params):
+            self.calls.append({"n_iter": n_iter, "inplace": inplace, **params})
+            return self
+
+    embedding = Recorder()
+    assert optimise(embedding, {**SETTINGS, "iterations": iterations, "exaggeration_iterations": ee}) is embedding
+    assert phases(embedding.calls) == expected
+    assert sum(n for n, _, _ in expected) == iterations
 
 
 # ----------------------------------------------- embeddings -----------------------------------------------
@@ -80,10 +180,12 @@ def test_shape_finite_and_deterministic(data, small_embedding):
     Y, note = small_embedding
     assert Y.shape == (300, 2) and Y.dtype == np.float64 and np.isfinite(Y).all()
     assert note == "perplexity 10 over the 30 nearest neighbours"
-    Y2, _ = tsne_embedding(X, 10, seed=0, n_jobs=-1)
+    Y2, _ = tsne_embedding(X, 10, FAST, seed=0, n_jobs=2)
     assert np.array_equal(Y, Y2)  # the same seed gives the same Y, whatever the number of threads
-    Y3, _ = tsne_embedding(X, 10, seed=1, n_jobs=1)
+    Y3, _ = tsne_embedding(X, 10, FAST, seed=1, n_jobs=1)
     assert not np.allclose(Y, Y3)
+    with pytest.raises(ValueError, match="perplexity must be positive"):
+        tsne_embedding(X, 0, SETTINGS)
 
 
 def test_separated_clusters_stay_separated(data, small_embedding):
@@ -93,6 +195,7 @@ def test_separated_clusters_stay_separated(data, small_embedding):
     nn = KNeighborsClassifier(n_neighbors=2).fit(Y, labels)
     neighbour = nn.kneighbors(Y, return_distance=False)[:, 1]
     assert (labels[neighbour] == labels).mean() > 0.99
+    assert map_purity(Y, labels, [10])[10] > 0.99
 
 
 def test_openTSNE_would_clip_a_near_n_perplexity(data):
@@ -110,7 +213,7 @@ def test_near_n_perplexity_is_exact_over_all_points_not_clipped(data):
     assert isinstance(aff, PerplexityBasedNN) and aff.effective_perplexity_ == p == 298.8
     assert aff.P.nnz == 300 * 299  # every pair
     assert note == "perplexity 298.8 over all 299 other points (exact)"
-    Y, note2 = tsne_embedding(X, p, seed=0, n_jobs=1)
+    Y, note2 = tsne_embedding(X, p, FAST, seed=0, n_jobs=1)
     assert note2 == note and np.isfinite(Y).all()
 
 
@@ -121,7 +224,7 @@ def test_perplexity_beyond_n_uses_uniform_affinities_and_says_so(data):
     assert "uniform affinities over all 299 other points" in note
 
 
-def test_memory_cap_truncates_neighbours_and_says_so(data):
+def test_memory_cap_truncates_neighbours_and_says_so(data, monkeypatch):
     X, _ = data
     Xp = preprocess(X)
     aff, note = _affinities(Xp, 30, seed=0, n_jobs=1, max_affinities=300 * 60)
@@ -129,65 +232,135 @@ def test_memory_cap_truncates_neighbours_and_says_so(data):
     assert "the 60 nearest neighbours (memory cap" in note
     aff, note = _affinities(Xp, 298.8, seed=0, n_jobs=1, max_affinities=300 * 60)
     assert isinstance(aff, Uniform) and "uniform affinities over the 60 nearest neighbours (memory cap" in note
+    # the cap comes from the settings (the profile's tsne.max_affinities)
+    record_optimize(monkeypatch, delegate=False)
+    _, note = tsne_embedding(X, 30, {**SETTINGS, "max_affinities": 300 * 60}, seed=0, n_jobs=1)
+    assert "the 60 nearest neighbours (memory cap: n x k <= 18,000 affinities)" in note
 
 
-def test_grid_embeddings_share_one_sample(data, monkeypatch):
+# -------------------------------------------------- grid --------------------------------------------------
+
+def _feature_sets(X, labels):
+    from factories import feature_set
+
+    return [feature_set(X, labels, X[:3], labels[:3], encoder="r18", method="moco_queue"),
+            feature_set(2 * X, labels, X[:3], labels[:3], encoder="r18", method="supervised",
+                        schedule="paper-compressed", epoch=0)]
+
+
+def test_grid_shares_one_sample_and_carries_identity_fields(data, monkeypatch):
     """The plumbing only (the embedding itself is tested above): a stand-in records what it is given."""
-    import clorg.tsne
-
     X, labels = data
     seen = []
 
-    def fake(Xs, p, seed, n_jobs, max_affinities):
-        seen.append(Xs)
-        return Xs[:, :2], f"perplexity {p:g} over ..."
+    def fake(Xs, p, settings, seed=0, n_jobs=-1):
+        seen.append((Xs, p, settings, seed))
+        return Xs[:, :2] + p, f"perplexity {p:g} over ..."
 
-    monkeypatch.setattr(clorg.tsne, "tsne_embedding", fake)
-    feats = {"CL a": X, "SL a": X * 2}
-    out = tsne_grid_embeddings(feats, labels, sample_size=150, ratios=[0.001, 0.1], seed=0)
-    assert list(out) == [("CL a", 2.0), ("CL a", 15.0), ("SL a", 2.0), ("SL a", 15.0)]
+    monkeypatch.setattr(tsne, "tsne_embedding", fake)
+    settings = {**SETTINGS, "sample_size": 150, "perplexity_ratios": [0.001, 0.1]}
+    out = tsne_grid(_feature_sets(X, labels), labels, settings, seed=0)
     idx = sample_indices(labels, 150, 0)
-    assert all(np.array_equal(Xs, X[idx]) for Xs in seen[:2])
-    assert all(np.array_equal(Xs, 2 * X[idx]) for Xs in seen[2:])
-    assert out["CL a", 2.0][1] == "perplexity 0.001 x 150 = 0.15 is below 2; used 2; perplexity 2 over ..."
-    assert out["CL a", 15.0][1] == "perplexity 15 over ..."
-    with pytest.raises(ValueError, match="rows"):
-        tsne_grid_embeddings({"x": X[:10]}, labels, 150, [0.1])
+    assert [(p, s) for _, p, _, s in seen] == [(2.0, 0), (15.0, 0), (2.0, 0), (15.0, 0)]
+    assert all(s is settings for _, _, s, _ in seen)
+    assert all(np.array_equal(Xs, X[idx]) for Xs, *_ in seen[:2])
+    assert all(np.array_equal(Xs, 2 * X[idx]) for Xs, *_ in seen[2:])
+    assert out["Y"].shape == (2, 2, 150, 2) and out["Y"].dtype == np.float32
+    np.testing.assert_allclose(out["Y"][1, 1], 2 * X[idx][:, :2] + 15.0, rtol=1e-6)
+    np.testing.assert_array_equal(out["indices"], idx)
+    np.testing.assert_array_equal(out["labels"], labels[idx])
+    np.testing.assert_array_equal(out["perplexities"], [2.0, 15.0])
+    assert out["notes"].shape == (2, 2)
+    assert out["notes"][0, 0] == "perplexity 0.001 x 150 = 0.15 is below 2; used 2; perplexity 2 over ..."
+    assert out["notes"][0, 1] == "perplexity 15 over ..."
+    assert out["encoder"].tolist() == ["r18", "r18"] and out["method"].tolist() == ["moco_queue", "supervised"]
+    assert out["schedule"].tolist() == ["cosine", "paper-compressed"] and out["epoch"].tolist() == [20, 0]
+    with pytest.raises(ValueError, match="300 training features but 10 labels"):
+        tsne_grid(_feature_sets(X, labels), labels[:10], settings)
 
 
-# ------------------------------------------------- figure -------------------------------------------------
-
-def test_tsne_grid_figure():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 200)
-    columns, ps = ["CL R18", "SL R18"], [2.0, 20.0, 199.2]
-    emb = {(c, p): (rng.normal(size=(200, 2)), "note") for c in columns for p in ps}
-    emb["SL R18", 20.0] = emb["SL R18", 20.0][0]  # a bare array works too
-    fig = plots.tsne_grid(emb, labels, [f"class {i}" for i in range(10)], columns, ps)
-    assert len(fig.axes) == 6
-    assert fig.axes[1].get_title() == "SL R18\nperplexity 2"
-    assert fig.axes[0].get_xticks().size == 0
-    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 10
-    matplotlib.pyplot.close(fig)
-
+# --------------------------------------------- map purity -------------------------------------------------
 
 def test_map_purity_separated_against_mixed_maps():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 50)
     separated = np.eye(2)[labels % 2] * 10 + np.array([0, 20])[labels // 2, None] + rng.normal(0, 0.1, (200, 2))
     mixed = rng.normal(0, 1, (200, 2))
-    purity = tsne.map_purity({("SL", 2.0): separated, ("CL", 2.0): (mixed, "a note")}, labels, k=10)
-    assert purity["SL", 2.0] == 1.0
-    assert purity["CL", 2.0] < 0.5
+    assert map_purity(separated, labels, [10]) == {10: 1.0}
+    assert map_purity(mixed, labels, [10])[10] < 0.5
 
 
-def test_check_claim5_two_sided_threshold():
-    columns = {"CL r18": ("CL", "r18"), "SL r18": ("SL", "r18"), "CL vit": ("CL", "vit")}
-    purity = {("CL r18", 5.0): 0.9, ("CL r18", 500.0): 0.5, ("SL r18", 5.0): 0.95, ("SL r18", 500.0): 0.93,
-              ("CL vit", 5.0): 0.9, ("CL vit", 500.0): 0.85}
-    rows = {r["contrastive"]: r for r in tsne.check_claim5(purity, columns, [5.0, 500.0])}
-    assert rows["CL r18"]["holds"] is True and rows["CL r18"]["drop CL"] == pytest.approx(0.4)
-    assert "0.950 -> 0.930" in rows["CL r18"]["numbers"]
-    assert rows["CL vit"]["holds"] is None  # no supervised ViT column to compare with
-    purity["SL r18", 500.0] = 0.8  # SL loses its separation too: claim fails
-    assert tsne.check_claim5(purity, columns, [5.0, 500.0])[0]["holds"] is False
+def test_map_purity_of_two_separated_blobs_is_one():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 100)
+    Y = np.array([[-5.0, 0.0], [5.0, 0.0]])[labels] + rng.normal(0, 0.5, (200, 2))
+    assert map_purity(Y, labels, [1, 10, 99]) == {1: 1.0, 10: 1.0, 99: 1.0}
+
+
+def test_map_purity_is_euclidean_not_cosine():
+    """Two concentric rings: classes interleaved by angle, separated by radius. Map neighbours by distance
+    (what the eye reads) are the same ring; neighbours by cosine (angle around the origin) mix them."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 200)
+    angle = rng.uniform(0, 2 * np.pi, 400)
+    radius = np.where(labels == 0, 1.0, 3.0) + rng.normal(0, 0.02, 400)
+    Y = np.stack([np.cos(angle), np.sin(angle)], axis=1) * radius[:, None]
+    assert map_purity(Y, labels, [10])[10] > 0.98
+    assert chi(Y, labels, 10)[10] < 0.65  # the cosine neighbours: about chance (0.5)
+
+
+def test_map_purity_excludes_the_point_itself_even_with_duplicates():
+    Y = np.array([[0.0, 0.0], [0.0, 0.0], [10.0, 0.0], [10.0, 0.1]])
+    labels = np.array([0, 1, 1, 1])
+    # point 0's only neighbour at k=1 is its duplicate, of the other class; point 1's is point 0
+    assert map_purity(Y, labels, [1])[1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"1 <= k < n \(= 4\)"):
+        map_purity(Y, labels, [4])
+
+
+def test_wide_k_is_capped_by_the_smallest_class():
+    assert wide_k(np.repeat(np.arange(10), 1000)) == 500
+    assert wide_k(np.repeat(np.arange(3), [50, 20, 80])) == 19
+
+
+def test_map_purity_records_per_perplexity():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 30)
+    sep = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])[labels] + rng.normal(0, 1, (90, 2))
+    mixed = rng.normal(0, 1, (90, 2))
+    grid = {"Y": np.stack([np.stack([sep, mixed]), np.stack([mixed, sep])]).astype(np.float32),
+            "labels": labels, "perplexities": np.array([2.0, 89.64]),
+            "encoder": np.array(["r18", "r18"]), "method": np.array(["supervised", "moco_queue"]),
+            "schedule": np.array(["cosine", "cosine"]), "epoch": np.array([20, 20])}
+    records = map_purity_records(grid)
+    assert all(list(r) == list(R.FIELDS) for r in records) and len(records) == 2 * 2 * 2
+    assert R.parameters(records, metric=R.MAP_PURITY) == [2.0, 89.64]
+    assert all(type(r["parameter"]) is float and type(r["epoch"]) is int for r in records)
+    assert R.value(records, metric=R.MAP_PURITY, method="supervised", parameter=2.0) == 1.0
+    assert R.value(records, metric=R.MAP_PURITY_WIDE, method="supervised", parameter=2.0) == 1.0
+    assert R.value(records, metric=R.MAP_PURITY, method="moco_queue", parameter=89.64) == 1.0
+    for method, p, Y in (("supervised", 89.64, grid["Y"][0, 1]), ("moco_queue", 2.0, grid["Y"][1, 0])):
+        purity = map_purity(Y, labels, [10, 29])  # wide k: one below the smallest class
+        assert R.value(records, metric=R.MAP_PURITY, method=method, parameter=p) == pytest.approx(purity[10])
+        assert R.value(records, metric=R.MAP_PURITY_WIDE, method=method, parameter=p) == pytest.approx(purity[29])
+        assert purity[29] < 0.6  # a mixed disc: near chance
+
+
+# ------------------------------------------------- figure -------------------------------------------------
+
+def test_tsne_grid_figure():
+    from clorg.book import plots
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 200)
+    ps = [2.0, 20.0, 199.2]
+    maps = {"Y": rng.normal(size=(2, 3, 200, 2)), "labels": labels, "perplexities": np.array(ps),
+            "encoder": np.array(["resnet18", "resnet18"]), "method": np.array(["moco_queue", "supervised"]),
+            "schedule": np.array(["cosine", "cosine"]), "epoch": np.array([20, 20])}
+    fig = plots.tsne_grid(maps, [f"class {i}" for i in range(10)])
+    assert len(fig.axes) == 6
+    assert fig.axes[1].get_title() == "resnet18 supervised\nperplexity 2"
+    assert fig.axes[2].get_title() == "resnet18 moco_queue\nperplexity 20"
+    assert fig.axes[0].get_xticks().size == 0
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 10
+    matplotlib.pyplot.close(fig)

@@ -51,8 +51,6 @@ def record(identity: dict, metric: str, value, parameter=None, seed=None) -> dic
 
 def _matches(rec: dict, where: dict) -> bool:
     for k, v in where.items():
-        if k not in FIELDS:
-            raise KeyError(f"records have no field {k!r}; fields: {FIELDS}")
         got = rec.get(k)
         if isinstance(v, float) and isinstance(got, (int, float)) and got is not None:
             if not math.isclose(got, v, rel_tol=1e-12, abs_tol=1e-12):
@@ -64,6 +62,9 @@ def _matches(rec: dict, where: dict) -> bool:
 
 def select(records: list[dict], **where) -> list[dict]:
     """The records whose fields equal ``where`` (floats compared to rounding)."""
+    for k in where:  # up front: a misspelt field is an error even when no record is left to test it on
+        if k not in FIELDS:
+            raise KeyError(f"records have no field {k!r}; fields: {FIELDS}")
     return [r for r in records if _matches(r, where)]
 
 

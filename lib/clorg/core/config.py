@@ -177,6 +177,10 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
                                                     "(paper: [0.2, 1.0])"),
         "checkpoint_every": (_pos_int, "epochs between checkpoints (the last epoch is always saved)"),
         "compile": (_bool, "wrap the model in torch.compile"),
+        "precision": (lambda v: None if v in ("auto", "fp32", "bf16") else "one of ['auto', 'fp32', 'bf16']",
+                      "autocast of the training steps: auto = bf16 on a GPU and on CPUs with native bf16 "
+                      "(AVX-512 BF16, AMX), else fp32"),
+        "channels_last": (_bool, "channels_last memory format for the images and convolutions"),
         "seed": (_nonneg_int, "training seed"),
     },
     "metrics": {

@@ -13,6 +13,7 @@ label: labels are made where something is shown (:func:`label`).
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def run_features(result: RunResult, data, *, epoch: int | None = None,
             with np.load(path, allow_pickle=False) as saved:
                 if json.loads(str(saved["provenance"])) == wanted:
                     return _from(wanted, saved["train"], saved["train_labels"], saved["test"], saved["test_labels"])
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # empty, truncated, not a zip
             print(f"{path} cannot be read ({type(exc).__name__}: {exc}); extracting the features again", flush=True)
     encoder = result.load_encoder(epoch=epoch, device=device)
     train = encode(encoder, data.train.images, device=device).cpu().numpy()

@@ -1,5 +1,6 @@
 """The training loop: the whole uint8 dataset on the training device, batches sampled and augmented
-there, AdamW with a per-step schedule, bf16 autocast and channels_last on GPU, atomic checkpoints
+there, AdamW with a per-step schedule, bf16 autocast where the hardware has it (:func:`autocast_dtype`),
+channels_last where the profile asks for it, atomic checkpoints
 that resume bit-identically, and DistributedDataParallel when started by torchrun."""
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.
     if rank_and_world()[1] > 1:
         method = convert_batchnorm(method)  # statistics over the global batch, as with one process
     method.to(device)
-    if device.type == "cuda":
+    if run_cfg["channels_last"]:
         method.to(memory_format=torch.channels_last)
     base_lr = run_cfg["lr_per_256"] * run_cfg["batch_size"] / 256
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
@@ -166,17 +167,36 @@ def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.
     return method, optimizer
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX), where bf16 autocast is fast;
+    elsewhere torch emulates it and it is slower than float32."""
+    try:
+        flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.precision`` on ``device``: "bf16" always, "fp32" never, "auto" bf16 on
+    a GPU and on a CPU with native bf16 (:func:`cpu_has_bf16`), else float32 (None)."""
+    if precision == "bf16" or (precision == "auto" and (device.type == "cuda" or cpu_has_bf16())):
+        return torch.bfloat16
+    return None
+
+
 def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor, generator: torch.Generator, on_gpu: bool, run_cfg: dict) -> float:
-    """One optimizer step on the uint8 batch ``x``: augment on its device, forward, backward, update.
+               y: torch.Tensor, generator: torch.Generator, run_cfg: dict, dtype: torch.dtype | None) -> float:
+    """One optimizer step on the uint8 batch ``x``: augment on its device, forward (autocast to ``dtype``
+    when given), backward, update.
 
     Returns the loss; a non-finite loss is returned without updating, for the caller to stop on.
     ``model`` is ``method`` or its DDP / compiled wrapper.
     """
     views = _views(run_cfg, x, generator)
-    if on_gpu:
+    if run_cfg["channels_last"]:
         views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
-    with torch.autocast("cuda" if on_gpu else "cpu", dtype=torch.bfloat16, enabled=on_gpu):
+    with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         loss = model(views, y)
     value = loss.item()
     if math.isfinite(value):
@@ -222,6 +242,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     kind = run_cfg["kind"]
 
     method, optimizer = build_training(run_cfg, channels, h, device)
+    dtype = autocast_dtype(run_cfg["precision"], device)
     encoder = method.encoder
     sampler = torch.Generator().manual_seed(run_cfg["seed"])  # identical on every rank: one global order
     augment = torch.Generator(device=device).manual_seed(run_cfg["seed"] * 1000 + rank + 1)
@@ -249,6 +270,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             "code": runs.training_code(),
             "libraries": provenance.library_versions(), "hardware": provenance.hardware(), "device": str(device),
             "processes": world, "data": data.summary(), "parameters": count_parameters(encoder),
+            "autocast": str(dtype).removeprefix("torch.") if dtype else "none (float32)",
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         runs.write_record(folder / "record.json", record)
@@ -275,7 +297,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             for group in optimizer.param_groups:
                 group["lr"] = lr
             idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
-            value = train_step(model, method, optimizer, images[idx], labels[idx], augment, on_gpu, run_cfg)
+            value = train_step(model, method, optimizer, images[idx], labels[idx], augment, run_cfg, dtype)
             if not math.isfinite(value):
                 kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
                     "no checkpoint had been written yet"

@@ -58,6 +58,7 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         "epochs": t[f"{kind}_epochs"], "batch_size": t[f"{kind}_batch_size"],
         "lr_per_256": t[f"{kind}_lr"], "warmup_epochs": t[f"{kind}_warmup_epochs"],
         "weight_decay": t["weight_decay"], "schedule": spec.schedule, "seed": t["seed"], "compile": t["compile"],
+        "precision": t["precision"], "channels_last": t["channels_last"],
         "checkpoint_every": t["checkpoint_every"],
         "dataset": {k: dataset[k] for k in ("name", "sha256", "train_images", "image_shape")},
         "subset": {"train_per_class": cfg["data"]["train_per_class"], "subset_seed": cfg["data"]["subset_seed"]},

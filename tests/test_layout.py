@@ -1,0 +1,126 @@
+"""The package's layout: stages that import only earlier stages, no import cycle, one home for each
+shared helper, and code versions that notice a changed source file."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import pytest
+
+from clorg.core import code
+from clorg.core.paths import PACKAGE
+
+# helpers that used to be written once per module; each now lives in clorg.core (atomic, checks, paths)
+ONCE_DUPLICATED = ("_atomic_write", "_unit_rows", "_to_tensor", "_cpu_tensor", "_positive_int", "write_json",
+                   "PROJECT_ROOT")
+ALLOWED = {("clorg/core/atomic.py", "write_json")}
+
+
+def test_every_stage_is_a_folder_and_nothing_else_is_at_the_top():
+    assert code.STAGES == ("core", "data", "train", "features", "analysis", "book")
+    for stage in code.STAGES:
+        assert (PACKAGE / stage / "__init__.py").is_file(), stage
+    assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py"]
+    stray = [p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name not in code.STAGES and p.name != "__pycache__"]
+    assert stray == []
+
+
+def test_stage_of_a_module():
+    assert code.stage("clorg") == "core" and code.stage("clorg.core.atomic") == "core"
+    assert code.stage("clorg.train") == "train" and code.stage("clorg.train.loop") == "train"
+    assert code.stage("clorg.analysis.metrics") == "analysis" and code.stage("clorg.book.chapters") == "book"
+
+
+def test_import_graph_has_no_cycle_and_no_import_from_a_later_stage():
+    graph = code.import_graph()
+    assert set(graph) == set(code.module_files())
+    assert {"clorg.core.config", "clorg.data", "clorg.train.loop", "clorg.features", "clorg.analysis.metrics",
+            "clorg.book.chapters"} <= set(graph)
+    assert code.cycles() == []
+    order = {s: i for i, s in enumerate(code.STAGES)}
+    later = [(m, dep) for m, deps in graph.items() for dep in deps
+             if order[code.stage(dep)] > order[code.stage(m)]]
+    assert later == [], "imports from a later stage: " + ", ".join(f"{m} -> {d}" for m, d in later)
+    # the graph is read from the source, lazy imports inside functions included
+    assert "clorg.core.config" in graph["clorg.data"]  # choose_profile_dataset imports it in its body
+    assert "clorg.train.schedule" in graph["clorg.train.loop"]
+
+
+def test_the_checks_catch_a_cycle_and_a_backward_import(tmp_path):
+    package = tmp_path / "clorg"
+    for stage in ("core", "train"):
+        (package / stage).mkdir(parents=True)
+        (package / stage / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "core" / "a.py").write_text("from ..train import b\n")
+    (package / "train" / "b.py").write_text("def f():\n    from clorg.core import a\n")
+    graph = code.import_graph(package)
+    assert graph["clorg.core.a"] == {"clorg.train.b"} and graph["clorg.train.b"] == {"clorg.core.a"}
+    assert code.cycles(package) == [["clorg.core.a", "clorg.train.b", "clorg.core.a"]]
+
+
+def _top_level_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_formerly_duplicated_helpers_have_one_home():
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = str(path.relative_to(PACKAGE.parent))
+        found += [(rel, name) for name in _top_level_names(path) & set(ONCE_DUPLICATED)]
+    assert set(found) == ALLOWED, f"defined outside their home: {sorted(set(found) - ALLOWED)}"
+
+
+@pytest.mark.parametrize("stage", ["book", "analysis"])
+def test_no_result_key_is_parsed_by_splitting_it(stage):
+    """Metric and result names are fields of tidy records, never parsed back out of a string key."""
+    offenders = []
+    for path in sorted((PACKAGE / stage).rglob("*.py")):
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if any(call in line for call in ('.split(" ")', '.split("=")', ".split()", ".split(' ')", ".split('=')")):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{lineno}: {line.strip()}")
+    assert offenders == []
+
+
+def test_code_version_follows_the_source_of_the_closure(tmp_path):
+    copy = tmp_path / "lib" / "clorg"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    roots = ("clorg.train.loop",)
+    real = code.code_version(roots)
+    before = code.code_version(roots, package=copy)
+    assert before == real  # paths are relative to the package's parent: a copy has the same version
+    files = before["files"]
+    assert "clorg/train/loop.py" in files and "clorg/train/schedule.py" in files and "clorg/data/cache.py" in files
+    assert not any(f.startswith("clorg/core/") for f in files)  # plumbing is not versioned
+    assert not any(f.startswith(("clorg/analysis/", "clorg/book/", "clorg/features/")) for f in files)
+    assert code.changed_files(before, before) == []
+
+    schedule = copy / "train" / "schedule.py"
+    schedule.write_text(schedule.read_text() + "\n# a changed line\n")
+    after = code.code_version(roots, package=copy)
+    assert after["sha256"] != before["sha256"]
+    assert code.changed_files(before, after) == ["clorg/train/schedule.py"]
+
+    # a file outside the closure, or of the unversioned core, changes nothing
+    for outside in (copy / "analysis" / "metrics.py", copy / "core" / "paths.py"):
+        outside.write_text(outside.read_text() + "\n# another line\n")
+    assert code.code_version(roots, package=copy) == after
+    assert code.changed_files(None, after) == ["(not recorded)"]
+    assert code.changed_files({"sha256": "old"}, after) == ["(not recorded)"]
+
+
+def test_changed_files_names_added_and_removed_files():
+    old = {"files": {"clorg/a.py": "1", "clorg/b.py": "2"}, "sha256": "x"}
+    new = {"files": {"clorg/a.py": "1", "clorg/c.py": "3"}, "sha256": "y"}
+    assert code.changed_files(old, new) == ["clorg/b.py", "clorg/c.py"]
+    with pytest.raises(KeyError, match="no module 'clorg.nothing'"):
+        code.code_version(("clorg.nothing",))
