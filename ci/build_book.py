@@ -104,6 +104,7 @@ def stage(profile: str) -> Path:
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(ROOT / "book", site / "book")
     shutil.copytree(ROOT / "bench" / "results", site / "book" / "bench", ignore=shutil.ignore_patterns("*.json"))
+    shutil.copytree(ROOT / "book" / "_static", site / "_static")  # Jupyter Book reads _static/ beside _config.yml
     shutil.copy(ROOT / "_config.yml", site / "_config.yml")
     shutil.copy(ROOT / "book" / "_toc.yml", site / "_toc.yml")
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())

@@ -3,8 +3,17 @@
     python ci/check_site.py _build/html [--screenshots DIR]
 
 For each page of the table of contents (served over HTTP on localhost, as a reader's browser gets
-it): the page loads, every image on it has loaded (naturalWidth > 0), and no executed cell shows an
-error (myst-nb renders a cell's exception as ``.output.traceback``). Uses Debian's ``chromium`` and
+it), what a reader would notice:
+
+- the page loads and has a body;
+- every image has loaded (naturalWidth > 0);
+- no executed cell shows an error (myst-nb renders a cell's exception as ``.output.traceback``) and no
+  output holds a Python traceback;
+- every figure (an image in a cell's output) is at least half as wide as the text column and no wider
+  than it, so its text reads at the size of the page's;
+- nothing sticks out of the page: a wide table scrolls inside its own box, the page never scrolls
+  sideways;
+- the intro opens with the "What we found" block, with a verdict for every claim. Uses Debian's ``chromium`` and
 ``chromium-driver`` through selenium. When $CI is set, a missing browser fails the run; elsewhere it
 is skipped with a message (exit 0), since the rest of the book does not need it.
 """
@@ -41,7 +50,16 @@ return {
   images: imgs.length,
   pending: imgs.filter(i => !i.complete).map(i => i.src),
   broken: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.src),
-  errors: Array.from(document.querySelectorAll('.output.traceback')).map(e => e.innerText.slice(0, 300)),
+  errors: Array.from(document.querySelectorAll('.output.traceback')).map(e => e.innerText.slice(0, 300))
+    .concat(Array.from(document.querySelectorAll('.cell_output, .output'))
+      .filter(e => e.innerText.includes('Traceback (most recent call last)')).map(e => e.innerText.slice(0, 300))),
+  column: (() => { const a = document.querySelector('article.bd-article, main, .bd-content');
+                   return a ? a.clientWidth : 0; })(),
+  figures: Array.from(document.querySelectorAll('.cell_output img, figure img, .output img'))
+    .map(i => ({src: i.src.split('/').pop().slice(0, 40), width: Math.round(i.getBoundingClientRect().width)})),
+  sideways: document.documentElement.scrollWidth - window.innerWidth,
+  findings: ((document.getElementById('what-we-found') || {}).innerText || '').length,
+  verdicts: (document.body ? document.body.innerText.match(/Claim \d: /g) || [] : []).length,
   // while a page is still loading it may have no body yet: the caller polls until readyState is complete
   main: ((document.querySelector('main, article, .bd-article') || document.body || {}).innerText || '').length,
 };
@@ -85,7 +103,7 @@ def start_browser(browser: str, driver: str, profile_dir: str):
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
-def check_page(driver, url: str, shot: Path | None) -> list[str]:
+def check_page(driver, url: str, shot: Path | None, intro: bool = False) -> list[str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
             if resp.status != 200:
@@ -111,7 +129,19 @@ def check_page(driver, url: str, shot: Path | None) -> list[str]:
     problems += [f"image still loading after 20 s: {src}" for src in facts["pending"]]
     problems += [f"image failed to load (naturalWidth 0): {src}" for src in facts["broken"]]
     problems += [f"executed cell shows an error: {text!r}" for text in facts["errors"]]
-    print(f"  {url}: {facts['images']} images, title {facts['title']!r}: "
+    column = facts["column"]
+    for fig in facts["figures"]:
+        if column and fig["width"] and fig["width"] < column / 2:
+            problems.append(f"figure {fig['src']} is {fig['width']} px wide, under half the {column} px text column")
+        if column and fig["width"] > column + 1:
+            problems.append(f"figure {fig['src']} is {fig['width']} px wide, wider than the {column} px text column")
+    if facts["sideways"] > 2:
+        problems.append(f"the page scrolls sideways by {facts['sideways']} px: something is wider than the window")
+    if intro and (facts["findings"] < 50 or facts["verdicts"] < 6):
+        problems.append(f"the intro lacks the 'What we found' block with six claim verdicts "
+                        f"(block text {facts['findings']} chars, {facts['verdicts']} verdicts)")
+    print(f"  {url}: {facts['images']} images, {len(facts['figures'])} figures (column {facts['column']} px), "
+          f"title {facts['title']!r}: "
           + ("ok" if not problems else f"{len(problems)} problem(s)"), flush=True)
     return problems
 
@@ -151,7 +181,7 @@ def main() -> int:
             print(f"checking {len(pages)} pages of {args.html} in {found[0]}:")
             for page in ["index.html", *pages]:
                 shot = args.screenshots / (page.replace("/", "_") + ".png") if args.screenshots else None
-                problems = check_page(driver, f"{base}/{page}", shot)
+                problems = check_page(driver, f"{base}/{page}", shot, intro=page == "book/intro.html")
                 if problems:
                     failures[page] = problems
         finally:
@@ -161,7 +191,8 @@ def main() -> int:
         for page, problems in failures.items():
             print(f"FAIL {page}:\n    " + "\n    ".join(problems), file=sys.stderr)
         return 1
-    print(f"site check passed: {len(pages) + 1} pages, every image loaded, no cell errors")
+    print(f"site check passed: {len(pages) + 1} pages: every image loaded, no cell errors or tracebacks, figures "
+          f"within the text column, nothing wider than the page, the findings block on the intro")
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -167,3 +169,65 @@ def head_records(encoder, method, head, test, val=None, parameter=None, authors=
     if parameters is not None:
         out.append(record(ident, head_metric(head, PARAMETERS), parameters, parameter))
     return out
+
+
+# --- damage: bytes changed in place, a disk that fills up -------------------------------------------
+
+def flip_npy_data_bytes(npy: Path, start=16, count=32) -> int:
+    """Change bytes inside the array data of a .npy file (after its header), keeping its size; returns
+    the offset of the data."""
+    with open(npy, "rb") as fh:
+        np.lib.format.read_magic(fh)
+        np.lib.format.read_array_header_1_0(fh)
+        offset = fh.tell()
+    raw = bytearray(npy.read_bytes())
+    size = len(raw)
+    for i in range(offset + start, offset + start + count):
+        raw[i] ^= 0xFF
+    npy.write_bytes(bytes(raw))
+    assert npy.stat().st_size == size
+    return offset
+
+
+class FillingFile:
+    """A binary file whose writes fail with ENOSPC once ``room`` bytes have been written."""
+
+    def __init__(self, real, room: int):
+        self._real, self._room = real, room
+        self.written = 0
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        if self.written + len(data) > self._room:
+            take = self._room - self.written
+            self._real.write(data[:take])  # part of the bytes reach the temporary file
+            self.written += take
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.written += len(data)
+        return self._real.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._real.close()
+        return False
+
+    def __getattr__(self, name):  # flush, fileno, tell, seek, close...
+        return getattr(self._real, name)
+
+
+class OsWithFullDisk:
+    """``os`` as clorg.core.atomic sees it, except that files it opens fill up after ``room`` bytes:
+    ``monkeypatch.setattr(clorg.core.atomic, "os", OsWithFullDisk(room=100))``."""
+
+    def __init__(self, room: int):
+        self.room, self.files = room, []
+
+    def fdopen(self, fd, *args, **kwargs):
+        f = FillingFile(os.fdopen(fd, *args, **kwargs), self.room)
+        self.files.append(f)
+        return f
+
+    def __getattr__(self, name):
+        return getattr(os, name)

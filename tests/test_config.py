@@ -1,4 +1,5 @@
-"""Profiles: every shipped profile is valid, and every mistake in one is named."""
+"""Profiles: every shipped profile is valid, and every mistake in one is named. (Unknown profiles, unknown
+keys, values of the wrong type and code hidden in a profile are faults of the catalogue: tests/test_faults.py.)"""
 
 from __future__ import annotations
 
@@ -40,48 +41,13 @@ def test_gpu10_is_real_cifar10_scale_with_enough_checkpoints():
         assert t[f"{kind}_batch_size"] % 8 == 0  # splits over 1, 2, 4 or 8 GPUs under torchrun
 
 
-def test_unknown_profile_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"unknown profile 'fast': valid profiles are \[.*'paper', 'quick', 'smoke'"):
-        load_profile("fast")
-
-
 def test_overrides_replace_dotted_keys():
     cfg = load_profile("smoke", {"data.train_per_class": 7, "metrics.chi_ks": [1, 5]})
     assert cfg["data"]["train_per_class"] == 7 and cfg["metrics"]["chi_ks"] == [1, 5]
     assert load_profile("smoke")["data"]["train_per_class"] != 7  # the file itself is untouched
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"data.train_per_clas": 7}, r"unknown override key 'data.train_per_clas'; valid keys: .*data.train_per_class"),
-    ({"dat.train_per_class": 7}, "unknown override key 'dat.train_per_class'"),
-    ({"data.train_per_class": -1}, r"data.train_per_class = -1 must be a positive integer or null"),
-    ({"train.encoders": ["resnet50"]}, r"train.encoders = \['resnet50'\] must be a non-empty list drawn from"),
-    ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal', 'paper-compressed'\]"),
-    ({"train.contrastive_restart_epochs": 0}, "train.contrastive_restart_epochs = 0 must be a positive integer"),
-    ({"train.supervised_crop_scale": [0.9, 0.2]}, r"train.supervised_crop_scale = \[0.9, 0.2\] must be a pair"),
-    ({"train.variants": [{"encoder": "vit", "method": "moco_queue"}]}, "train.variants = .* must be a list"),
-    ({"train.variants": [{"encoder": "vit", "method": "moco_queue", "schedule": "step"}]}, "train.variants"),
-    ({"heads.validation_fraction": 1.0}, r"heads.validation_fraction = 1.0 must be a number in \(0, 1\)"),
-    ({"tsne.exaggeration_iterations": -1}, "tsne.exaggeration_iterations = -1 must be an integer >= 0"),
-    ({"train.precision": "fp16"}, r"train.precision = 'fp16' must be one of \['auto', 'fp32', 'bf16'\]"),
-    ({"metrics.rld_temperatures": [0.1, 0]}, "rld_temperatures"),
-    ({"toy.seeds": True}, "toy.seeds = True must be a positive integer"),
-    ({"profile.needs_gpu": "yes"}, "profile.needs_gpu = 'yes' must be true or false"),
-])
-def test_bad_overrides_are_named(overrides, message):
-    with pytest.raises(ConfigError, match=message):
-        load_profile("smoke", overrides)
-
-
-def test_profile_file_with_unknown_and_missing_keys(tmp_path):
-    text = (load_profile.__globals__["CONFIG_DIR"] / "smoke.yaml").read_text()
-    bad = tmp_path / "mine.yaml"
-    bad.write_text(text.replace("  subset_seed: 0\n", "  subset_sed: 0\n") + "extra:\n  x: 1\n")
-    with pytest.raises(ConfigError) as err:
-        load_profile(bad)
-    msg = str(err.value)
-    assert "unknown key data.subset_sed" in msg and "missing key data.subset_seed" in msg
-    assert "unknown section 'extra'" in msg
+def test_broken_or_absent_profile_file_is_named(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("data: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
@@ -95,6 +61,9 @@ def test_parse_overrides_reads_yaml_values_and_rejects_a_missing_equals():
 
     assert parse_overrides(["data.train_per_class=50", "train.methods=[simclr]", "data.test_per_class=null"]) == {
         "data.train_per_class": 50, "train.methods": ["simclr"], "data.test_per_class": None}
+    # YAML 1.1 reads 1e-3 (no dot) as a string: an override means the number
+    assert parse_overrides(["train.contrastive_lr=1e-3", "profile.name=abc"]) == {
+        "train.contrastive_lr": 1e-3, "profile.name": "abc"}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["data.train_per_class"])
 

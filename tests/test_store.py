@@ -1,12 +1,10 @@
-"""The results store (clorg.book.store): what is read, what is recomputed and when, what is refused."""
+"""The results store (clorg.book.store): what is read, what is recomputed and when, what is refused. (A truncated
+.json, a corrupt .npz, a result of older code, a full disk and two processes computing one result are faults
+of the catalogue: tests/test_faults.py.)"""
 
 from __future__ import annotations
 
-import errno
 import json
-import multiprocessing
-import os
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,8 +14,6 @@ import pytest
 from clorg.book import store
 from clorg.book.store import (FORMAT, ResultsMismatch, Source, UnreadableResult, cached, fingerprint, plain,
                               status)
-from clorg.core import atomic, code
-from clorg.core.atomic import WriteFailed
 
 SOURCE = Source(reads=("metrics",), code=())
 TOY = Source(reads=("toy",), code=("clorg.analysis.toy",))
@@ -185,44 +181,6 @@ def test_results_of_an_older_format_are_recomputed(monkeypatch, capsys):
 
 # ============================================ code versions ===========================================
 
-
-def _patched_hash(monkeypatch, filename: str, value: str = "0" * 16):
-    """Make the source of ``filename`` hash to ``value``, as if it had been edited."""
-    real = code._sha
-    monkeypatch.setattr(code, "_sha", lambda path: value if Path(path).name == filename else real(path))
-
-
-def test_a_result_of_changed_code_is_recomputed(monkeypatch, capsys):
-    calls, make = _counter()
-    assert _cached(_cfg(), None, "toy", make({"v": 1}), source=TOY) == {"v": 1}
-    _patched_hash(monkeypatch, "toy.py")
-    st = status(_cfg(), None, "toy", TOY, producer="nb")
-    assert st.kind == "code" and st.usable and st.changed == ("clorg/analysis/toy.py",)
-    assert "these files changed since: clorg/analysis/toy.py" in st.detail
-    assert _cached(_cfg(), None, "toy", make({"v": 2}), source=TOY) == {"v": 2} and len(calls) == 2
-    assert "computed by older code" in capsys.readouterr().out
-    assert status(_cfg(), None, "toy", TOY, producer="nb").kind == "current"
-
-
-def test_a_result_of_changed_code_is_shown_where_it_cannot_be_recomputed(monkeypatch, capsys):
-    calls, make = _counter()
-    _cached(_cfg(), None, "toy", make({"v": 1}), source=TOY)
-    # code_version itself patched: another version of the same file
-    real = code.code_version
-
-    def edited(roots, *a, **kw):
-        out = real(roots, *a, **kw)
-        files = {**out["files"], "clorg/analysis/toy.py": "f" * 16}
-        return {"files": files, "sha256": "e" * 16}
-
-    monkeypatch.setattr(code, "code_version", edited)
-    assert _cached(_cfg(), None, "toy", make({"v": 2}), source=TOY, can_compute=False) == {"v": 1}
-    assert len(calls) == 1
-    assert "this machine cannot recompute it" in capsys.readouterr().out
-    st = status(_cfg(), None, "toy", TOY, producer="nb")
-    assert st.kind == "code" and st.changed == ("clorg/analysis/toy.py",) and st.entry["result"] == {"v": 1}
-
-
 def test_a_result_stored_before_code_versions_counts_as_older_code(scratch):
     _cached(_cfg(), None, "toy", lambda: {"v": 1}, source=TOY)
     path = scratch / "quick" / "toy.json"
@@ -269,26 +227,6 @@ def test_the_runs_state_is_recorded_in_the_fingerprint():
 
 # ========================================== unreadable files ==========================================
 
-
-def test_a_truncated_json_is_reported_and_recomputed(scratch, capsys):
-    calls, make = _counter()
-    _cached(_cfg(), _Data(), "g", make({"v": list(range(50))}))
-    path = scratch / "quick" / "g.json"
-    text = path.read_text()
-    path.write_text(text[: len(text) // 2])
-    st = status(_cfg(), _Data(), "g", SOURCE, producer="nb")
-    assert st.kind == "unreadable" and not st.usable and st.entry is None
-    assert f"{path} cannot be read" in st.detail
-    # a machine that cannot compute it refuses, with the command that produces it
-    with pytest.raises(UnreadableResult,
-                       match=r"cannot be read.*`python -m clorg.book --profile quick --only 04_metrics`"):
-        _cached(_cfg(), _Data(), "g", make({"v": 2}), can_compute=False)
-    assert len(calls) == 1
-    assert _cached(_cfg(), _Data(), "g", make({"v": 2})) == {"v": 2} and len(calls) == 2
-    assert f"{path} cannot be read" in capsys.readouterr().out
-    assert json.loads(path.read_text())["result"] == {"v": 2}
-
-
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"meta": {}, "result": 1}'])
 def test_other_unreadable_json_is_recomputed(scratch, content):
     path = scratch / "quick" / "g.json"
@@ -298,102 +236,7 @@ def test_other_unreadable_json_is_recomputed(scratch, content):
     assert _cached(_cfg(), _Data(), "g", lambda: {"v": 2}) == {"v": 2}
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_a_corrupt_npz_is_reported_and_recomputed(scratch, capsys, damage):
-    calls, make = _counter()
-    _cached(_cfg(), _Data(), "tsne", make({"Y": np.arange(2000, dtype=np.float32)}), arrays=True)
-    path = scratch / "quick" / "tsne.npz"
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"garbage")
-    st = status(_cfg(), _Data(), "tsne", SOURCE, producer="nb", suffix="npz")
-    assert st.kind == "unreadable" and f"{path} cannot be read" in st.detail
-    with pytest.raises(UnreadableResult, match=r"cannot be read.*--only 04_metrics"):
-        _cached(_cfg(), _Data(), "tsne", make({"Y": np.ones(2)}), arrays=True, can_compute=False)
-    out = _cached(_cfg(), _Data(), "tsne", make({"Y": np.ones(2)}), arrays=True)
-    assert out["Y"].tolist() == [1.0, 1.0] and len(calls) == 2
-    assert f"{path} cannot be read" in capsys.readouterr().out
-
-
 def test_a_missing_result_cannot_be_shown_without_computing():
     with pytest.raises(UnreadableResult,
                        match=r"does not exist.*`python -m clorg.book --profile quick --only 04_metrics`"):
         _cached(_cfg(), _Data(), "g", lambda: {"v": 1}, can_compute=False)
-
-
-# ============================================== the disk ==============================================
-
-
-def _disk_full(monkeypatch):
-    """os.fdopen as atomic writes use it, but every write raises ENOSPC."""
-    real = os.fdopen
-
-    class Full:
-        def __init__(self, fh):
-            self._fh = fh
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._fh.close()
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __getattr__(self, name):
-            return getattr(self._fh, name)
-
-    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, *a, **kw: Full(real(fd, *a, **kw)))
-    return real
-
-
-@pytest.mark.parametrize("arrays", [False, True])
-def test_a_full_disk_leaves_the_previous_file_and_says_so(scratch, monkeypatch, arrays):
-    first = {"Y": np.zeros(3)} if arrays else {"v": 1}
-    _cached(_cfg(), _Data(), "g", lambda: first, arrays=arrays)
-    path = scratch / "quick" / ("g.npz" if arrays else "g.json")
-    before = path.read_bytes()
-    real_fdopen = _disk_full(monkeypatch)
-    second = {"Y": np.ones(3)} if arrays else {"v": 2}
-    with pytest.raises(WriteFailed, match="the disk is full") as err:
-        _cached(_cfg(), _Data(), "g", lambda: second, recompute=True, arrays=arrays)
-    assert str(path) in str(err.value) and err.value.errno == errno.ENOSPC
-    assert path.read_bytes() == before
-    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
-    monkeypatch.setattr(atomic.os, "fdopen", real_fdopen)
-    assert status(_cfg(), _Data(), "g", SOURCE, producer="nb", suffix=path.suffix[1:]).kind == "current"
-
-
-# ======================================== two processes at once =======================================
-
-
-def _compute_in_process(results: str, counter: str, out: str) -> None:
-    os.environ["CLORG_RESULTS"] = results
-
-    def compute():
-        with open(counter, "a") as fh:
-            fh.write(f"{os.getpid()}\n")
-        time.sleep(2)
-        return {"v": 42}
-
-    value = _cached(_cfg(), _Data(), "slow", compute)
-    Path(out).write_text(json.dumps(value))
-
-
-def test_a_second_process_waits_for_the_first_then_reads(scratch, tmp_path, capfd):
-    ctx = multiprocessing.get_context("fork")
-    counter = tmp_path / "calls.txt"
-    procs = [ctx.Process(target=_compute_in_process, args=(str(scratch), str(counter), str(tmp_path / f"out{i}.json")))
-             for i in range(2)]
-    t0 = time.time()
-    procs[0].start()
-    while not counter.exists() and time.time() - t0 < 30:  # the first is computing (for 2 s) ...
-        time.sleep(0.05)
-    procs[1].start()  # ... when the second asks for the same result
-    for p in procs:
-        p.join(timeout=60)
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert len(counter.read_text().splitlines()) == 1  # computed once
-    assert [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)] == [{"v": 42}] * 2
-    assert "waiting: result" in capfd.readouterr().out  # the second one waited for the lock
-    assert time.time() - t0 < 30

@@ -1,12 +1,12 @@
-"""The trainer on real (tiny) runs: reuse, code versions, deadlines, resume after SIGKILL, two processes
-asking for one run, divergence, safe checkpoints, torchrun. (The schedules: tests/test_schedule.py.)"""
+"""The trainer on real (tiny) runs: reuse, deadlines, the command line, torchrun. (The schedules:
+tests/test_schedule.py. Resume after SIGKILL, two processes asking for one run, divergence, code hidden in
+a checkpoint and runs of older code are faults of the catalogue: tests/test_faults.py.)"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from clorg.core.config import RunSpec, load_profile
-from clorg.train import TrainingDiverged, load_finished, resolve, run, run_hash, runs, train_command
-from clorg.train.checkpoint import load, save
+from clorg.train import load_finished, resolve, run, run_hash, runs, train_command
+from clorg.train.checkpoint import load
 
 ROOT = Path(__file__).resolve().parents[1]
 # 8x8 digits, 60 images per class, a 1/8-width ResNet-18: a real run in seconds
@@ -90,47 +90,9 @@ def final_state(folder):
     return load(folder / "checkpoints" / "last.pt")["method"]
 
 
-def test_resume_after_sigkill_is_bit_identical(tmp_path):
-    clean = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "clean")
-    out, _ = clean.communicate(timeout=600)
-    assert clean.returncode == 0, out
-
-    victim = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "killed")
-    (folder,) = _wait_for_folder(tmp_path / "killed")
-    log = folder / "log.jsonl"
-    while not log.exists() or len(log.read_text().splitlines()) < 2:
-        assert victim.poll() is None, victim.stdout.read()
-        time.sleep(0.05)
-    epoch_seconds = json.loads(log.read_text().splitlines()[-1])["seconds"]
-    time.sleep(epoch_seconds / 2)  # into the middle of epoch 3
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert len(log.read_text().splitlines()) < 4, "the run finished before it could be killed"
-    resumed = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "killed")
-    out, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0 and "resuming" in out, out
-
-    (clean_folder,) = run_folders(tmp_path / "clean")
-    a, b = final_state(clean_folder), final_state(folder)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key  # bit-identical, queue and momentum encoder included
-    assert [e["epoch"] for e in json.loads("[" + ",".join(log.read_text().splitlines()) + "]")] == [1, 2, 3, 4]
-
-
 def run_folders(root):
     """The run folders of the smoke profile under a runs root (beside them: each run's lock file)."""
     return sorted(p for p in (root / "smoke").iterdir() if p.is_dir()) if (root / "smoke").exists() else []
-
-
-def _wait_for_folder(root, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = run_folders(root)
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no run folder appeared under {root}")
 
 
 def test_analysis_never_trains_a_missing_run(tmp_path):
@@ -139,33 +101,6 @@ def test_analysis_never_trains_a_missing_run(tmp_path):
         load_finished(tiny(), spec("resnet18", "simclr"), runs_root=tmp_path)
     done = run(tiny(), spec(), runs_root=tmp_path, progress=False)
     assert load_finished(tiny(), spec(), runs_root=tmp_path).folder == done.folder
-
-
-def test_nan_loss_stops_with_a_clear_message(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*Lower train.supervised_lr"):
-        run(tiny(**{"train.supervised_lr": 1e30}), spec(), runs_root=tmp_path, progress=False)
-
-
-def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
-    done = run(tiny(), spec(), runs_root=tmp_path, progress=False)
-    last = done.folder / "checkpoints" / "last.pt"
-    state = load(last)
-    state["epoch"] = 1  # pretend the run stopped after epoch 1 with weights that have gone bad
-    state["method"] = {k: (v * float("nan") if v.is_floating_point() else v) for k, v in state["method"].items()}
-    save(state, last)
-    record = json.loads((done.folder / "record.json").read_text())
-    (done.folder / "record.json").write_text(json.dumps({**record, "finished": False}))
-    before = last.read_bytes()
-    with pytest.raises(TrainingDiverged, match=r"the last good checkpoint .*last.pt\) is kept"):
-        run(tiny(), spec(), runs_root=tmp_path, progress=False)
-    assert last.read_bytes() == before
-
-
-def test_checkpoints_never_execute_code(tmp_path):
-    evil = tmp_path / "evil.pt"
-    torch.save({"payload": os.system}, evil)
-    with pytest.raises(RuntimeError, match="cannot read checkpoint"):
-        load(evil)
 
 
 def test_cli_rejects_bad_configuration_before_training(tmp_path):
@@ -198,26 +133,6 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert record["finished"] and record["processes"] == 2
 
 
-def test_runs_record_the_training_code_and_name_files_changed_since(tmp_path, monkeypatch):
-    first = run(tiny(), spec(), runs_root=tmp_path, progress=False)
-    current = runs.training_code()
-    assert first.record["code"] == current
-    assert "clorg/train/loop.py" in current["files"] and "clorg/train/augment.py" in current["files"]
-    assert first.stale_files == []
-    assert json.loads((first.folder / "record.json").read_text())["code"] == current
-
-    # a training source file changes after the run was trained
-    changed = {**current["files"], "clorg/train/schedule.py": "0" * 16}
-    monkeypatch.setattr(runs, "training_code", lambda: {"files": changed, "sha256": "f" * 16})
-    again = run(tiny(), spec(), runs_root=tmp_path, progress=False)
-    assert again.reused and again.folder == first.folder  # reused, not retrained...
-    assert [e["epoch"] for e in again.log] == [1, 2]
-    assert again.stale_files == ["clorg/train/schedule.py"]  # ...but the changed file is named
-    assert load_finished(tiny(), spec(), runs_root=tmp_path).stale_files == ["clorg/train/schedule.py"]
-    # a record written before runs recorded their code
-    assert runs.stale_files({**first.record, "code": None}) == ["(not recorded)"]
-
-
 def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     cfg = tiny(**{"train.supervised_epochs": 3})
     stopped = run(cfg, spec(), runs_root=tmp_path, progress=False, stop_after=time.time() - 1)  # past deadline
@@ -246,61 +161,3 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     clean = run(cfg, spec(), runs_root=tmp_path / "clean", progress=False)
     a, b = final_state(clean.folder), final_state(done.folder)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-_FIRST_ASKER = """
-import json, os, sys, time
-import clorg.train.loop as loop
-from clorg.core.config import RunSpec, load_profile
-
-go, overrides = sys.argv[1], json.loads(sys.argv[2])
-real_step = loop.train_step
-
-def step_when_told(*args, **kwargs):  # holds the run's lock until the test says go
-    while not os.path.exists(go):
-        time.sleep(0.02)
-    return real_step(*args, **kwargs)
-
-loop.train_step = step_when_told
-result = loop.run(load_profile("smoke", overrides), RunSpec("resnet18", "supervised", "cosine"), progress=False)
-print("reused" if result.reused else "trained", result.folder.name, flush=True)
-"""
-
-
-def test_second_process_asking_for_the_same_run_waits_and_reuses_it(tmp_path):
-    env = {**os.environ, "CLORG_RUNS": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    go = tmp_path / "go"
-    first = subprocess.Popen([sys.executable, "-c", _FIRST_ASKER, str(go), json.dumps(TINY)], env=env, cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 120
-        while True:  # until the first process holds the run's lock
-            held = [p for p in (tmp_path / "smoke").glob(".*.lock") if f"pid {first.pid} " in p.read_text()] \
-                if (tmp_path / "smoke").exists() else []
-            if held:
-                break
-            assert first.poll() is None, first.stdout.read()
-            assert time.time() < deadline, "the first process never took the lock"
-            time.sleep(0.05)
-        second = cli(["--encoder", "resnet18", "--method", "supervised"], tmp_path)
-        seen = []
-        for line in second.stdout:
-            seen.append(line)
-            if line.startswith("waiting:"):
-                break
-        assert seen and seen[-1].startswith("waiting: run "), "".join(seen)
-        folder_name = held[0].name[1:-len(".lock")]
-        assert f"run {folder_name} is being written by pid {first.pid} " in seen[-1]
-        go.touch()  # the first process trains now; the second waits for it
-        out_first, _ = first.communicate(timeout=300)
-        out_second, _ = second.communicate(timeout=300)
-    finally:
-        go.touch()
-        for proc in (first, locals().get("second")):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-    assert first.returncode == 0 and f"trained {folder_name}" in out_first, out_first
-    assert second.returncode == 0 and f"reused finished run {tmp_path / 'smoke' / folder_name}" in out_second, out_second
-    assert "lock on run" in out_second and "resuming" not in out_second
-    log = (tmp_path / "smoke" / folder_name / "log.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in log] == [1, 2]  # trained once

@@ -115,7 +115,7 @@ def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
 
 def _spreading_records(f, heads: dict) -> list[dict]:
     fit, val = validation_split(f.train_labels, heads["validation_fraction"], 0)
-    h = LabelSpreadingHead(k=10).fit(f.train[fit], f.train_labels[fit], X_val=f.train[val],
+    h = LabelSpreadingHead(k=heads["spreading_k"]).fit(f.train[fit], f.train_labels[fit], X_val=f.train[val],
                                      y_val=f.train_labels[val], X_test=f.test, y_test=f.test_labels)
     return [R.record(f.identity, R.head_metric("label_spreading", R.TEST), h.test_accuracy_, seed=0),
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]

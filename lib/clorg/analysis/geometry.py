@@ -121,6 +121,11 @@ def main(argv=None) -> int:
             raise ValueError(f"{args.features} has {len(X)} rows but {args.labels} has {len(y)} labels; they must match")
         if len(np.unique(y)) < 2:
             raise ValueError(f"{args.labels} holds one class; RLD, CH and CHI compare at least two")
+        finite = np.isfinite(np.asarray(X))
+        if not finite.all():  # named here, with the file: the metrics would only name their argument X
+            bad = int(np.argwhere(~finite)[0, 0])
+            raise ValueError(f"{args.features} holds NaN or infinite values ({int((~finite).sum())} of them, first "
+                             f"in row {bad}); remove or repair those rows, then run again")
         ks, note = capped_ks(args.ks, np.unique(np.asarray(y), return_inverse=True)[1])
         m = measure(X, y, args.temperatures, ks, progress=None)
     except (ValueError, TypeError) as exc:

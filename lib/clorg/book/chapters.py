@@ -27,9 +27,9 @@ from ..analysis.near_duplicates import cross_class_report
 from ..analysis.toy import compare_with_authors, toy_scores
 from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper
-from ..core.config import CONTRASTIVE_METHODS, all_runs, load_profile, main_runs
+from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, main_runs
 from ..data import choose_profile_dataset
-from ..features import find, profile_features, profile_runs
+from ..features import find, profile_features, profile_runs, run_features
 from ..train import load_finished, locate, run
 from ..train import runs as run_files
 from . import store
@@ -244,10 +244,15 @@ def embeddings(cfg: dict, data, fresh: bool = False) -> dict:
 
 
 def metrics(cfg: dict, data, fresh: bool = False) -> dict:
-    """Chapter 04: CH, RLD and CHI of every feature set's training features, as records."""
+    """Chapter 04: CH, RLD and CHI of every feature set's training features, as records, and of the
+    profile's ``metrics.extra_epochs`` snapshots (whose epoch the records carry)."""
     def compute():
         ks, note = capped_ks(cfg["metrics"]["chi_ks"], data.train.labels)
-        return {"records": geometry_records(profile_features(cfg, data), cfg["metrics"]["rld_temperatures"], ks),
+        features = profile_features(cfg, data)
+        for extra in cfg["metrics"]["extra_epochs"]:  # e.g. the authors' supervised ResNet-18 at epoch 120
+            (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
+            features.append(run_features(r, data, epoch=extra["epoch"]))
+        return {"records": geometry_records(features, cfg["metrics"]["rld_temperatures"], ks),
                 "chi_ks": ks, "chi_note": note}
 
     return _cached(cfg, data, "geometry", compute, fresh)

@@ -40,10 +40,21 @@ STATEMENTS = {
 }
 
 
+def final_epochs(records: list[dict]) -> list[dict]:
+    """The records of each run's last measured epoch (not its random initialisation, nor an extra,
+    earlier snapshot such as the authors' supervised ResNet-18 at epoch 120)."""
+    last: dict = {}
+    for r in records:
+        key = (r["encoder"], r["method"], r["schedule"])
+        if r["epoch"] != 0:
+            last[key] = max(last.get(key, 0), r["epoch"])
+    return [r for r in records if r["epoch"] != 0 and r["epoch"] == last[(r["encoder"], r["method"], r["schedule"])]]
+
+
 def _pairs(records: list[dict], metric: str):
     """(encoder, contrastive method) pairs that have a supervised run of the same encoder in ``records``
     (final epochs only)."""
-    final = [r for r in R.select(records, metric=metric) if r["epoch"] != 0]
+    final = final_epochs(R.select(records, metric=metric))
     encs = {r["encoder"] for r in final if r["method"] == "supervised"}
     out = []
     for r in final:
@@ -54,8 +65,7 @@ def _pairs(records: list[dict], metric: str):
 
 
 def _final(records, encoder, method, metric, parameter=None):
-    return R.value([r for r in records if r["epoch"] != 0], encoder=encoder, method=method, metric=metric,
-                   parameter=parameter)
+    return R.value(final_epochs(records), encoder=encoder, method=method, metric=metric, parameter=parameter)
 
 
 def _row(claim, encoder, method, holds, margin, numbers, deciding, noise=None, **extra):
@@ -117,7 +127,7 @@ def claim4(classifiers: list[dict], test_images: int) -> list[dict]:
     for enc, m in _pairs(classifiers, R.head_metric("linear", R.TEST)):
         def gain(method):
             ident = {"encoder": enc, "method": method}
-            finals = [r for r in classifiers if r["epoch"] != 0]
+            finals = final_epochs(classifiers)
             t = C.best_gcn_temperature(finals, **ident)
             g, lin = C.summary(finals, "gcn", t, **ident), C.summary(finals, "linear", None, **ident)
             return t, g, lin, g["test_mean"] - lin["test_mean"]

@@ -172,7 +172,7 @@ def _chi_rows(res, cfg, data):
         for k, theirs in zip(paper.CHI_KS, values):
             name = f"CHI(k), ViT {kind}, k={k}"
             used = max([x for x in ks if x <= k], default=None)
-            ours = R.value([r for r in records if r["epoch"] != 0], encoder="vit", method=method, metric=R.CHI,
+            ours = R.value(claims.final_epochs(records), encoder="vit", method=method, metric=R.CHI,
                            parameter=used) if used is not None else None
             if ours is None or setting:
                 rows.append(_row("CHI", name, theirs, "—", "not comparable", setting or f"no vit {method} run"))
@@ -189,7 +189,7 @@ def _heads_rows(res, cfg, data):
         return [_missing_row("heads", "linear vs GCN, contrastive ViT", "86.43 / 85.74 %", "classifiers",
                              cfg["profile"]["name"])]
     setting = _setting(cfg, data, "vit")
-    finals = [r for r in res["records"] if r["epoch"] != 0]
+    finals = claims.final_epochs(res["records"])
     t = paper.HEADS_VIT_GCN_TEMPERATURE
     rows = []
     for head, parameter in (("linear", None), ("gcn", t)):

@@ -22,13 +22,24 @@ def _column(metric: str, parameter) -> str:
     return name.format(parameter) if parameter is not None and "{" in name else name
 
 
+def _row_names(records: list[dict]) -> dict:
+    """A row name per feature set: its label, with the epoch where one run has several measured epochs
+    (an extra snapshot beside the last, e.g. the authors' supervised ResNet-18 at epoch 120)."""
+    epochs: dict = {}
+    for r in records:
+        if r["epoch"] != 0:
+            epochs.setdefault(label(r), set()).add(r["epoch"])
+    return {id(r): label(r) + (f" (epoch {r['epoch']})" if len(epochs.get(label(r), ())) > 1 else "") for r in records}
+
+
 def metric_table(records: list[dict], metrics=None) -> pd.DataFrame:
     """One row per feature set, one column per (metric, parameter) in the records' order."""
+    names = _row_names(records)
     rows: dict[str, dict] = {}
     for r in records:
         if metrics and r["metric"] not in metrics:
             continue
-        rows.setdefault(label(r), {})[_column(r["metric"], r["parameter"])] = r["value"]
+        rows.setdefault(names[id(r)], {})[_column(r["metric"], r["parameter"])] = r["value"]
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

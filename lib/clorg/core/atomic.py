@@ -21,6 +21,18 @@ class WriteFailed(OSError):
     """A write that could not complete; the previous file at that path is intact."""
 
 
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: itself, or one that a library's clean-up replaced by its own error
+    (torch.save's zip writer raises a RuntimeError on closing a file whose write failed with ENOSPC)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(fh)`` on a temporary binary file beside ``path``, sync it, then rename it to ``path``."""
     path = Path(path)
@@ -32,11 +44,14 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except Exception as exc:
         Path(tmp).unlink(missing_ok=True)
-        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise WriteFailed(exc.errno, f"could not write {path} ({why}); the previous file there, if any, is "
-                                     f"unchanged. Free some space or fix the folder, then run again") from exc
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        why = "the disk is full" if cause.errno == errno.ENOSPC else (cause.strerror or str(cause))
+        raise WriteFailed(cause.errno, f"could not write {path} ({why}); the previous file there, if any, is "
+                                       f"unchanged. Free some space or fix the folder, then run again") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -125,6 +125,18 @@ def _deviations(v):
     return None
 
 
+def _extra_epochs(v):
+    """Extra snapshots to measure: a list (maybe empty) of {encoder, method, epoch}."""
+    what = "a list (maybe empty) of mappings {encoder, method, epoch} (epoch: a positive integer)"
+    if not isinstance(v, list):
+        return what
+    for item in v:
+        if not (isinstance(item, dict) and set(item) == {"encoder", "method", "epoch"} and item["encoder"] in ENCODERS
+                and item["method"] in METHODS and _is_int(item["epoch"]) and item["epoch"] > 0):
+            return what
+    return None
+
+
 def _schedule(v):
     return None if v in SCHEDULES else f"one of {list(SCHEDULES)}"
 
@@ -186,6 +198,9 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "metrics": {
         "rld_temperatures": (_list_of(_pos_float), "temperatures T of RLD on image features"),
         "chi_ks": (_list_of(_pos_int), "neighbourhood sizes k of CHI (capped below the smallest class)"),
+        "extra_epochs": (_extra_epochs, "snapshots measured beside each run's last epoch, e.g. the authors' "
+                                        "supervised ResNet-18 at epoch 120: [{encoder: resnet18, method: "
+                                        "supervised, epoch: 120}] (the snapshot must be saved: checkpoint_every)"),
     },
     "embeddings": {
         "knn_ks": (_list_of(_pos_int), "k of the kNN probe (majority vote of the k most similar training images)"),
@@ -217,9 +232,10 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "random_init_label_smoothing": (_unit_interval, "label smoothing on random-init features (the authors: 0)"),
         "random_init_mask_range": (_pair(0.0, 1.0), "the GCN's mask range on random-init features "
                                                     "(the authors: [0.05, 0.5])"),
-        "graph_k": (_opt_pos_int, "edges kept per node in the GCN's graph; null = the authors' dense graph "
-                                  "wherever it fits (heads.dense_max_nodes), top-k beyond"),
-        "dense_max_nodes": (_pos_int, "largest graph built densely (n^2 float32: 12,000 nodes = 0.58 GB)"),
+        "dense_max_nodes": (_pos_int, "the GCN uses the authors' dense graph up to this many nodes (n^2 float32: "
+                                      "12,000 nodes = 0.58 GB, 60,000 = 14.4 GB), a top-k graph beyond"),
+        "graph_k": (_pos_int, "edges kept per node by the top-k graph used beyond heads.dense_max_nodes"),
+        "spreading_k": (_pos_int, "neighbours of label spreading's kNN graph (the baseline without trained weights)"),
         "graph_ks_compared": (_list_of(_pos_int), "top-k graphs compared with the dense one in the "
                                                   "classifier chapter"),
     },
@@ -304,7 +320,13 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, value = str(item).partition("=")
         if not sep or not key:
             raise ConfigError(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {item!r}")
-        out[key] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; a number is meant
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key] = parsed
     return out
 
 
@@ -326,7 +348,9 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
     try:
         cfg = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"profile {path} is not valid YAML: {exc}") from exc
+        fix = ("\nA profile holds plain values only: a tag such as !!python/object is refused, never run; "
+               "remove it" if isinstance(exc, yaml.constructor.ConstructorError) else "")
+        raise ConfigError(f"profile {path} is not valid YAML: {exc}{fix}") from exc
     validate(cfg, origin=f"profile {path}")
     return validate(apply_overrides(cfg, overrides), origin=f"profile {path} with overrides {overrides}")
 

@@ -63,7 +63,8 @@ SETTINGS = {
     "tsne.sample_size": (25000, "points embedded by t-SNE", "SPEC 4"),
     "tsne.perplexity_ratios": ([0.001, 0.1, 0.996], "perplexities 25, 2500, 24900 of 25,000", "SPEC 4"),
     "tsne.iterations": (1000, "t-SNE steps", "imageComponent/tsne_torch.py"),
-    "tsne.exaggeration_iterations": (100, "early-exaggeration steps", "imageComponent/tsne_torch.py"),
+    "tsne.exaggeration_iterations": (101, "early-exaggeration steps (`if iter == 100: P /= 4` after that step)",
+                                     "imageComponent/tsne_torch.py"),
     "tsne.exaggeration": (4.0, "early-exaggeration factor", "imageComponent/tsne_torch.py"),
     "tsne.learning_rate": (500.0, "t-SNE step size", "imageComponent/tsne_torch.py"),
     "heads.temperatures": ([0.1, 0.2], "GCN graph temperatures", "SPEC 2.4"),
@@ -71,7 +72,7 @@ SETTINGS = {
     "heads.mask_range": ([0.05, 0.6], "GCN mask range on the contrastive ViT", "SPEC 8"),
     "heads.random_init_label_smoothing": (0.0, "heads' label smoothing on the random init", "SPEC 8"),
     "heads.random_init_mask_range": ([0.05, 0.5], "GCN mask range on the random init", "SPEC 8"),
-    "heads.graph_k": (None, "GCN graph: dense over all nodes", "imageComponent/head.py"),
+    "heads.dense_max_nodes": (60000, "GCN graph: dense over all 60,000 train and test nodes", "imageComponent/head.py"),
     "dynamics.rld_temperatures": ([1.0, 0.5, 0.1], "RLD temperatures along training", "SPEC 5"),
     "near_duplicates.threshold": (0.99, "claim 6's contrastive cosine", "SPEC 7"),
 }

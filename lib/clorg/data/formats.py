@@ -55,7 +55,8 @@ def read_cifar_meta(data: bytes, what: str) -> tuple[str, ...]:
         meta = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
         return tuple(n.decode() for n in meta[b"label_names"])
     except Exception as exc:
-        raise DatasetError(f"{what} is not a readable CIFAR-10 batches.meta ({exc})") from exc
+        raise DatasetError(f"{what} is not a readable CIFAR-10 batches.meta ({type(exc).__name__}: {exc}); "
+                           f"delete it and provide the data again") from exc
 
 
 # --- IDX (MNIST / Fashion-MNIST) -------------------------------------------------------------------

@@ -151,7 +151,7 @@ def _image_tree(root: Path, split: str, kind: str) -> Source | None:
 
     def read():
         labels = np.array([ci for ci, _ in items], dtype=np.int64)
-        pairs = ((str(f.relative_to(root)), f.read_bytes) for f in files)
+        pairs = ((str(f), f.read_bytes) for f in files)  # full paths: errors name the file wherever it is
         return decode_images(pairs, len(files), f"decoding {root}/{split}"), labels, classes
 
     return Source(kind, root, files, read)

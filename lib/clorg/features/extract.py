@@ -102,7 +102,11 @@ def run_features(result: RunResult, data, *, epoch: int | None = None,
         try:
             with np.load(path, allow_pickle=False) as saved:
                 if json.loads(str(saved["provenance"])) == wanted:
-                    return _from(wanted, saved["train"], saved["train_labels"], saved["test"], saved["test_labels"])
+                    arrays = {k: saved[k] for k in ("train", "train_labels", "test", "test_labels")}
+                    if np.isfinite(arrays["train"]).all() and np.isfinite(arrays["test"]).all():
+                        return _from(wanted, **arrays)
+                    print(f"{path} holds NaN or infinite values (a damaged file); extracting the features again",
+                          flush=True)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # empty, truncated, not a zip
             print(f"{path} cannot be read ({type(exc).__name__}: {exc}); extracting the features again", flush=True)
     encoder = result.load_encoder(epoch=epoch, device=device)

@@ -16,6 +16,8 @@ import torch
 from ..core.config import ENCODERS, METHODS, SCHEDULES, RunSpec, load_profile, parse_overrides
 from ..data import DatasetError, DatasetNotFoundError, choose_profile_dataset
 from .loop import TrainingDiverged, run
+from ..core.atomic import WriteFailed
+from .checkpoint import UnreadableCheckpoint
 from .runs import UnreadableRunFile
 
 
@@ -60,7 +62,8 @@ def main(argv=None) -> int:
         if not distributed or torch.distributed.get_rank() == 0:
             verb = "reused finished run" if result.reused else "finished"
             print(f"{verb} {result.folder}: final loss {result.record['final_loss']:.4f}", flush=True)
-    except (TrainingDiverged, DatasetNotFoundError, DatasetError, UnreadableRunFile, ValueError) as exc:
+    except (TrainingDiverged, DatasetNotFoundError, DatasetError, UnreadableRunFile, ValueError, WriteFailed,
+            UnreadableCheckpoint) as exc:
         # a bad configuration or missing data is reported before any training; divergence after it
         print(f"error: {exc}", file=sys.stderr)
         return 2

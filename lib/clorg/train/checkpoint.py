@@ -9,11 +9,17 @@ up, leaves either the previous checkpoint or the new one, never half.
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
 
 from ..core.atomic import write_atomic
+
+
+class UnreadableCheckpoint(RuntimeError):
+    """A checkpoint file that cannot (or must not) be loaded; the message names it and the fix."""
 
 
 def save(obj, path: Path) -> None:
@@ -23,5 +29,13 @@ def save(obj, path: Path) -> None:
 def load(path: Path, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # unpickling errors, truncated zip, foreign objects
-        raise RuntimeError(f"cannot read checkpoint {path}: {exc}. Delete it to start that run afresh") from exc
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found is None:
+            raise UnreadableCheckpoint(f"cannot read checkpoint {path}: {exc}. Delete it to start that run afresh") from exc
+        # torch's own message goes on to suggest weights_only=False, which would run the object's code
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: it holds the Python object {found.group(1)}, not "
+                           f"tensors and plain values, and is not loaded, since loading it could run code "
+                           f"from the file. Delete it to start that run afresh") from exc
+    except Exception as exc:  # truncated zip, damaged bytes
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: {exc}. Delete it to start that run afresh") from exc

@@ -1,0 +1,964 @@
+"""The fault catalogue: every fault the project survives, one test each, named by the fault.
+
+Each test damages real files in ``tmp_path`` (or feeds bad input) and goes through the project's own entry
+points (``load_dataset``, ``load_profile``, ``clorg.train.run``, ``run_features``, the metrics, the results
+store, the geometry command), then checks the outcome: the error type and a message that names the file or
+key and the fix, or the recovery. ``pytest tests/test_faults.py --collect-only -q`` lists the catalogue.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from factories import (OsWithFullDisk, cifar_arrays, feature_set, flip_npy_data_bytes, tar_folder,
+                       write_cifar_pickles, write_cifar_tarball, write_image_tree)
+
+from clorg.analysis.geometry import measure
+from clorg.analysis.metrics import calinski_harabasz, chi, rld, rld_sweep
+from clorg.book.store import Source, UnreadableResult, cached, status
+from clorg.core import atomic, code
+from clorg.core.atomic import WriteFailed
+from clorg.core.config import CONFIG_DIR, ConfigError, RunSpec, apply_overrides, load_profile
+from clorg.data import (DatasetError, DatasetNotFoundError, cache, choose_profile_dataset, load_dataset,
+                        sources)
+from clorg.features import extract, run_features
+from clorg.train import TrainingDiverged, checkpoint, load_finished, run, runs
+from clorg.train.runs import UnreadableRunFile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------ shared helpers ------------------------------------------
+
+def cache_manifests(tmp_path):
+    return list((tmp_path / "cache").rglob("manifest.json"))
+
+
+@pytest.fixture
+def decode_calls(monkeypatch):
+    """Counts real decodes of image folders (the expensive step the data cache exists to skip)."""
+    calls = []
+    real = sources.decode_images
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "decode_images", counting)
+    return calls
+
+
+class RunsCode:
+    """Pickles as a call of os.system: unpickling it with a plain unpickler would create ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+# 8x8 digits, 60 images per class, a 1/8-width ResNet-18: a real run in seconds
+TINY = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_class": 10,
+        "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 256,
+        "train.contrastive_epochs": 4, "train.supervised_epochs": 2, "train.checkpoint_every": 1}
+SUPERVISED = RunSpec("resnet18", "supervised", "cosine")
+
+
+def tiny(**more):
+    return load_profile("smoke", {**TINY, **more})
+
+
+def run_folders(root):
+    """The run folders of the smoke profile under a runs root (beside them: each run's lock file)."""
+    return sorted(p for p in (root / "smoke").iterdir() if p.is_dir()) if (root / "smoke").exists() else []
+
+
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """A runs root holding one finished tiny supervised run (2 epochs), trained once for this module."""
+    root = tmp_path_factory.mktemp("trained") / "runs"
+    run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    return root
+
+
+@pytest.fixture
+def finished_run(trained_once, tmp_path):
+    """This test's own copy of the finished tiny run, to damage: (runs root, run folder)."""
+    root = tmp_path / "runs"
+    shutil.copytree(trained_once, root)
+    (folder,) = run_folders(root)
+    return root, folder
+
+
+def mark_unfinished(folder: Path) -> None:
+    record = json.loads((folder / "record.json").read_text())
+    (folder / "record.json").write_text(json.dumps({**record, "finished": False}))
+
+
+def final_state(folder):
+    return checkpoint.load(folder / "checkpoints" / "last.pt")["method"]
+
+
+def cli(args, runs_root, **kwargs):
+    """``python -m clorg.train`` on the tiny smoke run, in a process of its own."""
+    env = {**os.environ, "CLORG_RUNS": str(runs_root), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "clorg.train", "--config", "smoke",
+                             *[f"--override={k}={json.dumps(v)}" for k, v in TINY.items()], *args],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+# results store: a minimal profile and dataset identity
+METRICS = Source(reads=("metrics",), code=())
+TOY = Source(reads=("toy",), code=("clorg.analysis.toy",))
+
+
+class StoreData:
+    def __init__(self, sha="a" * 64, name="cifar10"):
+        self.sha, self.name = sha, name
+
+    def summary(self):
+        return {"name": self.name, "source": "x", "sha256": self.sha, "train_images": 10, "test_images": 4,
+                "skipped": [], "notes": []}
+
+
+def store_cfg(profile="quick"):
+    return {"profile": {"name": profile, "description": "d"}, "metrics": {"chi_ks": [1, 10]},
+            "toy": {"seeds": 2}, "tsne": {"sample_size": 500}}
+
+
+def store_cached(cfg, data, name, compute, source=METRICS, **kw):
+    return cached(cfg, data, name, compute, source, producer="notebooks/04_metrics.ipynb",
+                  command=f"python -m clorg.book --profile {cfg['profile']['name']} --only 04_metrics", **kw)
+
+
+def counter():
+    calls = []
+
+    def make(value):
+        def compute():
+            calls.append(1)
+            return value
+        return compute
+    return calls, make
+
+
+@pytest.fixture
+def results_root(tmp_path, monkeypatch):
+    """Results and runs go to the test's folder, never the project's."""
+    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "results"
+
+
+# ================================================== data ==================================================
+
+def test_corrupt_image_in_an_image_folder_is_refused_naming_the_file(tmp_path):
+    """Bytes that are not an image in an image-folder tree or tarball: DatasetError naming the file and the fix."""
+    write_image_tree(tmp_path / "t", ["a", "b"], fmt="jpg")
+    bad = tmp_path / "t" / "test" / "a" / "0001.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    tar = tar_folder(tmp_path / "t", tmp_path / "t.tar.gz")
+    with pytest.raises(DatasetError, match=r"t.tar.gz:test/a/0001.jpg") as err:
+        load_dataset(f"imagefolder:{tar}", "test")
+    assert f"cannot decode image {tar}:test/a/0001.jpg" in str(err.value)
+    assert "Replace or delete that file" in str(err.value)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"imagefolder:{tmp_path / 't'}", "test")
+    assert f"cannot decode image {bad}:" in str(err.value) and "Replace or delete that file" in str(err.value)
+    assert cache_manifests(tmp_path) == []  # nothing of a damaged dataset is cached
+
+
+def test_truncated_image_in_an_image_folder_is_refused_naming_the_file(tmp_path):
+    """A JPEG cut short: DatasetError naming the file and the fix; nothing cached."""
+    write_image_tree(tmp_path / "t", ["a", "b"], fmt="jpg")
+    bad = tmp_path / "t" / "train" / "b" / "0002.jpg"
+    bad.write_bytes(bad.read_bytes()[:60])  # truncated
+    with pytest.raises(DatasetError, match=r"cannot decode image .*train/b/0002.jpg") as err:
+        load_dataset(f"imagefolder:{tmp_path / 't'}", "train")
+    assert f"cannot decode image {bad}:" in str(err.value) and "Replace or delete that file" in str(err.value)
+    assert cache_manifests(tmp_path) == []
+
+
+def test_foreign_file_in_an_image_folder_is_refused_naming_it(tmp_path):
+    """A text file named .png, or an image of another size: DatasetError naming the file and the fix."""
+    write_image_tree(tmp_path / "t", ["a"], size=(8, 8))
+    write_image_tree(tmp_path / "u", ["b"], size=(9, 8))
+    os.rename(tmp_path / "u" / "train" / "b", tmp_path / "t" / "train" / "b")
+    os.rename(tmp_path / "u" / "test" / "b", tmp_path / "t" / "test" / "b")
+    t = tmp_path / "t"
+    with pytest.raises(DatasetError, match=r"images differ in size: .*train/a/0000.png is 8x8 but "
+                                           r".*train/b/0000.png is 9x8") as err:
+        load_dataset(f"imagefolder:{t}", "train")
+    assert f"{t}/train/a/0000.png is 8x8 but {t}/train/b/0000.png is 9x8" in str(err.value)
+    assert "resize them all to one size first" in str(err.value)
+
+    write_image_tree(tmp_path / "v", ["a", "b"])
+    notes = tmp_path / "v" / "train" / "a" / "notes.png"
+    notes.write_text("my notes, saved under the wrong name")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"imagefolder:{tmp_path / 'v'}", "train")
+    assert f"cannot decode image {notes}:" in str(err.value) and "Replace or delete that file" in str(err.value)
+    assert cache_manifests(tmp_path) == []
+
+
+def test_train_and_test_with_different_classes_are_refused_naming_the_classes(tmp_path):
+    """A class folder in train but not in test: DatasetError naming the dataset, the classes and the fix."""
+    write_image_tree(tmp_path / "t", ["a", "b", "c"])
+    for f in (tmp_path / "t" / "test" / "c").iterdir():
+        f.unlink()
+    (tmp_path / "t" / "test" / "c").rmdir()
+    with pytest.raises(DatasetError, match=r"different classes: only in train \['c'\], only in test \[\]") as err:
+        load_dataset(f"imagefolder:{tmp_path / 't'}", "train")
+    assert str(tmp_path / "t") in str(err.value) and "both splits need the same class folders" in str(err.value)
+
+
+def test_empty_class_folder_is_refused_naming_it(tmp_path):
+    """A class folder without images: DatasetError naming the folder, the split and the fix."""
+    write_image_tree(tmp_path / "t", ["a", "b"])
+    (tmp_path / "t" / "train" / "empty").mkdir()
+    (tmp_path / "t" / "test" / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"class folder\(s\) \['empty'\] of train hold no PNG/JPEG images") as err:
+        load_dataset(f"imagefolder:{tmp_path / 't'}", "test")
+    assert str(tmp_path / "t") in str(err.value) and "add images or remove the folder(s)" in str(err.value)
+
+
+def test_unknown_dataset_name_is_refused_listing_the_valid_names(tmp_path):
+    """A misspelt dataset name, given directly or in a profile: ValueError listing the valid names, never skipped."""
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar100'.*cifar10, fashion-mnist, digits, imagefolder:<path>"):
+        load_dataset("cifar100", "train", root=tmp_path)
+    with pytest.raises(ValueError, match="unknown split 'val'"):
+        load_dataset("digits", "val")
+    # in a profile's list of preferences, a typo is an error, not a dataset passed over for the next one
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar100'; valid names"):
+        choose_profile_dataset(load_profile("smoke", {"data.dataset": ["cifar100", "digits"]}))
+
+
+def test_code_hidden_in_a_cifar_pickle_is_refused_without_running_it(tmp_path):
+    """A CIFAR batch or meta file that would run os.system when unpickled: DatasetError naming it; nothing runs."""
+    folder = write_cifar_pickles(tmp_path / "a" / "cifar-10-batches-py", cifar_arrays())
+    (folder / "data_batch_3").write_bytes(pickle.dumps(os.system))
+    with pytest.raises(DatasetError, match=r"refusing to load"):
+        load_dataset("cifar10", "train", root=tmp_path / "a")
+    marker = tmp_path / "code-ran"
+    (folder / "data_batch_3").write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(DatasetError, match=r"refusing to load posix.system from a data file") as err:
+        load_dataset("cifar10", "train", root=tmp_path / "a")
+    assert f"{folder}/data_batch_3 is not a readable CIFAR-10 batch" in str(err.value)
+    assert "delete it and provide the data again" in str(err.value)
+    (folder / "batches.meta").write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(DatasetError, match=r"refusing to load posix.system") as err:
+        load_dataset("cifar10", "test", root=tmp_path / "a")
+    assert f"{folder}/batches.meta is not a readable CIFAR-10 batches.meta" in str(err.value)
+    assert "delete it and provide the data again" in str(err.value)
+    assert not marker.exists()  # refused unread: the command never ran
+    assert cache_manifests(tmp_path) == []
+
+
+def test_truncated_tarball_is_refused_naming_it_and_the_fix(tmp_path):
+    """A .tar.gz cut short (CIFAR archive, image-folder tarball): DatasetError naming it and the fix; no stale cache."""
+    tar = write_cifar_tarball(tmp_path / "b" / "cifar-10-python.tar.gz", cifar_arrays())
+    tar.write_bytes(tar.read_bytes()[: len(tar.read_bytes()) // 2])
+    with pytest.raises(DatasetError, match=r"cifar-10-python.tar.gz is not a readable tarball") as err:
+        load_dataset("cifar10", "test", root=tmp_path / "b")
+    assert str(tar) in str(err.value) and "delete it and provide it again" in str(err.value)
+
+    write_image_tree(tmp_path / "tree", ["a", "b"], size=(16, 16), per_class=(40, 10))
+    images = tar_folder(tmp_path / "tree", tmp_path / "images.tar.gz")
+    assert len(load_dataset(f"imagefolder:{images}", "train")) == 80  # now cached
+    images.write_bytes(images.read_bytes()[: len(images.read_bytes()) // 2])
+    with pytest.raises(DatasetError, match=r"images.tar.gz is not a readable tarball") as err:
+        load_dataset(f"imagefolder:{images}", "train")  # the cache of its former content is not served
+    assert str(images) in str(err.value) and "delete it and provide it again" in str(err.value)
+
+
+def test_missing_data_with_downloads_off_lists_every_place_looked_and_how_to_provide_it(tmp_path):
+    """No local copy and no download allowed: DatasetNotFoundError listing every place looked and how to provide it."""
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("cifar10", "train", root=tmp_path)
+    msg = str(err.value)
+    for place in ("cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10  (", "cifar10-jpeg.tar.gz"):
+        assert f"{tmp_path}/{place}" in msg
+    assert "not tried (offline" in msg and "To provide it" in msg and "CLORG_DATA" in msg
+    assert err.value.places[0] == str(tmp_path / "cifar-10-batches-py")
+
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)fashion-mnist.*apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", "test", root=tmp_path / "nothing")
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)imagefolder:.*train/<class>/"):
+        load_dataset(f"imagefolder:{tmp_path / 'mine'}", "train")
+    # download=False says the same as $CLORG_OFFLINE, and nothing is created in the data root
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)cifar-10-python.tar.gz.*download: not tried"):
+        load_dataset("cifar10", "test", root=tmp_path / "root", download=False)
+    assert not (tmp_path / "root").exists()
+
+
+def test_dataset_cache_file_changed_after_writing_is_rebuilt_never_served(tmp_path, decode_calls, capsys):
+    """Cached images/labels whose bytes changed (same size): rebuilt from the source with one line, never served."""
+    expected = write_image_tree(tmp_path / "t", ["a", "b"])
+    name = f"imagefolder:{tmp_path / 't'}"
+    first = load_dataset(name, "train")
+    capsys.readouterr()
+    (images_npy,) = (tmp_path / "cache").rglob("images.npy")
+    flip_npy_data_bytes(images_npy)
+    assert np.load(images_npy).shape == first.images.shape  # still a valid array file, of other pixels
+    assert not np.array_equal(np.load(images_npy), first.images)
+
+    again = load_dataset(name, "train")
+    assert len(decode_calls) == 2  # rebuilt from the source
+    np.testing.assert_array_equal(again.images, expected["train"][0])  # the source's true pixels
+    np.testing.assert_array_equal(again.labels, expected["train"][1])
+    assert again.checksum == first.checksum
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("data cache:"), out
+    assert "checksum mismatch" in lines[0] and "rebuilding it from the source" in lines[0]
+    # the rebuilt entry is good again: served without decoding, silently
+    np.testing.assert_array_equal(np.load(images_npy), expected["train"][0])
+    load_dataset(name, "train")
+    assert len(decode_calls) == 2 and capsys.readouterr().out == ""
+
+    # the labels file likewise
+    (labels_npy,) = (tmp_path / "cache").rglob("labels.npy")
+    flip_npy_data_bytes(labels_npy, start=0, count=8)
+    again = load_dataset(name, "train")
+    assert len(decode_calls) == 3
+    np.testing.assert_array_equal(again.labels, expected["train"][1])
+    assert "checksum mismatch" in capsys.readouterr().out
+
+
+def test_unreadable_cache_manifest_is_rebuilt(tmp_path, decode_calls, capsys):
+    """A truncated manifest.json in the data cache: the entry is rebuilt with one line, then served again."""
+    expected = write_image_tree(tmp_path / "t", ["a", "b"])
+    load_dataset(f"imagefolder:{tmp_path / 't'}", "test")
+    (manifest,) = (tmp_path / "cache").rglob("manifest.json")
+    text = manifest.read_text()
+    manifest.write_text(text[: len(text) // 2])  # truncated JSON
+    capsys.readouterr()
+    again = load_dataset(f"imagefolder:{tmp_path / 't'}", "test")
+    assert len(decode_calls) == 2
+    np.testing.assert_array_equal(again.images, expected["test"][0])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1 and "unreadable manifest" in lines[0] and "rebuilding" in lines[0]
+    assert str(manifest.parent) in lines[0]
+    assert json.loads(manifest.read_text())["format"] == cache.FORMAT_VERSION  # written whole again
+    load_dataset(f"imagefolder:{tmp_path / 't'}", "test")
+    assert len(decode_calls) == 2
+
+
+# ================================================ profiles ================================================
+
+def test_unknown_profile_is_refused_listing_the_valid_ones():
+    """A profile name with no configs/<name>.yaml: ConfigError listing the valid profiles and the path option."""
+    with pytest.raises(ConfigError, match=r"unknown profile 'fast': valid profiles are \[.*'paper', 'quick', 'smoke'") as err:
+        load_profile("fast")
+    assert "give the path of a .yaml file" in str(err.value)
+
+
+def test_unknown_key_in_a_profile_or_an_override_is_refused_naming_it_and_the_valid_keys(tmp_path):
+    """A misspelt key or section, in an override or a profile file: ConfigError naming it and the valid keys."""
+    with pytest.raises(ConfigError, match=r"unknown override key 'data.train_per_clas'; valid keys: .*data.train_per_class"):
+        load_profile("smoke", {"data.train_per_clas": 7})
+    with pytest.raises(ConfigError, match="unknown override key 'dat.train_per_class'"):
+        load_profile("smoke", {"dat.train_per_class": 7})
+
+    text = (CONFIG_DIR / "smoke.yaml").read_text()
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(text.replace("  subset_seed: 0\n", "  subset_sed: 0\n") + "extra:\n  x: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_profile(bad)
+    msg = str(err.value)
+    assert "unknown key data.subset_sed" in msg and "missing key data.subset_seed" in msg
+    assert "unknown section 'extra'" in msg
+    assert f"profile {bad} is invalid" in msg and "valid keys of data: [" in msg and "'subset_seed'" in msg
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.train_per_class": -1}, r"data.train_per_class = -1 must be a positive integer or null"),
+    ({"train.encoders": ["resnet50"]}, r"train.encoders = \['resnet50'\] must be a non-empty list drawn from"),
+    ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal', 'paper-compressed'\]"),
+    ({"train.contrastive_restart_epochs": 0}, "train.contrastive_restart_epochs = 0 must be a positive integer"),
+    ({"train.supervised_crop_scale": [0.9, 0.2]}, r"train.supervised_crop_scale = \[0.9, 0.2\] must be a pair"),
+    ({"train.variants": [{"encoder": "vit", "method": "moco_queue"}]}, "train.variants = .* must be a list"),
+    ({"train.variants": [{"encoder": "vit", "method": "moco_queue", "schedule": "step"}]}, "train.variants"),
+    ({"heads.validation_fraction": 1.0}, r"heads.validation_fraction = 1.0 must be a number in \(0, 1\)"),
+    ({"tsne.exaggeration_iterations": -1}, "tsne.exaggeration_iterations = -1 must be an integer >= 0"),
+    ({"train.precision": "fp16"}, r"train.precision = 'fp16' must be one of \['auto', 'fp32', 'bf16'\]"),
+    ({"metrics.rld_temperatures": [0.1, 0]}, "rld_temperatures"),
+    ({"toy.seeds": True}, "toy.seeds = True must be a positive integer"),
+    ({"profile.needs_gpu": "yes"}, "profile.needs_gpu = 'yes' must be true or false"),
+])
+def test_wrong_type_in_a_profile_is_refused_naming_the_key_and_what_it_must_be(tmp_path, overrides, message):
+    """A wrong-typed value, in an override or a profile file: ConfigError naming key, value and what it must be."""
+    with pytest.raises(ConfigError, match=message):
+        load_profile("smoke", overrides)
+    # the same value written in a profile file: the file is named too
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(apply_overrides(yaml.safe_load((CONFIG_DIR / "smoke.yaml").read_text()), overrides)))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_profile(path)
+    assert f"profile {path} is invalid" in str(err.value)
+
+
+def test_code_hidden_in_a_profile_yaml_is_refused_without_running_it(tmp_path):
+    """A !!python/object tag in a profile YAML: ConfigError naming the file, the line and the fix; nothing runs."""
+    marker = tmp_path / "code-ran"
+    text = (CONFIG_DIR / "smoke.yaml").read_text()
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(text.replace("  subset_seed: 0\n",
+                                 f"  subset_seed: !!python/object/apply:os.system [\"touch {marker}\"]\n"))
+    with pytest.raises(ConfigError) as err:
+        load_profile(evil)
+    msg = str(err.value)
+    assert f"profile {evil} is not valid YAML" in msg and "python/object/apply:os.system" in msg
+    line = text.splitlines().index("  subset_seed: 0") + 1
+    assert f"line {line}," in msg and "a tag such as !!python/object is refused, never run; remove it" in msg
+    assert not marker.exists()
+
+
+# ================================================ training ================================================
+
+def test_code_hidden_in_a_checkpoint_is_refused_naming_the_file_and_the_fix(tmp_path, finished_run):
+    """A checkpoint holding a pickled os.system: refused unread, naming the file and the fix (no weights_only=False)."""
+    evil = tmp_path / "evil.pt"
+    torch.save({"payload": os.system}, evil)
+    with pytest.raises(RuntimeError, match="cannot read checkpoint"):
+        checkpoint.load(evil)
+
+    marker = tmp_path / "code-ran"
+    root, folder = finished_run
+    last = folder / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    torch.save({**state, "epoch": 1, "payload": RunsCode(marker)}, last)
+    mark_unfinished(folder)
+    with pytest.raises(RuntimeError) as err:
+        run(tiny(), SUPERVISED, runs_root=root, progress=False)  # would resume from last.pt
+    msg = str(err.value)
+    assert f"cannot read checkpoint {last}: it holds the Python object posix.system" in msg
+    assert "Delete it to start that run afresh" in msg and "weights_only=False" not in msg
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_stops_the_run_naming_the_file_and_the_fix(finished_run, trained_once, capsys):
+    """A last.pt cut short: the run refuses to resume, naming it and the fix (delete it), then trains afresh alike."""
+    root, folder = finished_run
+    last = folder / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    mark_unfinished(folder)
+    with pytest.raises(RuntimeError, match=r"cannot read checkpoint .*last.pt") as err:
+        run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert str(last) in str(err.value) and "Delete it to start that run afresh" in str(err.value)
+
+    last.unlink()  # the fix the message gives
+    done = run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert not done.reused and done.record["finished"] and [e["epoch"] for e in done.log] == [1, 2]
+    assert "resuming" not in capsys.readouterr().out
+    (original,) = run_folders(trained_once)
+    a, b = final_state(original), final_state(folder)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same seeded run, again
+
+
+def test_unreadable_run_record_names_the_file_and_resumes_from_the_last_checkpoint(finished_run, capsys):
+    """A truncated record.json: UnreadableRunFile naming it and the fix; once deleted, the run resumes from last.pt."""
+    root, folder = finished_run
+    record = folder / "record.json"
+    record.write_text(record.read_text()[:40])
+    for call in (lambda: run(tiny(), SUPERVISED, runs_root=root, progress=False),
+                 lambda: load_finished(tiny(), SUPERVISED, runs_root=root)):
+        with pytest.raises(UnreadableRunFile) as err:
+            call()
+        msg = str(err.value)
+        assert f"{record} cannot be read" in msg and "delete it and run the training again" in msg
+        assert "the run resumes from its last checkpoint" in msg
+
+    record.unlink()  # the fix the message gives
+    done = run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert f"resuming {folder.name} after epoch 2 of 2" in capsys.readouterr().out
+    assert done.record["finished"] and done.folder == folder and [e["epoch"] for e in done.log] == [1, 2]
+    assert load_finished(tiny(), SUPERVISED, runs_root=root).final_epoch == 2
+
+
+def test_log_line_cut_by_a_crash_is_dropped_with_a_message_keeping_earlier_lines(finished_run, capsys):
+    """A log.jsonl line cut by a crash: the last is dropped with a message, earlier lines kept; a middle one refused."""
+    root, folder = finished_run
+    log = folder / "log.jsonl"
+    first, second = log.read_text().splitlines()
+    log.write_text(first + "\n" + second[: len(second) // 2])  # the append of epoch 2 cut by a crash
+    capsys.readouterr()
+    reused = run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert reused.reused and [e["epoch"] for e in reused.log] == [1]
+    assert reused.log[0] == json.loads(first)
+    assert f"{log}: dropped an unreadable last line" in capsys.readouterr().out
+    assert [e["epoch"] for e in load_finished(tiny(), SUPERVISED, runs_root=root).log] == [1]
+
+    log.write_text(first[:10] + "\n" + second + "\n")
+    with pytest.raises(UnreadableRunFile, match=r"log.jsonl line 1 cannot be read") as err:
+        load_finished(tiny(), SUPERVISED, runs_root=root)
+    assert str(log) in str(err.value) and f"delete the run folder {folder} and train it again" in str(err.value)
+
+
+def test_run_trained_by_older_code_is_reused_naming_the_changed_files(finished_run, monkeypatch):
+    """A finished run whose training code changed since: reused, not retrained, and stale_files names the files."""
+    root, _ = finished_run
+    first = run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    current = runs.training_code()
+    assert first.record["code"] == current
+    assert "clorg/train/loop.py" in current["files"] and "clorg/train/augment.py" in current["files"]
+    assert first.stale_files == []
+    assert json.loads((first.folder / "record.json").read_text())["code"] == current
+
+    # a training source file changes after the run was trained
+    changed = {**current["files"], "clorg/train/schedule.py": "0" * 16}
+    monkeypatch.setattr(runs, "training_code", lambda: {"files": changed, "sha256": "f" * 16})
+    again = run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert again.reused and again.folder == first.folder  # reused, not retrained...
+    assert [e["epoch"] for e in again.log] == [1, 2]
+    assert again.stale_files == ["clorg/train/schedule.py"]  # ...but the changed file is named
+    assert load_finished(tiny(), SUPERVISED, runs_root=root).stale_files == ["clorg/train/schedule.py"]
+    # a record written before runs recorded their code
+    assert runs.stale_files({**first.record, "code": None}) == ["(not recorded)"]
+
+
+def _wait_for_folder(root, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = run_folders(root)
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no run folder appeared under {root}")
+
+
+def test_killed_training_run_resumes_bit_identically(tmp_path):
+    """A training process killed (SIGKILL) mid-epoch: rerun, it resumes and ends bit-identical to a clean run."""
+    clean = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "clean")
+    out, _ = clean.communicate(timeout=600)
+    assert clean.returncode == 0, out
+
+    victim = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "killed")
+    (folder,) = _wait_for_folder(tmp_path / "killed")
+    log = folder / "log.jsonl"
+    while not log.exists() or len(log.read_text().splitlines()) < 2:
+        assert victim.poll() is None, victim.stdout.read()
+        time.sleep(0.05)
+    epoch_seconds = json.loads(log.read_text().splitlines()[-1])["seconds"]
+    time.sleep(epoch_seconds / 2)  # into the middle of epoch 3
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert len(log.read_text().splitlines()) < 4, "the run finished before it could be killed"
+    resumed = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "killed")
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0 and "resuming" in out, out
+
+    (clean_folder,) = run_folders(tmp_path / "clean")
+    a, b = final_state(clean_folder), final_state(folder)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key  # bit-identical, queue and momentum encoder included
+    assert [e["epoch"] for e in json.loads("[" + ",".join(log.read_text().splitlines()) + "]")] == [1, 2, 3, 4]
+
+
+def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, finished_run):
+    """A loss that becomes NaN or inf: TrainingDiverged naming the run and the fix; the last good checkpoint is kept."""
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*Lower train.supervised_lr"):
+        run(tiny(**{"train.supervised_lr": 1e30}), SUPERVISED, runs_root=tmp_path / "fresh", progress=False)
+
+    root, folder = finished_run
+    last = folder / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    state["epoch"] = 1  # pretend the run stopped after epoch 1 with weights that have gone bad
+    state["method"] = {k: (v * float("nan") if v.is_floating_point() else v) for k, v in state["method"].items()}
+    checkpoint.save(state, last)
+    mark_unfinished(folder)
+    before = last.read_bytes()
+    with pytest.raises(TrainingDiverged, match=r"the last good checkpoint .*last.pt\) is kept") as err:
+        run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert folder.name in str(err.value) and "then run again (it resumes)" in str(err.value)
+    assert last.read_bytes() == before
+
+
+# ================================================ features ================================================
+
+GOOD_X = np.random.default_rng(11).normal(size=(30, 3))
+GOOD_Y = np.arange(30) % 3
+METRIC_CALLS = {
+    "rld": lambda X, y: rld(X, y, 0.1),
+    "rld_sweep": lambda X, y: rld_sweep(X, y, [0.1, 1.0]),
+    "calinski_harabasz": calinski_harabasz,
+    "chi": lambda X, y: chi(X, y, [1, 5]),
+    "measure": lambda X, y: measure(X, y, [0.1], [1]),
+}
+
+
+def test_nan_features_given_to_the_metrics_are_refused_naming_the_row():
+    """NaN in the features given to RLD, CH, CHI: ValueError naming the argument and the first bad row."""
+    bad = GOOD_X.copy()
+    bad[7, 1] = np.nan
+    for name, call in METRIC_CALLS.items():
+        with pytest.raises(ValueError, match=r"X contains NaN or infinite values \(first bad row: 7\)"):
+            call(bad, GOOD_Y)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            call(torch.from_numpy(bad).float(), GOOD_Y)  # a tensor too
+
+
+def test_infinite_features_given_to_the_metrics_are_refused_naming_the_row():
+    """+inf or -inf in the features given to RLD, CH, CHI: ValueError naming the argument and the first bad row."""
+    for value in (np.inf, -np.inf):
+        bad = GOOD_X.copy()
+        bad[12, 0] = value
+        for name, call in METRIC_CALLS.items():
+            with pytest.raises(ValueError, match=r"X contains NaN or infinite values \(first bad row: 12\)"):
+                call(bad, GOOD_Y)
+
+
+def test_nan_in_a_runs_stored_features_is_never_served(finished_run, monkeypatch, capsys):
+    """NaN in a run's stored features: the file is named as damaged and re-extracted, never served; Features
+    itself refuses non-finite values with the fix."""
+    root, folder = finished_run
+    data = choose_profile_dataset(tiny())
+    result = load_finished(tiny(), SUPERVISED, data=data, runs_root=root)
+    good = run_features(result, data, device="cpu")
+    path = folder / "features_e0002.npz"
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    arrays["train"][3, 0] = np.nan  # same provenance, damaged values
+    np.savez(path, **arrays)
+    calls = []
+    real = extract.encode
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "encode", counting)
+    capsys.readouterr()
+    again = run_features(result, data, device="cpu")
+    out = capsys.readouterr().out
+    assert f"{path} holds NaN or infinite values" in out
+    assert "extracting the features again" in out
+    assert len(calls) == 2 and np.isfinite(again.train).all()
+    np.testing.assert_allclose(again.train, good.train, atol=1e-6)
+    with np.load(path, allow_pickle=False) as saved:
+        assert np.isfinite(saved["train"]).all()  # rewritten whole
+
+    bad = GOOD_X.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match=r"enc moco_queue: the train features contain NaN or inf.*retrain.*02_train"):
+        feature_set(bad, GOOD_Y, GOOD_X[:10], GOOD_Y[:10], encoder="enc", method="moco_queue")
+
+
+def test_label_count_that_does_not_match_the_features_is_refused():
+    """Fewer labels than feature rows, in the metrics or a feature set: ValueError giving both counts and the fix."""
+    for name, call in METRIC_CALLS.items():
+        with pytest.raises(ValueError, match="X has 30 rows but y has 29 labels; they must match"):
+            call(GOOD_X, GOOD_Y[:-1])
+    with pytest.raises(ValueError, match=r"enc moco_queue: 30 test features but 29 labels; re-extract them .*"
+                                         r"features_e\*\.npz.*03_embeddings"):
+        feature_set(GOOD_X, GOOD_Y, GOOD_X, GOOD_Y[:-1], encoder="enc", method="moco_queue")
+
+
+def test_one_class_only_is_refused(tmp_path):
+    """A single class, in the metrics or in an image-folder dataset: an error saying at least two are needed."""
+    for name, call in METRIC_CALLS.items():
+        with pytest.raises(ValueError, match="y must contain at least 2 classes, got 1"):
+            call(GOOD_X, np.zeros(30, dtype=int))
+    write_image_tree(tmp_path / "t", ["only"])
+    with pytest.raises(DatasetError, match=r"has 1 class; at least 2 are needed") as err:
+        load_dataset(f"imagefolder:{tmp_path / 't'}", "train")
+    assert str(tmp_path / "t") in str(err.value)
+
+
+@pytest.mark.parametrize("case", ["nan-features", "single-class", "mismatched-labels", "unknown-format"])
+def test_geometry_command_given_bad_input_prints_one_line_and_exits_2(tmp_path, case):
+    """The geometry command on NaN, one class, too few labels, an unknown format: one line naming the file, exit 2."""
+    X, y = GOOD_X.copy(), GOOD_Y
+    features, labels = tmp_path / "features.npy", tmp_path / "labels.npy"
+    expected = {
+        "nan-features": f"error: {features} holds NaN or infinite values (1 of them, first in row 4); "
+                        f"remove or repair those rows",
+        "single-class": f"error: {labels} holds one class; RLD, CH and CHI compare at least two",
+        "mismatched-labels": f"error: {features} has 30 rows but {labels} has 29 labels; they must match",
+        "unknown-format": f"error: {tmp_path / 'features.txt'}: unknown format .txt; use .npy, .npz, .pt or .csv",
+    }[case]
+    if case == "nan-features":
+        X[4, 2] = np.nan
+    elif case == "single-class":
+        y = np.zeros(30, dtype=int)
+    elif case == "mismatched-labels":
+        y = y[:-1]
+    np.save(features, X)
+    np.save(labels, y)
+    if case == "unknown-format":
+        features = tmp_path / "features.txt"
+        features.write_text("0.1 0.2 0.3\n")
+    done = subprocess.run([sys.executable, "-m", "clorg.analysis.geometry", str(features), str(labels)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr  # one line, no traceback
+    assert done.stderr.startswith(expected), done.stderr
+
+
+# ================================================ results =================================================
+
+def test_truncated_results_json_is_reported_and_recomputed_or_refused_with_the_command(results_root, capsys):
+    """A stored result .json cut short: reported with its path and recomputed, or refused with the command."""
+    calls, make = counter()
+    store_cached(store_cfg(), StoreData(), "g", make({"v": list(range(50))}))
+    path = results_root / "quick" / "g.json"
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    st = status(store_cfg(), StoreData(), "g", METRICS, producer="nb")
+    assert st.kind == "unreadable" and not st.usable and st.entry is None
+    assert f"{path} cannot be read" in st.detail
+    # a machine that cannot compute it refuses, with the command that produces it
+    with pytest.raises(UnreadableResult,
+                       match=r"cannot be read.*`python -m clorg.book --profile quick --only 04_metrics`"):
+        store_cached(store_cfg(), StoreData(), "g", make({"v": 2}), can_compute=False)
+    assert len(calls) == 1
+    assert store_cached(store_cfg(), StoreData(), "g", make({"v": 2})) == {"v": 2} and len(calls) == 2
+    assert f"{path} cannot be read" in capsys.readouterr().out
+    assert json.loads(path.read_text())["result"] == {"v": 2}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_results_npz_is_reported_and_recomputed(results_root, capsys, damage):
+    """A stored .npz truncated or overwritten: reported with its path and recomputed, or refused with the command."""
+    calls, make = counter()
+    store_cached(store_cfg(), StoreData(), "tsne", make({"Y": np.arange(2000, dtype=np.float32)}), arrays=True)
+    path = results_root / "quick" / "tsne.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"garbage")
+    st = status(store_cfg(), StoreData(), "tsne", METRICS, producer="nb", suffix="npz")
+    assert st.kind == "unreadable" and f"{path} cannot be read" in st.detail
+    with pytest.raises(UnreadableResult, match=r"cannot be read.*--only 04_metrics"):
+        store_cached(store_cfg(), StoreData(), "tsne", make({"Y": np.ones(2)}), arrays=True, can_compute=False)
+    out = store_cached(store_cfg(), StoreData(), "tsne", make({"Y": np.ones(2)}), arrays=True)
+    assert out["Y"].tolist() == [1.0, 1.0] and len(calls) == 2
+    assert f"{path} cannot be read" in capsys.readouterr().out
+
+
+def _patched_hash(monkeypatch, filename: str, value: str = "0" * 16):
+    """Make the source of ``filename`` hash to ``value``, as if it had been edited."""
+    real = code._sha
+    monkeypatch.setattr(code, "_sha", lambda path: value if Path(path).name == filename else real(path))
+
+
+def test_result_computed_by_older_code_is_recomputed_or_shown_naming_the_changed_files(results_root, monkeypatch,
+                                                                                        capsys):
+    """A stored result of older code: recomputed where possible, else shown with a status naming the changed files."""
+    calls, make = counter()
+    assert store_cached(store_cfg(), None, "toy", make({"v": 1}), source=TOY) == {"v": 1}
+    with monkeypatch.context() as m:
+        _patched_hash(m, "toy.py")
+        st = status(store_cfg(), None, "toy", TOY, producer="nb")
+        assert st.kind == "code" and st.usable and st.changed == ("clorg/analysis/toy.py",)
+        assert "these files changed since: clorg/analysis/toy.py" in st.detail
+        assert store_cached(store_cfg(), None, "toy", make({"v": 2}), source=TOY) == {"v": 2} and len(calls) == 2
+        assert "computed by older code" in capsys.readouterr().out
+        assert status(store_cfg(), None, "toy", TOY, producer="nb").kind == "current"
+
+    # where it cannot be recomputed (a GPU profile on a CPU machine): shown, and its status names the files
+    real = code.code_version
+
+    def edited(roots, *a, **kw):  # code_version itself patched: another version of the same file
+        out = real(roots, *a, **kw)
+        return {"files": {**out["files"], "clorg/analysis/toy.py": "f" * 16}, "sha256": "e" * 16}
+
+    monkeypatch.setattr(code, "code_version", edited)
+    assert store_cached(store_cfg(), None, "toy", make({"v": 3}), source=TOY, can_compute=False) == {"v": 2}
+    assert len(calls) == 2
+    assert "this machine cannot recompute it" in capsys.readouterr().out
+    st = status(store_cfg(), None, "toy", TOY, producer="nb")
+    assert st.kind == "code" and st.changed == ("clorg/analysis/toy.py",) and st.entry["result"] == {"v": 2}
+
+
+# ============================================ concurrency and disk ========================================
+
+_FIRST_ASKER = """
+import json, os, sys, time
+import clorg.train.loop as loop
+from clorg.core.config import RunSpec, load_profile
+
+go, overrides = sys.argv[1], json.loads(sys.argv[2])
+real_step = loop.train_step
+
+def step_when_told(*args, **kwargs):  # holds the run's lock until the test says go
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    return real_step(*args, **kwargs)
+
+loop.train_step = step_when_told
+result = loop.run(load_profile("smoke", overrides), RunSpec("resnet18", "supervised", "cosine"), progress=False)
+print("reused" if result.reused else "trained", result.folder.name, flush=True)
+"""
+
+
+def test_two_processes_training_the_same_run_the_second_waits_and_reuses_it(tmp_path):
+    """A second process asks for a run another is training: it says who holds it, waits, then reuses the run."""
+    env = {**os.environ, "CLORG_RUNS": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    go = tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", _FIRST_ASKER, str(go), json.dumps(TINY)], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = None
+    try:
+        deadline = time.time() + 120
+        while True:  # until the first process holds the run's lock
+            held = [p for p in (tmp_path / "smoke").glob(".*.lock") if f"pid {first.pid} " in p.read_text()] \
+                if (tmp_path / "smoke").exists() else []
+            if held:
+                break
+            assert first.poll() is None, first.stdout.read()
+            assert time.time() < deadline, "the first process never took the lock"
+            time.sleep(0.05)
+        second = cli(["--encoder", "resnet18", "--method", "supervised"], tmp_path)
+        seen = []
+        for line in second.stdout:
+            seen.append(line)
+            if line.startswith("waiting:"):
+                break
+        assert seen and seen[-1].startswith("waiting: run "), "".join(seen)
+        folder_name = held[0].name[1:-len(".lock")]
+        assert f"run {folder_name} is being written by pid {first.pid} " in seen[-1]
+        go.touch()  # the first process trains now; the second waits for it
+        out_first, _ = first.communicate(timeout=300)
+        out_second, _ = second.communicate(timeout=300)
+    finally:
+        go.touch()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert first.returncode == 0 and f"trained {folder_name}" in out_first, out_first
+    assert second.returncode == 0 and f"reused finished run {tmp_path / 'smoke' / folder_name}" in out_second, out_second
+    assert "lock on run" in out_second and "resuming" not in out_second
+    log = (tmp_path / "smoke" / folder_name / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2]  # trained once
+
+
+def _compute_in_process(results: str, counter_file: str, out: str) -> None:
+    os.environ["CLORG_RESULTS"] = results
+
+    def compute():
+        with open(counter_file, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        time.sleep(2)
+        return {"v": 42}
+
+    value = store_cached(store_cfg(), StoreData(), "slow", compute)
+    Path(out).write_text(json.dumps(value))
+
+
+def test_two_processes_computing_the_same_result_compute_it_once(results_root, tmp_path, capfd):
+    """A second process asks for a result another is computing: it waits for the lock, then reads the stored one."""
+    ctx = multiprocessing.get_context("fork")
+    counter_file = tmp_path / "calls.txt"
+    procs = [ctx.Process(target=_compute_in_process,
+                         args=(str(results_root), str(counter_file), str(tmp_path / f"out{i}.json")))
+             for i in range(2)]
+    t0 = time.time()
+    procs[0].start()
+    while not counter_file.exists() and time.time() - t0 < 30:  # the first is computing (for 2 s) ...
+        time.sleep(0.05)
+    procs[1].start()  # ... when the second asks for the same result
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(counter_file.read_text().splitlines()) == 1  # computed once
+    assert [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)] == [{"v": 42}] * 2
+    assert "waiting: result" in capfd.readouterr().out  # the second one waited for the lock
+    assert time.time() - t0 < 30
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_full_disk_during_a_checkpoint_a_cache_or_a_results_write_keeps_the_previous_file_and_says_so(
+        tmp_path, monkeypatch, capsys, finished_run, results_root):
+    """ENOSPC part way through a checkpoint, cache or results write: WriteFailed says so; the previous file intact."""
+    # --- a checkpoint, written directly
+    path = tmp_path / "checkpoints" / "last.pt"
+    good = {"epoch": 3, "method": {"w": torch.arange(10.0)}}
+    checkpoint.save(good, path)
+    before = path.read_bytes()
+    with monkeypatch.context() as m:
+        m.setattr(atomic, "os", OsWithFullDisk(room=300))
+        with pytest.raises(WriteFailed, match=r"last.pt \(the disk is full\)"):
+            checkpoint.save({"epoch": 4, "method": {"w": torch.zeros(10_000)}}, path)
+    assert path.read_bytes() == before and leftovers(path.parent) == []
+    state = checkpoint.load(path)
+    assert state["epoch"] == 3 and torch.equal(state["method"]["w"], torch.arange(10.0))
+
+    # --- a checkpoint, written by a training run that resumes after epoch 1: the disk fills at the epoch-2 snapshot
+    root, folder = finished_run
+    last = folder / "checkpoints" / "last.pt"
+    checkpoint.save({**checkpoint.load(last), "epoch": 1}, last)  # a run stopped after epoch 1
+    mark_unfinished(folder)
+    (folder / "checkpoints" / "encoder_e0002.pt").unlink()
+    last_before = last.read_bytes()
+    with monkeypatch.context() as m:
+        m.setattr(atomic, "os", OsWithFullDisk(room=100_000))  # room for the record and log, not for weights
+        with pytest.raises(WriteFailed) as err:
+            run(tiny(), SUPERVISED, runs_root=root, progress=False)
+    assert f"could not write {folder / 'checkpoints' / 'encoder_e0002.pt'} (the disk is full)" in str(err.value)
+    assert err.value.errno == errno.ENOSPC and "Free some space" in str(err.value)
+    assert last.read_bytes() == last_before and leftovers(folder / "checkpoints") == []
+    assert not (folder / "checkpoints" / "encoder_e0002.pt").exists()
+    done = run(tiny(), SUPERVISED, runs_root=root, progress=False)  # with room again: resumes after epoch 1
+    assert f"resuming {folder.name} after epoch 1 of 2" in capsys.readouterr().out
+    assert done.record["finished"] and [e["epoch"] for e in done.log] == [1, 2]
+
+    # --- a data-cache entry
+    expected = write_image_tree(tmp_path / "t", ["a", "b"])
+    name = f"imagefolder:{tmp_path / 't'}"
+    cache_dir = tmp_path / "cache"
+    load_dataset(name, "train")
+    (images_npy,) = cache_dir.rglob("images.npy")
+    entry = images_npy.parent
+    before = {p.name: p.read_bytes() for p in entry.iterdir()}
+    source, _ = sources.locate(name, "train", tmp_path)
+    other = np.zeros_like(expected["train"][0])
+    with monkeypatch.context() as m:  # undone at the end of the block only (conftest's env stays)
+        m.setattr(atomic, "os", OsWithFullDisk(room=100))
+        with pytest.raises(WriteFailed, match="disk is full"):
+            cache.write_entry(cache_dir, name, "train", source, other, expected["train"][1], ("a", "b"), "0" * 64)
+        # the arrays that were there are untouched, and no half-written file or manifest is left to be served
+        assert images_npy.read_bytes() == before["images.npy"]
+        assert (entry / "labels.npy").read_bytes() == before["labels.npy"]
+        assert not (entry / "manifest.json").exists() and leftovers(entry) == []
+
+        # a load on the full disk still returns the data; only the cache is not written
+        capsys.readouterr()
+        ds = load_dataset(name, "train")
+        np.testing.assert_array_equal(ds.images, expected["train"][0])
+        assert "data cache: not written" in capsys.readouterr().out
+        assert not (entry / "manifest.json").exists() and leftovers(entry) == []
+    np.testing.assert_array_equal(load_dataset(name, "train").images, expected["train"][0])
+    assert (entry / "manifest.json").exists() and entry.is_relative_to(tmp_path)
+
+    # --- a stored result, .json and .npz
+    for arrays in (False, True):
+        first = {"Y": np.zeros(3)} if arrays else {"v": 1}
+        store_cached(store_cfg(), StoreData(), "g", lambda: first, arrays=arrays)
+        path = results_root / "quick" / ("g.npz" if arrays else "g.json")
+        before = path.read_bytes()
+        second = {"Y": np.ones(3)} if arrays else {"v": 2}
+        with monkeypatch.context() as m:
+            m.setattr(atomic, "os", OsWithFullDisk(room=100))
+            with pytest.raises(WriteFailed, match="the disk is full") as err:
+                store_cached(store_cfg(), StoreData(), "g", lambda: second, recompute=True, arrays=arrays)
+        assert str(path) in str(err.value) and err.value.errno == errno.ENOSPC
+        assert path.read_bytes() == before and leftovers(path.parent) == []
+        assert status(store_cfg(), StoreData(), "g", METRICS, producer="nb", suffix=path.suffix[1:]).kind == "current"
