@@ -413,6 +413,16 @@ def test_wrong_type_in_a_profile_is_refused_naming_the_key_and_what_it_must_be(t
     assert f"profile {path} is invalid" in str(err.value)
 
 
+def test_key_written_twice_in_a_profile_is_refused_naming_it_and_its_line(tmp_path):
+    """A key written twice in a profile (YAML keeps the last silently): refused, naming the key and the line."""
+    text = (CONFIG_DIR / "smoke.yaml").read_text()
+    path = tmp_path / "twice.yaml"
+    path.write_text(text.replace("  seed: 0\n", "  seed: 0\n  seed: 1\n", 1))
+    line = path.read_text().splitlines().index("  seed: 1") + 1
+    with pytest.raises(ConfigError, match=rf"the key 'seed' is written twice \(line {line}\); keep one"):
+        load_profile(str(path))
+
+
 def test_code_hidden_in_a_profile_yaml_is_refused_without_running_it(tmp_path):
     """A !!python/object tag in a profile YAML: ConfigError naming the file, the line and the fix; nothing runs."""
     marker = tmp_path / "code-ran"
@@ -588,6 +598,10 @@ def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoi
         run(tiny(), SUPERVISED, runs_root=root, progress=False)
     assert folder.name in str(err.value) and "then run again (it resumes)" in str(err.value)
     assert last.read_bytes() == before
+    # the diverged run stays readable up to its last good checkpoint, and says why it ended there
+    kept = load_finished(tiny(), SUPERVISED, runs_root=root)
+    assert kept.final_epoch == 1 and kept.stopped_early.startswith("diverged: the loss became")
+    assert [e["epoch"] for e in kept.log] == [1]
 
 
 # ================================================ features ================================================

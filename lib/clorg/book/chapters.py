@@ -30,7 +30,7 @@ from ..core import code, paper
 from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, main_runs
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
-from ..train import load_finished, locate, run
+from ..train import TrainingDiverged, load_finished, locate, run
 from ..train import runs as run_files
 from . import store
 
@@ -201,9 +201,14 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
     def compute():
         runs = []
         for spec in all_runs(cfg):
-            r = run(cfg, spec, data=data, force=fresh, stop_after=stop_after)
+            try:
+                r = run(cfg, spec, data=data, force=fresh, stop_after=stop_after)
+            except TrainingDiverged as exc:  # a result too: the run is kept up to its last good checkpoint
+                print(f"{spec.encoder} {spec.method} ({spec.schedule}) diverged: {exc}")
+                r = load_finished(cfg, spec, data=data)
             print(f"{spec.encoder:>9} {spec.method:>10} {spec.schedule:>16}: "
-                  f"{'reused' if r.reused else 'trained'} {r.folder.name}")
+                  f"{'reused' if r.reused else 'trained'} {r.folder.name}"
+                  + (f" ({r.stopped_early})" if r.stopped_early else ""))
             runs.append(r)
         return {"runs": [_run_row(r) for r in runs]}
 

@@ -27,6 +27,8 @@ def _get(cfg: dict, key: str):
 def _same(key: str, ours, theirs) -> bool:
     if key == "data.dataset" and isinstance(ours, list):  # a list of preferences: the first is the setting
         ours = ours[0]
+    if key in ("train.encoders", "train.methods"):  # which, not in which order
+        return sorted(ours) == sorted(theirs)
     if isinstance(theirs, float) and isinstance(ours, (int, float)):
         return abs(ours - theirs) <= 1e-12 * max(1.0, abs(theirs))
     return ours == theirs

@@ -341,15 +341,31 @@ def apply_overrides(cfg: dict, overrides: dict | None) -> dict:
     return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last silently,
+    so the first would be an ignored knob)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice (line {key_node.start_mark.line + 1}); keep one",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
                  config_dir: Path = CONFIG_DIR) -> dict:
     """Load, override and validate a profile by name (``configs/<name>.yaml``) or path."""
     path = _profile_path(profile, config_dir)
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # safe: a SafeLoader, plain values only
     except yaml.YAMLError as exc:
         fix = ("\nA profile holds plain values only: a tag such as !!python/object is refused, never run; "
-               "remove it" if isinstance(exc, yaml.constructor.ConstructorError) else "")
+               "remove it" if isinstance(exc, yaml.constructor.ConstructorError) and "twice" not in str(exc) else "")
         raise ConfigError(f"profile {path} is not valid YAML: {exc}{fix}") from exc
     validate(cfg, origin=f"profile {path}")
     return validate(apply_overrides(cfg, overrides), origin=f"profile {path} with overrides {overrides}")

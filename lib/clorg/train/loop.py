@@ -221,6 +221,26 @@ def _set_rng_state(state: dict, sampler: torch.Generator, augment: torch.Generat
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _record_divergence(folder: Path, last_path: Path, why: str) -> None:
+    """Mark a diverged run as stopped early at its last checkpoint, so that the analysis can still read
+    what it learnt before (and says that it diverged); a later run() resumes it from that checkpoint."""
+    done = checkpoint.load(last_path)["epoch"] if last_path.is_file() else 0
+    record = runs.read_json(folder / "record.json") or {}
+    log = [e for e in runs.read_log(folder) if e["epoch"] <= done]
+    write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log).encode())
+    record.update(finished=False, epochs_done=done, stopped_early=f"{why}; it ends at its last checkpoint, epoch {done}",
+                  **_log_summary(log))
+    runs.write_record(folder / "record.json", record)
+
+
+def _log_summary(log: list[dict]) -> dict:
+    """Wall time, throughput and last loss of the epochs a run's log holds (across sessions)."""
+    seconds = sum(e["seconds"] for e in log)
+    images = sum(e["seconds"] * e["images_per_s"] for e in log)
+    return {"train_seconds": round(seconds, 1), "images_per_s": round(images / max(seconds, 1e-9), 1),
+            "final_loss": log[-1]["loss"] if log else None}
+
+
 def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
            stop_after: float | None) -> RunResult:
     rank, world = rank_and_world()
@@ -301,9 +321,12 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             if not math.isfinite(value):
                 kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
                     "no checkpoint had been written yet"
-                raise TrainingDiverged(
-                    f"loss became {value} at epoch {epoch + 1}, step {s + 1} of {folder.name}; training stopped and "
-                    f"{kept}. Lower train.{kind}_lr or lengthen the warm-up, then run again (it resumes)")
+                message = (f"loss became {value} at epoch {epoch + 1}, step {s + 1} of {folder.name}; training "
+                           f"stopped and {kept}. Lower train.{kind}_lr or lengthen the warm-up, then run again "
+                           f"(it resumes)")
+                if main:
+                    _record_divergence(folder, last_path, f"diverged: the loss became {value} at epoch {epoch + 1}")
+                raise TrainingDiverged(message)
             loss_sum += value
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", lr=f"{lr:.2e}",
@@ -341,10 +364,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             finished=done == epochs, epochs_done=done,
             stopped_early=None if done == epochs else f"deadline: stopped after epoch {done} of {epochs}",
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            train_seconds_this_session=round(train_seconds, 1),
-            train_seconds=round(sum(e["seconds"] for e in log), 1),
-            images_per_s=round(len(log) * steps_per_epoch * global_batch / max(1e-9, sum(e["seconds"] for e in log)), 1),
-            final_loss=log[-1]["loss"] if log else None,
+            train_seconds_this_session=round(train_seconds, 1), **_log_summary(log),
         )
         runs.write_record(folder / "record.json", record)
         if done < epochs:
