@@ -31,7 +31,8 @@ import torch
 from clorg.core.config import RunSpec, load_profile, parse_overrides
 from clorg.core.provenance import describe_hardware
 from clorg.train.augment import contrastive_views
-from clorg.train.loop import autocast_dtype, build_training, cpu_has_bf16, train_step
+from clorg.core.devices import cpu_has_bf16
+from clorg.train.loop import autocast_dtype, build_training, train_step
 from clorg.train.runs import resolve
 
 

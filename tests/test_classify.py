@@ -17,7 +17,8 @@ from clorg.analysis import records as R  # noqa: E402
 HEADS = {"temperatures": [0.1], "seeds": 3, "validation_fraction": 0.1,
          "label_smoothing": 0.1, "mask_range": [0.05, 0.6],
          "random_init_label_smoothing": 0.0, "random_init_mask_range": [0.05, 0.5],
-         "graph_k": 10, "dense_max_nodes": 12000, "graph_ks_compared": [5, 10], "spreading_k": 10}
+         "graph_k": 10, "dense_max_nodes": 12000, "graph_ks_compared": [5, 10], "spreading_k": 10,
+         "dense_dtype": "float32"}
 
 
 def _clusters(n_per_class=30, classes=3, dim=8, noise=0.05, seed=0):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.devices import default_device
+from ..core.devices import default_device, dense_dtype
 from . import records as R
 from .heads import GCNHead, LabelSpreadingHead, LinearHead
 
@@ -80,7 +80,8 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
 
     def head(seed):
         return GCNHead(num_classes=nodes.num_classes, temperature=temperature, k=k, seed=seed, device=device,
-                       dense_max_nodes=heads["dense_max_nodes"], **settings)
+                       dense_max_nodes=heads["dense_max_nodes"], dense_dtype=dense_dtype(heads["dense_dtype"], device),
+                       **settings)
 
     A = head(seeds[0]).graph(nodes.X)
     for seed in seeds:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..core import locks, provenance
 from ..core.atomic import write_bytes
 from ..core.config import RunSpec
-from ..core.devices import default_device
+from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
 from . import checkpoint, runs
 from .augment import SUPERVISED_VIEW, contrastive_views, supervised_view
@@ -165,16 +165,6 @@ def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
                                   weight_decay=run_cfg["weight_decay"])
     return method, optimizer
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX), where bf16 autocast is fast;
-    elsewhere torch emulates it and it is slower than float32."""
-    try:
-        flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
