@@ -177,7 +177,9 @@ def main() -> int:
 
     for nb in notebooks:
         target = out / "notebooks" / nb.name
-        params = {"profile": args.profile, "overrides": overrides, "fresh": args.fresh}
+        params = {"profile": args.profile, "overrides": overrides}
+        if chapters.CHAPTERS[nb.stem].produces:  # the chapters that store results take `fresh`
+            params["fresh"] = args.fresh
         t0 = time.time()
         reason = skip_reason(nb.stem, cfg, choice, cuda=cuda, allow_cpu=args.allow_cpu)
         if reason:

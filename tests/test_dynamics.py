@@ -171,23 +171,24 @@ def test_the_figure_draws_ours_and_the_authors(tiny):
     _, _, records = tiny
     both = records + [dict(r, method="simclr") for r in records]
     fig = plots.training_dynamics(both)
-    axes = fig.get_axes()  # the 3 x 3 grid row by row (two runs and the authors'), then the learning-rate twins
-    assert len(axes) == 9 + 2 * 3
-    ch, rld, acc = axes[0], axes[3], axes[6]  # the first run's column: CH, RLD, kNN accuracy
+    axes = fig.get_axes()  # the 4 x 3 grid row by row: CH, RLD, kNN accuracy, learning rate (two runs, the authors')
+    assert len(axes) == 4 * 3
+    ch, rld, acc, lr = axes[0], axes[3], axes[6], axes[9]  # the first run's column
     assert list(ch.lines[0].get_xdata()) == [0, 1, 2] and ch.get_yscale() == "log"
     assert ch.get_title() == "resnet18 moco_queue\ncosine schedule"
     assert axes[1].get_title() == "resnet18 simclr\ncosine schedule"
     assert [line.get_label() for line in rld.lines] == ["T = 1", "T = 0.1"]
-    assert [line.get_label() for line in acc.lines] == [f"kNN (k={KNN_K})"]
-    twins = axes[9:]
-    assert list(twins[0].lines[0].get_xdata()) == [0, 1] and twins[0].get_yscale() == "log"  # the rate, per epoch
-    authors_ch, authors_rld = axes[2], axes[5]
+    assert len(acc.lines) == 1 and list(acc.lines[0].get_xdata()) == [0, 1, 2]
+    assert list(lr.lines[0].get_xdata()) == [0, 1] and lr.get_yscale() == "log"  # the rate, per epoch
+    authors_ch, authors_rld, authors_lr = axes[2], axes[5], axes[11]
     assert list(authors_ch.lines[0].get_xdata()) == [e for e, _ in paper.DYNAMICS_CH] == [0, 300, 1200]
     assert list(authors_rld.lines[0].get_ydata()) == [0.13, 0.84, 0.75]
     assert authors_rld.get_xlim()[1] > 1200 and ch.get_xlim()[1] < 10  # their epochs, not squeezed onto ours
+    rate = authors_lr.lines[0].get_ydata()  # their learning rate rises to ~4e-3 by epoch 1200
+    assert rate[0] < 1e-7 and 3.9e-3 < rate[-1] < 4.1e-3
     # the same temperature has the same colour in our row and in the authors'
     assert authors_rld.lines[0].get_color() == rld.lines[1].get_color()
     plt.close(fig)
     single = plots.training_dynamics(records, with_reference=False)
-    assert len(single.axes) == 3 + 3
+    assert len(single.axes) == 4
     plt.close(single)

@@ -169,16 +169,18 @@ def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkey
     def fake_run(cmd, cwd, env):
         started.append(cmd)
         assert cwd == tp.ROOT and str(tp.ROOT / "lib") in env["PYTHONPATH"]
-        return subprocess.CompletedProcess(cmd, 3 if "supervised" in cmd else 0)
+        return subprocess.CompletedProcess(cmd, 3 if "moco_queue" in cmd else 0)
 
     monkeypatch.setenv("CLORG_RUNS", "/nonexistent")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     args = ["--profile", "gpu10", "--allow-cpu", "--override", "data.train_per_class=20"]
-    assert tp.main(args) == 3  # resnet18/moco_queue, then resnet18/supervised fails: the ViT never starts
+    # gpu10 trains supervised first, then moco_queue; a failure stops there (a later run would never start)
+    assert tp.main(args + ["--override", "train.encoders=[resnet18, vit]"]) == 3
     assert [(c[c.index("--encoder") + 1], c[c.index("--method") + 1]) for c in started] == \
-        [("resnet18", "moco_queue"), ("resnet18", "supervised")]
-    assert all(c[-2:] == ["--override", "data.train_per_class=20"] for c in started)
+        [("resnet18", "supervised"), ("resnet18", "moco_queue")]
+    assert all(c[-4:] == ["--override", "data.train_per_class=20", "--override", "train.encoders=[resnet18, vit]"]
+               for c in started)
     out = capsys.readouterr()
     assert "wall time per run" in out.out and "total" in out.out and "FAILED" in out.out
     assert "Run this again to resume" in out.err

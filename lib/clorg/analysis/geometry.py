@@ -1,6 +1,6 @@
 """Cluster geometry of feature sets: CH, RLD over temperatures and CHI over k, as records.
 
-:func:`geometry_records` measures every feature set of a profile for the metrics chapter; the same three
+``geometry_records`` measures every feature set of a profile for the metrics chapter; the same three
 metrics for anyone's features come from :func:`measure` (and the command ``python -m
 clorg.analysis.geometry FEATURES LABELS``).
 """

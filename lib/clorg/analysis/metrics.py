@@ -124,7 +124,7 @@ def _progress(progress: bool | None, n: int, total: int, desc: str) -> tqdm:
 
 def _modularity_from_sums(within: torch.Tensor, degree: torch.Tensor, codes: torch.Tensor,
                           n_classes: int) -> float:
-    """Newman modularity from the graph's sufficient statistics (all float64):
+    """Newman modularity from the graph's sufficient statistics (all float64)::
 
         Q = (1/2m) [ sum_{ij: y_i = y_j} W_ij  -  sum_c K_c^2 / 2m ],   2m = sum_i k_i,
         K_c = sum_{i in c} k_i,
@@ -167,7 +167,7 @@ def _graph_edges(W, n_expected: int) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 def modularity(W, y) -> float:
-    """Newman modularity of the partition `y` on the weighted undirected graph `W` (section 2.1):
+    """Newman modularity of the partition `y` on the weighted undirected graph `W` (section 2.1)::
 
         Q = (1/2m) sum_ij [W_ij - k_i k_j / 2m] [y_i == y_j],   k_i = sum_j W_ij,  2m = sum_ij W_ij.
 
@@ -386,7 +386,7 @@ def rld_sweep(X, y, temperatures: Iterable[float], *, block_size: int | None = N
 
 def rld(X, y, temperature: float, *, block_size: int | None = None, progress: bool | None = None,
         num_threads: int | None = None) -> float:
-    """Relative Local Density at one temperature (section 2.1); see :func:`rld_sweep`.
+    """Relative Local Density at one temperature (section 2.1); see :func:`rld_sweep`::
 
         RLD_T = (1/2m) sum_ij [W_ij - k_i k_j / 2m] [y_i == y_j],   W_ij = E_ij^2 / (r_i r_j),
         E_ij = exp(-d_ij / (T mean_{i<j} d_ij)), E_ii = 0, r_i = sum_j E_ij.
@@ -403,7 +403,7 @@ def rld(X, y, temperature: float, *, block_size: int | None = None, progress: bo
 # ================================================== CH ================================================
 
 def calinski_harabasz(X, y) -> float:
-    """Calinski-Harabasz score with the labels as clusters (section 2.2), as scikit-learn computes it:
+    """Calinski-Harabasz score with the labels as clusters (section 2.2), as scikit-learn computes it::
 
         CH = [sum_c n_c |mu_c - mu|^2 / (C - 1)] / [sum_i |x_i - mu_{y_i}|^2 / (n - C)],
 
@@ -463,7 +463,7 @@ def _chi_panel_counts(S: torch.Tensor, codes: torch.Tensor, anchors: torch.Tenso
 
 def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progress: bool | None = None,
         num_threads: int | None = None) -> dict[int, float]:
-    """Class Homogeneity Index (section 2.3) for each k in `ks`:
+    """Class Homogeneity Index (section 2.3) for each k in `ks`::
 
         CHI(k) = (1/n) sum_i |{j in N_k(i): y_j = y_i}| / k,
 
@@ -527,7 +527,7 @@ DENSE_MAX_NODES = 12_000
 def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool = True,
               dense_max_nodes: int = DENSE_MAX_NODES, block_size: int | None = None,
               progress: bool | None = None, num_threads: int | None = None) -> torch.Tensor:
-    """The RLD graph of section 2.1 step 3, the authors' GCN graph (section 2.4):
+    """The RLD graph of section 2.1 step 3, the authors' GCN graph (section 2.4)::
 
         W_ij = n^2 E_ij^2 / (r_i r_j),   E_ij = exp(-d_ij / (T mean_{i<j} d_ij)),  W_ii = 0,
 

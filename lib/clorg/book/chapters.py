@@ -45,12 +45,13 @@ class Chapter:
     code: tuple[str, ...]      # modules that compute them (with everything they import)
     runs: str | None = None    # "main" or "all": the runs it reads; None: no runs (it executes anywhere)
     arrays: tuple[str, ...] = ()  # which of `produces` are .npz archives
+    uses_data: bool = True     # False: its results read no dataset (their fingerprint holds none)
 
 
 _FEATURES = ("data", "train")
 CHAPTERS = {c.stem: c for c in [
     Chapter("00_data", (), ("data",), ()),
-    Chapter("01_toy_clusters", ("toy",), ("toy",), ("clorg.analysis.toy",)),
+    Chapter("01_toy_clusters", ("toy",), ("toy",), ("clorg.analysis.toy",), uses_data=False),
     Chapter("02_train", ("training",), _FEATURES, ("clorg.train.loop",), "all"),
     Chapter("03_embeddings", ("embeddings",), _FEATURES + ("embeddings",),
             ("clorg.features", "clorg.analysis.heads", "clorg.analysis.metrics"), "main"),
@@ -129,6 +130,7 @@ def _source(cfg: dict, data, chapter: Chapter) -> store.Source:
 
 def _cached(cfg, data, name: str, compute, fresh: bool):
     chapter = chapter_of(name)
+    data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
                         command=command(name, cfg["profile"]["name"]), recompute=fresh,
                         can_compute=can_compute(cfg), arrays=name in chapter.arrays)
@@ -137,6 +139,7 @@ def _cached(cfg, data, name: str, compute, fresh: bool):
 def status(cfg: dict, data, name: str) -> store.Status:
     """The state of a stored result (see :func:`clorg.book.store.status`)."""
     chapter = chapter_of(name)
+    data = data if chapter.uses_data else None
     return store.status(cfg, data, name, _source(cfg, data, chapter), producer=producer(name),
                         suffix="npz" if name in chapter.arrays else "json")
 

@@ -41,14 +41,16 @@ STATEMENTS = {
 
 
 def final_epochs(records: list[dict]) -> list[dict]:
-    """The records of each run's last measured epoch (not its random initialisation, nor an extra,
-    earlier snapshot such as the authors' supervised ResNet-18 at epoch 120)."""
+    """The records of each run's last measured epoch, metric by metric (not its random initialisation, nor
+    an extra, earlier snapshot such as the authors' supervised ResNet-18 at epoch 120)."""
+    def key(r):
+        return r["encoder"], r["method"], r["schedule"], r["metric"]
+
     last: dict = {}
     for r in records:
-        key = (r["encoder"], r["method"], r["schedule"])
         if r["epoch"] != 0:
-            last[key] = max(last.get(key, 0), r["epoch"])
-    return [r for r in records if r["epoch"] != 0 and r["epoch"] == last[(r["encoder"], r["method"], r["schedule"])]]
+            last[key(r)] = max(last.get(key(r), 0), r["epoch"])
+    return [r for r in records if r["epoch"] != 0 and r["epoch"] == last[key(r)]]
 
 
 def _pairs(records: list[dict], metric: str):

@@ -19,12 +19,12 @@ from ..core import paper
 from ..data import Dataset
 from ..features import label
 
-PAGE_WIDTH = 7.6   # inches: the width of the book's text column (~730 px at the DPI below)
+PAGE_WIDTH = 9.5   # inches: ~90 % of the book's text column (1,012 px in a 1,280-px window) at the DPI below
 DPI = 96
-SMALL = 9          # points: the smallest text in a figure (tick labels, legends)
-mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 10, "axes.titlesize": 10,
-                     "axes.labelsize": 10, "xtick.labelsize": SMALL, "ytick.labelsize": SMALL,
-                     "legend.fontsize": SMALL, "figure.titlesize": 11})
+SMALL = 10         # points (13 px at 96 dpi): the smallest text in a figure, tick labels and legends
+mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 11, "axes.titlesize": 11,
+                     "axes.labelsize": 11, "xtick.labelsize": SMALL, "ytick.labelsize": SMALL,
+                     "legend.fontsize": SMALL, "figure.titlesize": 12})
 
 
 def _image(ax, img):
@@ -39,7 +39,7 @@ def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     """``per_class`` random images of every class, one row per class, class names on the left."""
     rng = np.random.default_rng(seed)
     n_classes = len(ds.classes)
-    side = min(0.62, PAGE_WIDTH * 0.8 / per_class)
+    side = min(0.8, PAGE_WIDTH * 0.8 / per_class)
     fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * side + 1.2, n_classes * side),
                              squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
     for ci, name in enumerate(ds.classes):
@@ -58,7 +58,7 @@ def class_counts(*splits: Dataset) -> plt.Figure:
     """Images per class for each split, as grouped bars."""
     rows = [{"class": name, "split": ds.split, "images": int(count)}
             for ds in splits for name, count in zip(ds.classes, ds.class_counts)]
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.0))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.4))
     sns.barplot(pd.DataFrame(rows), x="class", y="images", hue="split", ax=ax)
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=30)
@@ -83,7 +83,7 @@ def toy_grid(panels: dict, titles: dict[str, str], scores: dict[str, dict[str, f
 
 def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[float, ...] = ()) -> plt.Figure:
     """RLD against the temperature T (log axis), one line per named curve; vertical lines at ``marks``."""
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.4))
     for name, curve in curves.items():
         ts = sorted(curve)
         ax.plot(ts, [curve[t] for t in ts], marker="o", ms=3, label=name)
@@ -109,7 +109,7 @@ def loss_curves(runs: list[dict]) -> plt.Figure:
     """Training loss per epoch, one panel per method (their losses have different scales), one line per
     run; ``runs``: the rows the training chapter stores (each with its ``log``)."""
     methods = list(dict.fromkeys(r["method"] for r in runs))
-    fig, axes = plt.subplots(1, len(methods), figsize=(PAGE_WIDTH, 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(methods), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
     for ax, method in zip(axes[0], methods):
         for r in runs:
             if r["method"] == method and r["log"]:
@@ -158,7 +158,7 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
 def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None, ref_ks=()) -> plt.Figure:
     """CHI(k) against k (log axis), one line per feature set; ``reference`` adds dashed lines, e.g. the
     authors' ViT values at ``ref_ks``."""
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
     sets: dict[str, list] = {}
     for r in R.select(records, metric=R.CHI):
         sets.setdefault(label(r), []).append((r["parameter"], r["value"]))
@@ -187,7 +187,7 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
             sets.append(ident)
     bars = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.TEST))] \
         + [("label_spreading", None)]
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
     width = 0.8 / len(bars)
     colours = plt.get_cmap("tab10").colors
     for i, (head, t) in enumerate(bars):
@@ -215,9 +215,9 @@ def tsne_grid(maps: dict, class_names) -> plt.Figure:
     colours = plt.get_cmap("tab10").colors
     point_colours = np.asarray(colours)[labels % 10]
     rows, cols = len(perps), len(sets)
-    side = min(2.6, PAGE_WIDTH / cols)
+    side = PAGE_WIDTH / max(cols, 3)  # square panels; two columns keep the width of three
     size = float(np.clip(3000 / max(len(labels), 1), 0.3, 4))  # visible at 500 points, no ink blot at 25,000
-    fig, axes = plt.subplots(rows, cols, figsize=(side * cols, side * rows + 0.7), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH, side * rows + 0.7), squeeze=False)
     for i, p in enumerate(perps):
         for j, s in enumerate(sets):
             ax = axes[i, j]
@@ -257,7 +257,7 @@ def cl_against_sl_cosine(comparisons: list[dict], threshold: float) -> plt.Figur
     """Contrastive against supervised cosine of the same cross-class pairs, one colour per run; the
     shaded corner (CL > threshold, SL <= 0) is claim 6; dotted lines: the mean SL cosine of random
     cross-class pairs of each run's encoder."""
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
     for k, comp in enumerate(comparisons):
         colour = plt.get_cmap("tab10").colors[k % 10]
         ax.scatter(comp["cl_cosines"], comp["sl_cosines"], s=6, alpha=0.6, lw=0, color=colour, label=label(comp))
@@ -278,50 +278,47 @@ def cl_against_sl_cosine(comparisons: list[dict], threshold: float) -> plt.Figur
 
 
 def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.Figure:
-    """Along each run (one column each): CH (log axis), RLD at each temperature, and kNN test accuracy,
-    each with the learning rate on a second axis (grey), so a trend can be set against the rate that
-    drove it. A last column holds the authors' quoted points on their own 1,200-epoch axis. The y axes of
-    a row are shared, so levels compare across runs."""
+    """Along each run (one column each): CH (log axis), RLD at each temperature, kNN test accuracy and the
+    learning rate that drove it (log axis). A last column holds the authors' quoted points on their own
+    1,200-epoch axis, and their learning rate. The y axes of a row are shared, so levels compare across
+    runs."""
+    from ..train.schedule import paper_compressed_lr
+
     runs = D.runs_in(R.select(records, metric=R.CH))
     temps = sorted(R.parameters(records, metric=R.RLD), reverse=True)
     colour = {t: f"C{i}" for i, t in enumerate(temps + [t for t in paper.DYNAMICS_RLD if t not in temps])}
     cols = len(runs) + with_reference
-    fig, axes = plt.subplots(3, cols, figsize=(PAGE_WIDTH, 7.4), squeeze=False, sharey="row")
+    fig, axes = plt.subplots(4, cols, figsize=(PAGE_WIDTH, 10.5), squeeze=False, sharey="row")
     for j, run in enumerate(runs):
-        ch, rld, acc = axes[0, j], axes[1, j], axes[2, j]
-        ch.plot(*zip(*D.series(records, R.CH, **run)), marker="o", ms=3, color="black", label="CH")
+        ch, rld, acc, lr = axes[:, j]
+        ch.plot(*zip(*D.series(records, R.CH, **run)), marker="o", ms=3, color="black")
         for t in temps:
             rld.plot(*zip(*D.series(records, R.RLD, t, **run)), marker="o", ms=3, color=colour[t], label=f"T = {t:g}")
         k = R.parameters(records, metric=R.KNN)[0]
-        acc.plot(*zip(*D.series(records, R.KNN, k, **run)), marker="o", ms=3, color="C3", label=f"kNN (k={k})")
-        lr = D.series(records, R.LR, **run)
-        for ax in (ch, rld, acc):
-            twin = ax.twinx()
-            twin.plot(*zip(*lr), color="grey", lw=1, alpha=0.7)
-            twin.set_yscale("log")
-            twin.tick_params(axis="y", colors="grey", labelsize=SMALL - 1)
-            if j == len(runs) - 1:
-                twin.set_ylabel("learning rate", color="grey")
-            ax.set_xlabel("epoch")
+        acc.plot(*zip(*D.series(records, R.KNN, k, **run)), marker="o", ms=3, color="C3")
+        lr.plot(*zip(*D.series(records, R.LR, **run)), color="grey")
         ch.set_title(f"{run['encoder']} {run['method']}\n{run['schedule']} schedule")
+        lr.set_xlabel("epoch")
     axes[0, 0].set_yscale("log")
-    axes[0, 0].set_ylabel("CH (log axis)")
-    axes[1, 0].set_ylabel("RLD")
-    axes[2, 0].set_ylabel("test accuracy")
+    axes[3, 0].set_yscale("log")
+    for ax, name in zip(axes[:, 0], ("CH (log axis)", "RLD", "kNN test accuracy", "learning rate (log)")):
+        ax.set_ylabel(name)
     axes[1, 0].legend(frameon=False)
     if with_reference:
-        ch, rld, note = axes[0, -1], axes[1, -1], axes[2, -1]
+        ch, rld, acc, lr = axes[:, -1]
         ch.plot(*zip(*paper.DYNAMICS_CH), ls=":", marker="s", ms=4, color="grey")
         ch.set_title(f"authors: ViT\n{paper.DYNAMICS_EPOCHS} epochs")
         for t, points in paper.DYNAMICS_RLD.items():
             rld.plot(*zip(*points), ls=":", marker="s", ms=4, color=colour[t], label=f"T = {t:g}")
         rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0, label="T = 1: below")
         rld.legend(frameon=False)
-        for ax in (ch, rld):
-            ax.set_xlabel("epoch (their run)")
+        acc.axis("off")
+        acc.text(0.05, 0.5, "Their points: only the\nvalues they quote\n(dotted lines join them);\nno accuracy along it.",
+                 fontsize=SMALL, va="center", transform=acc.transAxes)
+        epochs = np.arange(paper.DYNAMICS_EPOCHS)
+        lr.plot(epochs, [paper_compressed_lr(e, paper.DYNAMICS_EPOCHS, "contrastive") for e in epochs], color="grey")
+        for ax in (ch, rld, lr):
             ax.set_xlim(-40, paper.DYNAMICS_EPOCHS + 40)
-        note.axis("off")
-        note.text(0, 0.5, "Only the values they\nquote (dotted lines\njoin them). No\naccuracy along it.",
-                  fontsize=SMALL, va="center", transform=note.transAxes)
+        lr.set_xlabel("epoch (their run)")
     fig.tight_layout()
     return fig

@@ -33,7 +33,6 @@ from . import chapters, claims, store
 
 REPORTED = ("toy", "training", "embeddings", "geometry", "tsne_purity", "classifiers", "gcn_graphs", "dynamics",
             "near_duplicates")
-NO_DATA = ("toy",)  # results that read no dataset
 
 # tolerances for "reproduced" on the numbers of SPEC section 6
 TOL_CHI = 0.05        # absolute, CHI(k)
@@ -46,7 +45,7 @@ VERDICTS = ("reproduced", "inconclusive", "not reproduced", "not comparable", "m
 
 def collect(cfg: dict, data) -> dict[str, store.Status]:
     """Every stored result of the profile, ``{name: Status}``; a readable one carries ``entry``."""
-    return {name: chapters.status(cfg, None if name in NO_DATA else data, name) for name in REPORTED}
+    return {name: chapters.status(cfg, data, name) for name in REPORTED}
 
 
 def _result(collected: dict, name: str):
@@ -386,12 +385,10 @@ def build_seconds(profile: str) -> float | None:
 
 def findings_markdown(summary_: dict, link: str | None = None) -> str:
     """The "What we found" block: each claim, its verdict and the number that decides it."""
-    marks = {"reproduced": "✅", "inconclusive": "❔", "not reproduced": "❌", "not comparable": "➖", "missing": "⏳"}
     lines = [f"On the `{summary_['profile']}` profile ({summary_['dataset']}):", ""]
     for c in summary_["claims"]:
         regime = {True: "", False: " (encoders not in the paper's regime)", None: ""}[c["in_regime"]]
-        lines.append(f"- {marks.get(c['verdict'], '')} **Claim {c['claim']}: {c['verdict']}**{regime}. "
-                     f"{c['statement']}. Ours: {c['deciding']}.")
+        lines.append(f"- **Claim {c['claim']}: {c['verdict']}**{regime}. {c['statement']}. Ours: {c['deciding']}.")
     encs = [f"{e['encoder']} {e['method']}: kNN {e['knn_accuracy']:.1%}, CHI(1) {e['chi1_train']:.3f}"
             for e in summary_["encoders"] if e["knn_accuracy"] is not None]
     if encs:
