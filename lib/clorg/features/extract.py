@@ -23,8 +23,8 @@ import torch
 from ..core.atomic import write_atomic
 from ..core.config import RunSpec, main_runs
 from ..core.devices import default_device
-from ..train import RunResult, load_finished
 from ..train.encode import encode
+from ..train.runs import RunResult, load_finished
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,8 +14,8 @@ The CLI does the same, also under ``torchrun --nproc_per_node=N`` (DistributedDa
     python -m clorg.train --config quick --encoder resnet18 --method moco_queue [--schedule paper-compressed]
 """
 
-from .loop import RunResult, TrainingDiverged, load_finished, locate, run, train_command
-from .runs import resolve, run_dir, run_hash
+from .loop import TrainingDiverged, run
+from .runs import RunResult, load_finished, locate, resolve, run_dir, run_hash, train_command
 
 __all__ = ["run", "load_finished", "locate", "train_command", "RunResult", "TrainingDiverged", "resolve",
            "run_dir", "run_hash"]

@@ -68,6 +68,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .views import (GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD, _check_float_nchw, _check_uint8_nhwc, eval_view,
+                    normalize, to_float)
+
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "GRAY_MEAN", "GRAY_STD",
     "ViewRecipe", "ViewParams", "CropBoxes", "JitterParams",
@@ -87,11 +90,6 @@ __all__ = [
 # Constants
 # ================================================================================================
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# One-channel images: the average of the three ImageNet channels, so grey inputs are scaled alike.
-GRAY_MEAN = (0.449,)
-GRAY_STD = (0.226,)
 # DALI's RGB -> YIQ matrix (color_twist.h); row 0 is the luma its saturation-0 grayscale keeps.
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.321), (0.211, -0.523, 0.311))
 _LUMA = _RGB_TO_YIQ[0]
@@ -164,21 +162,6 @@ SUPERVISED_VIEW = ViewRecipe(jitter_p=0.0, grayscale_p=0.0)
 # Layout, normalisation, random helpers
 # ================================================================================================
 
-def _check_uint8_nhwc(x: Tensor) -> None:
-    if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        dtype = x.dtype if isinstance(x, Tensor) else ""
-        raise ValueError(f"expected a uint8 tensor (B, H, W, C) with C in (1, 3), got {shape} {dtype}")
-    if min(x.shape[1], x.shape[2]) < 2:
-        raise ValueError(f"images must be at least 2x2, got {tuple(x.shape[1:3])}")
-
-
-def _check_float_nchw(x: Tensor) -> None:
-    if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 4 or x.shape[1] not in (1, 3):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"expected a float tensor (B, C, H, W) with C in (1, 3), got {shape}")
-
-
 def _check_generator(generator: torch.Generator, device: torch.device) -> None:
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -206,22 +189,6 @@ def sample_mask(batch: int, p: float, generator: torch.Generator, device) -> Ten
     """(B,) bool, each True with probability p (always draws B numbers, so the stream is data-independent)."""
     _check_probability("p", p)
     return _rand(batch, generator, device) < p
-
-
-def to_float(x: Tensor) -> Tensor:
-    """uint8 (B, H, W, C) -> contiguous float32 (B, C, H, W) in [0, 1]."""
-    _check_uint8_nhwc(x)
-    return x.permute(0, 3, 1, 2).float().div_(255).contiguous()
-
-
-def normalize(x: Tensor, out: Tensor | None = None) -> Tensor:
-    """Float (B, C, H, W) in [0, 1] -> ImageNet-normalised (channel-averaged stats for C = 1),
-    written into `out` when given."""
-    _check_float_nchw(x)
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if x.shape[1] == 3 else (GRAY_MEAN, GRAY_STD)
-    mean = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return torch.div(x - mean, std, out=out)
 
 
 def _per_sample(v: Tensor) -> Tensor:
@@ -672,8 +639,3 @@ def supervised_view(x_uint8: Tensor, generator: torch.Generator, size=None,
                     recipe: ViewRecipe = SUPERVISED_VIEW, *, chunk_size: int | None = None) -> Tensor:
     """The supervised baseline's view: RandomResizedCrop(0.2-1) + flip, normalised."""
     return augment_view(x_uint8, recipe, generator, size, chunk_size=chunk_size)
-
-
-def eval_view(x_uint8: Tensor) -> Tensor:
-    """Deterministic view for feature extraction: uint8 (B, H, W, C) -> normalised float (B, C, H, W)."""
-    return normalize(to_float(x_uint8))

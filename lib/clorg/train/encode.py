@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import eval_view
+from .views import eval_view
 
 
 @torch.no_grad()

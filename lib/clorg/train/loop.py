@@ -9,7 +9,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from ..core.config import RunSpec
 from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
 from . import checkpoint, runs
+from .runs import RunResult, finished, locate
 from .augment import SUPERVISED_VIEW, contrastive_views, supervised_view
 from .distributed import convert_batchnorm, rank_and_world
 from .methods import build_method
@@ -32,47 +33,6 @@ from .schedule import lr_at
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class RunResult:
-    folder: Path
-    config: dict
-    record: dict
-    log: list[dict]
-    reused: bool
-
-    @property
-    def spec(self) -> RunSpec:
-        return RunSpec(self.config["encoder"], self.config["method"], self.config["schedule"])
-
-    @property
-    def final_epoch(self) -> int:
-        """The last trained epoch: the configured count, or where a deadline stopped the run."""
-        return int(self.record.get("epochs_done") or self.config["epochs"])
-
-    @property
-    def stopped_early(self) -> str | None:
-        """Why the run ended before its configured epochs (a deadline), or None."""
-        return self.record.get("stopped_early")
-
-    @property
-    def stale_files(self) -> list[str]:
-        """Training-code files changed since this run was trained ([] when the code is the same)."""
-        return runs.stale_files(self.record)
-
-    def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
-        """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
-        epoch = self.final_epoch if epoch is None else epoch
-        path = self.folder / "checkpoints" / f"encoder_e{epoch:04d}.pt"
-        if not path.is_file():
-            saved = sorted(p.name for p in (self.folder / "checkpoints").glob("encoder_e*.pt"))
-            raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved: {saved}")
-        enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
-                            in_channels=self.config["dataset"]["image_shape"][2],
-                            image_size=self.config["dataset"]["image_shape"][0])
-        enc.load_state_dict(checkpoint.load(path)["encoder"])
-        return enc.to(device).eval()
 
 
 def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: bool = False,
@@ -93,7 +53,7 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
     if run_cfg["batch_size"] % world:
         raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
     if runs.is_finished(folder) and not force:
-        return _finished(folder, run_cfg)
+        return finished(folder, run_cfg)
     device = torch.device(device) if device is not None else default_device()
     if world > 1:  # one torchrun job: its ranks train together and need no lock among themselves
         if force:
@@ -103,45 +63,10 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
         return _train(run_cfg, data, folder, device, progress, stop_after)
     with locks.exclusive(folder.parent / f".{folder.name}.lock", f"run {folder.name}"):
         if runs.is_finished(folder) and not force:  # another process finished it while we waited
-            return _finished(folder, run_cfg)
+            return finished(folder, run_cfg)
         if force:
             shutil.rmtree(folder, ignore_errors=True)
         return _train(run_cfg, data, folder, device, progress, stop_after)
-
-
-def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None,
-                  runs_root: Path | None = None) -> RunResult:
-    """The finished run ``spec`` under profile ``cfg``, never training one.
-
-    For the analysis chapters: a missing or unfinished run is an error that says how to produce it. A
-    run stopped early by a deadline is returned as it is (``stopped_early`` says so, ``final_epoch``
-    where it stopped): the analysis then uses what exists, and the book says so.
-    """
-    data = data or choose_profile_dataset(cfg)
-    run_cfg, folder = locate(cfg, spec, data, runs_root)
-    if not runs.is_usable(folder):
-        state = "is unfinished" if folder.exists() else "does not exist"
-        raise FileNotFoundError(
-            f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
-            f"`{train_command(cfg, spec)}` (with the same overrides and data)")
-    return _finished(folder, run_cfg)
-
-
-def train_command(cfg: dict, spec: RunSpec) -> str:
-    """The shell command that trains ``spec`` of this profile."""
-    schedule = "" if spec.schedule == cfg["train"]["schedule"] else f" --schedule {spec.schedule}"
-    return (f"python -m clorg.train --config {cfg['profile']['name']} --encoder {spec.encoder} "
-            f"--method {spec.method}{schedule}")
-
-
-def locate(cfg: dict, spec: RunSpec, data: DatasetChoice, runs_root: Path | None = None) -> tuple[dict, Path]:
-    """(resolved run configuration, run folder) of ``spec`` under ``cfg`` on ``data``."""
-    run_cfg = runs.resolve(cfg, spec, data.summary())
-    return run_cfg, runs.run_dir(cfg["profile"]["name"], run_cfg, runs_root)
-
-
-def _finished(folder: Path, run_cfg: dict) -> RunResult:
-    return RunResult(folder, run_cfg, runs.read_json(folder / "record.json"), runs.read_log(folder), reused=True)
 
 
 def _views(run_cfg: dict, x: torch.Tensor, generator: torch.Generator):

@@ -1,4 +1,7 @@
-"""A run: one (profile, encoder, method, schedule), identified by a hash of everything that shapes its result.
+"""A run: one (profile, encoder, method, schedule), identified by a hash of everything that shapes its result,
+and what the analysis reads of it (:class:`RunResult`, :func:`load_finished`). The training itself is
+clorg.train.loop: the analysis never imports it, so a change to the training code marks the runs, not the
+results computed from them, as older (see below).
 
 The run's folder, ``<runs root>/<profile>/<encoder>-<method>[-<schedule>]-<hash>/``, holds
 
@@ -22,11 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
+
+from torch import nn
 
 from ..core import code, paths
 from ..core.atomic import write_json
 from ..core.config import ENCODERS, METHODS, RunSpec, kind_of
+from ..data import DatasetChoice, choose_profile_dataset
+from . import checkpoint
+from .models import build_encoder
 
 # knobs of the train section that do not change what a run computes, so are left out of its hash
 _NOT_HASHED = ("checkpoint_every",)
@@ -146,3 +155,83 @@ def read_log(folder: Path) -> list[dict]:
             raise UnreadableRunFile(f"{path} line {i + 1} cannot be read ({exc}); delete the run folder "
                                     f"{folder} and train it again") from exc
     return out
+
+
+# ============================================ a run's result ==========================================
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    config: dict
+    record: dict
+    log: list[dict]
+    reused: bool
+
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec(self.config["encoder"], self.config["method"], self.config["schedule"])
+
+    @property
+    def final_epoch(self) -> int:
+        """The last trained epoch: the configured count, or where a deadline stopped the run."""
+        return int(self.record.get("epochs_done") or self.config["epochs"])
+
+    @property
+    def stopped_early(self) -> str | None:
+        """Why the run ended before its configured epochs (a deadline), or None."""
+        return self.record.get("stopped_early")
+
+    @property
+    def stale_files(self) -> list[str]:
+        """Training-code files changed since this run was trained ([] when the code is the same)."""
+        return stale_files(self.record)
+
+    def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
+        """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
+        epoch = self.final_epoch if epoch is None else epoch
+        path = self.folder / "checkpoints" / f"encoder_e{epoch:04d}.pt"
+        if not path.is_file():
+            saved = sorted(p.name for p in (self.folder / "checkpoints").glob("encoder_e*.pt"))
+            raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved: {saved}")
+        enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
+                            in_channels=self.config["dataset"]["image_shape"][2],
+                            image_size=self.config["dataset"]["image_shape"][0])
+        enc.load_state_dict(checkpoint.load(path)["encoder"])
+        return enc.to(device).eval()
+
+
+def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None,
+                  runs_root: Path | None = None) -> RunResult:
+    """The finished run ``spec`` under profile ``cfg``, never training one.
+
+    For the analysis chapters: a missing or unfinished run is an error that says how to produce it. A
+    run stopped early by a deadline is returned as it is (``stopped_early`` says so, ``final_epoch``
+    where it stopped): the analysis then uses what exists, and the book says so.
+    """
+    data = data or choose_profile_dataset(cfg)
+    run_cfg, folder = locate(cfg, spec, data, runs_root)
+    if not is_usable(folder):
+        state = "is unfinished" if folder.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
+            f"`{train_command(cfg, spec)}` (with the same overrides and data)")
+    return finished(folder, run_cfg)
+
+
+def train_command(cfg: dict, spec: RunSpec) -> str:
+    """The shell command that trains ``spec`` of this profile."""
+    schedule = "" if spec.schedule == cfg["train"]["schedule"] else f" --schedule {spec.schedule}"
+    return (f"python -m clorg.train --config {cfg['profile']['name']} --encoder {spec.encoder} "
+            f"--method {spec.method}{schedule}")
+
+
+def locate(cfg: dict, spec: RunSpec, data: DatasetChoice, runs_root: Path | None = None) -> tuple[dict, Path]:
+    """(resolved run configuration, run folder) of ``spec`` under ``cfg`` on ``data``."""
+    run_cfg = resolve(cfg, spec, data.summary())
+    return run_cfg, run_dir(cfg["profile"]["name"], run_cfg, runs_root)
+
+
+def finished(folder: Path, run_cfg: dict) -> RunResult:
+    """The RunResult of a run folder that exists (reused, not trained now)."""
+    return RunResult(folder, run_cfg, read_json(folder / "record.json"), read_log(folder), reused=True)
