@@ -151,7 +151,9 @@ def schedule_experiment(records: list[dict]) -> list[str]:
         lines.append(
             f"{run['encoder']} {run['method']}, {run['schedule']} schedule: CH {ch['first'][1]:.1f} (e{ch['first'][0]}) -> "
             f"peak {ch['peak'][1]:.1f} (e{ch['peak'][0]}) -> {ch['last'][1]:.1f} (e{ch['last'][0]}), "
-            f"{'falls' if f['CH falls'] else 'does NOT fall'}; RLD({temps[0]:g}) {rld['first'][1]:.3f} -> peak "
+            f"{'falls' if f['CH falls'] else 'does NOT fall'} below its start ({ch['last'][1] / ch['peak'][1] - 1:+.1%} from "
+            f"its peak; the authors' {paper.DYNAMICS_CH[-1][1] / paper.DYNAMICS_CH[1][1] - 1:+.1%}); "
+            f"RLD({temps[0]:g}) {rld['first'][1]:.3f} -> peak "
             f"{rld['peak'][1]:.3f} (e{rld['peak'][0]}) -> {rld['last'][1]:.3f}, "
             f"{'rises' if f['RLD rises'] else 'does NOT rise'}: the paper's trend "
             f"{'holds' if f['holds'] else 'does NOT hold'}")
