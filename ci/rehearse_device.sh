@@ -46,5 +46,5 @@ ls -l "$scratch/out"
 mkdir -p "$scratch/rendered"
 tar xzf "$scratch/out/results-$PROFILE.tar.gz" -C "$scratch/rendered"
 t1=$(date +%s)
-CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/no-runs make book PROFILE="$PROFILE" OVERRIDES="${OVERRIDES[*]}"
+CLORG_DATA=$ROOT/.device-data CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/no-runs make book PROFILE="$PROFILE" OVERRIDES="${OVERRIDES[*]}"
 echo "rendered the book from the device tarball in $(( $(date +%s) - t1 )) s: $ROOT/_build/html/index.html"

@@ -1,0 +1,335 @@
+"""The book's tables and verdict lines (clorg.book.tables) on hand-made tidy records: row and column names,
+the numbers in the cells, and the words of each verdict."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from clorg.analysis import records as R
+from clorg.book import claims
+from clorg.book import tables as T
+from clorg.core import paper
+from factories import CIFAR_CLASSES, head_records, tidy
+
+CL, SL = "moco_queue", "supervised"
+
+
+def _nan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+# ============================================= metric_table =============================================
+
+
+def test_metric_table_one_row_per_feature_set_and_a_column_per_metric_and_parameter():
+    recs = (tidy("resnet18", CL, R.CH, 100.0, epoch=40) + tidy("resnet18", CL, R.RLD, {1.0: 0.02, 0.1: 0.5}, epoch=40)
+            + tidy("resnet18", CL, R.CHI, {1: 0.9, 10: 0.8}, epoch=40)
+            + tidy("resnet18", SL, R.CH, 900.0, epoch=40) + tidy("resnet18", SL, R.CHI, {1: 0.99, 10: 0.98}, epoch=40)
+            + tidy("resnet18", CL, R.CH, 50.0, epoch=0)
+            + tidy("resnet18", CL, R.CH, 60.0, epoch=40, schedule="paper-compressed")
+            + tidy("vit", SL, R.KNN, {10: 0.7}, epoch=600))
+    t = T.metric_table(recs)
+    assert list(t.index) == ["resnet18 moco_queue", "resnet18 supervised", "resnet18 random init",
+                             "resnet18 moco_queue (paper-compressed)", "vit supervised"]
+    # columns in the records' order, named for display
+    assert list(t.columns) == ["CH", "RLD T=1", "RLD T=0.1", "CHI k=1", "CHI k=10", "kNN k=10"]
+    assert t.loc["resnet18 moco_queue", "CH"] == 100.0
+    assert t.loc["resnet18 moco_queue", "RLD T=0.1"] == 0.5 and t.loc["resnet18 moco_queue", "RLD T=1"] == 0.02
+    assert t.loc["resnet18 supervised", "CHI k=10"] == 0.98
+    assert t.loc["resnet18 random init", "CH"] == 50.0
+    assert t.loc["resnet18 moco_queue (paper-compressed)", "CH"] == 60.0
+    assert t.loc["vit supervised", "kNN k=10"] == 0.7
+    assert _nan(t.loc["resnet18 random init", "CHI k=1"]) and _nan(t.loc["vit supervised", "CH"])
+
+
+def test_metric_table_names_the_epoch_of_a_run_with_an_extra_snapshot_only():
+    # the authors' supervised ResNet-18 is read at epoch 120 beside its last epoch, 600
+    recs = (tidy("resnet18", SL, R.CH, 900.0, epoch=600) + tidy("resnet18", SL, R.CH, 500.0, epoch=120)
+            + tidy("resnet18", CL, R.CH, 100.0, epoch=1200) + tidy("resnet18", CL, R.CH, 40.0, epoch=0))
+    t = T.metric_table(recs)
+    assert list(t.index) == ["resnet18 supervised (epoch 600)", "resnet18 supervised (epoch 120)",
+                             "resnet18 moco_queue", "resnet18 random init"]
+    assert t.loc["resnet18 supervised (epoch 600)", "CH"] == 900.0
+    assert t.loc["resnet18 supervised (epoch 120)", "CH"] == 500.0
+    # the random initialisation (epoch 0) is no extra snapshot of the run it starts
+    assert t.loc["resnet18 moco_queue", "CH"] == 100.0 and t.loc["resnet18 random init", "CH"] == 40.0
+
+
+def test_metric_table_keeps_only_the_metrics_asked_for():
+    recs = (tidy("vit", CL, R.CH, 10.0) + tidy("vit", CL, R.RLD, {0.1: 0.8})
+            + tidy("vit", CL, R.MAP_PURITY, {25: 0.7}) + tidy("vit", CL, R.MAP_PURITY_WIDE, {2500: 0.4}))
+    t = T.metric_table(recs, metrics=[R.MAP_PURITY, R.MAP_PURITY_WIDE])
+    assert list(t.index) == ["vit moco_queue"]
+    assert list(t.columns) == ["purity (k=10), perplexity 25", "global purity, perplexity 2,500"]
+    assert t.loc["vit moco_queue", "global purity, perplexity 2,500"] == 0.4
+
+
+# ========================================== chi_beside_authors ==========================================
+
+
+def test_chi_beside_authors_puts_theirs_first_and_reads_ours_at_the_nearest_k_at_or_below():
+    ours = {1: 0.9, 5: 0.85, 50: 0.7, 400: 0.6}  # capped: no k = 10, 100, 500 or 1000
+    recs = (tidy("vit", CL, R.CHI, ours, epoch=1200) + tidy("vit", SL, R.CHI, {1: 0.99, 5: 0.98, 50: 0.97, 400: 0.96},
+                                                              epoch=600)
+            + tidy("vit", CL, R.CHI, {1: 0.3, 5: 0.2, 50: 0.1, 400: 0.05}, epoch=0) + tidy("vit", CL, R.CH, 5.0))
+    t = T.chi_beside_authors(recs)
+    assert list(t.index) == ["authors ViT contrastive", "authors ViT supervised", "vit moco_queue", "vit supervised",
+                             "vit random init"]
+    assert list(t.columns) == ["k=1", "k=10", "k=100", "k=500", "k=1000"]
+    assert list(t.loc["authors ViT contrastive"]) == list(paper.CHI_VIT["contrastive"])
+    assert list(t.loc["authors ViT supervised"]) == list(paper.CHI_VIT["supervised"])
+    # k=1 -> 1, k=10 -> 5, k=100 -> 50, k=500 and k=1000 -> 400
+    assert list(t.loc["vit moco_queue"]) == [0.9, 0.85, 0.7, 0.6, 0.6]
+    assert list(t.loc["vit supervised"]) == [0.99, 0.98, 0.97, 0.96, 0.96]
+    assert list(t.loc["vit random init"]) == [0.3, 0.2, 0.1, 0.05, 0.05]
+
+
+def test_chi_beside_authors_leaves_an_authors_k_below_all_of_ours_empty():
+    t = T.chi_beside_authors(tidy("resnet18", CL, R.CHI, {5: 0.8, 100: 0.6}))
+    assert _nan(t.loc["resnet18 moco_queue", "k=1"])
+    assert list(t.loc["resnet18 moco_queue"])[1:] == [0.8, 0.6, 0.6, 0.6]
+
+
+# =========================================== classifier_table ===========================================
+
+
+def _heads():
+    recs = head_records("vit", CL, "linear", [0.80, 0.82], authors=0.85, parameters=5130)
+    recs += head_records("vit", CL, "gcn", [0.81, 0.83, 0.85], parameter=0.1, authors=0.864, parameters=652)
+    recs += head_records("vit", CL, "gcn", [0.70], parameter=0.2, authors=0.75, parameters=652)
+    recs += head_records("vit", CL, "label_spreading", [0.6])
+    recs += head_records("vit", SL, "linear", [0.9, 0.9], authors=0.912, parameters=5130)
+    recs += head_records("vit", CL, "linear", [0.40], authors=0.43, parameters=5130, epoch=0)
+    return recs
+
+
+def test_classifier_table_mean_and_std_over_seeds_the_authors_protocol_and_parameters():
+    t = T.classifier_table(_heads())
+    assert list(t.index) == ["vit moco_queue", "vit supervised", "vit random init"]
+    assert list(t.columns) == [
+        "linear: honest %", "linear: authors' protocol %", "linear: parameters",
+        "gcn T=0.1: honest %", "gcn T=0.1: authors' protocol %", "gcn T=0.1: parameters",
+        "gcn T=0.2: honest %", "gcn T=0.2: authors' protocol %", "gcn T=0.2: parameters",
+        "label spreading: honest %"]
+    cl = t.loc["vit moco_queue"]
+    assert cl["linear: honest %"] == "81.0 ± 1.0"  # mean 0.81, population std 0.01
+    assert cl["linear: authors' protocol %"] == 85.0 and cl["linear: parameters"] == 5130
+    assert cl["gcn T=0.1: honest %"] == "83.0 ± 1.6"  # std of 81, 83, 85 = 1.63
+    assert cl["gcn T=0.1: authors' protocol %"] == 86.4 and cl["gcn T=0.1: parameters"] == 652
+    assert cl["gcn T=0.2: honest %"] == "70.0 ± 0.0" and cl["gcn T=0.2: authors' protocol %"] == 75.0
+    assert cl["label spreading: honest %"] == "60.0 ± 0.0"
+    sl = t.loc["vit supervised"]
+    assert sl["linear: honest %"] == "90.0 ± 0.0" and sl["linear: authors' protocol %"] == 91.2
+    assert _nan(sl["gcn T=0.1: honest %"]) and _nan(sl["label spreading: honest %"])
+    assert t.loc["vit random init", "linear: honest %"] == "40.0 ± 0.0"
+
+
+# ============================================== graph_table ==============================================
+
+
+def test_graph_table_dense_row_and_top_k_rows():
+    recs = head_records("vit", CL, "gcn", [0.80, 0.84], val=[0.90, 0.92], parameter="dense", authors=0.8612)
+    recs += head_records("vit", CL, "gcn", [0.70], val=0.77, parameter=10, authors=0.75)
+    recs += head_records("vit", CL, "gcn", [0.72, 0.74], val=0.8, parameter=200, authors=0.7649)
+    t = T.graph_table(recs)
+    assert list(t.index) == ["dense (the authors')", "top-10, (A + Aᵀ)/2", "top-200, (A + Aᵀ)/2"]
+    assert list(t.columns) == ["honest test %", "authors' protocol %", "validation %"]
+    assert t.loc["dense (the authors')", "honest test %"] == "82.00 ± 2.00"
+    assert t.loc["dense (the authors')", "authors' protocol %"] == 86.12
+    assert t.loc["dense (the authors')", "validation %"] == 91.0
+    assert t.loc["top-10, (A + Aᵀ)/2", "honest test %"] == "70.00 ± 0.00"
+    assert t.loc["top-10, (A + Aᵀ)/2", "validation %"] == 77.0
+    assert t.loc["top-200, (A + Aᵀ)/2", "honest test %"] == "73.00 ± 1.00"
+    assert t.loc["top-200, (A + Aᵀ)/2", "authors' protocol %"] == 76.49
+
+
+# ========================================== heads_beside_authors ==========================================
+
+
+def test_heads_beside_authors_their_saved_accuracies_then_ours_under_their_protocol():
+    t = T.heads_beside_authors(_heads(), [0.1, 0.2])
+    assert list(t.index) == ["authors: contrastive ViT", "authors: random-init ViT", "ours: vit moco_queue",
+                             "ours: vit supervised", "ours: vit random init"]
+    assert list(t.columns) == ["linear", "GCN T=0.1", "GCN T=0.2"]
+    assert t.loc["authors: contrastive ViT", "linear"] == paper.HEADS_VIT_CONTRASTIVE["linear"]
+    assert t.loc["authors: contrastive ViT", "GCN T=0.1"] == paper.HEADS_VIT_CONTRASTIVE["gcn"]
+    assert _nan(t.loc["authors: contrastive ViT", "GCN T=0.2"])  # they saved the GCN at T = 0.1 only
+    assert t.loc["authors: random-init ViT", "linear"] == paper.RANDOM_VIT["linear"]
+    assert t.loc["authors: random-init ViT", "GCN T=0.2"] == paper.RANDOM_VIT["gcn"][0.2]
+    assert t.loc["authors: random-init ViT", "GCN T=0.1"] == paper.RANDOM_VIT["gcn"][0.1]
+    assert list(t.loc["ours: vit moco_queue"]) == [85.0, 86.4, 75.0]
+    assert t.loc["ours: vit supervised", "linear"] == 91.2
+    assert _nan(t.loc["ours: vit supervised", "GCN T=0.1"])  # no GCN record: empty, not zero
+    assert t.loc["ours: vit random init", "linear"] == 43.0
+
+
+# ============================================= dynamics_table =============================================
+
+
+def _dynamics(schedule, ch, rld01, rld1=None, knn=None, encoder="resnet18", method=CL, step=5):
+    """Records of one run along epochs 0, step, 2 step...: CH, RLD at T = 1 and 0.1, kNN (k = 10) and the
+    learning rate."""
+    n = len(ch)
+    rld1 = rld1 or [0.01] * n
+    knn = knn or [0.3 + 0.01 * i for i in range(n)]
+    out = []
+    for i in range(n):
+        e = i * step
+        out += tidy(encoder, method, R.CH, ch[i], epoch=e, schedule=schedule)
+        out += tidy(encoder, method, R.RLD, {1.0: rld1[i], 0.1: rld01[i]}, epoch=e, schedule=schedule)
+        out += tidy(encoder, method, R.KNN, {10: knn[i]}, epoch=e, schedule=schedule)
+        out += tidy(encoder, method, R.LR, 1e-3 * (i + 1), epoch=e, schedule=schedule)
+    return out
+
+
+def test_dynamics_table_first_peak_and_last_with_epochs_beside_the_authors():
+    recs = (_dynamics("cosine", [100, 120, 90, 80], [0.1, 0.2, 0.3, 0.25], knn=[0.2, 0.35, 0.4, 0.38])
+            + _dynamics("paper-compressed", [100, 90, 110, 130], [0.2, 0.1, 0.1, 0.15]))
+    t = T.dynamics_table(recs)
+    cos, comp, authors = "resnet18 moco_queue, cosine", "resnet18 moco_queue, paper-compressed", \
+        f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs"
+    assert list(t.columns) == [cos, comp, authors]
+    assert list(t.index) == [f"{m}: {p}" for m in ("CH", "RLD T=0.1", "RLD T=1", "kNN k=10")
+                             for p in ("first", "peak", "last")]
+    assert list(t[cos][:3]) == ["100 (e0)", "120 (e5)", "80 (e15)"]
+    assert list(t[cos][3:6]) == ["0.1 (e0)", "0.3 (e10)", "0.25 (e15)"]
+    assert list(t[cos][9:]) == ["0.2 (e0)", "0.4 (e10)", "0.38 (e15)"]
+    assert list(t[comp][:3]) == ["100 (e0)", "130 (e15)", "130 (e15)"]
+    assert list(t[comp][3:6]) == ["0.2 (e0)", "0.2 (e0)", "0.15 (e15)"]
+    assert t.loc["RLD T=1: last", comp] == "0.01 (e15)"
+    # the authors' quoted points: CH 552 -> 525 (their peak after epoch 0) -> 8; RLD(0.1) 0.13 -> 0.84 -> 0.75
+    assert list(t[authors][:6]) == ["552 (e0)", "525 (e300, after e0)", "8 (e1200)",
+                                    "0.13 (e0)", "0.84 (e750)", "0.75 (e1200)"]
+    assert all(_nan(v) for v in t[authors][6:])  # no RLD(1) or kNN points quoted
+
+
+# ========================================== schedule_experiment ==========================================
+
+HOLDS = ((100, 120, 90, 60), (0.1, 0.2, 0.3, 0.25))        # CH falls below its start, RLD(0.1) rises
+FAILS = ((100, 90, 110, 130), (0.2, 0.1, 0.1, 0.15))       # CH rises, RLD(0.1) falls
+
+
+def test_schedule_experiment_reports_each_runs_numbers():
+    # RLD(T = 1) moves the other way: the verdict must read the smallest temperature
+    lines = T.schedule_experiment(_dynamics("cosine", *HOLDS, rld1=[0.5, 0.4, 0.3, 0.2])
+                                  + _dynamics("paper-compressed", *FAILS, rld1=[0.01, 0.02, 0.03, 0.04]))
+    assert len(lines) == 3
+    authors_fall = f"{paper.DYNAMICS_CH[-1][1] / paper.DYNAMICS_CH[1][1] - 1:+.1%}"
+    assert authors_fall == "-98.5%"
+    assert lines[0] == (
+        "resnet18 moco_queue, cosine schedule: CH 100.0 (e0) -> peak 120.0 (e5) -> 60.0 (e15), falls below its "
+        "start (-50.0% from its peak; the authors' -98.5%); RLD(0.1) 0.100 -> peak 0.300 (e10) -> 0.250, rises: "
+        "the paper's trend holds")
+    assert lines[1] == (
+        "resnet18 moco_queue, paper-compressed schedule: CH 100.0 (e0) -> peak 130.0 (e15) -> 130.0 (e15), does NOT "
+        "fall below its start (+0.0% from its peak; the authors' -98.5%); RLD(0.1) 0.200 -> peak 0.200 (e0) -> "
+        "0.150, does NOT rise: the paper's trend does NOT hold")
+
+
+def test_schedule_experiment_ch_falling_alone_is_not_the_trend():
+    ch_falls_rld_flat = ([100, 80, 60, 40], [0.3, 0.2, 0.2, 0.3])
+    lines = T.schedule_experiment(_dynamics("cosine", *ch_falls_rld_flat))
+    assert len(lines) == 1  # one schedule: nothing to set against
+    assert "-> 40.0 (e15), falls below its start (-60.0% from its peak;" in lines[0]
+    assert "RLD(0.1) 0.300 -> peak 0.300 (e0) -> 0.300, does NOT rise: the paper's trend does NOT hold" in lines[0]
+
+
+@pytest.mark.parametrize("authors_curve, cosine, last", [
+    (HOLDS, FAILS, "-> the trend appears under the authors' curve (paper-compressed) and not under cosine: here it "
+                   "comes with the rising learning rate, not with the method alone"),
+    (HOLDS, HOLDS, "-> the trend appears under both schedules: here it comes with the method, whatever the "
+                   "learning rate does"),
+    (FAILS, FAILS, "-> the trend appears under neither schedule at this scale"),
+    (FAILS, HOLDS, "-> the trend appears under cosine but not under the authors' curve (paper-compressed)"),
+], ids=["authors-curve-only", "both", "neither", "cosine-only"])
+def test_schedule_experiment_last_line_sets_the_two_schedules_against_each_other(authors_curve, cosine, last):
+    recs = _dynamics("cosine", *cosine) + _dynamics("paper-compressed", *authors_curve)
+    lines = T.schedule_experiment(recs)
+    assert len(lines) == 3 and lines[-1] == last
+    words = {HOLDS: "the paper's trend holds", FAILS: "the paper's trend does NOT hold"}
+    assert lines[0].startswith("resnet18 moco_queue, cosine schedule:") and lines[0].endswith(words[cosine])
+    assert lines[1].startswith("resnet18 moco_queue, paper-compressed schedule:")
+    assert lines[1].endswith(words[authors_curve])
+
+
+# ============================================== claim_lines ==============================================
+
+
+def test_claim_lines_one_line_per_comparison_and_the_verdict():
+    geo = (tidy("vit", CL, R.CH, 100.0) + tidy("vit", SL, R.CH, 900.0)
+           + tidy("resnet18", CL, R.CH, 1000.0) + tidy("resnet18", SL, R.CH, 900.0))
+    rows = claims.claim2(geo)
+    assert T.claim_lines(rows, 2) == [
+        "claim 2, vit moco_queue: holds (CH: SL 900.0, CL 100.0)",
+        "claim 2, resnet18 moco_queue: does NOT hold (CH: SL 900.0, CL 1000.0)",
+        "claim 2 on this profile: not reproduced"]
+    assert T.claim_lines(rows[:1], 2)[-1] == "claim 2 on this profile: reproduced"
+    unchecked = [{**rows[0], "holds": None}]
+    assert T.claim_lines(unchecked, 2) == ["claim 2, vit moco_queue: not checked (CH: SL 900.0, CL 100.0)",
+                                           "claim 2 on this profile: not comparable"]
+    assert T.claim_lines([], 5) == ["claim 5 on this profile: not comparable"]
+
+
+def test_claim_lines_an_inconclusive_claim():
+    recs = head_records("vit", CL, "linear", [0.80, 0.80], authors=0.9, parameters=5130)
+    recs += head_records("vit", CL, "gcn", [0.796, 0.808], val=0.802, parameter=0.1, authors=0.9, parameters=652)
+    recs += head_records("vit", SL, "linear", [0.90, 0.90], authors=0.9, parameters=5130)
+    recs += head_records("vit", SL, "gcn", [0.90, 0.90], val=0.9, parameter=0.1, authors=0.9, parameters=652)
+    lines = T.claim_lines(claims.claim4(recs, test_images=10_000), 4)
+    assert len(lines) == 2
+    assert lines[0].startswith("claim 4, vit moco_queue: holds (CL: GCN (T=0.1) 80.2% ± 0.6% vs linear 80.0%")
+    assert lines[1] == "claim 4 on this profile: inconclusive"
+
+
+# ============================================== pairs_table ==============================================
+
+
+def test_pairs_table_names_the_classes_of_each_pair():
+    ident = {"encoder": "resnet18", "method": CL, "schedule": "cosine", "epoch": 40}
+    comps = [
+        {**ident, "pairs": [{"i": 3, "j": 17, "label_i": 0, "label_j": 8, "cosine": 0.998312, "sl_cosine": -0.071234},
+                            {"i": 5, "j": 9, "label_i": 3, "label_j": 5, "cosine": 0.99, "sl_cosine": 0.5}]},
+        {**ident, "method": "simclr", "pairs": []},  # nothing found: no block
+        {**ident, "schedule": "paper-compressed",
+         "pairs": [{"i": 1, "j": 2, "label_i": 1, "label_j": 9, "cosine": 0.97, "sl_cosine": 0.2}]},
+    ]
+    t = T.pairs_table(comps, CIFAR_CLASSES)
+    assert list(t.index.names) == ["run", "rank"]
+    assert list(t.index) == [("resnet18 moco_queue", 0), ("resnet18 moco_queue", 1),
+                             ("resnet18 moco_queue (paper-compressed)", 0)]
+    assert list(t.columns) == ["i", "j", "class i", "class j", "CL cos", "SL cos"]
+    first = t.loc[("resnet18 moco_queue", 0)]
+    assert (first["i"], first["j"], first["class i"], first["class j"]) == (3, 17, "airplane", "ship")
+    assert first["CL cos"] == 0.9983 and first["SL cos"] == -0.0712
+    assert tuple(t.loc[("resnet18 moco_queue", 1), ["class i", "class j"]]) == ("cat", "dog")
+    assert tuple(t.loc[("resnet18 moco_queue (paper-compressed)", 0), ["class i", "class j"]]) == \
+        ("automobile", "truck")
+    assert T.pairs_table([{**ident, "pairs": []}], CIFAR_CLASSES).empty
+    assert T.pairs_table([], CIFAR_CLASSES).empty
+
+
+# ============================================== regime_frame ==============================================
+
+
+def test_regime_frame_each_encoder_beside_the_authors_chi1():
+    geo = (tidy("resnet18", CL, R.CHI, {1: 0.85, 10: 0.7}, epoch=40) + tidy("resnet18", SL, R.CHI, {1: 0.991}, epoch=40)
+           + tidy("resnet18", CL, R.CHI, {1: 0.3}, epoch=0))
+    knn = (tidy("resnet18", CL, R.KNN, {10: 0.44, 200: 0.40}, epoch=40)
+           + tidy("resnet18", SL, R.KNN, {10: 0.71, 200: 0.69}, epoch=40))
+    t = T.regime_frame(claims.regime(geo, knn))
+    assert t.index.name == "features"
+    assert list(t.index) == ["resnet18 moco_queue", "resnet18 supervised"]  # not the random init
+    assert list(t.columns) == ["epochs", "knn_accuracy", "chi1_train", "authors_chi1", "threshold", "in_regime"]
+    cl, sl = t.loc["resnet18 moco_queue"], t.loc["resnet18 supervised"]
+    assert (cl["epochs"], cl["knn_accuracy"], cl["chi1_train"]) == (40, 0.44, 0.85)
+    assert cl["authors_chi1"] == paper.CHI_VIT["contrastive"][0] and cl["threshold"] == claims.REGIME_CHI1["contrastive"]
+    assert bool(cl["in_regime"]) is True
+    assert (sl["knn_accuracy"], sl["chi1_train"], sl["authors_chi1"]) == (0.71, 0.991, 0.990)
+    assert sl["threshold"] == 0.95 and bool(sl["in_regime"]) is True
+    below = T.regime_frame(claims.regime(tidy("resnet18", SL, R.CHI, {1: 0.68}, epoch=40),
+                                         tidy("resnet18", SL, R.KNN, {10: 0.5}, epoch=40)))
+    assert bool(below.loc["resnet18 supervised", "in_regime"]) is False
+    assert isinstance(T.regime_frame([]), pd.DataFrame) and T.regime_frame([]).empty
