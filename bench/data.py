@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from clorg.core.provenance import describe_hardware
-from clorg.data import cache, load_dataset
+from clorg.data import cache as data_cache, load_dataset
 
 
 def timed(fn):
@@ -42,7 +42,7 @@ def main() -> None:
                 return load_dataset(args.dataset, split, root=args.root, cache_dir=cache, download=False)
             ds, cold = timed(load)
             warm = min(timed(load)[1] for _ in range(args.repeats))
-            check = min(timed(lambda: cache.arrays_sha256(ds.images, ds.labels))[1] for _ in range(args.repeats))
+            check = min(timed(lambda: data_cache.arrays_sha256(ds.images, ds.labels))[1] for _ in range(args.repeats))
             print(f"| {args.dataset} | {split} | {len(ds):,} | {ds.source} | {cold:.2f} | {warm:.3f} | "
                   f"{cold / warm:.0f}x | {check:.3f} ({check / warm:.0%}) |", flush=True)
 
