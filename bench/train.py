@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from clorg.core.config import RunSpec, load_profile, parse_overrides
+from clorg.core.config import CONTRASTIVE_METHODS, RunSpec, load_profile, parse_overrides
 from clorg.core.provenance import describe_hardware
 from clorg.train.augment import contrastive_views
 from clorg.core.devices import cpu_has_bf16
@@ -150,7 +150,7 @@ def main() -> None:
     encoders = args.encoders or cfg["train"]["encoders"]
     methods = args.methods or cfg["train"]["methods"]
     if not args.skip_settings:
-        contrastive = [m for m in methods if m != "supervised"] or methods
+        contrastive = [m for m in methods if m in CONTRASTIVE_METHODS] or methods
         settings_table(cfg, overrides, RunSpec(encoders[0], contrastive[0], "cosine"), summary, images, labels,
                        device, args.steps, args.warmup)
 

@@ -22,7 +22,8 @@
 # machine.txt. Unpack the tarball at the project root: tar xzf results-PROFILE.tar.gz -C results/
 # (or into $CLORG_RESULTS to look at it first), then `make book PROFILE=PROFILE` renders it on any machine.
 # BUDGET_SECONDS (default 540) bounds steps 3-5; the training budget is TRAIN_FRACTION (default 0.55) of
-# what is left after the benchmark. Exit status: 0 all done, 3 chapters skipped for time, 1 a check failed.
+# what is left after the benchmark. Exit status: 0 all done, 3 chapters skipped for time, 2 a bad profile or
+# override, 1 a check failed or a step crashed (run.log says which).
 
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,9 +60,10 @@ done
 [[ $(sha256sum .device-data/cifar10-jpeg.tar.gz | cut -d' ' -f1) == "$DATA_SHA256" ]] \
     || fail ".device-data/cifar10-jpeg.tar.gz has the wrong sha256: run ci/stage_device_data.sh again"
 command -v "$PY" >/dev/null || fail "no $PY on this machine"
+"$PY" -c 'import torch' || fail "$PY cannot import torch"
 { "$PY" --version; "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
   torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")'; nvidia-smi -L 2>/dev/null || true
-  uname -a; nproc; free -g | head -2; } > "$OUT/machine.txt" 2>&1 || fail "python3 cannot import torch"
+  uname -a; nproc; free -g | head -2; } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 step "checks"
 
@@ -98,7 +100,7 @@ step "train and chapters (exit $status)"
 
 # 5. pack what exists, even after a failure: a partial tarball says what is missing (summary.json)
 if [[ -d $CLORG_RESULTS/$PROFILE ]]; then
-    tar czf "$OUT/results-$PROFILE.tar.gz" -C "$CLORG_RESULTS" "$PROFILE"
+    tar czf "$OUT/results-$PROFILE.tar.gz" --exclude='.*.lock' -C "$CLORG_RESULTS" "$PROFILE"
     say "results: $OUT/results-$PROFILE.tar.gz ($(du -h "$OUT/results-$PROFILE.tar.gz" | cut -f1))"
 else
     say "no results/$PROFILE to pack"

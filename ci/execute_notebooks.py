@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 from clorg.book import chapters  # noqa: E402
 from clorg.core import provenance  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
-from clorg.core.config import load_profile, parse_overrides  # noqa: E402
+from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.paths import shown  # noqa: E402
 from clorg.data import choose_profile_dataset  # noqa: E402
 
@@ -139,10 +139,10 @@ def main() -> int:
     args = ap.parse_args()
 
     try:
-        overrides = parse_overrides(args.override)
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
-    cfg = load_profile(args.profile, overrides)
+        cfg = load_profile(args.profile, parse_overrides(args.override))
+    except (ValueError, ConfigError) as exc:  # an unknown profile or key, a wrong type: one line, exit 2
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
     name = cfg["profile"]["name"]
     out = ROOT / "build" / name
     (out / "notebooks").mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ set -euo pipefail
 # NAME==VERSION of each wheel to fetch, and why it is needed. Only third-party packages that clorg
 # imports and the machine does not have belong here; their own needs are checked below (--no-deps).
 WHEELS=(
-    # clorg.tsne: `from openTSNE import TSNE` and openTSNE.affinity for the t-SNE embeddings and the
-    # affinity graphs of the analysis. Same version as requirements.txt. Its needs (numpy>=1.16.6,
+    # clorg.analysis.tsne: openTSNE's TSNEEmbedding, its affinities and its initialisation, for the
+    # t-SNE maps of chapter 05. Same version as requirements.txt. Its needs (numpy>=1.16.6,
     # scikit-learn>=0.20, scipy) are on the machine already.
     "openTSNE==1.0.4"
 )

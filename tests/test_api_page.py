@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from clorg.core.paths import ROOT
 
 import pytest
 
-PAGE = Path(__file__).resolve().parents[1] / "book" / "api.md"
+PAGE = ROOT / "book" / "api.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
 
 

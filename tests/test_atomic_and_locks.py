@@ -19,7 +19,7 @@ from factories import OsWithFullDisk
 from clorg.core import atomic, locks
 from clorg.core.atomic import WriteFailed, write_atomic, write_bytes, write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+from clorg.core.paths import ROOT  # the project root, defined once
 
 
 @pytest.fixture
@@ -107,6 +107,30 @@ def test_a_full_disk_hidden_behind_a_writers_own_error_is_still_reported(tmp_pat
     with pytest.raises(ValueError, match="not a disk problem"):
         write_atomic(target, bug)
     assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
+
+
+def test_a_bug_raised_while_handling_an_unrelated_os_error_is_not_called_a_failed_write(tmp_path):
+    """Only a disk's own errors are looked for behind another error: a KeyError raised while a missing
+    file was being handled is a bug, and passes through as it is."""
+    target = tmp_path / "a.bin"
+
+    def bug_after_a_missing_file(fh):
+        try:
+            open(tmp_path / "absent")
+        except FileNotFoundError:
+            raise KeyError("a bug")
+
+    with pytest.raises(KeyError, match="a bug"):
+        write_atomic(target, bug_after_a_missing_file)
+    assert not target.exists() and leftovers(tmp_path) == []
+
+
+def test_a_written_file_has_the_mode_an_ordinary_write_gives_it(tmp_path):
+    """The temporary file is owner-only (mkstemp); the written file is readable as the umask allows."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = write_bytes(tmp_path / "atomic.txt", b"x")
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 # ------------------------------------------------------------------------------------------------

@@ -222,3 +222,17 @@ def test_embeddings_chapter_stores_knn_records_per_k(scratch, monkeypatch):
     # stored, then read
     assert (scratch / "results" / "smoke" / "embeddings.json").is_file()
     assert chapters.embeddings(cfg, data)["records"] == res["records"] and len(calls) == 1
+
+
+def test_the_toy_chapter_computes_on_a_gpu_profile_without_a_gpu(scratch, monkeypatch):
+    """The toy figure reads no runs: a GPU profile's book on a CPU computes it instead of refusing it, while
+    a chapter that reads runs stays refused there."""
+    monkeypatch.delenv("CLORG_ALLOW_CPU", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = load_profile("gpu10", {"toy.seeds": 1, "toy.points_per_class": 20})
+    assert not chapters.can_compute(cfg)
+    result = chapters.toy(cfg)
+    assert result["seeds"] == 1 and len(result["comparison"]) > 0
+    assert (scratch / "results" / "gpu10" / "toy.json").is_file()
+    with pytest.raises(store.UnreadableResult, match="needs a GPU"):
+        chapters.training(cfg, FakeData())

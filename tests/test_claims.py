@@ -314,6 +314,20 @@ def test_regime_thresholds():
     assert [r["in_regime"] for r in regime(geo, knn)] == [True, True]
 
 
+def test_regime_has_one_row_per_run_at_its_last_epoch_not_an_extra_snapshot():
+    """The paper profile measures the supervised ResNet-18 at epoch 120 too (the authors' snapshot): the
+    regime row is the run's last epoch, and a schedule variant is its own row."""
+    geo, knn = _regime_records(0.85, 0.96)
+    geo += tidy("vit", SL, R.CHI, {1: 0.5, 10: 0.4}, epoch=120)
+    knn += tidy("vit", SL, R.KNN, {10: 0.5, 200: 0.4}, epoch=120)
+    geo += tidy("vit", CL, R.CHI, {1: 0.6, 10: 0.5}, epoch=1200, schedule="paper-literal")
+    knn += tidy("vit", CL, R.KNN, {10: 0.55, 200: 0.5}, epoch=1200, schedule="paper-literal")
+    rows = regime(geo, knn)
+    assert [(r["method"], r["epochs"]) for r in rows] == [(CL, 1200), (SL, 600), (CL, 1200)]
+    assert [r["chi1_train"] for r in rows] == pytest.approx([0.85, 0.96, 0.6])
+    assert [r["knn_accuracy"] for r in rows] == pytest.approx([0.7, 0.9, 0.55])
+
+
 def test_regime_reads_knn_at_k10_or_the_profiles_smallest_k():
     geo, knn = _regime_records(0.9, 0.99, knn_ks=(50, 5))
     rows = {r["method"]: r for r in regime(geo, knn)}

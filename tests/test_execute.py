@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from clorg.core.paths import ROOT  # the project root, defined once
 sys.path.insert(0, str(ROOT / "ci"))
 
 import execute_notebooks as ex  # noqa: E402

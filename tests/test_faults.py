@@ -39,7 +39,7 @@ from clorg.features import extract, run_features
 from clorg.train import TrainingDiverged, checkpoint, load_finished, run, runs
 from clorg.train.runs import UnreadableRunFile
 
-ROOT = Path(__file__).resolve().parents[1]
+from clorg.core.paths import ROOT  # the project root, defined once
 
 
 # ------------------------------------------------ shared helpers ------------------------------------------
@@ -581,6 +581,31 @@ def test_killed_training_run_resumes_bit_identically(tmp_path):
     assert [e["epoch"] for e in json.loads("[" + ",".join(log.read_text().splitlines()) + "]")] == [1, 2, 3, 4]
 
 
+def test_nan_weights_behind_a_finite_loss_are_never_checkpointed(tmp_path, monkeypatch):
+    """The last step of an epoch leaves NaN weights although its loss was finite: the run stops before the
+    checkpoint, which would otherwise save them as the epoch's encoder."""
+    from clorg.train import loop
+
+    steps_per_epoch = 60 * 10 // 64  # TINY: 60 digits per class, batches of 64
+    real, calls = loop.train_step, []
+
+    def poisons_the_last_step(model, method, *args, **kwargs):
+        value = real(model, method, *args, **kwargs)
+        calls.append(value)
+        if len(calls) == steps_per_epoch:
+            with torch.no_grad():
+                next(method.parameters()).fill_(float("nan"))
+        return value
+
+    monkeypatch.setattr(loop, "train_step", poisons_the_last_step)
+    with pytest.raises(TrainingDiverged, match="the weights became NaN or infinite at the end of epoch 1"):
+        run(tiny(), SUPERVISED, runs_root=tmp_path, progress=False)
+    (folder,) = run_folders(tmp_path)
+    assert all(np.isfinite(calls)) and len(calls) == steps_per_epoch
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["encoder_e0000.pt"]  # nothing of epoch 1
+    assert not runs.is_usable(folder)  # nothing trained to read
+
+
 def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, finished_run):
     """A loss that becomes NaN or inf: TrainingDiverged naming the run and the fix; the last good checkpoint is kept."""
     with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf).*Lower train.supervised_lr"):
@@ -596,7 +621,7 @@ def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoi
     before = last.read_bytes()
     with pytest.raises(TrainingDiverged, match=r"the last good checkpoint .*last.pt\) is kept") as err:
         run(tiny(), SUPERVISED, runs_root=root, progress=False)
-    assert folder.name in str(err.value) and "then run again (it resumes)" in str(err.value)
+    assert folder.name in str(err.value) and "running this one again unchanged resumes it and diverges" in str(err.value)
     assert last.read_bytes() == before
     # the diverged run stays readable up to its last good checkpoint, and says why it ended there
     kept = load_finished(tiny(), SUPERVISED, runs_root=root)

@@ -205,6 +205,22 @@ def test_fit_on_graph_roles_are_index_sets_in_any_node_order():
         GCNHead(k=10).fit_on_graph(A, y, train_idx, val_idx, test_idx, yt)
 
 
+def test_fit_on_graph_refuses_overlapping_roles_and_indices_outside_the_graph():
+    """A test node that is also a fit node would show its label to the head: refused, as are indices
+    the graph does not have."""
+    (X, y), (Xv, yv), (Xt, yt) = SEPARATED
+    A = GCNHead(k=10).graph(np.concatenate([X, Xv, Xt]))
+    n_tr, n_v, n = len(X), len(Xv), A.shape[0]
+    fit_idx, val_idx, test_idx = np.arange(n_tr), np.arange(n_tr, n_tr + n_v), np.arange(n_tr + n_v, n)
+    labels = np.concatenate([y, yv])
+    leaky = test_idx.copy()
+    leaky[0] = fit_idx[0]
+    with pytest.raises(ValueError, match="the fit, validation and test nodes overlap"):
+        GCNHead(k=10).fit_on_graph(A, labels, fit_idx, val_idx, leaky, yt)
+    with pytest.raises(ValueError, match=rf"node indices must lie in \[0, {n}\)"):
+        GCNHead(k=10).fit_on_graph(A, labels, fit_idx, val_idx, test_idx + 1, yt)
+
+
 # ------------------------------------------------ protocols -------------------------------------------
 
 def test_linear_honest_protocol_ignores_test_labels():

@@ -100,7 +100,8 @@ def test_code_version_follows_the_source_of_the_closure(tmp_path):
     assert before == real  # paths are relative to the package's parent: a copy has the same version
     files = before["files"]
     assert "clorg/train/loop.py" in files and "clorg/train/schedule.py" in files and "clorg/data/cache.py" in files
-    assert not any(f.startswith("clorg/core/") for f in files)  # plumbing is not versioned
+    assert "clorg/core/paper.py" in files  # the schedule's constants decide numbers
+    assert not {"clorg/core/paths.py", "clorg/core/config.py", "clorg/core/atomic.py"} & set(files)  # plumbing
     assert not any(f.startswith(("clorg/analysis/", "clorg/book/", "clorg/features/")) for f in files)
     assert code.changed_files(before, before) == []
 
@@ -116,6 +117,11 @@ def test_code_version_follows_the_source_of_the_closure(tmp_path):
     assert code.code_version(roots, package=copy) == after
     assert code.changed_files(None, after) == ["(not recorded)"]
     assert code.changed_files({"sha256": "old"}, after) == ["(not recorded)"]
+
+    # the paper's schedule constants live in clorg.core but decide the learning rate: versioned
+    constants = copy / "core" / "paper.py"
+    constants.write_text(constants.read_text() + "\n# a changed constant\n")
+    assert code.changed_files(after, code.code_version(roots, package=copy)) == ["clorg/core/paper.py"]
 
 
 def test_changed_files_names_added_and_removed_files():

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from clorg.core.paths import ROOT  # the project root, defined once
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -238,12 +238,12 @@ def test_schedule_experiment_ch_falling_alone_is_not_the_trend():
 
 
 @pytest.mark.parametrize("authors_curve, cosine, last", [
-    (HOLDS, FAILS, "-> the trend appears under the authors' curve (paper-compressed) and not under cosine: here it "
+    (HOLDS, FAILS, "-> resnet18 moco_queue: the trend appears under the authors' curve (paper-compressed) and not under cosine: here it "
                    "comes with the rising learning rate, not with the method alone"),
-    (HOLDS, HOLDS, "-> the trend appears under both schedules: here it comes with the method, whatever the "
+    (HOLDS, HOLDS, "-> resnet18 moco_queue: the trend appears under both schedules: here it comes with the method, whatever the "
                    "learning rate does"),
-    (FAILS, FAILS, "-> the trend appears under neither schedule at this scale"),
-    (FAILS, HOLDS, "-> the trend appears under cosine but not under the authors' curve (paper-compressed)"),
+    (FAILS, FAILS, "-> resnet18 moco_queue: the trend appears under neither schedule at this scale"),
+    (FAILS, HOLDS, "-> resnet18 moco_queue: the trend appears under cosine but not under the authors' curve (paper-compressed)"),
 ], ids=["authors-curve-only", "both", "neither", "cosine-only"])
 def test_schedule_experiment_last_line_sets_the_two_schedules_against_each_other(authors_curve, cosine, last):
     recs = _dynamics("cosine", *cosine) + _dynamics("paper-compressed", *authors_curve)
@@ -254,6 +254,19 @@ def test_schedule_experiment_last_line_sets_the_two_schedules_against_each_other
     assert lines[1].startswith("resnet18 moco_queue, paper-compressed schedule:")
     assert lines[1].endswith(words[authors_curve])
 
+
+
+def test_schedule_experiment_compares_schedules_within_each_method():
+    """Two contrastive methods, each under both schedules: one verdict line per method, never MoCo's
+    cosine run set against SimCLR's authors' curve."""
+    recs = (_dynamics("cosine", *FAILS) + _dynamics("paper-compressed", *HOLDS)
+            + _dynamics("cosine", *HOLDS, method="simclr") + _dynamics("paper-compressed", *HOLDS, method="simclr"))
+    lines = T.schedule_experiment(recs)
+    assert lines[-2:] == [
+        "-> resnet18 moco_queue: the trend appears under the authors' curve (paper-compressed) and not under "
+        "cosine: here it comes with the rising learning rate, not with the method alone",
+        "-> resnet18 simclr: the trend appears under both schedules: here it comes with the method, whatever the "
+        "learning rate does"]
 
 # ============================================== claim_lines ==============================================
 

@@ -4,6 +4,8 @@ a checkpoint and runs of older code are faults of the catalogue: tests/test_faul
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -19,7 +21,7 @@ from clorg.core.config import RunSpec, load_profile
 from clorg.train import load_finished, resolve, run, run_hash, runs, train_command
 from clorg.train.checkpoint import load
 
-ROOT = Path(__file__).resolve().parents[1]
+from clorg.core.paths import ROOT  # the project root, defined once
 # 8x8 digits, 60 images per class, a 1/8-width ResNet-18: a real run in seconds
 TINY = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_class": 10,
         "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 256,
@@ -131,6 +133,21 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     (folder,) = run_folders(tmp_path)
     record = json.loads((folder / "record.json").read_text())
     assert record["finished"] and record["processes"] == 2
+    # each rank augments with its own stream, and the checkpoint keeps both, in rank order
+    streams = load(folder / "checkpoints" / "last.pt")["rng"]["augment"]
+    assert len(streams) == 2 and not torch.equal(streams[0], streams[1])
+
+    # resumed by one process (a checkpoint of two): the stream is derived from the seed, and it says so
+    state = load(folder / "checkpoints" / "last.pt")
+    state["epoch"] = 0
+    torch.save(state, folder / "checkpoints" / "last.pt")
+    (folder / "record.json").write_text(json.dumps({**record, "finished": False}))
+    cfg = load_profile("smoke", {**TINY, "train.contrastive_epochs": 1})
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        again = run(cfg, spec(method="simclr"), runs_root=tmp_path, progress=False)
+    assert again.record["finished"] and again.record["processes"] == 1
+    assert "written by 2 processes, not 1: the augmentation streams are derived from the seed" in out.getvalue()
 
 
 def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):

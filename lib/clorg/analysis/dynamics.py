@@ -69,8 +69,9 @@ def dynamics_records(result, data, temperatures, knn_k: int, epochs=None, device
         out.append(R.record(ident, R.CH, calinski_harabasz(X, f.train_labels)))
         out += [R.record(ident, R.RLD, v, parameter=t)
                 for t, v in rld_sweep(X, f.train_labels, temperatures, progress=False).items()]
-        knn = KNNClassifier(k=min(knn_k, len(f.train))).fit(X, f.train_labels)
-        out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=knn_k))
+        k = min(knn_k, len(f.train))  # the k actually used is the one recorded
+        knn = KNNClassifier(k=k).fit(X, f.train_labels)
+        out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=k))
     steps = len(data.train) // result.config["batch_size"]
     ident = {k: result.config[k] for k in ("encoder", "method", "schedule")}
     out += [R.record({**ident, "epoch": e}, R.LR, lr)

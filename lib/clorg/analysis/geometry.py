@@ -18,7 +18,7 @@ from .metrics import calinski_harabasz, chi, rld_sweep
 def capped_ks(ks, labels) -> tuple[list[int], str | None]:
     """The ks below the smallest class size (CHI(k) of a class smaller than k mixes in other classes by
     construction), and a note when some were capped."""
-    smallest = int(np.bincount(np.asarray(labels)).min())
+    smallest = int(np.unique(np.asarray(labels), return_counts=True)[1].min())  # classes that occur
     kept = sorted({min(int(k), smallest - 1) for k in ks})
     if kept == sorted(int(k) for k in ks):
         return kept, None

@@ -247,7 +247,10 @@ class _GCN(nn.Module):
 
 def normalised_adjacency(W: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """D^-1/2 W D^-1/2 with degrees clamped at >= 1 (the authors' rule): dense (in ``dtype``, default
-    W's), or sparse CSR for a sparse W (CSR: the fastest sparse x dense product on the CPU, ~10x COO's)."""
+    W's), or sparse CSR for a sparse W (CSR: the fastest sparse x dense product on the CPU, ~10x COO's).
+
+    A dense ``W`` is normalised **in place** and returned (the graph is the largest tensor of a fit: a
+    copy would double its memory); pass ``W.clone()`` to keep the original."""
     if W.is_sparse:
         rows, cols = W.indices()
         degree = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device).index_add_(0, rows, W.values()).clamp_(min=1)
@@ -260,6 +263,17 @@ def normalised_adjacency(W: torch.Tensor, dtype: torch.dtype | None = None) -> t
     inv_sqrt = W.sum(dim=1).clamp(min=1).rsqrt()
     W.mul_(inv_sqrt[:, None]).mul_(inv_sqrt[None, :])  # in place: a dense graph is the largest tensor here
     return W if dtype is None else W.to(dtype)
+
+
+def _check_roles(fit_idx: torch.Tensor, val_idx: torch.Tensor, test_idx: torch.Tensor, n: int) -> None:
+    """The fit, validation and test nodes are disjoint index sets of the graph's ``n`` nodes: a test node
+    that is also a fit node would show its label to the head (the honest protocol's leak)."""
+    every = torch.cat([fit_idx, val_idx, test_idx])
+    if len(every) and (int(every.min()) < 0 or int(every.max()) >= n):
+        raise ValueError(f"node indices must lie in [0, {n}): the graph has {n} nodes")
+    if len(torch.unique(every)) != len(every):
+        raise ValueError("the fit, validation and test nodes overlap (or one set repeats a node): each node "
+                         "of the graph has one role")
 
 
 class _Transductive:
@@ -369,6 +383,7 @@ class GCNHead(_Transductive):
         of fit and validation nodes, in the order of ``torch.cat([fit_idx, val_idx])``."""
         fit_idx, val_idx, test_idx = (torch.as_tensor(i, dtype=torch.int64) for i in (fit_idx, val_idx, test_idx))
         n_train, n_val, n = len(fit_idx), len(val_idx), A.shape[0]
+        _check_roles(fit_idx, val_idx, test_idx, n)
         labels = checks.labels(labels, n_train + n_val, "labels", num_classes=num_classes)
         C = int(num_classes) if num_classes is not None else int(labels.max()) + 1
         if y_test is not None:

@@ -16,7 +16,7 @@ cosine > 0.99 exist whose supervised cosine is <= 0.
 - :func:`cross_class_report` — all of the above for one contrastive and one supervised feature set.
 
 Ties are broken deterministically: pairs are ordered by cosine (descending), then i, then j. The work
-dtype is float64 for float64 input and float32 otherwise (the features of :mod:`clorg.embed`).
+dtype is float64 for float64 input and float32 otherwise (the features of :mod:`clorg.features`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The authors: 25,000 random training features, one global min and max (``X -= X.min(); X /= X.max()``,
 which keeps the geometry), PCA to 50 dimensions, *exact* t-SNE (their own O(n^2) torch code) at
 perplexities 25, 2500 and 24900 (0.001, 0.1 and 0.996 of the sample), from a random N(0, 1) start, with
-early exaggeration 4 for the first 100 steps, 1000 steps, momentum 0.5 then 0.8 (from step 20) and
+early exaggeration 4 for the first 101 steps (0 to 100: their ``if iter == 100: P /= 4`` follows that step), 1000 steps, momentum 0.5 then 0.8 (from step 20) and
 learning rate 500 (their gradient omits the factor 4, as openTSNE's does, so 500 means the same here).
 
 We keep those ratios at the profile's sample size (:func:`perplexities`), the same preprocessing
@@ -189,7 +189,7 @@ WIDE_K = 500            # map neighbours for the global purity (at most a class'
 
 def wide_k(labels) -> int:
     """The global purity's k: :data:`WIDE_K`, or one below the smallest class of the sample."""
-    return int(min(WIDE_K, np.bincount(np.asarray(labels)).min() - 1))
+    return int(min(WIDE_K, np.unique(np.asarray(labels), return_counts=True)[1].min() - 1))
 
 
 def map_purity(Y, labels, ks) -> dict[int, float]:

@@ -133,7 +133,8 @@ def _cached(cfg, data, name: str, compute, fresh: bool):
     data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
                         command=command(name, cfg["profile"]["name"]), recompute=fresh,
-                        can_compute=can_compute(cfg), arrays=name in chapter.arrays)
+                        # a chapter that reads no runs (the toy figure) needs no GPU on any profile
+                        can_compute=can_compute(cfg) or chapter.runs is None, arrays=name in chapter.arrays)
 
 
 def status(cfg: dict, data, name: str) -> store.Status:
@@ -148,11 +149,13 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
     """What a reader of chapter ``stem`` must know about its numbers' age: results computed by older code
     or from since-retrained runs, runs trained by older training code, runs stopped early by a deadline."""
     chapter = CHAPTERS[stem]
+    fix = "`make book FRESH=1`" if can_compute(cfg) else \
+        f"`make {cfg['profile']['name']} FRESH=1` on a machine with a GPU"
     out = []
     for name in chapter.produces:
         st = status(cfg, data, name)
         if st.kind in ("code", "runs"):
-            out.append(f"`{name}` was {st.detail}. `make book FRESH=1` recomputes it.")
+            out.append(f"`{name}` was {st.detail}. {fix} recomputes it.")
     runs = local_runs(cfg, data, chapter.runs)
     if runs is not None:
         stale = [(r.folder.name, r.stale_files) for r in runs if r.stale_files]
@@ -166,7 +169,7 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
                 if changed and folder not in dict(stale):
                     stale.append((folder, changed))
     out += [f"Run `{folder}` was trained by older code: these files changed since: {', '.join(files)}. "
-            f"Its numbers are shown as they are; `make book FRESH=1` retrains it." for folder, files in stale]
+            f"Its numbers are shown as they are; {fix} retrains it." for folder, files in stale]
     out += [f"Run `{folder}` stopped early ({why}): its numbers are those of its last epoch."
             for folder, why in early]
     return out

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..analysis import classify as C
 from ..analysis import records as R
-from ..core.config import CONTRASTIVE_METHODS
+from ..core.config import CONTRASTIVE_METHODS, kind_of
 
 CHI_DROP_CL, CHI_DROP_SL = 0.2, 0.05     # claim 1
 RLD_RATIO = 3.0                          # claim 3
@@ -210,18 +210,17 @@ def verdict(rows: list[dict], claim: int) -> str:
 
 
 def regime(geometry: list[dict], knn: list[dict]) -> list[dict]:
-    """Per trained encoder: kNN test accuracy (k = 10, or the profile's smallest k), CHI(1) on training
-    features, the authors' CHI(1) and whether it reaches the regime the claims are about."""
+    """Per trained encoder at its last measured epoch (not an extra, earlier snapshot): kNN test accuracy
+    (k = 10, or the profile's smallest k), CHI(1) on training features, the authors' CHI(1) and whether it
+    reaches the regime the claims are about."""
     from ..core import paper
 
     out = []
     ks = sorted(R.parameters(knn, metric=R.KNN)) or [None]
-    for r in R.select(geometry, metric=R.CHI, parameter=1):
-        if r["epoch"] == 0:
-            continue
-        kind = "supervised" if r["method"] == "supervised" else "contrastive"
-        acc = R.value(knn, encoder=r["encoder"], method=r["method"], epoch=r["epoch"], metric=R.KNN,
-                      parameter=10 if 10 in ks else ks[0])
+    for r in final_epochs(R.select(geometry, metric=R.CHI, parameter=1)):
+        kind = kind_of(r["method"])
+        acc = R.value(knn, encoder=r["encoder"], method=r["method"], schedule=r["schedule"], epoch=r["epoch"],
+                      metric=R.KNN, parameter=10 if 10 in ks else ks[0])
         authors = paper.CHI_VIT[kind][0]
         out.append({"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": acc,
                     "chi1_train": r["value"], "authors_chi1": authors, "threshold": REGIME_CHI1[kind],

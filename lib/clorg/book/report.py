@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis import classify as C
 from ..analysis import dynamics as D
 from ..analysis import records as R
 from ..core import paper, paths
 from ..core.atomic import write_json
+from ..core.config import kind_of
 from . import chapters, claims, store
 
 REPORTED = ("toy", "training", "embeddings", "geometry", "tsne_purity", "classifiers", "gcn_graphs", "dynamics",
@@ -90,7 +90,7 @@ def runs_table(training: dict) -> pd.DataFrame:
                      "epochs": r["epochs_done"] if r["epochs_done"] == r["epochs"] else
                      f"{r['epochs_done']} of {r['epochs']} (stopped early)", "batch": r["batch_size"],
                      "parameters": r["parameters"], "train time (min)": round(r["train_seconds"] / 60, 1),
-                     "images/s": round(r["images_per_s"]), "final loss": round(r["final_loss"], 4),
+                     "images/s": round(r["images_per_s"]), "final loss": None if r["final_loss"] is None else round(r["final_loss"], 4),
                      "hardware": f"{hw['cpu']} ({hw['cores']} cores){gpu}; {r['processes']} process(es) on {r['device']}"})
     return pd.DataFrame(rows)
 
@@ -113,7 +113,7 @@ def _setting(cfg: dict, data, encoder: str) -> str | None:
 
 
 def _epochs_note(cfg: dict, method: str) -> str:
-    kind = "supervised" if method == "supervised" else "contrastive"
+    kind = kind_of(method)
     ours, theirs = cfg["train"][f"{kind}_epochs"], paper.SCHEDULE[kind]["analysed_epoch"]
     return "" if ours >= theirs else f"our {kind} run has {ours} epochs, theirs {theirs}"
 
@@ -333,12 +333,10 @@ def summary(collected: dict, cfg: dict, data, build_seconds: float | None) -> di
     reg = regime_table(collected)
     table = claim_table(collected, cfg, data)
     rows = claim_rows(collected, cfg, data)
-    training = _result(collected, "training")
-    epochs = {(r["encoder"], r["method"]): r["epochs_done"] for r in training["runs"]} if training else {}
     return {
         "profile": cfg["profile"]["name"], "dataset": data.summary()["name"],
-        "encoders": [{"encoder": r["encoder"], "method": r["method"],
-                      "epochs": epochs.get((r["encoder"], r["method"]), r["epochs"]),
+        # epochs: the epoch the encoder was measured at, its last (where a deadline stopped it, if it did)
+        "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epochs"],
                       "knn_accuracy": r["knn_accuracy"], "chi1_train": r["chi1_train"], "in_regime": r["in_regime"]}
                      for r in reg],
         "claims": [{"claim": int(row["claim"]), "verdict": row["verdict"],

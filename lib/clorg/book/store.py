@@ -151,6 +151,8 @@ def status(cfg: dict, data, name: str, source: Source, *, producer: str, suffix:
     try:
         meta, result = _read(path)
         stored = meta["fingerprint"]
+        if not isinstance(stored, dict):
+            raise TypeError(f"its fingerprint is a {type(stored).__name__}, not a mapping")
     except (ValueError, KeyError, TypeError) as exc:
         return Status("unreadable", f"{paths.shown(path)} cannot be read ({exc})")
     wanted = fingerprint(cfg, data, source)
@@ -215,11 +217,11 @@ def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: So
     st = current()
     if not recompute and st.kind == "current":
         m = st.entry["meta"]
-        print(f"read {paths.shown(path)} (computed {m['saved_at']} at commit {m['commit'][:12]})")
+        print(f"read {paths.shown(path)} (computed {m.get('saved_at', '?')} at commit {str(m.get('commit'))[:12]})")
         return st.entry["result"]
     if not can_compute:
         if st.usable:
-            print(f"read {paths.shown(path)}: {st.detail}; this machine cannot recompute it")
+            print(f"read {paths.shown(path)}: {st.detail or 'current'}; this machine cannot recompute it")
             return st.entry["result"]
         raise UnreadableResult(f"{st.detail}, and this machine cannot compute it (profile "
                                f"{cfg['profile']['name']!r} needs a GPU). Produce it with `{command}` on a "
@@ -228,7 +230,8 @@ def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: So
         st = current()  # another process may have stored it while this one waited
         if not recompute and st.kind == "current":
             return st.entry["result"]
-        why = "recomputing on request" if recompute else f"{st.detail}; computing it"
+        why = f"{st.detail}; computing it" if st.kind != "current" else \
+            "recomputing: asked for (FRESH=1), or a chapter that always checks its inputs"
         print(f"{name}: {why}", flush=True)
         t0 = time.perf_counter()
         result = compute()

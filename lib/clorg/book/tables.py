@@ -147,7 +147,7 @@ def schedule_experiment(records: list[dict]) -> list[str]:
     for run in D.runs_in(R.select(records, metric=R.CH)):
         f = D.follows_paper(records, temps[0], **run)
         ch, rld = f["CH"], f["RLD"]
-        held[run["schedule"]] = f["holds"]
+        held.setdefault((run["encoder"], run["method"]), {})[run["schedule"]] = f["holds"]
         lines.append(
             f"{run['encoder']} {run['method']}, {run['schedule']} schedule: CH {ch['first'][1]:.1f} (e{ch['first'][0]}) -> "
             f"peak {ch['peak'][1]:.1f} (e{ch['peak'][0]}) -> {ch['last'][1]:.1f} (e{ch['last'][0]}), "
@@ -157,19 +157,22 @@ def schedule_experiment(records: list[dict]) -> list[str]:
             f"{rld['peak'][1]:.3f} (e{rld['peak'][0]}) -> {rld['last'][1]:.3f}, "
             f"{'rises' if f['RLD rises'] else 'does NOT rise'}: the paper's trend "
             f"{'holds' if f['holds'] else 'does NOT hold'}")
-    literal = [s for s in held if s.startswith("paper")]
-    if literal and "cosine" in held:
-        s = literal[0]
-        if held[s] and not held["cosine"]:
-            lines.append(f"-> the trend appears under the authors' curve ({s}) and not under cosine: here it "
-                         f"comes with the rising learning rate, not with the method alone")
-        elif held[s] and held["cosine"]:
-            lines.append("-> the trend appears under both schedules: here it comes with the method, whatever the "
-                         "learning rate does")
-        elif not held[s] and not held["cosine"]:
-            lines.append("-> the trend appears under neither schedule at this scale")
+    for (encoder, method), by_schedule in held.items():  # the comparison is within one encoder and method
+        literal = [s for s in by_schedule if s.startswith("paper")]
+        if not literal or "cosine" not in by_schedule:
+            continue
+        s, paper_holds, cosine_holds = literal[0], by_schedule[literal[0]], by_schedule["cosine"]
+        who = f"{encoder} {method}"
+        if paper_holds and not cosine_holds:
+            lines.append(f"-> {who}: the trend appears under the authors' curve ({s}) and not under cosine: here "
+                         f"it comes with the rising learning rate, not with the method alone")
+        elif paper_holds and cosine_holds:
+            lines.append(f"-> {who}: the trend appears under both schedules: here it comes with the method, "
+                         f"whatever the learning rate does")
+        elif not paper_holds and not cosine_holds:
+            lines.append(f"-> {who}: the trend appears under neither schedule at this scale")
         else:
-            lines.append(f"-> the trend appears under cosine but not under the authors' curve ({s})")
+            lines.append(f"-> {who}: the trend appears under cosine but not under the authors' curve ({s})")
     return lines
 
 

@@ -21,12 +21,30 @@ class WriteFailed(OSError):
     """A write that could not complete; the previous file at that path is intact."""
 
 
+# Errors of the disk itself: only these are looked for behind a library's own error, so that an unrelated
+# bug raised while some OSError was being handled is not reported as a failed write.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates owner-only files; a written file gets the mode an ordinary open() would give it
+FILE_MODE = 0o666 & ~_umask()
+
+
 def _os_error(exc: BaseException) -> OSError | None:
-    """The OSError behind ``exc``: itself, or one that a library's clean-up replaced by its own error
+    """The OSError behind ``exc``: itself, or a disk error that a library's clean-up replaced by its own
     (torch.save's zip writer raises a RuntimeError on closing a file whose write failed with ENOSPC)."""
-    seen = set()
+    if isinstance(exc, OSError):
+        return exc
+    seen = {id(exc)}
+    exc = exc.__cause__ or exc.__context__
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
@@ -40,6 +58,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), FILE_MODE)
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -21,9 +21,12 @@ from .paths import PACKAGE
 
 # The pipeline's stages in order; a module may import its own stage and earlier ones only.
 STAGES = ("core", "data", "train", "features", "analysis", "book")
-# Plumbing that changes no number (paths, profiles' schema, atomic writes, provenance): left out of
-# code versions, so that adding a profile key does not mark every run as trained by older code.
-NOT_VERSIONED = ("core",)
+# Plumbing that changes no number (paths, profiles' schema, atomic writes, locks, provenance, this module):
+# left out of code versions, so that adding a profile key does not mark every run as trained by older code.
+# The rest of clorg.core decides numbers and is versioned: the paper's schedule constants (paper), the
+# dtype policy of every metric (checks) and the choice of bf16 or float32 (devices).
+NOT_VERSIONED = ("clorg", "clorg.core", "clorg.core.paths", "clorg.core.config", "clorg.core.atomic",
+                 "clorg.core.locks", "clorg.core.provenance", "clorg.core.code")
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
@@ -125,9 +128,9 @@ def _sha(path: Path) -> str:
 
 def code_version(roots, package: Path = PACKAGE) -> dict:
     """The source that computes something: ``{"files": {relative path: sha256[:16]}, "sha256": ...}`` over
-    ``roots`` and their transitive imports, without the modules of :data:`NOT_VERSIONED` stages."""
+    ``roots`` and their transitive imports, without the plumbing modules of :data:`NOT_VERSIONED`."""
     files = module_files(package)
-    mods = sorted(m for m in closure(roots, package) if stage(m) not in NOT_VERSIONED)
+    mods = sorted(m for m in closure(roots, package) if m not in NOT_VERSIONED)
     hashes = {str(files[m].relative_to(package.parent)): _sha(files[m]) for m in mods}
     overall = hashlib.sha256("".join(f"{k} {v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()[:16]
     return {"files": hashes, "sha256": overall}

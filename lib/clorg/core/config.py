@@ -215,7 +215,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "sample_size": (_pos_int, "training features embedded by t-SNE"),
         "perplexity_ratios": (_list_of(_pos_float), "perplexity / sample size (the paper: 25, 2500, 24900 of 25,000)"),
         "iterations": (_pos_int, "optimisation steps in all, early exaggeration included (the authors: 1000)"),
-        "exaggeration_iterations": (_nonneg_int, "steps of early exaggeration at the start (the authors: 100)"),
+        "exaggeration_iterations": (_nonneg_int, "steps of early exaggeration at the start (the authors: 101, steps 0-100)"),
         "exaggeration": (_pos_float, "early exaggeration factor (the authors: 4)"),
         "learning_rate": (_pos_float, "gradient step size (the authors: 500)"),
         "max_affinities": (_pos_int, "cap on n x neighbours affinity entries (memory: ~50 bytes each while built)"),

@@ -85,8 +85,8 @@ FIXED = [
      "same (clorg.train.methods.MocoQueue)"),
     ("augmentations", "NVIDIA DALI: crop, colour jitter, grayscale, blur, solarize (SPEC 3)",
      "close: batched torch ops; the remaining differences are listed in clorg.train.augment's docstring"),
-    ("precision", "fp16 autocast with a GradScaler", "different: bf16 autocast on a GPU (no scaler needed), "
-                                                       "fp32 on a CPU"),
+    ("precision", "fp16 autocast with a GradScaler", "different: bf16 autocast (no scaler needed) on a GPU "
+                                                       "and on a CPU with native bf16, else fp32"),
     ("features", "512-d encoder output, L2-normalised, fp32", "same (clorg.features)"),
     ("metrics", "dense n x n RLD, CH, CHI", "same values, computed blockwise (clorg.analysis.metrics)"),
     ("classifier protocol", "best test accuracy over training steps",

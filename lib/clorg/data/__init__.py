@@ -172,7 +172,7 @@ def choose_dataset(names: list[str], root: str | Path | None = None, *, train_pe
 
 
 def choose_profile_dataset(cfg: dict, root: str | Path | None = None, **kwargs) -> DatasetChoice:
-    """:func:`choose_dataset` with the ``data`` section of a validated profile (:mod:`clorg.config`)."""
+    """:func:`choose_dataset` with the ``data`` section of a validated profile (:mod:`clorg.core.config`)."""
     from ..core.config import dataset_candidates
 
     data = cfg["data"]

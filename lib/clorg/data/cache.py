@@ -80,18 +80,21 @@ def read_entry(cache_dir: Path, name: str, split: str, source: Source):
         return None
     try:
         manifest = json.loads(path.read_text())
+        if isinstance(manifest, dict) and manifest.get("format") != FORMAT_VERSION:
+            return None  # written by an older version of this code: rebuilt without fuss
         recorded = manifest["arrays_sha256"], tuple(manifest["images_shape"]), manifest["checksum"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _rebuild(entry, f"has an unreadable manifest ({type(exc).__name__})")
         return None
-    if manifest.get("format") != FORMAT_VERSION:
-        return None  # written by an older version of this code: rebuilt without fuss
     if manifest.get("fingerprint") != fingerprint(source):
         digest = checksum(source)
         if digest != manifest.get("checksum"):
             return None  # the source changed: a new entry replaces this one
         manifest["fingerprint"] = fingerprint(source)  # same bytes, new mtime: remember it
-        write_json(path, manifest)
+        try:
+            write_json(path, manifest)
+        except OSError:
+            pass  # a read-only or full cache still serves its verified arrays; the check runs again next time
     try:
         images = np.load(entry / "images.npy", allow_pickle=False)
         labels = np.load(entry / "labels.npy", allow_pickle=False)

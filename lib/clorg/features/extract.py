@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -32,7 +32,7 @@ from .schedule import lr_at
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
 
 
 def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: bool = False,
@@ -105,7 +105,9 @@ def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optim
     """One optimizer step on the uint8 batch ``x``: augment on its device, forward (autocast to ``dtype``
     when given), backward, update.
 
-    Returns the loss; a non-finite loss is returned without updating, for the caller to stop on.
+    Returns the loss; a non-finite loss is returned without updating, for the caller to stop on. Under
+    torchrun the ranks agree first: when any rank's loss is not finite, every rank skips the update and
+    returns NaN (a rank that skipped backward alone would leave the others waiting in DDP's all-reduce).
     ``model`` is ``method`` or its DDP / compiled wrapper.
     """
     views = _views(run_cfg, x, generator)
@@ -114,6 +116,8 @@ def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optim
     with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         loss = model(views, y)
     value = loss.item()
+    if rank_and_world()[1] > 1 and not _all_ranks(math.isfinite(value), x.device):
+        value = math.nan
     if math.isfinite(value):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -121,19 +125,58 @@ def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optim
     return value
 
 
+def _all_ranks(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every torchrun rank (a collective: every rank must call it)."""
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+    return bool(t.item())
+
+
 def _rng_state(sampler: torch.Generator, augment: torch.Generator) -> dict:
-    state = {"sampler": sampler.get_state(), "augment": augment.get_state(), "torch": torch.get_rng_state()}
+    """The random state to resume from; a collective under torchrun, where each rank augments with its own
+    stream and all of them are kept (``augment``: one state per rank, in rank order)."""
+    states = [augment.get_state()]
+    world = rank_and_world()[1]
+    if world > 1:
+        states = [None] * world
+        torch.distributed.all_gather_object(states, augment.get_state())
+    state = {"sampler": sampler.get_state(), "augment": states, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict, sampler: torch.Generator, augment: torch.Generator) -> None:
+def _set_rng_state(state: dict, sampler: torch.Generator, augment: torch.Generator, seed: int, epoch: int) -> None:
+    """Restore :func:`_rng_state`. A checkpoint written by a different number of processes has no stream
+    for this rank: it is derived from the seed, the rank and the epoch (the run goes on, no longer
+    bit-identical to an uninterrupted one), and the run's log says so."""
+    rank, world = rank_and_world()
     sampler.set_state(state["sampler"])
-    augment.set_state(state["augment"])
+    states = state["augment"]
+    states = [states] if isinstance(states, torch.Tensor) else states  # checkpoints of one process before
+    if len(states) == world:
+        augment.set_state(states[rank])
+    else:
+        augment.manual_seed(seed * 1000 + rank + 1 + 1_000_003 * epoch)
+        if rank == 0:
+            print(f"the checkpoint was written by {len(states)} processes, not {world}: the augmentation streams "
+                  f"are derived from the seed from epoch {epoch} on", flush=True)
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _diverged(folder: Path, last_path: Path, kind: str, what: str, where: str):
+    """Stop a run whose loss or weights stopped being finite: record it (rank 0) and raise."""
+    kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
+        "no checkpoint had been written yet"
+    if rank_and_world()[0] == 0:
+        _record_divergence(folder, last_path, f"diverged: {what} at {where}")
+    # resuming replays the same random streams and diverges again at the same step: the fix is a new run
+    raise TrainingDiverged(
+        f"{what} at {where} of {folder.name}; training stopped and {kept}. Lower train.{kind}_lr or lengthen "
+        f"the warm-up: that is a new configuration, trained from the start in its own folder (running this "
+        f"one again unchanged resumes it and diverges at the same step)")
 
 
 def _record_divergence(folder: Path, last_path: Path, why: str) -> None:
@@ -141,11 +184,18 @@ def _record_divergence(folder: Path, last_path: Path, why: str) -> None:
     what it learnt before (and says that it diverged); a later run() resumes it from that checkpoint."""
     done = checkpoint.load(last_path)["epoch"] if last_path.is_file() else 0
     record = runs.read_json(folder / "record.json") or {}
-    log = [e for e in runs.read_log(folder) if e["epoch"] <= done]
-    write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log).encode())
+    log = _keep_log_until(folder, done)
     record.update(finished=False, epochs_done=done, stopped_early=f"{why}; it ends at its last checkpoint, epoch {done}",
                   **_log_summary(log))
     runs.write_record(folder / "record.json", record)
+
+
+def _keep_log_until(folder: Path, epoch: int) -> list[dict]:
+    """Drop the log's epochs after ``epoch`` (trained after the checkpoint that is resumed from: they are
+    trained again) and return what is kept."""
+    log = [e for e in runs.read_log(folder) if e["epoch"] <= epoch]
+    write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log).encode())
+    return log
 
 
 def _log_summary(log: list[dict]) -> dict:
@@ -184,13 +234,14 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
 
     start_epoch = 0
     if last_path.is_file():
-        state = checkpoint.load(last_path, map_location=device)
+        # on the CPU: the random states must stay CPU byte tensors; load_state_dict moves the rest
+        state = checkpoint.load(last_path, map_location="cpu")
         if state["run_hash"] != run_id:
             raise RuntimeError(f"{last_path} belongs to run {state['run_hash']}, not {run_id}; delete it")
         method.load_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
-        _set_rng_state(state["rng"], sampler, augment)
         start_epoch = state["epoch"]
+        _set_rng_state(state["rng"], sampler, augment, run_cfg["seed"], start_epoch)
         if main:
             print(f"resuming {folder.name} after epoch {start_epoch} of {epochs}", flush=True)
     elif main:
@@ -198,8 +249,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
         runs.write_record(folder / "config.json", run_cfg)
         checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
     if main:
-        log = [e for e in runs.read_log(folder) if e["epoch"] <= start_epoch]  # drop epochs after the checkpoint
-        write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log).encode())
+        _keep_log_until(folder, start_epoch)
         record = {
             "run": run_id, "finished": False, "config": run_cfg, "commit": provenance.git_commit(),
             "code": runs.training_code(),
@@ -234,14 +284,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
             value = train_step(model, method, optimizer, images[idx], labels[idx], augment, run_cfg, dtype)
             if not math.isfinite(value):
-                kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
-                    "no checkpoint had been written yet"
-                message = (f"loss became {value} at epoch {epoch + 1}, step {s + 1} of {folder.name}; training "
-                           f"stopped and {kept}. Lower train.{kind}_lr or lengthen the warm-up, then run again "
-                           f"(it resumes)")
-                if main:
-                    _record_divergence(folder, last_path, f"diverged: the loss became {value} at epoch {epoch + 1}")
-                raise TrainingDiverged(message)
+                _diverged(folder, last_path, kind, f"the loss became {value}", f"epoch {epoch + 1}, step {s + 1}")
             loss_sum += value
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", lr=f"{lr:.2e}",
@@ -256,14 +299,21 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
                      "seconds": round(seconds, 3), "images_per_s": round(steps_per_epoch * global_batch / seconds, 1)}
             with open(folder / "log.jsonl", "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
-        # stop at the end of this epoch when the next one would not end before the deadline
+        # stop at the end of this epoch when the next one would not end before the deadline (the ranks'
+        # clocks differ: they stop together when any one of them would overrun)
         cut = stop_after is not None and epoch + 1 < epochs and time.time() + seconds > stop_after
+        if world > 1:
+            cut = not _all_ranks(not cut, device)
         if cut or (epoch + 1) % run_cfg["checkpoint_every"] == 0 or epoch + 1 == epochs:
+            # a last step can leave NaN weights behind a finite loss: never save them over a good checkpoint
+            if not all(bool(torch.isfinite(p).all()) for p in method.parameters()):
+                _diverged(folder, last_path, kind, "the weights became NaN or infinite", f"the end of epoch {epoch + 1}")
+            rng = _rng_state(sampler, augment)  # a collective under torchrun
             if main:
                 checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": epoch + 1},
                                 ckpt_dir / f"encoder_e{epoch + 1:04d}.pt")
                 checkpoint.save({"run_hash": run_id, "epoch": epoch + 1, "method": method.state_dict(),
-                                 "optimizer": optimizer.state_dict(), "rng": _rng_state(sampler, augment)}, last_path)
+                                 "optimizer": optimizer.state_dict(), "rng": rng}, last_path)
             if world > 1:
                 torch.distributed.barrier()
         if cut:

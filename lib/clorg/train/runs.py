@@ -1,7 +1,8 @@
 """A run: one (profile, encoder, method, schedule), identified by a hash of everything that shapes its result,
 and what the analysis reads of it (:class:`RunResult`, :func:`load_finished`). The training itself is
-clorg.train.loop: the analysis never imports it, so a change to the training code marks the runs, not the
-results computed from them, as older (see below).
+clorg.train.loop: no module of the analysis imports it (``clorg.train``'s package namespace loads it at
+run time, but the code versions follow the source's imports), so a change to the training code marks the
+runs, not the results computed from them, as older (see below).
 
 The run's folder, ``<runs root>/<profile>/<encoder>-<method>[-<schedule>]-<hash>/``, holds
 
@@ -12,7 +13,7 @@ The run's folder, ``<runs root>/<profile>/<encoder>-<method>[-<schedule>]-<hash>
 - ``log.jsonl``: one JSON line per epoch (loss, learning rate, seconds, images/s);
 - ``checkpoints/last.pt``: everything needed to resume; ``checkpoints/encoder_eNNNN.pt``: encoder
   weights along the run (epoch 0 is the random initialisation), for the training-dynamics chapter;
-- ``.lock``: held while a process trains the run (:mod:`clorg.core.locks`).
+- beside the folder, ``.<folder name>.lock``: held while a process trains the run (:mod:`clorg.core.locks`).
 
 The hash covers the configuration, not the code. A finished run records the version of the training
 code that produced it (:func:`clorg.core.code.code_version` of :data:`TRAINING_CODE`); a run trained
@@ -133,9 +134,10 @@ def is_finished(folder: Path) -> bool:
 
 
 def is_usable(folder: Path) -> bool:
-    """Finished, or stopped early by a deadline with its last epoch checkpointed: the analysis can read it."""
+    """Finished, or stopped early (a deadline, a divergence) after at least one checkpointed epoch: the
+    analysis can read it. A run that stopped before its first epoch has nothing to read."""
     record = read_json(folder / "record.json")
-    return bool(record and (record.get("finished") or record.get("stopped_early")))
+    return bool(record and (record.get("finished") or (record.get("stopped_early") and record.get("epochs_done"))))
 
 
 def read_log(folder: Path) -> list[dict]:
@@ -175,7 +177,8 @@ class RunResult:
     @property
     def final_epoch(self) -> int:
         """The last trained epoch: the configured count, or where a deadline stopped the run."""
-        return int(self.record.get("epochs_done") or self.config["epochs"])
+        done = self.record.get("epochs_done")
+        return int(self.config["epochs"] if done is None else done)
 
     @property
     def stopped_early(self) -> str | None:
