@@ -22,6 +22,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -85,13 +86,23 @@ def execution_markdown(execution: dict) -> str:
     return "\n".join(rows) + f"\n\nProfile `{execution['profile']}`; all chapters together: {execution['total_seconds']:.0f} s.\n"
 
 
-def findings_markdown(profile: str) -> str:
-    """The intro's "What we found" block, from the summary the report chapter wrote for this build."""
+def findings_markdown(profile: str, execution: dict | None = None) -> str:
+    """The intro's "What we found" block, from the summary the report chapter wrote. When the report did
+    not execute in this build (``execution``: build/<profile>/execution.json), the summary is an earlier
+    build's, and a note above the block says so."""
     summary = report.read_summary(results_dir(profile) / "summary.json")
     if summary is None:
         return (f":::{{warning}}\nNo findings for profile `{profile}`: results/{profile}/summary.json is missing. "
                 f"The report chapter writes it (`python ci/execute_notebooks.py --profile {profile}`).\n:::\n")
-    return report.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
+    block = report.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
+    outcome = next((n["outcome"] for n in (execution or {}).get("notebooks", []) if n["notebook"] == "09_report"),
+                   None)
+    if execution is not None and outcome != "ok":
+        written = datetime.fromtimestamp((results_dir(profile) / "summary.json").stat().st_mtime, timezone.utc)
+        block = (f":::{{warning}}\nThe report chapter did not execute in this build "
+                 f"({outcome or 'not run'}): these findings are those of the summary written "
+                 f"{written:%Y-%m-%d %H:%M UTC}, by an earlier build.\n:::\n\n") + block
+    return block
 
 
 def stage(profile: str) -> Path:
@@ -124,7 +135,7 @@ def stage(profile: str) -> Path:
     (site / "book" / "build_info.md").write_text(build_info_markdown(info))
     execution = json.loads((build / "execution.json").read_text())
     (site / "book" / "execution_status.md").write_text(execution_markdown(execution))
-    (site / "book" / "findings.md").write_text(findings_markdown(profile))
+    (site / "book" / "findings.md").write_text(findings_markdown(profile, execution))
     (site / "book" / "fidelity_tables.md").write_text(fidelity.markdown())
     return site
 

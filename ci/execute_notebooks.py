@@ -139,7 +139,8 @@ def main() -> int:
     args = ap.parse_args()
 
     try:
-        cfg = load_profile(args.profile, parse_overrides(args.override))
+        overrides = parse_overrides(args.override)
+        cfg = load_profile(args.profile, overrides)
     except (ValueError, ConfigError) as exc:  # an unknown profile or key, a wrong type: one line, exit 2
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None

@@ -3,6 +3,7 @@ their pages say, and how ci/train_profile.py launches runs (no papermill, no tra
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -12,10 +13,11 @@ import pytest
 from clorg.core.paths import ROOT  # the project root, defined once
 sys.path.insert(0, str(ROOT / "ci"))
 
+import build_book  # noqa: E402
 import execute_notebooks as ex  # noqa: E402
 import train_profile as tp  # noqa: E402
 from clorg.book import chapters  # noqa: E402
-from clorg.book.store import Source, cached  # noqa: E402
+from clorg.book.store import Source, cached, results_dir  # noqa: E402
 from clorg.core.config import RunSpec, load_profile  # noqa: E402
 from factories import FakeData  # noqa: E402
 
@@ -183,3 +185,36 @@ def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkey
     out = capsys.readouterr()
     assert "wall time per run" in out.out and "total" in out.out and "FAILED" in out.out
     assert "Run this again to resume" in out.err
+
+
+# ============================================== build_book ==============================================
+
+
+def test_findings_of_an_earlier_build_are_marked_as_such(stored):
+    """The intro's findings come from summary.json; when this build's report chapter did not run, they are
+    an earlier build's, and the block says so above it."""
+    path = results_dir("gpu10") / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"profile": "gpu10", "dataset": "cifar10", "encoders": [], "build_seconds": 1.0,
+                                "claims": [{"claim": 1, "verdict": "reproduced", "in_regime": True,
+                                            "statement": "S", "deciding": "D"}]}))
+    ran = {"notebooks": [{"notebook": "09_report", "outcome": "ok"}]}
+    assert "earlier build" not in build_book.findings_markdown("gpu10", ran)
+    assert "**Claim 1: reproduced**" in build_book.findings_markdown("gpu10", ran)
+    skipped = {"notebooks": [{"notebook": "09_report", "outcome": "skipped"}]}
+    md = build_book.findings_markdown("gpu10", skipped)
+    assert md.startswith(":::{warning}\nThe report chapter did not execute in this build (skipped)")
+    assert "by an earlier build" in md and "**Claim 1: reproduced**" in md
+    assert "did not execute in this build (not run)" in build_book.findings_markdown("gpu10", {"notebooks": []})
+    path.unlink()
+    assert "summary.json is missing" in build_book.findings_markdown("gpu10", ran)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "nosuch"], "unknown profile 'nosuch': valid profiles are"),
+    (["--profile", "smoke", "--override", "train.nosuch=1"], "nosuch"),
+], ids=["unknown-profile", "unknown-key"])
+def test_executor_refuses_a_bad_profile_in_one_line_with_exit_2(args, message):
+    done = subprocess.run([sys.executable, str(ROOT / "ci" / "execute_notebooks.py"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

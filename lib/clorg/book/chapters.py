@@ -262,6 +262,12 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
         features = profile_features(cfg, data)
         for extra in cfg["metrics"]["extra_epochs"]:  # e.g. the authors' supervised ResNet-18 at epoch 120
             (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
+            if not (r.folder / "checkpoints" / f"encoder_e{extra['epoch']:04d}.pt").is_file():
+                kept = sorted(int(p.stem[9:]) for p in (r.folder / "checkpoints").glob("encoder_e*.pt"))
+                raise ValueError(
+                    f"metrics.extra_epochs asks for {extra['encoder']} {extra['method']} at epoch {extra['epoch']}, "
+                    f"but its run {r.folder.name} kept the encoder at epochs {kept} only (train.checkpoint_every "
+                    f"decides which): pick one of those in the profile")
             features.append(run_features(r, data, epoch=extra["epoch"]))
         return {"records": geometry_records(features, cfg["metrics"]["rld_temperatures"], ks),
                 "chi_ks": ks, "chi_note": note}
