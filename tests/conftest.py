@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from factories import count_calls
+
+from clorg.data import sources
 
 
 @pytest.fixture(autouse=True)
@@ -11,3 +14,9 @@ def isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CLORG_OFFLINE", "1")
     monkeypatch.setenv("CLORG_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CLORG_DATA", raising=False)
+
+
+@pytest.fixture
+def decode_calls(monkeypatch):
+    """The folders whose images were really decoded (the expensive step the data cache exists to skip)."""
+    return count_calls(monkeypatch, sources, "decode_images", lambda *args, **kwargs: args[2])

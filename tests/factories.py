@@ -231,3 +231,29 @@ class OsWithFullDisk:
 
     def __getattr__(self, name):
         return getattr(os, name)
+
+
+def count_calls(monkeypatch, owner, name: str, record=lambda *args, **kwargs: 1) -> list:
+    """Wrap ``owner.name`` so that each call appends ``record(*args, **kwargs)`` to the returned list and
+    then runs the real function: how a test sees that an expensive step ran again (or did not)."""
+    calls = []
+    real = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls.append(record(*args, **kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+def counter():
+    """(calls, make): ``make(value)`` is a compute function returning ``value`` that counts into ``calls``."""
+    calls = []
+
+    def make(value):
+        def compute():
+            calls.append(1)
+            return value
+        return compute
+    return calls, make

@@ -8,25 +8,10 @@ import json
 import os
 
 import numpy as np
-import pytest
 from factories import cifar_arrays, write_cifar_pickles, write_image_tree
 from PIL import Image
 
-from clorg.data import cache, load_dataset, sources
-
-
-@pytest.fixture
-def decode_calls(monkeypatch):
-    """Counts real decodes of image folders (the expensive step the cache exists to skip)."""
-    calls = []
-    real = sources.decode_images
-
-    def counting(*args, **kwargs):
-        calls.append(args[2])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sources, "decode_images", counting)
-    return calls
+from clorg.data import cache, load_dataset
 
 
 def test_second_load_comes_from_the_cache(tmp_path, decode_calls):

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from factories import (OsWithFullDisk, cifar_arrays, feature_set, flip_npy_data_bytes, tar_folder,
-                       write_cifar_pickles, write_cifar_tarball, write_image_tree)
+from factories import (OsWithFullDisk, cifar_arrays, count_calls, counter, feature_set, flip_npy_data_bytes,
+                       tar_folder, write_cifar_pickles, write_cifar_tarball, write_image_tree)
 
 from clorg.analysis.geometry import measure
 from clorg.analysis.metrics import calinski_harabasz, chi, rld, rld_sweep
@@ -46,20 +46,6 @@ from clorg.core.paths import ROOT  # the project root, defined once
 
 def cache_manifests(tmp_path):
     return list((tmp_path / "cache").rglob("manifest.json"))
-
-
-@pytest.fixture
-def decode_calls(monkeypatch):
-    """Counts real decodes of image folders (the expensive step the data cache exists to skip)."""
-    calls = []
-    real = sources.decode_images
-
-    def counting(*args, **kwargs):
-        calls.append(args[2])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sources, "decode_images", counting)
-    return calls
 
 
 class RunsCode:
@@ -144,17 +130,6 @@ def store_cfg(profile="quick"):
 def store_cached(cfg, data, name, compute, source=METRICS, **kw):
     return cached(cfg, data, name, compute, source, producer="notebooks/04_metrics.ipynb",
                   command=f"python -m clorg.book --profile {cfg['profile']['name']} --only 04_metrics", **kw)
-
-
-def counter():
-    calls = []
-
-    def make(value):
-        def compute():
-            calls.append(1)
-            return value
-        return compute
-    return calls, make
 
 
 @pytest.fixture
@@ -675,14 +650,7 @@ def test_nan_in_a_runs_stored_features_is_never_served(finished_run, monkeypatch
         arrays = {k: saved[k] for k in saved.files}
     arrays["train"][3, 0] = np.nan  # same provenance, damaged values
     np.savez(path, **arrays)
-    calls = []
-    real = extract.encode
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(extract, "encode", counting)
+    calls = count_calls(monkeypatch, extract, "encode")
     capsys.readouterr()
     again = run_features(result, data, device="cpu")
     out = capsys.readouterr().out

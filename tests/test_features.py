@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from factories import feature_set
+from factories import count_calls, feature_set
 
 from clorg.core.config import RunSpec, load_profile
 from clorg.data import choose_profile_dataset
@@ -72,14 +72,7 @@ def test_an_unreadable_cached_file_is_extracted_again(tiny_run, monkeypatch, cap
     path = result.folder / "features_e0001.npz"
     saved = path.read_bytes()
     path.write_bytes(saved[:len(saved) // 2] if garbage == "first half" else garbage)
-    calls = []
-    real = extract.encode
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(extract, "encode", counting)
+    calls = count_calls(monkeypatch, extract, "encode")
     again = run_features(result, data)
     assert len(calls) == 2  # train and test images encoded again
     assert f"{path} cannot be read" in capsys.readouterr().out

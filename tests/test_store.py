@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from factories import counter
 
 from clorg.book import store
 from clorg.book.store import (FORMAT, ResultsMismatch, Source, UnreadableResult, cached, fingerprint, plain,
@@ -45,17 +46,6 @@ def scratch(tmp_path, monkeypatch):
     monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
     return tmp_path / "results"
-
-
-def _counter():
-    calls = []
-
-    def make(value):
-        def compute():
-            calls.append(1)
-            return value
-        return compute
-    return calls, make
 
 
 # ============================================ plain values ============================================
@@ -95,7 +85,7 @@ def test_cached_computes_once_then_reads(scratch, capsys):
 
 
 def test_a_change_of_a_section_the_chapter_reads_recomputes_another_does_not(capsys):
-    calls, make = _counter()
+    calls, make = counter()
     _cached(_cfg(), _Data(), "g", make({"v": 1}))
     # the t-SNE section is not read by this result: still current
     other = _cfg()
@@ -200,7 +190,7 @@ def _run(folder: str, finished_at: str, code_version=None):
 
 
 def test_runs_retrained_since_recompute(capsys):
-    calls, make = _counter()
+    calls, make = counter()
     sl = _run("vit-supervised-def", "2024-01-01")
     before = Source(("metrics",), (), [_run("vit-moco_queue-abc", "2024-01-01"), sl])
     after = Source(("metrics",), (), [_run("vit-moco_queue-abc", "2024-02-01"), sl])
