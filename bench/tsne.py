@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--every", type=int, default=50)
     args = ap.parse_args()
+    if args.iterations <= 101:  # the first 101 steps are the authors' early exaggeration, not measured here
+        ap.error(f"--iterations must be above the 101 early-exaggeration steps, not {args.iterations}")
     if args.features:
         with np.load(args.features) as z:
             X, y = z["train"], z["train_labels"]

@@ -236,3 +236,20 @@ def test_the_toy_chapter_computes_on_a_gpu_profile_without_a_gpu(scratch, monkey
     assert (scratch / "results" / "gpu10" / "toy.json").is_file()
     with pytest.raises(store.UnreadableResult, match="needs a GPU"):
         chapters.training(cfg, FakeData())
+
+
+def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, monkeypatch):
+    """metrics.extra_epochs names an epoch whose encoder the run did not keep (train.checkpoint_every): an
+    error naming the epochs it has, before anything is computed."""
+    folder = scratch / "run-a"
+    (folder / "checkpoints").mkdir(parents=True)
+    for epoch in (0, 5, 10):
+        (folder / "checkpoints" / f"encoder_e{epoch:04d}.pt").write_bytes(b"")
+    monkeypatch.setattr(chapters, "profile_runs", lambda cfg, data, specs: [SimpleNamespace(folder=folder)])
+    monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: [])
+    cfg = load_profile("smoke", {"metrics.extra_epochs": [{"encoder": "resnet18", "method": "supervised", "epoch": 7}]})
+    data = FakeData()
+    data.train = SimpleNamespace(labels=np.repeat(np.arange(10), 100))
+    with pytest.raises(ValueError, match=r"resnet18 supervised at epoch 7, but its run run-a kept the encoder at "
+                                         r"epochs \[0, 5, 10\] only"):
+        chapters.metrics(cfg, data)
