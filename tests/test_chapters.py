@@ -60,7 +60,7 @@ def test_what_chapters_depend_on_exists():
         assert set(c.reads) <= set(SCHEMA), c.stem
         assert set(c.code) <= set(modules), c.stem
         assert set(c.arrays) <= set(c.produces), c.stem
-        assert c.runs in (None, "main", "all"), c.stem
+        assert c.runs is None or c.runs in chapters.RUN_SETS, c.stem
         if c.produces:
             assert c.code, f"{c.stem} stores results but names no code computing them"
             version = code.code_version(c.code)  # their imports resolve
@@ -253,3 +253,13 @@ def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, 
     with pytest.raises(ValueError, match=r"resnet18 supervised at epoch 7, but its run run-a kept the encoder at "
                                          r"epochs \[0, 5, 10\] only"):
         chapters.metrics(cfg, data)
+
+
+def test_dynamics_reads_only_the_runs_it_follows():
+    """Chapter 07 follows the contrastive runs of one encoder (variants included): the supervised run is not
+    among its runs, so retraining it leaves the dynamics current."""
+    cfg = load_profile("quick")
+    followed = chapters._specs(cfg, CHAPTERS["07_dynamics"].runs)
+    assert [(s.method, s.schedule) for s in followed] == [("moco_queue", "cosine"), ("moco_queue", "paper-compressed")]
+    assert all(s.encoder == "resnet18" for s in followed)
+    assert len(chapters._specs(cfg, "all")) == 3  # the supervised run besides

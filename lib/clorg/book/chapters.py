@@ -43,7 +43,7 @@ class Chapter:
     produces: tuple[str, ...]  # result names (<name>.json, or .npz for arrays)
     reads: tuple[str, ...]     # profile sections its results depend on
     code: tuple[str, ...]      # modules that compute them (with everything they import)
-    runs: str | None = None    # "main" or "all": the runs it reads; None: no runs (it executes anywhere)
+    runs: str | None = None    # the runs it reads (a key of RUN_SETS); None: no runs (it executes anywhere)
     arrays: tuple[str, ...] = ()  # which of `produces` are .npz archives
     uses_data: bool = True     # False: its results read no dataset (their fingerprint holds none)
 
@@ -60,7 +60,7 @@ CHAPTERS = {c.stem: c for c in [
             "main", arrays=("tsne",)),
     Chapter("06_classifiers", ("classifiers", "gcn_graphs"), _FEATURES + ("heads",),
             ("clorg.features", "clorg.analysis.classify"), "main"),
-    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "all"),
+    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed"),
     Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
             ("clorg.features", "clorg.analysis.near_duplicates"), "main"),
     Chapter("09_report", (), (), ()),
@@ -106,8 +106,19 @@ def setup(profile: str = "quick", overrides: dict | None = None):
 # ============================================ the machinery ===========================================
 
 
+def followed_runs(cfg: dict) -> list[RunSpec]:
+    """The runs chapter 07 follows: every contrastive run (variants included) of the followed encoder."""
+    enc = D.followed_encoder(cfg["train"]["encoders"])
+    return [s for s in all_runs(cfg) if s.encoder == enc and s.method in CONTRASTIVE_METHODS]
+
+
+# The sets of runs a chapter can read: the main runs, all (variants too), or those chapter 07 follows (so that
+# retraining a run it does not read leaves its results current).
+RUN_SETS = {"main": main_runs, "all": all_runs, "followed": followed_runs}
+
+
 def _specs(cfg: dict, which: str | None):
-    return {"main": main_runs, "all": all_runs}[which](cfg) if which else []
+    return RUN_SETS[which](cfg) if which else []
 
 
 def local_runs(cfg: dict, data, which: str | None):
@@ -309,7 +320,7 @@ def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
     """Chapter 07: CH, RLD and kNN accuracy at every snapshot of every contrastive run (variants
     included) of the followed encoder, and the learning rate of every epoch."""
     enc = D.followed_encoder(cfg["train"]["encoders"])
-    specs = [s for s in all_runs(cfg) if s.encoder == enc and s.method in CONTRASTIVE_METHODS]
+    specs = followed_runs(cfg)
     if not specs:
         raise ValueError(f"profile {cfg['profile']['name']!r} trains no contrastive run of {enc}; add moco_queue "
                          f"or simclr to train.methods")
