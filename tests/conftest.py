@@ -17,6 +17,14 @@ def isolated_env(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def results_root(tmp_path, monkeypatch):
+    """Results and runs go to the test's folder, never the project's: the results root (runs beside it)."""
+    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "results"
+
+
+@pytest.fixture
 def decode_calls(monkeypatch):
     """The folders whose images were really decoded (the expensive step the data cache exists to skip)."""
     return count_calls(monkeypatch, sources, "decode_images", lambda *args, **kwargs: args[2])

@@ -25,9 +25,7 @@ RESULTS = [name for c in CHAPTERS.values() for name in c.produces]
 
 
 @pytest.fixture
-def scratch(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+def scratch(results_root, tmp_path):
     return tmp_path
 
 

@@ -23,11 +23,9 @@ from factories import FakeData  # noqa: E402
 
 
 @pytest.fixture
-def stored(tmp_path, monkeypatch):
+def stored(results_root):
     """An empty results/gpu10/ under a scratch results root, and a helper that stores a chapter's results
     the way the chapter does (current for this profile and data)."""
-    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
     cfg, data = load_profile("gpu10"), FakeData()
 
     def store(*names):

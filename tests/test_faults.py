@@ -132,14 +132,6 @@ def store_cached(cfg, data, name, compute, source=METRICS, **kw):
                   command=f"python -m clorg.book --profile {cfg['profile']['name']} --only 04_metrics", **kw)
 
 
-@pytest.fixture
-def results_root(tmp_path, monkeypatch):
-    """Results and runs go to the test's folder, never the project's."""
-    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "results"
-
-
 # ================================================== data ==================================================
 
 def test_corrupt_image_in_an_image_folder_is_refused_naming_the_file(tmp_path):

@@ -49,10 +49,8 @@ def _store(cfg, data, name, payload):
 
 
 @pytest.fixture
-def stored(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "results"
+def stored(results_root):
+    return results_root
 
 
 def test_missing_results_say_which_command_produces_them(stored):

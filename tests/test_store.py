@@ -41,11 +41,9 @@ def _cached(cfg, data, name, compute, source=SOURCE, root=None, **kw):
 
 
 @pytest.fixture(autouse=True)
-def scratch(tmp_path, monkeypatch):
-    """Results and runs go to the test's folder, never the project's."""
-    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "results"
+def scratch(results_root):
+    """Every test of the store writes under the test's folder (see conftest's results_root)."""
+    return results_root
 
 
 # ============================================ plain values ============================================
