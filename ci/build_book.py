@@ -8,7 +8,7 @@ with _config.yml, _toc.yml, book/ and the *executed* notebooks/, and writes the 
 
 - book/build_info.md (profile, dataset and checksum, commit, hardware) for the intro;
 - book/findings.md, the "What we found" block of the intro, from results/<profile>/summary.json (the
-  report chapter writes it; clorg.book.report.findings_markdown renders it, as on the report's page);
+  report chapter writes it; clorg.book.verdicts.findings_markdown renders it, as on the report's page);
 - book/execution_status.md (each chapter's run time, outcome and warnings);
 - book/fidelity_tables.md (every setting of the authors beside each profile's, clorg.book.fidelity).
 
@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.book import fidelity, report  # noqa: E402
+from clorg.book import fidelity, report, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
 from clorg.core.config import load_profile  # noqa: E402
 from clorg.core.provenance import describe_hardware  # noqa: E402
@@ -90,11 +90,14 @@ def findings_markdown(profile: str, execution: dict | None = None) -> str:
     """The intro's "What we found" block, from the summary the report chapter wrote. When the report did
     not execute in this build (``execution``: build/<profile>/execution.json), the summary is an earlier
     build's, and a note above the block says so."""
-    summary = report.read_summary(results_dir(profile) / "summary.json")
+    try:
+        summary = report.read_summary(results_dir(profile) / "summary.json")
+    except ValueError as exc:  # damaged, or written by older code before SPEC 7 version 2
+        return f":::{{warning}}\nNo findings for profile `{profile}`: {exc}.\n:::\n"
     if summary is None:
         return (f":::{{warning}}\nNo findings for profile `{profile}`: results/{profile}/summary.json is missing. "
                 f"The report chapter writes it (`python ci/execute_notebooks.py --profile {profile}`).\n:::\n")
-    block = report.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
+    block = verdicts.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
     outcome = next((n["outcome"] for n in (execution or {}).get("notebooks", []) if n["notebook"] == "09_report"),
                    None)
     if execution is not None and outcome != "ok":

@@ -92,7 +92,7 @@ def test_records_use_the_settings_of_the_feature_set(random_init, monkeypatch):
 
 @pytest.fixture(scope="module")
 def separated_records():
-    return classify.classifier_records([_features()], HEADS)
+    return classify.classifier_records([_features()], HEADS)[0]
 
 
 def test_records_are_tidy(separated_records):
@@ -135,7 +135,7 @@ def test_parameter_records_of_the_papers_heads():
     """512-d features and 10 classes: the linear head has 5,130 parameters, the GCN 652, whatever the data."""
     f = _features(classes=10, dim=512, n_train=4, n_test=2, noise=0.3)
     heads = {**HEADS, "seeds": 1}
-    records = classify.classifier_records([f], heads)
+    records = classify.classifier_records([f], heads)[0]
     assert R.value(records, metric=R.head_metric("linear", R.PARAMETERS)) == 5130
     assert R.value(records, metric=R.head_metric("gcn", R.PARAMETERS), parameter=0.1) == 652
 
@@ -163,7 +163,7 @@ def test_graph_records_compare_dense_with_top_k():
         assert R.value(records, metric=R.head_metric("gcn", R.PARAMETERS), parameter=graph) == \
             (3 + 1) * 16 + (16 * 16 + 1 + 16 + 2 * 16) + (16 * 3 + 1 + 3)  # 3 classes
     # the dense graph here is the classifier chapter's GCN (same graph, seeds and splits): the same numbers
-    dense_chapter = classify.classifier_records([f], {**HEADS, "graph_k": None})
+    dense_chapter = classify.classifier_records([f], {**HEADS, "graph_k": None})[0]
     for quantity in (R.TEST, R.VALIDATION, R.AUTHORS):
         ours = [r["value"] for r in R.select(records, metric=R.head_metric("gcn", quantity), parameter="dense")]
         theirs = [r["value"] for r in R.select(dense_chapter, metric=R.head_metric("gcn", quantity), parameter=0.1)]
@@ -214,9 +214,72 @@ def test_best_temperature_ties_go_to_the_first():
 def test_classifier_accuracy_figure_draws_every_head():
     from clorg.book import plots
 
-    records = classify.classifier_records([_features(0)], {**HEADS, "seeds": 1})
+    records = classify.classifier_records([_features(0)], {**HEADS, "seeds": 1})[0]
     fig = plots.classifier_accuracies(records)
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert sorted(labels) == sorted(["linear (honest)", "authors' protocol (best test step)", "gcn T=0.1 (honest)",
                                      "label spreading (honest)"])
     plt.close(fig)
+
+
+# ======================================= claim 4's paired interval =======================================
+
+
+def test_paired_gain_of_identical_heads_is_exactly_zero():
+    a = np.tile(np.array([1, 0, 1, 1, 0], float), (3, 1))
+    assert classify.paired_gain_interval(a, a.copy(), 200, 0, 0.95) == (0.0, 0.0, 0.0)
+
+
+def test_paired_gain_when_one_head_is_always_right():
+    ones, zeros = np.ones((2, 50)), np.zeros((2, 50))
+    assert classify.paired_gain_interval(ones, zeros, 200, 0, 0.95) == (1.0, 1.0, 1.0)
+
+
+def test_paired_gain_interval_matches_the_normal_approximation():
+    """One seed, 4,000 images: head a right on the first 2,400, head b on the even ones. The paired
+    differences are +1 on 1,200 images, -1 on 800 and 0 on 2,000: mean 0.1, variance 0.5 - 0.01 = 0.49, so
+    the standard error is sqrt(0.49 / 4000) = 0.01107 and a 95 % interval is about 0.1 ± 0.0217."""
+    i = np.arange(4000)
+    a, b = (i < 2400).astype(float)[None], (i % 2 == 0).astype(float)[None]
+    point, low, high = classify.paired_gain_interval(a, b, 2000, 0, 0.95)
+    assert point == pytest.approx(0.1)
+    assert (high - low) == pytest.approx(2 * 1.96 * 0.01107, rel=0.1)
+    assert low == pytest.approx(0.1 - 0.0217, abs=0.004) and high == pytest.approx(0.1 + 0.0217, abs=0.004)
+
+
+def test_paired_gain_resamples_the_seeds_too():
+    """Seed 0: a beats b on every image; seed 1: they agree everywhere. A resample of two seeds is (0, 0),
+    (0, 1), (1, 0) or (1, 1), each with probability 1/4, giving a gain of 1, 0.5, 0.5 or 0: so the 2.5 % and
+    97.5 % quantiles are 0 and 1, whatever the images drawn."""
+    a = np.array([[1.0] * 20, [1.0] * 20])
+    b = np.array([[0.0] * 20, [1.0] * 20])
+    point, low, high = classify.paired_gain_interval(a, b, 1000, 0, 0.95)
+    assert (point, low, high) == (0.5, 0.0, 1.0)
+    assert classify.paired_gain_interval(a, b, 1000, 0, 0.95) == classify.paired_gain_interval(a, b, 1000, 0, 0.95)  # seeded
+
+
+@pytest.mark.parametrize("a, b, args, match", [
+    (np.ones((2, 3)), np.ones((2, 4)), (10, 0, 0.95), "one shape"),
+    (np.ones(3), np.ones(3), (10, 0, 0.95), "one shape"),
+    (np.ones((1, 3)), np.ones((1, 3)), (10, 0, 1.0), "level"),
+    (np.ones((1, 3)), np.ones((1, 3)), (0, 0, 0.95), "resamples"),
+])
+def test_paired_gain_refuses_bad_input(a, b, args, match):
+    with pytest.raises(ValueError, match=match):
+        classify.paired_gain_interval(a, b, *args)
+
+
+def test_classifier_records_keep_each_seeds_test_predictions():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    X = rng.normal(size=(60, 8)) + 3 * np.eye(8)[y]
+    yt = np.repeat(np.arange(3), 5)
+    Xt = rng.normal(size=(15, 8)) + 3 * np.eye(8)[yt]
+    f = feature_set(X, y, Xt, yt)
+    heads = {**HEADS, "seeds": 2, "temperatures": [0.1]}
+    records, predictions = classify.classifier_records([f], heads)
+    assert sorted((p["head"], p["parameter"], p["seed"]) for p in predictions) == \
+        [("gcn", 0.1, 0), ("gcn", 0.1, 1), ("linear", None, 0), ("linear", None, 1)]
+    for p in predictions:  # the stored predictions give the stored honest accuracy
+        acc = R.value(records, metric=R.head_metric(p["head"], R.TEST), parameter=p["parameter"], seed=p["seed"])
+        assert len(p["predicted"]) == 15 and np.mean(np.asarray(p["predicted"]) == yt) == pytest.approx(acc)

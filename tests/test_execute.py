@@ -194,16 +194,22 @@ def test_findings_of_an_earlier_build_are_marked_as_such(stored):
     path = results_dir("gpu10") / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"profile": "gpu10", "dataset": "cifar10", "encoders": [], "build_seconds": 1.0,
-                                "claims": [{"claim": 1, "verdict": "reproduced", "in_regime": True,
-                                            "statement": "S", "deciding": "D"}]}))
+                                "spec_version": 2, "claims": [{"claim": 1, "verdict": "reproduced", "in_regime": True,
+                                                               "statement": "S", "deciding": "D"}]}))
     ran = {"notebooks": [{"notebook": "09_report", "outcome": "ok"}]}
+    row = "| 1. S | **reproduced** | yes | D |"
     assert "earlier build" not in build_book.findings_markdown("gpu10", ran)
-    assert "**Claim 1: reproduced**" in build_book.findings_markdown("gpu10", ran)
+    assert row in build_book.findings_markdown("gpu10", ran)
     skipped = {"notebooks": [{"notebook": "09_report", "outcome": "skipped"}]}
     md = build_book.findings_markdown("gpu10", skipped)
     assert md.startswith(":::{warning}\nThe report chapter did not execute in this build (skipped)")
-    assert "by an earlier build" in md and "**Claim 1: reproduced**" in md
+    assert "by an earlier build" in md and row in md
     assert "did not execute in this build (not run)" in build_book.findings_markdown("gpu10", {"notebooks": []})
+    # a summary written before SPEC 7 version 2 is not shown as if it were judged by it
+    path.write_text(json.dumps({"profile": "gpu10", "dataset": "cifar10", "encoders": [], "build_seconds": 1.0,
+                                "claims": []}))
+    old = build_book.findings_markdown("gpu10", ran)
+    assert old.startswith(":::{warning}\nNo findings for profile `gpu10`:") and "lacks ['spec_version']" in old
     path.unlink()
     assert "summary.json is missing" in build_book.findings_markdown("gpu10", ran)
 

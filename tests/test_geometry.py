@@ -9,7 +9,7 @@ import torch
 from factories import feature_set
 
 from clorg.analysis import records as R
-from clorg.analysis.geometry import capped_ks, geometry_records, measure
+from clorg.analysis.geometry import capped_ks, chi_ks, class_size, geometry_records, measure
 from clorg.analysis.metrics import calinski_harabasz, chi, rld_sweep
 
 
@@ -68,3 +68,13 @@ def test_geometry_records_separate_compact_from_fragmented_classes():
     assert R.value(records, metric=R.RLD, parameter=1.0, **sl) > R.value(records, metric=R.RLD, parameter=1.0, **cl)
     # identity fields come from the feature set
     assert {(r["schedule"], r["epoch"], r["seed"]) for r in records} == {("cosine", 20, None)}
+
+
+def test_chi_ks_add_claim_ones_k_max():
+    """Claim 1's k_max is 0.2 of a class's images (SPEC 7): 200 of 1,000, 20 of 100."""
+    labels = np.repeat(np.arange(10), 1000)
+    assert chi_ks([1, 10, 100, 200, 500, 1000], labels) == ([1, 10, 100, 200, 500, 999],
+                                                            capped_ks([1, 10, 100, 200, 500, 1000], labels)[1])
+    ks, note = chi_ks([1, 10], np.repeat(np.arange(3), 100))
+    assert ks == [1, 10, 20] and note.startswith("k = 20 added: claim 1's k_max, 0.2 of a class's 100 images")
+    assert class_size(np.repeat(np.arange(3), [50, 20, 80])) == 20

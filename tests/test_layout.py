@@ -130,3 +130,17 @@ def test_changed_files_names_added_and_removed_files():
     assert code.changed_files(old, new) == ["clorg/b.py", "clorg/c.py"]
     with pytest.raises(KeyError, match="no module 'clorg.nothing'"):
         code.code_version(("clorg.nothing",))
+
+
+# the modules that judge claims and show verdicts: their thresholds come from clorg.core.criteria only
+VERDICT_MODULES = ("book/claims.py", "book/evidence.py", "book/verdicts.py", "book/report.py")
+
+
+@pytest.mark.parametrize("module", VERDICT_MODULES)
+def test_no_threshold_lives_outside_the_criteria(module):
+    """SPEC 7's thresholds are written once, in clorg.core.criteria: a float literal in a module that judges
+    or shows a verdict would be a second copy (0.0, the sign of claim 4's gain, is no threshold)."""
+    tree = ast.parse((PACKAGE / module).read_text())
+    floats = [(n.lineno, n.value) for n in ast.walk(tree)
+              if isinstance(n, ast.Constant) and isinstance(n.value, float) and n.value != 0.0]
+    assert floats == []

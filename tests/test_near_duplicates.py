@@ -247,17 +247,27 @@ def test_near_duplicate_pairs_figure(channels):
 
 def test_cl_against_sl_cosine_figure():
     run = {"encoder": "r18", "schedule": "cosine", "epoch": 20}
-    comparisons = [{**run, "method": "moco_queue", "cl_cosines": [0.999, 0.98], "sl_cosines": [-0.1, 0.3],
-                    "baseline": {"sl_mean": 0.45}},
+    comparisons = [{**run, "method": "moco_queue", "cl_cosines": [0.98, 0.999], "sl_cosines": [0.3, -0.1],
+                    "baseline": {"sl_mean": 0.45, "sl_median": 0.44}},
                    {**run, "method": "simclr", "cl_cosines": [0.995], "sl_cosines": [0.2],
-                    "baseline": {"sl_mean": 0.4}}]
-    fig = plots.cl_against_sl_cosine(comparisons, threshold=0.99)
+                    "baseline": {"sl_mean": 0.4, "sl_median": 0.38}}]
+    fig = plots.cl_against_sl_cosine(comparisons)
     try:
         ax = fig.axes[0]
-        assert len(ax.collections) == 3  # two runs and the shaded claim-6 corner
-        assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [0.45, 0.4]
+        assert len(ax.collections) == 5  # two runs, each run's top pair circled, and the literal corner
+        circled = [c.get_offsets()[0].tolist() for c in ax.collections if len(c.get_offsets()) == 1][:2]
+        assert circled == [[0.999, -0.1], [0.995, 0.2]]  # the top pair is the most similar, wherever it is listed
+        assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [0.44, 0.38]
         assert ax.get_xlim()[1] >= 1.0 and ax.get_ylim()[0] < 0
         labels = ax.get_legend_handles_labels()[1]
-        assert "r18 moco_queue" in labels and "claim 6: CL > 0.99, SL <= 0" in labels
+        assert "r18 moco_queue" in labels and "literal reading: CL ≥ 0.99, SL ≤ 0" in labels
     finally:
         plt.close(fig)
+
+
+def test_baseline_median_of_random_cross_class_pairs():
+    """Three images of three classes: the random pairs are (0, 1), (0, 2) and (1, 2), a third each, with
+    supervised cosines 0, 1/sqrt(5) and 2/sqrt(5); the median of 10,000 draws is the middle one."""
+    sl = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 2.0]])
+    report = cross_class_report(np.eye(3), np.array([0, 1, 2]), sl, top=3, keep=1)
+    assert report["baseline"]["sl_median"] == pytest.approx(1 / np.sqrt(5))

@@ -203,98 +203,51 @@ def test_dynamics_table_first_peak_and_last_with_epochs_beside_the_authors():
     # the authors' quoted points: CH 552 -> 525 (their peak after epoch 0) -> 8; RLD(0.1) 0.13 -> 0.84 -> 0.75
     assert list(t[authors][:6]) == ["552 (e0)", "525 (e300, after e0)", "8 (e1200)",
                                     "0.13 (e0)", "0.84 (e750)", "0.75 (e1200)"]
-    assert all(_nan(v) for v in t[authors][6:])  # no RLD(1) or kNN points quoted
+    assert set(t[authors][6:]) == {"not saved"}  # no RLD(1) or kNN points quoted: never NaN
 
 
 # ========================================== schedule_experiment ==========================================
+# claim D of SPEC 7: CH(last) <= 0.5 max CH and RLD(0.1) rising by 0.30; "direction only" when both move, less
 
-HOLDS = ((100, 120, 90, 60), (0.1, 0.2, 0.3, 0.25))        # CH falls below its start, RLD(0.1) rises
-FAILS = ((100, 90, 110, 130), (0.2, 0.1, 0.1, 0.15))       # CH rises, RLD(0.1) falls
+REPRODUCES = ((100, 120, 90, 50), (0.1, 0.2, 0.5, 0.45))   # 50 <= 60, +0.35
+DIRECTION = ((100, 120, 90, 70), (0.1, 0.2, 0.3, 0.25))    # 70 > 60 but below 120, +0.15
+FAILS = ((100, 90, 110, 130), (0.2, 0.1, 0.1, 0.15))       # CH ends at its maximum, RLD(0.1) falls
 
 
-def test_schedule_experiment_reports_each_runs_numbers():
-    # RLD(T = 1) moves the other way: the verdict must read the smallest temperature
-    lines = T.schedule_experiment(_dynamics("cosine", *HOLDS, rld1=[0.5, 0.4, 0.3, 0.2])
-                                  + _dynamics("paper-compressed", *FAILS, rld1=[0.01, 0.02, 0.03, 0.04]))
-    assert len(lines) == 3
-    authors_fall = f"{paper.DYNAMICS_CH[-1][1] / paper.DYNAMICS_CH[1][1] - 1:+.1%}"
-    assert authors_fall == "-98.5%"
+def test_schedule_experiment_judges_each_run_by_the_dynamics_criterion():
+    # RLD(T = 1) moves the other way: the verdict reads T = 0.1
+    recs = (_dynamics("cosine", *REPRODUCES, rld1=[0.5, 0.4, 0.3, 0.2])
+            + _dynamics("paper-compressed", *FAILS, rld1=[0.01, 0.02, 0.03, 0.04]))
+    lines = T.schedule_experiment({"records": recs}, "cosine")
+    assert len(lines) == 4
     assert lines[0] == (
-        "resnet18 moco_queue, cosine schedule: CH 100.0 (e0) -> peak 120.0 (e5) -> 60.0 (e15), falls below its "
-        "start (-50.0% from its peak; the authors' -98.5%); RLD(0.1) 0.100 -> peak 0.300 (e10) -> 0.250, rises: "
-        "the paper's trend holds")
-    assert lines[1] == (
-        "resnet18 moco_queue, paper-compressed schedule: CH 100.0 (e0) -> peak 130.0 (e15) -> 130.0 (e15), does NOT "
-        "fall below its start (+0.0% from its peak; the authors' -98.5%); RLD(0.1) 0.200 -> peak 0.200 (e0) -> "
-        "0.150, does NOT rise: the paper's trend does NOT hold")
+        "resnet18 moco_queue schedule: CH 100.0 (e0) → max 120.0 → 50.0 (e15); RLD(0.1) 0.100 → 0.450: reproduced "
+        "(CH(last) 50.0 ✓ (needs ≤ 0.5 max CH = 60.0); RLD_0.1(last) − RLD_0.1(epoch 0) 0.350 ✓ (needs ≥ 0.300))")
+    assert lines[1].startswith("resnet18 moco_queue (paper-compressed) schedule: CH 100.0 (e0) → max 130.0 → 130.0 "
+                               "(e15); RLD(0.1) 0.200 → 0.150: not reproduced")
+    assert lines[2] == "the authors' ViT: CH 552 (e0) → 8 (e1200), RLD(0.1) 0.13 → 0.75: reproduced under the same criterion"
+    assert lines[3] == ("→ resnet18 moco_queue: the verdict differs between the schedules (paper-compressed: not "
+                        "reproduced; cosine: reproduced): here the learning-rate curve matters")
 
 
-def test_schedule_experiment_ch_falling_alone_is_not_the_trend():
-    ch_falls_rld_flat = ([100, 80, 60, 40], [0.3, 0.2, 0.2, 0.3])
-    lines = T.schedule_experiment(_dynamics("cosine", *ch_falls_rld_flat))
-    assert len(lines) == 1  # one schedule: nothing to set against
-    assert "-> 40.0 (e15), falls below its start (-60.0% from its peak;" in lines[0]
-    assert "RLD(0.1) 0.300 -> peak 0.300 (e0) -> 0.300, does NOT rise: the paper's trend does NOT hold" in lines[0]
-
-
-@pytest.mark.parametrize("authors_curve, cosine, last", [
-    (HOLDS, FAILS, "-> resnet18 moco_queue: the trend appears under the authors' curve (paper-compressed) and not under cosine: here it "
-                   "comes with the rising learning rate, not with the method alone"),
-    (HOLDS, HOLDS, "-> resnet18 moco_queue: the trend appears under both schedules: here it comes with the method, whatever the "
-                   "learning rate does"),
-    (FAILS, FAILS, "-> resnet18 moco_queue: the trend appears under neither schedule at this scale"),
-    (FAILS, HOLDS, "-> resnet18 moco_queue: the trend appears under cosine but not under the authors' curve (paper-compressed)"),
-], ids=["authors-curve-only", "both", "neither", "cosine-only"])
-def test_schedule_experiment_last_line_sets_the_two_schedules_against_each_other(authors_curve, cosine, last):
-    recs = _dynamics("cosine", *cosine) + _dynamics("paper-compressed", *authors_curve)
-    lines = T.schedule_experiment(recs)
-    assert len(lines) == 3 and lines[-1] == last
-    words = {HOLDS: "the paper's trend holds", FAILS: "the paper's trend does NOT hold"}
-    assert lines[0].startswith("resnet18 moco_queue, cosine schedule:") and lines[0].endswith(words[cosine])
-    assert lines[1].startswith("resnet18 moco_queue, paper-compressed schedule:")
-    assert lines[1].endswith(words[authors_curve])
-
+def test_schedule_experiment_direction_only_and_one_schedule():
+    lines = T.schedule_experiment({"records": _dynamics("cosine", *DIRECTION)}, "cosine")
+    assert len(lines) == 2  # one schedule: nothing to set against
+    assert ": direction only (CH(last) 70.0 ✗ (needs ≤ 0.5 max CH = 60.0);" in lines[0]
 
 
 def test_schedule_experiment_compares_schedules_within_each_method():
-    """Two contrastive methods, each under both schedules: one verdict line per method, never MoCo's
-    cosine run set against SimCLR's authors' curve."""
-    recs = (_dynamics("cosine", *FAILS) + _dynamics("paper-compressed", *HOLDS)
-            + _dynamics("cosine", *HOLDS, method="simclr") + _dynamics("paper-compressed", *HOLDS, method="simclr"))
-    lines = T.schedule_experiment(recs)
+    """Two contrastive methods, each under both schedules: one line per method, never MoCo's cosine run set
+    against SimCLR's authors' curve; the profile's own schedule comes first."""
+    recs = (_dynamics("paper-compressed", *REPRODUCES) + _dynamics("cosine", *FAILS)
+            + _dynamics("cosine", *DIRECTION, method="simclr") + _dynamics("paper-compressed", *DIRECTION, method="simclr"))
+    lines = T.schedule_experiment({"records": recs}, "cosine")
+    assert lines[0].startswith("resnet18 moco_queue schedule:") and lines[1].startswith("resnet18 simclr schedule:")
     assert lines[-2:] == [
-        "-> resnet18 moco_queue: the trend appears under the authors' curve (paper-compressed) and not under "
-        "cosine: here it comes with the rising learning rate, not with the method alone",
-        "-> resnet18 simclr: the trend appears under both schedules: here it comes with the method, whatever the "
-        "learning rate does"]
-
-# ============================================== claim_lines ==============================================
-
-
-def test_claim_lines_one_line_per_comparison_and_the_verdict():
-    geo = (tidy("vit", CL, R.CH, 100.0) + tidy("vit", SL, R.CH, 900.0)
-           + tidy("resnet18", CL, R.CH, 1000.0) + tidy("resnet18", SL, R.CH, 900.0))
-    rows = claims.claim2(geo)
-    assert T.claim_lines(rows, 2) == [
-        "claim 2, vit moco_queue: holds (CH: SL 900.0, CL 100.0)",
-        "claim 2, resnet18 moco_queue: does NOT hold (CH: SL 900.0, CL 1000.0)",
-        "claim 2 on this profile: not reproduced"]
-    assert T.claim_lines(rows[:1], 2)[-1] == "claim 2 on this profile: reproduced"
-    unchecked = [{**rows[0], "holds": None}]
-    assert T.claim_lines(unchecked, 2) == ["claim 2, vit moco_queue: not checked (CH: SL 900.0, CL 100.0)",
-                                           "claim 2 on this profile: not comparable"]
-    assert T.claim_lines([], 5) == ["claim 5 on this profile: not comparable"]
-
-
-def test_claim_lines_an_inconclusive_claim():
-    recs = head_records("vit", CL, "linear", [0.80, 0.80], authors=0.9, parameters=5130)
-    recs += head_records("vit", CL, "gcn", [0.796, 0.808], val=0.802, parameter=0.1, authors=0.9, parameters=652)
-    recs += head_records("vit", SL, "linear", [0.90, 0.90], authors=0.9, parameters=5130)
-    recs += head_records("vit", SL, "gcn", [0.90, 0.90], val=0.9, parameter=0.1, authors=0.9, parameters=652)
-    lines = T.claim_lines(claims.claim4(recs, test_images=10_000), 4)
-    assert len(lines) == 2
-    assert lines[0].startswith("claim 4, vit moco_queue: holds (CL: GCN (T=0.1) 80.2% ± 0.6% vs linear 80.0%")
-    assert lines[1] == "claim 4 on this profile: inconclusive"
+        "→ resnet18 moco_queue: the verdict differs between the schedules (paper-compressed: reproduced; cosine: not "
+        "reproduced): here the learning-rate curve matters",
+        "→ resnet18 simclr: the same verdict under both schedules (paper-compressed: direction only; cosine: direction "
+        "only): at this scale the schedule does not decide it"]
 
 
 # ============================================== pairs_table ==============================================
@@ -327,22 +280,20 @@ def test_pairs_table_names_the_classes_of_each_pair():
 # ============================================== regime_frame ==============================================
 
 
-def test_regime_frame_each_encoder_beside_the_authors_chi1():
+def test_regime_frame_each_encoder_beside_its_thresholds():
+    from clorg.book import evidence
+
     geo = (tidy("resnet18", CL, R.CHI, {1: 0.85, 10: 0.7}, epoch=40) + tidy("resnet18", SL, R.CHI, {1: 0.991}, epoch=40)
            + tidy("resnet18", CL, R.CHI, {1: 0.3}, epoch=0))
     knn = (tidy("resnet18", CL, R.KNN, {10: 0.44, 200: 0.40}, epoch=40)
-           + tidy("resnet18", SL, R.KNN, {10: 0.71, 200: 0.69}, epoch=40))
-    t = T.regime_frame(claims.regime(geo, knn))
-    assert t.index.name == "features"
+           + tidy("resnet18", SL, R.KNN, {10: 0.81, 200: 0.69}, epoch=40))
+    rows = [{**r, **claims.regime_gate(r["kind"], r["chi1"], r["knn"])}
+            for r in evidence.regime({"records": geo}, {"records": knn})]
+    t = T.regime_frame(rows)
     assert list(t.index) == ["resnet18 moco_queue", "resnet18 supervised"]  # not the random init
-    assert list(t.columns) == ["epochs", "knn_accuracy", "chi1_train", "authors_chi1", "threshold", "in_regime"]
+    assert list(t.columns) == ["epoch", "CHI(1), training", "CHI(1) needs", "kNN accuracy, test", "kNN needs",
+                               "the authors' CHI(1) (ViT)", "in regime"]
     cl, sl = t.loc["resnet18 moco_queue"], t.loc["resnet18 supervised"]
-    assert (cl["epochs"], cl["knn_accuracy"], cl["chi1_train"]) == (40, 0.44, 0.85)
-    assert cl["authors_chi1"] == paper.CHI_VIT["contrastive"][0] and cl["threshold"] == claims.REGIME_CHI1["contrastive"]
-    assert bool(cl["in_regime"]) is True
-    assert (sl["knn_accuracy"], sl["chi1_train"], sl["authors_chi1"]) == (0.71, 0.991, 0.990)
-    assert sl["threshold"] == 0.95 and bool(sl["in_regime"]) is True
-    below = T.regime_frame(claims.regime(tidy("resnet18", SL, R.CHI, {1: 0.68}, epoch=40),
-                                         tidy("resnet18", SL, R.KNN, {10: 0.5}, epoch=40)))
-    assert bool(below.loc["resnet18 supervised", "in_regime"]) is False
+    assert list(cl) == [40, "0.850", "≥ 0.800", "44.0%", "≥ 80.0%", "0.873", "no"]  # CHI(1) passes, kNN does not
+    assert list(sl) == [40, "0.991", "≥ 0.950", "81.0%", "≥ 80.0%", "0.990", "yes"]
     assert isinstance(T.regime_frame([]), pd.DataFrame) and T.regime_frame([]).empty

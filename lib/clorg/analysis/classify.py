@@ -84,23 +84,25 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
                        **settings)
 
     A = head(seeds[0]).graph(nodes.X)
+    predictions = []
     for seed in seeds:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
         g = head(seed).fit_on_graph(A, np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
                                     nodes.test_idx, f.test_labels, num_classes=nodes.num_classes)
         out += [R.record(f.identity, R.head_metric("gcn", R.TEST), g.test_accuracy_, parameter, seed),
                 R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed)]
+        predictions.append(prediction_record(f.identity, "gcn", parameter, seed, g.predictions_))
     authors = head(seeds[0]).fit_on_graph(A, f.train_labels, np.arange(nodes.n_train), [], nodes.test_idx,
                                           f.test_labels, num_classes=nodes.num_classes)
     out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), authors.best_test_accuracy_, parameter),
             R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), authors.n_parameters_, parameter)]
-    return out
+    return out, predictions
 
 
 def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
     settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"]}
     C = int(max(f.train_labels.max(), f.test_labels.max())) + 1
-    out = []
+    out, predictions = [], []
     for seed in seeds:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
         h = LinearHead(num_classes=C, seed=seed, device=device, **settings).fit(
@@ -108,10 +110,12 @@ def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
             X_test=f.test, y_test=f.test_labels)
         out += [R.record(f.identity, R.head_metric("linear", R.TEST), h.test_accuracy_, seed=seed),
                 R.record(f.identity, R.head_metric("linear", R.VALIDATION), h.val_accuracy_, seed=seed)]
+        predictions.append(prediction_record(f.identity, "linear", None, seed, h.predict(f.test)))
     authors = LinearHead(num_classes=C, seed=seeds[0], device=device, **settings).fit(
         f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
-    return out + [R.record(f.identity, R.head_metric("linear", R.AUTHORS), authors.best_test_accuracy_),
-                  R.record(f.identity, R.head_metric("linear", R.PARAMETERS), authors.n_parameters_)]
+    out += [R.record(f.identity, R.head_metric("linear", R.AUTHORS), authors.best_test_accuracy_),
+            R.record(f.identity, R.head_metric("linear", R.PARAMETERS), authors.n_parameters_)]
+    return out, predictions
 
 
 def _spreading_records(f, heads: dict) -> list[dict]:
@@ -122,22 +126,64 @@ def _spreading_records(f, heads: dict) -> list[dict]:
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]
 
 
-def classifier_records(features, heads: dict) -> list[dict]:
+def prediction_record(identity: dict, head: str, parameter, seed: int, predicted) -> dict:
+    """A head's honest test predictions (class indices, in test order) for one seed: what the paired
+    comparison of two heads on the same test images needs (claim 4's interval)."""
+    return {**{k: identity.get(k) for k in ("encoder", "method", "schedule", "epoch")}, "head": head,
+            "parameter": parameter, "seed": seed, "predicted": np.asarray(predicted).astype(int).tolist()}
+
+
+def classifier_records(features, heads: dict) -> tuple[list[dict], list[dict]]:
     """Every head on every feature set: records of honest test and validation accuracy per seed, the
-    authors'-protocol accuracy and the parameter count; the GCN's parameter is its temperature."""
+    authors'-protocol accuracy and the parameter count (the GCN's parameter is its temperature); and the
+    honest test predictions of the linear head and the GCN per seed (:func:`prediction_record`)."""
     seeds, device = tuple(range(heads["seeds"])), str(default_device())
     jobs = [(f, "linear", None) for f in features] + [(f, "gcn", t) for f in features for t in heads["temperatures"]]
     jobs += [(f, "label_spreading", None) for f in features]
-    out = []
+    out, predictions = [], []
     for f, kind, t in tqdm(jobs, desc="classifier heads", unit="head"):
-        if kind == "linear":
-            out += _linear_records(f, heads, seeds, device)
-        elif kind == "gcn":
-            nodes = _Nodes(f)
-            out += _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device)
-        else:
+        if kind == "label_spreading":
             out += _spreading_records(f, heads)
-    return out
+            continue
+        if kind == "linear":
+            recs, preds = _linear_records(f, heads, seeds, device)
+        else:
+            nodes = _Nodes(f)
+            recs, preds = _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device)
+        out += recs
+        predictions += preds
+    return out, predictions
+
+
+def paired_gain_interval(correct_a, correct_b, resamples: int, seed: int, level: float) -> tuple[float, float, float]:
+    """The gain of head a over head b in accuracy, ``mean(correct_a - correct_b)``, with a percentile
+    interval from a paired bootstrap. ``correct_*``: (seeds, test images) arrays of 0/1, row s of both
+    from the same seed (same validation split), column i the same test image.
+
+    Each resample draws the test images with replacement and, independently, the seeds with replacement,
+    and averages the paired differences over the drawn (seed, image) cells: the images are the sampling
+    unit of a test set, and the seeds add the spread of the heads' training. Returns (point estimate,
+    lower end, upper end) of the ``level`` interval."""
+    a, b = np.asarray(correct_a, dtype=np.float64), np.asarray(correct_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
+        raise ValueError(f"correct_a and correct_b must be non-empty (seeds, images) arrays of one shape, "
+                         f"got {a.shape} and {b.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    resamples = int(resamples)
+    if resamples < 1:
+        raise ValueError(f"resamples must be a positive integer, got {resamples}")
+    d = a - b
+    n_seeds, n_images = d.shape
+    rng = np.random.default_rng(seed)
+    gains = np.empty(resamples)
+    for r in range(resamples):
+        rows = rng.integers(0, n_seeds, n_seeds)
+        cols = rng.integers(0, n_images, n_images)
+        gains[r] = d[rows][:, cols].mean()
+    tail = (1 - level) / 2
+    low, high = np.quantile(gains, [tail, 1 - tail])
+    return float(d.mean()), float(low), float(high)
 
 
 def graph_records(f, heads: dict, temperature: float) -> list[dict]:
@@ -150,7 +196,7 @@ def graph_records(f, heads: dict, temperature: float) -> list[dict]:
     graphs = ([None] if nodes.n <= heads["dense_max_nodes"] else []) + list(heads["graph_ks_compared"])
     out = []
     for k in tqdm(graphs, desc=f"GCN graphs (T={temperature:g})", unit="graph"):
-        out += _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device)
+        out += _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device)[0]
     return out
 
 

@@ -92,15 +92,6 @@ def trend(points: list[tuple[int, float]]) -> dict:
             "low": min(points, key=lambda p: p[1])}
 
 
-def follows_paper(records: list[dict], local_t: float = 0.1, **run) -> dict:
-    """The paper's trend on one run, as the chapter and the report both judge it: CH ends below its
-    epoch-0 value (global density falls) while RLD(T = ``local_t``) ends above its epoch-0 value (local
-    density rises). Levels are not compared: the authors' run is a 1,200-epoch ViT."""
-    ch, local = trend(series(records, R.CH, **run)), trend(series(records, R.RLD, local_t, **run))
-    falls, rises = ch["last"][1] < ch["first"][1], local["last"][1] > local["first"][1]
-    return {"CH falls": falls, "RLD rises": rises, "holds": falls and rises, "CH": ch, "RLD": local}
-
-
 def runs_in(records: list[dict]) -> list[dict]:
     """The runs (encoder, method, schedule) the records cover, in order of first appearance."""
     out = []

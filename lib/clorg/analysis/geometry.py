@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core import criteria
 from ..core.devices import default_device
 from . import records as R
 from .metrics import calinski_harabasz, chi, rld_sweep
@@ -24,6 +25,22 @@ def capped_ks(ks, labels) -> tuple[list[int], str | None]:
         return kept, None
     return kept, (f"k capped at {smallest - 1}, one below the smallest class ({smallest} images): "
                   f"asked for {sorted(int(k) for k in ks)}, used {kept}")
+
+
+def class_size(labels) -> int:
+    """n_c: the training images of the smallest class that occurs (the classes of a profile are balanced)."""
+    return int(np.unique(np.asarray(labels), return_counts=True)[1].min())
+
+
+def chi_ks(ks, labels) -> tuple[list[int], str | None]:
+    """The CHI k values a profile measures: its ``ks`` with claim 1's k_max = 0.2 n_c added where the profile
+    lacks it (SPEC 7), capped as :func:`capped_ks` caps them, and a note of what was added or capped."""
+    k_max = criteria.claim1_k_max(class_size(labels))
+    kept, note = capped_ks(sorted(set(int(k) for k in ks) | {k_max}), labels)
+    if k_max not in {int(k) for k in ks}:
+        note = "; ".join(filter(None, [f"k = {k_max} added: claim 1's k_max, 0.2 of a class's {class_size(labels):,} "
+                                       f"images (SPEC 7)", note]))
+    return kept, note
 
 
 def measure(X, y, temperatures, ks, *, progress: bool | None = None) -> dict:

@@ -43,7 +43,7 @@ from openTSNE.initialization import rescale
 from sklearn.decomposition import PCA
 from tqdm import tqdm
 
-from ..core import checks
+from ..core import checks, criteria
 from . import records as R
 
 PCA_DIM = 50                  # the authors' PCA dimension before t-SNE
@@ -183,7 +183,7 @@ def tsne_grid(features, labels, settings: dict, seed: int = 0, n_jobs: int = -1)
 
 # ================================ claim 5: are the classes separated? ================================
 
-SEPARATION_K = 10       # map neighbours for the local purity: "is my map neighbourhood my class"
+SEPARATION_K = criteria.MAP_PURITY_K  # map neighbours of the local purity, claim 5's P(p): "is my map neighbourhood my class"
 WIDE_K = 500            # map neighbours for the global purity (at most a class's size minus one)
 
 

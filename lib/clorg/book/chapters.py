@@ -20,7 +20,7 @@ import numpy as np
 from ..analysis import classify as C
 from ..analysis import dynamics as D
 from ..analysis import records as R
-from ..analysis.geometry import capped_ks, geometry_records
+from ..analysis.geometry import chi_ks, class_size, geometry_records
 from ..analysis.heads import KNNClassifier
 from ..analysis.metrics import nearest_neighbours
 from ..analysis.near_duplicates import cross_class_report
@@ -269,7 +269,7 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
     """Chapter 04: CH, RLD and CHI of every feature set's training features, as records, and of the
     profile's ``metrics.extra_epochs`` snapshots (whose epoch the records carry)."""
     def compute():
-        ks, note = capped_ks(cfg["metrics"]["chi_ks"], data.train.labels)
+        ks, note = chi_ks(cfg["metrics"]["chi_ks"], data.train.labels)
         features = profile_features(cfg, data)
         for extra in cfg["metrics"]["extra_epochs"]:  # e.g. the authors' supervised ResNet-18 at epoch 120
             (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
@@ -281,7 +281,7 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
                     f"decides which): pick one of those in the profile")
             features.append(run_features(r, data, epoch=extra["epoch"]))
         return {"records": geometry_records(features, cfg["metrics"]["rld_temperatures"], ks),
-                "chi_ks": ks, "chi_note": note}
+                "chi_ks": ks, "chi_note": note, "class_size": class_size(data.train.labels)}
 
     return _cached(cfg, data, "geometry", compute, fresh)
 
@@ -294,7 +294,8 @@ def tsne(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
         return tsne_grid(shown_sets, data.train.labels, cfg["tsne"])
 
     maps = _cached(cfg, data, "tsne", grid, fresh)
-    purity = _cached(cfg, data, "tsne_purity", lambda: {"records": map_purity_records(maps)}, fresh)
+    purity = _cached(cfg, data, "tsne_purity", lambda: {"records": map_purity_records(maps),
+                                                        "classes": int(len(np.unique(maps["labels"])))}, fresh)
     return maps, purity
 
 
@@ -311,8 +312,12 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
         return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE),
                 "features": f.identity}
 
-    main = _cached(cfg, data, "classifiers",
-                   lambda: {"records": C.classifier_records(profile_features(cfg, data), heads)}, fresh)
+    def fit_heads():
+        features = profile_features(cfg, data)
+        records, predictions = C.classifier_records(features, heads)
+        return {"records": records, "predictions": predictions, "test_labels": features[0].test_labels.tolist()}
+
+    main = _cached(cfg, data, "classifiers", fit_heads, fresh)
     return main, _cached(cfg, data, "gcn_graphs", graphs, fresh)
 
 
@@ -350,7 +355,7 @@ def near_duplicates(cfg: dict, data, fresh: bool = False) -> dict:
                 continue
             sl = find(feats, encoder=f.encoder, method="supervised")
             rep = cross_class_report(f.train, f.train_labels, sl.train, top=n["search"], keep=n["show"],
-                                     sl_labels=sl.train_labels, baseline_pairs=n["baseline_pairs"])
+                                     sl_labels=sl.train_labels)
             out.append({**f.identity, "reference": sl.identity, **rep})
         return {"comparisons": out}
 

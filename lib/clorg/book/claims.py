@@ -1,228 +1,304 @@
-"""The paper's claims (SPEC section 7) as checks on stored records, written once: the chapters print
-them, the report collects them.
+"""The paper's claims judged by the pre-registered criteria of SPEC section 7 (version 2).
 
-Each check returns one row per comparison (an encoder's contrastive run against its supervised run):
-``holds`` (True/False, None when it cannot be checked), ``margin`` (how far the deciding number lies
-from the claim's threshold, in the number's own unit; positive: on the claim's side), ``noise`` (the
-spread that margin must beat, when there is one: the seeds' spread or the test set's binomial standard
-error) and ``numbers``, the line a reader checks it by. A claim whose margin lies within its noise is
-*inconclusive*, not reproduced (:func:`verdict`).
+Every function here is pure: it takes the *numbers* a criterion reads (a plain mapping, one per
+comparison of a contrastive run with the supervised run and the random initialisation of the same
+encoder) and returns a judgement. Our numbers (read from stored records by :mod:`clorg.book.evidence`)
+and the authors' saved numbers (SPEC section 6, also assembled there) go through the same functions, so
+a reader sees the bar is one the paper itself clears or not.
 
-The thresholds are the SPEC's. Where a profile's temperatures or k values differ from the paper's, each
-check uses the profile's nearest equivalents (smallest and largest T, smallest and largest k) and says
-which.
+A judgement is a JSON-able mapping::
+
+    {"verdict": "reproduced" | "not reproduced" | "inconclusive" | "direction only",
+     "conditions": [condition, ...],   # each with its number, threshold and whether it holds
+     "beside": [quantity, ...],         # shown, never deciding (the random-init control, ...)
+     "absent": [quantity name, ...]}    # numbers the criterion needs that are not there
+
+A condition: ``{"quantity", "value", "op" (">=", "<=", ">" or "<"), "threshold", "threshold_text", "holds",
+"role"}``; ``role`` is "condition" (must hold), "precondition" (must hold, else the verdict is
+inconclusive) or "refutes" (holding it means not reproduced). A value that is absent makes ``holds``
+None. Thresholds come from :mod:`clorg.core.criteria` only.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
+from typing import Callable
 
-import numpy as np
+from ..core import criteria as K
 
-from ..analysis import classify as C
-from ..analysis import records as R
-from ..core.config import CONTRASTIVE_METHODS, kind_of
-
-CHI_DROP_CL, CHI_DROP_SL = 0.2, 0.05     # claim 1
-RLD_RATIO = 3.0                          # claim 3
-MAP_DROP_CL, MAP_DROP_SL = 0.1, 0.05     # claim 5
-# the regime the claims are about: encoders as fitted as the authors' (CHI(1) on training features:
-# supervised 0.990, contrastive 0.873)
-REGIME_CHI1 = {"supervised": 0.95, "contrastive": 0.80}
-
-STATEMENTS = {
-    1: "CHI(1) − CHI(1000) is large for CL (> 0.2) and small for SL (< 0.05), for every encoder",
-    2: "CH(SL) > CH(CL) for every encoder",
-    3: "RLD(T = 0.1) ≫ RLD(T = 1) for CL features; SL keeps a high RLD at large T too",
-    4: "GCN ≥ linear on CL features for most encoders, with about 8× fewer parameters; larger gain for CL than SL",
-    5: "t-SNE: SL separates ten classes at every perplexity; CL only at small perplexity",
-    6: "cross-class CL pairs with cosine > 0.99 exist whose SL cosine is ≤ 0",
-}
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, DIRECTION = "reproduced", "not reproduced", "inconclusive", "direction only"
+VERDICTS = (REPRODUCED, INCONCLUSIVE, DIRECTION, NOT_REPRODUCED)
 
 
-def final_epochs(records: list[dict]) -> list[dict]:
-    """The records of each run's last measured epoch, metric by metric (not its random initialisation, nor
-    an extra, earlier snapshot such as the authors' supervised ResNet-18 at epoch 120)."""
-    def key(r):
-        return r["encoder"], r["method"], r["schedule"], r["metric"]
-
-    last: dict = {}
-    for r in records:
-        if r["epoch"] != 0:
-            last[key(r)] = max(last.get(key(r), 0), r["epoch"])
-    return [r for r in records if r["epoch"] != 0 and r["epoch"] == last[key(r)]]
+# ============================================ building blocks ============================================
 
 
-def _pairs(records: list[dict], metric: str):
-    """(encoder, contrastive method) pairs that have a supervised run of the same encoder in ``records``
-    (final epochs only)."""
-    final = final_epochs(R.select(records, metric=metric))
-    encs = {r["encoder"] for r in final if r["method"] == "supervised"}
-    out = []
-    for r in final:
-        pair = (r["encoder"], r["method"])
-        if r["encoder"] in encs and r["method"] in CONTRASTIVE_METHODS and pair not in out:
-            out.append(pair)
-    return out
+OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
 
 
-def _final(records, encoder, method, metric, parameter=None):
-    return R.value(final_epochs(records), encoder=encoder, method=method, metric=metric, parameter=parameter)
+def _missing(*values) -> bool:
+    return any(v is None for v in values)
 
 
-def _row(claim, encoder, method, holds, margin, numbers, deciding, noise=None, **extra):
-    """A comparison: ``numbers`` is the full line, ``deciding`` the one number the verdict turns on."""
-    return {"claim": claim, "encoder": encoder, "contrastive": method, "holds": holds, "margin": margin,
-            "noise": noise, "numbers": numbers, "deciding": deciding, **extra}
+def condition(quantity: str, value, op: str, threshold, threshold_text: str | None = None,
+              role: str = "condition", fmt: str = ".3f") -> dict:
+    """``value op threshold`` (op one of :data:`OPS`), None-safe: an absent value or threshold holds None."""
+    if op not in OPS:
+        raise ValueError(f"op must be one of {list(OPS)}, got {op!r}")
+    holds = None if _missing(value, threshold) else bool(OPS[op](value, threshold))
+    return {"quantity": quantity, "value": value, "op": op, "threshold": threshold,
+            "threshold_text": threshold_text, "holds": holds, "role": role, "fmt": fmt}
 
 
-def claim1(geometry: list[dict]) -> list[dict]:
-    """CHI(k_min) − CHI(k_max) > 0.2 for CL and < 0.05 for SL (k_max: 1000, or the profile's largest)."""
-    ks = sorted(R.parameters(geometry, metric=R.CHI))
-    lo, hi = ks[0], ks[-1]
-    out = []
-    for enc, m in _pairs(geometry, R.CHI):
-        cl = _final(geometry, enc, m, R.CHI, lo) - _final(geometry, enc, m, R.CHI, hi)
-        sl = _final(geometry, enc, "supervised", R.CHI, lo) - _final(geometry, enc, "supervised", R.CHI, hi)
-        margin = min(cl - CHI_DROP_CL, CHI_DROP_SL - sl)
-        line = f"CHI({lo}) − CHI({hi}): CL {cl:.3f}, SL {sl:.3f}"
-        out.append(_row(1, enc, m, margin > 0, margin, line, line, drop_cl=cl, drop_sl=sl))
-    return out
+def quantity(name: str, value, fmt: str = ".3f") -> dict:
+    """A number shown beside a verdict, never deciding it (``fmt``: how to print it)."""
+    return {"quantity": name, "value": value, "fmt": fmt}
 
 
-def claim2(geometry: list[dict]) -> list[dict]:
-    """CH(SL) > CH(CL); the margin is the relative difference CH(SL) / CH(CL) − 1."""
-    out = []
-    for enc, m in _pairs(geometry, R.CH):
-        cl, sl = _final(geometry, enc, m, R.CH), _final(geometry, enc, "supervised", R.CH)
-        line = f"CH: SL {sl:.1f}, CL {cl:.1f}"
-        out.append(_row(2, enc, m, sl > cl, sl / cl - 1, line, line))
-    return out
+def _judgement(verdict: str, conditions: list[dict], beside: list[dict] = ()) -> dict:
+    absent = [c["quantity"] for c in conditions if c["holds"] is None]
+    return {"verdict": verdict, "conditions": conditions, "beside": list(beside), "absent": absent}
 
 
-def claim3(geometry: list[dict]) -> list[dict]:
-    """RLD(T_small) / RLD(T_large) > 3 for CL and above SL's ratio, and RLD(T_large) of SL above CL's
-    (T_small, T_large: 0.1 and 1, or the profile's smallest and largest temperature)."""
-    ts = sorted(R.parameters(geometry, metric=R.RLD))
-    small, large = ts[0], ts[-1]
-    out = []
-    for enc, m in _pairs(geometry, R.RLD):
-        cl_s, cl_l = _final(geometry, enc, m, R.RLD, small), _final(geometry, enc, m, R.RLD, large)
-        sl_s, sl_l = _final(geometry, enc, "supervised", R.RLD, small), _final(geometry, enc, "supervised", R.RLD, large)
-        ratio_cl, ratio_sl = cl_s / cl_l, sl_s / sl_l
-        margin = min(ratio_cl / RLD_RATIO - 1, ratio_cl / ratio_sl - 1, sl_l / cl_l - 1)
-        ratios = f"RLD({small:g})/RLD({large:g}): CL {ratio_cl:.2f}, SL {ratio_sl:.2f}"
-        out.append(_row(3, enc, m, margin > 0, margin, f"{ratios}; RLD({large:g}): CL {cl_l:.4f}, SL {sl_l:.4f}",
-                        ratios))
-    return out
+def all_hold(conditions: list[dict]) -> str:
+    """Reproduced when every condition holds; not reproduced when one fails; else (a number absent)
+    inconclusive."""
+    if any(c["holds"] is False for c in conditions):
+        return NOT_REPRODUCED
+    if any(c["holds"] is None for c in conditions):
+        return INCONCLUSIVE
+    return REPRODUCED
 
 
-def _binomial_se(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+def _difference(a, b):
+    return None if _missing(a, b) else a - b
 
 
-def claim4(classifiers: list[dict], test_images: int) -> list[dict]:
-    """GCN (temperature chosen on validation) ≥ linear on CL features (honest protocol, mean over seeds),
-    and a larger gain than on SL features; the noise is the larger of the seeds' spread and the test
-    set's binomial standard error."""
-    out = []
-    for enc, m in _pairs(classifiers, R.head_metric("linear", R.TEST)):
-        def gain(method):
-            ident = {"encoder": enc, "method": method}
-            finals = final_epochs(classifiers)
-            t = C.best_gcn_temperature(finals, **ident)
-            g, lin = C.summary(finals, "gcn", t, **ident), C.summary(finals, "linear", None, **ident)
-            return t, g, lin, g["test_mean"] - lin["test_mean"]
-
-        t, gcn, lin, g_cl = gain(m)
-        _, _, _, g_sl = gain("supervised")
-        noise = max(gcn["test_std"], lin["test_std"], _binomial_se(gcn["test_mean"], test_images))
-        ratio = lin["parameters"] / gcn["parameters"]
-        margin = min(g_cl, g_cl - g_sl)
-        holds = g_cl >= 0 and g_cl > g_sl
-        numbers = (f"CL: GCN (T={t:g}) {gcn['test_mean']:.1%} ± {gcn['test_std']:.1%} vs linear "
-                   f"{lin['test_mean']:.1%} ± {lin['test_std']:.1%} (gain {g_cl:+.1%}); SL gain {g_sl:+.1%}; "
-                   f"parameters {lin['parameters']:,.0f} / {gcn['parameters']:,.0f} = {ratio:.1f}x; noise {noise:.1%}")
-        deciding = f"GCN − linear on CL {g_cl:+.1%} (noise {noise:.1%}), on SL {g_sl:+.1%}"
-        out.append(_row(4, enc, m, holds, margin, numbers, deciding, noise, gain_cl=g_cl, gain_sl=g_sl,
-                        parameter_ratio=ratio))
-    return out
+def _scaled(factor, x):
+    return None if x is None else factor * x
 
 
-def claim5(purity: list[dict]) -> list[dict]:
-    """From the smallest to the largest perplexity, the global map purity (``map_purity_wide``) of CL
-    falls by more than 0.1 and that of SL by less than 0.05: SL stays separated, CL does not."""
-    ps = sorted(R.parameters(purity, metric=R.MAP_PURITY_WIDE))
-    lo, hi = ps[0], ps[-1]
-    out = []
-    for enc, m in _pairs(purity, R.MAP_PURITY_WIDE):
-        def drop(method, metric):
-            a = _final(purity, enc, method, metric, lo)
-            b = _final(purity, enc, method, metric, hi)
-            return a, b, a - b
-
-        cl, sl = drop(m, R.MAP_PURITY_WIDE), drop("supervised", R.MAP_PURITY_WIDE)
-        local_cl, local_sl = drop(m, R.MAP_PURITY), drop("supervised", R.MAP_PURITY)
-        margin = min(cl[2] - MAP_DROP_CL, MAP_DROP_SL - sl[2])
-        line = (f"global map purity, perplexity {lo:,g} → {hi:,g}: CL {cl[0]:.3f} → {cl[1]:.3f}, "
-                f"SL {sl[0]:.3f} → {sl[1]:.3f}")
-        out.append(_row(5, enc, m, margin > 0, margin, f"{line} (local: CL {local_cl[0]:.3f} → {local_cl[1]:.3f}, "
-                        f"SL {local_sl[0]:.3f} → {local_sl[1]:.3f})", line))
-    return out
+# ============================================== the claims ==============================================
 
 
-def claim6(comparisons: list[dict], threshold: float) -> list[dict]:
-    """Among each contrastive run's most similar cross-class pairs: one with CL cosine > ``threshold`` and
-    SL cosine <= 0 exists. The margin is the most negative SL cosine among the pairs above the threshold
-    (negated: positive when such a pair exists), or the gap of the best CL cosine to the threshold."""
-    out = []
-    for comp in comparisons:
-        c, s = np.asarray(comp["cl_cosines"], float), np.asarray(comp["sl_cosines"], float)
-        above = c > threshold
-        hits = above & (s <= 0)
-        capped = bool(len(c) and above.all())
-        margin = float(-s[above].min()) if above.any() else float(c.max() - threshold)
-        top = int(np.argmax(c))
-        bound = "at least " if capped else ""
-        numbers = (f"max CL cos {c[top]:.4f} (SL cos {s[top]:.2f}); {bound}{int(above.sum())} of the {len(c)} most "
-                   f"similar cross-class pairs have CL cos > {threshold:g}, {int(hits.sum())} of them SL cos <= 0")
-        deciding = f"{int(hits.sum())} pairs with CL cos > {threshold:g} and SL cos <= 0 (max CL cos {c[top]:.4f})"
-        out.append(_row(6, comp["encoder"], comp["method"], bool(hits.any()), margin, numbers, deciding,
-                        above=int(above.sum()), hits=int(hits.sum()), max_cl=float(c[top]), sl_at_max=float(s[top])))
-    return out
+def chi_drop(chi1, chik):
+    """Claim 1's relative drop D = 1 - CHI(k_max) / CHI(1); None when absent or CHI(1) is 0."""
+    return None if _missing(chi1, chik) or chi1 == 0 else 1 - chik / chi1
 
 
-def verdict(rows: list[dict], claim: int) -> str:
-    """One verdict for a claim over its comparisons: "reproduced", "not reproduced", "inconclusive" (the
-    verdict would change if the comparisons whose margin lies within their noise went the other way), or
-    "not comparable" (nothing to compare). Claim 4 asks for "most encoders": more than half of the
-    comparisons; the others, every one."""
-    rows = [r for r in rows if r["holds"] is not None]
-    if not rows:
-        return "not comparable"
-    needed = len(rows) // 2 + 1 if claim == 4 else len(rows)
-    unresolved = [r["noise"] is not None and abs(r["margin"]) <= r["noise"] for r in rows]
-    sure = sum(bool(r["holds"]) for r, u in zip(rows, unresolved) if not u)
-    best, worst = sure + sum(unresolved) >= needed, sure >= needed
-    if best != worst:
-        return "inconclusive"
-    return "reproduced" if worst else "not reproduced"
+def judge_claim1(n: dict) -> dict:
+    """CHI falls with k for CL and not for SL: D(CL) >= 0.20, D(SL) <= 0.05, D(CL) - D(SL) >= 0.15.
+    ``n``: chi1_cl, chik_cl, chi1_sl, chik_sl, chi1_ri, chik_ri (CHI(1) and CHI(k_max)), k_max."""
+    d_cl, d_sl = chi_drop(n.get("chi1_cl"), n.get("chik_cl")), chi_drop(n.get("chi1_sl"), n.get("chik_sl"))
+    conds = [condition("D(CL)", d_cl, ">=", K.CHI_DROP_CL_MIN),
+             condition("D(SL)", d_sl, "<=", K.CHI_DROP_SL_MAX),
+             condition("D(CL) − D(SL)", _difference(d_cl, d_sl), ">=", K.CHI_DROP_GAP_MIN)]
+    beside = [quantity("D(RI)", chi_drop(n.get("chi1_ri"), n.get("chik_ri"))), quantity("k_max", n.get("k_max"), ",d")]
+    return _judgement(all_hold(conds), conds, beside)
 
 
-def regime(geometry: list[dict], knn: list[dict]) -> list[dict]:
-    """Per trained encoder at its last measured epoch (not an extra, earlier snapshot): kNN test accuracy
-    (k = 10, or the profile's smallest k), CHI(1) on training features, the authors' CHI(1) and whether it
-    reaches the regime the claims are about."""
-    from ..core import paper
+def judge_claim2(n: dict) -> dict:
+    """CH is higher for SL than CL: CH(SL) >= 2 CH(CL). ``n``: ch_cl, ch_sl, ch_ri."""
+    conds = [condition("CH(SL)", n.get("ch_sl"), ">=", _scaled(K.CH_RATIO_MIN, n.get("ch_cl")),
+                       f"{K.CH_RATIO_MIN:g} CH(CL)", fmt=",.1f")]
+    beside = [quantity("CH(CL)", n.get("ch_cl"), ",.1f"), quantity("CH(RI)", n.get("ch_ri"), ",.1f")]
+    return _judgement(all_hold(conds), conds, beside)
 
-    out = []
-    ks = sorted(R.parameters(knn, metric=R.KNN)) or [None]
-    for r in final_epochs(R.select(geometry, metric=R.CHI, parameter=1)):
-        kind = kind_of(r["method"])
-        acc = R.value(knn, encoder=r["encoder"], method=r["method"], schedule=r["schedule"], epoch=r["epoch"],
-                      metric=R.KNN, parameter=10 if 10 in ks else ks[0])
-        authors = paper.CHI_VIT[kind][0]
-        out.append({"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": acc,
-                    "chi1_train": r["value"], "authors_chi1": authors, "threshold": REGIME_CHI1[kind],
-                    "in_regime": r["value"] >= REGIME_CHI1[kind]})
-    return out
+
+def judge_claim3(n: dict) -> dict:
+    """RLD: (a) training made CL locally dense, RLD_0.1(CL) - RLD_0.1(RI) >= 0.30; (b) CL is not globally
+    dense, RLD_1(CL) <= 0.05; (c) SL is, RLD_1(SL) >= 0.05 and >= 3 RLD_1(CL). ``n``: rld_local_cl,
+    rld_local_ri, rld_global_cl, rld_global_sl, rld_global_ri (local: T = 0.1, global: T = 1)."""
+    cl_local, ri_local = n.get("rld_local_cl"), n.get("rld_local_ri")
+    cl_global, sl_global = n.get("rld_global_cl"), n.get("rld_global_sl")
+    conds = [condition("RLD_0.1(CL) − RLD_0.1(RI)", _difference(cl_local, ri_local), ">=", K.RLD_LOCAL_GAIN_MIN),
+             condition("RLD_1(CL)", cl_global, "<=", K.RLD_GLOBAL_CL_MAX),
+             condition("RLD_1(SL)", sl_global, ">=", K.RLD_GLOBAL_SL_MIN),
+             condition("RLD_1(SL)", sl_global, ">=", _scaled(K.RLD_GLOBAL_RATIO_MIN, cl_global),
+                       f"{K.RLD_GLOBAL_RATIO_MIN:g} RLD_1(CL)")]
+    for c, label in zip(conds, ("a", "b", "c", "c")):
+        c["label"] = label
+    beside = [quantity("RLD_0.1(RI)", ri_local), quantity("RLD_1(RI)", n.get("rld_global_ri"))]
+    return _judgement(all_hold(conds), conds, beside)
+
+
+def judge_claim4(n: dict) -> dict:
+    """The paired gain G = acc(GCN) - acc(linear) (honest protocol, GCN temperature chosen on validation):
+    reproduced when its 95 % interval lies above 0, not reproduced when below, inconclusive when it
+    contains 0. ``n``: gain, low, high (the interval), and beside: gain_authors_protocol,
+    parameter_ratio, gain_sl, temperature."""
+    low, high = n.get("low"), n.get("high")
+    # strict: an interval that touches 0 contains it
+    conds = [condition("G, lower end of the 95 % interval", low, ">", 0.0, fmt="+.1%"),
+             condition("G, upper end of the 95 % interval", high, "<", 0.0, role="refutes", fmt="+.1%")]
+    if _missing(low, high):
+        verdict = INCONCLUSIVE
+    elif conds[0]["holds"]:
+        verdict = REPRODUCED
+    elif conds[1]["holds"]:
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = INCONCLUSIVE
+    gain, gain_sl = n.get("gain"), n.get("gain_sl")
+    beside = [quantity("G", gain, "+.1%"),
+              quantity("G under the authors' test-selected protocol", n.get("gain_authors_protocol"), "+.1%"),
+              quantity("parameters, linear / GCN", n.get("parameter_ratio"), ".1f"), quantity("G on SL", gain_sl, "+.1%"),
+              quantity("gain larger for CL than SL", None if _missing(gain, gain_sl) else gain > gain_sl, "yes/no"),
+              quantity("GCN temperature (chosen on validation)", n.get("temperature"), "g")]
+    return _judgement(verdict, conds, beside)
+
+
+def judge_claim5(n: dict) -> dict:
+    """t-SNE map purity (10 map neighbours) at the smallest and largest perplexity: (a) SL stays separated,
+    P_max(SL) >= 0.9 P_min(SL); (b) CL falls at least half way to chance, P_max(CL) <= P_min(CL) -
+    0.5 (P_min(CL) - chance); precondition: CL separated at small perplexity, P_min(CL) >= chance + 0.30.
+    ``n``: p_min_cl, p_max_cl, p_min_sl, p_max_sl, chance; beside: wide_*."""
+    p_min_cl, p_max_cl, chance = n.get("p_min_cl"), n.get("p_max_cl"), n.get("chance")
+    a = condition("P_max(SL)", n.get("p_max_sl"), ">=", _scaled(K.MAP_SL_KEPT_MIN, n.get("p_min_sl")),
+                  f"{K.MAP_SL_KEPT_MIN:g} P_min(SL)")
+    pre = condition("P_min(CL)", p_min_cl, ">=", None if chance is None else chance + K.MAP_CL_SEPARATED_MIN,
+                    f"chance + {K.MAP_CL_SEPARATED_MIN:.2f}", role="precondition")
+    fall_to = None if _missing(p_min_cl, chance) else p_min_cl - K.MAP_CL_FALL_MIN * (p_min_cl - chance)
+    b = condition("P_max(CL)", p_max_cl, "<=", fall_to, f"P_min(CL) − {K.MAP_CL_FALL_MIN:g} (P_min(CL) − chance)")
+    a["label"], pre["label"], b["label"] = "a", "precondition", "b"
+    if a["holds"] is False:
+        verdict = NOT_REPRODUCED
+    elif a["holds"] is None or pre["holds"] is not True:
+        verdict = INCONCLUSIVE  # (a) holds but CL is not separated even at small perplexity
+    elif b["holds"] is False:
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = INCONCLUSIVE if b["holds"] is None else REPRODUCED
+    beside = [quantity(f"wide purity {which}", n.get(f"wide_{which}"))
+              for which in ("min_cl", "max_cl", "min_sl", "max_sl")]
+    return _judgement(verdict, [pre, a, b], [quantity("chance", chance, ".2f")] + beside)
+
+
+def judge_claim6(n: dict) -> dict:
+    """The single cross-class training pair most similar under CL: cos_CL >= 0.99 and its cos_SL at most
+    the median cos_SL of random cross-class pairs. ``n``: cos_cl, cos_sl, sl_median."""
+    cos_sl = n.get("cos_sl")
+    conds = [condition("cos_CL of the top pair", n.get("cos_cl"), ">=", K.NEAR_DUPLICATE_CL_MIN),
+             condition("its cos_SL", cos_sl, "<=", n.get("sl_median"),
+                       f"median cos_SL of {K.NEAR_DUPLICATE_BASELINE_PAIRS:,} random cross-class pairs")]
+    literal = None if cos_sl is None else cos_sl <= K.NEAR_DUPLICATE_SL_LITERAL_MAX
+    beside = [quantity(f"its cos_SL ≤ {K.NEAR_DUPLICATE_SL_LITERAL_MAX:g} (the literal reading)", literal, "yes/no")]
+    return _judgement(all_hold(conds), conds, beside)
+
+
+def judge_dynamics(n: dict) -> dict:
+    """Along the contrastive run: CH collapses, CH(last) <= 0.5 max CH, and RLD_0.1 rises by at least 0.30
+    from epoch 0. "direction only" when CH ends below its maximum and RLD_0.1 above its start, but not by
+    those margins. ``n``: ch_max, ch_last, rld_first, rld_last (and epochs beside)."""
+    ch_max, ch_last = n.get("ch_max"), n.get("ch_last")
+    gain = _difference(n.get("rld_last"), n.get("rld_first"))
+    conds = [condition("CH(last)", ch_last, "<=", _scaled(K.DYNAMICS_CH_KEPT_MAX, ch_max),
+                       f"{K.DYNAMICS_CH_KEPT_MAX:g} max CH", fmt=",.1f"),
+             condition("RLD_0.1(last) − RLD_0.1(epoch 0)", gain, ">=", K.DYNAMICS_RLD_GAIN_MIN)]
+    verdict = all_hold(conds)
+    if verdict == NOT_REPRODUCED and not _missing(ch_last, ch_max, gain) and ch_last < ch_max and gain > 0:
+        verdict = DIRECTION
+    beside = [quantity("max CH", ch_max, ",.1f"),
+              quantity("CH(last) / max CH", None if _missing(ch_max, ch_last) or not ch_max else ch_last / ch_max)]
+    return _judgement(verdict, conds, beside)
+
+
+def regime_gate(kind: str, chi1, knn) -> dict:
+    """Whether an encoder of ``kind`` ("contrastive" or "supervised") is in the paper's regime: CHI(1) on
+    training features at least 0.80 / 0.95 and kNN test accuracy (k = 10) at least 0.80. ``in_regime`` is
+    None when a number is absent and no condition fails."""
+    conds = [condition("CHI(1), training", chi1, ">=", K.REGIME_CHI1[kind]),
+             condition(f"kNN accuracy (k = {K.REGIME_KNN_K}), test", knn, ">=", K.REGIME_KNN, fmt=".1%")]
+    verdict = all_hold(conds)
+    return {"in_regime": {REPRODUCED: True, NOT_REPRODUCED: False}.get(verdict), "conditions": conds}
+
+
+def both_in_regime(*flags) -> bool | None:
+    """A comparison is in regime when every encoder in it is: False when one is not, None when unknown."""
+    if any(f is False for f in flags):
+        return False
+    return None if any(f is None for f in flags) else True
+
+
+# ======================================== several comparisons =========================================
+
+
+def combine(verdicts: list[str], rule: str) -> str:
+    """One verdict from several comparisons (encoders, or training seeds with rule "every"):
+
+    - "every": reproduced when every one is, not reproduced when one is not, else inconclusive;
+    - "majority": reproduced (or not reproduced) when more than half are, else inconclusive;
+    - "primary": the first comparison's (the caller puts the primary encoder first)."""
+    if not verdicts:
+        raise ValueError("no verdicts to combine")
+    if rule == "primary":
+        return verdicts[0]
+    if rule == "majority":
+        for v in (REPRODUCED, NOT_REPRODUCED):
+            if sum(x == v for x in verdicts) * 2 > len(verdicts):
+                return v
+        return INCONCLUSIVE
+    if rule != "every":
+        raise ValueError(f"unknown rule {rule!r}; valid: every, majority, primary")
+    if all(v == verdicts[0] for v in verdicts):
+        return verdicts[0]
+    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+
+
+def across_seeds(verdicts: list[str]) -> str:
+    """SPEC 7: where a profile trains several seeds, a claim holds when it holds for every seed."""
+    return combine(verdicts, "every")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of SPEC section 7: its words, its judge, how comparisons combine, the stored result it
+    reads, and whether it rests on one training seed (no interval: its statistics are exact functions of
+    the features)."""
+
+    id: str
+    statement: str
+    judge: Callable[[dict], dict]
+    rule: str
+    source: str
+    one_training_seed: bool = True
+
+
+CLAIMS: dict[str, Claim] = {c.id: c for c in [
+    Claim("1", K.CLAIM_STATEMENTS["1"], judge_claim1, "every", "geometry"),
+    Claim("2", K.CLAIM_STATEMENTS["2"], judge_claim2, "every", "geometry"),
+    Claim("3", K.CLAIM_STATEMENTS["3"], judge_claim3, "every", "geometry"),
+    Claim("4", K.CLAIM_STATEMENTS["4"], judge_claim4, "majority", "classifiers", one_training_seed=False),
+    Claim("5", K.CLAIM_STATEMENTS["5"], judge_claim5, "every", "tsne_purity"),
+    Claim("6", K.CLAIM_STATEMENTS["6"], judge_claim6, "primary", "near_duplicates"),
+    Claim("D", K.CLAIM_STATEMENTS["D"], judge_dynamics, "primary", "dynamics"),
+]}
+
+
+# ============================================ judging a profile ============================================
+
+
+def judge(claim_id: str, comparisons: list[dict], regimes: dict) -> dict:
+    """A claim over its comparisons (numbers from :mod:`clorg.book.evidence`): each judged, marked
+    ``in_regime`` from ``regimes`` ({(encoder, method): True / False / None}, the gate of every run the
+    comparison reads), and combined by the claim's rule. ``verdict`` is None when there is nothing to
+    compare (no contrastive and supervised run of one encoder)."""
+    c = CLAIMS[claim_id]
+    judged = []
+    for n in comparisons:
+        runs = [tuple(r) for r in n.get("runs", [])]
+        in_regime = both_in_regime(*(regimes.get(r) for r in runs)) if runs else None
+        judged.append({**c.judge(n), "encoder": n["encoder"], "contrastive": n["contrastive"],
+                       "schedule": n.get("schedule"), "epochs": n.get("epochs"), "in_regime": in_regime})
+    deciding = judged[:1] if c.rule == "primary" else judged
+    return {"claim": c.id, "statement": c.statement, "rule": c.rule, "one_training_seed": c.one_training_seed,
+            "verdict": combine([j["verdict"] for j in deciding], c.rule) if judged else None,
+            "in_regime": both_in_regime(*(j["in_regime"] for j in deciding)) if judged else None,
+            "comparisons": judged}
+
+
+def judge_authors(claim_id: str, numbers: dict | None) -> dict | None:
+    """The authors' saved numbers through the same criterion; None where they saved none."""
+    if numbers is None:
+        return None
+    return {**CLAIMS[claim_id].judge(numbers), "encoder": numbers.get("encoder")}

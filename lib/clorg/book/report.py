@@ -5,16 +5,19 @@ that opens the book.
 
 Verdicts:
 
-- **reproduced** / **not reproduced**: our numbers are comparable with the paper's and agree (or not)
-  within the tolerance stated in the row (claims: the SPEC's thresholds, :mod:`clorg.book.claims`);
-- **inconclusive**: the deciding margin lies within the seeds' spread or the test set's binomial
-  standard error;
+- **reproduced** / **not reproduced**: for a number of SPEC section 6, ours is comparable with the paper's
+  and agrees (or not) within the tolerance stated in the row (:mod:`clorg.core.criteria`); for a claim,
+  its criterion of SPEC section 7 holds (or fails);
+- **inconclusive** (claims): a precondition fails, a number the criterion needs is absent, or claim 4's
+  interval contains 0; **direction only** (claim D): CH falls and RLD rises, by less than the criterion asks;
 - **not comparable**: the setting differs in what the number depends on (another encoder, a subset of
   the data, a much shorter training); the reason says which;
 - **missing**: the result was not computed for this profile; the reason gives the command.
 
-Each claim also says whether the encoders were in the regime it is about (:func:`clorg.book.claims.regime`):
-a verdict on encoders far from the authors' says little about the paper.
+The claims (SPEC section 7, version 2) are judged by :mod:`clorg.book.claims` on the numbers
+:mod:`clorg.book.evidence` takes from the stored results, beside the authors' own numbers through the same
+test; each carries whether its encoders were in the paper's regime, and a verdict out of regime is not
+counted for or against the paper. How they are shown: :mod:`clorg.book.verdicts`.
 """
 
 from __future__ import annotations
@@ -24,23 +27,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis import dynamics as D
 from ..analysis import records as R
-from ..core import paper, paths
+from ..core import criteria, paper, paths
 from ..core.atomic import write_json
 from ..core.config import kind_of
 from . import chapters, claims, store
+from . import evidence as E
+from . import verdicts as V
 
 REPORTED = ("toy", "training", "embeddings", "geometry", "tsne_purity", "classifiers", "gcn_graphs", "dynamics",
             "near_duplicates")
 
-# tolerances for "reproduced" on the numbers of SPEC section 6
-TOL_CHI = 0.05        # absolute, CHI(k)
-TOL_ACCURACY = 2.0    # percentage points
-TOL_RLD = 0.01        # absolute
-TOL_CH = 0.10         # relative
-TOY_Z = 3.0           # the authors' toy values within 3 of our seed standard deviations
-VERDICTS = ("reproduced", "inconclusive", "not reproduced", "not comparable", "missing")
+VERDICTS = claims.VERDICTS + ("not comparable", "missing")
 
 
 def collect(cfg: dict, data) -> dict[str, store.Status]:
@@ -103,7 +101,7 @@ def _setting(cfg: dict, data, encoder: str) -> str | None:
     reasons = []
     if encoder not in cfg["train"]["encoders"]:
         reasons.append(f"this profile trains no {encoder}")
-    elif cfg["train"]["width_scale"] != 1.0:
+    elif cfg["train"]["width_scale"] != paper.SETTINGS["train.width_scale"][0]:
         reasons.append(f"our {encoder} is at width x{cfg['train']['width_scale']:g}")
     summary = data.summary()
     if summary["name"] != "cifar10" or summary["train_images"] != 50_000:
@@ -153,7 +151,7 @@ def _toy_rows(res, profile):
         ours = f"{r['ours mean']:.3g} ± {r['ours sd']:.2g} ({r['ours min']:.3g} to {r['ours max']:.3g}, {n} seeds)"
         theirs = f"{r['authors run 1']:g} / {r['authors run 2']:g}"
         z = r["max |z|"]
-        ok = r["consistent"] or (z == z and z <= TOY_Z)
+        ok = r["consistent"] or (z == z and z <= criteria.NUMBERS_TOY_Z)
         why = "inside our range over seeds" if r["consistent"] else f"farther value {z:.1f} of our sd from our mean"
         rows.append(_row("toy figure", f"{r['panel']} {r['metric']}", theirs, ours,
                          "reproduced" if ok else "not reproduced", why))
@@ -171,15 +169,14 @@ def _chi_rows(res, cfg, data):
         for k, theirs in zip(paper.CHI_KS, values):
             name = f"CHI(k), ViT {kind}, k={k}"
             used = max([x for x in ks if x <= k], default=None)
-            ours = R.value(claims.final_epochs(records), encoder="vit", method=method, metric=R.CHI,
-                           parameter=used) if used is not None else None
+            ours = E.at(records, "vit", method, R.CHI, used) if used is not None else None
             if ours is None or setting:
                 rows.append(_row("CHI", name, theirs, "—", "not comparable", setting or f"no vit {method} run"))
                 continue
             note = "; ".join(filter(None, [_epochs_note(cfg, method), f"k={used}" if used != k else "",
-                                           f"tolerance ±{TOL_CHI}"]))
+                                           f"tolerance ±{criteria.NUMBERS_TOL_CHI}"]))
             rows.append(_row("CHI", name, theirs, round(ours, 3),
-                             "reproduced" if _close(ours, theirs, TOL_CHI) else "not reproduced", note))
+                             "reproduced" if _close(ours, theirs, criteria.NUMBERS_TOL_CHI) else "not reproduced", note))
     return rows
 
 
@@ -188,20 +185,18 @@ def _heads_rows(res, cfg, data):
         return [_missing_row("heads", "linear vs GCN, contrastive ViT", "86.43 / 85.74 %", "classifiers",
                              cfg["profile"]["name"])]
     setting = _setting(cfg, data, "vit")
-    finals = claims.final_epochs(res["records"])
     t = paper.HEADS_VIT_GCN_TEMPERATURE
     rows = []
     for head, parameter in (("linear", None), ("gcn", t)):
         theirs = paper.HEADS_VIT_CONTRASTIVE[head]
         what = f"{head}{f' T={t:g}' if parameter else ''} on contrastive ViT (authors' protocol), %"
-        ours = R.value(finals, encoder="vit", method="moco_queue", metric=R.head_metric(head, R.AUTHORS),
-                       parameter=parameter)
+        ours = E.at(res["records"], "vit", "moco_queue", R.head_metric(head, R.AUTHORS), parameter)
         if ours is None or setting:
             rows.append(_row("heads", what, theirs, "—", "not comparable", setting or "no vit moco_queue run"))
             continue
-        note = "; ".join(filter(None, [_epochs_note(cfg, "moco_queue"), f"tolerance ±{TOL_ACCURACY:g} points"]))
+        note = "; ".join(filter(None, [_epochs_note(cfg, "moco_queue"), f"tolerance ±{criteria.NUMBERS_TOL_ACCURACY:g} points"]))
         rows.append(_row("heads", what, theirs, round(100 * ours, 2),
-                         "reproduced" if _close(100 * ours, theirs, TOL_ACCURACY) else "not reproduced", note))
+                         "reproduced" if _close(100 * ours, theirs, criteria.NUMBERS_TOL_ACCURACY) else "not reproduced", note))
     return rows
 
 
@@ -215,11 +210,11 @@ def _random_rows(geo, heads, cfg, data):
         v = R.value(h, metric=R.head_metric(head, R.AUTHORS), parameter=parameter)
         return None if v is None else 100 * v
 
-    wanted = [("CH", r["ch"], "geometry", R.value(g, metric=R.CH), TOL_CH, True)]
-    wanted += [(f"RLD T={t:g}", v, "geometry", R.value(g, metric=R.RLD, parameter=t), TOL_RLD, False)
+    wanted = [("CH", r["ch"], "geometry", R.value(g, metric=R.CH), criteria.NUMBERS_TOL_CH, True)]
+    wanted += [(f"RLD T={t:g}", v, "geometry", R.value(g, metric=R.RLD, parameter=t), criteria.NUMBERS_TOL_RLD, False)
                for t, v in r["rld"].items()]
-    wanted += [("linear test, % (authors' protocol)", r["linear"], "classifiers", acc("linear"), TOL_ACCURACY, False)]
-    wanted += [(f"GCN T={t:g} test, % (authors' protocol)", v, "classifiers", acc("gcn", t), TOL_ACCURACY, False)
+    wanted += [("linear test, % (authors' protocol)", r["linear"], "classifiers", acc("linear"), criteria.NUMBERS_TOL_ACCURACY, False)]
+    wanted += [(f"GCN T={t:g} test, % (authors' protocol)", v, "classifiers", acc("gcn", t), criteria.NUMBERS_TOL_ACCURACY, False)
                for t, v in r["gcn"].items()]
     rows = []
     for what, theirs, source, ours, tol, relative in wanted:
@@ -240,114 +235,94 @@ def _path(points):
 
 
 def _dynamics_rows(res, cfg):
-    theirs = (f"CH {_path(paper.DYNAMICS_CH)}; RLD(0.1) {_path(paper.DYNAMICS_RLD[0.1])}; "
+    theirs = (f"CH {_path(paper.DYNAMICS_CH)}; RLD(0.1) {_path(paper.DYNAMICS_RLD[criteria.RLD_LOCAL_T])}; "
               f"RLD(1) < {paper.DYNAMICS_RLD1_BOUND:g}")
     if res is None:
         return [_missing_row("dynamics", "CH and RLD over training", theirs, "dynamics", cfg["profile"]["name"])]
+    reason = ("levels not comparable (their ViT, 1,200 epochs, an undocumented CIFAR-10 variant, so indicative "
+              "only); judged by the trend criterion of SPEC 7 (claim D): ")
     rows = []
-    reason = ("levels not comparable (their ViT, 1,200 epochs, an undocumented CIFAR-10 variant); the trend "
-              "is: CH ends below its epoch-0 value while RLD(0.1) ends above its own")
-    records = res["records"]
-    temps = sorted(R.parameters(records, metric=R.RLD))
-    for run in D.runs_in(R.select(records, metric=R.CH)):
-        f = D.follows_paper(records, temps[0], **run)
-        broad = D.trend(D.series(records, R.RLD, temps[-1], **run))
-        ch, local = f["CH"], f["RLD"]
-        ours = (f"CH {ch['first'][1]:.0f} (e{ch['first'][0]}) → peak {ch['peak'][1]:.0f} (e{ch['peak'][0]}) → "
-                f"{ch['last'][1]:.0f} (e{ch['last'][0]}); RLD({temps[0]:g}) {local['first'][1]:.3f} → "
-                f"{local['last'][1]:.3f}; RLD({temps[-1]:g}) at most {broad['peak'][1]:.3f}")
-        rows.append(_row("dynamics", f"trend over training, {run['encoder']} {run['method']} ({run['schedule']} "
-                         f"schedule)", theirs, ours, "reproduced" if f["holds"] else "not reproduced", reason))
+    for n in E.dynamics(res, cfg["train"]["schedule"]):
+        j = claims.judge_dynamics(n)
+        ours = (f"CH {V.number(n['ch_first'], ',.0f')} (e0) → max {V.number(n['ch_max'], ',.0f')} → "
+                f"{V.number(n['ch_last'], ',.0f')} (e{n['epochs']['CL']}); RLD(0.1) {V.number(n['rld_first'])} → "
+                f"{V.number(n['rld_last'])}")
+        rows.append(_row("dynamics", f"trend over training, {n['encoder']} {n['contrastive']} ({n['schedule']} "
+                         f"schedule)", theirs, ours, j["verdict"],
+                         reason + "; ".join(V.condition_text(c) for c in j["conditions"])))
     return rows
 
 
 # ============================================= section 7 =============================================
 
-PAPER_EVIDENCE = {
-    1: "ViT: CL 0.873 → 0.527 (drop 0.346); SL 0.990 → 0.988 (drop 0.002)",
-    2: "stated for ResNet-18, ResNet-101 and ViT",
-    3: "random ViT RLD(1) 0.0137 vs RLD(0.1) 0.1255; CL ViT RLD(0.1) 0.75 with RLD(1) < 0.02",
-    4: "their saved ViT run: GCN 85.74 % vs linear 86.43 % (test-selected), 652 vs 5,130 parameters",
-    5: "figure: SL ten blobs / ring of arcs; CL fragments / one mixed disc",
-    6: (f"most similar cross-class pair under CL ResNet-101: CL cosine {paper.NEAR_DUPLICATE_RESNET101['cl_cosine']}, "
-        f"SL cosine {paper.NEAR_DUPLICATE_RESNET101['sl_cosine']}"),
-}
+# The stored result each claim reads, and how its numbers are taken from it (clorg.book.evidence)
+EVIDENCE = {"1": E.claim1, "2": E.claim2, "3": E.claim3, "4": E.claim4, "5": E.claim5, "6": E.claim6}
 
 
-def claim_rows(collected: dict, cfg: dict, data) -> dict[int, list[dict]]:
-    """Each claim's comparisons (:mod:`clorg.book.claims`) from the stored results; a claim whose result
-    is missing maps to None."""
-    geo, heads = _result(collected, "geometry"), _result(collected, "classifiers")
-    purity, nd = _result(collected, "tsne_purity"), _result(collected, "near_duplicates")
-    out = {}
-    for n in (1, 2, 3):
-        out[n] = getattr(claims, f"claim{n}")(geo["records"]) if geo else None
-    out[4] = claims.claim4(heads["records"], data.summary()["test_images"]) if heads else None
-    out[5] = claims.claim5(purity["records"]) if purity else None
-    out[6] = claims.claim6(nd["comparisons"], cfg["near_duplicates"]["threshold"]) if nd else None
+def regime_rows(collected: dict) -> list[dict]:
+    """Each trained run's regime gate (SPEC 7): CHI(1) on training features and kNN test accuracy at its
+    analysed epoch, the thresholds and whether it is in the paper's regime."""
+    rows = E.regime(_result(collected, "geometry"), _result(collected, "embeddings"))
+    return [{**r, **claims.regime_gate(r["kind"], r["chi1"], r["knn"])} for r in rows]
+
+
+def verdicts(collected: dict, cfg: dict) -> list[dict]:
+    """Every claim of SPEC section 7 judged on the stored results (:func:`clorg.book.claims.judge`), with
+    the authors' numbers through the same test, the numbers that decide it, and a reason where there is
+    no verdict ("missing": the result is not stored; "not comparable": no contrastive and supervised run
+    of one encoder)."""
+    regimes = {(r["encoder"], r["method"]): r["in_regime"] for r in regime_rows(collected)}
+    authors = E.authors()
+    out = []
+    for cid, claim in claims.CLAIMS.items():
+        res = _result(collected, claim.source)
+        if res is None:
+            found, verdict, reason = [], "missing", f"run `{chapters.command(claim.source, cfg['profile']['name'])}`"
+        else:
+            found = E.dynamics(res, cfg["train"]["schedule"]) if cid == "D" else EVIDENCE[cid](res)
+            verdict, reason = None, "the profile lacks a contrastive or the supervised run of one encoder"
+        judged = claims.judge(cid, found, regimes)
+        judged.update(verdict=judged["verdict"] or verdict or "not comparable",
+                      authors=claims.judge_authors(cid, authors[cid]), authors_note=E.AUTHORS_NOTES[cid])
+        if not judged["comparisons"]:
+            judged["reason"] = reason
+        judged["deciding"] = V.deciding(judged)
+        out.append(judged)
     return out
 
 
-def _regime_of(regime: list[dict], encoder: str, method: str) -> bool | None:
-    kinds = [r["in_regime"] for r in regime if r["encoder"] == encoder and r["method"] in (method, "supervised")]
-    return all(kinds) if kinds else None
-
-
-def claim_table(collected: dict, cfg: dict, data) -> pd.DataFrame:
-    """Claims 1-6: statement, the paper's evidence, our numbers, the verdict and whether the encoders
-    were in the regime the claim is about."""
-    profile = cfg["profile"]["name"]
-    source = {1: "geometry", 2: "geometry", 3: "geometry", 4: "classifiers", 5: "tsne_purity", 6: "near_duplicates"}
-    reg = regime_table(collected)
-    rows = []
-    for n, found in claim_rows(collected, cfg, data).items():
-        row = {"claim": n, "statement": claims.STATEMENTS[n], "paper": PAPER_EVIDENCE[n]}
-        if found is None:
-            rows.append({**row, "ours": "—", "verdict": "missing", "in regime": None,
-                         "reason": f"run `{chapters.command(source[n], profile)}`"})
-            continue
-        verdict = claims.verdict(found, n)
-        regimes = [_regime_of(reg, r["encoder"], r["contrastive"]) for r in found]
-        in_regime = all(regimes) if regimes and None not in regimes else None
-        ours = "; ".join(f"{r['encoder']} {r['contrastive']}: {r['numbers']}" for r in found) or "—"
-        reason = "" if found else "the profile lacks a contrastive or the supervised run"
-        if verdict == "inconclusive":
-            reason = "a deciding margin lies within the seeds' spread or the test set's standard error"
-        rows.append({**row, "ours": ours, "verdict": verdict, "in regime": in_regime, "reason": reason})
-    return pd.DataFrame(rows)
-
-
-def regime_table(collected: dict) -> list[dict]:
-    """How close each encoder is to the authors' regime (:func:`clorg.book.claims.regime`)."""
-    geo, emb = _result(collected, "geometry"), _result(collected, "embeddings")
-    if geo is None or emb is None:
-        return []
-    return claims.regime(geo["records"], emb["records"])
+def claim_lines(cfg: dict, data, ids) -> list[str]:
+    """What a chapter prints for the claims ``ids`` it feeds, judged on the results stored so far."""
+    return V.chapter_lines([c for c in verdicts(collect(cfg, data), cfg) if c["claim"] in ids])
 
 
 # ============================================== summary ===============================================
 
 
 def summary(collected: dict, cfg: dict, data, build_seconds: float | None) -> dict:
-    """The machine-readable summary of a build (``results/<profile>/summary.json``)."""
-    reg = regime_table(collected)
-    table = claim_table(collected, cfg, data)
-    rows = claim_rows(collected, cfg, data)
+    """The machine-readable summary of a build (``results/<profile>/summary.json``): the encoders and
+    their regime, and per claim the verdict, ``in_regime``, the deciding numbers, every sub-condition of
+    every comparison and the authors' numbers through the same test."""
+    def claim_id(cid):
+        return int(cid) if cid.isdigit() else cid
+
     return {
         "profile": cfg["profile"]["name"], "dataset": data.summary()["name"],
-        # epochs: the epoch the encoder was measured at, its last (where a deadline stopped it, if it did)
-        "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epochs"],
-                      "knn_accuracy": r["knn_accuracy"], "chi1_train": r["chi1_train"], "in_regime": r["in_regime"]}
-                     for r in reg],
-        "claims": [{"claim": int(row["claim"]), "verdict": row["verdict"],
-                    "in_regime": None if row["in regime"] is None else bool(row["in regime"]),
-                    "statement": row["statement"], "deciding": "; ".join(r["deciding"] for r in rows[int(row["claim"])] or []) or "—"}
-                   for row in table.to_dict("records")],
+        # epochs: the epoch the encoder was measured at (its last, or the authors' analysed epoch)
+        "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": r["knn"],
+                      "chi1_train": r["chi1"], "in_regime": r["in_regime"], "regime_conditions": r["conditions"]}
+                     for r in regime_rows(collected)],
+        "claims": [{"claim": claim_id(c["claim"]), "verdict": c["verdict"], "in_regime": c["in_regime"],
+                    "statement": c["statement"], "deciding": c["deciding"], "rule": c["rule"],
+                    "one_training_seed": c["one_training_seed"], "comparisons": c["comparisons"],
+                    "authors": c["authors"], "authors_note": c["authors_note"], "reason": c.get("reason")}
+                   for c in verdicts(collected, cfg)],
+        "spec_version": criteria.SPEC_VERSION,
         "build_seconds": None if build_seconds is None else round(float(build_seconds), 1),
     }
 
 
-SUMMARY_KEYS = ("profile", "dataset", "encoders", "claims", "build_seconds")
+SUMMARY_KEYS = ("profile", "dataset", "encoders", "claims", "spec_version", "build_seconds")
 
 
 def write_summary(cfg: dict, summary_: dict) -> Path:
@@ -379,30 +354,3 @@ def build_seconds(profile: str) -> float | None:
         return sum(n["seconds"] for n in json.loads(path.read_text())["notebooks"])
     except (OSError, ValueError, KeyError):
         return None
-
-
-def findings_markdown(summary_: dict, link: str | None = None) -> str:
-    """The "What we found" block: each claim, its verdict and the number that decides it."""
-    lines = [f"On the `{summary_['profile']}` profile ({summary_['dataset']}):", ""]
-    for c in summary_["claims"]:
-        regime = {True: "", False: " (encoders not in the paper's regime)", None: ""}[c["in_regime"]]
-        lines.append(f"- **Claim {c['claim']}: {c['verdict']}**{regime}. {c['statement']}. Ours: {c['deciding']}.")
-    encs = [f"{e['encoder']} {e['method']}: kNN {e['knn_accuracy']:.1%}, CHI(1) {e['chi1_train']:.3f}"
-            for e in summary_["encoders"] if e["knn_accuracy"] is not None]
-    if encs:
-        lines += ["", "Encoders: " + "; ".join(encs) + "."]
-    if link:
-        lines += ["", f"The {link} gives every number and how it was judged."]
-    return "\n".join(lines) + "\n"
-
-
-VERDICT_COLOURS = {"reproduced": "#d9f2d9", "inconclusive": "#fde9c8", "not reproduced": "#f8d7d7",
-                   "not comparable": "#eeeeee", "missing": "#fff3cd"}
-
-
-def styled(table: pd.DataFrame):
-    """``table`` (claims or numbers) for the page: left-aligned, top-aligned, each verdict coloured."""
-    def colour(v):
-        return f"background-color: {VERDICT_COLOURS[v]}" if v in VERDICT_COLOURS else ""
-    return (table.style.hide(axis="index").map(colour, subset=["verdict"])
-            .set_properties(**{"text-align": "left", "vertical-align": "top"}))

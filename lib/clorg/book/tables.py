@@ -11,7 +11,8 @@ from ..analysis import dynamics as D
 from ..analysis import records as R
 from ..core import paper
 from ..features import label
-from . import claims
+from . import claims, evidence
+from . import verdicts as V
 
 _NAMES = {R.CH: "CH", R.RLD: "RLD T={:g}", R.CHI: "CHI k={}", R.KNN: "kNN k={}", R.MAP_PURITY: "purity (k=10), perplexity {:,g}",
           R.MAP_PURITY_WIDE: "global purity, perplexity {:,g}"}
@@ -135,53 +136,37 @@ def dynamics_table(records: list[dict]) -> pd.DataFrame:
         "CH: first": f"{ch[0][1]:g} (e{ch[0][0]})", "CH: peak": f"{ch[1][1]:g} (e{ch[1][0]}, after e0)",
         "CH: last": f"{ch[-1][1]:g} (e{ch[-1][0]})", "RLD T=0.1: first": f"{rld[0][1]:g} (e0)",
         "RLD T=0.1: peak": f"{rld[1][1]:g} (e{rld[1][0]})", "RLD T=0.1: last": f"{rld[-1][1]:g} (e{rld[-1][0]})"}
-    return pd.DataFrame.from_dict(rows, orient="index").T
+    return pd.DataFrame.from_dict(rows, orient="index").T.fillna(V.NOT_SAVED)
 
 
-def schedule_experiment(records: list[dict]) -> list[str]:
-    """The verdict lines of the learning-rate experiment: along each run, does CH fall while RLD at the
-    smallest temperature rises (the paper's trend)? Then: does that happen under the authors' curve and
-    not under cosine?"""
-    temps = sorted(R.parameters(records, metric=R.RLD))
-    lines, held = [], {}
-    for run in D.runs_in(R.select(records, metric=R.CH)):
-        f = D.follows_paper(records, temps[0], **run)
-        ch, rld = f["CH"], f["RLD"]
-        held.setdefault((run["encoder"], run["method"]), {})[run["schedule"]] = f["holds"]
-        lines.append(
-            f"{run['encoder']} {run['method']}, {run['schedule']} schedule: CH {ch['first'][1]:.1f} (e{ch['first'][0]}) -> "
-            f"peak {ch['peak'][1]:.1f} (e{ch['peak'][0]}) -> {ch['last'][1]:.1f} (e{ch['last'][0]}), "
-            f"{'falls' if f['CH falls'] else 'does NOT fall'} below its start ({ch['last'][1] / ch['peak'][1] - 1:+.1%} from "
-            f"its peak; the authors' {paper.DYNAMICS_CH[-1][1] / paper.DYNAMICS_CH[1][1] - 1:+.1%}); "
-            f"RLD({temps[0]:g}) {rld['first'][1]:.3f} -> peak "
-            f"{rld['peak'][1]:.3f} (e{rld['peak'][0]}) -> {rld['last'][1]:.3f}, "
-            f"{'rises' if f['RLD rises'] else 'does NOT rise'}: the paper's trend "
-            f"{'holds' if f['holds'] else 'does NOT hold'}")
-    for (encoder, method), by_schedule in held.items():  # the comparison is within one encoder and method
-        literal = [s for s in by_schedule if s.startswith("paper")]
-        if not literal or "cosine" not in by_schedule:
+def schedule_experiment(result: dict, schedule: str) -> list[str]:
+    """The verdict lines of the learning-rate experiment: each followed run judged by the dynamics
+    criterion of SPEC 7 (claim D: CH collapses to half its maximum while RLD(0.1) rises by 0.30), then
+    whether the verdict depends on the schedule (the authors' rising curve against cosine)."""
+    lines, by_schedule = [], {}
+    for n in evidence.dynamics(result, schedule):
+        j = claims.judge_dynamics(n)
+        by_schedule.setdefault((n["encoder"], n["contrastive"]), {})[n["schedule"]] = j["verdict"]
+        lines.append(f"{V.who(n)} schedule: CH {V.number(n['ch_first'], ',.1f')} (e0) → max "
+                     f"{V.number(n['ch_max'], ',.1f')} → {V.number(n['ch_last'], ',.1f')} (e{n['epochs']['CL']}); "
+                     f"RLD(0.1) {V.number(n['rld_first'])} → {V.number(n['rld_last'])}: {j['verdict']} ("
+                     + "; ".join(V.condition_text(c) for c in j["conditions"]) + ")")
+    ch = dict(paper.DYNAMICS_CH)
+    lines.append(f"the authors' ViT: CH {ch[0]:g} (e0) → {ch[paper.DYNAMICS_EPOCHS]:g} (e{paper.DYNAMICS_EPOCHS}), "
+                 f"RLD(0.1) {paper.DYNAMICS_RLD[0.1][0][1]:g} → {paper.DYNAMICS_RLD[0.1][-1][1]:g}: "
+                 f"{claims.judge_authors('D', evidence.authors()['D'])['verdict']} under the same criterion")
+    for (encoder, method), found in by_schedule.items():  # the comparison is within one encoder and method
+        literal = [s for s in found if s.startswith("paper")]
+        if not literal or "cosine" not in found:
             continue
-        s, paper_holds, cosine_holds = literal[0], by_schedule[literal[0]], by_schedule["cosine"]
-        who = f"{encoder} {method}"
-        if paper_holds and not cosine_holds:
-            lines.append(f"-> {who}: the trend appears under the authors' curve ({s}) and not under cosine: here "
-                         f"it comes with the rising learning rate, not with the method alone")
-        elif paper_holds and cosine_holds:
-            lines.append(f"-> {who}: the trend appears under both schedules: here it comes with the method, "
-                         f"whatever the learning rate does")
-        elif not paper_holds and not cosine_holds:
-            lines.append(f"-> {who}: the trend appears under neither schedule at this scale")
+        who, shown = f"{encoder} {method}", f"{literal[0]}: {found[literal[0]]}; cosine: {found['cosine']}"
+        if found[literal[0]] == found["cosine"]:
+            lines.append(f"→ {who}: the same verdict under both schedules ({shown}): at this scale the schedule "
+                         f"does not decide it")
         else:
-            lines.append(f"-> {who}: the trend appears under cosine but not under the authors' curve ({s})")
+            lines.append(f"→ {who}: the verdict differs between the schedules ({shown}): here the learning-rate "
+                         f"curve matters")
     return lines
-
-
-def claim_lines(rows: list[dict], claim: int) -> list[str]:
-    """One line per comparison and one verdict line for a claim, as the chapters print them."""
-    out = [f"claim {claim}, {r['encoder']} {r['contrastive']}: "
-           f"{ {True: 'holds', False: 'does NOT hold', None: 'not checked'}[r['holds']]} ({r['numbers']})"
-           for r in rows]
-    return out + [f"claim {claim} on this profile: {claims.verdict(rows, claim)}"]
 
 
 def pairs_table(comparisons: list[dict], class_names) -> pd.DataFrame:
@@ -199,9 +184,13 @@ def pairs_table(comparisons: list[dict], class_names) -> pd.DataFrame:
 
 
 def regime_frame(regime: list[dict]) -> pd.DataFrame:
-    """The regime table: each encoder's kNN accuracy and CHI(1) on training features beside the authors'."""
-    if not regime:
-        return pd.DataFrame()
-    t = pd.DataFrame(regime)
-    t["features"] = [label({**r, "schedule": None}) for r in regime]
-    return t.set_index("features")[["epochs", "knn_accuracy", "chi1_train", "authors_chi1", "threshold", "in_regime"]]
+    """The regime gate of each trained encoder (SPEC 7): CHI(1) on training features and kNN test accuracy
+    (k = 10) at its analysed epoch, each beside its threshold, and whether it is in the paper's regime."""
+    rows = {}
+    for r in regime:
+        chi, knn = r["conditions"]
+        rows[label({**r, "schedule": None})] = {
+            "epoch": r["epoch"], "CHI(1), training": V.number(chi["value"]), "CHI(1) needs": V.threshold(chi),
+            "kNN accuracy, test": V.number(knn["value"], knn["fmt"]), "kNN needs": V.threshold(knn),
+            "the authors' CHI(1) (ViT)": f"{paper.CHI_VIT[r['kind']][0]:.3f}", "in regime": V.regime_word(r["in_regime"])}
+    return pd.DataFrame.from_dict(rows, orient="index")

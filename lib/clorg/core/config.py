@@ -249,9 +249,6 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "near_duplicates": {
         "search": (_pos_int, "most similar cross-class pairs searched per contrastive run"),
         "show": (_pos_int, "pairs kept for the chapter's table and pictures"),
-        "threshold": (lambda v: None if _is_num(v) and -1 < v < 1 else "a cosine in (-1, 1)",
-                      "claim 6's contrastive cosine (the paper: 0.99)"),
-        "baseline_pairs": (_pos_int, "random cross-class pairs of the baseline"),
     },
 }
 

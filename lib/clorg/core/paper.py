@@ -24,6 +24,12 @@ RESTART_MULT = 2     # T_mult of the warm restarts
 SUPERVISED_RESNET18_EPOCH = 120  # the authors analysed supervised ResNet-18 at epoch 120, the ViT at 600
 
 
+def supervised_analysed_epoch(encoder: str) -> int:
+    """The epoch of the supervised run whose features the authors analysed: ResNet-18 120, the others 600
+    (SPEC 7 "Terms", SPEC 8)."""
+    return SUPERVISED_RESNET18_EPOCH if encoder == "resnet18" else SCHEDULE["supervised"]["analysed_epoch"]
+
+
 def base_lr(kind: str) -> float:
     """The authors' base learning rate of a kind (2.73e-5 contrastive, 1.95e-5 supervised)."""
     s = SCHEDULE[kind]
@@ -74,7 +80,6 @@ SETTINGS = {
     "heads.random_init_mask_range": ([0.05, 0.5], "GCN mask range on the random init", "SPEC 8"),
     "heads.dense_max_nodes": (60000, "GCN graph: dense over all 60,000 train and test nodes", "imageComponent/head.py"),
     "dynamics.rld_temperatures": ([1.0, 0.5, 0.1], "RLD temperatures along training", "SPEC 5"),
-    "near_duplicates.threshold": (0.99, "claim 6's contrastive cosine", "SPEC 7"),
 }
 
 # Settings of theirs no profile key changes: what the code always does, and whether ours does the same.
@@ -106,7 +111,8 @@ TOY_RUNS = {
 }
 TOY_TEMPERATURE = 0.05
 
-# CHI(k) on the 50,000 CIFAR-10 training features of the ViT
+# CHI(k) on the 50,000 CIFAR-10 training features of the ViT (5,000 per class: n_c of claim 1's k_max)
+CLASS_SIZE = 5_000
 CHI_KS = (1, 10, 100, 500, 1000)
 CHI_VIT = {
     "contrastive": (0.873, 0.847, 0.805, 0.667, 0.527),  # epoch 1200
@@ -116,6 +122,7 @@ CHI_VIT = {
 # Linear vs GCN head (T = 0.1) on contrastive ViT features, the authors' test-selected protocol (%)
 HEADS_VIT_CONTRASTIVE = {"linear": 86.43, "gcn": 85.74}
 HEADS_VIT_GCN_TEMPERATURE = 0.1
+HEADS_PARAMETERS = {"linear": 5130, "gcn": 652}  # trainable parameters for 512-d features and C = 10 (SPEC 2.4, 2.5)
 
 # Randomly initialised ViT (epoch 0): CH, RLD by temperature, linear and GCN (by temperature) accuracy in %
 RANDOM_VIT = {"ch": 592.5, "rld": {1.0: 0.0137, 0.2: 0.0745, 0.1: 0.1255}, "linear": 43.0,
