@@ -6,7 +6,8 @@
 #   make gpu10  train every run of the gpu10 profile (ci/train_profile.py), then `make book PROFILE=gpu10`
 #   make paper  the same for the paper profile; run it again after an interruption and it resumes
 # FRESH=1 recomputes every result and retrains every run, whatever is stored (make book FRESH=1).
-# OVERRIDES="--override KEY=VALUE ..." goes to the training and the notebooks; ALLOW_CPU=1 lets a GPU
+# OVERRIDES="--override KEY=VALUE ..." goes to the training and the notebooks: the profile with overrides is a
+# variant with its own results/<profile>+<overrides>-<hash>/ (make clean-variants removes them); ALLOW_CPU=1 lets a GPU
 # profile train and execute on the CPU (shrink it with OVERRIDES, and point CLORG_RUNS and CLORG_RESULTS
 # at a scratch folder so the real profile's runs and results stay untouched).
 
@@ -21,7 +22,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test pytest book execute build-book check-site lock clean gpu10 paper
+.PHONY: test pytest book execute build-book check-site lock clean clean-variants gpu10 paper
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "clorg needs Python 3.11 (the torch wheels are built for it); set PYTHON=/path/to/python3.11")' \
@@ -46,7 +47,7 @@ execute: $(STAMP)
 	$(PY) ci/execute_notebooks.py --profile $(PROFILE) $(OVERRIDES) $(CPU_FLAG) $(FRESH_FLAG)
 
 build-book: $(STAMP)
-	$(PY) ci/build_book.py --profile $(PROFILE)
+	$(PY) ci/build_book.py --profile $(PROFILE) $(OVERRIDES)
 
 check-site: $(STAMP)
 	$(PY) ci/check_site.py _build/html
@@ -62,3 +63,7 @@ lock: $(STAMP)
 
 clean:
 	rm -rf build _build
+
+# removes the results, runs and build folders of profile variants (overrides), listing each
+clean-variants: $(STAMP)
+	$(PY) ci/clean_variants.py

@@ -89,7 +89,7 @@ def settings_table(cfg, overrides, spec, summary, images, labels, device, steps,
         torch.set_num_threads(n_threads)
         over = {**{f"train.{k}": v for k, v in knobs.items()}, "train.contrastive_batch_size": batch,
                 "train.supervised_batch_size": batch}
-        run_cfg = resolve(load_profile(cfg["profile"]["name"], {**overrides, **over}), spec, summary)
+        run_cfg = resolve(load_profile(cfg["profile"]["base"], {**overrides, **over}), spec, summary)
         t0 = time.perf_counter()
         seconds = time_steps(run_cfg, images, labels, device, steps, warmup + (2 if knobs["compile"] else 0))
         rate = batch / seconds

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 from clorg.book import fidelity, report, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
-from clorg.core.config import load_profile  # noqa: E402
+from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.provenance import describe_hardware  # noqa: E402
 
 
@@ -57,7 +57,8 @@ def build_info_markdown(info: dict) -> str:
     ds = info["dataset"]
     lines = [
         f"- **Profile:** `{info['profile']}`: {info['description']}"
-        + (f", with overrides `{info['overrides']}`" if info["overrides"] else "") + ".",
+        + (f"; with overrides {', '.join(f'`{k} = {v}`' for k, v in info['overrides'].items())}, a variant named "
+           f"`{info['name']}` whose results are in `results/{info['name']}/`" if info["overrides"] else "") + ".",
         f"- **Dataset used:** {ds['name']}, {ds['train_images']:,} training and {ds['test_images']:,} test images "
         f"of shape {tuple(ds['image_shape'])} in {len(ds['classes'])} classes.",
         f"- **Data source:** {ds['source']}, sha256 `{ds['sha256']}`.",
@@ -146,8 +147,14 @@ def stage(profile: str) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="the overrides the notebooks were executed with: the book of that variant")
     args = ap.parse_args()
-    profile = load_profile(args.profile)["profile"]["name"]
+    try:
+        profile = load_profile(args.profile, parse_overrides(args.override))["profile"]["variant"]
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     site = stage(profile)
     shutil.rmtree(ROOT / "_build", ignore_errors=True)  # a fresh site: no page left from another profile
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "--path-output", str(ROOT),

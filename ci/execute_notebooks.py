@@ -92,7 +92,7 @@ def skipped_note(stem: str, cfg: dict, data, profile: str, overrides: list[str])
     """The markdown cell that tells a reader why chapter ``stem`` was not executed in this build."""
     name = cfg["profile"]["name"]
     everything, chapter = produce_commands(profile, name, stem, overrides)
-    folder = shown(chapters.store.results_dir(name))
+    folder = shown(chapters.store.results_dir(cfg["profile"]["variant"]))
     return (
         ":::{warning}\n"
         f"**This chapter was not executed in this build**: profile `{name}` needs a GPU "
@@ -144,7 +144,7 @@ def main() -> int:
     except (ValueError, ConfigError) as exc:  # an unknown profile or key, a wrong type: one line, exit 2
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    name = cfg["profile"]["name"]
+    name = cfg["profile"]["variant"]  # a profile with overrides builds apart from the plain one
     out = ROOT / "build" / name
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     if args.allow_cpu:  # the kernels inherit it: clorg.book.chapters.can_compute reads it
@@ -154,7 +154,8 @@ def main() -> int:
     choice = choose_profile_dataset(cfg)
     print(choice.describe(), flush=True)
     write_json(out / "build_info.json", {
-        "profile": name, "description": cfg["profile"]["description"], "overrides": overrides,
+        "profile": cfg["profile"]["base"], "name": name, "description": cfg["profile"]["description"],
+        "overrides": cfg["profile"]["overrides"],
         "dataset": choice.summary(), "commit": provenance.git_commit(), "hardware": provenance.hardware(),
         "libraries": provenance.library_versions(), "fresh": args.fresh,
         "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -42,7 +42,7 @@ def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
     """Why this profile may not train here (a GPU profile on a machine with no GPU), or None."""
     if gpus > 0 or allow_cpu or not cfg["profile"]["needs_gpu"]:
         return None
-    name = cfg["profile"]["name"]
+    name = cfg["profile"]["base"]
     return (f"profile {name!r} needs a GPU (profile.needs_gpu: true) and torch sees none on this machine.\n"
             f"Run it where one is visible (`make {name}`, or python ci/train_profile.py --profile {name}); several "
             f"GPUs are used through torchrun.\nTo exercise it on the CPU anyway, pass --allow-cpu (make: ALLOW_CPU=1) "

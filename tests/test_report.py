@@ -72,7 +72,7 @@ def test_missing_results_say_which_command_produces_them(stored):
     assert "--only 06_classifiers" in _claim(judged, "4")["reason"] and "--only 05_tsne" in _claim(judged, "5")["reason"]
     assert "--only 08_near_duplicates" in _claim(judged, "6")["reason"]
     assert "--only 07_dynamics" in _claim(judged, "D")["reason"]
-    gaps = report.missing(collected, "smoke")
+    gaps = report.missing(collected, cfg)
     assert len(gaps) == len(report.REPORTED) and "notebooks/06_classifiers.ipynb" in set(gaps["produced by"])
     assert set(gaps["command"]) == {f"python -m clorg.book --profile smoke --only {chapters.chapter_of(n).stem}"
                                     for n in report.REPORTED}

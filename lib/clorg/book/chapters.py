@@ -26,7 +26,7 @@ from ..analysis.metrics import nearest_neighbours
 from ..analysis.near_duplicates import cross_class_report
 from ..analysis.toy import compare_with_authors, toy_scores
 from ..analysis.tsne import map_purity_records, tsne_grid
-from ..core import code, paper
+from ..core import code, paper, paths, variants
 from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, main_runs
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
@@ -81,9 +81,10 @@ def producer(result: str) -> str:
     return f"notebooks/{chapter_of(result).stem}.ipynb"
 
 
-def command(result: str, profile: str) -> str:
-    """The shell command, from the project root, that (re)produces ``result`` on ``profile``."""
-    return f"python -m clorg.book --profile {profile} --only {chapter_of(result).stem}"
+def command(result: str, cfg: dict) -> str:
+    """The shell command, from the project root, that (re)produces ``result`` on this profile, with its
+    overrides (:func:`clorg.core.variants.profile_args`)."""
+    return f"python -m clorg.book {variants.profile_args(cfg)} --only {chapter_of(result).stem}"
 
 
 def can_compute(cfg: dict) -> bool:
@@ -96,11 +97,33 @@ def can_compute(cfg: dict) -> bool:
 
 
 def setup(profile: str = "quick", overrides: dict | None = None):
-    """(cfg, data) of a chapter: the validated profile and its dataset, described on the page."""
-    cfg = load_profile(profile, overrides)
+    """(cfg, data) of a chapter: the validated profile and its dataset, described on the page. With
+    overrides, the profile is a variant with results of its own (:mod:`clorg.core.variants`), whose
+    overrides are recorded beside them and named here."""
+    cfg = setup_profile(profile, overrides)
     data = choose_profile_dataset(cfg)
     print(data.describe())
     return cfg, data
+
+
+def setup_profile(profile: str = "quick", overrides: dict | None = None) -> dict:
+    """The validated profile of a chapter that reads no dataset (the toy figure), described on the page;
+    a variant's overrides are recorded beside its results."""
+    cfg = load_profile(profile, overrides)
+    variants.write_record(cfg)
+    print(describe_profile(cfg))
+    return cfg
+
+
+def describe_profile(cfg: dict) -> str:
+    """One line: the profile, its overrides and where its results go."""
+    p = cfg["profile"]
+    folder = paths.shown(store.results_dir(p["variant"]))
+    if not p["overrides"]:
+        return f"profile {p['name']}: results in {folder}/"
+    shown = ", ".join(f"{k} = {v!r}" for k, v in p["overrides"].items())
+    return (f"profile {p['base']} with overrides {shown}: a variant named {p['variant']}, its results in {folder}/ "
+            f"(the plain profile's stay as they are; a run whose settings the overrides do not change is shared)")
 
 
 # ============================================ the machinery ===========================================
@@ -143,7 +166,7 @@ def _cached(cfg, data, name: str, compute, fresh: bool):
     chapter = chapter_of(name)
     data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
-                        command=command(name, cfg["profile"]["name"]), recompute=fresh,
+                        command=command(name, cfg), recompute=fresh,
                         # a chapter that reads no runs (the toy figure) needs no GPU on any profile
                         can_compute=can_compute(cfg) or chapter.runs is None, arrays=name in chapter.arrays)
 
@@ -231,7 +254,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
 
     chapter = CHAPTERS["02_train"]
     return store.cached(cfg, data, "training", compute, store.Source(chapter.reads, chapter.code, None),
-                        producer=producer("training"), command=command("training", cfg["profile"]["name"]),
+                        producer=producer("training"), command=command("training", cfg),
                         recompute=fresh or trainable, can_compute=trainable)
 
 

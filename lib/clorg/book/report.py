@@ -51,9 +51,12 @@ def _result(collected: dict, name: str):
     return st.entry["result"] if st is not None and st.usable else None
 
 
-def missing(collected: dict, profile: str) -> pd.DataFrame:
-    rows = [{"result": f"results/{profile}/{name}", "state": st.detail, "produced by": chapters.producer(name),
-             "command": chapters.command(name, profile)} for name, st in collected.items() if not st.usable]
+def missing(collected: dict, cfg: dict) -> pd.DataFrame:
+    """The results that are not there (or not usable), each with the notebook and the command that produce
+    it (the command repeats the profile's overrides)."""
+    folder = paths.shown(store.results_dir(cfg["profile"]["variant"]))
+    rows = [{"result": f"{folder}/{name}", "state": st.detail, "produced by": chapters.producer(name),
+             "command": chapters.command(name, cfg)} for name, st in collected.items() if not st.usable]
     return pd.DataFrame(rows, columns=["result", "state", "produced by", "command"])
 
 
@@ -120,8 +123,8 @@ def _row(section, what, theirs, ours, verdict, reason=""):
     return {"section": section, "what": what, "paper": theirs, "ours": ours, "verdict": verdict, "reason": reason}
 
 
-def _missing_row(section, what, theirs, name, profile):
-    return _row(section, what, theirs, "—", "missing", f"run `{chapters.command(name, profile)}`")
+def _missing_row(section, what, theirs, name, cfg):
+    return _row(section, what, theirs, "—", "missing", f"run `{chapters.command(name, cfg)}`")
 
 
 def _close(ours: float, theirs: float, tol: float, relative: bool = False) -> bool:
@@ -133,8 +136,7 @@ def _close(ours: float, theirs: float, tol: float, relative: bool = False) -> bo
 
 def numbers(collected: dict, cfg: dict, data) -> pd.DataFrame:
     """Every number of SPEC section 6 beside ours, with a verdict."""
-    profile = cfg["profile"]["name"]
-    rows = _toy_rows(_result(collected, "toy"), profile)
+    rows = _toy_rows(_result(collected, "toy"), cfg)
     rows += _chi_rows(_result(collected, "geometry"), cfg, data)
     rows += _heads_rows(_result(collected, "classifiers"), cfg, data)
     rows += _random_rows(_result(collected, "geometry"), _result(collected, "classifiers"), cfg, data)
@@ -142,9 +144,9 @@ def numbers(collected: dict, cfg: dict, data) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _toy_rows(res, profile):
+def _toy_rows(res, cfg):
     if res is None:
-        return [_missing_row("toy figure", "RLD and CH per panel", "12 values", "toy", profile)]
+        return [_missing_row("toy figure", "RLD and CH per panel", "12 values", "toy", cfg)]
     rows = []
     n = res["seeds"]
     for r in res["comparison"]:
@@ -160,7 +162,7 @@ def _toy_rows(res, profile):
 
 def _chi_rows(res, cfg, data):
     if res is None:
-        return [_missing_row("CHI", "CHI(k) of the ViT", "10 values", "geometry", cfg["profile"]["name"])]
+        return [_missing_row("CHI", "CHI(k) of the ViT", "10 values", "geometry", cfg)]
     records, rows = res["records"], []
     setting = _setting(cfg, data, "vit")
     ks = sorted(R.parameters(records, metric=R.CHI))
@@ -182,8 +184,8 @@ def _chi_rows(res, cfg, data):
 
 def _heads_rows(res, cfg, data):
     if res is None:
-        return [_missing_row("heads", "linear vs GCN, contrastive ViT", "86.43 / 85.74 %", "classifiers",
-                             cfg["profile"]["name"])]
+        theirs = f"{paper.HEADS_VIT_CONTRASTIVE['linear']:g} / {paper.HEADS_VIT_CONTRASTIVE['gcn']:g} %"
+        return [_missing_row("heads", "linear vs GCN, contrastive ViT", theirs, "classifiers", cfg)]
     setting = _setting(cfg, data, "vit")
     t = paper.HEADS_VIT_GCN_TEMPERATURE
     rows = []
@@ -220,7 +222,7 @@ def _random_rows(geo, heads, cfg, data):
     for what, theirs, source, ours, tol, relative in wanted:
         what = f"random-init ViT {what}"
         if (geo if source == "geometry" else heads) is None:
-            rows.append(_missing_row("random init", what, theirs, source, cfg["profile"]["name"]))
+            rows.append(_missing_row("random init", what, theirs, source, cfg))
         elif ours is None or setting:
             rows.append(_row("random init", what, theirs, "—", "not comparable", setting or "not computed here"))
         else:
@@ -238,7 +240,7 @@ def _dynamics_rows(res, cfg):
     theirs = (f"CH {_path(paper.DYNAMICS_CH)}; RLD(0.1) {_path(paper.DYNAMICS_RLD[criteria.RLD_LOCAL_T])}; "
               f"RLD(1) < {paper.DYNAMICS_RLD1_BOUND:g}")
     if res is None:
-        return [_missing_row("dynamics", "CH and RLD over training", theirs, "dynamics", cfg["profile"]["name"])]
+        return [_missing_row("dynamics", "CH and RLD over training", theirs, "dynamics", cfg)]
     reason = ("levels not comparable (their ViT, 1,200 epochs, an undocumented CIFAR-10 variant, so indicative "
               "only); judged by the trend criterion of SPEC 7 (claim D): ")
     rows = []
@@ -277,7 +279,7 @@ def verdicts(collected: dict, cfg: dict) -> list[dict]:
     for cid, claim in claims.CLAIMS.items():
         res = _result(collected, claim.source)
         if res is None:
-            found, verdict, reason = [], "missing", f"run `{chapters.command(claim.source, cfg['profile']['name'])}`"
+            found, verdict, reason = [], "missing", f"run `{chapters.command(claim.source, cfg)}`"
         else:
             found = E.dynamics(res, cfg["train"]["schedule"]) if cid == "D" else EVIDENCE[cid](res)
             verdict, reason = None, "the profile lacks a contrastive or the supervised run of one encoder"
@@ -307,7 +309,7 @@ def summary(collected: dict, cfg: dict, data, build_seconds: float | None) -> di
         return int(cid) if cid.isdigit() else cid
 
     return {
-        "profile": cfg["profile"]["name"], "dataset": data.summary()["name"],
+        "profile": cfg["profile"]["variant"], "dataset": data.summary()["name"],
         # epochs: the epoch the encoder was measured at (its last, or the authors' analysed epoch)
         "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": r["knn"],
                       "chi1_train": r["chi1"], "in_regime": r["in_regime"], "regime_conditions": r["conditions"]}
@@ -326,7 +328,7 @@ SUMMARY_KEYS = ("profile", "dataset", "encoders", "claims", "spec_version", "bui
 
 
 def write_summary(cfg: dict, summary_: dict) -> Path:
-    path = store.results_dir(cfg["profile"]["name"]) / "summary.json"
+    path = store.results_dir(cfg["profile"]["variant"]) / "summary.json"
     write_json(path, summary_)
     return path
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
+from . import variants
 from .paths import CONFIG_DIR
 
 
@@ -359,7 +360,20 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
                  config_dir: Path = CONFIG_DIR) -> dict:
-    """Load, override and validate a profile by name (``configs/<name>.yaml``) or path."""
+    """Load, override and validate a profile by name (``configs/<name>.yaml``), path, or variant name.
+
+    With overrides that change a setting, the profile is a variant (:mod:`clorg.core.variants`):
+    ``profile.variant`` is ``<name>+<overrides>-<hash>``, the folder of its results (and builds);
+    ``profile.base`` (what ``--profile`` takes) and ``profile.overrides`` (the effective ones) say what it
+    is. Without overrides ``profile.variant`` is the profile's name. ``profile.name`` stays the profile's:
+    runs stay under ``runs/<name>/``, keyed by their resolved settings, so a variant that changes no
+    run's settings reuses the profile's runs. A variant's name loads it again from its recorded overrides."""
+    recorded = {}
+    if variants.is_variant(profile):
+        try:
+            profile, recorded = variants.read_record(str(profile))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     path = _profile_path(profile, config_dir)
     try:
         cfg = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # safe: a SafeLoader, plain values only
@@ -368,7 +382,17 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
                "remove it" if isinstance(exc, yaml.constructor.ConstructorError) and "twice" not in str(exc) else "")
         raise ConfigError(f"profile {path} is not valid YAML: {exc}{fix}") from exc
     validate(cfg, origin=f"profile {path}")
-    return validate(apply_overrides(cfg, overrides), origin=f"profile {path} with overrides {overrides}")
+    wanted = {**recorded, **(overrides or {})}
+    out = validate(apply_overrides(cfg, wanted), origin=f"profile {path} with overrides {wanted}")
+    changed = variants.effective(wanted, lambda key: _get(cfg, key))
+    base = cfg["profile"]["name"] if Path(str(profile)).suffix not in (".yaml", ".yml") else str(profile)
+    out["profile"].update(variant=variants.variant_name(cfg["profile"]["name"], changed), base=base, overrides=changed)
+    return out
+
+
+def _get(cfg: dict, dotted: str):
+    section, _, key = dotted.partition(".")
+    return cfg[section][key]
 
 
 def dataset_candidates(cfg: dict) -> list[str]:

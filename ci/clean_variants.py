@@ -1,0 +1,78 @@
+"""Remove what profile variants (profiles loaded with overrides) left behind, listing each folder.
+
+    python ci/clean_variants.py [--dry-run]      # make clean-variants
+
+A variant's results and builds are the folders named ``<profile>+<overrides>-<hash>`` (clorg.core.variants)
+under results/ (or $CLORG_RESULTS) and build/. Its runs live under runs/<profile>/ (or $CLORG_RUNS), keyed by
+their settings: those the variant trained for itself (its overrides changed their settings) are removed too;
+a run the plain profile also uses is kept. The plain profiles' folders are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from clorg.core.config import all_runs, load_profile  # noqa: E402
+from clorg.core.paths import results_root, shown  # noqa: E402
+from clorg.core.variants import RECORD, SEPARATOR  # noqa: E402
+
+
+def variant_folders() -> list[Path]:
+    """The results and build folders of every variant."""
+    out = []
+    for root in (results_root(), ROOT / "build"):
+        if root.is_dir():
+            out += sorted(p for p in root.iterdir() if p.is_dir() and SEPARATOR in p.name)
+    return out
+
+
+def run_folders(name: str) -> tuple[list[Path], str | None]:
+    """The run folders variant ``name`` trained for itself (not the plain profile's), or why they cannot be
+    found (its record or its data is gone)."""
+    from clorg.data import choose_profile_dataset
+    from clorg.train import locate
+
+    try:
+        cfg = load_profile(name)
+        plain = load_profile(cfg["profile"]["base"])
+        mine = {locate(cfg, s, choose_profile_dataset(cfg))[1] for s in all_runs(cfg)}
+        theirs = {locate(plain, s, choose_profile_dataset(plain))[1] for s in all_runs(plain)}
+    except Exception as exc:  # a record or a dataset that is gone: say so, remove no run
+        return [], f"its runs cannot be located ({type(exc).__name__}: {exc}); any it trained stay in runs/"
+    return sorted(p for p in mine - theirs if p.is_dir()), None
+
+
+def size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    args = ap.parse_args(argv)
+    found = variant_folders()
+    for folder in [f for f in found if (f / RECORD).is_file()]:
+        runs, problem = run_folders(folder.name)
+        if problem:
+            print(f"variant {folder.name}: {problem}")
+        found += runs
+    if not found:
+        print("no variant folders: nothing to remove")
+        return 0
+    verb = "would remove" if args.dry_run else "removing"
+    for folder in found:
+        print(f"{verb} {shown(folder)} ({size(folder) / 2**20:.1f} MiB)", flush=True)
+        if not args.dry_run:
+            shutil.rmtree(folder)
+    print(f"{len(found)} folder(s) {'found' if args.dry_run else 'removed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""A profile with overrides is a variant with its own name and folders (clorg.core.variants): the same
+overrides always give the same name, a no-op override none, the name loads the variant again, and every
+"run this" command repeats the overrides."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from clorg.book import chapters, report
+from clorg.core import variants
+from clorg.core.config import ConfigError, load_profile, parse_overrides
+from clorg.core.paths import ROOT
+
+
+def test_a_plain_profile_keeps_its_name():
+    cfg = load_profile("smoke")
+    p = cfg["profile"]
+    assert (p["name"], p["variant"], p["base"], p["overrides"]) == ("smoke", "smoke", "smoke", {})
+    # an override that sets the profile's own value changes nothing: still the plain profile
+    same = load_profile("smoke", {"data.train_per_class": cfg["data"]["train_per_class"]})
+    assert same["profile"]["variant"] == "smoke" and same["profile"]["overrides"] == {}
+
+
+def test_a_variant_is_named_by_its_overrides_readably_and_stably():
+    a = load_profile("smoke", {"data.train_per_class": 50})
+    name = a["profile"]["variant"]
+    assert a["profile"]["name"] == "smoke"  # runs stay under runs/smoke/, keyed by their settings
+    assert name.startswith("smoke+train_per_class=50-") and len(name.rsplit("-", 1)[1]) == 8
+    assert a["profile"]["overrides"] == {"data.train_per_class": 50} and a["data"]["train_per_class"] == 50
+    assert load_profile("smoke", {"data.train_per_class": 50})["profile"]["variant"] == name  # same overrides, same name
+    b = load_profile("smoke", {"data.train_per_class": 50, "toy.points_per_class": 40})
+    c = load_profile("smoke", {"toy.points_per_class": 40, "data.train_per_class": 50})
+    assert b["profile"]["variant"] == c["profile"]["variant"] != name  # order does not matter; content does
+    assert b["profile"]["variant"].startswith("smoke+train_per_class=50_points_per_class=40-")
+
+
+def test_unreadable_characters_stay_out_of_the_name():
+    cfg = load_profile("smoke", {"data.dataset": "imagefolder:/tmp/my images/x"})
+    assert cfg["profile"]["variant"].startswith("smoke+dataset=imagefolder_tmp_my_images_x-")
+    assert "/" not in cfg["profile"]["variant"] and " " not in cfg["profile"]["variant"]
+
+
+def test_commands_repeat_the_overrides_and_load_the_same_variant():
+    cfg = load_profile("smoke", {"data.dataset": "imagefolder:/tmp/my images/x", "data.train_per_class": 7})
+    args = variants.profile_args(cfg)
+    assert args == ("--profile smoke --override 'data.dataset=\"imagefolder:/tmp/my images/x\"' "
+                    "--override data.train_per_class=7")
+    words = shlex.split(args)
+    again = load_profile(words[1], parse_overrides(words[3::2]))
+    assert again["profile"]["variant"] == cfg["profile"]["variant"]
+    assert chapters.command("geometry", cfg) == f"python -m clorg.book {args} --only 04_metrics"
+
+
+def test_a_variant_name_loads_the_variant_from_its_record(results_root):
+    cfg = load_profile("smoke", {"data.train_per_class": 50})
+    name = cfg["profile"]["variant"]
+    with pytest.raises(ConfigError, match=r"names a variant of 'smoke', but no overrides.json records its overrides"):
+        load_profile(name)
+    variants.write_record(cfg)
+    record = json.loads((results_root / name / "overrides.json").read_text())
+    assert record == {"name": name, "profile": "smoke", "overrides": {"data.train_per_class": 50}}
+    again = load_profile(name)
+    assert again["profile"]["variant"] == name and again["data"]["train_per_class"] == 50
+    assert again["profile"]["base"] == "smoke"  # the commands name the profile, not the variant
+    variants.write_record(load_profile("smoke"))  # a plain profile records nothing
+    assert not (results_root / "smoke" / "overrides.json").exists()
+
+
+def test_setup_names_the_variant_and_records_it(results_root, capsys):
+    cfg, _ = chapters.setup("smoke", {"toy.points_per_class": 40})
+    out = capsys.readouterr().out
+    name = cfg["profile"]["variant"]
+    assert f"profile smoke with overrides toy.points_per_class = 40: a variant named {name}" in out
+    assert "(the plain profile's stay as they are; a run whose settings the overrides do not change is shared)" in out
+    assert (results_root / name / "overrides.json").is_file()
+
+
+def test_missing_results_of_a_variant_name_its_command(results_root):
+    cfg = load_profile("smoke", {"toy.points_per_class": 40})
+    from factories import FakeData
+
+    gaps = report.missing(report.collect(cfg, FakeData()), cfg)
+    toy = gaps[gaps["result"].str.endswith("/toy")].iloc[0]
+    assert toy["command"] == "python -m clorg.book --profile smoke --override toy.points_per_class=40 --only 01_toy_clusters"
+    assert cfg["profile"]["variant"] in toy["result"]
+
+
+def test_clean_variants_lists_and_removes_only_variants(results_root, tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "ci"))
+    import clean_variants
+
+    monkeypatch.setattr(clean_variants, "ROOT", tmp_path)  # its build/ folder
+    plain = results_root / "smoke"
+    plain.mkdir(parents=True)
+    (plain / "toy.json").write_text("{}")
+    variant = results_root / "smoke+points_per_class=40-0123abcd"
+    variant.mkdir()
+    (variant / "toy.json").write_text("{}")
+    build = tmp_path / "build" / "smoke+points_per_class=40-0123abcd"
+    build.mkdir(parents=True)
+    assert clean_variants.main(["--dry-run"]) == 0 and variant.is_dir()
+    assert clean_variants.main([]) == 0
+    assert not variant.exists() and not build.exists() and (plain / "toy.json").is_file()
+
+
+def test_clean_variants_command_says_what_it_removes(results_root):
+    (results_root / "quick+seeds=2-00000000").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "ci/clean_variants.py", "--dry-run"], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert "would remove" in done.stdout and "quick+seeds=2-00000000" in done.stdout
