@@ -135,8 +135,9 @@ def main() -> None:
     labels = torch.randint(0, 10, (pool,), generator=gen).to(device)
 
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    print(f"machine: {describe_hardware()}{gpu}; torch {torch.__version__}; load average "
-          f"{os.getloadavg()[0]:.1f} at the start\n")
+    if args.skip_augment:  # else the augmentation table opens with the same line
+        print(f"machine: {describe_hardware()}{gpu}; torch {torch.__version__}; load average "
+              f"{os.getloadavg()[0]:.1f} at the start\n")
     if not args.skip_augment:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import augment as aug_bench  # bench/augment.py

@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.book import fidelity, report, verdicts  # noqa: E402
+from clorg.book import chapters, fidelity, report, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.provenance import describe_hardware  # noqa: E402
@@ -61,12 +61,8 @@ def build_info_markdown(info: dict) -> str:
            f"`{info['name']}` whose results are in `results/{info['name']}/`" if info["overrides"] else "") + ".",
         f"- **Dataset used:** {ds['name']}, {ds['train_images']:,} training and {ds['test_images']:,} test images "
         f"of shape {tuple(ds['image_shape'])} in {len(ds['classes'])} classes.",
-        f"- **Data source:** {ds['source']}, sha256 `{ds['sha256']}`.",
+        f"- **Data source:** {chapters.data_origin(ds)}",
     ]
-    if ds["name"] == "cifar10" and "jpeg" in ds["source"].lower():
-        lines.append("- **Note:** this CIFAR-10 is a JPEG (quality 75) re-encoding of the original, so accuracies "
-                     "run a little below those on the original pickled CIFAR-10: read it as "
-                     "\"CIFAR-10 (JPEG-75 copy)\".")
     for skipped in ds["skipped"]:
         lines.append(f"- **Not used: {skipped['name']}**, because {skipped['reason']}.")
     for note in ds["notes"]:
@@ -78,6 +74,19 @@ def build_info_markdown(info: dict) -> str:
         f"- **Executed:** {info['built_at']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def dataset_note(info: dict) -> str:
+    """The intro's first words on the data: the dataset this build used, and, where the profile's first
+    choice was not found, a warning that the numbers are another dataset's."""
+    ds = info["dataset"]
+    line = f"This build used **{ds['name']}**: {chapters.data_origin(ds)}"
+    if not ds["skipped"]:
+        return line + "\n"
+    why = "; ".join(f"{s['name']} was not used because {s['reason']}" for s in ds["skipped"])
+    return (f":::{{warning}}\nThis build did not use the profile's first choice of data: {why}. It used "
+            f"**{ds['name']}** instead, so every number in it is {ds['name']}'s, not the paper's dataset's.\n:::\n\n"
+            + line + "\n")
 
 
 def execution_markdown(execution: dict) -> str:
@@ -137,6 +146,7 @@ def stage(profile: str) -> Path:
                          + "\n  ".join(map(str, missing)))
     info = json.loads(info_path.read_text())
     (site / "book" / "build_info.md").write_text(build_info_markdown(info))
+    (site / "book" / "dataset_note.md").write_text(dataset_note(info))
     execution = json.loads((build / "execution.json").read_text())
     (site / "book" / "execution_status.md").write_text(execution_markdown(execution))
     (site / "book" / "findings.md").write_text(findings_markdown(profile, execution))

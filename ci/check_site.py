@@ -13,7 +13,10 @@ it), what a reader would notice:
   than it, so its text reads at the size of the page's;
 - nothing sticks out of the page: a wide table scrolls inside its own box, the page never scrolls
   sideways;
-- the intro opens with the "What we found" block, with a verdict for every claim. Uses Debian's ``chromium`` and
+- every table reads as text for people: no cell says NaN, nan% or None, and no column header is a
+  snake_case identifier (knn_accuracy);
+- every figure has a caption (a cell's image sits in a ``<figure>`` with its ``<figcaption>``);
+- the intro opens with the "What we found" block, a table with a verdict for every claim. Uses Debian's ``chromium`` and
 ``chromium-driver`` through selenium. When $CI is set, a missing browser fails the run; elsewhere it
 is skipped with a message (exit 0), since the rest of the book does not need it.
 """
@@ -59,7 +62,14 @@ return {
     .map(i => ({src: i.src.split('/').pop().slice(0, 40), width: Math.round(i.getBoundingClientRect().width)})),
   sideways: document.documentElement.scrollWidth - window.innerWidth,
   findings: ((document.getElementById('what-we-found') || {}).innerText || '').length,
-  verdicts: (document.body ? document.body.innerText.match(/Claim \d: /g) || [] : []).length,
+  verdicts: document.querySelectorAll('#what-we-found table tbody tr').length,
+  absent: Array.from(document.querySelectorAll('table td, table th')).map(c => c.innerText.trim())
+    .filter(t => /^(nan%?|None)$/i.test(t) || /\bNaN\b/.test(t)).slice(0, 5),
+  snake: Array.from(document.querySelectorAll('table thead th')).map(c => c.innerText.trim())
+    .filter(t => /^[a-z0-9]+(_[a-z0-9]+)+$/.test(t)).slice(0, 5),
+  uncaptioned: Array.from(document.querySelectorAll('.cell_output img, .output img'))
+    .filter(i => { const f = i.closest('figure'); return !f || !f.querySelector('figcaption'); })
+    .map(i => i.src.split('/').pop().slice(0, 40)),
   // while a page is still loading it may have no body yet: the caller polls until readyState is complete
   main: ((document.querySelector('main, article, .bd-article') || document.body || {}).innerText || '').length,
 };
@@ -135,11 +145,15 @@ def check_page(driver, url: str, shot: Path | None, intro: bool = False) -> list
             problems.append(f"figure {fig['src']} is {fig['width']} px wide, under half the {column} px text column")
         if column and fig["width"] > column + 1:
             problems.append(f"figure {fig['src']} is {fig['width']} px wide, wider than the {column} px text column")
+    problems += [f"a table shows {text!r} where a value is absent: write it as '—' or 'not saved'"
+                 for text in facts["absent"]]
+    problems += [f"a table's column header is an identifier, {text!r}: give it a reader's name" for text in facts["snake"]]
+    problems += [f"figure {src} has no caption" for src in facts["uncaptioned"]]
     if facts["sideways"] > 2:
         problems.append(f"the page scrolls sideways by {facts['sideways']} px: something is wider than the window")
-    if intro and (facts["findings"] < 50 or facts["verdicts"] < 6):
-        problems.append(f"the intro lacks the 'What we found' block with six claim verdicts "
-                        f"(block text {facts['findings']} chars, {facts['verdicts']} verdicts)")
+    if intro and (facts["findings"] < 50 or facts["verdicts"] < 7):
+        problems.append(f"the intro lacks the 'What we found' block, a table of the seven claims' verdicts "
+                        f"(block text {facts['findings']} chars, {facts['verdicts']} rows)")
     print(f"  {url}: {facts['images']} images, {len(facts['figures'])} figures (column {facts['column']} px), "
           f"title {facts['title']!r}: "
           + ("ok" if not problems else f"{len(problems)} problem(s)"), flush=True)

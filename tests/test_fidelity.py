@@ -167,3 +167,12 @@ def test_markdown_without_names_covers_every_profile():
     positions = [page.index(f"## Profile `{name}`") for name in names]
     assert positions == sorted(positions)  # in available_profiles' order
     assert page.count("## Profile `") == len(names) and page.count("## What every profile does") == 1
+
+
+@pytest.mark.parametrize("name", available_profiles())
+def test_every_difference_of_a_shipped_profile_gives_its_reason(name):
+    """The fidelity page shows no "(no reason given)": a profile setting that differs from the authors'
+    (clorg.core.paper.SETTINGS) is listed in the profile's deviations with why."""
+    unexplained = [r["key"] for r in F.compare(load_profile(name)) if r["mark"] != "same" and r["key"] not in
+                   load_profile(name)["profile"]["deviations"]]
+    assert unexplained == [], f"profile {name}: add these to profile.deviations, with the reason: {unexplained}"

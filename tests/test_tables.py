@@ -36,13 +36,14 @@ def test_metric_table_one_row_per_feature_set_and_a_column_per_metric_and_parame
                              "resnet18 moco_queue (paper-compressed)", "vit supervised"]
     # columns in the records' order, named for display
     assert list(t.columns) == ["CH", "RLD T=1", "RLD T=0.1", "CHI k=1", "CHI k=10", "kNN k=10"]
-    assert t.loc["resnet18 moco_queue", "CH"] == 100.0
-    assert t.loc["resnet18 moco_queue", "RLD T=0.1"] == 0.5 and t.loc["resnet18 moco_queue", "RLD T=1"] == 0.02
-    assert t.loc["resnet18 supervised", "CHI k=10"] == 0.98
-    assert t.loc["resnet18 random init", "CH"] == 50.0
-    assert t.loc["resnet18 moco_queue (paper-compressed)", "CH"] == 60.0
-    assert t.loc["vit supervised", "kNN k=10"] == 0.7
-    assert _nan(t.loc["resnet18 random init", "CHI k=1"]) and _nan(t.loc["vit supervised", "CH"])
+    # text, each metric at its own decimals, accuracies as percentages, "—" where a set has no value
+    assert t.loc["resnet18 moco_queue", "CH"] == "100.0"
+    assert t.loc["resnet18 moco_queue", "RLD T=0.1"] == "0.500" and t.loc["resnet18 moco_queue", "RLD T=1"] == "0.020"
+    assert t.loc["resnet18 supervised", "CHI k=10"] == "0.980"
+    assert t.loc["resnet18 random init", "CH"] == "50.0"
+    assert t.loc["resnet18 moco_queue (paper-compressed)", "CH"] == "60.0"
+    assert t.loc["vit supervised", "kNN k=10"] == "70.0%"
+    assert t.loc["resnet18 random init", "CHI k=1"] == "—" and t.loc["vit supervised", "CH"] == "—"
 
 
 def test_metric_table_names_the_epoch_of_a_run_with_an_extra_snapshot_only():
@@ -52,10 +53,10 @@ def test_metric_table_names_the_epoch_of_a_run_with_an_extra_snapshot_only():
     t = T.metric_table(recs)
     assert list(t.index) == ["resnet18 supervised (epoch 600)", "resnet18 supervised (epoch 120)",
                              "resnet18 moco_queue", "resnet18 random init"]
-    assert t.loc["resnet18 supervised (epoch 600)", "CH"] == 900.0
-    assert t.loc["resnet18 supervised (epoch 120)", "CH"] == 500.0
+    assert t.loc["resnet18 supervised (epoch 600)", "CH"] == "900.0"
+    assert t.loc["resnet18 supervised (epoch 120)", "CH"] == "500.0"
     # the random initialisation (epoch 0) is no extra snapshot of the run it starts
-    assert t.loc["resnet18 moco_queue", "CH"] == 100.0 and t.loc["resnet18 random init", "CH"] == 40.0
+    assert t.loc["resnet18 moco_queue", "CH"] == "100.0" and t.loc["resnet18 random init", "CH"] == "40.0"
 
 
 def test_metric_table_keeps_only_the_metrics_asked_for():
@@ -64,7 +65,7 @@ def test_metric_table_keeps_only_the_metrics_asked_for():
     t = T.metric_table(recs, metrics=[R.MAP_PURITY, R.MAP_PURITY_WIDE])
     assert list(t.index) == ["vit moco_queue"]
     assert list(t.columns) == ["purity (k=10), perplexity 25", "global purity, perplexity 2,500"]
-    assert t.loc["vit moco_queue", "global purity, perplexity 2,500"] == 0.4
+    assert t.loc["vit moco_queue", "global purity, perplexity 2,500"] == "0.400"
 
 
 # ========================================== chi_beside_authors ==========================================
@@ -78,19 +79,19 @@ def test_chi_beside_authors_puts_theirs_first_and_reads_ours_at_the_nearest_k_at
     t = T.chi_beside_authors(recs)
     assert list(t.index) == ["authors ViT contrastive", "authors ViT supervised", "vit moco_queue", "vit supervised",
                              "vit random init"]
-    assert list(t.columns) == ["k=1", "k=10", "k=100", "k=500", "k=1000"]
-    assert list(t.loc["authors ViT contrastive"]) == list(paper.CHI_VIT["contrastive"])
-    assert list(t.loc["authors ViT supervised"]) == list(paper.CHI_VIT["supervised"])
+    assert list(t.columns) == ["k = 1", "k = 10", "k = 100", "k = 500", "k = 1000"]
+    assert list(t.loc["authors ViT contrastive"]) == [f"{v:.3f}" for v in paper.CHI_VIT["contrastive"]]
+    assert list(t.loc["authors ViT supervised"]) == [f"{v:.3f}" for v in paper.CHI_VIT["supervised"]]
     # k=1 -> 1, k=10 -> 5, k=100 -> 50, k=500 and k=1000 -> 400
-    assert list(t.loc["vit moco_queue"]) == [0.9, 0.85, 0.7, 0.6, 0.6]
-    assert list(t.loc["vit supervised"]) == [0.99, 0.98, 0.97, 0.96, 0.96]
-    assert list(t.loc["vit random init"]) == [0.3, 0.2, 0.1, 0.05, 0.05]
+    assert list(t.loc["vit moco_queue"]) == ["0.900", "0.850", "0.700", "0.600", "0.600"]
+    assert list(t.loc["vit supervised"]) == ["0.990", "0.980", "0.970", "0.960", "0.960"]
+    assert list(t.loc["vit random init"]) == ["0.300", "0.200", "0.100", "0.050", "0.050"]
 
 
 def test_chi_beside_authors_leaves_an_authors_k_below_all_of_ours_empty():
     t = T.chi_beside_authors(tidy("resnet18", CL, R.CHI, {5: 0.8, 100: 0.6}))
-    assert _nan(t.loc["resnet18 moco_queue", "k=1"])
-    assert list(t.loc["resnet18 moco_queue"])[1:] == [0.8, 0.6, 0.6, 0.6]
+    assert t.loc["resnet18 moco_queue", "k = 1"] == "—"
+    assert list(t.loc["resnet18 moco_queue"])[1:] == ["0.800", "0.600", "0.600", "0.600"]
 
 
 # =========================================== classifier_table ===========================================
@@ -116,14 +117,14 @@ def test_classifier_table_mean_and_std_over_seeds_the_authors_protocol_and_param
         "label spreading: honest %"]
     cl = t.loc["vit moco_queue"]
     assert cl["linear: honest %"] == "81.0 ± 1.0"  # mean 0.81, population std 0.01
-    assert cl["linear: authors' protocol %"] == 85.0 and cl["linear: parameters"] == 5130
+    assert cl["linear: authors' protocol %"] == "85.0" and cl["linear: parameters"] == "5,130"
     assert cl["gcn T=0.1: honest %"] == "83.0 ± 1.6"  # std of 81, 83, 85 = 1.63
-    assert cl["gcn T=0.1: authors' protocol %"] == 86.4 and cl["gcn T=0.1: parameters"] == 652
-    assert cl["gcn T=0.2: honest %"] == "70.0 ± 0.0" and cl["gcn T=0.2: authors' protocol %"] == 75.0
+    assert cl["gcn T=0.1: authors' protocol %"] == "86.4" and cl["gcn T=0.1: parameters"] == "652"
+    assert cl["gcn T=0.2: honest %"] == "70.0 ± 0.0" and cl["gcn T=0.2: authors' protocol %"] == "75.0"
     assert cl["label spreading: honest %"] == "60.0 ± 0.0"
     sl = t.loc["vit supervised"]
-    assert sl["linear: honest %"] == "90.0 ± 0.0" and sl["linear: authors' protocol %"] == 91.2
-    assert _nan(sl["gcn T=0.1: honest %"]) and _nan(sl["label spreading: honest %"])
+    assert sl["linear: honest %"] == "90.0 ± 0.0" and sl["linear: authors' protocol %"] == "91.2"
+    assert sl["gcn T=0.1: honest %"] == "—" and sl["label spreading: honest %"] == "—"
     assert t.loc["vit random init", "linear: honest %"] == "40.0 ± 0.0"
 
 
@@ -138,12 +139,12 @@ def test_graph_table_dense_row_and_top_k_rows():
     assert list(t.index) == ["dense (the authors')", "top-10, (A + Aᵀ)/2", "top-200, (A + Aᵀ)/2"]
     assert list(t.columns) == ["honest test %", "authors' protocol %", "validation %"]
     assert t.loc["dense (the authors')", "honest test %"] == "82.00 ± 2.00"
-    assert t.loc["dense (the authors')", "authors' protocol %"] == 86.12
-    assert t.loc["dense (the authors')", "validation %"] == 91.0
+    assert t.loc["dense (the authors')", "authors' protocol %"] == "86.12"
+    assert t.loc["dense (the authors')", "validation %"] == "91.00"
     assert t.loc["top-10, (A + Aᵀ)/2", "honest test %"] == "70.00 ± 0.00"
-    assert t.loc["top-10, (A + Aᵀ)/2", "validation %"] == 77.0
+    assert t.loc["top-10, (A + Aᵀ)/2", "validation %"] == "77.00"
     assert t.loc["top-200, (A + Aᵀ)/2", "honest test %"] == "73.00 ± 1.00"
-    assert t.loc["top-200, (A + Aᵀ)/2", "authors' protocol %"] == 76.49
+    assert t.loc["top-200, (A + Aᵀ)/2", "authors' protocol %"] == "76.49"
 
 
 # ========================================== heads_beside_authors ==========================================
@@ -153,17 +154,17 @@ def test_heads_beside_authors_their_saved_accuracies_then_ours_under_their_proto
     t = T.heads_beside_authors(_heads(), [0.1, 0.2])
     assert list(t.index) == ["authors: contrastive ViT", "authors: random-init ViT", "ours: vit moco_queue",
                              "ours: vit supervised", "ours: vit random init"]
-    assert list(t.columns) == ["linear", "GCN T=0.1", "GCN T=0.2"]
-    assert t.loc["authors: contrastive ViT", "linear"] == paper.HEADS_VIT_CONTRASTIVE["linear"]
-    assert t.loc["authors: contrastive ViT", "GCN T=0.1"] == paper.HEADS_VIT_CONTRASTIVE["gcn"]
-    assert _nan(t.loc["authors: contrastive ViT", "GCN T=0.2"])  # they saved the GCN at T = 0.1 only
-    assert t.loc["authors: random-init ViT", "linear"] == paper.RANDOM_VIT["linear"]
-    assert t.loc["authors: random-init ViT", "GCN T=0.2"] == paper.RANDOM_VIT["gcn"][0.2]
-    assert t.loc["authors: random-init ViT", "GCN T=0.1"] == paper.RANDOM_VIT["gcn"][0.1]
-    assert list(t.loc["ours: vit moco_queue"]) == [85.0, 86.4, 75.0]
-    assert t.loc["ours: vit supervised", "linear"] == 91.2
-    assert _nan(t.loc["ours: vit supervised", "GCN T=0.1"])  # no GCN record: empty, not zero
-    assert t.loc["ours: vit random init", "linear"] == 43.0
+    assert list(t.columns) == ["linear (%)", "GCN T=0.1 (%)", "GCN T=0.2 (%)"]
+    assert t.loc["authors: contrastive ViT", "linear (%)"] == "86.43"
+    assert t.loc["authors: contrastive ViT", "GCN T=0.1 (%)"] == "85.74"
+    assert t.loc["authors: contrastive ViT", "GCN T=0.2 (%)"] == "not saved"  # they saved the GCN at T = 0.1 only
+    assert t.loc["authors: random-init ViT", "linear (%)"] == "43.00"
+    assert t.loc["authors: random-init ViT", "GCN T=0.2 (%)"] == "31.30"
+    assert t.loc["authors: random-init ViT", "GCN T=0.1 (%)"] == "35.20"
+    assert list(t.loc["ours: vit moco_queue"]) == ["85.00", "86.40", "75.00"]
+    assert t.loc["ours: vit supervised", "linear (%)"] == "91.20"
+    assert t.loc["ours: vit supervised", "GCN T=0.1 (%)"] == "—"  # no GCN record: absent, not zero
+    assert t.loc["ours: vit random init", "linear (%)"] == "43.00"
 
 
 # ============================================= dynamics_table =============================================
@@ -194,15 +195,15 @@ def test_dynamics_table_first_peak_and_last_with_epochs_beside_the_authors():
     assert list(t.columns) == [cos, comp, authors]
     assert list(t.index) == [f"{m}: {p}" for m in ("CH", "RLD T=0.1", "RLD T=1", "kNN k=10")
                              for p in ("first", "peak", "last")]
-    assert list(t[cos][:3]) == ["100 (e0)", "120 (e5)", "80 (e15)"]
-    assert list(t[cos][3:6]) == ["0.1 (e0)", "0.3 (e10)", "0.25 (e15)"]
-    assert list(t[cos][9:]) == ["0.2 (e0)", "0.4 (e10)", "0.38 (e15)"]
-    assert list(t[comp][:3]) == ["100 (e0)", "130 (e15)", "130 (e15)"]
-    assert list(t[comp][3:6]) == ["0.2 (e0)", "0.2 (e0)", "0.15 (e15)"]
-    assert t.loc["RLD T=1: last", comp] == "0.01 (e15)"
+    assert list(t[cos][:3]) == ["100.0 (e0)", "120.0 (e5)", "80.0 (e15)"]
+    assert list(t[cos][3:6]) == ["0.100 (e0)", "0.300 (e10)", "0.250 (e15)"]
+    assert list(t[cos][9:]) == ["20.0% (e0)", "40.0% (e10)", "38.0% (e15)"]  # kNN accuracy as a percentage
+    assert list(t[comp][:3]) == ["100.0 (e0)", "130.0 (e15)", "130.0 (e15)"]
+    assert list(t[comp][3:6]) == ["0.200 (e0)", "0.200 (e0)", "0.150 (e15)"]
+    assert t.loc["RLD T=1: last", comp] == "0.010 (e15)"
     # the authors' quoted points: CH 552 -> 525 (their peak after epoch 0) -> 8; RLD(0.1) 0.13 -> 0.84 -> 0.75
-    assert list(t[authors][:6]) == ["552 (e0)", "525 (e300, after e0)", "8 (e1200)",
-                                    "0.13 (e0)", "0.84 (e750)", "0.75 (e1200)"]
+    assert list(t[authors][:6]) == ["552.0 (e0)", "525.0 (e300, after e0)", "8.0 (e1200)",
+                                    "0.130 (e0)", "0.840 (e750)", "0.750 (e1200)"]
     assert set(t[authors][6:]) == {"not saved"}  # no RLD(1) or kNN points quoted: never NaN
 
 
@@ -264,14 +265,14 @@ def test_pairs_table_names_the_classes_of_each_pair():
     ]
     t = T.pairs_table(comps, CIFAR_CLASSES)
     assert list(t.index.names) == ["run", "rank"]
-    assert list(t.index) == [("resnet18 moco_queue", 0), ("resnet18 moco_queue", 1),
-                             ("resnet18 moco_queue (paper-compressed)", 0)]
-    assert list(t.columns) == ["i", "j", "class i", "class j", "CL cos", "SL cos"]
-    first = t.loc[("resnet18 moco_queue", 0)]
-    assert (first["i"], first["j"], first["class i"], first["class j"]) == (3, 17, "airplane", "ship")
-    assert first["CL cos"] == 0.9983 and first["SL cos"] == -0.0712
-    assert tuple(t.loc[("resnet18 moco_queue", 1), ["class i", "class j"]]) == ("cat", "dog")
-    assert tuple(t.loc[("resnet18 moco_queue (paper-compressed)", 0), ["class i", "class j"]]) == \
+    assert list(t.index) == [("resnet18 moco_queue", 1), ("resnet18 moco_queue", 2),
+                             ("resnet18 moco_queue (paper-compressed)", 1)]  # ranked from 1
+    assert list(t.columns) == ["image i", "image j", "class of i", "class of j", "CL cosine", "SL cosine"]
+    first = t.loc[("resnet18 moco_queue", 1)]
+    assert (first["image i"], first["image j"], first["class of i"], first["class of j"]) == (3, 17, "airplane", "ship")
+    assert first["CL cosine"] == "0.9983" and first["SL cosine"] == "−0.0712"
+    assert tuple(t.loc[("resnet18 moco_queue", 2), ["class of i", "class of j"]]) == ("cat", "dog")
+    assert tuple(t.loc[("resnet18 moco_queue (paper-compressed)", 1), ["class of i", "class of j"]]) == \
         ("automobile", "truck")
     assert T.pairs_table([{**ident, "pairs": []}], CIFAR_CLASSES).empty
     assert T.pairs_table([], CIFAR_CLASSES).empty
@@ -297,3 +298,49 @@ def test_regime_frame_each_encoder_beside_its_thresholds():
     assert list(cl) == [40, "0.850", "≥ 0.800", "44.0%", "≥ 80.0%", "0.873", "no"]  # CHI(1) passes, kNN does not
     assert list(sl) == [40, "0.991", "≥ 0.950", "81.0%", "≥ 80.0%", "0.990", "yes"]
     assert isinstance(T.regime_frame([]), pd.DataFrame) and T.regime_frame([]).empty
+
+
+# ========================================= sentences from records =========================================
+
+
+def test_toy_findings_state_what_the_scores_say():
+    titles = {"uniform": "(a) uniform", "rings": "(b) rings", "lines": "(c) lines", "tiny_clusters": "(d) tiny",
+              "segments": "(e) segments", "blobs": "(f) blobs"}
+    scores = {"uniform": {"rld": 0.0, "ch": 1.0}, "rings": {"rld": 0.75, "ch": 1.05}, "lines": {"rld": 0.74, "ch": 0.4},
+              "tiny_clusters": {"rld": 0.72, "ch": 13.0}, "segments": {"rld": 0.70, "ch": 19000.0},
+              "blobs": {"rld": 0.79, "ch": 12500.0}}
+    text = T.toy_findings(scores, titles)
+    assert "lie within 0.09 of the blobs' 0.79; uniform noise has 0.00" in text  # 0.79 - 0.70
+    # segments above the blobs: the order is read from the numbers, whatever one expects
+    assert text.endswith("(c) lines 0.4, (a) uniform 1, (b) rings 1.05, (d) tiny 13, (f) blobs 1.25e+04, "
+                         "(e) segments 1.9e+04.")
+
+
+def test_knn_drop_says_which_loses_more():
+    recs = (tidy("resnet18", CL, R.KNN, {10: 0.460, 200: 0.459}) + tidy("resnet18", SL, R.KNN, {10: 0.756, 200: 0.750})
+            + tidy("resnet18", CL, R.KNN, {10: 0.3, 200: 0.2}, epoch=0))
+    text = T.knn_drop(recs)
+    assert text.startswith("From k = 10 to k = 200: resnet18 moco_queue loses 0.1 points; resnet18 supervised loses "
+                           "0.6 points.")  # the random initialisation is no trained feature set
+    assert text.endswith("resnet18 moco_queue loses less than resnet18 supervised (0.1 against 0.6 points): not what "
+                         "the paper's picture predicts.")
+    flipped = T.knn_drop(tidy("vit", CL, R.KNN, {10: 0.8, 200: 0.6}) + tidy("vit", SL, R.KNN, {10: 0.9, 200: 0.91}))
+    assert "vit supervised gains 1.0 points" in flipped and flipped.endswith("as the paper's picture predicts.")
+    assert T.knn_drop(tidy("vit", CL, R.KNN, {10: 0.8})) == "One k only: no change with k to report."
+
+
+def test_fits_table_names_seeds_steps_and_cap_hits():
+    ident = {"encoder": "vit", "method": CL, "schedule": "cosine", "epoch": 10}
+    recs = [R.record(ident, R.head_metric("linear", R.STEPS), s, None, seed) for seed, s in ((0, 120), (1, 2000))]
+    recs += [R.record(ident, R.head_metric("linear", R.CAP_HIT), c, None, seed) for seed, c in ((0, 0.0), (1, 1.0))]
+    recs += [R.record(ident, R.head_metric("linear", R.STEPS), 300, None, None),
+             R.record(ident, R.head_metric("linear", R.CAP_HIT), 0.0, None, None)]
+    t = T.fits_table(recs)
+    assert t.loc["vit moco_queue: linear"].tolist() == ["0, 1", "120 to 2,000", "300", "1 of 3"]
+
+
+def test_page_hides_zero_based_row_numbers_and_absent_cells():
+    html = T.page(pd.DataFrame({"a": [1.5, None]})).to_html()
+    assert ">0<" not in html and "nan" not in html.lower() and "—" in html
+    named = T.page(pd.DataFrame({"a": ["x"]}, index=["row"])).to_html()
+    assert ">row<" in named

@@ -90,12 +90,14 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
         g = head(seed).fit_on_graph(A, np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
                                     nodes.test_idx, f.test_labels, num_classes=nodes.num_classes)
         out += [R.record(f.identity, R.head_metric("gcn", R.TEST), g.test_accuracy_, parameter, seed),
-                R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed)]
+                R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed),
+                *step_records(f.identity, "gcn", g, parameter, seed)]
         predictions.append(prediction_record(f.identity, "gcn", parameter, seed, g.predictions_))
     authors = head(seeds[0]).fit_on_graph(A, f.train_labels, np.arange(nodes.n_train), [], nodes.test_idx,
                                           f.test_labels, num_classes=nodes.num_classes)
     out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), authors.best_test_accuracy_, parameter),
-            R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), authors.n_parameters_, parameter)]
+            R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), authors.n_parameters_, parameter),
+            *step_records(f.identity, "gcn", authors, parameter, None)]
     return out, predictions
 
 
@@ -109,12 +111,14 @@ def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
             f.train[fit], f.train_labels[fit], X_val=f.train[val], y_val=f.train_labels[val],
             X_test=f.test, y_test=f.test_labels)
         out += [R.record(f.identity, R.head_metric("linear", R.TEST), h.test_accuracy_, seed=seed),
-                R.record(f.identity, R.head_metric("linear", R.VALIDATION), h.val_accuracy_, seed=seed)]
+                R.record(f.identity, R.head_metric("linear", R.VALIDATION), h.val_accuracy_, seed=seed),
+                *step_records(f.identity, "linear", h, None, seed)]
         predictions.append(prediction_record(f.identity, "linear", None, seed, h.predict(f.test)))
     authors = LinearHead(num_classes=C, seed=seeds[0], device=device, **settings).fit(
         f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
     out += [R.record(f.identity, R.head_metric("linear", R.AUTHORS), authors.best_test_accuracy_),
-            R.record(f.identity, R.head_metric("linear", R.PARAMETERS), authors.n_parameters_)]
+            R.record(f.identity, R.head_metric("linear", R.PARAMETERS), authors.n_parameters_),
+            *step_records(f.identity, "linear", authors, None, None)]
     return out, predictions
 
 
@@ -124,6 +128,14 @@ def _spreading_records(f, heads: dict) -> list[dict]:
                                      y_val=f.train_labels[val], X_test=f.test, y_test=f.test_labels)
     return [R.record(f.identity, R.head_metric("label_spreading", R.TEST), h.test_accuracy_, seed=0),
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]
+
+
+def step_records(identity: dict, head: str, fitted, parameter, seed) -> list[dict]:
+    """How long a fit ran: its optimizer steps, and whether it stopped at the safety cap on steps (the
+    authors' heads have none: they stop on patience alone, so a fit that hit the cap is not theirs)."""
+    return [R.record(identity, R.head_metric(head, R.STEPS), fitted.n_steps_, parameter, seed),
+            R.record(identity, R.head_metric(head, R.CAP_HIT), float(fitted.n_steps_ >= fitted.max_steps), parameter,
+                     seed)]
 
 
 def prediction_record(identity: dict, head: str, parameter, seed: int, predicted) -> dict:

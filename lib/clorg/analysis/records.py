@@ -33,6 +33,8 @@ TEST = "test_accuracy"           # honest protocol: validation-selected, test sc
 VALIDATION = "val_accuracy"      # accuracy on the validation split (per seed)
 AUTHORS = "authors_accuracy"     # the authors' protocol: best test accuracy over the training steps
 PARAMETERS = "parameters"        # trainable parameters of the head
+STEPS = "steps"                  # optimizer steps a fit took (per seed; seed None: the authors'-protocol fit)
+CAP_HIT = "step_cap_hit"         # 1 when a fit stopped at its safety cap on steps rather than on patience
 
 
 def head_metric(head: str, quantity: str) -> str:

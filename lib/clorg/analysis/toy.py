@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..core import criteria
 from .metrics import calinski_harabasz, rld, rld_sweep
 
 Generator = Callable[..., tuple[np.ndarray, np.ndarray]]
@@ -160,7 +161,7 @@ def describe_comparison(table: pd.DataFrame, n_seeds: int) -> str:
         theirs = f"{row['authors run 1']:.4g} and {row['authors run 2']:.4g}"
         ours = (f"{row['ours min']:.4g} to {row['ours max']:.4g} over {n_seeds} seeds "
                 f"(mean {row['ours mean']:.4g}, sd {row['ours sd']:.2g})")
-        if z < 3:
+        if z <= criteria.NUMBERS_TOY_Z:
             why = (f"{z:.1f} of our standard deviations from our mean: seed-to-seed variation, which "
                    f"{n_seeds} seeds do not span fully")
         else:

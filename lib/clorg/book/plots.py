@@ -62,7 +62,9 @@ def class_counts(*splits: Dataset) -> plt.Figure:
     sns.barplot(pd.DataFrame(rows), x="class", y="images", hue="split", ax=ax)
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=30)
-    ax.set_title("images per class")
+    ax.set_ylabel("images per class")
+    # the legend above the axes, never over a bar
+    sns.move_legend(ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(splits), title=None, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -165,8 +167,9 @@ def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None
     for name, points in sets.items():
         points.sort()
         ax.plot(*zip(*points), marker="o", ms=4, label=name)
-    for name, values in (reference or {}).items():
-        ax.plot(ref_ks, values, ls="--", color="grey", marker="x", ms=4, label=name)
+    styles = [("--", "x"), (":", "s")]  # one line style per reference curve, so the two never look alike
+    for (name, values), (ls, marker) in zip((reference or {}).items(), styles * len(reference or {})):
+        ax.plot(ref_ks, values, ls=ls, color="grey", marker=marker, ms=4, label=name)
     ax.set_xscale("log")
     ax.set_xlabel("k (nearest neighbours)")
     ax.set_ylabel("CHI(k)")
@@ -194,15 +197,16 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
         pos = np.arange(len(sets)) - 0.4 + width * (i + 0.5)
         stats = [summary(records, head, t, **s) for s in sets]
         name = head.replace("_", " ") + (f" T={t:g}" if t is not None else "")
-        ax.bar(pos, [s.get("test_mean", np.nan) for s in stats], width, yerr=[s.get("test_std", 0) for s in stats],
-               capsize=2, color=colours[i % 10], label=f"{name} (honest)")
+        ax.bar(pos, [100 * s.get("test_mean", np.nan) for s in stats], width,
+               yerr=[100 * s.get("test_std", 0) for s in stats], capsize=2, color=colours[i % 10], label=f"{name} (honest)")
         authors = [s.get("authors") for s in stats]
         if any(a is not None for a in authors):
-            ax.plot(pos, [np.nan if a is None else a for a in authors], "k.", ms=6,
+            ax.plot(pos, [np.nan if a is None else 100 * a for a in authors], "k.", ms=6,
                     label="authors' protocol (best test step)" if i == 0 else None)
     ax.set_xticks(np.arange(len(sets)), [label(s) for s in sets], rotation=12, ha="right")
-    ax.set_ylabel("test accuracy")
-    ax.legend(frameon=False, ncol=2, loc="lower right")
+    ax.set_ylabel("test accuracy (%)")
+    # the legend below the axes, never over a bar
+    ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
     return fig
 
@@ -216,7 +220,7 @@ def tsne_grid(maps: dict, class_names) -> plt.Figure:
     point_colours = np.asarray(colours)[labels % 10]
     rows, cols = len(perps), len(sets)
     side = PAGE_WIDTH / max(cols, 3)  # square panels; two columns keep the width of three
-    size = float(np.clip(3000 / max(len(labels), 1), 0.3, 4))  # visible at 500 points, no ink blot at 25,000
+    size = float(np.clip(20000 / max(len(labels), 1), 2, 10))  # dots, not specks, at 5,000 points; 2 at 25,000
     fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH, side * rows + 0.7), squeeze=False)
     for i, p in enumerate(perps):
         for j, s in enumerate(sets):
@@ -241,7 +245,7 @@ def near_duplicate_pairs(images, pairs, class_names, n: int = 8, per_row: int = 
     count = len(pairs)
     cols = min(per_row, count)
     rows = -(-count // cols)
-    fig = plt.figure(figsize=(PAGE_WIDTH, PAGE_WIDTH / cols * 0.75 * rows))
+    fig = plt.figure(figsize=(PAGE_WIDTH, PAGE_WIDTH / cols * 0.95 * rows))
     subfigs = np.atleast_1d(fig.subfigures(rows, cols, wspace=0.04, hspace=0.04)).ravel()
     for sub in subfigs[count:]:
         sub.set_visible(False)
@@ -249,7 +253,7 @@ def near_duplicate_pairs(images, pairs, class_names, n: int = 8, per_row: int = 
         sub.suptitle(f"CL cos {pair.cosine:.3f} / SL cos {pair.sl_cosine:.2f}", fontsize=SMALL)
         for ax, idx, lab in zip(sub.subplots(1, 2), (pair.i, pair.j), (pair.label_i, pair.label_j)):
             _image(ax, images[int(idx)])
-            ax.set_title(f"{class_names[int(lab)]} #{int(idx)}", fontsize=SMALL)
+            ax.set_title(f"{class_names[int(lab)]}\n#{int(idx)}", fontsize=SMALL)  # two lines: never overlapping
     return fig
 
 
@@ -300,13 +304,14 @@ def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.F
         for t in temps:
             rld.plot(*zip(*D.series(records, R.RLD, t, **run)), marker="o", ms=3, color=colour[t], label=f"T = {t:g}")
         k = R.parameters(records, metric=R.KNN)[0]
-        acc.plot(*zip(*D.series(records, R.KNN, k, **run)), marker="o", ms=3, color="C3")
+        epochs, accuracy = zip(*D.series(records, R.KNN, k, **run))
+        acc.plot(epochs, [100 * a for a in accuracy], marker="o", ms=3, color="C3")  # percent, as in the tables
         lr.plot(*zip(*D.series(records, R.LR, **run)), color="grey")
         ch.set_title(f"{run['encoder']} {run['method']}\n{run['schedule']} schedule")
         lr.set_xlabel("epoch")
     axes[0, 0].set_yscale("log")
     axes[3, 0].set_yscale("log")
-    for ax, name in zip(axes[:, 0], ("CH (log axis)", "RLD", "kNN test accuracy", "learning rate (log)")):
+    for ax, name in zip(axes[:, 0], ("CH (log axis)", "RLD", "kNN test accuracy (%)", "learning rate (log)")):
         ax.set_ylabel(name)
     axes[1, 0].legend(frameon=False)
     if with_reference:

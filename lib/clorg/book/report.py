@@ -35,8 +35,8 @@ from . import chapters, claims, store
 from . import evidence as E
 from . import verdicts as V
 
-REPORTED = ("toy", "training", "embeddings", "geometry", "tsne_purity", "classifiers", "gcn_graphs", "dynamics",
-            "near_duplicates")
+REPORTED = ("toy", "training", "embeddings", "geometry", "tsne", "tsne_purity", "classifiers", "gcn_graphs",
+            "dynamics", "near_duplicates")
 
 VERDICTS = claims.VERDICTS + ("not comparable", "missing")
 
@@ -68,8 +68,11 @@ def provenance(collected: dict) -> pd.DataFrame:
             continue
         m = st.entry["meta"]
         d = m["fingerprint"]["data"]
+        # the training result only lists the runs: its time is the runs' own training time
+        seconds = sum(r["train_seconds"] for r in st.entry["result"]["runs"]) if name == "training" else \
+            m["compute_seconds"]
         rows.append({"result": name, "computed": m["saved_at"], "commit": m["commit"][:12], "hardware": m["hardware"],
-                     "compute (s)": m["compute_seconds"], "code": m["fingerprint"]["code"]["sha256"],
+                     "compute (s)": f"{seconds:,.1f}", "code": m["fingerprint"]["code"]["sha256"],
                      "state": "current" if st.kind == "current" else st.detail,
                      "data sha256": d["sha256"][:16] if d else "(no data)"})
     return pd.DataFrame(rows)
@@ -119,8 +122,16 @@ def _epochs_note(cfg: dict, method: str) -> str:
     return "" if ours >= theirs else f"our {kind} run has {ours} epochs, theirs {theirs}"
 
 
+def _text(value) -> str:
+    """A number of the numbers table as text: four significant digits, no "-0"; text stays as it is."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return V.number(abs(value) if value == 0 else value, ".4g")
+    return str(value)
+
+
 def _row(section, what, theirs, ours, verdict, reason=""):
-    return {"section": section, "what": what, "paper": theirs, "ours": ours, "verdict": verdict, "reason": reason}
+    return {"section": section, "what": what, "paper": _text(theirs), "ours": _text(ours), "verdict": verdict,
+            "reason": reason or "—"}
 
 
 def _missing_row(section, what, theirs, name, cfg):
@@ -150,14 +161,26 @@ def _toy_rows(res, cfg):
     rows = []
     n = res["seeds"]
     for r in res["comparison"]:
-        ours = f"{r['ours mean']:.3g} ± {r['ours sd']:.2g} ({r['ours min']:.3g} to {r['ours max']:.3g}, {n} seeds)"
-        theirs = f"{r['authors run 1']:g} / {r['authors run 2']:g}"
+        ours = (f"{_text(r['ours mean'])} ± {V.number(r['ours sd'], '.2g')} ({_text(r['ours min'])} to "
+                f"{_text(r['ours max'])}, {n} seeds)")
+        theirs = f"{_text(r['authors run 1'])} / {_text(r['authors run 2'])}"
         z = r["max |z|"]
-        ok = r["consistent"] or (z == z and z <= criteria.NUMBERS_TOY_Z)
         why = "inside our range over seeds" if r["consistent"] else f"farther value {z:.1f} of our sd from our mean"
-        rows.append(_row("toy figure", f"{r['panel']} {r['metric']}", theirs, ours,
-                         "reproduced" if ok else "not reproduced", why))
+        rows.append(_row("toy figure", f"{r['panel']} {r['metric']}", theirs, ours, toy_verdict(r), why))
     return rows
+
+
+def toy_verdict(row: dict) -> str:
+    """A toy panel's metric: reproduced when the authors' two values lie inside the range of our seeds, or
+    within 3 of our standard deviations of our mean (the same verdict on the toy chapter and here)."""
+    z = row["max |z|"]
+    return "reproduced" if row["consistent"] or (z == z and z <= criteria.NUMBERS_TOY_Z) else "not reproduced"
+
+
+def toy_table(res: dict) -> pd.DataFrame:
+    """The toy chapter's comparison with the authors' two runs, as the report judges it."""
+    return pd.DataFrame(_toy_rows(res, None)).drop(columns="section").rename(
+        columns={"what": "panel and metric", "paper": "the authors' two runs", "ours": "ours (mean ± sd, range)"})
 
 
 def _chi_rows(res, cfg, data):

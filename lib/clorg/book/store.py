@@ -200,14 +200,15 @@ def _write(path: Path, meta: dict, result) -> None:
 
 def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: Source, *, producer: str,
            command: str, recompute: bool = False, can_compute: bool = True, arrays: bool = False,
-           root: Path | None = None):
+           root: Path | None = None, why_recompute: str = "recomputing it, as asked (FRESH=1)"):
     """``compute()``'s result for this profile and data: read from results/<profile>/<name>.json (``.npz``
     with ``arrays=True``: a dict of numeric arrays) when it is current, else computed, stored with its
     provenance and returned. See the module docstring for what is recomputed and when.
 
     ``producer`` names the chapter (for errors), ``command`` the shell command that produces the result;
     ``can_compute=False`` (a GPU profile on a machine without a GPU) never computes: a missing or
-    unreadable result is then an error with that command, and one of older code is returned as it is."""
+    unreadable result is then an error with that command, and one of older code is returned as it is.
+    ``why_recompute`` is what the page prints when a current result is computed again (``recompute``)."""
     suffix = "npz" if arrays else "json"
     path = _path(cfg, name, suffix, root)
 
@@ -230,8 +231,7 @@ def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: So
         st = current()  # another process may have stored it while this one waited
         if not recompute and st.kind == "current":
             return st.entry["result"]
-        why = f"{st.detail}; computing it" if st.kind != "current" else \
-            "recomputing: asked for (FRESH=1), or a chapter that always checks its inputs"
+        why = f"{st.detail}; computing it" if st.kind != "current" else why_recompute
         print(f"{name}: {why}", flush=True)
         t0 = time.perf_counter()
         result = compute()

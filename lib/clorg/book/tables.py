@@ -1,8 +1,14 @@
-"""The book's tables and verdict lines: stored records turned into what a reader reads. Display labels
-are made here (and in the figures), from the records' fields; nothing downstream parses them.
+"""The book's tables: stored records turned into what a reader reads, through one formatting layer.
+
+Every table leaves here as text: human headers, fixed decimals per metric (:data:`FORMATS`), accuracies
+as percentages, and "—" for a number that is not there ("not saved" where the authors saved none), never
+NaN or a raw float. :func:`page` shows one on a page (no 0-based row numbers). Display labels are made
+here (and in the figures), from the records' fields; nothing downstream parses them.
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
@@ -14,8 +20,25 @@ from ..features import label
 from . import claims, evidence
 from . import verdicts as V
 
+ABSENT = "—"
 _NAMES = {R.CH: "CH", R.RLD: "RLD T={:g}", R.CHI: "CHI k={}", R.KNN: "kNN k={}", R.MAP_PURITY: "purity (k=10), perplexity {:,g}",
           R.MAP_PURITY_WIDE: "global purity, perplexity {:,g}"}
+# how each metric's values are printed (accuracies as percentages, everywhere)
+FORMATS = {R.CH: ",.1f", R.RLD: ".3f", R.CHI: ".3f", R.KNN: ".1%", R.MAP_PURITY: ".3f", R.MAP_PURITY_WIDE: ".3f",
+           R.LR: ".2e"}
+
+
+def cell(value, fmt: str = ".3f", absent: str = ABSENT) -> str:
+    """One value as a table shows it: formatted, or ``absent`` for None and NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return absent
+    return V.number(value, fmt, absent)
+
+
+def page(frame: pd.DataFrame):
+    """A table for the page: text left-aligned and top-aligned, no 0-based row numbers, absent cells "—"."""
+    styler = frame.fillna(ABSENT).style.set_properties(**{"text-align": "left", "vertical-align": "top"})
+    return styler.hide(axis="index") if isinstance(frame.index, pd.RangeIndex) else styler
 
 
 def _column(metric: str, parameter) -> str:
@@ -34,28 +57,69 @@ def _row_names(records: list[dict]) -> dict:
 
 
 def metric_table(records: list[dict], metrics=None) -> pd.DataFrame:
-    """One row per feature set, one column per (metric, parameter) in the records' order."""
+    """One row per feature set, one column per (metric, parameter) in the records' order, formatted."""
     names = _row_names(records)
     rows: dict[str, dict] = {}
     for r in records:
         if metrics and r["metric"] not in metrics:
             continue
-        rows.setdefault(names[id(r)], {})[_column(r["metric"], r["parameter"])] = r["value"]
-    return pd.DataFrame.from_dict(rows, orient="index")
+        rows.setdefault(names[id(r)], {})[_column(r["metric"], r["parameter"])] = \
+            cell(r["value"], FORMATS.get(r["metric"], ".3f"))
+    return pd.DataFrame.from_dict(rows, orient="index").fillna(ABSENT)
+
+
+def toy_findings(scores: dict, titles: dict) -> str:
+    """What the toy figure shows, stated from its own numbers: how near the locally dense sets' RLD comes to
+    the blobs', and how CH orders the six sets (``scores``: {panel: {"rld", "ch"}}, ``titles``: panel
+    titles). Nothing here is typed from an expectation."""
+    local = [p for p in scores if p not in ("uniform", "blobs")]
+    gap = max(abs(scores[p]["rld"] - scores["blobs"]["rld"]) for p in local)
+    order = sorted(scores, key=lambda p: scores[p]["ch"])
+    return (f"RLD (T = 0.05): the locally dense sets {', '.join(titles[p][:3] for p in local)} lie within {gap:.2f} of "
+            f"the blobs' {scores['blobs']['rld']:.2f}; uniform noise has {scores['uniform']['rld']:.2f}.\n"
+            f"CH, from lowest to highest: " + ", ".join(f"{titles[p]} {scores[p]['ch']:,.3g}" for p in order) + ".")
+
+
+def knn_drop(records: list[dict]) -> str:
+    """How much kNN accuracy each trained feature set loses from the smallest to the largest k, and whether
+    the contrastive features lose more than the supervised ones of the same encoder, as the paper's picture
+    predicts: a sentence computed from the records."""
+    ks = sorted(R.parameters(records, metric=R.KNN))
+    if len(ks) < 2:
+        return "One k only: no change with k to report."
+    lo, hi = ks[0], ks[-1]
+    drops = {}
+    for s in _sets(records):
+        if s["epoch"] == 0:
+            continue
+        a, b = (R.value(records, metric=R.KNN, parameter=k, **s) for k in (lo, hi))
+        if a is not None and b is not None:
+            drops[(s["encoder"], s["method"], s["schedule"])] = (label(s), 100 * (a - b))
+    lines = [f"From k = {lo} to k = {hi}: " + "; ".join(f"{name} {'loses' if d >= 0 else 'gains'} {abs(d):.1f} points"
+                                                     for name, d in drops.values()) + "."]
+    for (enc, method, schedule), (name, d) in drops.items():
+        sl = drops.get((enc, "supervised", schedule))
+        if method == "supervised" or sl is None:
+            continue
+        verdict = "as the paper's picture predicts" if d > sl[1] else "not what the paper's picture predicts"
+        lines.append(f"{name} loses {'more' if d > sl[1] else 'less'} than {sl[0]} ({d:.1f} against {sl[1]:.1f} "
+                     f"points): {verdict}.")
+    return "\n".join(lines)
 
 
 def chi_beside_authors(records: list[dict]) -> pd.DataFrame:
     """Our CHI(k) at the authors' k values (the nearest k below where ours is capped) beside their ViT."""
     ks = sorted(R.parameters(records, metric=R.CHI))
-    rows = {f"authors ViT {kind}": dict(zip(paper.CHI_KS, v)) for kind, v in paper.CHI_VIT.items()}
+    rows = {f"authors ViT {kind}": {k: cell(v) for k, v in zip(paper.CHI_KS, values)}
+            for kind, values in paper.CHI_VIT.items()}
     for r in R.select(records, metric=R.CHI):
         rows.setdefault(label(r), {})
     for name in list(rows)[2:]:
         for k in paper.CHI_KS:
             used = max([x for x in ks if x <= k], default=None)
             match = [r for r in R.select(records, metric=R.CHI, parameter=used) if label(r) == name]
-            rows[name][k] = match[0]["value"] if match else None
-    return pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda k: f"k={k}")
+            rows[name][k] = cell(match[0]["value"]) if match else ABSENT
+    return pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda k: f"k = {k}")
 
 
 def _sets(records: list[dict]) -> list[dict]:
@@ -65,6 +129,10 @@ def _sets(records: list[dict]) -> list[dict]:
         if ident not in out:
             out.append(ident)
     return out
+
+
+def _percent(x, decimals: int = 1) -> str:
+    return cell(None if x is None else 100 * x, f".{decimals}f")
 
 
 def classifier_table(records: list[dict]) -> pd.DataFrame:
@@ -77,15 +145,36 @@ def classifier_table(records: list[dict]) -> pd.DataFrame:
         row = {}
         for head, t in heads:
             stats = C.summary(records, head, t, **s)
-            if not stats:
-                continue
             name = head.replace("_", " ") + (f" T={t:g}" if t is not None else "")
-            row[f"{name}: honest %"] = f"{100 * stats['test_mean']:.1f} ± {100 * stats['test_std']:.1f}"
-            if stats["authors"] is not None:
-                row[f"{name}: authors' protocol %"] = round(100 * stats["authors"], 1)
-            if stats["parameters"]:
-                row[f"{name}: parameters"] = int(stats["parameters"])
+            row[f"{name}: honest %"] = (f"{100 * stats['test_mean']:.1f} ± {100 * stats['test_std']:.1f}"
+                                        if stats else ABSENT)
+            if head != "label_spreading":
+                row[f"{name}: authors' protocol %"] = _percent(stats.get("authors"))
+                row[f"{name}: parameters"] = cell(stats.get("parameters") or None, ",.0f")
         rows[label(s)] = row
+    return pd.DataFrame.from_dict(rows, orient="index").fillna(ABSENT)
+
+
+def fits_table(records: list[dict]) -> pd.DataFrame:
+    """How each head was fitted: the head seeds of the honest protocol, the optimizer steps each fit took
+    (honest: the range over seeds; the authors' protocol: its one fit) and how many fits stopped at the
+    safety cap on steps rather than on patience (the authors' heads have no cap)."""
+    heads = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.STEPS))]
+    rows = {}
+    for s in _sets(records):
+        for head, t in heads:
+            steps = R.select(records, metric=R.head_metric(head, R.STEPS), parameter=t, **s)
+            if not steps:
+                continue
+            honest = [r for r in steps if r["seed"] is not None]
+            authors = [r["value"] for r in steps if r["seed"] is None]
+            capped = R.select(records, metric=R.head_metric(head, R.CAP_HIT), parameter=t, **s)
+            lo, hi = min(r["value"] for r in honest), max(r["value"] for r in honest)
+            rows[f"{label(s)}: {head}" + (f" T={t:g}" if t is not None else "")] = {
+                "head seeds": ", ".join(str(r["seed"]) for r in honest),
+                "steps (honest, over seeds)": f"{lo:,.0f}" if lo == hi else f"{lo:,.0f} to {hi:,.0f}",
+                "steps (authors' protocol)": cell(authors[0] if authors else None, ",.0f"),
+                "fits stopped at the step cap": f"{sum(r['value'] for r in capped):.0f} of {len(capped)}"}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -96,23 +185,25 @@ def graph_table(records: list[dict]) -> pd.DataFrame:
         stats = C.summary(records, "gcn", g)
         rows["dense (the authors')" if g == "dense" else f"top-{g}, (A + Aᵀ)/2"] = {
             "honest test %": f"{100 * stats['test_mean']:.2f} ± {100 * stats['test_std']:.2f}",
-            "authors' protocol %": round(100 * stats["authors"], 2), "validation %": round(100 * stats["val_mean"], 2)}
+            "authors' protocol %": _percent(stats["authors"], 2), "validation %": _percent(stats["val_mean"], 2)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def heads_beside_authors(records: list[dict], temperatures) -> pd.DataFrame:
-    """The authors' saved head accuracies (their protocol, %) beside ours under the same protocol."""
-    t_cols = [f"GCN T={t:g}" for t in temperatures]
-    rows = {"authors: contrastive ViT": {"linear": paper.HEADS_VIT_CONTRASTIVE["linear"],
-                                         f"GCN T={paper.HEADS_VIT_GCN_TEMPERATURE:g}": paper.HEADS_VIT_CONTRASTIVE["gcn"]},
-            "authors: random-init ViT": {"linear": paper.RANDOM_VIT["linear"],
-                                         **{f"GCN T={t:g}": v for t, v in paper.RANDOM_VIT["gcn"].items()}}}
+    """The authors' saved head accuracies (their protocol, %) beside ours under the same protocol; a head
+    the authors did not save reads "not saved"."""
+    cols = ["linear"] + [f"GCN T={t:g}" for t in temperatures]
+    theirs = {"authors: contrastive ViT": {"linear": paper.HEADS_VIT_CONTRASTIVE["linear"],
+                                           f"GCN T={paper.HEADS_VIT_GCN_TEMPERATURE:g}": paper.HEADS_VIT_CONTRASTIVE["gcn"]},
+              "authors: random-init ViT": {"linear": paper.RANDOM_VIT["linear"],
+                                           **{f"GCN T={t:g}": v for t, v in paper.RANDOM_VIT["gcn"].items()}}}
+    rows = {name: {c: cell(values.get(c), ".2f", V.NOT_SAVED) for c in cols} for name, values in theirs.items()}
     for s in _sets(records):
-        row = {"linear": 100 * (C.summary(records, "linear", None, **s).get("authors") or float("nan"))}
-        for t, col in zip(temperatures, t_cols):
-            row[col] = 100 * (C.summary(records, "gcn", t, **s).get("authors") or float("nan"))
+        row = {"linear": _percent(C.summary(records, "linear", None, **s).get("authors"), 2)}
+        for t, col in zip(temperatures, cols[1:]):
+            row[col] = _percent(C.summary(records, "gcn", t, **s).get("authors"), 2)
         rows[f"ours: {label(s)}"] = row
-    return pd.DataFrame.from_dict(rows, orient="index").round(2)
+    return pd.DataFrame.from_dict(rows, orient="index")[cols].rename(columns=lambda c: f"{c} (%)")
 
 
 def dynamics_table(records: list[dict]) -> pd.DataFrame:
@@ -126,16 +217,16 @@ def dynamics_table(records: list[dict]) -> pd.DataFrame:
         row = {}
         for metric, parameter in [(R.CH, None)] + [(R.RLD, t) for t in temps] + [(R.KNN, k)]:
             tr = D.trend(D.series(records, metric, parameter, **run))
-            col = _column(metric, parameter)
-            row[f"{col}: first"] = f"{tr['first'][1]:.4g} (e{tr['first'][0]})"
-            row[f"{col}: peak"] = f"{tr['peak'][1]:.4g} (e{tr['peak'][0]})"
-            row[f"{col}: last"] = f"{tr['last'][1]:.4g} (e{tr['last'][0]})"
+            col, fmt = _column(metric, parameter), FORMATS.get(metric, ".3f")
+            for point in ("first", "peak", "last"):
+                row[f"{col}: {point}"] = f"{cell(tr[point][1], fmt)} (e{tr[point][0]})"
         rows[name] = row
     ch, rld = paper.DYNAMICS_CH, paper.DYNAMICS_RLD[0.1]
     rows[f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs"] = {
-        "CH: first": f"{ch[0][1]:g} (e{ch[0][0]})", "CH: peak": f"{ch[1][1]:g} (e{ch[1][0]}, after e0)",
-        "CH: last": f"{ch[-1][1]:g} (e{ch[-1][0]})", "RLD T=0.1: first": f"{rld[0][1]:g} (e0)",
-        "RLD T=0.1: peak": f"{rld[1][1]:g} (e{rld[1][0]})", "RLD T=0.1: last": f"{rld[-1][1]:g} (e{rld[-1][0]})"}
+        "CH: first": f"{cell(ch[0][1], FORMATS[R.CH])} (e{ch[0][0]})",
+        "CH: peak": f"{cell(ch[1][1], FORMATS[R.CH])} (e{ch[1][0]}, after e0)",
+        "CH: last": f"{cell(ch[-1][1], FORMATS[R.CH])} (e{ch[-1][0]})", "RLD T=0.1: first": f"{cell(rld[0][1])} (e0)",
+        "RLD T=0.1: peak": f"{cell(rld[1][1])} (e{rld[1][0]})", "RLD T=0.1: last": f"{cell(rld[-1][1])} (e{rld[-1][0]})"}
     return pd.DataFrame.from_dict(rows, orient="index").T.fillna(V.NOT_SAVED)
 
 
@@ -170,17 +261,19 @@ def schedule_experiment(result: dict, schedule: str) -> list[str]:
 
 
 def pairs_table(comparisons: list[dict], class_names) -> pd.DataFrame:
-    """The most similar cross-class pairs of each contrastive run with their CL and SL cosines."""
+    """The most similar cross-class pairs of each contrastive run with their CL and SL cosines, ranked
+    from 1."""
     frames = {}
     for comp in comparisons:
         t = pd.DataFrame(comp["pairs"])
         if t.empty:
             continue
-        t["class i"] = [class_names[k] for k in t["label_i"]]
-        t["class j"] = [class_names[k] for k in t["label_j"]]
-        frames[label(comp)] = t[["i", "j", "class i", "class j", "cosine", "sl_cosine"]].rename(
-            columns={"cosine": "CL cos", "sl_cosine": "SL cos"})
-    return pd.concat(frames, names=["run", "rank"]).round(4) if frames else pd.DataFrame()
+        t.index = pd.RangeIndex(1, len(t) + 1)
+        frames[label(comp)] = pd.DataFrame({
+            "image i": t["i"], "image j": t["j"], "class of i": [class_names[k] for k in t["label_i"]],
+            "class of j": [class_names[k] for k in t["label_j"]], "CL cosine": [cell(v, ".4f") for v in t["cosine"]],
+            "SL cosine": [cell(v, ".4f") for v in t["sl_cosine"]]})
+    return pd.concat(frames, names=["run", "rank"]) if frames else pd.DataFrame()
 
 
 def regime_frame(regime: list[dict]) -> pd.DataFrame:
