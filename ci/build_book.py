@@ -80,7 +80,7 @@ def dataset_note(info: dict) -> str:
     """The intro's first words on the data: the dataset this build used, and, where the profile's first
     choice was not found, a warning that the numbers are another dataset's."""
     ds = info["dataset"]
-    line = f"This build used **{ds['name']}**: {chapters.data_origin(ds)}"
+    line = f"This build used {chapters.data_origin(ds)}"
     if not ds["skipped"]:
         return line + "\n"
     why = "; ".join(f"{s['name']} was not used because {s['reason']}" for s in ds["skipped"])

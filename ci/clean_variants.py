@@ -70,6 +70,7 @@ def main(argv=None) -> int:
         print(f"{verb} {shown(folder)} ({size(folder) / 2**20:.1f} MiB)", flush=True)
         if not args.dry_run:
             shutil.rmtree(folder)
+            folder.with_name(f".{folder.name}.lock").unlink(missing_ok=True)  # a run's lock file beside it
     print(f"{len(found)} folder(s) {'found' if args.dry_run else 'removed'}")
     return 0
 

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 
 from clorg.book import chapters  # noqa: E402
-from clorg.core import provenance  # noqa: E402
+from clorg.core import provenance, variants  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.paths import shown  # noqa: E402
@@ -92,7 +92,7 @@ def skipped_note(stem: str, cfg: dict, data, profile: str, overrides: list[str])
     """The markdown cell that tells a reader why chapter ``stem`` was not executed in this build."""
     name = cfg["profile"]["name"]
     everything, chapter = produce_commands(profile, name, stem, overrides)
-    folder = shown(chapters.store.results_dir(cfg["profile"]["variant"]))
+    folder = shown(chapters.store.results_dir(variants.folder_name(cfg)))
     return (
         ":::{warning}\n"
         f"**This chapter was not executed in this build**: profile `{name}` needs a GPU "
@@ -158,7 +158,7 @@ def main() -> int:
     except (ValueError, ConfigError) as exc:  # an unknown profile or key, a wrong type: one line, exit 2
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    name = cfg["profile"]["variant"]  # a profile with overrides builds apart from the plain one
+    name = variants.folder_name(cfg)  # a profile with overrides builds apart from the plain one
     out = ROOT / "build" / name
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     if args.allow_cpu:  # the kernels inherit it: clorg.book.chapters.can_compute reads it

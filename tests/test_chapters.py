@@ -45,7 +45,7 @@ def test_every_result_is_stored_by_one_chapter():
         c = chapter_of(name)
         assert name in c.produces
         assert producer(name) == f"notebooks/{c.stem}.ipynb" and (paths.ROOT / producer(name)).is_file()
-        assert command(name, "quick") == f"python -m clorg.book --profile quick --only {c.stem}"
+        assert command(name, load_profile("quick")) == f"python -m clorg.book --profile quick --only {c.stem}"
     # every result the report collects is stored by a chapter
     assert set(report.REPORTED) <= set(RESULTS)
     with pytest.raises(KeyError, match="no chapter stores a result named 'nope'.*geometry"):
@@ -81,7 +81,7 @@ def _store(cfg, data, name, payload, source=None):
     chapter = chapter_of(name)
     source = source or chapters._source(cfg, data, chapter)
     return store.cached(cfg, data, name, lambda: payload, source, producer=producer(name),
-                        command=command(name, cfg["profile"]["name"]))
+                        command=command(name, cfg))
 
 
 def _edited(monkeypatch, filename: str):
@@ -218,7 +218,7 @@ def test_embeddings_chapter_stores_knn_records_per_k(scratch, monkeypatch):
     assert R.value(knn, parameter=1) == 1.0 and R.value(knn, parameter=2) == 1.0
     assert len(res["queries"]) == 2 and np.array(res["neighbours"][0]["indices"]).shape == (2, 2)
     # stored, then read
-    assert (scratch / "results" / "smoke" / "embeddings.json").is_file()
+    assert (scratch / "results" / cfg["profile"]["variant"] / "embeddings.json").is_file()  # the variant's folder
     assert chapters.embeddings(cfg, data)["records"] == res["records"] and len(calls) == 1
 
 
@@ -231,7 +231,7 @@ def test_the_toy_chapter_computes_on_a_gpu_profile_without_a_gpu(scratch, monkey
     assert not chapters.can_compute(cfg)
     result = chapters.toy(cfg)
     assert result["seeds"] == 1 and len(result["comparison"]) > 0
-    assert (scratch / "results" / "gpu10" / "toy.json").is_file()
+    assert (scratch / "results" / cfg["profile"]["variant"] / "toy.json").is_file()
     with pytest.raises(store.UnreadableResult, match="needs a GPU"):
         chapters.training(cfg, FakeData())
 
@@ -256,7 +256,7 @@ def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, 
 def test_dynamics_reads_only_the_runs_it_follows():
     """Chapter 07 follows the contrastive runs of one encoder (variants included): the supervised run is not
     among its runs, so retraining it leaves the dynamics current."""
-    cfg = load_profile("quick")
+    cfg = load_profile("schedules")
     followed = chapters._specs(cfg, CHAPTERS["07_dynamics"].runs)
     assert [(s.method, s.schedule) for s in followed] == [("moco_queue", "cosine"), ("moco_queue", "paper-compressed")]
     assert all(s.encoder == "resnet18" for s in followed)

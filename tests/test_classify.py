@@ -102,7 +102,7 @@ def test_records_are_tidy(separated_records):
     assert identities == {("enc", "moco_queue", "cosine", 20)}
     metrics = {r["metric"] for r in records}
     assert metrics == {R.head_metric(h, q) for h in ("linear", "gcn") for q in (R.TEST, R.VALIDATION, R.AUTHORS,
-                                                                                   R.PARAMETERS)} \
+                                                                                   R.PARAMETERS, R.STEPS, R.CAP_HIT)} \
         | {R.head_metric("label_spreading", q) for q in (R.TEST, R.VALIDATION)}
     # per seed: test and validation accuracy; once: the authors' protocol and the parameter count
     for head, parameter in (("linear", None), ("gcn", 0.1)):
@@ -283,3 +283,17 @@ def test_classifier_records_keep_each_seeds_test_predictions():
     for p in predictions:  # the stored predictions give the stored honest accuracy
         acc = R.value(records, metric=R.head_metric(p["head"], R.TEST), parameter=p["parameter"], seed=p["seed"])
         assert len(p["predicted"]) == 15 and np.mean(np.asarray(p["predicted"]) == yt) == pytest.approx(acc)
+
+
+def test_the_authors_protocol_has_no_step_cap_and_every_fit_records_its_steps(monkeypatch):
+    """A cap of 3 steps cuts every honest fit (recorded as a cap hit); the authors' fits run on their
+    patience alone, past it, and record no hit."""
+    monkeypatch.setattr(classify, "HONEST_MAX_STEPS", 3)
+    records = classify.classifier_records([_features()], {**HEADS, "seeds": 2})[0]
+    for head, t in (("linear", None), ("gcn", 0.1)):
+        steps = R.select(records, metric=R.head_metric(head, R.STEPS), parameter=t)
+        hits = {r["seed"]: r["value"] for r in R.select(records, metric=R.head_metric(head, R.CAP_HIT), parameter=t)}
+        honest = [r["value"] for r in steps if r["seed"] is not None]
+        (authors,) = [r["value"] for r in steps if r["seed"] is None]
+        assert honest == [3, 3] and hits == {0: 1.0, 1: 1.0, None: 0.0}
+        assert authors > 3  # patience (30 or 50 steps without a better score) alone stopped it

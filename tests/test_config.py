@@ -14,9 +14,12 @@ def test_shipped_profiles_are_valid_and_complete():
         cfg = load_profile(name)
         assert cfg["profile"]["name"] == name
         assert set(cfg) == set(SCHEMA)
-        assert set(cfg["profile"]) == set(SCHEMA["profile"]) >= {"name", "description", "needs_gpu"}
+        # the file's keys, and what loading adds: the variant (its own name here), the profile and its overrides
+        assert set(cfg["profile"]) == set(SCHEMA["profile"]) | {"variant", "base", "overrides"}
+        assert (cfg["profile"]["variant"], cfg["profile"]["base"], cfg["profile"]["overrides"]) == (name, name, {})
         for section, keys in SCHEMA.items():
-            assert set(cfg[section]) == set(keys), section
+            if section != "profile":  # checked above, with what loading adds
+                assert set(cfg[section]) == set(keys), section
         # the CPU profiles run anywhere; gpu10 and paper are trained by ci/train_profile.py on a GPU
         assert cfg["profile"]["needs_gpu"] is (name in ("gpu10", "paper"))
     assert dataset_candidates(load_profile("quick")) == ["cifar10", "fashion-mnist", "digits"]

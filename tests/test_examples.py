@@ -71,9 +71,10 @@ def test_an_image_folder_dataset_override_gets_its_own_results(results_root, tmp
     (variant,) = _variants(results_root, "smoke")
     assert {"overrides.json", "training.json", "embeddings.json", "geometry.json"} <= {p.name for p in variant.iterdir()}
     # the variant's own runs are under runs/smoke/, and make clean-variants removes them with its results
-    runs = sorted((results_root.parent / "runs" / "smoke").iterdir())
+    runs = sorted(p for p in (results_root.parent / "runs" / "smoke").iterdir() if p.is_dir())
     assert len(runs) == 2  # contrastive and supervised, trained on the three classes
     listing = _run([sys.executable, "ci/clean_variants.py"]).stdout
     assert variant.name in listing and all(r.name in listing for r in runs)
     assert not variant.exists() and not any(r.exists() for r in runs)
+    assert list((results_root.parent / "runs" / "smoke").iterdir()) == []  # their lock files too
     assert _snapshot(results_root / "smoke") == plain

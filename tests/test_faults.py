@@ -330,7 +330,7 @@ def test_unreadable_cache_manifest_is_rebuilt(tmp_path, decode_calls, capsys):
 
 def test_unknown_profile_is_refused_listing_the_valid_ones():
     """A profile name with no configs/<name>.yaml: ConfigError listing the valid profiles and the path option."""
-    with pytest.raises(ConfigError, match=r"unknown profile 'fast': valid profiles are \[.*'paper', 'quick', 'simclr', 'smoke'") as err:
+    with pytest.raises(ConfigError, match=r"unknown profile 'fast': valid profiles are \[.*'paper', 'quick', 'schedules', 'simclr', 'smoke'") as err:
         load_profile("fast")
     assert "give the path of a .yaml file" in str(err.value)
 

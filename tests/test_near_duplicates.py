@@ -239,7 +239,7 @@ def test_near_duplicate_pairs_figure(channels):
         assert len(fig.axes) == 4  # two pairs, two images each
         titles = [sf._suptitle.get_text() for sf in fig.subfigs if sf._suptitle is not None]
         assert titles == ["CL cos 0.998 / SL cos -0.07", "CL cos 0.995 / SL cos 0.31"]
-        assert [ax.get_title() for ax in fig.axes] == ["cat #0", "dog #5", "dog #2", "ship #3"]
+        assert [ax.get_title() for ax in fig.axes] == ["cat\n#0", "dog\n#5", "dog\n#2", "ship\n#3"]  # two lines
         assert fig.axes[0].images[0].get_array().shape[:2] == (8, 8)
     finally:
         plt.close(fig)

@@ -47,7 +47,7 @@ def _store(cfg, data, name, payload):
     chapter = chapters.chapter_of(name)
     data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, lambda: payload, chapters._source(cfg, data, chapter),
-                        producer=chapters.producer(name), command=chapters.command(name, cfg["profile"]["name"]),
+                        producer=chapters.producer(name), command=chapters.command(name, cfg),
                         arrays=name in chapter.arrays)
 
 
@@ -94,7 +94,7 @@ def test_comparable_chi_is_judged_within_the_tolerance(stored):
     assert nums.loc["CHI(k), ViT contrastive, k=1", "verdict"] == "reproduced"
     assert nums.loc["CHI(k), ViT supervised, k=1000", "verdict"] == "not reproduced"
     assert nums.loc["random-init ViT CH", "verdict"] == "reproduced"  # 5 % off, 10 % tolerance
-    assert nums.loc["random-init ViT RLD T=0.1", "ours"] == 0.1255
+    assert nums.loc["random-init ViT RLD T=0.1", "ours"] == "0.1255"
     assert nums.loc["random-init ViT RLD T=0.2", "verdict"] == "not reproduced"  # 0.1255 vs 0.0745
     judged = report.verdicts(collected, cfg)
     one = _claim(judged, "1")
@@ -158,7 +158,7 @@ def test_heads_and_claim4_read_the_stored_classifiers(stored):
     collected = report.collect(cfg, data)
     nums = report.numbers(collected, cfg, data).set_index("what")
     assert nums.loc["linear on contrastive ViT (authors' protocol), %", "verdict"] == "reproduced"
-    assert nums.loc["linear on contrastive ViT (authors' protocol), %", "ours"] == 86.43
+    assert nums.loc["linear on contrastive ViT (authors' protocol), %", "ours"] == "86.43"
     assert nums.loc["gcn T=0.1 on contrastive ViT (authors' protocol), %", "verdict"] == "not reproduced"
     assert nums.loc["random-init ViT GCN T=0.2 test, % (authors' protocol)", "verdict"] == "not reproduced"
     assert nums.loc["random-init ViT GCN T=0.1 test, % (authors' protocol)", "verdict"] == "reproduced"
@@ -299,7 +299,7 @@ def test_verdicts_of_a_build(build):
     assert list(table["in regime"])[:6] == ["no"] * 6 and table.loc[4, "the authors' numbers, same test"] == \
         "no number saved (figures only)"
     md = verdicts.detail_markdown(judged[0])
-    assert md.startswith("### Claim 1: reproduced (out of regime: not counted)")
+    assert md.startswith("**Claim 1: reproduced (out of regime: not counted).**")
     assert "| D(CL) | ≥ 0.200 | 0.396 ✓ | 0.396 ✓ |" in md  # ours equal the authors' here
     assert "| beside: D(RI) | | 0.000 | not saved |" in md and "nan" not in md.lower()
 

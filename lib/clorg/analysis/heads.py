@@ -25,6 +25,7 @@ measured once with the selected weights.
 from __future__ import annotations
 
 import copy
+import itertools
 import numbers
 import warnings
 
@@ -65,10 +66,17 @@ def _optional_set(X, y, name: str, dim: int, num_classes: int, need_labels: bool
 def _check_training_params(est) -> None:
     checks.positive_number(est.lr, "lr")
     checks.positive_int(est.patience, "patience")
-    checks.positive_int(est.max_steps, "max_steps")
+    if est.max_steps is not None:  # None: no cap, patience alone stops (the authors' heads)
+        checks.positive_int(est.max_steps, "max_steps")
     if isinstance(est.label_smoothing, bool) or not isinstance(est.label_smoothing, numbers.Real) \
             or not 0 <= est.label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {est.label_smoothing!r}")
+
+
+def _steps(max_steps: int | None):
+    """The step numbers of a fit: up to the safety cap, or without end when there is none (patience always
+    ends a fit: the best score can rise only so many times)."""
+    return itertools.count() if max_steps is None else range(max_steps)
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -137,7 +145,7 @@ class LinearHead:
         opt = torch.optim.AdamW(model.parameters(), lr=self.lr)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         best, curve = _BestWeights(self.patience), []
-        for step in range(self.max_steps):
+        for step in _steps(self.max_steps):
             logits = model(X)
             with torch.no_grad():
                 score = _accuracy(model(X_val.to(dev)), y_val.to(dev)) if X_val is not None \
@@ -404,7 +412,7 @@ class GCNHead(_Transductive):
         loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         lo, hi = self.mask_range
         best, curve = _BestWeights(self.patience), []
-        for step in range(self.max_steps):
+        for step in _steps(self.max_steps):
             if n_val or y_test is not None:  # evaluate the current weights (no effect on training)
                 model.eval()
                 with torch.no_grad():

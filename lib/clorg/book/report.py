@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis import records as R
-from ..core import criteria, paper, paths
+from ..core import criteria, paper, paths, variants
 from ..core.atomic import write_json
 from ..core.config import kind_of
 from . import chapters, claims, store
@@ -54,7 +54,7 @@ def _result(collected: dict, name: str):
 def missing(collected: dict, cfg: dict) -> pd.DataFrame:
     """The results that are not there (or not usable), each with the notebook and the command that produce
     it (the command repeats the profile's overrides)."""
-    folder = paths.shown(store.results_dir(cfg["profile"]["variant"]))
+    folder = paths.shown(store.results_dir(variants.folder_name(cfg)))
     rows = [{"result": f"{folder}/{name}", "state": st.detail, "produced by": chapters.producer(name),
              "command": chapters.command(name, cfg)} for name, st in collected.items() if not st.usable]
     return pd.DataFrame(rows, columns=["result", "state", "produced by", "command"])
@@ -332,7 +332,7 @@ def summary(collected: dict, cfg: dict, data, build_seconds: float | None) -> di
         return int(cid) if cid.isdigit() else cid
 
     return {
-        "profile": cfg["profile"]["variant"], "dataset": data.summary()["name"],
+        "profile": variants.folder_name(cfg), "dataset": data.summary()["name"],
         # epochs: the epoch the encoder was measured at (its last, or the authors' analysed epoch)
         "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": r["knn"],
                       "chi1_train": r["chi1"], "in_regime": r["in_regime"], "regime_conditions": r["conditions"]}
@@ -351,7 +351,7 @@ SUMMARY_KEYS = ("profile", "dataset", "encoders", "claims", "spec_version", "bui
 
 
 def write_summary(cfg: dict, summary_: dict) -> Path:
-    path = store.results_dir(cfg["profile"]["variant"]) / "summary.json"
+    path = store.results_dir(variants.folder_name(cfg)) / "summary.json"
     write_json(path, summary_)
     return path
 

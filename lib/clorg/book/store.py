@@ -39,7 +39,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core import code, locks, paths, provenance
+from ..core import code, locks, paths, provenance, variants
 from ..core.atomic import write_atomic, write_json
 
 # the layout of what chapters store: bump it when a chapter changes the shape of its result, so files
@@ -102,7 +102,7 @@ def fingerprint(cfg: dict, data, source: Source) -> dict:
     else:
         summary = data.summary()
         identity = {k: summary[k] for k in ("name", "sha256", "train_images", "test_images")}
-    return {"profile": cfg["profile"]["variant"], "data": identity, "sections": list(source.reads),
+    return {"profile": variants.folder_name(cfg), "data": identity, "sections": list(source.reads),
             "config_sha256": config_sha[:16], "format": FORMAT, "code": code.code_version(source.code),
             "runs": _runs_state(source.runs)}
 
@@ -125,7 +125,7 @@ class Status:
 
 
 def _path(cfg: dict, name: str, suffix: str, root: Path | None) -> Path:
-    return results_dir(cfg["profile"]["variant"], root) / f"{name}.{suffix}"
+    return results_dir(variants.folder_name(cfg), root) / f"{name}.{suffix}"
 
 
 def _read(path: Path) -> tuple[dict, object]:

@@ -63,8 +63,8 @@ def deciding(claim: dict) -> str:
     found = claim["comparisons"][:1] if claim["rule"] == "primary" else claim["comparisons"]
     if not found:
         return "—"
-    many = len(found) > 1
-    return " | ".join((f"{who(j)}: " if many else "") + "; ".join(condition_text(c) for c in j["conditions"])
+    many = len(found) > 1  # no "|" in the text: it sits in a markdown table's cell
+    return " — ".join((f"{who(j)}: " if many else "") + "; ".join(condition_text(c) for c in j["conditions"])
                       for j in found)
 
 
@@ -129,7 +129,7 @@ def detail_markdown(claim: dict) -> str:
     comps, a = claim["comparisons"], claim.get("authors")
     seed = " One training seed: the statistics are exact functions of the features; no interval." \
         if claim["one_training_seed"] else ""
-    head = (f"### Claim {claim['claim']}: {shown_verdict(claim)}\n\n{claim['statement'].capitalize()}. "
+    head = (f"**Claim {claim['claim']}: {shown_verdict(claim)}.** {claim['statement'][0].upper() + claim['statement'][1:]}. "
             f"In regime: **{regime_word(claim['in_regime'])}**.{seed} Rule over encoders: {claim['rule']}.\n\n")
     if not comps:
         return head + f"Nothing to judge: {claim.get('reason', 'no comparison')}.\n"

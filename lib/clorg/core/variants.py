@@ -78,11 +78,17 @@ def read_record(name: str) -> tuple[str, dict]:
                      f"--profile {base} --override KEY=VALUE ...")
 
 
+def folder_name(cfg: dict) -> str:
+    """The name of the folder a profile's results and builds go to: its variant name (the profile's own name
+    when it has no overrides, or was built by hand without going through load_profile)."""
+    return cfg["profile"].get("variant", cfg["profile"]["name"])
+
+
 def write_record(cfg: dict) -> None:
     """Record a variant's profile and overrides beside its results (nothing for a plain profile).
     Rewritten only when absent or different."""
     p = cfg["profile"]
-    if not p["overrides"]:
+    if not p.get("overrides"):
         return
     payload = {"name": p["variant"], "profile": p["base"], "overrides": p["overrides"]}
     for path in record_paths(p["variant"]):
@@ -97,6 +103,6 @@ def write_record(cfg: dict) -> None:
 def profile_args(cfg: dict) -> str:
     """``--profile P --override K=V ...``: what repeats this profile and its overrides on a command line."""
     p = cfg["profile"]
-    out = [f"--profile {shlex.quote(str(p['base']))}"]
-    out += [f"--override {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in p["overrides"].items()]
+    out = [f"--profile {shlex.quote(str(p.get('base', p['name'])))}"]
+    out += [f"--override {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in p.get("overrides", {}).items()]
     return " ".join(out)
