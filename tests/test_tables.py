@@ -344,3 +344,14 @@ def test_page_hides_zero_based_row_numbers_and_absent_cells():
     assert ">0<" not in html and "nan" not in html.lower() and "—" in html
     named = T.page(pd.DataFrame({"a": ["x"]}, index=["row"])).to_html()
     assert ">row<" in named
+
+
+def test_augment_mc_lines_say_what_was_drawn():
+    ident = {"encoder": "resnet18", "method": CL, "schedule": "cosine", "epoch": 40}
+    comp = {**ident, "pairs": [{"i": 3, "j": 17, "label_i": 0, "label_j": 8}],
+            "augment_mc": {"i": 3, "j": 17, "draws": 200000, "identical": 0, "closer": 1234, "own_distance": 12.5,
+                           "seconds": 41.7}}
+    assert T.augment_mc_lines([comp, {**ident, "method": "simclr", "pairs": []}], CIFAR_CLASSES) == [
+        "resnet18 moco_queue: top pair #3 (airplane) and #17 (ship): 0 of 200,000 draws gave pixel-identical views; "
+        "0.62% gave views closer to each other than the two images (12.50 apart); 42 s"]
+    assert T.augment_mc_lines([], CIFAR_CLASSES) == ["no contrastive run with a cross-class pair: nothing to draw"]

@@ -13,6 +13,7 @@ that compute them (their code version is recorded), and the runs it reads.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,12 @@ from ..analysis import records as R
 from ..analysis.geometry import chi_ks, class_size, geometry_records
 from ..analysis.heads import KNNClassifier
 from ..analysis.metrics import nearest_neighbours
+from ..analysis.augment_mc import identical_views
 from ..analysis.near_duplicates import cross_class_report
 from ..analysis.toy import compare_with_authors, toy_scores
 from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper, paths, variants
+from ..core.devices import default_device
 from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, main_runs
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
@@ -62,7 +65,7 @@ CHAPTERS = {c.stem: c for c in [
             ("clorg.features", "clorg.analysis.classify"), "main"),
     Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed"),
     Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
-            ("clorg.features", "clorg.analysis.near_duplicates"), "main"),
+            ("clorg.features", "clorg.analysis.near_duplicates", "clorg.analysis.augment_mc"), "main"),
     Chapter("09_report", (), (), ()),
 ]}
 
@@ -437,6 +440,11 @@ def near_duplicates(cfg: dict, data, fresh: bool = False) -> dict:
             sl = find(feats, encoder=f.encoder, method="supervised")
             rep = cross_class_report(f.train, f.train_labels, sl.train, top=n["search"], keep=n["show"],
                                      sl_labels=sl.train_labels)
+            if rep["pairs"]:  # the augmentation on the top pair: are its two views ever one image?
+                top, t0 = rep["pairs"][0], time.perf_counter()
+                mc = identical_views(data.train.images[top["i"]], data.train.images[top["j"]], n["augment_draws"],
+                                     seed=cfg["data"]["subset_seed"], device=default_device())
+                rep["augment_mc"] = {**mc, "i": top["i"], "j": top["j"], "seconds": time.perf_counter() - t0}
             out.append({**f.identity, "reference": sl.identity, **rep})
         return {"comparisons": out}
 

@@ -276,6 +276,22 @@ def pairs_table(comparisons: list[dict], class_names) -> pd.DataFrame:
     return pd.concat(frames, names=["run", "rank"]) if frames else pd.DataFrame()
 
 
+def augment_mc_lines(comparisons: list[dict], class_names) -> list[str]:
+    """The Monte-Carlo test of each run's top pair (chapter 08): how many draws of the augmentation gave the
+    two images pixel-identical views, and how many brought them closer than they are."""
+    out = []
+    for comp in comparisons:
+        mc = comp.get("augment_mc")
+        if mc is None:
+            continue
+        top = comp["pairs"][0]
+        out.append(f"{label(comp)}: top pair #{mc['i']} ({class_names[top['label_i']]}) and #{mc['j']} "
+                   f"({class_names[top['label_j']]}): {mc['identical']:,} of {mc['draws']:,} draws gave pixel-identical "
+                   f"views; {mc['closer'] / mc['draws']:.2%} gave views closer to each other than the two images "
+                   f"({mc['own_distance']:.2f} apart); {mc['seconds']:.0f} s")
+    return out or ["no contrastive run with a cross-class pair: nothing to draw"]
+
+
 def regime_frame(regime: list[dict]) -> pd.DataFrame:
     """The regime gate of each trained encoder (SPEC 7): CHI(1) on training features and kNN test accuracy
     (k = 10) at its analysed epoch, each beside its threshold, and whether it is in the paper's regime."""

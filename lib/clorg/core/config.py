@@ -250,6 +250,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "near_duplicates": {
         "search": (_pos_int, "most similar cross-class pairs searched per contrastive run"),
         "show": (_pos_int, "pairs kept for the chapter's table and pictures"),
+        "augment_draws": (_pos_int, "Monte-Carlo draws of the augmentation on each run's top pair: are its two "
+                                    "views ever pixel-identical? (the authors: 100,000,000)"),
     },
 }
 
