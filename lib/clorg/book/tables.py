@@ -195,7 +195,7 @@ def heads_beside_authors(records: list[dict], temperatures) -> pd.DataFrame:
     cols = ["linear"] + [f"GCN T={t:g}" for t in temperatures]
     theirs = {"authors: contrastive ViT": {"linear": paper.HEADS_VIT_CONTRASTIVE["linear"],
                                            f"GCN T={paper.HEADS_VIT_GCN_TEMPERATURE:g}": paper.HEADS_VIT_CONTRASTIVE["gcn"]},
-              "authors: random-init ViT": {"linear": paper.RANDOM_VIT["linear"],
+              "authors: random-init ViT (a CIFAR-10 variant)": {"linear": paper.RANDOM_VIT["linear"],
                                            **{f"GCN T={t:g}": v for t, v in paper.RANDOM_VIT["gcn"].items()}}}
     rows = {name: {c: cell(values.get(c), ".2f", V.NOT_SAVED) for c in cols} for name, values in theirs.items()}
     for s in _sets(records):
