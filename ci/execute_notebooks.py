@@ -67,6 +67,8 @@ def skip_reason(stem: str, cfg: dict, data, *, cuda: bool, allow_cpu: bool = Fal
     chapter = chapters.CHAPTERS[stem]
     if not cfg["profile"]["needs_gpu"] or cuda or allow_cpu or chapter.runs is None:
         return None
+    if stem != "02_train" and chapters.local_runs(cfg, data, chapter.runs) is not None:
+        return None  # its runs are here (committed weights): it computes on the CPU
     missing = missing_results(stem, cfg, data)
     if not missing:
         return None
@@ -167,6 +169,7 @@ def main() -> int:
     started = time.time()
     choice = choose_profile_dataset(cfg)
     print(choice.describe(), flush=True)
+    chapters.install_committed(cfg, choice)  # runs trained elsewhere (weights/<profile>/): analysed here
     write_json(out / "build_info.json", {
         "profile": cfg["profile"]["base"], "name": name, "description": cfg["profile"]["description"],
         "overrides": cfg["profile"]["overrides"],

@@ -1,50 +1,107 @@
 #!/usr/bin/env bash
-# Rehearse ci/device_run.sh here, on the CPU, before a GPU is lent: the same command, in a Python 3.12
-# environment holding only packages of the device's list, on a copy of the tree as the device tool sends it
-# (tracked and untracked-not-ignored files, plus the carried .whl/ and .device-data/), at a reduced size.
-# Then the returned tarball is unpacked into a scratch results folder and the book is rendered from it
-# with `make book`, as a machine without a GPU renders a GPU profile. Nothing of the real runs/ or
-# results/ is touched. Not part of CI (it needs the 5 GB rehearsal environment).
+# Rehearse a GPU job on this machine's CPU, at a tiny size, as the device tool would run it: a copy of the
+# tree as it travels (tracked and untracked-not-ignored files, plus the carried .whl/ and .device-data/),
+# ci/device_run.sh in it, then what a maintainer does with what comes back. Four jobs:
 #
-#   ci/rehearse_device.sh [PROFILE] [BUDGET_SECONDS]        (default: gpu10 300)
+#   1. a sized job with an exception injected into one chapter (05_tsne): the other steps go on, job.json
+#      reports that one failed, and everything else comes back;
+#   2. a job whose hard timeout falls in the middle of its chapters: the weights and the chapters finished
+#      before it come back;
+#   3. the import (ci/import_device_run.py) of job 1, the profile set to the job's sizing, and the book
+#      rendered from the committed weights with no runs on this machine and no GPU (make book);
+#   4. a warm start from those weights (train.warm_start), one more full schedule cycle.
 #
-# The rehearsal environment: REHEARSAL_VENV (default /work/py312-rehearsal), made once with
-#   python3.12 -m venv /work/py312-rehearsal && /work/py312-rehearsal/bin/pip install torch==2.11.0 \
-#       torchvision==0.26.0 numpy==2.5.2 scipy scikit-learn pandas matplotlib seaborn networkx pyyaml tqdm pillow
-# (the device's versions of torch, torchvision and numpy; openTSNE is NOT installed there: it comes from .whl/).
+# Nothing of the real runs/, results/ or weights/ is touched.  ci/rehearse_device.sh [PYTHON]
+# PYTHON defaults to .venv/bin/python (the device's own python3 is 3.12 with torch 2.11; what differs there
+# is checked within seconds by device_run.sh's first step).
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-PROFILE=${1:-gpu10}
-BUDGET=${2:-300}
-VENV=${REHEARSAL_VENV:-/work/py312-rehearsal}
-[[ -x $VENV/bin/python3 ]] || { echo "no rehearsal environment at $VENV (see the header of $0)" >&2; exit 1; }
-# the reduced size: a few images per class and tiny encoders, every chapter still exercised
-OVERRIDES=(--override data.train_per_class=30 --override data.test_per_class=10 --override train.width_scale=0.125
-           --override train.contrastive_epochs=3 --override train.supervised_epochs=3
-           --override train.contrastive_batch_size=60 --override train.supervised_batch_size=60
-           --override train.contrastive_warmup_epochs=1 --override train.supervised_warmup_epochs=1
-           --override train.moco_queue_size=240 --override train.checkpoint_every=1 --override tsne.sample_size=200
-           --override tsne.iterations=250 --override heads.seeds=2)
-
+PY=${1:-$ROOT/.venv/bin/python}
 ci/fetch_device_wheels.sh >/dev/null
 ci/stage_device_data.sh >/dev/null
 scratch=$(mktemp -d /tmp/clorg-rehearsal.XXXXXX)
-mkdir -p "$scratch/tree"
-git ls-files -co --exclude-standard | tar cf - -T - | (cd "$scratch/tree" && tar xf -)
-cp -r .whl .device-data "$scratch/tree/"
-echo "rehearsal in $scratch (python: $("$VENV/bin/python3" --version))"
+echo "rehearsal in $scratch"
 
-t0=$(date +%s)
-(cd "$scratch/tree" && PATH=$VENV/bin:$PATH OUT=$scratch/out CLORG_RUNS=$scratch/runs CLORG_RESULTS=$scratch/results \
-    CLORG_CACHE=$scratch/cache BENCH_SECONDS=${BENCH_SECONDS:-45} \
-    ci/device_run.sh "$PROFILE" "$BUDGET" -- --allow-cpu "${OVERRIDES[@]}") || status=$?
-echo "device run: exit ${status:-0} in $(( $(date +%s) - t0 )) s; files back:"
-ls -l "$scratch/out"
+# the tiny profile: gpu10 with a few images per class and a 1/8-width encoder; its name stays gpu10
+"$PY" - "$scratch/gpu10.yaml" <<'EOF'
+import sys, yaml
+cfg = yaml.safe_load(open("configs/gpu10.yaml"))
+cfg["data"].update(train_per_class=30, test_per_class=10)
+cfg["train"].update(width_scale=0.125, supervised_epochs=2, contrastive_batch_size=60, supervised_batch_size=60,
+                    moco_queue_size=240, supervised_warmup_epochs=1)
+cfg["tsne"].update(sample_size=200, iterations=250)
+cfg["heads"].update(seeds=2)
+cfg["near_duplicates"].update(augment_draws=2000)
+yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
+EOF
 
-mkdir -p "$scratch/rendered"
-tar xzf "$scratch/out/results-$PROFILE.tar.gz" -C "$scratch/rendered"
+tree() {  # a fresh copy of the tree as the device tool sends it
+    rm -rf "$1" && mkdir -p "$1"
+    git ls-files -co --exclude-standard | tar cf - -T - | (cd "$1" && tar xf -)
+    cp -r .whl .device-data "$1/"
+}
+job() {  # job NAME BUDGET TRAIN_SECONDS [extra args]: device_run.sh in its own tree, its $OUT kept
+    local name=$1 budget=$2 train=$3
+    shift 3
+    tree "$scratch/$name/tree"
+    (cd "$scratch/$name/tree" && PYTHON=$PY OUT=$scratch/$name/out CLORG_RUNS=$scratch/$name/runs \
+        CLORG_RESULTS=$scratch/$name/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=$train OMP_NUM_THREADS=1 \
+        ci/device_run.sh "$scratch/gpu10.yaml" "$budget" -- --allow-cpu --probe-steps 3 --probe-warmup 1 "$@") \
+        && status=0 || status=$?
+    echo "== job $name: exit $status; back:"; (cd "$scratch/$name/out" && find . -type f | sort)
+}
+step_status() { "$PY" -c "import json,sys; print({s['step']: s['status'][:40] for s in json.load(open(sys.argv[1]))['steps']})" "$1"; }
+
+job faulty 300 30 --fail-step 05_tsne
+step_status "$scratch/faulty/out/job.json"
+"$PY" - "$scratch/faulty/out/job.json" <<'EOF2' || { echo "REHEARSAL FAILED: the injected failure is not isolated"; exit 1; }
+import json, sys
+status = {s["step"]: s["status"] for s in json.load(open(sys.argv[1]))["steps"]}
+assert status["05_tsne"].startswith("failed: RuntimeError: injected"), status
+assert status["01_toy_clusters"] == "ok" and status["summary"] == "ok", status  # the steps after it ran
+EOF2
+
+# the hard timeout: 160 s in all, cut in the middle of the t-SNE chapter (the steps before it are packed)
+job overrun 160 30
+step_status "$scratch/overrun/out/job.json"
+ls "$scratch/overrun/out/weights/"*.pt >/dev/null || { echo "REHEARSAL FAILED: no weights back from the cut job"; exit 1; }
+
+# the import, the profile set to the job's sizing, the book from the weights alone
+export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/cpu-runs
+"$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml" || true
+"$PY" - "$scratch/gpu10.yaml" "$scratch/faulty/out/job.json" <<'EOF'
+import json, sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+cfg["train"].update(json.load(open(sys.argv[2]))["train"])
+yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
+EOF
+"$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml"
 t1=$(date +%s)
-CLORG_DATA=$ROOT/.device-data CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/no-runs make book PROFILE="$PROFILE" OVERRIDES="${OVERRIDES[*]}"
-echo "rendered the book from the device tarball in $(( $(date +%s) - t1 )) s: $ROOT/_build/html/index.html"
+CLORG_DATA=$ROOT/.device-data make book PROFILE="$scratch/gpu10.yaml"
+echo "rendered the book from the committed weights in $(( $(date +%s) - t1 )) s: $ROOT/_build/html/index.html"
+"$PY" - "$ROOT/build/gpu10/execution.json" <<'EOF'
+import json, sys
+nbs = json.load(open(sys.argv[1]))["notebooks"]
+bad = [n for n in nbs if n["outcome"] != "ok"]
+print({n["notebook"]: n["outcome"][:30] for n in nbs})
+sys.exit(f"REHEARSAL FAILED: chapters not executed from the weights: {bad}" if bad else 0)
+EOF
+unset CLORG_WEIGHTS CLORG_RESULTS CLORG_RUNS
+
+# a warm start: the next job starts from the committed weights (in its tree, as committed weights travel)
+"$PY" - "$scratch/gpu10.yaml" <<'EOF'
+import sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+cfg["train"]["warm_start"] = "weights/gpu10"
+yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
+EOF
+tree "$scratch/warm/tree" && mkdir -p "$scratch/warm/tree/weights" && cp -r "$scratch/weights/gpu10" "$scratch/warm/tree/weights/"
+(cd "$scratch/warm/tree" && PYTHON=$PY OUT=$scratch/warm/out CLORG_RUNS=$scratch/warm/runs \
+    CLORG_RESULTS=$scratch/warm/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=30 OMP_NUM_THREADS=1 \
+    ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --probe-steps 3 --probe-warmup 1) || true
+grep -q "warm start from weights/gpu10" "$scratch/warm/out/run.log" || { echo "REHEARSAL FAILED: no warm start"; exit 1; }
+"$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['runs']; print({m: (v or {}).get('run') for m, v in r.items()})" \
+    "$scratch/warm/out/job.json"
+echo "REHEARSAL PASSED ($scratch)"

@@ -25,6 +25,11 @@ fi
 
 sum() { sha256sum -- "$1" | cut -d' ' -f1; }
 
+# the commit the tree is sent from (the device machine gets no .git): the runs trained there record it
+mkdir -p "$DEST_DIR"
+git -C "$ROOT" rev-parse HEAD 2>/dev/null | tr -d '\n' > "$DEST_DIR/COMMIT" || true
+[[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] && printf '+dirty' >> "$DEST_DIR/COMMIT"
+
 if [[ -f $dest ]] && [[ $(sum "$dest") == "$SHA256" ]]; then
     echo "$dest: already there and identical (sha256 $SHA256), nothing copied"
     exit 0

@@ -34,6 +34,7 @@ from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, 
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
 from ..train import TrainingDiverged, load_finished, locate, run
+from ..train import bundle
 from ..train import runs as run_files
 from . import store
 
@@ -91,12 +92,19 @@ def command(result: str, cfg: dict) -> str:
 
 
 def can_compute(cfg: dict) -> bool:
-    """Whether this machine computes the profile's results: always, except a GPU profile without a GPU
-    (unless $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size)."""
+    """Whether this machine trains the profile's runs: always, except a GPU profile without a GPU (unless
+    $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size). The analysis needs
+    no GPU: a chapter computes wherever its runs are (:func:`can_analyse`)."""
     import torch
 
     return (not cfg["profile"]["needs_gpu"] or torch.cuda.is_available()
             or os.environ.get("CLORG_ALLOW_CPU") == "1")
+
+
+def can_analyse(cfg: dict, data, chapter: Chapter) -> bool:
+    """Whether chapter ``chapter`` computes its results here: its runs are on this machine (trained here, or
+    installed from committed weights), or it reads none, or this machine could train them."""
+    return can_compute(cfg) or chapter.runs is None or local_runs(cfg, data, chapter.runs) is not None
 
 
 def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None):
@@ -106,7 +114,31 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
     cfg = setup_profile(profile, overrides, chapter)
     data = choose_profile_dataset(cfg)
     print(data.describe())
+    install_committed(cfg, data)
     return cfg, data
+
+
+def install_committed(cfg: dict, data) -> list:
+    """Write the run folders of a profile whose runs are not on this machine but whose trained weights are
+    committed (``weights/<profile>/``, brought back from a GPU job): every chapter then computes from
+    them on any machine, the training dynamics excepted (its snapshots stay where the runs trained)."""
+    weights = bundle.weights_root() / cfg["profile"]["name"]
+    written = []
+    if not weights.is_dir():
+        return written
+    for spec in all_runs(cfg):
+        run_cfg, folder = locate(cfg, spec, data)
+        if run_files.is_usable(folder) or not any(weights.glob(f"{spec.method}.*.pt")):
+            continue
+        meta, _ = bundle.read(weights, spec.method)
+        if meta["run"] != folder.name:  # another configuration (a warm start, edited settings): not this run
+            changed = sorted(k for k in set(meta["config"]) | set(run_cfg) if meta["config"].get(k) != run_cfg.get(k))
+            print(f"{paths.shown(weights)}/{spec.method}.*.pt hold run {meta['run']}, not this profile's "
+                  f"{folder.name} (settings that differ: {', '.join(changed)}): not installed")
+            continue
+        print(f"{folder.name}: installing the committed weights {paths.shown(weights)}/{spec.method}.*.pt")
+        written.append(bundle.install(weights, spec.method, folder))
+    return written
 
 
 def setup_profile(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None) -> dict:
@@ -226,8 +258,7 @@ def _cached(cfg, data, name: str, compute, fresh: bool):
     data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
                         command=command(name, cfg), recompute=fresh,
-                        # a chapter that reads no runs (the toy figure) needs no GPU on any profile
-                        can_compute=can_compute(cfg) or chapter.runs is None, arrays=name in chapter.arrays)
+                        can_compute=can_analyse(cfg, data, chapter), arrays=name in chapter.arrays)
 
 
 def status(cfg: dict, data, name: str) -> store.Status:

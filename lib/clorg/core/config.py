@@ -195,6 +195,9 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
                       "(AVX-512 BF16, AMX), else fp32"),
         "channels_last": (_bool, "channels_last memory format for the images and convolutions"),
         "seed": (_nonneg_int, "training seed"),
+        "warm_start": (lambda v: None if v is None or (isinstance(v, str) and v) else "null or a folder such as weights/gpu10",
+                       "null, or a folder of committed weights (weights/<profile>/) each run starts from: the "
+                       "encoder and its head loaded, the momentum encoder copied, a fresh optimizer and warm-up"),
     },
     "metrics": {
         "rld_temperatures": (_list_of(_pos_float), "temperatures T of RLD on image features"),

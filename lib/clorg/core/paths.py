@@ -6,7 +6,8 @@ GPU profile, a test) never touches the real runs or results:
 - ``$CLORG_DATA``: datasets (default ``data/``);
 - ``$CLORG_CACHE``: decoded datasets (default ``~/.cache/clorg``);
 - ``$CLORG_RUNS``: trained runs, their checkpoints and features (default ``runs/``);
-- ``$CLORG_RESULTS``: the small results each chapter stores (default ``results/``).
+- ``$CLORG_RESULTS``: the small results each chapter stores (default ``results/``);
+- ``$CLORG_WEIGHTS``: trained weights brought back from GPU jobs, committed (default ``weights/``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def runs_root() -> Path:
 
 def results_root() -> Path:
     return _from_env("CLORG_RESULTS", ROOT / "results")
+
+
+def weights_root() -> Path:
+    return _from_env("CLORG_WEIGHTS", ROOT / "weights")
 
 
 def shown(path: Path) -> str:

@@ -17,12 +17,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..core import locks, provenance
+from ..core import locks, paths, provenance
 from ..core.atomic import write_bytes
 from ..core.config import RunSpec
 from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
-from . import checkpoint, runs
+from . import bundle, checkpoint, runs
 from .runs import RunResult, finished, locate
 from .augment import SUPERVISED_VIEW, contrastive_views, supervised_view
 from .distributed import convert_batchnorm, rank_and_world
@@ -87,8 +87,9 @@ def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.
     if run_cfg["channels_last"]:
         method.to(memory_format=torch.channels_last)
     base_lr = run_cfg["lr_per_256"] * run_cfg["batch_size"] / 256
+    # fused: one kernel for all parameters on a GPU (the CPU keeps the reference implementation)
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
-                                  weight_decay=run_cfg["weight_decay"])
+                                  weight_decay=run_cfg["weight_decay"], fused=device.type == "cuda")
     return method, optimizer
 
 
@@ -101,13 +102,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor, generator: torch.Generator, run_cfg: dict, dtype: torch.dtype | None) -> float:
+               y: torch.Tensor, generator: torch.Generator, run_cfg: dict, dtype: torch.dtype | None) -> torch.Tensor:
     """One optimizer step on the uint8 batch ``x``: augment on its device, forward (autocast to ``dtype``
     when given), backward, update.
 
-    Returns the loss; a non-finite loss is returned without updating, for the caller to stop on. Under
-    torchrun the ranks agree first: when any rank's loss is not finite, every rank skips the update and
-    returns NaN (a rank that skipped backward alone would leave the others waiting in DDP's all-reduce).
+    Returns the loss as a detached tensor on the batch's device: reading it would make the host wait for
+    the GPU at every step, so the loop reads the running sum every :data:`CHECK_EVERY` steps and stops on a
+    non-finite one (a NaN loss poisons the weights through its update; they are never checkpointed).
     ``model`` is ``method`` or its DDP / compiled wrapper.
     """
     views = _views(run_cfg, x, generator)
@@ -115,14 +116,14 @@ def train_step(model: nn.Module, method: nn.Module, optimizer: torch.optim.Optim
         views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
     with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         loss = model(views, y)
-    value = loss.item()
-    if rank_and_world()[1] > 1 and not _all_ranks(math.isfinite(value), x.device):
-        value = math.nan
-    if math.isfinite(value):
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return value
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+# optimizer steps between two reads of the loss (each read waits for the GPU to finish the queued work)
+CHECK_EVERY = 25
 
 
 def _all_ranks(flag: bool, device: torch.device) -> bool:
@@ -206,6 +207,23 @@ def _log_summary(log: list[dict]) -> dict:
             "final_loss": log[-1]["loss"] if log else None}
 
 
+def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> None:
+    """Start from committed weights (``train.warm_start``): the encoder and the method's head from the
+    bundle, the momentum encoder a copy of the encoder; the queue starts empty and the optimizer fresh, with
+    the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference)."""
+    warm = run_cfg["warm_start"]
+    _, tensors = bundle.read(paths.ROOT / warm["weights"], run_cfg["method"])
+    method.encoder.load_state_dict(bundle.encoder_state(tensors))
+    head = bundle.head_state(tensors, run_cfg["method"])
+    getattr(method, {"moco_queue": "predictor", "simclr": "projector", "supervised": "classifier"}[run_cfg["method"]]
+            ).load_state_dict(head)
+    if hasattr(method, "momentum_encoder"):
+        method.momentum_encoder.load_state_dict(method.encoder.state_dict())
+    if main:
+        print(f"warm start from {warm['weights']} ({warm['run']}, {warm['epochs_before']} epochs in "
+              f"{warm['jobs_before']} job(s) before this one)", flush=True)
+
+
 def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
            stop_after: float | None) -> RunResult:
     rank, world = rank_and_world()
@@ -214,6 +232,8 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     last_path = ckpt_dir / "last.pt"
     run_id = runs.run_hash(run_cfg)
     on_gpu = device.type == "cuda"
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True  # fixed shapes: the fastest convolution is picked once
 
     torch.manual_seed(run_cfg["seed"])  # same initial weights on every rank
     images = torch.from_numpy(data.train.images).to(device)
@@ -248,6 +268,8 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
         folder.mkdir(parents=True, exist_ok=True)
         runs.write_record(folder / "config.json", run_cfg)
         checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
+    if start_epoch == 0 and run_cfg.get("warm_start"):
+        _warm_start(method, run_cfg, main)
     if main:
         _keep_log_until(folder, start_epoch)
         record = {
@@ -257,6 +279,9 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             "processes": world, "data": data.summary(), "parameters": count_parameters(encoder),
             "autocast": str(dtype).removeprefix("torch.") if dtype else "none (float32)",
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            # a warm start continues earlier jobs: their epochs and count, for the book's totals
+            "jobs": 1 + (run_cfg["warm_start"]["jobs_before"] if run_cfg.get("warm_start") else 0),
+            "epochs_before": run_cfg["warm_start"]["epochs_before"] if run_cfg.get("warm_start") else 0,
         }
         runs.write_record(folder / "record.json", record)
 
@@ -273,7 +298,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     for epoch in range(start_epoch, epochs):
         method.train()
         order = torch.randperm(len(images), generator=sampler).to(device)
-        t0, loss_sum = time.time(), 0.0
+        t0, loss_sum, checked, read = time.time(), 0.0, 0, torch.zeros((), device=device)
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
             lr = lr_at(step, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps_per_epoch,
@@ -282,13 +307,23 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             for group in optimizer.param_groups:
                 group["lr"] = lr
             idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
-            value = train_step(model, method, optimizer, images[idx], labels[idx], augment, run_cfg, dtype)
-            if not math.isfinite(value):
-                _diverged(folder, last_path, kind, f"the loss became {value}", f"epoch {epoch + 1}, step {s + 1}")
+            loss = train_step(model, method, optimizer, images[idx], labels[idx], augment, run_cfg, dtype)
+            read = read + loss.float()
+            if (s + 1) % CHECK_EVERY and s + 1 < steps_per_epoch:
+                continue
+            value = float(read)  # the one wait for the GPU in CHECK_EVERY steps
+            finite = math.isfinite(value)
+            if world > 1:  # the ranks stop together when any one's loss is not finite
+                finite = _all_ranks(finite, device)
+            if not finite:
+                what = f"the loss became {value}" if not math.isfinite(value) else \
+                    "the loss became non-finite on another process"
+                _diverged(folder, last_path, kind, what, f"epoch {epoch + 1}, steps {checked + 1}-{s + 1}")
             loss_sum += value
-            bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{value:.4f}", lr=f"{lr:.2e}",
+            bar.update(s + 1 - checked)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{value / (s + 1 - checked):.4f}", lr=f"{lr:.2e}",
                             img_s=f"{(s + 1) * global_batch / (time.time() - t0):.0f}", refresh=False)
+            checked, read = s + 1, torch.zeros((), device=device)
         if world > 1:
             total = torch.tensor([loss_sum], device=device)
             torch.distributed.all_reduce(total)

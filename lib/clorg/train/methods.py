@@ -95,11 +95,25 @@ class MocoQueue(nn.Module):
         self.register_buffer("queue2", torch.zeros(past, dim))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
+        # the fill count, also kept in Python: reading the buffer every step would wait for the GPU
+        self._filled: int | None = None
 
     @torch.no_grad()
     def _update_momentum_encoder(self):
-        for p_m, p in zip(self.momentum_encoder.parameters(), self.encoder.parameters()):
-            p_m.mul_(self.momentum).add_(p.detach(), alpha=1 - self.momentum)
+        # two fused operations over all ~60 tensors, not two kernel launches per tensor
+        pm = list(self.momentum_encoder.parameters())
+        torch._foreach_mul_(pm, self.momentum)
+        torch._foreach_add_(pm, [p.detach() for p in self.encoder.parameters()], alpha=1 - self.momentum)
+
+    def filled(self) -> int:
+        """How many queued keys the loss uses (read from the buffer once, after a resume, then counted)."""
+        if self._filled is None:
+            self._filled = int(self.queue_filled)
+        return self._filled
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._filled = None  # a loaded queue: count from its buffer again
 
     @torch.no_grad()
     def _enqueue(self, k1: torch.Tensor, k2: torch.Tensor):
@@ -111,7 +125,8 @@ class MocoQueue(nn.Module):
         self.queue1[idx] = k1.to(self.queue1.dtype)
         self.queue2[idx] = k2.to(self.queue2.dtype)
         self.queue_ptr.copy_((self.queue_ptr + k1.shape[0]) % capacity)
-        self.queue_filled.copy_(torch.clamp(self.queue_filled + k1.shape[0], max=capacity))
+        self._filled = min(self.filled() + k1.shape[0], capacity)
+        self.queue_filled.fill_(self._filled)
 
     def forward(self, views, labels=None):
         x1, x2 = views
@@ -122,7 +137,7 @@ class MocoQueue(nn.Module):
             k2 = gather_no_grad(F.normalize(self.momentum_encoder(x2).float(), dim=1))
         q1 = F.normalize(self.predictor(self.encoder(x1)).float(), dim=1)
         q2 = F.normalize(self.predictor(self.encoder(x2)).float(), dim=1)
-        filled = int(self.queue_filled)
+        filled = self.filled()
         # copies: autograd keeps the keys for the backward pass, and _enqueue overwrites the queue in place
         past1, past2 = self.queue1[:filled].clone(), self.queue2[:filled].clone()
         offset = rank * q1.shape[0]

@@ -74,6 +74,8 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         "subset": {"train_per_class": cfg["data"]["train_per_class"], "subset_seed": cfg["data"]["subset_seed"]},
         "num_classes": len(dataset["classes"]),
     }
+    if t["warm_start"]:
+        run["warm_start"] = warm_start_of(t["warm_start"], spec.method)
     if spec.schedule == "paper-literal":
         run["restart_epochs"] = t[f"{kind}_restart_epochs"]
     if spec.method == "moco_queue":
@@ -87,6 +89,21 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         raise ValueError(f"batch size {run['batch_size']} is larger than the {dataset['train_images']} training "
                          f"images of {dataset['name']}; lower train.{kind}_batch_size or raise data.train_per_class")
     return run
+
+
+def warm_start_of(weights: str, method: str) -> dict:
+    """What a run warm-started from the committed weights folder ``weights`` (relative to the project root)
+    starts from: that bundle's run, and the epochs and GPU jobs behind it (hashed with the run)."""
+    from .bundle import BundleError, read  # the bundle module reads runs: imported here, when asked for
+
+    folder = paths.ROOT / weights
+    try:
+        meta, _ = read(folder, method)
+    except BundleError as exc:
+        raise ValueError(f"train.warm_start: {exc}") from exc
+    record = meta["record"]
+    return {"weights": weights, "run": meta["run"],
+            "epochs_before": record.get("epochs_before", 0) + meta["epoch"], "jobs_before": record.get("jobs", 1)}
 
 
 def run_hash(run: dict) -> str:

@@ -1,0 +1,237 @@
+"""The Python half of a GPU job (ci/device_run.sh runs it under a hard timeout): size the contrastive run by
+a measured probe, train, bring the weights back, then compute what only the training machine can.
+
+    python ci/device_job.py --profile gpu10 --out $OUT --budget 500 --train-budget 420 [--override K=V]...
+
+Steps, each isolated (an exception is logged, the step is reported failed, the next goes on) and each
+followed by packing what exists into ``--out``, overwriting the same files, so that a job killed at any
+moment has brought back everything finished before:
+
+1. probe: a few dozen optimizer steps of each method at the profile's batch, after warm-up, on the real
+   data and augmentation; the contrastive epochs E are set to fill the training budget after the
+   supervised run, with a warm-up of about 5 % and a snapshot every ceil(E / 8) epochs;
+2. train each run (supervised first), each followed by its weights (clorg.train.bundle) in ``out/weights/``;
+3. the chapters, in order of what cannot be computed elsewhere: the training record, the dynamics (it
+   reads the snapshots along the run, which stay here), then the others while time is left, each stored in
+   results/<profile>/ and packed into ``out/results.tar.gz``.
+
+``out/job.json`` says what happened: the card, the probe's step times and E, the epochs' measured times, and
+every step's outcome and wall time. Exit status 0 when every step ran, 3 when some were skipped for time or
+failed, 2 for a bad profile or missing data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tarfile
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+# chapters after training, in the order they run: what needs the snapshots first
+AFTER_TRAINING = ("02_train", "07_dynamics", "03_embeddings", "04_metrics", "08_near_duplicates",
+                  "06_classifiers", "05_tsne", "01_toy_clusters")
+
+
+def say(started: float, message: str) -> None:
+    print(f"[{time.time() - started:6.0f} s] {message}", flush=True)
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def pack_results(results: Path, out: Path) -> None:
+    """results/<folder>/ into out/results.tar.gz, replacing the previous pack atomically."""
+    if not results.is_dir():
+        return
+    target = out / "results.tar.gz"  # one fixed name: a variant's folder name has characters that do not travel
+    tmp = out / f".{target.name}.tmp"
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(results, arcname=results.name, filter=lambda t: None if t.name.rsplit("/", 1)[-1].startswith(".") else t)
+    os.replace(tmp, target)
+
+
+def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
+    """Median seconds per optimizer step of ``spec`` at the profile's batch, on the run's own data path."""
+    import torch
+
+    from clorg.train import loop, runs
+
+    run_cfg = runs.resolve(cfg, spec, data.summary())
+    torch.manual_seed(0)
+    images = torch.from_numpy(data.train.images).to(device)
+    labels = torch.from_numpy(data.train.labels).to(device)
+    method, optimizer = loop.build_training(run_cfg, images.shape[-1], images.shape[1], device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    method.train()
+    dtype = loop.autocast_dtype(run_cfg["precision"], device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    times = []
+    for i in range(warmup + steps):
+        idx = torch.randint(0, len(images), (run_cfg["batch_size"],), device=device, generator=gen)
+        t0 = time.perf_counter()
+        loss = loop.train_step(method, method, optimizer, images[idx], labels[idx], gen, run_cfg, dtype)
+        float(loss)  # wait for the step: each timed step is one whole step
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    del method, optimizer, images, labels
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    step = statistics.median(times)
+    per_epoch = len(data.train) // run_cfg["batch_size"]
+    return {"method": spec.method, "batch": run_cfg["batch_size"], "seconds_per_step": round(step, 5),
+            "steps_per_epoch": per_epoch, "seconds_per_epoch": round(step * per_epoch, 2),
+            "images_per_s": round(run_cfg["batch_size"] / step, 1), "timed_steps": steps, "warmup_steps": warmup}
+
+
+def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float) -> dict:
+    """E, its warm-up and snapshot interval from the probes: the supervised run first, at its configured
+    epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept for checkpoints,
+    snapshots and the first epoch's slower steps)."""
+    t = cfg["train"]
+    kinds = {m: ("supervised" if m == "supervised" else "contrastive") for m in t["methods"]}
+    supervised = sum(probes[m]["seconds_per_epoch"] * t["supervised_epochs"] for m, k in kinds.items()
+                     if k == "supervised")
+    contrastive = [m for m, k in kinds.items() if k == "contrastive"]
+    per_epoch = sum(probes[m]["seconds_per_epoch"] for m in contrastive)
+    left = train_budget * (1 - margin) - supervised
+    epochs = max(1, math.floor(left / per_epoch)) if per_epoch else t["contrastive_epochs"]
+    return {"contrastive_epochs": epochs, "contrastive_warmup_epochs": max(1, round(0.05 * epochs)),
+            "checkpoint_every": max(1, math.ceil(epochs / 8)), "supervised_seconds_expected": round(supervised, 1),
+            "contrastive_seconds_expected": round(per_epoch * epochs, 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--budget", type=float, required=True, help="seconds this job may take in all")
+    ap.add_argument("--train-budget", type=float, required=True, help="seconds of training, probe excluded")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--probe-steps", type=int, default=30)
+    ap.add_argument("--probe-warmup", type=int, default=10)
+    ap.add_argument("--margin", type=float, default=0.08, help="share of the training budget kept in reserve")
+    ap.add_argument("--no-probe", action="store_true", help="train the profile's own epochs, unsized")
+    ap.add_argument("--fail-step", action="append", default=[], help="(rehearsal) raise inside this step")
+    ap.add_argument("--allow-cpu", action="store_true")
+    args = ap.parse_args(argv)
+    started = time.time()
+    deadline = started + args.budget
+    if args.allow_cpu:
+        os.environ["CLORG_ALLOW_CPU"] = "1"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "weights").mkdir(exist_ok=True)
+
+    import torch
+
+    from clorg.book import chapters, report, store
+    from clorg.core import provenance, variants
+    from clorg.core.config import ConfigError, all_runs, parse_overrides
+    from clorg.core.devices import default_device
+    from clorg.data import DatasetError, DatasetNotFoundError
+    from clorg.train import bundle, load_finished, loop
+
+    device = default_device()
+    job = {"profile": args.profile, "overrides": args.override, "budget_s": args.budget,
+           "train_budget_s": args.train_budget, "device": str(device),
+           "card": torch.cuda.get_device_name(0) if device.type == "cuda" else provenance.hardware(),
+           "torch": torch.__version__, "commit": provenance.git_commit(), "steps": []}
+
+    def save_job() -> None:
+        job["seconds"] = round(time.time() - started, 1)
+        write_atomic_text(args.out / "job.json", json.dumps(job, indent=1, default=str))
+
+    def step(name: str, fn, *, needs: float = 0.0):
+        """Run one step isolated: time it, record its outcome, pack, and never let it stop the next."""
+        if time.time() + needs > deadline:
+            job["steps"].append({"step": name, "status": "skipped: the budget is spent", "seconds": 0})
+            say(started, f"{name}: skipped, the budget is spent")
+            save_job()
+            return None
+        t0 = time.time()
+        say(started, f"{name} ...")
+        entry = {"step": name, "status": "started, not finished: the job was cut off here", "seconds": None}
+        job["steps"].append(entry)
+        save_job()
+        try:
+            if name in args.fail_step:
+                raise RuntimeError(f"injected failure in {name} (--fail-step)")
+            value = fn()
+            status = "ok"
+        except Exception as exc:  # noqa: BLE001 - one step's failure is reported, the job goes on
+            value, status = None, f"failed: {type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        entry.update(status=status, seconds=round(time.time() - t0, 1))
+        if cfg is None:
+            return value
+        say(started, f"{name}: {status} in {time.time() - t0:.1f} s")
+        pack_results(store.results_dir(variants.folder_name(cfg)), args.out)
+        save_job()
+        return value
+
+    cfg = None
+    try:
+        cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
+    except (ConfigError, DatasetNotFoundError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        job["steps"].append({"step": "setup", "status": f"failed: {exc}", "seconds": 0})
+        save_job()
+        return 2
+    specs = all_runs(cfg)
+    save_job()
+
+    # 1. the probe sizes the contrastive run to the training budget
+    if not args.no_probe:
+        probes = step("probe", lambda: {s.method: probe(cfg, data, s, device, args.probe_steps, args.probe_warmup)
+                                        for s in specs})
+        if probes:
+            job["probe"] = probes
+            sized = size_contrastive(cfg, probes, args.train_budget, args.margin)
+            job["sized"] = sized
+            for key in ("contrastive_epochs", "contrastive_warmup_epochs", "checkpoint_every"):
+                cfg["train"][key] = sized[key]
+            say(started, f"probe: {json.dumps(probes)}; contrastive run sized to {sized}")
+    job["train"] = cfg["train"]
+    save_job()
+
+    # 2. training, each run's weights packed as soon as it ends
+    train_until = time.time() + args.train_budget
+    trained = {}
+    for spec in specs:
+        def train_one(spec=spec):
+            r = loop.run(cfg, spec, data=data, stop_after=train_until, device=device)
+            paths = bundle.export(r, args.out / "weights")
+            bundle.round_final(r)  # what is analysed here is what travels
+            return {"run": r.folder.name, "epochs_done": r.final_epoch, "stopped_early": r.stopped_early,
+                    "train_seconds": r.record.get("train_seconds"), "images_per_s": r.record.get("images_per_s"),
+                    "epoch_seconds": [e["seconds"] for e in r.log], "shards": [p.name for p in paths]}
+        trained[spec.method] = step(f"train {spec.method}", train_one)
+    job["runs"] = trained
+    save_job()
+
+    # 3. the chapters, while time is left (a chapter is not started with less than a few seconds left)
+    for stem in AFTER_TRAINING:
+        if stem == "02_train":
+            step(stem, lambda: chapters.training(cfg, data))
+        else:
+            step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=10)
+    step("summary", lambda: report.write_summary(cfg, report.summary(report.collect(cfg, data), cfg, data,
+                                                                     time.time() - started)))
+    bad = [s for s in job["steps"] if s["status"] != "ok"]
+    return 3 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Take in what a GPU job brought back (ci/device_run.sh): its weights into weights/<profile>/ (to commit),
+its results into results/, and say which profile settings the job sized.
+
+    python ci/import_device_run.py FOLDER --profile gpu10 [--override KEY=VALUE]...
+
+FOLDER holds the job's files: weights/<method>.<i>.pt, results.tar.gz, job.json, run.log. Every shard is
+read and checked before anything is copied; the weights folder gets, beside the shards, ``<method>.json``
+(the run's configuration, training record, per-epoch log and each shard's sha256) and the job's
+``job.json``. The results are unpacked into results/ ($CLORG_RESULTS), replacing that folder.
+
+The job sizes the contrastive epochs from its probe, so its runs are those of the profile with the job's
+train section: when the profile file says otherwise, this prints the settings to copy into it (the runs'
+folder names, and with them the committed weights, are found by those settings). Exit status 1 when
+they differ, 0 when the profile already matches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from clorg.core import paths  # noqa: E402
+from clorg.core.atomic import write_json  # noqa: E402
+from clorg.core.config import load_profile, parse_overrides  # noqa: E402
+from clorg.train import bundle  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    cfg = load_profile(args.profile, parse_overrides(args.override))
+    job = json.loads((args.folder / "job.json").read_text())
+    methods = sorted({p.name.split(".")[0] for p in (args.folder / "weights").glob("*.pt")})
+    if not methods:
+        print(f"error: {args.folder}/weights/ holds no shards: the job trained nothing to keep (job.json)")
+        return 2
+    for method in methods:  # all read and checked before anything is copied
+        meta, _ = bundle.read(args.folder / "weights", method)
+        print(f"{method}: run {meta['run']}, {meta['epoch']} epochs, {meta['parts']} shard(s)")
+
+    target = bundle.weights_root() / cfg["profile"]["name"]
+    target.mkdir(parents=True, exist_ok=True)
+    for method in methods:
+        for old in target.glob(f"{method}.*.pt"):
+            old.unlink()
+        for shard in sorted((args.folder / "weights").glob(f"{method}.*.pt")):
+            shutil.copyfile(shard, target / shard.name)
+        write_json(target / f"{method}.json", bundle.describe(target, method))
+    write_json(target / "job.json", job)
+    print(f"weights: {paths.shown(target)}/ ({', '.join(methods)})")
+
+    pack = args.folder / "results.tar.gz"
+    if pack.is_file():
+        root = paths.results_root()
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root) as tmp, tarfile.open(pack) as tar:
+            tar.extractall(tmp, filter="data")
+            for folder in Path(tmp).iterdir():
+                dest = root / folder.name
+                if dest.exists():
+                    shutil.rmtree(dest)
+                folder.rename(dest)
+                print(f"results: {paths.shown(dest)}/ ({len(list(dest.iterdir()))} files)")
+    else:
+        print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")
+
+    differ = {k: v for k, v in job["train"].items() if cfg["train"].get(k) != v}
+    if differ:
+        print(f"\nThe job trained with these settings, which configs/{cfg['profile']['base']}.yaml does not have; "
+              f"set them there (train section) so that the book finds these runs:")
+        for k, v in differ.items():
+            print(f"  {k}: {json.dumps(v)}    (now {json.dumps(cfg['train'].get(k))})")
+        return 1
+    print(f"\nthe profile matches the job: `make book PROFILE={cfg['profile']['base']}` renders it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

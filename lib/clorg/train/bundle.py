@@ -1,0 +1,196 @@
+"""Trained weights that travel: a finished run packed into a few files small enough to come back from a
+lent GPU machine and to be committed, and unpacked into a run folder that the analysis reads as if it had
+been trained here.
+
+A bundle is one run's final encoder (and, for a contrastive run, the predictor or projector that a warm
+start needs; the supervised classifier too, it is small) in shards ``<method>.<i>.pt`` of at most
+:data:`SHARD_BYTES`. Floating-point weights are stored in bfloat16, the BatchNorm running statistics in
+float32 (they are few, and a variance rounded to 8 bits of mantissa would shift every feature). Each shard
+carries the run's configuration, record and log, so any one of them says what it belongs to.
+
+:func:`install` writes the run folder from the shards: ``config.json``, ``record.json`` (the training
+record, marked with where the weights came from), ``log.jsonl``, the final encoder in float32 and the
+random initialisation (epoch 0), which is regenerated from the seed on the CPU and checked against the
+checksum the training machine recorded. The snapshots along the run are not kept: the dynamics chapter is
+computed where they exist, on the training machine. :func:`round_final` makes the training machine analyse
+the very weights that travel (bfloat16, read back as float32), so that a chapter computed there and one
+computed from the committed weights read the same encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from ..core import paths
+from ..core.atomic import write_bytes, write_json
+from . import checkpoint
+from .models import build_encoder
+
+SHARD_BYTES = 15 * 2**20  # the device tool brings back files of at most 16 MiB
+FORMAT = 1
+# the parts of a method kept beside the encoder: what a warm start of that method loads
+_HEADS = {"moco_queue": "predictor.", "simclr": "projector.", "supervised": "classifier."}
+_FLOAT32_KEEP = ("running_mean", "running_var")
+
+
+class BundleError(RuntimeError):
+    """Shards that are missing, damaged or do not belong to the run asked for; the message says which."""
+
+
+def weights_root() -> Path:
+    """Committed weights: ``weights/<profile>/`` ($CLORG_WEIGHTS moves it)."""
+    return paths.weights_root()
+
+
+def _travel_dtype(key: str, value: torch.Tensor) -> torch.Tensor:
+    if value.is_floating_point() and not key.endswith(_FLOAT32_KEEP):
+        return value.to(torch.bfloat16)
+    return value
+
+
+def tensors_sha256(state: dict) -> str:
+    """A checksum of a state dict's names, dtypes, shapes and bytes (independent of the file format)."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        v = state[key].detach().cpu().contiguous()
+        h.update(f"{key} {v.dtype} {tuple(v.shape)}\n".encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _final_parts(result) -> dict:
+    """The tensors that travel: ``encoder.*`` from the final snapshot, the method's head from last.pt."""
+    folder, epoch = result.folder, result.final_epoch
+    encoder = checkpoint.load(folder / "checkpoints" / f"encoder_e{epoch:04d}.pt")["encoder"]
+    out = {f"encoder.{k}": v for k, v in encoder.items()}
+    last = folder / "checkpoints" / "last.pt"
+    head = _HEADS[result.config["method"]]
+    if last.is_file():
+        state = checkpoint.load(last)
+        if state["epoch"] == epoch:
+            out.update({k: v for k, v in state["method"].items() if k.startswith(head)})
+    return out
+
+
+def export(result, out_dir: Path) -> list[Path]:
+    """Write ``result``'s bundle into ``out_dir`` as ``<method>.<i>.pt``; returns the shard paths."""
+    tensors = {k: _travel_dtype(k, v) for k, v in _final_parts(result).items()}
+    init = checkpoint.load(result.folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
+    groups, size = [[]], 0
+    for key in sorted(tensors):
+        nbytes = tensors[key].numel() * tensors[key].element_size()
+        if groups[-1] and size + nbytes > SHARD_BYTES - 2**20:  # 1 MiB for the pickled metadata
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += nbytes
+    meta = {"format": FORMAT, "run": result.folder.name, "profile": result.folder.parent.name,
+            "config": result.config, "record": result.record, "log": result.log, "epoch": result.final_epoch,
+            "init_sha256": tensors_sha256(init), "parts": len(groups)}
+    method = result.config["method"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob(f"{method}.*.pt"):
+        old.unlink()
+    written = []
+    for i, keys in enumerate(groups):
+        path = out_dir / f"{method}.{i}.pt"
+        checkpoint.save({"meta": meta, "part": i, "tensors": {k: tensors[k] for k in keys}}, path)
+        if path.stat().st_size > SHARD_BYTES:
+            raise BundleError(f"{path} is {path.stat().st_size} bytes, over the {SHARD_BYTES} allowed")
+        written.append(path)
+    return written
+
+
+def read(folder: Path, method: str) -> tuple[dict, dict]:
+    """(metadata, tensors) of the bundle of ``method`` in ``folder``; every shard checked to be there and
+    to belong to the same run."""
+    shards = sorted(folder.glob(f"{method}.*.pt"), key=lambda p: int(p.suffixes[-2][1:]))
+    if not shards:
+        raise BundleError(f"no shards {method}.<i>.pt in {folder}")
+    meta, tensors, seen = None, {}, []
+    for path in shards:
+        try:
+            part = checkpoint.load(path)
+        except checkpoint.UnreadableCheckpoint as exc:
+            raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {folder})") from exc
+        if meta is None:
+            meta = part["meta"]
+        elif part["meta"]["run"] != meta["run"]:
+            raise BundleError(f"{path} belongs to run {part['meta']['run']}, the other shards to {meta['run']}")
+        seen.append(part["part"])
+        tensors.update(part["tensors"])
+    if sorted(seen) != list(range(meta["parts"])):
+        raise BundleError(f"{folder}: the bundle of {method} has parts {sorted(seen)} of {meta['parts']}; "
+                          f"one is missing: fetch the weights again")
+    return meta, tensors
+
+
+def _split(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v.float() if v.is_floating_point() else v
+            for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def encoder_state(tensors: dict) -> dict:
+    """The encoder's state dict in float32 from a bundle's tensors."""
+    return _split(tensors, "encoder.")
+
+
+def head_state(tensors: dict, method: str) -> dict:
+    """The method's head (predictor, projector or classifier) in float32 from a bundle's tensors."""
+    return _split(tensors, _HEADS[method])
+
+
+def random_init(config: dict) -> dict:
+    """The run's encoder at epoch 0, regenerated as the training loop builds it: seeded, on the CPU."""
+    torch.manual_seed(config["seed"])
+    shape = config["dataset"]["image_shape"]
+    enc = build_encoder(config["encoder"], width_scale=config["width_scale"], in_channels=shape[2],
+                        image_size=shape[0])
+    return enc.state_dict()
+
+
+def install(weights: Path, method: str, folder: Path) -> Path:
+    """Write the run folder ``folder`` from the bundle of ``method`` in ``weights``; returns it."""
+    meta, tensors = read(weights, method)
+    if meta["run"] != folder.name:
+        raise BundleError(f"{weights}/{method}.*.pt holds run {meta['run']}, but this profile asks for {folder.name}: "
+                          f"the profile's training settings differ from those the weights were trained with "
+                          f"({weights}/{method}.json lists them)")
+    init = random_init(meta["config"])
+    if tensors_sha256(init) != meta["init_sha256"]:
+        raise BundleError(f"the random initialisation of {meta['run']} regenerated here differs from the one "
+                          f"it was trained from (another torch version builds other initial weights?); its "
+                          f"random-init features cannot be reproduced on this machine")
+    ckpt = folder / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    checkpoint.save({"encoder": init, "epoch": 0}, ckpt / "encoder_e0000.pt")
+    checkpoint.save({"encoder": encoder_state(tensors), "epoch": meta["epoch"]}, ckpt / f"encoder_e{meta['epoch']:04d}.pt")
+    write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in meta["log"]).encode())
+    write_json(folder / "config.json", meta["config"])
+    # the training machine's record, unchanged but for where the weights are now read from: the results
+    # computed there recorded its finish time and code, and stay current against it
+    write_json(folder / "record.json", {**meta["record"], "weights": f"{paths.shown(weights)}/{method}.*.pt "
+                                               f"(bfloat16, the BatchNorm statistics float32)"})
+    return folder
+
+
+def round_final(result) -> None:
+    """Replace ``result``'s final snapshot by the weights that travel (bfloat16 read back as float32), so
+    that what is analysed on the training machine is what the committed bundle gives elsewhere."""
+    path = result.folder / "checkpoints" / f"encoder_e{result.final_epoch:04d}.pt"
+    state = checkpoint.load(path)
+    state["encoder"] = {k: _travel_dtype(k, v).to(v.dtype) for k, v in state["encoder"].items()}
+    checkpoint.save(state, path)
+
+
+def describe(folder: Path, method: str) -> dict:
+    """What a committed bundle is, for its ``<method>.json`` beside the shards: run, epochs, record, log and
+    the sha256 of every shard file."""
+    meta, _ = read(folder, method)
+    shards = sorted(folder.glob(f"{method}.*.pt"))
+    return {"run": meta["run"], "epoch": meta["epoch"], "config": meta["config"], "record": meta["record"],
+            "log": meta["log"], "shards": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in shards}}

@@ -1,0 +1,184 @@
+"""Weights that travel (clorg.train.bundle): a finished run packed into bf16 shards, unpacked into a run
+folder the analysis reads, and a warm start from them; and the GPU job's driver (ci/device_job.py), which
+packs after every step so that a job cut off keeps what it finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from clorg.core.config import RunSpec, load_profile
+from clorg.core.paths import ROOT
+from clorg.train import bundle, checkpoint, load_finished, run, runs
+
+TINY = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_class": 10,
+        "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 256,
+        "train.contrastive_epochs": 2, "train.supervised_epochs": 2, "train.checkpoint_every": 1}
+MOCO = RunSpec("resnet18", "moco_queue", "cosine")
+SUPERVISED = RunSpec("resnet18", "supervised", "cosine")
+
+
+def tiny(**more):
+    return load_profile("smoke", {**TINY, **more})
+
+
+@pytest.fixture(scope="module")
+def moco_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return run(tiny(), MOCO, runs_root=root, progress=False)
+
+
+def test_export_writes_bf16_shards_under_the_size_limit_and_reads_back(moco_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "SHARD_BYTES", 3 * 2**20)  # small shards: the tiny encoder spans several
+    paths = bundle.export(moco_run, tmp_path)
+    assert len(paths) >= 1 and all(p.stat().st_size <= 3 * 2**20 for p in paths)
+    meta, tensors = bundle.read(tmp_path, "moco_queue")
+    assert meta["run"] == moco_run.folder.name and meta["epoch"] == 2 and meta["parts"] == len(paths)
+    assert any(k.startswith("predictor.") for k in tensors)  # what a warm start needs beside the encoder
+    floats = {k: v.dtype for k, v in tensors.items() if v.is_floating_point()}
+    assert all(d == torch.float32 for k, d in floats.items() if k.endswith(("running_mean", "running_var")))
+    assert all(d == torch.bfloat16 for k, d in floats.items() if not k.endswith(("running_mean", "running_var")))
+    final = checkpoint.load(moco_run.folder / "checkpoints" / "encoder_e0002.pt")["encoder"]
+    for k, v in bundle.encoder_state(tensors).items():
+        torch.testing.assert_close(v, final[k].float(), rtol=1e-2, atol=1e-2)  # bf16 rounding, no more
+
+
+def test_a_missing_shard_is_named(moco_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "SHARD_BYTES", 2 * 2**20)
+    paths = bundle.export(moco_run, tmp_path)
+    if len(paths) < 2:
+        pytest.skip("the tiny encoder fits one shard at this size")  # pragma: no cover - size guard
+    paths[-1].unlink()
+    with pytest.raises(bundle.BundleError, match="one is missing"):
+        bundle.read(tmp_path, "moco_queue")
+
+
+def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_run, tmp_path):
+    bundle.export(moco_run, tmp_path / "w")
+    folder = tmp_path / "runs" / "smoke" / moco_run.folder.name
+    bundle.install(tmp_path / "w", "moco_queue", folder)
+    assert runs.is_usable(folder)
+    got = load_finished(tiny(), MOCO, runs_root=tmp_path / "runs")
+    assert got.record["finished_at"] == moco_run.record["finished_at"]  # results computed there stay current
+    assert got.record["code"] == moco_run.record["code"] and "bfloat16" in got.record["weights"]
+    # epoch 0 is regenerated from the seed: bit-identical to the one the run started from
+    a = checkpoint.load(folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
+    b = checkpoint.load(moco_run.folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [e["epoch"] for e in got.log] == [1, 2]
+
+
+def test_install_refuses_weights_of_another_run(moco_run, tmp_path):
+    bundle.export(moco_run, tmp_path / "w")
+    with pytest.raises(bundle.BundleError, match="this profile asks for resnet18-moco_queue-other"):
+        bundle.install(tmp_path / "w", "moco_queue", tmp_path / "resnet18-moco_queue-other")
+
+
+def test_round_final_makes_the_analysed_encoder_the_one_that_travels(moco_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / moco_run.folder.name
+    shutil.copytree(moco_run.folder, copy)
+    result = runs.finished(copy, moco_run.config)
+    bundle.export(result, tmp_path / "w")
+    bundle.round_final(result)
+    rounded = checkpoint.load(copy / "checkpoints" / "encoder_e0002.pt")["encoder"]
+    _, tensors = bundle.read(tmp_path / "w", "moco_queue")
+    travelled = bundle.encoder_state(tensors)
+    assert all(torch.equal(rounded[k].float(), travelled[k]) for k in travelled)
+
+
+def test_warm_start_loads_the_weights_copies_the_momentum_encoder_and_is_a_run_of_its_own(moco_run, tmp_path,
+                                                                                          monkeypatch):
+    weights = tmp_path / "weights"  # an absolute folder; a profile names one of the project, weights/gpu10
+    bundle.export(moco_run, weights)
+    from clorg.train import loop
+
+    seen = {}
+    real = loop._warm_start
+
+    def spy(method, run_cfg, main):
+        real(method, run_cfg, main)
+        seen["encoder"] = {k: v.clone() for k, v in method.encoder.state_dict().items()}
+        seen["momentum"] = {k: v.clone() for k, v in method.momentum_encoder.state_dict().items()}
+
+    monkeypatch.setattr(loop, "_warm_start", spy)
+    warm = run(tiny(**{"train.warm_start": str(weights)}), MOCO, runs_root=tmp_path / "runs", progress=False)
+    assert warm.folder.name != moco_run.folder.name  # another configuration, another folder
+    assert warm.config["warm_start"] == {"weights": str(weights), "run": moco_run.folder.name,
+                                         "epochs_before": 2, "jobs_before": 1}
+    assert warm.record["jobs"] == 2 and warm.record["epochs_before"] == 2
+    start = seen["encoder"]
+    assert all(torch.equal(start[k], seen["momentum"][k]) for k in start)
+    # it started from the travelled weights, and its epoch 0 is still the seeded random initialisation
+    init = checkpoint.load(warm.folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
+    first = checkpoint.load(moco_run.folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
+    assert all(torch.equal(init[k], first[k]) for k in init)
+    final = checkpoint.load(moco_run.folder / "checkpoints" / "encoder_e0002.pt")["encoder"]
+    key = next(k for k in start if k.endswith("weight") and start[k].dim() == 4)
+    torch.testing.assert_close(start[key], final[key].to(torch.bfloat16).float())
+
+
+def test_warm_start_from_a_folder_without_weights_is_refused_naming_it(tmp_path):
+    with pytest.raises(ValueError, match="train.warm_start: no shards moco_queue"):
+        run(tiny(**{"train.warm_start": "weights/none-here"}), MOCO, runs_root=tmp_path, progress=False)
+
+
+# ============================================= the job's driver =============================================
+
+def _job(tmp_path, *extra, budget=600):
+    env = {**os.environ, "CLORG_RUNS": str(tmp_path / "runs"), "CLORG_RESULTS": str(tmp_path / "results"),
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, str(ROOT / "ci" / "device_job.py"), "--profile", "smoke", "--out", str(tmp_path / "out"),
+            "--budget", str(budget), "--train-budget", "10", "--probe-steps", "2", "--probe-warmup", "1"]
+    for k, v in TINY.items():
+        args += ["--override", f"{k}={v}"]
+    return subprocess.Popen(args + list(extra), env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_job_isolates_a_failing_step_and_packs_everything_else(tmp_path):
+    proc = _job(tmp_path, "--fail-step", "04_metrics")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 3, out
+    job = json.loads((tmp_path / "out" / "job.json").read_text())
+    status = {s["step"]: s["status"] for s in job["steps"]}
+    assert status["04_metrics"].startswith("failed: RuntimeError: injected failure")
+    assert status["train moco_queue"] == "ok" and status["07_dynamics"] == "ok" and status["summary"] == "ok"
+    assert job["sized"]["contrastive_epochs"] >= 1 and job["probe"]["moco_queue"]["seconds_per_step"] > 0
+    assert job["train"]["contrastive_epochs"] == job["sized"]["contrastive_epochs"]
+    assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == ["moco_queue.0.pt", "supervised.0.pt"]
+    import tarfile
+
+    with tarfile.open(tmp_path / "out" / "results.tar.gz") as tar:
+        names = tar.getnames()
+    assert any(n.endswith("/dynamics.json") for n in names) and not any(n.endswith("/geometry.json") for n in names)
+
+
+def test_job_killed_after_training_keeps_its_weights_and_record(tmp_path):
+    proc = _job(tmp_path, "--no-probe")
+    job_json = tmp_path / "out" / "job.json"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline:  # until both runs are trained and packed
+            if job_json.is_file():
+                steps = [s["step"] for s in json.loads(job_json.read_text())["steps"]]
+                if "train moco_queue" in steps:
+                    break
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)  # what the hard timeout does to a job that overruns
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    job = json.loads(job_json.read_text())
+    assert {s["step"]: s["status"] for s in job["steps"]}["train moco_queue"] == "ok"
+    meta, _ = bundle.read(tmp_path / "out" / "weights", "moco_queue")
+    assert meta["epoch"] == 2 and meta["record"]["finished"]
