@@ -124,6 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--probe-warmup", type=int, default=10)
     ap.add_argument("--margin", type=float, default=0.08, help="share of the training budget kept in reserve")
     ap.add_argument("--no-probe", action="store_true", help="train the profile's own epochs, unsized")
+    ap.add_argument("--only", action="append", default=[], metavar="STEM",
+                    help="no probe, no training: only these chapters, from the runs installed from weights/")
     ap.add_argument("--fail-step", action="append", default=[], help="(rehearsal) raise inside this step")
     ap.add_argument("--allow-cpu", action="store_true")
     args = ap.parse_args(argv)
@@ -191,6 +193,11 @@ def main(argv=None) -> int:
         return 2
     specs = all_runs(cfg)
     save_job()
+
+    if args.only:  # an analysis job: the runs come from the committed weights (chapters.setup installed them)
+        for stem in args.only:
+            step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=10)
+        return 3 if [s for s in job["steps"] if s["status"] != "ok"] else 0
 
     # 1. the probe sizes the contrastive run to the training budget
     if not args.no_probe:

@@ -67,7 +67,7 @@ def skip_reason(stem: str, cfg: dict, data, *, cuda: bool, allow_cpu: bool = Fal
     chapter = chapters.CHAPTERS[stem]
     if not cfg["profile"]["needs_gpu"] or cuda or allow_cpu or chapter.runs is None:
         return None
-    if stem != "02_train" and chapters.local_runs(cfg, data, chapter.runs) is not None:
+    if stem != "02_train" and chapters.can_analyse(cfg, data, chapter):
         return None  # its runs are here (committed weights): it computes on the CPU
     missing = missing_results(stem, cfg, data)
     if not missing:

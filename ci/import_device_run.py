@@ -1,12 +1,13 @@
 """Take in what a GPU job brought back (ci/device_run.sh): its weights into weights/<profile>/ (to commit),
-its results into results/, and say which profile settings the job sized.
+its results into results/ (merged), and say which profile settings the job sized.
 
     python ci/import_device_run.py FOLDER --profile gpu10 [--override KEY=VALUE]...
 
 FOLDER holds the job's files: weights/<method>.<i>.pt, results.tar.gz, job.json, run.log. Every shard is
 read and checked before anything is copied; the weights folder gets, beside the shards, ``<method>.json``
 (the run's configuration, training record, per-epoch log and each shard's sha256) and the job's
-``job.json``. The results are unpacked into results/ ($CLORG_RESULTS), replacing that folder.
+``job.json`` (``job-<n>.json`` for the later jobs). The results are unpacked into results/ ($CLORG_RESULTS),
+each file replacing the one of its name: a later job adds what an earlier one did not compute.
 
 The job sizes the contrastive epochs from its probe, so its runs are those of the profile with the job's
 train section: when the profile file says otherwise, this prints the settings to copy into it (the runs'
@@ -52,12 +53,14 @@ def main(argv=None) -> int:
     target = bundle.weights_root() / cfg["profile"]["name"]
     target.mkdir(parents=True, exist_ok=True)
     for method in methods:
-        for old in target.glob(f"{method}.*.pt"):
+        for old in bundle.shards_of(target, method):
             old.unlink()
-        for shard in sorted((args.folder / "weights").glob(f"{method}.*.pt")):
+        for shard in bundle.shards_of(args.folder / "weights", method):
             shutil.copyfile(shard, target / shard.name)
+        bundle.compress(target, method)
         write_json(target / f"{method}.json", bundle.describe(target, method))
-    write_json(target / "job.json", job)
+    n = 1 + len(list(target.glob("job*.json")))
+    write_json(target / ("job.json" if n == 1 else f"job-{n}.json"), job)
     print(f"weights: {paths.shown(target)}/ ({', '.join(methods)})")
 
     pack = args.folder / "results.tar.gz"
@@ -66,16 +69,16 @@ def main(argv=None) -> int:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=root) as tmp, tarfile.open(pack) as tar:
             tar.extractall(tmp, filter="data")
-            for folder in Path(tmp).iterdir():
+            for folder in Path(tmp).iterdir():  # merged: a later job adds the chapters an earlier one lacked
                 dest = root / folder.name
-                if dest.exists():
-                    shutil.rmtree(dest)
-                folder.rename(dest)
-                print(f"results: {paths.shown(dest)}/ ({len(list(dest.iterdir()))} files)")
+                dest.mkdir(exist_ok=True)
+                for f in sorted(folder.iterdir()):
+                    shutil.copyfile(f, dest / f.name)
+                print(f"results: {paths.shown(dest)}/ ({', '.join(f.name for f in sorted(folder.iterdir()))})")
     else:
         print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")
 
-    differ = {k: v for k, v in job["train"].items() if cfg["train"].get(k) != v}
+    differ = {k: v for k, v in (job.get("train") or {}).items() if cfg["train"].get(k) != v}
     if differ:
         print(f"\nThe job trained with these settings, which configs/{cfg['profile']['base']}.yaml does not have; "
               f"set them there (train section) so that the book finds these runs:")

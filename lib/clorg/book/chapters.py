@@ -50,6 +50,7 @@ class Chapter:
     runs: str | None = None    # the runs it reads (a key of RUN_SETS); None: no runs (it executes anywhere)
     arrays: tuple[str, ...] = ()  # which of `produces` are .npz archives
     uses_data: bool = True     # False: its results read no dataset (their fingerprint holds none)
+    snapshots: bool = False    # True: it reads the encoder snapshots along each run, kept where the run trained
 
 
 _FEATURES = ("data", "train")
@@ -64,7 +65,8 @@ CHAPTERS = {c.stem: c for c in [
             "main", arrays=("tsne",)),
     Chapter("06_classifiers", ("classifiers", "gcn_graphs"), _FEATURES + ("heads",),
             ("clorg.features", "clorg.analysis.classify"), "main"),
-    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed"),
+    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed",
+            snapshots=True),
     Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
             ("clorg.features", "clorg.analysis.near_duplicates", "clorg.analysis.augment_mc"), "main"),
     Chapter("09_report", (), (), ()),
@@ -103,8 +105,12 @@ def can_compute(cfg: dict) -> bool:
 
 def can_analyse(cfg: dict, data, chapter: Chapter) -> bool:
     """Whether chapter ``chapter`` computes its results here: its runs are on this machine (trained here, or
-    installed from committed weights), or it reads none, or this machine could train them."""
-    return can_compute(cfg) or chapter.runs is None or local_runs(cfg, data, chapter.runs) is not None
+    installed from committed weights, unless it reads their snapshots, which only the training machine
+    has), or it reads none, or this machine could train them."""
+    if can_compute(cfg) or chapter.runs is None:
+        return True
+    runs = local_runs(cfg, data, chapter.runs)
+    return runs is not None and not (chapter.snapshots and any(r.record.get("weights") for r in runs))
 
 
 def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None):
@@ -128,7 +134,7 @@ def install_committed(cfg: dict, data) -> list:
         return written
     for spec in all_runs(cfg):
         run_cfg, folder = locate(cfg, spec, data)
-        if run_files.is_usable(folder) or not any(weights.glob(f"{spec.method}.*.pt")):
+        if run_files.is_usable(folder) or not bundle.shards_of(weights, spec.method):
             continue
         meta, _ = bundle.read(weights, spec.method)
         if meta["run"] != folder.name:  # another configuration (a warm start, edited settings): not this run
@@ -136,7 +142,7 @@ def install_committed(cfg: dict, data) -> list:
             print(f"{paths.shown(weights)}/{spec.method}.*.pt hold run {meta['run']}, not this profile's "
                   f"{folder.name} (settings that differ: {', '.join(changed)}): not installed")
             continue
-        print(f"{folder.name}: installing the committed weights {paths.shown(weights)}/{spec.method}.*.pt")
+        print(f"{folder.name}: installing the committed weights {paths.shown(weights)}/{spec.method}.*")
         written.append(bundle.install(weights, spec.method, folder))
     return written
 

@@ -13,11 +13,12 @@ _LIBRARIES = ("torch", "torchvision", "numpy", "scikit-learn", "openTSNE", "jupy
 
 
 def git_commit(repo: Path = ROOT) -> str:
-    """The commit hash, with ``+dirty`` when tracked files differ from it; outside git (a tree copied to a
-    GPU machine) the one ``$CLORG_COMMIT`` names (ci/device_run.sh sets it), else ``unknown``."""
+    """The commit hash, with ``+dirty`` when tracked files differ from it, or ``unknown`` outside git. On a
+    GPU machine, the commit ``$CLORG_COMMIT`` names (ci/device_run.sh sets it from the commit the tree was
+    sent from: the copy there has no .git, or a stale one)."""
     import os
 
-    if not (repo / ".git").exists() and os.environ.get("CLORG_COMMIT"):
+    if os.environ.get("CLORG_COMMIT"):  # the copy on a GPU machine may hold a stale .git, or none
         return os.environ["CLORG_COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,

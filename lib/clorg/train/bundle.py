@@ -19,7 +19,9 @@ computed from the committed weights read the same encoder.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -93,7 +95,7 @@ def export(result, out_dir: Path) -> list[Path]:
             "init_sha256": tensors_sha256(init), "parts": len(groups)}
     method = result.config["method"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob(f"{method}.*.pt"):
+    for old in shards_of(out_dir, method):
         old.unlink()
     written = []
     for i, keys in enumerate(groups):
@@ -105,18 +107,52 @@ def export(result, out_dir: Path) -> list[Path]:
     return written
 
 
+def shards_of(folder: Path, method: str) -> list[Path]:
+    """The shard files of ``method`` in ``folder``: ``<method>.<i>.pt`` as a job writes them, or
+    ``<method>.<i>.pt.gz`` as they are committed (gzip: a fifth smaller, so that the committed weights, the
+    data and the tree still travel to the next GPU job within its 64 MiB)."""
+    found = [p for p in folder.glob(f"{method}.*.pt*") if p.name.endswith((".pt", ".pt.gz"))]
+    return sorted(found, key=lambda p: int(p.name.split(".")[1]))
+
+
+def _load_shard(path: Path) -> dict:
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError) as exc:
+            raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {path})") from exc
+        try:
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:  # damaged inside the gzip stream
+            raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {path})") from exc
+    try:
+        return checkpoint.load(path)
+    except checkpoint.UnreadableCheckpoint as exc:
+        raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {path})") from exc
+
+
+def compress(folder: Path, method: str) -> list[Path]:
+    """Replace the ``.pt`` shards of ``method`` in ``folder`` by ``.pt.gz`` ones (as committed)."""
+    out = []
+    for path in shards_of(folder, method):
+        if path.name.endswith(".pt"):
+            target = path.with_name(path.name + ".gz")
+            write_bytes(target, gzip.compress(path.read_bytes(), compresslevel=6, mtime=0))
+            path.unlink()
+            path = target
+        out.append(path)
+    return out
+
+
 def read(folder: Path, method: str) -> tuple[dict, dict]:
     """(metadata, tensors) of the bundle of ``method`` in ``folder``; every shard checked to be there and
     to belong to the same run."""
-    shards = sorted(folder.glob(f"{method}.*.pt"), key=lambda p: int(p.suffixes[-2][1:]))
+    shards = shards_of(folder, method)
     if not shards:
         raise BundleError(f"no shards {method}.<i>.pt in {folder}")
     meta, tensors, seen = None, {}, []
     for path in shards:
-        try:
-            part = checkpoint.load(path)
-        except checkpoint.UnreadableCheckpoint as exc:
-            raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {folder})") from exc
+        part = _load_shard(path)
         if meta is None:
             meta = part["meta"]
         elif part["meta"]["run"] != meta["run"]:
@@ -191,6 +227,6 @@ def describe(folder: Path, method: str) -> dict:
     """What a committed bundle is, for its ``<method>.json`` beside the shards: run, epochs, record, log and
     the sha256 of every shard file."""
     meta, _ = read(folder, method)
-    shards = sorted(folder.glob(f"{method}.*.pt"))
+    shards = shards_of(folder, method)
     return {"run": meta["run"], "epoch": meta["epoch"], "config": meta["config"], "record": meta["record"],
             "log": meta["log"], "shards": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in shards}}

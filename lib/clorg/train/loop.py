@@ -207,21 +207,24 @@ def _log_summary(log: list[dict]) -> dict:
             "final_loss": log[-1]["loss"] if log else None}
 
 
-def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> None:
+def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     """Start from committed weights (``train.warm_start``): the encoder and the method's head from the
     bundle, the momentum encoder a copy of the encoder; the queue starts empty and the optimizer fresh, with
-    the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference)."""
-    warm = run_cfg["warm_start"]
-    _, tensors = bundle.read(paths.ROOT / warm["weights"], run_cfg["method"])
+    the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference).
+    Returns what the run continues: ``{"run", "epochs_before", "jobs_before"}``."""
+    meta, tensors = bundle.read(paths.ROOT / run_cfg["warm_start"]["weights"], run_cfg["method"])
     method.encoder.load_state_dict(bundle.encoder_state(tensors))
     head = bundle.head_state(tensors, run_cfg["method"])
     getattr(method, {"moco_queue": "predictor", "simclr": "projector", "supervised": "classifier"}[run_cfg["method"]]
             ).load_state_dict(head)
     if hasattr(method, "momentum_encoder"):
         method.momentum_encoder.load_state_dict(method.encoder.state_dict())
+    origin = {"run": meta["run"], "epochs_before": meta["record"].get("epochs_before", 0) + meta["epoch"],
+              "jobs_before": meta["record"].get("jobs", 1)}
     if main:
-        print(f"warm start from {warm['weights']} ({warm['run']}, {warm['epochs_before']} epochs in "
-              f"{warm['jobs_before']} job(s) before this one)", flush=True)
+        print(f"warm start from {run_cfg['warm_start']['weights']} ({origin['run']}, {origin['epochs_before']} epochs "
+              f"in {origin['jobs_before']} job(s) before this one)", flush=True)
+    return origin
 
 
 def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
@@ -268,8 +271,9 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
         folder.mkdir(parents=True, exist_ok=True)
         runs.write_record(folder / "config.json", run_cfg)
         checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
+    origin = None
     if start_epoch == 0 and run_cfg.get("warm_start"):
-        _warm_start(method, run_cfg, main)
+        origin = _warm_start(method, run_cfg, main)
     if main:
         _keep_log_until(folder, start_epoch)
         record = {
@@ -279,10 +283,14 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             "processes": world, "data": data.summary(), "parameters": count_parameters(encoder),
             "autocast": str(dtype).removeprefix("torch.") if dtype else "none (float32)",
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            # a warm start continues earlier jobs: their epochs and count, for the book's totals
-            "jobs": 1 + (run_cfg["warm_start"]["jobs_before"] if run_cfg.get("warm_start") else 0),
-            "epochs_before": run_cfg["warm_start"]["epochs_before"] if run_cfg.get("warm_start") else 0,
+            # a warm start continues earlier jobs: their epochs and count, for the book's totals (kept
+            # from the first session's record when the run resumes)
+            "jobs": 1 + (origin["jobs_before"] if origin else 0),
+            "epochs_before": origin["epochs_before"] if origin else 0, "warm_start_from": origin and origin["run"],
         }
+        if start_epoch > 0:
+            earlier = runs.read_json(folder / "record.json") or {}
+            record.update({k: earlier[k] for k in ("jobs", "epochs_before", "warm_start_from") if k in earlier})
         runs.write_record(folder / "record.json", record)
 
     model = method

@@ -93,17 +93,16 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
 
 def warm_start_of(weights: str, method: str) -> dict:
     """What a run warm-started from the committed weights folder ``weights`` (relative to the project root)
-    starts from: that bundle's run, and the epochs and GPU jobs behind it (hashed with the run)."""
-    from .bundle import BundleError, read  # the bundle module reads runs: imported here, when asked for
-
+    starts from, as hashed with the run: the folder and the checksum of ``method``'s shard files in it."""
     folder = paths.ROOT / weights
-    try:
-        meta, _ = read(folder, method)
-    except BundleError as exc:
-        raise ValueError(f"train.warm_start: {exc}") from exc
-    record = meta["record"]
-    return {"weights": weights, "run": meta["run"],
-            "epochs_before": record.get("epochs_before", 0) + meta["epoch"], "jobs_before": record.get("jobs", 1)}
+    shards = sorted(p for p in folder.glob(f"{method}.*.pt*") if p.name.endswith((".pt", ".pt.gz")))
+    if not shards:
+        raise ValueError(f"train.warm_start: no shards {method}.<i>.pt(.gz) in {folder}; name a folder of weights "
+                         f"brought back from a GPU job (weights/<profile>/), or null")
+    sha = hashlib.sha256()
+    for shard in shards:
+        sha.update(f"{shard.name} {hashlib.sha256(shard.read_bytes()).hexdigest()}\n".encode())
+    return {"weights": weights, "sha256": sha.hexdigest()[:16]}
 
 
 def run_hash(run: dict) -> str:
