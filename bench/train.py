@@ -49,7 +49,7 @@ def time_steps(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device
     for i in range(warmup + steps):
         idx = torch.randint(0, len(images), (run_cfg["batch_size"],), device=device, generator=gen)
         t0 = time.perf_counter()
-        train_step(model, method, optimizer, images[idx], labels[idx], gen, run_cfg, dtype)  # .item() syncs
+        float(train_step(model, method, optimizer, images[idx], labels[idx], gen, run_cfg, dtype))  # waits for the step
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)

@@ -67,8 +67,6 @@ def skip_reason(stem: str, cfg: dict, data, *, cuda: bool, allow_cpu: bool = Fal
     chapter = chapters.CHAPTERS[stem]
     if not cfg["profile"]["needs_gpu"] or cuda or allow_cpu or chapter.runs is None:
         return None
-    if stem != "02_train" and chapters.can_analyse(cfg, data, chapter):
-        return None  # its runs are here (committed weights): it computes on the CPU
     missing = missing_results(stem, cfg, data)
     if not missing:
         return None
@@ -103,8 +101,22 @@ def skipped_note(stem: str, cfg: dict, data, profile: str, overrides: list[str])
         f"To produce them, on a machine with a GPU run `{everything}`: it trains every run, then executes "
         f"every chapter. After that training, this chapter alone is `{chapter}`. It stores its results in "
         f"`{folder}/`; once they are there (commit them), this page renders without a GPU.\n"
-        ":::"
+        + from_weights_note(stem, cfg, overrides) + ":::"
     )
+
+
+def from_weights_note(stem: str, cfg: dict, overrides: list[str]) -> str:
+    """How a chapter is computed from the profile's committed weights (weights/<profile>/), when there are
+    some: on a GPU machine by an analysis job, or here on the CPU; empty when there are none."""
+    name = cfg["profile"]["name"]
+    weights = chapters.bundle.weights_root() / name
+    if not weights.is_dir() or chapters.CHAPTERS[stem].snapshots or stem == "02_train":
+        return ""
+    extra = "".join(f" --override {o}" for o in overrides)
+    return (f"\nThe runs' trained weights are committed (`{shown(weights)}/`), so no training is needed: a short "
+            f"GPU job computes this chapter from them, `ci/device_run.sh {name} 285 -- --only {stem}{extra}` "
+            f"(README, GPU evidence), or this machine does, `make book PROFILE={name} ALLOW_CPU=1` (hours at "
+            f"full scale on two cores: every feature set is 60,000 images through the full-width encoder).\n")
 
 
 def warning_note(warnings: list[str]) -> str:

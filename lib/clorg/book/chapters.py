@@ -104,13 +104,18 @@ def can_compute(cfg: dict) -> bool:
 
 
 def can_analyse(cfg: dict, data, chapter: Chapter) -> bool:
-    """Whether chapter ``chapter`` computes its results here: its runs are on this machine (trained here, or
-    installed from committed weights, unless it reads their snapshots, which only the training machine
-    has), or it reads none, or this machine could train them."""
-    if can_compute(cfg) or chapter.runs is None:
+    """Whether chapter ``chapter`` computes its results here: wherever the profile trains (a GPU profile on a
+    machine without one only with $CLORG_ALLOW_CPU=1: from committed weights, its full-scale analysis takes
+    hours on two cores), and a chapter that reads no runs anywhere. A chapter that reads the snapshots along
+    the runs never computes from runs installed from weights: only the training machine has them."""
+    if chapter.runs is None:
         return True
-    runs = local_runs(cfg, data, chapter.runs)
-    return runs is not None and not (chapter.snapshots and any(r.record.get("weights") for r in runs))
+    if not can_compute(cfg):
+        return False
+    if chapter.snapshots:
+        runs = local_runs(cfg, data, chapter.runs)
+        return runs is None or not any(r.record.get("weights") for r in runs)
+    return True
 
 
 def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None):
