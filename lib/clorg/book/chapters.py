@@ -361,6 +361,31 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
                         "checking every run: a finished run is reused, a missing or unfinished one trained")
 
 
+def training_origin(cfg: dict, data) -> str:
+    """Markdown: where each run of the profile was trained, in how many GPU jobs and epochs in all, when its
+    weights came from a GPU job (committed, installed here); empty for runs trained on this machine."""
+    lines = []
+    for r in local_runs(cfg, data, "all") or []:
+        rec = r.record
+        if not rec.get("weights") and rec.get("jobs", 1) == 1:
+            continue
+        total = rec.get("epochs_before", 0) + r.final_epoch
+        lines.append(f"- `{r.folder.name}`: {rec.get('jobs', 1)} GPU job(s), {total} epochs in all "
+                     f"({r.final_epoch} in the last), on {rec.get('hardware', {}).get('gpu') or rec.get('device')}; "
+                     f"weights {rec.get('weights', 'trained here')}")
+    if not lines:
+        return ""
+    return "**Where these runs were trained.** Their weights came back from GPU jobs and are committed:\n\n" + \
+        "\n".join(lines)
+
+
+def show_training_origin(cfg: dict, data) -> None:
+    """Show :func:`training_origin` on the page (nothing for runs trained here)."""
+    text = training_origin(cfg, data)
+    if text:
+        _show_markdown(text)
+
+
 def _neighbour_queries(labels, count: int, seed: int) -> np.ndarray:
     """``count`` training images of distinct classes (as far as there are classes), drawn with ``seed``."""
     rng = np.random.default_rng(seed)

@@ -209,7 +209,7 @@ def install(weights: Path, method: str, folder: Path) -> Path:
     write_json(folder / "config.json", meta["config"])
     # the training machine's record, unchanged but for where the weights are now read from: the results
     # computed there recorded its finish time and code, and stay current against it
-    write_json(folder / "record.json", {**meta["record"], "weights": f"{paths.shown(weights)}/{method}.*.pt "
+    write_json(folder / "record.json", {**meta["record"], "weights": f"{paths.shown(weights)}/{method}.* "
                                                f"(bfloat16, the BatchNorm statistics float32)"})
     return folder
 
