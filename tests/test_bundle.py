@@ -169,9 +169,9 @@ def test_job_killed_after_training_keeps_its_weights_and_record(tmp_path):
     deadline = time.time() + 600
     try:
         while time.time() < deadline:  # until both runs are trained and packed
-            if job_json.is_file():
-                steps = [s["step"] for s in json.loads(job_json.read_text())["steps"]]
-                if "train moco_queue" in steps:
+            if job_json.is_file():  # a step is listed when it starts: wait until it has ended
+                steps = {s["step"]: s["status"] for s in json.loads(job_json.read_text())["steps"]}
+                if steps.get("train moco_queue") == "ok":
                     break
             assert proc.poll() is None, proc.stdout.read()
             time.sleep(0.2)
