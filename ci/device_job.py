@@ -127,6 +127,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", action="append", default=[], metavar="STEM",
                     help="no probe, no training: only these chapters, from the runs installed from weights/")
     ap.add_argument("--fail-step", action="append", default=[], help="(rehearsal) raise inside this step")
+    ap.add_argument("--hang-step", action="append", default=[], help="(rehearsal) never end this step: the hard "
+                                                                       "timeout must stop the job")
     ap.add_argument("--allow-cpu", action="store_true")
     args = ap.parse_args(argv)
     started = time.time()
@@ -170,6 +172,8 @@ def main(argv=None) -> int:
         try:
             if name in args.fail_step:
                 raise RuntimeError(f"injected failure in {name} (--fail-step)")
+            while name in args.hang_step:
+                time.sleep(1)
             value = fn()
             status = "ok"
         except Exception as exc:  # noqa: BLE001 - one step's failure is reported, the job goes on

@@ -5,8 +5,8 @@
 #
 #   1. a sized job with an exception injected into one chapter (05_tsne): the other steps go on, job.json
 #      reports that one failed, and everything else comes back;
-#   2. a job whose hard timeout falls in the middle of its chapters: the weights and the chapters finished
-#      before it come back;
+#   2. a job with a chapter that never ends (--hang-step): its hard timeout stops it, and the weights and the
+#      chapters finished before come back, job.json marking the cut step "started, not finished";
 #   3. the import (ci/import_device_run.py) of job 1, the profile set to the job's sizing, and the book
 #      rendered from the committed weights with no runs on this machine and no GPU (make book ALLOW_CPU=1:
 #      the chapters the job did not compute are computed here from the weights);
@@ -64,10 +64,17 @@ assert status["05_tsne"].startswith("failed: RuntimeError: injected"), status
 assert status["01_toy_clusters"] == "ok" and status["summary"] == "ok", status  # the steps after it ran
 EOF2
 
-# the hard timeout: 160 s in all, cut in the middle of the t-SNE chapter (the steps before it are packed)
-job overrun 160 30
+# the hard timeout: a chapter that never ends (06_classifiers) is cut by it; what came before is kept
+job overrun 200 30 --hang-step 06_classifiers
 step_status "$scratch/overrun/out/job.json"
 ls "$scratch/overrun/out/weights/"*.pt >/dev/null || { echo "REHEARSAL FAILED: no weights back from the cut job"; exit 1; }
+grep -q "hit its hard timeout" "$scratch/overrun/out/run.log" || { echo "REHEARSAL FAILED: the hard timeout did not stop the job"; exit 1; }
+"$PY" - "$scratch/overrun/out/job.json" <<'EOF2' || { echo "REHEARSAL FAILED: the cut job's record"; exit 1; }
+import json, sys
+status = {s["step"]: s["status"] for s in json.load(open(sys.argv[1]))["steps"]}
+assert status["06_classifiers"].startswith("started, not finished"), status
+assert status["07_dynamics"] == "ok" and status["08_near_duplicates"] == "ok", status  # packed before the cut
+EOF2
 
 # the import, the profile set to the job's sizing, the book from the weights alone
 export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/cpu-runs
@@ -98,7 +105,9 @@ cfg = yaml.safe_load(open(sys.argv[1]))
 cfg["train"]["warm_start"] = "weights/gpu10"
 yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
 EOF
-tree "$scratch/warm/tree" && mkdir -p "$scratch/warm/tree/weights" && cp -r "$scratch/weights/gpu10" "$scratch/warm/tree/weights/"
+# (the tree's own committed weights/gpu10 are the real job's: replaced by the rehearsal's)
+tree "$scratch/warm/tree" && rm -rf "$scratch/warm/tree/weights/gpu10" && mkdir -p "$scratch/warm/tree/weights" \
+    && cp -r "$scratch/weights/gpu10" "$scratch/warm/tree/weights/"
 (cd "$scratch/warm/tree" && PYTHON=$PY OUT=$scratch/warm/out CLORG_RUNS=$scratch/warm/runs \
     CLORG_RESULTS=$scratch/warm/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=30 OMP_NUM_THREADS=1 \
     ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --probe-steps 3 --probe-warmup 1) || true
