@@ -95,8 +95,8 @@ def command(result: str, cfg: dict) -> str:
 
 def can_compute(cfg: dict) -> bool:
     """Whether this machine trains the profile's runs: always, except a GPU profile without a GPU (unless
-    $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size). The analysis needs
-    no GPU: a chapter computes wherever its runs are (:func:`can_analyse`)."""
+    $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size, or to analyse it from
+    committed weights). Which chapters compute here: :func:`can_analyse`."""
     import torch
 
     return (not cfg["profile"]["needs_gpu"] or torch.cuda.is_available()
@@ -131,8 +131,9 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
 
 def install_committed(cfg: dict, data) -> list:
     """Write the run folders of a profile whose runs are not on this machine but whose trained weights are
-    committed (``weights/<profile>/``, brought back from a GPU job): every chapter then computes from
-    them on any machine, the training dynamics excepted (its snapshots stay where the runs trained)."""
+    committed (``weights/<profile>/``, brought back from a GPU job): the book renders their stored results,
+    and computes the missing ones from them where :func:`can_analyse` allows (the dynamics never: the
+    snapshots stay where the runs trained)."""
     weights = bundle.weights_root() / cfg["profile"]["name"]
     written = []
     if not weights.is_dir():
@@ -144,7 +145,7 @@ def install_committed(cfg: dict, data) -> list:
         meta, _ = bundle.read(weights, spec.method)
         if meta["run"] != folder.name:  # another configuration (a warm start, edited settings): not this run
             changed = sorted(k for k in set(meta["config"]) | set(run_cfg) if meta["config"].get(k) != run_cfg.get(k))
-            print(f"{paths.shown(weights)}/{spec.method}.*.pt hold run {meta['run']}, not this profile's "
+            print(f"{paths.shown(weights)}/{spec.method}.* hold run {meta['run']}, not this profile's "
                   f"{folder.name} (settings that differ: {', '.join(changed)}): not installed")
             continue
         print(f"{folder.name}: installing the committed weights {paths.shown(weights)}/{spec.method}.*")
