@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
+from clorg.core.atomic import write_atomic, write_bytes  # noqa: E402
+
 # chapters after training, in the order they run: what needs the snapshots first
 AFTER_TRAINING = ("02_train", "07_dynamics", "03_embeddings", "04_metrics", "08_near_duplicates",
                   "06_classifiers", "05_tsne", "01_toy_clusters")
@@ -45,21 +47,17 @@ def say(started: float, message: str) -> None:
     print(f"[{time.time() - started:6.0f} s] {message}", flush=True)
 
 
-def write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def pack_results(results: Path, out: Path) -> None:
     """results/<folder>/ into out/results.tar.gz, replacing the previous pack atomically."""
     if not results.is_dir():
         return
-    target = out / "results.tar.gz"  # one fixed name: a variant's folder name has characters that do not travel
-    tmp = out / f".{target.name}.tmp"
-    with tarfile.open(tmp, "w:gz") as tar:
-        tar.add(results, arcname=results.name, filter=lambda t: None if t.name.rsplit("/", 1)[-1].startswith(".") else t)
-    os.replace(tmp, target)
+
+    def pack(fh):
+        with tarfile.open(fileobj=fh, mode="w:gz") as tar:
+            tar.add(results, arcname=results.name, filter=lambda t: None if t.name.rsplit("/", 1)[-1].startswith(".") else t)
+
+    # one fixed name: a variant's folder name has characters that do not travel
+    write_atomic(out / "results.tar.gz", pack)
 
 
 def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
@@ -155,7 +153,7 @@ def main(argv=None) -> int:
 
     def save_job() -> None:
         job["seconds"] = round(time.time() - started, 1)
-        write_atomic_text(args.out / "job.json", json.dumps(job, indent=1, default=str))
+        write_bytes(args.out / "job.json", json.dumps(job, indent=1, default=str).encode())
 
     def step(name: str, fn, *, needs: float = 0.0):
         """Run one step isolated: time it, record its outcome, pack, and never let it stop the next."""
