@@ -10,7 +10,8 @@ with _config.yml, _toc.yml, book/ and the *executed* notebooks/, and writes the 
 - book/findings.md, the "What we found" block of the intro, from results/<profile>/summary.json (the
   report chapter writes it; clorg.book.verdicts.findings_markdown renders it, as on the report's page);
 - book/execution_status.md (each chapter's run time, outcome and warnings);
-- book/fidelity_tables.md (every setting of the authors beside each profile's, clorg.book.fidelity).
+- book/fidelity_tables.md (every setting of the authors beside each profile's, clorg.book.fidelity);
+- book/profiles_table.md (every profile's verdicts side by side, clorg.book.across).
 
 Then it runs ``jupyter-book build`` with warnings as errors.
 """
@@ -30,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.book import chapters, fidelity, report, verdicts  # noqa: E402
+from clorg.book import across, chapters, fidelity, report, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.provenance import describe_hardware  # noqa: E402
@@ -96,6 +97,10 @@ def execution_markdown(execution: dict) -> str:
     return "\n".join(rows) + f"\n\nProfile `{execution['profile']}`; all chapters together: {execution['total_seconds']:.0f} s.\n"
 
 
+# the intro's findings block ends with a link to the page that sets every profile's verdicts side by side
+ACROSS_LINK = "Every profile's verdicts side by side: {doc}`across profiles <profiles>`."
+
+
 def findings_markdown(profile: str, execution: dict | None = None) -> str:
     """The intro's "What we found" block, from the summary the report chapter wrote. When the report did
     not execute in this build (``execution``: build/<profile>/execution.json), the summary is an earlier
@@ -103,11 +108,13 @@ def findings_markdown(profile: str, execution: dict | None = None) -> str:
     try:
         summary = report.read_summary(results_dir(profile) / "summary.json")
     except ValueError as exc:  # damaged, or written by older code before SPEC 7 version 2
-        return f":::{{warning}}\nNo findings for profile `{profile}`: {exc}.\n:::\n"
+        return f":::{{warning}}\nNo findings for profile `{profile}`: {exc}.\n:::\n\n{ACROSS_LINK}\n"
     if summary is None:
         return (f":::{{warning}}\nNo findings for profile `{profile}`: results/{profile}/summary.json is missing. "
-                f"The report chapter writes it (`python ci/execute_notebooks.py --profile {profile}`).\n:::\n")
+                f"The report chapter writes it (`python ci/execute_notebooks.py --profile {profile}`).\n:::\n\n"
+                f"{ACROSS_LINK}\n")
     block = verdicts.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
+    block += f"\n{ACROSS_LINK}\n"
     outcome = next((n["outcome"] for n in (execution or {}).get("notebooks", []) if n["notebook"] == "09_report"),
                    None)
     if execution is not None and outcome != "ok":
@@ -151,6 +158,7 @@ def stage(profile: str) -> Path:
     (site / "book" / "execution_status.md").write_text(execution_markdown(execution))
     (site / "book" / "findings.md").write_text(findings_markdown(profile, execution))
     (site / "book" / "fidelity_tables.md").write_text(fidelity.markdown())
+    (site / "book" / "profiles_table.md").write_text(across.markdown())
     return site
 
 

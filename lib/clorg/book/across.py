@@ -1,0 +1,122 @@
+"""Every profile's verdicts side by side (the "Across profiles" page): what each profile's last build wrote
+in ``results/<profile>/summary.json``, read and set out, never judged again.
+
+A profile is in one of four states: **built** (a summary of the current criteria), **not built** (no
+summary: the page gives the command that builds it), **older format** (a summary written under retired
+criteria, before SPEC section 7 version 2: its verdicts are not shown, since the criteria that made them
+are retired) or **unreadable** (a damaged file, named with the reason). The smoke profile is left out: it
+checks that the code runs, on tiny encoders whose numbers are not evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..core import config, criteria
+from . import store
+from . import verdicts as V
+
+BUILT, NOT_BUILT, OLDER, UNREADABLE = "built", "not built", "older format", "unreadable"
+NOT_EVIDENCE = ("smoke",)  # tiny encoders that check the code runs
+
+
+def profiles(config_dir: Path = config.CONFIG_DIR) -> list[str]:
+    """The profiles the page shows: every profile in ``configs/`` but those whose numbers are not evidence."""
+    return [p for p in config.available_profiles(config_dir) if p not in NOT_EVIDENCE]
+
+
+def build_command(profile: str, config_dir: Path = config.CONFIG_DIR) -> str:
+    """The command that builds a profile's book (and so its summary)."""
+    needs_gpu = config.load_profile(profile, config_dir=config_dir)["profile"]["needs_gpu"]
+    # the Makefile's GPU targets train every run first, then build the book
+    return f"make {profile}" if needs_gpu else f"make book PROFILE={profile}"
+
+
+def read(profile: str, results_root: Path | None = None) -> dict:
+    """One profile's state: ``{"profile", "state", "summary", "why", "written"}``."""
+    path = store.results_dir(profile, results_root) / "summary.json"
+    out = {"profile": profile, "state": NOT_BUILT, "summary": None, "why": None, "written": None}
+    if not path.is_file():
+        return out
+    out["written"] = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return {**out, "state": UNREADABLE, "why": f"{path.name} cannot be read ({exc})"}
+    if not isinstance(summary, dict) or not isinstance(summary.get("claims"), list):
+        return {**out, "state": UNREADABLE, "why": f"{path.name} has no list of claims"}
+    version = summary.get("spec_version", 1)  # the first summaries carried no version: criteria version 1
+    if version != criteria.SPEC_VERSION:
+        return {**out, "state": OLDER, "why": f"judged by SPEC section 7 version {version}; the criteria are now "
+                                               f"version {criteria.SPEC_VERSION}"}
+    return {**out, "state": BUILT, "summary": summary}
+
+
+def _claim_ids(states: list[dict]) -> list:
+    """Every claim any built profile judged, in the order of the criteria (ids as the summaries write them:
+    1-6 as numbers, "D" for the dynamics)."""
+    order = list(criteria.CLAIM_STATEMENTS)
+    found = {c["claim"] for s in states if s["summary"] for c in s["summary"]["claims"]}
+    return sorted(found, key=lambda c: (order.index(str(c)) if str(c) in order else len(order), str(c)))
+
+
+def _claim(summary: dict, cid) -> dict | None:
+    return next((c for c in summary["claims"] if c["claim"] == cid), None)
+
+
+def _status_line(s: dict, config_dir: Path) -> str:
+    if s["state"] == BUILT:
+        sm = s["summary"]
+        return f"built ({sm.get('dataset', '?')}), summary written {s['written']}"
+    if s["state"] == NOT_BUILT:
+        return f"not built: `{build_command(s['profile'], config_dir)}` builds it"
+    return f"{s['state']}: {s['why']}; `{build_command(s['profile'], config_dir)}` builds it again"
+
+
+def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> str:
+    """The page's tables: the profiles and their state, the verdicts at a glance (claims by profiles),
+    each claim's verdict, regime and deciding numbers per profile, and every encoder's kNN and CHI(1)."""
+    states = [read(p, results_root) for p in profiles(config_dir)]
+    built = [s for s in states if s["state"] == BUILT]
+    lines = ["| profile | state |", "|---|---|"]
+    lines += [f"| `{s['profile']}` | {_status_line(s, config_dir)} |" for s in states]
+    if not built:
+        return "\n".join(lines + ["", "No profile has a summary of the current criteria yet."]) + "\n"
+
+    claims = _claim_ids(states)
+    lines += ["", "### At a glance", "",
+              "Each cell: the verdict, then whether the encoders were in the paper's regime. A verdict out of "
+              "regime is not counted for or against the paper.", "",
+              "| claim | " + " | ".join(f"`{s['profile']}`" for s in built) + " |",
+              "|---|" + "---|" * len(built)]
+    for cid in claims:
+        cells = []
+        for s in built:
+            c = _claim(s["summary"], cid)
+            cells.append("not judged" if c is None else f"**{c['verdict']}** (in regime: {V.regime_word(c['in_regime'])})")
+        lines.append(f"| {cid} | " + " | ".join(cells) + " |")
+
+    for cid in claims:
+        statement = next(c["statement"] for s in built if (c := _claim(s["summary"], cid)))
+        lines += ["", f"### Claim {cid}: {statement}", "",
+                  "| profile | verdict | in regime | the numbers that decide it |", "|---|---|---|---|"]
+        for s in built:
+            c = _claim(s["summary"], cid)
+            lines.append(f"| `{s['profile']}` | not judged | | |" if c is None else
+                         f"| `{s['profile']}` | **{c['verdict']}** | {V.regime_word(c['in_regime'])} | "
+                         f"{c.get('deciding') or '—'} |")
+
+    gate = ", ".join(f"{kind} {v:.2f}" for kind, v in criteria.REGIME_CHI1.items())
+    lines += ["", "### The encoders", "",
+              f"The regime: CHI(1) on training features at least {gate}, and kNN test accuracy (k = "
+              f"{criteria.REGIME_KNN_K}) at least {criteria.REGIME_KNN:.0%}.", "",
+              "| profile | encoder | method | epochs | kNN accuracy | CHI(1), training | in regime |",
+              "|---|---|---|---:|---:|---:|---|"]
+    for s in built:
+        for e in s["summary"].get("encoders", []):
+            lines.append(f"| `{s['profile']}` | {e['encoder']} | {e['method']} | {e.get('epochs', '—')} | "
+                         f"{V.number(e.get('knn_accuracy'), '.1%')} | {V.number(e.get('chi1_train'))} | "
+                         f"{V.regime_word(e.get('in_regime'))} |")
+    return "\n".join(lines) + "\n"
