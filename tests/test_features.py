@@ -155,3 +155,49 @@ def test_find_a_feature_set():
     assert find(sets, encoder="vit", epoch=0) is None
     assert find(sets, encoder="vit", method="supervised") is None
     assert find(sets, encoder="resnet50", method="moco_queue") is None
+
+
+# --------------------------------------------- the analysed epoch ---------------------------------------------
+
+def _run_folder(tmp_path, encoder, method, final, kept=()):
+    """A stand-in for a finished run: its config, final epoch and the snapshots it kept."""
+    from types import SimpleNamespace
+
+    folder = tmp_path / f"{encoder}-{method}-{final}"
+    (folder / "checkpoints").mkdir(parents=True)
+    for e in kept:
+        (folder / "checkpoints" / f"encoder_e{e:04d}.pt").touch()
+    return SimpleNamespace(config={"encoder": encoder, "method": method}, final_epoch=final, folder=folder)
+
+
+def test_the_supervised_resnet18_is_analysed_at_the_authors_epoch_120(tmp_path):
+    # the `paper` profile: 600 supervised epochs, a snapshot every 10, so epoch 120 is kept
+    assert extract.analysed_features_epoch(_run_folder(tmp_path, "resnet18", "supervised", 600, (110, 120, 600))) == 120
+    # a run that trained fewer than 120 epochs is read at its last
+    assert extract.analysed_features_epoch(_run_folder(tmp_path, "resnet18", "supervised", 40, (40,))) == 40
+    assert extract.analysed_features_epoch(_run_folder(tmp_path, "resnet18", "supervised", 120, (120,))) == 120
+    # the ViT's supervised run (the authors: 600) and every contrastive run are read at their last epoch
+    assert extract.analysed_features_epoch(_run_folder(tmp_path, "vit", "supervised", 600, (120, 600))) == 600
+    assert extract.analysed_features_epoch(_run_folder(tmp_path, "resnet18", "moco_queue", 1200, (120, 1200))) == 1200
+
+
+def test_a_run_without_the_authors_snapshot_names_checkpoint_every(tmp_path):
+    run_ = _run_folder(tmp_path, "resnet18", "supervised", 600, (100, 125, 600))
+    with pytest.raises(ValueError, match="did not keep that snapshot: set train.checkpoint_every to a divisor of 120"):
+        extract.analysed_features_epoch(run_)
+
+
+def test_every_chapter_reads_the_analysed_epoch(tmp_path, monkeypatch):
+    """profile_features (what t-SNE, the heads and the near-duplicates read) takes the supervised run at the
+    authors' epoch. A 2-epoch run stands in for 600: the authors' epoch is moved to 1 for this test only."""
+    from clorg.core import paper
+
+    cfg = load_profile("smoke", {**TINY, "train.supervised_epochs": 2, "train.checkpoint_every": 1,
+                                 "train.methods": ["supervised"]})
+    data = choose_profile_dataset(cfg)
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path))
+    run(cfg, RunSpec("resnet18", "supervised", "cosine"), data=data, runs_root=tmp_path, progress=False)
+    monkeypatch.setattr(paper, "SUPERVISED_RESNET18_EPOCH", 1)
+    sl, ri = extract.profile_features(cfg, data)
+    assert (sl.method, sl.epoch, ri.epoch) == ("supervised", 1, 0)
+    assert find([sl, ri], encoder="resnet18", method="supervised") is sl

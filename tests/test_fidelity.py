@@ -176,3 +176,21 @@ def test_every_difference_of_a_shipped_profile_gives_its_reason(name):
     unexplained = [r["key"] for r in F.compare(load_profile(name)) if r["mark"] != "same" and r["key"] not in
                    load_profile(name)["profile"]["deviations"]]
     assert unexplained == [], f"profile {name}: add these to profile.deviations, with the reason: {unexplained}"
+
+
+def test_the_t_sne_choices_are_the_authors_in_paper_and_named_differences_elsewhere():
+    paper_rows = _rows("paper")
+    quick_rows = _rows("quick")
+    for key, theirs in (("tsne.start", "normal"), ("tsne.neighbours", "all"), ("tsne.sample", "per map"),
+                        ("tsne.gradient", "exact")):
+        assert (paper_rows[key]["mark"], paper_rows[key]["ours"]) == ("same", theirs)
+        assert quick_rows[key]["mark"] == "different" and quick_rows[key]["why"] != NO_REASON
+    md = F.markdown(["quick"])
+    assert "| t-SNE gradient: every pair, O(n^2) a step (`tsne.gradient`) | exact (imageComponent/tsne_torch.py) | fft | **different** |" in md
+
+
+def test_the_page_names_what_the_code_does_beside_the_authors_for_every_profile():
+    md = F.markdown(["smoke"])
+    for what in ("supervised ResNet-18 analysed at", "classifier heads' length", "t-SNE samples",
+                 "near-duplicate statistic", "data of the dynamics runs and the random-init ViT"):
+        assert f"| {what} |" in md

@@ -17,13 +17,14 @@ from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 from clorg.analysis import records as R  # noqa: E402
 from clorg.analysis import tsne  # noqa: E402
 from clorg.analysis.metrics import chi  # noqa: E402
-from clorg.analysis.tsne import (MIN_PERPLEXITY, MOMENTUM_SWITCH, _affinities, map_purity,  # noqa: E402
-                                 map_purity_records, optimise, perplexities, preprocess, sample_indices,
-                                 tsne_embedding, tsne_grid, wide_k)
+from clorg.analysis.tsne import (MIN_PERPLEXITY, MOMENTUM_SWITCH, _affinities, exact_gradient,  # noqa: E402
+                                 initial_embedding, map_labels, map_purity, map_purity_records, optimise,
+                                 perplexities, preprocess, sample_indices, tsne_embedding, tsne_grid, wide_k)
 
 RATIOS = [0.001, 0.1, 0.996]
 # the authors' schedule (the profiles' tsne section)
 SETTINGS = {"iterations": 1000, "exaggeration_iterations": 100, "exaggeration": 4.0, "learning_rate": 500.0,
+            "start": "rescaled", "neighbours": "3P", "sample": "shared", "gradient": "fft",
             "max_affinities": 100_000_000}
 # the same, shorter: enough for 300 points to settle, and a 2-core machine runs it in seconds
 FAST = {**SETTINGS, "iterations": 350}
@@ -209,7 +210,7 @@ def test_openTSNE_would_clip_a_near_n_perplexity(data):
 def test_near_n_perplexity_is_exact_over_all_points_not_clipped(data):
     X, labels = data
     p = perplexities(300, RATIOS)[0][2]
-    aff, note = _affinities(preprocess(X), p, seed=0, n_jobs=1, max_affinities=10**8)
+    aff, note = _affinities(preprocess(X), p, seed=0, n_jobs=1, max_affinities=10**8, neighbours="3P")
     assert isinstance(aff, PerplexityBasedNN) and aff.effective_perplexity_ == p == 298.8
     assert aff.P.nnz == 300 * 299  # every pair
     assert note == "perplexity 298.8 over all 299 other points (exact)"
@@ -219,7 +220,7 @@ def test_near_n_perplexity_is_exact_over_all_points_not_clipped(data):
 
 def test_perplexity_beyond_n_uses_uniform_affinities_and_says_so(data):
     X, _ = data
-    aff, note = _affinities(preprocess(X), 400, seed=0, n_jobs=1, max_affinities=10**8)
+    aff, note = _affinities(preprocess(X), 400, seed=0, n_jobs=1, max_affinities=10**8, neighbours="3P")
     assert isinstance(aff, Uniform) and aff.P.nnz == 300 * 299
     assert "uniform affinities over all 299 other points" in note
 
@@ -227,15 +228,83 @@ def test_perplexity_beyond_n_uses_uniform_affinities_and_says_so(data):
 def test_memory_cap_truncates_neighbours_and_says_so(data, monkeypatch):
     X, _ = data
     Xp = preprocess(X)
-    aff, note = _affinities(Xp, 30, seed=0, n_jobs=1, max_affinities=300 * 60)
+    aff, note = _affinities(Xp, 30, seed=0, n_jobs=1, max_affinities=300 * 60, neighbours="3P")
     assert isinstance(aff, PerplexityBasedNN) and aff.effective_perplexity_ == 30
     assert "the 60 nearest neighbours (memory cap" in note
-    aff, note = _affinities(Xp, 298.8, seed=0, n_jobs=1, max_affinities=300 * 60)
+    aff, note = _affinities(Xp, 298.8, seed=0, n_jobs=1, max_affinities=300 * 60, neighbours="3P")
     assert isinstance(aff, Uniform) and "uniform affinities over the 60 nearest neighbours (memory cap" in note
     # the cap comes from the settings (the profile's tsne.max_affinities)
     record_optimize(monkeypatch, delegate=False)
     _, note = tsne_embedding(X, 30, {**SETTINGS, "max_affinities": 300 * 60}, seed=0, n_jobs=1)
     assert "the 60 nearest neighbours (memory cap: n x k <= 18,000 affinities)" in note
+
+
+# ------------------------------------------- the authors' choices -------------------------------------------
+
+def test_the_authors_start_is_normal_and_the_rescaled_one_the_same_draw_at_sd_1e_4():
+    normal, rescaled = initial_embedding(5000, 3, "normal"), initial_embedding(5000, 3, "rescaled")
+    assert normal.std() == pytest.approx(1.0, abs=0.03)  # N(0, 1) as drawn: t-SNE is not scale-free
+    assert rescaled.std() == pytest.approx(1e-4, rel=0.01)
+    np.testing.assert_allclose(rescaled / rescaled[:, 0].std(), normal / normal[:, 0].std(), atol=1e-9)
+    with pytest.raises(ValueError, match="start must be one of"):
+        initial_embedding(10, 0, "uniform")
+
+
+def test_all_neighbours_gives_gaussian_affinities_over_every_pair_at_a_small_perplexity(data):
+    Xp = preprocess(data[0])
+    aff, note = _affinities(Xp, 10, seed=0, n_jobs=1, max_affinities=10**8, neighbours="all")
+    assert isinstance(aff, PerplexityBasedNN) and aff.effective_perplexity_ == 10
+    assert note == "perplexity 10 over all 299 other points (exact)"
+    three_p, _ = _affinities(Xp, 10, seed=0, n_jobs=1, max_affinities=10**8, neighbours="3P")
+    # far pairs of these clusters underflow to 0 in float64 even over all points, but many more pairs count
+    assert three_p.P.nnz <= 300 * 30 * 2 < aff.P.nnz  # 30 neighbours a row, symmetrised
+    # the mass 3P leaves out is small, not zero: the two are not the same experiment
+    left_out = 1 - aff.P.multiply(three_p.P > 0).sum()
+    assert 0 < left_out < 0.05
+
+
+def _kl(P, Y):
+    """KL(P || Q) of a 2-D map, Q the Student-t similarities: the quantity t-SNE descends."""
+    d = ((Y[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    num = 1 / (1 + d)
+    np.fill_diagonal(num, 0)
+    Q = np.maximum(num / num.sum(), 1e-12)
+    mask = P > 0
+    return float((P[mask] * np.log(P[mask] / Q[mask])).sum())
+
+
+def test_the_exact_gradient_is_a_quarter_of_the_kl_gradient():
+    """Finite differences of KL(P || Q) on a 12-point map: the authors' gradient leaves out the factor 4."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    A = rng.random((12, 12))
+    P = A + A.T
+    np.fill_diagonal(P, 0)
+    P /= P.sum()
+    Y = rng.normal(size=(12, 2))
+    grad = exact_gradient(torch.tensor(P, dtype=torch.float64), torch.tensor(Y)).numpy()
+    numeric = np.zeros_like(Y)
+    for i in range(12):
+        for c in range(2):
+            up, down = Y.copy(), Y.copy()
+            up[i, c] += 1e-6
+            down[i, c] -= 1e-6
+            numeric[i, c] = (_kl(P, up) - _kl(P, down)) / 2e-6
+    np.testing.assert_allclose(4 * grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_the_exact_t_sne_separates_clusters_and_is_seeded(data):
+    X, labels = data
+    exact = {**FAST, "start": "normal", "neighbours": "all", "gradient": "exact"}
+    Y, note = tsne_embedding(X, 10, exact, seed=0, n_jobs=1)
+    assert note == "perplexity 10 over all 299 other points (exact); exact gradient"
+    assert Y.shape == (300, 2) and np.isfinite(Y).all() and abs(Y.mean(0)).max() < 1e-3  # centred each step
+    assert map_purity(Y, labels, [10])[10] > 0.99
+    Y2, _ = tsne_embedding(X, 10, exact, seed=0, n_jobs=1)
+    np.testing.assert_array_equal(Y, Y2)
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        tsne_embedding(X, 10, {**exact, "gradient": "bh"}, seed=0, n_jobs=1)
 
 
 # -------------------------------------------------- grid --------------------------------------------------
@@ -277,6 +346,34 @@ def test_grid_shares_one_sample_and_carries_identity_fields(data, monkeypatch):
     assert out["schedule"].tolist() == ["cosine", "paper-compressed"] and out["epoch"].tolist() == [20, 0]
     with pytest.raises(ValueError, match="300 training features but 10 labels"):
         tsne_grid(_feature_sets(X, labels), labels[:10], settings)
+
+
+def test_grid_draws_a_fresh_sample_per_map_as_the_authors(data, monkeypatch):
+    X, labels = data
+    seen = []
+
+    def fake(Xs, p, settings, seed=0, n_jobs=-1):
+        seen.append(Xs)
+        return Xs[:, :2], "note"
+
+    monkeypatch.setattr(tsne, "tsne_embedding", fake)
+    settings = {**SETTINGS, "sample_size": 150, "perplexity_ratios": [0.001, 0.1], "sample": "per map"}
+    out = tsne_grid(_feature_sets(X, labels), labels, settings, seed=0)
+    assert out["indices"].shape == out["labels"].shape == (2, 2, 150)
+    samples = {tuple(out["indices"][i, j]) for i in range(2) for j in range(2)}
+    assert len(samples) == 4  # four maps, four samples
+    for i in range(2):
+        for j in range(2):
+            idx = out["indices"][i, j]
+            assert np.array_equal(map_labels(out, i, j), labels[idx])
+            assert np.array_equal(seen[2 * i + j], (X if i == 0 else 2 * X)[idx])
+            assert np.bincount(labels[idx]).tolist() == [50, 50, 50]  # each sample stratified
+    # the purity records read each map's own labels
+    recs = map_purity_records({**out, "Y": np.stack([np.stack([X[out["indices"][i, j]][:, :2] for j in range(2)])
+                                                     for i in range(2)])})
+    assert len(recs) == 8
+    with pytest.raises(ValueError, match="sample must be one of"):
+        tsne_grid(_feature_sets(X, labels), labels, {**settings, "sample": "some"}, seed=0)
 
 
 # --------------------------------------------- map purity -------------------------------------------------

@@ -397,7 +397,8 @@ def _neighbour_queries(labels, count: int, seed: int) -> np.ndarray:
 
 def embeddings(cfg: dict, data, fresh: bool = False) -> dict:
     """Chapter 03: the features of every run (extracted once, kept by the runs), the kNN probe on each and
-    the nearest training neighbours of a few query images under each run's final features."""
+    the nearest training neighbours of a few query images under each run's analysed features (the last
+    epoch; the authors' epoch of a supervised run trained past it)."""
     e = cfg["embeddings"]
 
     def compute():
@@ -423,7 +424,7 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
     def compute():
         ks, note = chi_ks(cfg["metrics"]["chi_ks"], data.train.labels)
         features = profile_features(cfg, data)
-        for extra in cfg["metrics"]["extra_epochs"]:  # e.g. the authors' supervised ResNet-18 at epoch 120
+        for extra in cfg["metrics"]["extra_epochs"]:  # e.g. `paper`'s supervised ResNet-18 at its last epoch, 600
             (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
             if not (r.folder / "checkpoints" / f"encoder_e{extra['epoch']:04d}.pt").is_file():
                 kept = sorted(int(p.stem[9:]) for p in (r.folder / "checkpoints").glob("encoder_e*.pt"))
@@ -439,7 +440,7 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
 
 
 def tsne(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
-    """Chapter 05: the t-SNE grid of every main run's final features (arrays) and the maps' purity
+    """Chapter 05: the t-SNE grid of every main run's analysed features (arrays) and the maps' purity
     (records)."""
     def grid():
         shown_sets = [f for f in profile_features(cfg, data) if not f.random_init]

@@ -34,11 +34,7 @@ def analysed_epoch(records: list[dict], encoder: str, method: str) -> int | None
     epochs = sorted({r["epoch"] for r in R.select(records, encoder=encoder, method=method) if r["epoch"] != 0})
     if not epochs:
         return None
-    last = epochs[-1]
-    if kind_of(method) != "supervised":
-        return last
-    wanted = paper.supervised_analysed_epoch(encoder)
-    return wanted if last >= wanted else last
+    return paper.analysed_epoch(encoder, kind_of(method), epochs[-1])
 
 
 def comparisons(records: list[dict]) -> list[tuple[str, str]]:

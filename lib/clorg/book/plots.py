@@ -15,6 +15,7 @@ import seaborn as sns
 
 from ..analysis import dynamics as D
 from ..analysis import records as R
+from ..analysis.tsne import map_labels
 from ..core import criteria, paper
 from ..data import Dataset
 from ..features import label
@@ -214,19 +215,19 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
 def tsne_grid(maps: dict, class_names) -> plt.Figure:
     """t-SNE grid (SPEC section 4): one row per perplexity, one column per feature set, points coloured
     by class, one shared legend. ``maps``: the t-SNE chapter's stored arrays."""
-    Y, labels, perps = maps["Y"], np.asarray(maps["labels"]), [float(p) for p in maps["perplexities"]]
+    Y, perps = maps["Y"], [float(p) for p in maps["perplexities"]]
     sets = [{k: maps[k][i].item() for k in ("encoder", "method", "schedule", "epoch")} for i in range(len(Y))]
-    colours = plt.get_cmap("tab10").colors
-    point_colours = np.asarray(colours)[labels % 10]
+    colours = np.asarray(plt.get_cmap("tab10").colors)
     rows, cols = len(perps), len(sets)
     side = PAGE_WIDTH / max(cols, 3)  # square panels; two columns keep the width of three
-    size = float(np.clip(20000 / max(len(labels), 1), 2, 10))  # dots, not specks, at 5,000 points; 2 at 25,000
+    size = float(np.clip(20000 / max(Y.shape[2], 1), 2, 10))  # dots, not specks, at 5,000 points; 2 at 25,000
     fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH, side * rows + 0.7), squeeze=False)
     for i, p in enumerate(perps):
         for j, s in enumerate(sets):
             ax = axes[i, j]
             # rasterized: 25,000 vector points per panel would make the PDF huge
-            ax.scatter(Y[j, i, :, 0], Y[j, i, :, 1], c=point_colours, s=size, lw=0, rasterized=True)
+            ax.scatter(Y[j, i, :, 0], Y[j, i, :, 1], c=colours[map_labels(maps, j, i) % 10], s=size, lw=0,
+                       rasterized=True)
             ax.set_title(f"{label(s)}\nperplexity {p:,g}")
             ax.set_xticks([])
             ax.set_yticks([])
@@ -317,13 +318,14 @@ def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.F
     if with_reference:
         ch, rld, acc, lr = axes[:, -1]
         ch.plot(*zip(*paper.DYNAMICS_CH), ls=":", marker="s", ms=4, color="grey")
-        ch.set_title(f"authors: ViT\n{paper.DYNAMICS_EPOCHS} epochs")
+        ch.set_title(f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs\n(a CIFAR-10 variant)")
         for t, points in paper.DYNAMICS_RLD.items():
             rld.plot(*zip(*points), ls=":", marker="s", ms=4, color=colour[t], label=f"T = {t:g}")
         rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0, label="T = 1: below")
         rld.legend(frameon=False)
         acc.axis("off")
-        acc.text(0.05, 0.5, "Their points: only the\nvalues they quote\n(dotted lines join them);\nno accuracy along it.",
+        acc.text(0.05, 0.5, "Their points: only the\nvalues they quote\n(dotted lines join them);\nno accuracy along it;\n"
+                 "data: an undocumented\nCIFAR-10 variant,\nindicative only.",
                  fontsize=SMALL, va="center", transform=acc.transAxes)
         epochs = np.arange(paper.DYNAMICS_EPOCHS)
         lr.plot(epochs, [paper_compressed_lr(e, paper.DYNAMICS_EPOCHS, "contrastive") for e in epochs], color="grey")

@@ -252,13 +252,9 @@ def _random_rows(geo, heads, cfg, data):
             tol_text = f"tolerance ±{tol:.0%}" if relative else f"tolerance ±{tol:g}"
             rows.append(_row("random init", what, theirs, round(ours, 4),
                              "reproduced" if _close(ours, theirs, tol, relative) else "not reproduced",
-                             f"{tol_text}; {VARIANT_CAVEAT}"))
+                             f"{tol_text}; {paper.VARIANT_CAVEAT}"))
     return rows
 
-
-# SPEC 8: the authors' dynamics runs and random-init numbers come from CIFAR-10 variants that cannot be rebuilt
-VARIANT_CAVEAT = ("the authors' number comes from an undocumented CIFAR-10 variant (cifar10-image2/3) that cannot "
-                  "be rebuilt: indicative only")
 
 
 def _path(points):
@@ -270,7 +266,7 @@ def _dynamics_rows(res, cfg):
               f"RLD(1) < {paper.DYNAMICS_RLD1_BOUND:g}")
     if res is None:
         return [_missing_row("dynamics", "CH and RLD over training", theirs, "dynamics", cfg)]
-    reason = (f"levels not comparable (their ViT, 1,200 epochs); {VARIANT_CAVEAT}; judged by the trend criterion "
+    reason = (f"levels not comparable (their ViT, 1,200 epochs); {paper.VARIANT_CAVEAT}; judged by the trend criterion "
               f"of SPEC 7 (claim D): ")
     rows = []
     for n in E.dynamics(res, cfg["train"]["schedule"]):

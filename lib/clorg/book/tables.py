@@ -48,7 +48,7 @@ def _column(metric: str, parameter) -> str:
 
 def _row_names(records: list[dict]) -> dict:
     """A row name per feature set: its label, with the epoch where one run has several measured epochs
-    (an extra snapshot beside the last, e.g. the authors' supervised ResNet-18 at epoch 120)."""
+    (an extra snapshot beside the analysed one, e.g. `paper`'s supervised ResNet-18 at 600 beside 120)."""
     epochs: dict = {}
     for r in records:
         if r["epoch"] != 0:
@@ -222,7 +222,7 @@ def dynamics_table(records: list[dict]) -> pd.DataFrame:
                 row[f"{col}: {point}"] = f"{cell(tr[point][1], fmt)} (e{tr[point][0]})"
         rows[name] = row
     ch, rld = paper.DYNAMICS_CH, paper.DYNAMICS_RLD[0.1]
-    rows[f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs"] = {
+    rows[f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs, a CIFAR-10 variant (indicative only)"] = {
         "CH: first": f"{cell(ch[0][1], FORMATS[R.CH])} (e{ch[0][0]})",
         "CH: peak": f"{cell(ch[1][1], FORMATS[R.CH])} (e{ch[1][0]}, after e0)",
         "CH: last": f"{cell(ch[-1][1], FORMATS[R.CH])} (e{ch[-1][0]})", "RLD T=0.1: first": f"{cell(rld[0][1])} (e0)",
@@ -245,7 +245,8 @@ def schedule_experiment(result: dict, schedule: str) -> list[str]:
     ch = dict(paper.DYNAMICS_CH)
     lines.append(f"the authors' ViT: CH {ch[0]:g} (e0) → {ch[paper.DYNAMICS_EPOCHS]:g} (e{paper.DYNAMICS_EPOCHS}), "
                  f"RLD(0.1) {paper.DYNAMICS_RLD[0.1][0][1]:g} → {paper.DYNAMICS_RLD[0.1][-1][1]:g}: "
-                 f"{claims.judge_authors('D', evidence.authors()['D'])['verdict']} under the same criterion")
+                 f"{claims.judge_authors('D', evidence.authors()['D'])['verdict']} under the same criterion "
+                 f"({paper.VARIANT_CAVEAT})")
     for (encoder, method), found in by_schedule.items():  # the comparison is within one encoder and method
         literal = [s for s in found if s.startswith("paper")]
         if not literal or "cosine" not in found:

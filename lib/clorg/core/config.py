@@ -202,9 +202,10 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "metrics": {
         "rld_temperatures": (_list_of(_pos_float), "temperatures T of RLD on image features"),
         "chi_ks": (_list_of(_pos_int), "neighbourhood sizes k of CHI (capped below the smallest class)"),
-        "extra_epochs": (_extra_epochs, "snapshots measured beside each run's last epoch, e.g. the authors' "
-                                        "supervised ResNet-18 at epoch 120: [{encoder: resnet18, method: "
-                                        "supervised, epoch: 120}] (the snapshot must be saved: checkpoint_every)"),
+        "extra_epochs": (_extra_epochs, "snapshots measured beside each run's analysed epoch, e.g. the last "
+                                        "epoch of a supervised ResNet-18 analysed at the authors' 120: [{encoder: "
+                                        "resnet18, method: supervised, epoch: 600}] (the snapshot must be saved: "
+                                        "checkpoint_every)"),
     },
     "embeddings": {
         "knn_ks": (_list_of(_pos_int), "k of the kNN probe (majority vote of the k most similar training images)"),
@@ -223,6 +224,14 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "exaggeration": (_pos_float, "early exaggeration factor (the authors: 4)"),
         "learning_rate": (_pos_float, "gradient step size (the authors: 500)"),
         "max_affinities": (_pos_int, "cap on n x neighbours affinity entries (memory: ~50 bytes each while built)"),
+        "start": (lambda v: None if v in ("normal", "rescaled") else "one of ['normal', 'rescaled']",
+                  "the random start: 'normal' N(0, 1) as drawn (the authors'), 'rescaled' to sd 1e-4 (openTSNE's)"),
+        "neighbours": (lambda v: None if v in ("all", "3P") else "one of ['all', '3P']",
+                       "affinities over 'all' other points (the authors') or the '3P' nearest (openTSNE's rule)"),
+        "sample": (lambda v: None if v in ("per map", "shared") else "one of ['per map', 'shared']",
+                   "a fresh random sample for every map ('per map', the authors') or one for all ('shared')"),
+        "gradient": (lambda v: None if v in ("exact", "fft") else "one of ['exact', 'fft']",
+                     "the exact O(n^2) gradient (the authors') or openTSNE's FFT-approximated repulsion"),
     },
     "heads": {
         "temperatures": (_list_of(_pos_float), "temperatures of the GCN head's graph"),

@@ -30,6 +30,16 @@ def supervised_analysed_epoch(encoder: str) -> int:
     return SUPERVISED_RESNET18_EPOCH if encoder == "resnet18" else SCHEDULE["supervised"]["analysed_epoch"]
 
 
+def analysed_epoch(encoder: str, kind: str, last: int) -> int:
+    """The epoch of a run that the book analyses (SPEC 7 "Terms"): a contrastive run's last; a supervised
+    run's epoch the authors analysed (:func:`supervised_analysed_epoch`) where it trained that long, else
+    its last. One rule for the features every chapter reads and for the records every claim reads."""
+    if kind != "supervised":
+        return last
+    wanted = supervised_analysed_epoch(encoder)
+    return wanted if last >= wanted else last
+
+
 def base_lr(kind: str) -> float:
     """The authors' base learning rate of a kind (2.73e-5 contrastive, 1.95e-5 supervised)."""
     s = SCHEDULE[kind]
@@ -73,6 +83,10 @@ SETTINGS = {
                                      "imageComponent/tsne_torch.py"),
     "tsne.exaggeration": (4.0, "early-exaggeration factor", "imageComponent/tsne_torch.py"),
     "tsne.learning_rate": (500.0, "t-SNE step size", "imageComponent/tsne_torch.py"),
+    "tsne.start": ("normal", "t-SNE start: N(0, 1) as drawn, not rescaled", "imageComponent/tsne_torch.py"),
+    "tsne.neighbours": ("all", "t-SNE affinities: Gaussian over all other points", "imageComponent/tsne_torch.py"),
+    "tsne.sample": ("per map", "t-SNE sample: a fresh random sample for every map", "tsne.ipynb"),
+    "tsne.gradient": ("exact", "t-SNE gradient: every pair, O(n^2) a step", "imageComponent/tsne_torch.py"),
     "heads.temperatures": ([0.1, 0.2], "GCN graph temperatures", "SPEC 2.4"),
     "heads.label_smoothing": (0.1, "heads' label smoothing on the contrastive ViT", "SPEC 8"),
     "heads.mask_range": ([0.05, 0.6], "GCN mask range on the contrastive ViT", "SPEC 8"),
@@ -96,9 +110,26 @@ FIXED = [
     ("metrics", "dense n x n RLD, CH, CHI", "same values, computed blockwise (clorg.analysis.metrics)"),
     ("classifier protocol", "best test accuracy over training steps",
      "both: theirs as 'authors' protocol', ours early-stopped on a validation split"),
+    ("classifier heads' length", "no step limit: patience alone stops a fit",
+     "same under the authors' protocol; the honest protocol caps a fit at 2,000 steps, and chapter 06 shows "
+     "every fit's steps and whether it hit the cap"),
+    ("supervised ResNet-18 analysed at", "epoch 120 of 600 (t-SNE, near-duplicates, saved numbers; the ViT at 600)",
+     "same wherever the run trained that long (every chapter reads the analysed epoch); a shorter run at its last"),
+    ("t-SNE samples", "plain random draws", "stratified by class (equal in expectation on balanced classes), "
+                                             "one per map or shared as the profile says"),
+    ("near-duplicate statistic", "the single most similar cross-class pair",
+     "same (claim 6 reads the top pair); its 0.99 bar is SPEC 7's pre-registered criterion, not the authors'"),
+    ("data of the dynamics runs and the random-init ViT", "CIFAR-10 variants (cifar10-image2/3) that their "
+     "repository does not say how to rebuild", "the profile's dataset: the authors' dynamics and random-init "
+     "numbers are compared as trends, each with this caveat beside it"),
 ]
 
 # =========================================== saved numbers ============================================
+
+# SPEC 8: the authors' dynamics runs and random-init numbers come from CIFAR-10 variants that cannot be
+# rebuilt; every place that shows one of those numbers says so
+VARIANT_CAVEAT = ("the authors' number comes from an undocumented CIFAR-10 variant (cifar10-image2/3) that cannot "
+                  "be rebuilt: indicative only")
 
 # 2-D toy figure: (RLD at T = 0.05, CH) per panel, in the authors' two saved runs (no seed was fixed)
 TOY_RUNS = {

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core import paper
 from ..core.atomic import write_atomic
-from ..core.config import RunSpec, main_runs
+from ..core.config import RunSpec, kind_of, main_runs
 from ..core.devices import default_device
 from ..train.encode import encode
 from ..train.runs import RunResult, load_finished
@@ -124,11 +125,26 @@ def profile_runs(cfg: dict, data, specs: list[RunSpec] | None = None) -> list[Ru
     return [load_finished(cfg, s, data=data) for s in (specs if specs is not None else main_runs(cfg))]
 
 
+def analysed_features_epoch(result: RunResult) -> int:
+    """The epoch of a run that the chapters analyse (:func:`clorg.core.paper.analysed_epoch`): the last,
+    but the authors' epoch of a supervised run that trained past it (ResNet-18: 120 of the `paper`
+    profile's 600), which the run must have kept."""
+    c = result.config
+    epoch = paper.analysed_epoch(c["encoder"], kind_of(c["method"]), result.final_epoch)
+    if epoch != result.final_epoch and not (result.folder / "checkpoints" / f"encoder_e{epoch:04d}.pt").is_file():
+        raise ValueError(f"the authors analysed {c['encoder']} {c['method']} at epoch {epoch}, but run "
+                         f"{result.folder.name} did not keep that snapshot: set train.checkpoint_every to a divisor "
+                         f"of {epoch} and retrain it (python -m clorg.train ... --force)")
+    return epoch
+
+
 def profile_features(cfg: dict, data, *, device: str | torch.device | None = None) -> list[Features]:
-    """Final features of every main run of a profile, then each encoder's random initialisation (epoch 0
-    of its first run: every method of an encoder starts from the same seeded weights)."""
+    """The analysed features of every main run of a profile (:func:`analysed_features_epoch`: the last
+    epoch, the authors' epoch for a supervised run trained past it), then each encoder's random
+    initialisation (epoch 0 of its first run: every method of an encoder starts from the same seeded
+    weights)."""
     runs = profile_runs(cfg, data)
-    out = [run_features(r, data, device=device) for r in runs]
+    out = [run_features(r, data, epoch=analysed_features_epoch(r), device=device) for r in runs]
     first = {}
     for r in runs:
         first.setdefault(r.config["encoder"], r)
@@ -138,8 +154,9 @@ def profile_features(cfg: dict, data, *, device: str | torch.device | None = Non
 
 def find(features: list[Features], *, encoder: str, method: str | None = None, epoch: str | int = "final"
          ) -> Features | None:
-    """The feature set of ``encoder`` with ``method`` at its final epoch (``epoch="final"``) or its random
-    initialisation (``epoch=0``, any method); None when the list has none."""
+    """The feature set of ``encoder`` with ``method`` at its analysed epoch (``epoch="final"``: the one
+    :func:`profile_features` gives) or its random initialisation (``epoch=0``, any method); None when the
+    list has none."""
     for f in features:
         if f.encoder != encoder:
             continue
