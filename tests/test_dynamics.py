@@ -58,8 +58,9 @@ def test_every_snapshot_is_measured_as_the_other_chapters_do(tiny):
     assert checkpoint_epochs(result) == [0, 1, 2]
     assert all(list(r) == list(R.FIELDS) for r in records)
     assert runs_in(records) == [RUN]
-    assert sorted({r["metric"] for r in records}) == sorted([R.CH, R.RLD, R.KNN, R.LR])
-    for metric, parameters in ((R.CH, [None]), (R.RLD, [1.0, 0.1]), (R.KNN, [KNN_K])):
+    assert sorted({r["metric"] for r in records}) == sorted([R.CH, R.RLD, R.CHI, R.KNN, R.LR])
+    # CHI at 1 and at claim 1's k_max: 0.2 of the 30 images of a class
+    for metric, parameters in ((R.CH, [None]), (R.RLD, [1.0, 0.1]), (R.CHI, [1, 6]), (R.KNN, [KNN_K])):
         assert R.parameters(records, metric=metric) == parameters
         for p in parameters:
             assert [e for e, _ in series(records, metric, p, **RUN)] == [0, 1, 2]
@@ -73,6 +74,8 @@ def test_every_snapshot_is_measured_as_the_other_chapters_do(tiny):
         assert R.value(records, metric=R.RLD, parameter=1.0, **at) == pytest.approx(rld[1.0], rel=1e-9)
         assert R.value(records, metric=R.RLD, parameter=0.1, **at) == pytest.approx(rld[0.1], rel=1e-9)
         assert 0 < rld[0.1] < 0.9 and rld[1.0] < rld[0.1]  # locality: a small T sees purer neighbourhoods
+        chi = metrics.chi(f.train, f.train_labels, [1, 6])
+        assert [R.value(records, metric=R.CHI, parameter=k, **at) for k in (1, 6)] == [chi[1], chi[6]]
         knn = KNNClassifier(k=KNN_K).fit(f.train, f.train_labels).score(f.test, f.test_labels)
         assert R.value(records, metric=R.KNN, parameter=KNN_K, **at) == knn
     assert R.value(records, metric=R.KNN, parameter=KNN_K, epoch=2, **RUN) > 0.2  # 10 classes: above chance
@@ -149,6 +152,84 @@ def test_followed_encoder_prefers_the_vit():
     assert followed_encoder(["resnet18", "vit"]) == "vit"
     assert followed_encoder(["vit"]) == "vit"
     assert followed_encoder(["resnet18", "resnet50"]) == "resnet18"
+
+
+def test_the_heads_along_the_run_are_the_chapter_06_fits_of_each_snapshot(tiny):
+    """The authors' Feateval: with the profile's heads section, each snapshot also gets one honest linear
+    and one GCN fit, the same records as classify.snapshot_head_records gives on that snapshot's features."""
+    from clorg.analysis.classify import snapshot_head_records
+
+    result, data, records = tiny
+    heads = load_profile("smoke", TINY)["heads"]
+    with_heads = dynamics_records(result, data, TEMPERATURES, KNN_K, heads=heads, epochs=[2])
+    found = [r for r in with_heads if r["metric"] not in (R.CH, R.RLD, R.CHI, R.KNN, R.LR)]
+    assert found == snapshot_head_records(run_features(result, data, epoch=2), heads)
+    metrics_ = {r["metric"] for r in found}
+    assert {R.head_metric("linear", R.TEST), R.head_metric("gcn", R.TEST), R.head_metric("gcn", R.STEPS)} <= metrics_
+    assert not any(r["seed"] is None for r in found)  # the honest fit only: the authors' protocol is chapter 06's
+    gcn = R.select(found, metric=R.head_metric("gcn", R.TEST))
+    assert [r["parameter"] for r in gcn] == [0.1] and all(r["epoch"] == 2 for r in found)
+    assert 0.1 < gcn[0]["value"] <= 1.0
+    from clorg.book import plots
+
+    fig = plots.heads_along_run(with_heads)
+    assert [line.get_label() for line in fig.axes[0].lines] == ["linear head", "GCN", "kNN (k = 10)"]
+    assert list(fig.axes[0].lines[1].get_ydata()) == [100 * gcn[0]["value"]]
+    plt.close(fig)
+    off = plots.heads_along_run(records)  # dynamics.heads off: the figure says so
+    assert "dynamics.heads is off" in off.axes[0].texts[0].get_text()
+    plt.close(off)
+
+
+def test_the_whole_set_loss_of_each_snapshot(tiny):
+    """The authors' Losseval along the run: one record per snapshot, the loss of that snapshot's encoder
+    on views drawn with the run's seed (the same views at every snapshot)."""
+    from clorg.analysis.set_loss import view_outputs, whole_set_loss
+
+    result, data, _ = tiny
+    with_loss = dynamics_records(result, data, TEMPERATURES, KNN_K, set_loss=True)
+    loss = series(with_loss, R.SET_LOSS, **RUN)
+    assert [e for e, _ in loss] == [0, 1, 2]
+    q, k = view_outputs(result.load_encoder(epoch=2), data.train.images, result.config["seed"], "cpu")
+    assert loss[2][1] == pytest.approx(whole_set_loss(q, k), rel=1e-6)
+    # each snapshot its own encoder; near 2 x 2T log(n) = 4.56 for 300 images, where no view is told apart
+    assert loss[0][1] != loss[1][1] != loss[2][1] and all(3.0 < v < 6.0 for _, v in loss)
+    from clorg.book import plots, tables
+
+    fig = plots.set_loss_along_run(with_loss)
+    assert [p for p in fig.axes[0].lines[0].get_xdata()] == [0, 1, 2]
+    plt.close(fig)
+    assert "whole-set loss: last" in tables.dynamics_table(with_loss).index
+
+
+def test_toward_regime_on_hand_made_records():
+    def rec(metric, epoch, value, parameter=None):
+        return {**RUN, "epoch": epoch, "metric": metric, "parameter": parameter, "value": value, "seed": None}
+
+    records = []
+    for epoch, (knn, c1, ck, rld, ch) in {0: (0.3, 0.5, 0.4, 0.10, 100.0), 5: (0.5, 0.8, 0.5, 0.30, 50.0),
+                                          10: (0.6, 0.9, 0.55, 0.45, 25.0)}.items():
+        records += [rec(R.KNN, epoch, knn, 10), rec(R.CHI, epoch, c1, 1), rec(R.CHI, epoch, ck, 200),
+                    rec(R.RLD, epoch, rld, 0.1), rec(R.RLD, epoch, rld / 10, 1.0), rec(R.CH, epoch, ch)]
+    from clorg.analysis.dynamics import toward_regime
+
+    path = toward_regime(records, RUN, ch_supervised=500.0)
+    assert [p["epoch"] for p in path] == [0, 5, 10] and [p["knn"] for p in path] == [0.3, 0.5, 0.6]
+    assert [p["chi_drop"] for p in path] == pytest.approx([0.1, 0.3, 0.35])
+    assert [p["rld_gain"] for p in path] == pytest.approx([0.0, 0.2, 0.35])
+    assert [p["ch_ratio"] for p in path] == pytest.approx([5.0, 10.0, 20.0])
+    assert all(p["ch_ratio"] is None for p in toward_regime(records, RUN))  # no supervised CH stored
+
+    from clorg.book import plots
+
+    fig = plots.toward_regime({"resnet18 moco_queue, cosine": path})
+    drop, gain, ratio = fig.axes
+    assert list(drop.lines[0].get_xdata()) == [30.0, 50.0, 60.0]  # kNN accuracy in percent
+    # the authors' ViT: CHI(1) 0.873 - CHI(1,000) 0.527, and RLD(0.1) 0.13 -> 0.75; their supervised CH: not saved
+    assert drop.lines[1].get_ydata()[0] == pytest.approx(0.873 - 0.527)
+    assert gain.lines[1].get_ydata()[0] == pytest.approx(0.75 - 0.13)
+    assert any(t.get_text() == "the authors: not saved" for t in ratio.texts) and ratio.get_yscale() == "log"
+    plt.close(fig)
 
 
 # ------------------------------------------------- figure -------------------------------------------------

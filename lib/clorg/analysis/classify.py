@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..core import paper
 from ..core.devices import default_device, dense_dtype
 from . import records as R
 from .heads import GCNHead, LabelSpreadingHead, LinearHead
@@ -78,8 +79,9 @@ class _Nodes:
         self.num_classes = int(max(f.train_labels.max(), f.test_labels.max())) + 1
 
 
-def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device) -> list[dict]:
-    """Both protocols of the GCN on one graph: every seed's honest fit, then the authors' fit."""
+def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device,
+                 authors: bool = True) -> list[dict]:
+    """Both protocols of the GCN on one graph: every seed's honest fit, then (``authors``) the authors' fit."""
     f, out = nodes.f, []
     settings = head_settings(heads, f.random_init)
 
@@ -98,6 +100,8 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
                 R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed),
                 *step_records(f.identity, "gcn", g, parameter, seed)]
         predictions.append(prediction_record(f.identity, "gcn", parameter, seed, g.predictions_))
+    if not authors:
+        return out, predictions
     authors = head(seeds[0], max_steps=None).fit_on_graph(A, f.train_labels, np.arange(nodes.n_train), [],
                                                           nodes.test_idx, f.test_labels, num_classes=nodes.num_classes)
     out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), authors.best_test_accuracy_, parameter),
@@ -106,7 +110,7 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
     return out, predictions
 
 
-def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
+def _linear_records(f, heads: dict, seeds, device, authors: bool = True) -> list[dict]:
     settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"]}
     C = int(max(f.train_labels.max(), f.test_labels.max())) + 1
     out, predictions = [], []
@@ -119,6 +123,8 @@ def _linear_records(f, heads: dict, seeds, device) -> list[dict]:
                 R.record(f.identity, R.head_metric("linear", R.VALIDATION), h.val_accuracy_, seed=seed),
                 *step_records(f.identity, "linear", h, None, seed)]
         predictions.append(prediction_record(f.identity, "linear", None, seed, h.predict(f.test)))
+    if not authors:
+        return out, predictions
     authors = LinearHead(num_classes=C, seed=seeds[0], device=device, max_steps=None, **settings).fit(
         f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
     out += [R.record(f.identity, R.head_metric("linear", R.AUTHORS), authors.best_test_accuracy_),
@@ -133,6 +139,20 @@ def _spreading_records(f, heads: dict) -> list[dict]:
                                      y_val=f.train_labels[val], X_test=f.test, y_test=f.test_labels)
     return [R.record(f.identity, R.head_metric("label_spreading", R.TEST), h.test_accuracy_, seed=0),
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]
+
+
+def snapshot_head_records(f, heads: dict) -> list[dict]:
+    """The authors' ``Feateval`` at one snapshot: the honest protocol's linear head and GCN (at the
+    authors' T = 0.1 when the profile has it, else its first temperature), seed 0: test and validation
+    accuracy and the fit's steps, as records of the snapshot's epoch. One seed: a curve along the run, not an interval."""
+    device, seed = default_device(), 0
+    theirs = paper.HEADS_VIT_GCN_TEMPERATURE
+    temperature = theirs if theirs in heads["temperatures"] else heads["temperatures"][0]
+    linear, _ = _linear_records(f, heads, [seed], device, authors=False)
+    nodes = _Nodes(f)
+    gcn, _ = _gcn_records(nodes, heads, temperature, graph_k(heads, nodes.n), [seed], temperature, device,
+                          authors=False)
+    return linear + gcn
 
 
 def step_records(identity: dict, head: str, fitted, parameter, seed) -> list[dict]:

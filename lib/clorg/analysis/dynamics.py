@@ -10,8 +10,11 @@ comes from the method or from the rising rate.
 
 :func:`dynamics_records` replays a finished run's encoder snapshots (``checkpoints/encoder_eNNNN.pt``;
 epoch 0 is the random initialisation) and measures each with :mod:`clorg.analysis.metrics` on the
-training features and the kNN probe on the test features; it also records the learning rate of every
-epoch. Features are extracted once per snapshot and kept next to the run (:mod:`clorg.features`).
+training features (CH, RLD, and CHI at 1 and claim 1's k_max, so that the claims' deciding statistics
+can be followed along the run) and the kNN probe on the test features; optionally the linear and GCN
+heads' test accuracy (the authors' ``Feateval``: does the GCN's advantage grow with local density?); and
+the learning rate of every epoch. Features are extracted once per snapshot and kept next to the run
+(:mod:`clorg.features`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import re
 import torch
 from tqdm.auto import tqdm
 
+from ..core import criteria
 from ..core.devices import default_device
 from ..features import run_features
 from ..train.schedule import epoch_rates
 from . import records as R
+from .classify import snapshot_head_records
+from .geometry import class_size
 from .heads import KNNClassifier
-from .metrics import calinski_harabasz, rld_sweep
+from .metrics import calinski_harabasz, chi, rld_sweep
+from .set_loss import view_outputs, whole_set_loss
 
 _SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
 
@@ -52,16 +59,22 @@ def followed_encoder(encoders) -> str:
     return "vit" if "vit" in encoders else encoders[0]
 
 
-def dynamics_records(result, data, temperatures, knn_k: int, epochs=None, device=None) -> list[dict]:
-    """Records of CH, RLD(T) for each temperature and kNN accuracy (k = ``knn_k``) at every saved epoch of
-    ``result`` (None: every snapshot; else the listed ones, which must be saved), plus the learning rate
-    at the start of every epoch of the run (metric ``learning_rate``)."""
+def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None = None, set_loss: bool = False,
+                     epochs=None, device=None) -> list[dict]:
+    """Records of CH, RLD(T) for each temperature, CHI at k = 1 and claim 1's k_max, and kNN accuracy
+    (k = ``knn_k``) at every saved epoch of ``result`` (None: every snapshot; else the listed ones, which
+    must be saved), plus the learning rate at the start of every epoch of the run (metric
+    ``learning_rate``). ``heads`` (the profile's ``heads`` section, or None): also the linear head's and
+    the GCN's test accuracy at each snapshot (:func:`clorg.analysis.classify.snapshot_head_records`).
+    ``set_loss``: also the contrastive loss on the whole training set (:mod:`clorg.analysis.set_loss`),
+    from views drawn with the run's seed at every snapshot."""
     saved = [e for e in checkpoint_epochs(result) if e <= result.final_epoch]
     epochs = saved if epochs is None else sorted(set(epochs))
     missing = sorted(set(epochs) - set(saved))
     if missing:
         raise ValueError(f"no encoder snapshot for epoch(s) {missing} in {result.folder}; saved epochs: {saved}")
     out = []
+    chi_ks = sorted({1, criteria.claim1_k_max(class_size(data.train.labels))})
     for epoch in tqdm(epochs, desc=f"dynamics {result.folder.name}", unit="snapshot"):
         f = run_features(result, data, epoch=epoch, device=device)
         X = torch.as_tensor(f.train).to(default_device())  # the metrics run where X is
@@ -69,9 +82,17 @@ def dynamics_records(result, data, temperatures, knn_k: int, epochs=None, device
         out.append(R.record(ident, R.CH, calinski_harabasz(X, f.train_labels)))
         out += [R.record(ident, R.RLD, v, parameter=t)
                 for t, v in rld_sweep(X, f.train_labels, temperatures, progress=False).items()]
+        out += [R.record(ident, R.CHI, v, parameter=k)
+                for k, v in chi(X, f.train_labels, [k for k in chi_ks if k < len(X)], progress=False).items()]
         k = min(knn_k, len(f.train))  # the k actually used is the one recorded
         knn = KNNClassifier(k=k).fit(X, f.train_labels)
         out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=k))
+        if heads is not None:
+            out += snapshot_head_records(f, heads)
+        if set_loss:
+            encoder = result.load_encoder(epoch=epoch, device=device or default_device())
+            q, k = view_outputs(encoder, data.train.images, result.config["seed"], device or default_device())
+            out.append(R.record(ident, R.SET_LOSS, whole_set_loss(q, k)))
     steps = len(data.train) // result.config["batch_size"]
     ident = {k: result.config[k] for k in ("encoder", "method", "schedule")}
     out += [R.record({**ident, "epoch": e}, R.LR, lr)
@@ -99,4 +120,31 @@ def runs_in(records: list[dict]) -> list[dict]:
         run = {k: r[k] for k in ("encoder", "method", "schedule")}
         if run not in out:
             out.append(run)
+    return out
+
+
+def toward_regime(records: list[dict], run: dict, ch_supervised: float | None = None) -> list[dict]:
+    """The claims' deciding statistics at every snapshot of one run (``run``: encoder, method, schedule),
+    beside the encoder's kNN accuracy at that snapshot, in epoch order:
+
+    - ``chi_drop``: CHI(1) − CHI(k_max), claim 1's D (k_max the largest CHI k of the records);
+    - ``rld_gain``: RLD(0.1) − RLD(0.1) at epoch 0, claim 3's gain over the random initialisation;
+    - ``ch_ratio``: CH of the supervised run / CH of the snapshot, claim 2's ratio (None without
+      ``ch_supervised``).
+
+    A description of the path, not a trend fitted to it: no extrapolation."""
+    k = (R.parameters(records, metric=R.KNN) or [None])[0]
+    ks = R.parameters(records, metric=R.CHI)
+    knn = dict(series(records, R.KNN, k, **run))
+    chi1 = dict(series(records, R.CHI, 1, **run)) if 1 in ks else {}
+    chik = dict(series(records, R.CHI, max(ks), **run)) if ks else {}
+    rld = dict(series(records, R.RLD, criteria.RLD_LOCAL_T, **run))
+    ch = dict(series(records, R.CH, **run))
+    start = rld.get(0)
+    out = []
+    for epoch in sorted(knn):
+        drop = chi1[epoch] - chik[epoch] if epoch in chi1 and epoch in chik and max(ks) > 1 else None
+        gain = rld[epoch] - start if epoch in rld and start is not None else None
+        ratio = ch_supervised / ch[epoch] if ch_supervised is not None and ch.get(epoch) else None
+        out.append({"epoch": epoch, "knn": knn[epoch], "chi_drop": drop, "rld_gain": gain, "ch_ratio": ratio})
     return out

@@ -25,6 +25,7 @@ RLD = "RLD"                # parameter: temperature T
 CHI = "CHI"                # parameter: k
 KNN = "knn_accuracy"       # parameter: k; majority vote of the k most similar training images (cosine)
 LR = "learning_rate"       # the learning rate at the start of the epoch (dynamics)
+SET_LOSS = "contrastive_loss_whole_set"  # the authors' Losseval: InfoNCE over all training images at once (dynamics)
 MAP_PURITY = "map_purity"  # CHI of a 2-D t-SNE map; parameter: perplexity
 MAP_PURITY_WIDE = "map_purity_wide"  # the same at a large k (global separation); parameter: perplexity
 # classifier heads: per head ("linear", "gcn", "label_spreading") and quantity

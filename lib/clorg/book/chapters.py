@@ -65,7 +65,7 @@ CHAPTERS = {c.stem: c for c in [
             "main", arrays=("tsne",)),
     Chapter("06_classifiers", ("classifiers", "gcn_graphs"), _FEATURES + ("heads",),
             ("clorg.features", "clorg.analysis.classify"), "main"),
-    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed",
+    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics", "heads"), ("clorg.analysis.dynamics",), "followed",
             snapshots=True),
     Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
             ("clorg.features", "clorg.analysis.near_duplicates", "clorg.analysis.augment_mc"), "main"),
@@ -475,8 +475,9 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
 
 
 def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
-    """Chapter 07: CH, RLD and kNN accuracy at every snapshot of every contrastive run (variants
-    included) of the followed encoder, and the learning rate of every epoch."""
+    """Chapter 07: CH, RLD, CHI(1) and CHI(k_max) and kNN accuracy at every snapshot of every contrastive
+    run (variants included) of the followed encoder, with the heads' test accuracy where ``dynamics.heads``
+    asks, and the learning rate of every epoch."""
     enc = D.followed_encoder(cfg["train"]["encoders"])
     specs = followed_runs(cfg)
     if not specs:
@@ -487,7 +488,8 @@ def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
     def compute():
         records = []
         for r in profile_runs(cfg, data, specs):
-            records += D.dynamics_records(r, data, d["rld_temperatures"], d["knn_k"])
+            records += D.dynamics_records(r, data, d["rld_temperatures"], d["knn_k"],
+                                          heads=cfg["heads"] if d["heads"] else None, set_loss=d["set_loss"])
         return {"encoder": enc, "records": records}
 
     return _cached(cfg, data, "dynamics", compute, fresh)

@@ -195,6 +195,17 @@ def dynamics(result: dict, schedule: str) -> list[dict]:
     return sorted(out, key=lambda n: n["schedule"] != schedule)
 
 
+def toward_regime(dynamics_: dict, geometry: dict | None) -> dict[str, list[dict]]:
+    """Per followed run of the dynamics records (its name -> :func:`clorg.analysis.dynamics.toward_regime`):
+    the claims' deciding statistics at each snapshot, the CH ratio against the same encoder's supervised
+    run at its analysed epoch (from the geometry records; None when they are not stored)."""
+    records, out = dynamics_["records"], {}
+    for run in D.runs_in(R.select(records, metric=R.CH)):
+        ch_sl = at(geometry["records"], run["encoder"], SL, R.CH) if geometry else None
+        out[f"{run['encoder']} {run['method']}, {run['schedule']}"] = D.toward_regime(records, run, ch_sl)
+    return out
+
+
 def regime(geometry: dict | None, embeddings: dict | None) -> list[dict]:
     """Per trained run of the geometry records, at its analysed epoch: CHI(1) on training features and kNN
     test accuracy (k = 10), the numbers of the regime gate."""

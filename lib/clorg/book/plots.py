@@ -19,6 +19,7 @@ from ..analysis.tsne import map_labels
 from ..core import criteria, paper
 from ..data import Dataset
 from ..features import label
+from . import evidence as E
 
 PAGE_WIDTH = 9.5   # inches: ~90 % of the book's text column (1,012 px in a 1,280-px window) at the DPI below
 DPI = 96
@@ -234,6 +235,98 @@ def tsne_grid(maps: dict, class_names) -> plt.Figure:
     handles = [plt.Line2D([], [], ls="", marker="o", ms=6, color=colours[c % 10]) for c in range(len(class_names))]
     fig.legend(handles, class_names, loc="lower center", ncol=min(len(class_names), 5), frameon=False)
     fig.tight_layout(rect=(0, 0.7 / fig.get_figheight(), 1, 1))
+    return fig
+
+
+# the statistics of the "toward the regime" figure: (key of dynamics.toward_regime, title, the authors'
+# value from their saved numbers (None: not saved), the SPEC 7 bar, log axis)
+def _regime_panels() -> list[tuple]:
+    a = E.authors()
+    one, three, two = a["1"], a["3"], a["2"]
+    return [("chi_drop", "claim 1: CHI(1) − CHI(k_max)", one["chi1_cl"] - one["chik_cl"], criteria.CHI_DROP_CL_MIN, False),
+            ("rld_gain", "claim 3: RLD(0.1) − its epoch-0 value", three["rld_local_cl"] - three["rld_local_ri"],
+             criteria.RLD_LOCAL_GAIN_MIN, False),
+            ("ch_ratio", "claim 2: CH(supervised) / CH",
+             None if two["ch_sl"] is None else two["ch_sl"] / two["ch_cl"], criteria.CH_RATIO_MIN, True)]
+
+
+def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
+    """The claims' deciding statistics at each snapshot of the followed contrastive runs against the
+    encoder's kNN test accuracy there (``paths``: a run's name -> :func:`clorg.analysis.dynamics.toward_regime`),
+    the authors' value dashed (or "not saved") and the criterion's bar dotted. Points are joined in epoch
+    order, the first and last labelled with their epoch; nothing is fitted or extrapolated."""
+    panels = _regime_panels()
+    fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
+    for ax, (key, title, theirs, bar, log) in zip(axes[0], panels):
+        for n, (name, path) in enumerate(paths.items()):
+            pts = [(100 * p["knn"], p[key], p["epoch"]) for p in path if p[key] is not None]
+            if not pts:
+                continue
+            x, y, e = zip(*pts)
+            ax.plot(x, y, marker="o", ms=3, color=f"C{n}", label=name)
+            for i in (0, len(pts) - 1):
+                ax.annotate(f"e{e[i]}", (x[i], y[i]), textcoords="offset points", xytext=(4, 4), fontsize=SMALL)
+        if theirs is not None:
+            ax.axhline(theirs, ls="--", color="grey", lw=1, label="the authors' ViT")
+        else:
+            ax.text(0.02, 0.96, "the authors: not saved", transform=ax.transAxes, va="top", fontsize=SMALL)
+        ax.axhline(bar, ls=":", color="black", lw=1, label="SPEC 7 bar")
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("kNN test accuracy (%)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def set_loss_along_run(records: list[dict]) -> plt.Figure:
+    """The authors' Losseval: the contrastive loss on the whole training set at each snapshot of each
+    followed run (not the training loss of chapter 02: that one averages batches against a queue)."""
+    runs = D.runs_in(R.select(records, metric=R.SET_LOSS))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.2))
+    if not runs:  # the page still shows why the figure is empty
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No whole-set loss along the runs: this profile's dynamics.set_loss is off.", ha="center",
+                va="center")
+        return fig
+    for n, run in enumerate(runs):
+        ax.plot(*zip(*D.series(records, R.SET_LOSS, **run)), marker="o", ms=3, color=f"C{n}",
+                label=f"{run['encoder']} {run['method']}, {run['schedule']}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("contrastive loss, all training images")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def heads_along_run(records: list[dict]) -> plt.Figure:
+    """The authors' Feateval: the linear head's and the GCN's test accuracy (honest protocol, one seed)
+    and the kNN probe's at each snapshot of each followed run, in percent."""
+    runs = D.runs_in(R.select(records, metric=R.head_metric("gcn", R.TEST)))
+    if not runs:  # the page still shows why the figure is empty
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No head accuracy along the runs: this profile's dynamics.heads is off.", ha="center",
+                va="center")
+        return fig
+    fig, axes = plt.subplots(1, len(runs), figsize=(PAGE_WIDTH, 3.4), squeeze=False, sharey=True)
+    k = (R.parameters(records, metric=R.KNN) or [None])[0]
+    for ax, run in zip(axes[0], runs):
+        for metric, parameter, name, colour in ((R.head_metric("linear", R.TEST), None, "linear head", "C0"),
+                                                (R.head_metric("gcn", R.TEST), "any", "GCN", "C1"),
+                                                (R.KNN, k, f"kNN (k = {k})", "C3")):
+            found = R.select(records, metric=metric, **run) if parameter == "any" else \
+                R.select(records, metric=metric, parameter=parameter, **run)
+            pts = sorted((r["epoch"], 100 * r["value"]) for r in found)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ms=3, color=colour, label=name)
+        ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}")
+        ax.set_xlabel("epoch")
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    axes[0, 0].legend(frameon=False)
+    fig.tight_layout()
     return fig
 
 

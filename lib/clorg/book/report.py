@@ -51,6 +51,11 @@ def _result(collected: dict, name: str):
     return st.entry["result"] if st is not None and st.usable else None
 
 
+def stored(cfg: dict, data, name: str):
+    """One stored result of the profile (perhaps from older code), or None when it is not usable."""
+    return _result({name: chapters.status(cfg, data, name)}, name)
+
+
 def missing(collected: dict, cfg: dict) -> pd.DataFrame:
     """The results that are not there (or not usable), each with the notebook and the command that produce
     it (the command repeats the profile's overrides)."""

@@ -21,11 +21,11 @@ from . import claims, evidence
 from . import verdicts as V
 
 ABSENT = "—"
-_NAMES = {R.CH: "CH", R.RLD: "RLD T={:g}", R.CHI: "CHI k={}", R.KNN: "kNN k={}", R.MAP_PURITY: "purity (k=10), perplexity {:,g}",
+_NAMES = {R.CH: "CH", R.RLD: "RLD T={:g}", R.CHI: "CHI k={}", R.KNN: "kNN k={}", R.SET_LOSS: "whole-set loss", R.MAP_PURITY: "purity (k=10), perplexity {:,g}",
           R.MAP_PURITY_WIDE: "global purity, perplexity {:,g}"}
 # how each metric's values are printed (accuracies as percentages, everywhere)
 FORMATS = {R.CH: ",.1f", R.RLD: ".3f", R.CHI: ".3f", R.KNN: ".1%", R.MAP_PURITY: ".3f", R.MAP_PURITY_WIDE: ".3f",
-           R.LR: ".2e"}
+           R.LR: ".2e", R.SET_LOSS: ".3f"}
 
 
 def cell(value, fmt: str = ".3f", absent: str = ABSENT) -> str:
@@ -215,7 +215,8 @@ def dynamics_table(records: list[dict]) -> pd.DataFrame:
     for run in D.runs_in(R.select(records, metric=R.CH)):
         name = f"{run['encoder']} {run['method']}, {run['schedule']}"
         row = {}
-        for metric, parameter in [(R.CH, None)] + [(R.RLD, t) for t in temps] + [(R.KNN, k)]:
+        extra = [(R.SET_LOSS, None)] if R.select(records, metric=R.SET_LOSS, **run) else []
+        for metric, parameter in [(R.CH, None)] + [(R.RLD, t) for t in temps] + [(R.KNN, k)] + extra:
             tr = D.trend(D.series(records, metric, parameter, **run))
             col, fmt = _column(metric, parameter), FORMATS.get(metric, ".3f")
             for point in ("first", "peak", "last"):

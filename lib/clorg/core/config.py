@@ -258,6 +258,10 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "dynamics": {
         "rld_temperatures": (_list_of(_pos_float), "temperatures of RLD along training (the authors' figure: 1, 0.5, 0.1)"),
         "knn_k": (_pos_int, "k of the kNN probe along training"),
+        "heads": (_bool, "true: the linear head's and the GCN's test accuracy at every snapshot too (the authors' "
+                         "Feateval; one honest fit of each per snapshot)"),
+        "set_loss": (_bool, "true: the contrastive loss on the whole training set at every snapshot too (the "
+                            "authors' Losseval; two views of every training image through each snapshot)"),
     },
     "near_duplicates": {
         "search": (_pos_int, "most similar cross-class pairs searched per contrastive run"),

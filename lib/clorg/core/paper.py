@@ -83,6 +83,8 @@ SETTINGS = {
                                      "imageComponent/tsne_torch.py"),
     "tsne.exaggeration": (4.0, "early-exaggeration factor", "imageComponent/tsne_torch.py"),
     "tsne.learning_rate": (500.0, "t-SNE step size", "imageComponent/tsne_torch.py"),
+    "dynamics.heads": (True, "linear and GCN test accuracy along the contrastive run", "Feateval"),
+    "dynamics.set_loss": (True, "contrastive loss on the whole training set at each snapshot", "Losseval"),
     "tsne.start": ("normal", "t-SNE start: N(0, 1) as drawn, not rescaled", "imageComponent/tsne_torch.py"),
     "tsne.neighbours": ("all", "t-SNE affinities: Gaussian over all other points", "imageComponent/tsne_torch.py"),
     "tsne.sample": ("per map", "t-SNE sample: a fresh random sample for every map", "tsne.ipynb"),
@@ -123,6 +125,11 @@ FIXED = [
      "repository does not say how to rebuild", "the profile's dataset: the authors' dynamics and random-init "
      "numbers are compared as trends, each with this caveat beside it"),
 ]
+
+# Losseval.ipynb: contrastive_loss(q, k) + contrastive_loss(k, q) over the encoder outputs of two augmented
+# views of every training image at once; imageComponent/analyze.py's contrastive_loss: cross-entropy of
+# normalize(q) normalize(k)^T / T against the diagonal, times 2T, with T = 0.2
+SET_LOSS_TEMPERATURE = 0.2
 
 # =========================================== saved numbers ============================================
 
