@@ -121,3 +121,21 @@ def test_epoch_rates_follow_the_resolved_run():
     assert rates == [paper_literal_lr(e, 1e-5 * 700 / 256, 3, 4, 1e-2) for e in range(12)]
     cosine = epoch_rates({**run, "schedule": "cosine"}, steps_per_epoch=5)
     assert len(cosine) == 12 and cosine[0] == pytest.approx(1e-5 * 700 / 256 * 1e-3)
+
+
+def test_the_control_is_a_cosine_peaking_at_the_authors_final_rate():
+    """cosine-authors-peak: the cosine shape (warm-up, then decay to 0) at the rate the authors' curve reaches
+    at its last analysed epoch: their curve at epoch 1,199 (SPEC 8: base 1e-5 x 700 / 256, warm-up 150,
+    T_0 2400, eta_min 1e-2; about 4.0e-3)."""
+    S, per_epoch = 400, 10
+    final = paper_literal_lr(1199, 1e-5 * 700 / 256, 150, 2400, 1e-2)
+    assert 3.9e-3 < final < 4.1e-3
+    control = [lr_at(s, schedule="cosine-authors-peak", base_lr=5e-4, steps_per_epoch=per_epoch, epochs=40,
+                     warmup_epochs=3, kind="contrastive") for s in range(S)]
+    cosine = [lr_at(s, schedule="cosine", base_lr=5e-4, steps_per_epoch=per_epoch, epochs=40, warmup_epochs=3,
+                    kind="contrastive") for s in range(S)]
+    assert max(control) == pytest.approx(final, rel=1e-12)  # the profile's rate is not used
+    assert control[30] == pytest.approx(final) and control[0] == pytest.approx(final * paper.WARMUP_START)
+    # the same shape as cosine, 8x larger
+    assert all(c == pytest.approx(x * final / 5e-4, rel=1e-9) for c, x in zip(control, cosine))
+    assert max(control) / max(cosine) == pytest.approx(8.07, abs=0.01)

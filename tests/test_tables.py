@@ -357,3 +357,15 @@ def test_augment_mc_lines_say_what_was_drawn():
         "resnet18 moco_queue: top pair #3 (airplane) and #17 (ship): 0 of 200,000 draws gave pixel-identical views; "
         "0.62% gave views closer to each other than the two images (12.50 apart); 42 s"]
     assert T.augment_mc_lines([], CIFAR_CLASSES) == ["no contrastive run with a cross-class pair: nothing to draw"]
+
+
+def test_schedule_experiment_reads_the_control_of_the_rising_rate():
+    recs = (_dynamics("cosine", *REPRODUCES) + _dynamics("paper-compressed", *REPRODUCES)
+            + _dynamics("cosine-authors-peak", *FAILS))
+    lines = T.schedule_experiment({"records": recs}, "cosine")
+    assert lines[-1] == ("→ resnet18 moco_queue: the rising curve against a cosine of the same final size "
+                         "(paper-compressed: reproduced; cosine-authors-peak: not reproduced): different verdicts, "
+                         "so the rise itself matters, not only the rate's size")
+    same = T.schedule_experiment({"records": recs[:len(recs) * 2 // 3] + _dynamics("cosine-authors-peak", *REPRODUCES)},
+                                 "cosine")
+    assert same[-1].endswith("the same verdict, so the rate's size, not its rise, goes with it")

@@ -259,6 +259,12 @@ def schedule_experiment(result: dict, schedule: str) -> list[str]:
         else:
             lines.append(f"→ {who}: the verdict differs between the schedules ({shown}): here the learning-rate "
                          f"curve matters")
+        if "cosine-authors-peak" in found:  # the control: the authors' final rate as a cosine peak
+            control = f"{literal[0]}: {found[literal[0]]}; cosine-authors-peak: {found['cosine-authors-peak']}"
+            lines.append(f"→ {who}: the rising curve against a cosine of the same final size ({control}): "
+                         + ("the same verdict, so the rate's size, not its rise, goes with it"
+                            if found[literal[0]] == found["cosine-authors-peak"] else
+                            "different verdicts, so the rise itself matters, not only the rate's size"))
     return lines
 
 

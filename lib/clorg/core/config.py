@@ -88,7 +88,7 @@ def _datasets(v):
 ENCODERS = ("resnet18", "resnet101", "vit")
 METHODS = ("moco_queue", "simclr", "supervised")
 CONTRASTIVE_METHODS = ("moco_queue", "simclr")  # methods trained without labels on two augmented views
-SCHEDULES = ("cosine", "paper-literal", "paper-compressed")
+SCHEDULES = ("cosine", "paper-literal", "paper-compressed", "cosine-authors-peak")
 
 
 def kind_of(method: str) -> str:

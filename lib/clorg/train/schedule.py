@@ -15,6 +15,9 @@
   run's length: step s of a run of S steps gets their rate at epoch floor(s / S x 1200). It ignores the
   profile's learning rate and warm-up. It exists for one experiment: do the paper's training dynamics
   come from this rising rate rather than from the method?
+- ``cosine-authors-peak``: the control of that experiment: the cosine shape (the profile's warm-up, then
+  decay to 0) with the authors' *final* rate as its peak (about 4.0e-3 for contrastive runs, 8x the
+  CPU profiles' cosine peak of 5e-4), so that a rising curve and a larger rate are told apart.
 """
 
 from __future__ import annotations
@@ -55,6 +58,13 @@ def paper_compressed_lr(step: int, total_steps: int, kind: str) -> float:
     return paper_literal_lr(epoch, paper.base_lr(kind), s["warmup_epochs"], s["restart_epochs"], s["eta_min"])
 
 
+def authors_final_rate(kind: str) -> float:
+    """The authors' learning rate at the last epoch they analysed (about 4.0e-3 contrastive)."""
+    s = paper.SCHEDULE[kind]
+    return paper_literal_lr(s["analysed_epoch"] - 1, paper.base_lr(kind), s["warmup_epochs"], s["restart_epochs"],
+                            s["eta_min"])
+
+
 def lr_at(step: int, *, schedule: str, base_lr: float, steps_per_epoch: int, epochs: int, warmup_epochs: int,
           kind: str, restart_epochs: int | None = None) -> float:
     """Learning rate for optimizer step ``step`` (0-based) of a run of ``epochs`` epochs."""
@@ -67,6 +77,8 @@ def lr_at(step: int, *, schedule: str, base_lr: float, steps_per_epoch: int, epo
                                 paper.SCHEDULE[kind]["eta_min"])
     if schedule == "paper-compressed":
         return paper_compressed_lr(step, epochs * steps_per_epoch, kind)
+    if schedule == "cosine-authors-peak":
+        return authors_final_rate(kind) * cosine_factor(step, epochs * steps_per_epoch, warmup_epochs * steps_per_epoch)
     raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
 
 
