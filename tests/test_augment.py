@@ -504,3 +504,20 @@ def test_cuda_matches_shapes_and_stays_on_device():
     assert v1.is_cuda and v1.shape == (64, 3, 32, 32) and torch.isfinite(v1).all() and torch.isfinite(v2).all()
     with pytest.raises(ValueError, match="generator"):
         A.contrastive_views(x, gen())
+
+
+def test_one_channel_images_take_the_paper_views_with_colour_steps_reduced_to_brightness_and_contrast():
+    """Fashion-MNIST's grey 28x28 images: the two contrastive views render (1 channel, the grey
+    normalisation); saturation, hue and grayscale have nothing to act on and leave a grey image as it is."""
+    x = torch.randint(0, 256, (16, 28, 28, 1), dtype=torch.uint8, generator=gen())
+    v1, v2 = A.contrastive_views(x, gen(1))
+    assert v1.shape == v2.shape == (16, 1, 28, 28) and torch.isfinite(v1).all() and not torch.equal(v1, v2)
+    f = A.to_float(x)
+    applied = torch.tensor([[False, False, True, True]] * 16)  # saturation and hue only
+    params = A.JitterParams(factors=torch.tensor([[1.3, 0.7, 0.0, 0.25]] * 16), applied=applied)
+    torch.testing.assert_close(A.apply_color_jitter(f, params), f, rtol=0, atol=0)
+    assert torch.equal(A.random_grayscale(f, 1.0, generator=gen()), f)
+    # brightness and contrast act, as on each channel of a colour image: b * (c x + 0.5 (1 - c))
+    both = A.JitterParams(factors=torch.tensor([[1.2, 0.5, 0.0, 0.0]] * 16),
+                          applied=torch.tensor([[True, True, False, False]] * 16))
+    torch.testing.assert_close(A.apply_color_jitter(f, both), (1.2 * (0.5 * f + 0.25)).clamp(0, 1), rtol=0, atol=1e-6)

@@ -77,3 +77,18 @@ def test_nothing_loads(tmp_path):
         choose_dataset(["cifar10", "fashion-mnist"], tmp_path)
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         choose_dataset(["cifar", "digits"], tmp_path)
+
+
+def test_the_fashion_profile_loads_fashion_mnist_and_falls_back_to_digits(tmp_path, monkeypatch):
+    """The fashion profile's chain: Fashion-MNIST where its IDX files are, else scikit-learn's digits (named)."""
+    cfg = load_profile("fashion", {"data.train_per_class": 3, "data.test_per_class": 2})
+    assert cfg["data"]["dataset"] == ["fashion-mnist", "digits"]
+    assert cfg["train"]["methods"] == ["moco_queue", "supervised"]
+    write_idx_set(tmp_path / "fashion-mnist", n_train=50, n_test=20)
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path))
+    choice = choose_profile_dataset(cfg)
+    assert choice.name == "fashion-mnist" and choice.train.images.shape[1:] == (28, 28, 1)
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    fallback = choose_profile_dataset(cfg)
+    assert fallback.name == "digits" and [n for n, _ in fallback.skipped] == ["fashion-mnist"]
