@@ -40,10 +40,16 @@ def analysed_epoch(encoder: str, kind: str, last: int) -> int:
     return wanted if last >= wanted else last
 
 
+def scaled_lr(lr_per_256: float, batch_size: int) -> float:
+    """The base learning rate of a batch: the rate per 256 images scaled linearly, as the authors' (and
+    every profile's) ``lr_per_256 * batch / 256``. The one place this rule is written."""
+    return lr_per_256 * batch_size / 256
+
+
 def base_lr(kind: str) -> float:
     """The authors' base learning rate of a kind (2.73e-5 contrastive, 1.95e-5 supervised)."""
     s = SCHEDULE[kind]
-    return s["lr_per_256"] * s["batch_size"] / 256
+    return scaled_lr(s["lr_per_256"], s["batch_size"])
 
 
 # Every setting of theirs a profile has a key for: profile key -> (their value, what it is, where it is

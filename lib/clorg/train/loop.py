@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..core import locks, paths, provenance
+from ..core import locks, paper, paths, provenance
 from ..core.atomic import write_bytes
 from ..core.config import RunSpec
 from ..core.devices import cpu_has_bf16, default_device
@@ -86,7 +86,7 @@ def build_training(run_cfg: dict, channels: int, image_size: int, device: torch.
     method.to(device)
     if run_cfg["channels_last"]:
         method.to(memory_format=torch.channels_last)
-    base_lr = run_cfg["lr_per_256"] * run_cfg["batch_size"] / 256
+    base_lr = paper.scaled_lr(run_cfg["lr_per_256"], run_cfg["batch_size"])
     # fused: one kernel for all parameters on a GPU (the CPU keeps the reference implementation)
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=base_lr,
                                   weight_decay=run_cfg["weight_decay"], fused=device.type == "cuda")
@@ -246,7 +246,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     local_batch = global_batch // world
     steps_per_epoch = len(images) // global_batch  # the last incomplete batch is dropped
     epochs = run_cfg["epochs"]
-    base_lr = run_cfg["lr_per_256"] * global_batch / 256
+    base_lr = paper.scaled_lr(run_cfg["lr_per_256"], global_batch)
     kind = run_cfg["kind"]
 
     method, optimizer = build_training(run_cfg, channels, h, device)

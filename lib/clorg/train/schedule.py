@@ -84,6 +84,6 @@ def lr_at(step: int, *, schedule: str, base_lr: float, steps_per_epoch: int, epo
 
 def epoch_rates(run: dict, steps_per_epoch: int) -> list[float]:
     """The rate at the first step of each epoch of a resolved run (for plots: the rate on a second axis)."""
-    return [lr_at(e * steps_per_epoch, schedule=run["schedule"], base_lr=run["lr_per_256"] * run["batch_size"] / 256,
+    return [lr_at(e * steps_per_epoch, schedule=run["schedule"], base_lr=paper.scaled_lr(run["lr_per_256"], run["batch_size"]),
                   steps_per_epoch=steps_per_epoch, epochs=run["epochs"], warmup_epochs=run["warmup_epochs"],
                   kind=run["kind"], restart_epochs=run.get("restart_epochs")) for e in range(run["epochs"])]
