@@ -37,11 +37,6 @@ def table():
     return {row["encoder"]: row for row in parameter_table()}
 
 
-def test_encoder_names_match_config():
-    from clorg.core.config import ENCODERS as config_encoders
-    assert ENCODERS == config_encoders
-
-
 # --------------------------------------------- the authors' networks ---------------------------------
 
 @pytest.mark.parametrize("name", ENCODERS)
@@ -178,3 +173,8 @@ def test_channels_last_autocast_and_compile(name):
         # backend checks tracing without paying for code generation.
         compiled = torch.compile(model, backend="eager", fullgraph=True)
         torch.testing.assert_close(compiled(x), cl)
+
+
+def test_an_unknown_encoder_is_refused_with_the_valid_names():
+    with pytest.raises(ValueError, match="unknown encoder 'resnet50'; valid names: resnet18, resnet101, vit"):
+        build_encoder("resnet50")
