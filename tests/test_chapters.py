@@ -258,9 +258,10 @@ def test_dynamics_reads_only_the_runs_it_follows():
     among its runs, so retraining it leaves the dynamics current."""
     cfg = load_profile("schedules")
     followed = chapters._specs(cfg, CHAPTERS["07_dynamics"].runs)
-    assert [(s.method, s.schedule) for s in followed] == [("moco_queue", "cosine"), ("moco_queue", "paper-compressed")]
+    assert [(s.method, s.schedule) for s in followed] == [("moco_queue", "cosine"), ("moco_queue", "paper-compressed"),
+                                                          ("moco_queue", "cosine-authors-peak")]
     assert all(s.encoder == "resnet18" for s in followed)
-    assert len(chapters._specs(cfg, "all")) == 3  # the supervised run besides
+    assert len(chapters._specs(cfg, "all")) == 4  # the supervised run besides
 
 
 def test_every_chapter_shows_its_parameters_and_the_command_that_reruns_it():

@@ -144,3 +144,22 @@ def test_no_threshold_lives_outside_the_criteria(module):
     floats = [(n.lineno, n.value) for n in ast.walk(tree)
               if isinstance(n, ast.Constant) and isinstance(n.value, float) and n.value != 0.0]
     assert floats == []
+
+
+def _string_constants(tree: ast.AST) -> list[str]:
+    """Every string constant of a module's code, docstrings left out (they may describe a file name)."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docstrings]
+
+
+def test_only_the_run_module_knows_the_snapshot_file_name():
+    """checkpoints/encoder_eNNNN.pt is written and read through clorg.train.runs (snapshot_path,
+    snapshot_epochs) alone: no other module spells, formats or globs the name."""
+    spelled = [str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
+               if p != PACKAGE / "train" / "runs.py"
+               and any("encoder_e" in s for s in _string_constants(ast.parse(p.read_text())))]
+    assert spelled == []
+    assert any("encoder_e" in s for s in _string_constants(ast.parse((PACKAGE / "train" / "runs.py").read_text())))

@@ -19,7 +19,6 @@ the learning rate of every epoch. Features are extracted once per snapshot and k
 
 from __future__ import annotations
 
-import re
 
 import torch
 from tqdm.auto import tqdm
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 from ..core import criteria
 from ..core.devices import default_device
 from ..features import run_features
+from ..train.runs import snapshot_epochs
 from ..train.schedule import epoch_rates
 from . import records as R
 from .classify import snapshot_head_records
@@ -35,18 +35,13 @@ from .heads import KNNClassifier
 from .metrics import calinski_harabasz, chi, rld_sweep
 from .set_loss import view_outputs, whole_set_loss
 
-_SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
-
-
 def checkpoint_epochs(result) -> list[int]:
     """Sorted epochs of the encoder snapshots saved in ``result``'s run folder (a RunResult)."""
-    folder = result.folder / "checkpoints"
-    found = [_SNAPSHOT.fullmatch(p.name) for p in folder.glob("encoder_e*.pt")] if folder.is_dir() else []
-    epochs = sorted(int(m.group(1)) for m in found if m)
+    epochs = snapshot_epochs(result.folder)
     if not epochs:
         c = result.config
         raise FileNotFoundError(
-            f"no encoder snapshots (checkpoints/encoder_eNNNN.pt) in {result.folder}: the training dynamics "
+            f"no encoder snapshots in {result.folder / 'checkpoints'}: the training dynamics "
             f"need them. Retrain the run with `python -m clorg.train --config {result.folder.parent.name} "
             f"--encoder {c['encoder']} --method {c['method']} --schedule {c['schedule']} --force` (with the same "
             f"overrides and data); it saves one every train.checkpoint_every epochs")

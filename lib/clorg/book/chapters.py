@@ -426,8 +426,8 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
         features = profile_features(cfg, data)
         for extra in cfg["metrics"]["extra_epochs"]:  # e.g. `paper`'s supervised ResNet-18 at its last epoch, 600
             (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
-            if not (r.folder / "checkpoints" / f"encoder_e{extra['epoch']:04d}.pt").is_file():
-                kept = sorted(int(p.stem[9:]) for p in (r.folder / "checkpoints").glob("encoder_e*.pt"))
+            if not run_files.snapshot_path(r.folder, extra["epoch"]).is_file():
+                kept = run_files.snapshot_epochs(r.folder)
                 raise ValueError(
                     f"metrics.extra_epochs asks for {extra['encoder']} {extra['method']} at epoch {extra['epoch']}, "
                     f"but its run {r.folder.name} kept the encoder at epochs {kept} only (train.checkpoint_every "

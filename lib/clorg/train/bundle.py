@@ -31,6 +31,7 @@ from ..core import paths
 from ..core.atomic import write_bytes, write_json
 from . import checkpoint
 from .models import build_encoder
+from .runs import snapshot_path
 
 SHARD_BYTES = 15 * 2**20  # the device tool brings back files of at most 16 MiB
 FORMAT = 1
@@ -67,7 +68,7 @@ def tensors_sha256(state: dict) -> str:
 def _final_parts(result) -> dict:
     """The tensors that travel: ``encoder.*`` from the final snapshot, the method's head from last.pt."""
     folder, epoch = result.folder, result.final_epoch
-    encoder = checkpoint.load(folder / "checkpoints" / f"encoder_e{epoch:04d}.pt")["encoder"]
+    encoder = checkpoint.load(snapshot_path(folder, epoch))["encoder"]
     out = {f"encoder.{k}": v for k, v in encoder.items()}
     last = folder / "checkpoints" / "last.pt"
     head = _HEADS[result.config["method"]]
@@ -81,7 +82,7 @@ def _final_parts(result) -> dict:
 def export(result, out_dir: Path) -> list[Path]:
     """Write ``result``'s bundle into ``out_dir`` as ``<method>.<i>.pt``; returns the shard paths."""
     tensors = {k: _travel_dtype(k, v) for k, v in _final_parts(result).items()}
-    init = checkpoint.load(result.folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
+    init = checkpoint.load(snapshot_path(result.folder, 0))["encoder"]
     groups, size = [[]], 0
     for key in sorted(tensors):
         nbytes = tensors[key].numel() * tensors[key].element_size()
@@ -201,10 +202,9 @@ def install(weights: Path, method: str, folder: Path) -> Path:
         raise BundleError(f"the random initialisation of {meta['run']} regenerated here differs from the one "
                           f"it was trained from (another torch version builds other initial weights?); its "
                           f"random-init features cannot be reproduced on this machine")
-    ckpt = folder / "checkpoints"
-    ckpt.mkdir(parents=True, exist_ok=True)
-    checkpoint.save({"encoder": init, "epoch": 0}, ckpt / "encoder_e0000.pt")
-    checkpoint.save({"encoder": encoder_state(tensors), "epoch": meta["epoch"]}, ckpt / f"encoder_e{meta['epoch']:04d}.pt")
+    snapshot_path(folder, 0).parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.save({"encoder": init, "epoch": 0}, snapshot_path(folder, 0))
+    checkpoint.save({"encoder": encoder_state(tensors), "epoch": meta["epoch"]}, snapshot_path(folder, meta["epoch"]))
     write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in meta["log"]).encode())
     write_json(folder / "config.json", meta["config"])
     # the training machine's record, unchanged but for where the weights are now read from: the results
@@ -217,7 +217,7 @@ def install(weights: Path, method: str, folder: Path) -> Path:
 def round_final(result) -> None:
     """Replace ``result``'s final snapshot by the weights that travel (bfloat16 read back as float32), so
     that what is analysed on the training machine is what the committed bundle gives elsewhere."""
-    path = result.folder / "checkpoints" / f"encoder_e{result.final_epoch:04d}.pt"
+    path = snapshot_path(result.folder, result.final_epoch)
     state = checkpoint.load(path)
     state["encoder"] = {k: _travel_dtype(k, v).to(v.dtype) for k, v in state["encoder"].items()}
     checkpoint.save(state, path)

@@ -270,7 +270,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     elif main:
         folder.mkdir(parents=True, exist_ok=True)
         runs.write_record(folder / "config.json", run_cfg)
-        checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, ckpt_dir / "encoder_e0000.pt")
+        checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, runs.snapshot_path(folder, 0))
     origin = None
     if start_epoch == 0 and run_cfg.get("warm_start"):
         origin = _warm_start(method, run_cfg, main)
@@ -354,7 +354,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             rng = _rng_state(sampler, augment)  # a collective under torchrun
             if main:
                 checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": epoch + 1},
-                                ckpt_dir / f"encoder_e{epoch + 1:04d}.pt")
+                                runs.snapshot_path(folder, epoch + 1))
                 checkpoint.save({"run_hash": run_id, "epoch": epoch + 1, "method": method.state_dict(),
                                  "optimizer": optimizer.state_dict(), "rng": rng}, last_path)
             if world > 1:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,22 @@ from ..core.config import ENCODERS, METHODS, RunSpec, kind_of
 from ..data import DatasetChoice, choose_profile_dataset
 from . import checkpoint
 from .models import build_encoder
+
+# checkpoints/encoder_eNNNN.pt: the encoder after NNNN epochs (0: the random initialisation); this module
+# alone writes and reads the name (tests/test_layout.py checks it)
+_SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
+
+
+def snapshot_path(folder: Path, epoch: int) -> Path:
+    """Where a run folder keeps its encoder after ``epoch`` epochs (0: the random initialisation)."""
+    return Path(folder) / "checkpoints" / f"encoder_e{epoch:04d}.pt"
+
+
+def snapshot_epochs(folder: Path) -> list[int]:
+    """The epochs whose encoder a run folder kept, sorted ([] when none)."""
+    found = Path(folder) / "checkpoints"
+    matches = [_SNAPSHOT.fullmatch(p.name) for p in found.glob("encoder_e*.pt")] if found.is_dir() else []
+    return sorted(int(m.group(1)) for m in matches if m)
 
 # knobs of the train section that do not change what a run computes, so are left out of its hash
 _NOT_HASHED = ("checkpoint_every",)
@@ -209,10 +226,10 @@ class RunResult:
     def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
         """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
         epoch = self.final_epoch if epoch is None else epoch
-        path = self.folder / "checkpoints" / f"encoder_e{epoch:04d}.pt"
+        path = snapshot_path(self.folder, epoch)
         if not path.is_file():
-            saved = sorted(p.name for p in (self.folder / "checkpoints").glob("encoder_e*.pt"))
-            raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved: {saved}")
+            raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved epochs: "
+                                    f"{snapshot_epochs(self.folder)}")
         enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
                             in_channels=self.config["dataset"]["image_shape"][2],
                             image_size=self.config["dataset"]["image_shape"][0])
