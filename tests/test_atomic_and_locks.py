@@ -195,3 +195,67 @@ def test_lock_is_released_when_its_holder_is_killed(tmp_path, capsys):
         assert f"pid {os.getpid()} " in lock.read_text()
     assert "waiting" not in capsys.readouterr().out
     assert lock.read_text() == ""  # released: no holder named
+
+
+# ------------------------------------------ a real full filesystem ------------------------------------------
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 256 KiB tmpfs: a disk that really fills up (root only; skipped elsewhere, saying why)."""
+    where = tmp_path / "fs"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'}): the full-disk "
+                    f"behaviour is checked with a simulated disk in the tests above")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def _fill(folder: Path) -> None:
+    """Write zeros until the filesystem refuses more."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def test_a_really_full_disk_keeps_each_kind_of_file_and_says_so(small_fs):
+    """A result, a checkpoint, a log line and a lock on a filesystem that is really full: each write fails
+    with the message of the atomic writers (the disk is full, the path), and what was there stays."""
+    import torch
+
+    from clorg.train import checkpoint
+
+    result, ckpt, log = small_fs / "geometry.json", small_fs / "encoder.pt", small_fs / "log.jsonl"
+    write_json(result, {"records": [1, 2]})
+    checkpoint.save({"encoder": {"w": torch.ones(4)}}, ckpt)
+    atomic.append_atomic(log, b'{"epoch": 1}\n')
+    _fill(small_fs)
+    with pytest.raises(WriteFailed, match=f"could not write {result} \\(the disk is full\\)"):
+        write_json(result, {"records": list(range(50_000))})
+    with pytest.raises(WriteFailed, match="the disk is full"):
+        checkpoint.save({"encoder": {"w": torch.zeros(100_000)}}, ckpt)
+    with pytest.raises(WriteFailed, match=f"could not write {log} \\(the disk is full\\)"):
+        atomic.append_atomic(log, b'{"epoch": 2, "loss": 1.0}\n' * 200)
+    with pytest.raises(WriteFailed, match="the disk is full.*nothing was written under this lock \\(run x\\)"):
+        with locks.exclusive(small_fs / ".run.lock", "run x"):
+            raise AssertionError("the block must not run")
+    # everything written before is intact, and no temporary file is left behind
+    assert json_of(result) == {"records": [1, 2]}
+    assert torch.equal(checkpoint.load(ckpt)["encoder"]["w"], torch.ones(4))
+    assert log.read_bytes() == b'{"epoch": 1}\n'
+    assert not list(small_fs.glob(".*.tmp"))
+
+
+def json_of(path: Path):
+    import json
+
+    return json.loads(path.read_text())

@@ -356,7 +356,7 @@ def test_unknown_key_in_a_profile_or_an_override_is_refused_naming_it_and_the_va
 @pytest.mark.parametrize("overrides, message", [
     ({"data.train_per_class": -1}, r"data.train_per_class = -1 must be a positive integer or null"),
     ({"train.encoders": ["resnet50"]}, r"train.encoders = \['resnet50'\] must be a non-empty list drawn from"),
-    ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal', 'paper-compressed'\]"),
+    ({"train.schedule": "linear"}, r"must be one of \['cosine', 'paper-literal', 'paper-compressed', 'cosine-authors-peak'\]"),
     ({"train.contrastive_restart_epochs": 0}, "train.contrastive_restart_epochs = 0 must be a positive integer"),
     ({"train.supervised_crop_scale": [0.9, 0.2]}, r"train.supervised_crop_scale = \[0.9, 0.2\] must be a pair"),
     ({"train.variants": [{"encoder": "vit", "method": "moco_queue"}]}, "train.variants = .* must be a list"),

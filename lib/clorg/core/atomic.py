@@ -51,6 +51,14 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
+def failed_write(path: str | Path, cause: OSError, kept: str = "the previous file there, if any, is unchanged"
+                 ) -> WriteFailed:
+    """The one message of a write the disk refused: what could not be written, why, what is kept, the fix."""
+    why = "the disk is full" if cause.errno == errno.ENOSPC else (cause.strerror or str(cause))
+    return WriteFailed(cause.errno, f"could not write {path} ({why}); {kept}. Free some space or fix the folder, "
+                                    f"then run again")
+
+
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(fh)`` on a temporary binary file beside ``path``, sync it, then rename it to ``path``."""
     path = Path(path)
@@ -68,9 +76,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
         cause = _os_error(exc)
         if cause is None:
             raise
-        why = "the disk is full" if cause.errno == errno.ENOSPC else (cause.strerror or str(cause))
-        raise WriteFailed(cause.errno, f"could not write {path} ({why}); the previous file there, if any, is "
-                                       f"unchanged. Free some space or fix the folder, then run again") from exc
+        raise failed_write(path, cause) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -79,6 +85,15 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     return write_atomic(path, lambda fh: fh.write(data))
+
+
+def append_atomic(path: str | Path, data: bytes) -> Path:
+    """``data`` added at the end of ``path`` (created when missing), atomically: the file is its old
+    content or its old content and all of ``data``, never a half-written line (a log of a few hundred
+    lines is rewritten whole; a failed write names the path as :func:`write_atomic` does)."""
+    path = Path(path)
+    old = path.read_bytes() if path.is_file() else b""
+    return write_bytes(path, old + data)
 
 
 def write_json(path: str | Path, payload, *, indent: int | None = 1) -> Path:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from . import atomic
+
 
 def _holder(path: Path) -> str:
     try:
@@ -27,12 +29,23 @@ def _holder(path: Path) -> str:
     return text or "another process"
 
 
+def _refused(path: Path, what: str, exc: OSError) -> OSError:
+    """A lock file the disk refused, reported as the atomic writers report a write (other errors as they are)."""
+    if exc.errno not in atomic.DISK_ERRNOS:
+        return exc
+    return atomic.failed_write(path, exc, f"nothing was written under this lock ({what})")
+
+
 @contextlib.contextmanager
 def exclusive(path: str | Path, what: str) -> Iterator[None]:
     """Hold the lock ``path`` while the block runs; ``what`` names the guarded thing in the wait message."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    try:
+        fh = open(path, "a+")
+    except OSError as exc:
+        raise _refused(path, what, exc) from exc
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -41,10 +54,12 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
             t0 = time.time()
             fcntl.flock(fh, fcntl.LOCK_EX)
             print(f"lock on {what} acquired after {time.time() - t0:.0f} s", flush=True)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n")
-        fh.flush()
+        try:  # who holds it, for a waiting process's message; unbuffered, so a refused write leaves nothing behind
+            os.ftruncate(fh.fileno(), 0)
+            os.pwrite(fh.fileno(), f"pid {os.getpid()} on {socket.gethostname()} since "
+                                   f"{time.strftime('%H:%M:%S')}\n".encode(), 0)
+        except OSError as exc:
+            raise _refused(path, what, exc) from exc
         try:
             yield
         finally:

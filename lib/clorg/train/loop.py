@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core import locks, paper, paths, provenance
-from ..core.atomic import write_bytes
+from ..core.atomic import append_atomic, write_bytes
 from ..core.config import RunSpec
 from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
@@ -340,8 +340,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
         if main:
             entry = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": lr,
                      "seconds": round(seconds, 3), "images_per_s": round(steps_per_epoch * global_batch / seconds, 1)}
-            with open(folder / "log.jsonl", "a") as fh:
-                fh.write(json.dumps(entry) + "\n")
+            append_atomic(folder / "log.jsonl", (json.dumps(entry) + "\n").encode())
         # stop at the end of this epoch when the next one would not end before the deadline (the ranks'
         # clocks differ: they stop together when any one of them would overrun)
         cut = stop_after is not None and epoch + 1 < epochs and time.time() + seconds > stop_after
