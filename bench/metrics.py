@@ -44,6 +44,20 @@ DENSE_BYTES_PER_PAIR = 18
 
 # ================================================ features ===========================================
 
+def features_sample(path: str | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified sample of ``n`` training features and labels: from a run's ``features_eNNNN.npz``
+    (``path``), or synthetic, locally dense ones (:func:`make_features`) when ``path`` is None."""
+    from clorg.analysis.tsne import sample_indices
+
+    if path:
+        with np.load(path) as z:
+            X, y = z["train"], z["train_labels"]
+    else:
+        X, y = make_features(n, seed=0)
+    idx = sample_indices(y, n, 0)
+    return X[idx], y[idx]
+
+
 def make_features(n: int, dim: int = 512, n_classes: int = 10, seed: int = 0,
                   sub_clusters: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Unit-norm float32 features and balanced int64 labels: x = class + 2 * sub-cluster + 5 * noise

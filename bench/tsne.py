@@ -19,8 +19,9 @@ import numpy as np
 from openTSNE import TSNEEmbedding
 
 from clorg.analysis.tsne import (MOMENTUM_SWITCH, _affinities, initial_embedding, map_purity, perplexities,
-                                 preprocess, sample_indices, wide_k)
+                                 preprocess, wide_k)
 from clorg.core.provenance import describe_hardware
+from metrics import features_sample  # bench/metrics.py, beside this script
 
 
 def main() -> None:
@@ -32,19 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.iterations <= 101:  # the first 101 steps are the authors' early exaggeration, not measured here
         ap.error(f"--iterations must be above the 101 early-exaggeration steps, not {args.iterations}")
-    if args.features:
-        with np.load(args.features) as z:
-            X, y = z["train"], z["train_labels"]
-    else:
-        import sys
-        from pathlib import Path
-
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from metrics import make_features
-
-        X, y = make_features(args.n, seed=0)
-    idx = sample_indices(y, args.n, 0)
-    X, y = X[idx], y[idx]
+    X, y = features_sample(args.features, args.n)
     Xp = preprocess(X, 0)
     k_wide = wide_k(y)
     print(f"machine: {describe_hardware()}; {len(X):,} points from {args.features or 'synthetic features'}\n")

@@ -20,15 +20,14 @@ neighbourhoods). Markdown, ready for bench/results/tsne_exact.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from clorg.analysis.tsne import map_purity, perplexities, sample_indices, tsne_embedding, wide_k
+from clorg.analysis.tsne import map_purity, perplexities, tsne_embedding, wide_k
 from clorg.core.provenance import describe_hardware
+from metrics import features_sample  # bench/metrics.py, beside this script
 
 SETTINGS = {"exaggeration_iterations": 101, "exaggeration": 4.0, "learning_rate": 500.0,
             "max_affinities": 100_000_000}
@@ -54,16 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.iterations <= SETTINGS["exaggeration_iterations"]:
         ap.error(f"--iterations must be above the {SETTINGS['exaggeration_iterations']} early-exaggeration steps")
-    if args.features:
-        with np.load(args.features) as z:
-            X, y = z["train"], z["train_labels"]
-    else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from metrics import make_features
-
-        X, y = make_features(args.n, seed=0)
-    idx = sample_indices(y, args.n, 0)
-    X, y = X[idx], y[idx]
+    X, y = features_sample(args.features, args.n)
     print(f"machine: {describe_hardware()}; {len(X):,} points from {args.features or 'synthetic features'}; "
           f"{args.iterations} steps\n")
     print("| perplexity | map | seconds | purity k=10 | purity wide k | neighbours shared with exact |")
