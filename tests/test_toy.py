@@ -94,7 +94,7 @@ def test_comparison_with_the_authors_flags_values_outside_our_range():
     table = compare_with_authors(ours, {"p": [(0.71, 11.0), (0.90, 10.5)]})
     rld_row, ch_row = table.to_dict("records")
     assert rld_row["metric"] == "RLD" and not rld_row["consistent"]  # 0.90 is far outside 0.70..0.72
-    assert rld_row["max |z|"] == pytest.approx((0.90 - 0.71) / 0.01)
+    assert rld_row["max_z"] == pytest.approx((0.90 - 0.71) / 0.01) and rld_row["authors"] == [0.71, 0.90]
     assert ch_row["consistent"]
     text = describe_comparison(table, 3)
     assert "p RLD" in text and "systematic difference" in text and "p CH" not in text

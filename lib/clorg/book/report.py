@@ -166,10 +166,10 @@ def _toy_rows(res, cfg):
     rows = []
     n = res["seeds"]
     for r in res["comparison"]:
-        ours = (f"{_text(r['ours mean'])} ± {V.number(r['ours sd'], '.2g')} ({_text(r['ours min'])} to "
-                f"{_text(r['ours max'])}, {n} seeds)")
-        theirs = f"{_text(r['authors run 1'])} / {_text(r['authors run 2'])}"
-        z = r["max |z|"]
+        ours = (f"{_text(r['ours_mean'])} ± {V.number(r['ours_sd'], '.2g')} ({_text(r['ours_min'])} to "
+                f"{_text(r['ours_max'])}, {n} seeds)")
+        theirs = " / ".join(_text(t) for t in r["authors"])
+        z = r["max_z"]
         why = "inside our range over seeds" if r["consistent"] else f"farther value {z:.1f} of our sd from our mean"
         rows.append(_row("toy figure", f"{r['panel']} {r['metric']}", theirs, ours, toy_verdict(r), why))
     return rows
@@ -178,7 +178,7 @@ def _toy_rows(res, cfg):
 def toy_verdict(row: dict) -> str:
     """A toy panel's metric: reproduced when the authors' two values lie inside the range of our seeds, or
     within 3 of our standard deviations of our mean (the same verdict on the toy chapter and here)."""
-    z = row["max |z|"]
+    z = row["max_z"]
     return "reproduced" if row["consistent"] or (z == z and z <= criteria.NUMBERS_TOY_Z) else "not reproduced"
 
 
