@@ -1,5 +1,7 @@
 """clorg.analysis.metrics against direct dense implementations, networkx and scikit-learn."""
 
+import math
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -451,3 +453,26 @@ def test_nearest_neighbours_are_chis_cosine_neighbours():
     np.testing.assert_array_equal(got, expected)
     with pytest.raises(ValueError, match=r"1 <= k < n_samples \(= 60\)"):
         nearest_neighbours(X, queries, 60)
+
+
+def test_one_tie_rule_for_every_neighbour_search():
+    """top_neighbours: the first k of a stable descending sort (equal values: lower column first), worked
+    out by hand on rows with ties across the cut and inside the k; nearest_neighbours and the kNN
+    classifier follow it."""
+    from clorg.analysis.heads import KNNClassifier
+    from clorg.analysis.metrics import nearest_neighbours, top_neighbours
+
+    S = torch.tensor([[0.5, 0.9, 0.5, 0.1, 0.5],    # a tie across the cut at k = 2: columns 0, 2, 4 hold 0.5
+                      [0.2, 0.2, 0.9, 0.2, 0.3],    # no tie at the cut, none inside
+                      [0.7, 0.7, 0.7, 0.1, 0.0]])   # ties inside the k
+    vals, idx = top_neighbours(S, 2)
+    assert idx.tolist() == [[1, 0], [2, 4], [0, 1]]
+    torch.testing.assert_close(vals, torch.tensor([[0.9, 0.5], [0.9, 0.3], [0.7, 0.7]]), rtol=0, atol=0)
+    assert top_neighbours(S, 3)[1].tolist() == [[1, 0, 2], [2, 4, 0], [0, 1, 2]]
+    # four identical points: every other point is equally near; the lower indices are the neighbours
+    X = np.ones((4, 3)) / math.sqrt(3)
+    assert nearest_neighbours(X, [0, 3], 2).tolist() == [[1, 2], [0, 1]]
+    # the kNN vote with k = 1 among equally near training points of two classes: the lower index's class
+    bank = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    knn = KNNClassifier(k=1).fit(bank, np.array([1, 0, 0]))
+    assert knn.predict(np.array([[1.0, 0.0]])).tolist() == [1]

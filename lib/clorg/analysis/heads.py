@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..core import checks
-from .metrics import DENSE_MAX_NODES, rld_graph
+from .metrics import DENSE_MAX_NODES, rld_graph, top_neighbours
 
 # ============================================ input checks ============================================
 
@@ -532,7 +532,7 @@ class KNNClassifier:
         Q = Q.to(self.bank_.device)
         out = []
         for start in range(0, len(Q), self.block_size):
-            top, idx = (Q[start:start + self.block_size] @ self.bank_.T).topk(self.k, dim=1)
+            top, idx = top_neighbours(Q[start:start + self.block_size] @ self.bank_.T, self.k)
             if self.weights == "similarity":  # minus the row max: same argmax, no overflow at small T
                 w = ((top - top[:, :1]) / self.temperature).exp()
             else:

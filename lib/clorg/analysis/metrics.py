@@ -430,35 +430,37 @@ def calinski_harabasz(X, y) -> float:
 # Tie rule. Neighbours are ranked by cosine similarity, highest first, and among exactly equal
 # similarities the lower index comes first; the anchor itself is excluded by index (not by value, so
 # a duplicate of the anchor is a neighbour like any other). The k nearest are therefore the first k
-# of a stable sort, np.argsort(-S_i, kind="stable") with S_ii = -inf. Ties only change the result
-# when they straddle the k-th place; those rows are recounted exactly (`_count_tied_rows`).
+# of a stable sort, np.argsort(-S_i, kind="stable") with S_ii = -inf. :func:`top_neighbours` is that
+# rule, and every neighbour search of the package uses it: CHI, the kNN classifier, the near-duplicate
+# search and :func:`nearest_neighbours`.
 
-def _count_tied_rows(S: torch.Tensor, codes: torch.Tensor, anchors: torch.Tensor,
-                     kth: torch.Tensor, k: int) -> torch.Tensor:
-    """Same-class neighbours among the first k by the tie rule, for rows whose k-th similarity `kth`
-    is tied with the (k+1)-th: everything above `kth`, then the lowest-index rows equal to it."""
-    above = S > kth[:, None]
-    equal = S == kth[:, None]
-    room = k - above.sum(dim=1, keepdim=True)
-    chosen = above | (equal & (equal.cumsum(dim=1) <= room))
-    return (chosen & (codes[None, :] == anchors[:, None])).sum(dim=1)
+_TIED_CHUNK = 64  # rows sorted at once where ties make topk's choice ambiguous (bounded memory)
 
 
-def _chi_panel_counts(S: torch.Tensor, codes: torch.Tensor, anchors: torch.Tensor, ks: list[int],
-                      width: int) -> list[torch.Tensor]:
+def top_neighbours(S: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's ``k`` largest entries of ``S`` and their columns, largest first, equal values in the
+    order of their columns: exactly the first k of a stable descending sort of the row. One ``topk``
+    finds them; only the rows where equal values make its choice or its order ambiguous (a tie across
+    the k-th place, or inside the k) are sorted in full."""
+    vals, idx = S.topk(k, dim=1, largest=True, sorted=True)
+    kth = vals[:, -1:]
+    ambiguous = (S == kth).sum(dim=1) > (vals == kth).sum(dim=1)
+    if k > 1:
+        ambiguous |= (vals[:, 1:] == vals[:, :-1]).any(dim=1)
+    for rows in ambiguous.nonzero()[:, 0].split(_TIED_CHUNK):
+        ordered = torch.sort(S[rows], dim=1, descending=True, stable=True)
+        vals[rows], idx[rows] = ordered.values[:, :k], ordered.indices[:, :k]
+    return vals, idx
+
+
+def _chi_panel_counts(S: torch.Tensor, codes: torch.Tensor, anchors: torch.Tensor, ks: list[int]
+                      ) -> list[torch.Tensor]:
     """For a panel of anchors (rows of S, self already at -inf): same-class counts among the k
-    nearest, one int64 vector per k. One top-`width` selection serves every k."""
-    top, idx = S.topk(width, dim=1, largest=True, sorted=True)
+    nearest, one int64 vector per k. One search of the largest k serves every k (the first k of the
+    tie rule's order are the k nearest for any k)."""
+    _, idx = top_neighbours(S, max(ks))
     same_cum = (codes[idx] == anchors[:, None]).cumsum(dim=1)
-    counts = []
-    for k in ks:
-        count = same_cum[:, k - 1].clone()
-        if k < width:  # is the k-th place tied with the (k+1)-th? then the top-k set is ambiguous
-            tied = (top[:, k - 1] == top[:, k]).nonzero()[:, 0]
-            for chunk in tied.split(64):  # bounded memory even if every row is tied
-                count[chunk] = _count_tied_rows(S[chunk], codes, anchors[chunk], top[chunk, k - 1], k)
-        counts.append(count)
-    return counts
+    return [same_cum[:, k - 1] for k in ks]
 
 
 def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progress: bool | None = None,
@@ -468,7 +470,7 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
         CHI(k) = (1/n) sum_i |{j in N_k(i): y_j = y_i}| / k,
 
     N_k(i) = the k nearest neighbours of i by cosine similarity, i itself excluded, ties broken by
-    lower index (see the tie rule above `_count_tied_rows`). Rows are normalised here for the cosine only.
+    lower index (the tie rule above :func:`top_neighbours`). Rows are normalised here for the cosine only.
     Computed on panels of `block_size` anchors x all n points (default: ~128 MB per panel).
     Returns {k: CHI(k)} in the order given; needs 1 <= k < n.
     """
@@ -478,7 +480,6 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
     work = torch.float64 if X.dtype == torch.float64 else torch.float32
     itemsize = 8 if work == torch.float64 else 4
     size = _check_block(block_size, max(64, _CHI_PANEL_BYTES // (n * itemsize)))
-    width = min(max(ks) + 1, n - 1)  # one spare place to see ties across the k-th place
     totals = torch.zeros(len(ks), dtype=torch.int64, device=X.device)
     blocks = _blocks(n, size)
     with _cpu_threads(X.device, num_threads), torch.no_grad(), \
@@ -488,7 +489,7 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
             S = Xn[i0:i1] @ Xn.T
             local = torch.arange(i1 - i0, device=X.device)
             S[local, local + i0] = -math.inf  # self excluded by index, so duplicates still count
-            counts = _chi_panel_counts(S, codes, codes[i0:i1], ks, width)
+            counts = _chi_panel_counts(S, codes, codes[i0:i1], ks)
             totals += torch.stack([c.sum() for c in counts])
             bar.update()
     return {k: float(totals[i]) / (n * k) for i, k in enumerate(ks)}
@@ -600,11 +601,12 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
 
 def nearest_neighbours(X, query_index, k: int) -> np.ndarray:
     """Indices (len(query_index), k) of each query row's k most similar rows of ``X`` by cosine similarity,
-    most similar first, the query itself excluded (CHI's neighbours, for showing them)."""
+    most similar first, the query itself excluded: CHI's neighbours, by its tie rule (:func:`top_neighbours`),
+    for showing them."""
     X = checks.unit_rows(checks.features(X, "X", min_rows=2).to(torch.float32), "X")
     q = torch.as_tensor(np.asarray(query_index), dtype=torch.int64)
     (k,) = _check_ks([k], X.shape[0])
     with torch.no_grad():
         S = X[q] @ X.T
         S[torch.arange(len(q)), q] = -math.inf
-        return S.topk(k, dim=1).indices.cpu().numpy()
+        return top_neighbours(S, k)[1].cpu().numpy()

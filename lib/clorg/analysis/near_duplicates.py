@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from ..core import checks, criteria
+from .metrics import top_neighbours
 
 COLUMNS = ("i", "j", "label_i", "label_j", "cosine")
 
@@ -42,23 +43,13 @@ def _unit_features(X, name: str = "X") -> torch.Tensor:
 # ============================================ the search ==============================================
 
 def _row_candidates(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row, column) of each row's ``k`` largest finite entries, ties going to the smaller column.
-
-    ``sims`` holds -inf where a pair is excluded. topk alone picks arbitrarily among equal values at
-    the cut; here every entry above the k-th value is kept, plus the first (by column) of those equal
-    to it, so the selection is a function of the values only."""
-    k = min(k, sims.shape[1])
-    kth = sims.topk(k, dim=1).values[:, -1:]
-    above = sims > kth
-    at = (sims == kth) & torch.isfinite(sims)
-    need = k - above.sum(dim=1)
-    surplus = (at.sum(dim=1) > need).nonzero()[:, 0]
-    for r in surplus.tolist():  # rare: more ties at the cut than places left
-        cols = at[r].nonzero()[:, 0]
-        at[r] = False
-        at[r, cols[:int(need[r])]] = True
-    rows, cols = (above | at).nonzero(as_tuple=True)
-    return rows, cols
+    """(row, column) of each row's ``k`` largest finite entries, ties going to the smaller column (the
+    package's one tie rule, :func:`clorg.analysis.metrics.top_neighbours`); ``sims`` holds -inf where a
+    pair is excluded."""
+    vals, idx = top_neighbours(sims, min(k, sims.shape[1]))
+    rows = torch.arange(len(sims), device=sims.device)[:, None].expand_as(idx)
+    keep = torch.isfinite(vals)
+    return rows[keep], idx[keep]
 
 
 def _best(cos: np.ndarray, i: np.ndarray, j: np.ndarray, top: int):
