@@ -114,10 +114,10 @@ def _setting(cfg: dict, data, encoder: str) -> str | None:
         reasons.append(f"this profile trains no {encoder}")
     elif cfg["train"]["width_scale"] != paper.SETTINGS["train.width_scale"][0]:
         reasons.append(f"our {encoder} is at width x{cfg['train']['width_scale']:g}")
-    summary = data.summary()
-    if summary["name"] != "cifar10" or summary["train_images"] != 50_000:
+    summary, theirs = data.summary(), paper.SETTINGS["data.dataset"][0]
+    if summary["name"] != theirs or summary["train_images"] != paper.TRAIN_IMAGES:
         reasons.append(f"our data is {summary['name']} with {summary['train_images']:,} training images, "
-                       f"not CIFAR-10's 50,000")
+                       f"not {theirs}'s {paper.TRAIN_IMAGES:,}")
     return "; ".join(reasons) or None
 
 
