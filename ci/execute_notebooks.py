@@ -42,6 +42,7 @@ from clorg.book import chapters  # noqa: E402
 from clorg.core import provenance, variants  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
+from clorg.core.devices import gpu_policy_allows  # noqa: E402
 from clorg.core.paths import shown  # noqa: E402
 from clorg.data import choose_profile_dataset  # noqa: E402
 
@@ -65,7 +66,7 @@ def skip_reason(stem: str, cfg: dict, data, *, cuda: bool, allow_cpu: bool = Fal
     Only a GPU profile without a GPU skips anything, and then only a chapter that reads runs and some of
     whose stored results are not usable: one with all of them reads them and needs no GPU."""
     chapter = chapters.CHAPTERS[stem]
-    if not cfg["profile"]["needs_gpu"] or cuda or allow_cpu or chapter.runs is None:
+    if gpu_policy_allows(cfg, gpu=cuda, allow_cpu=allow_cpu) or chapter.runs is None:
         return None
     missing = missing_results(stem, cfg, data)
     if not missing:

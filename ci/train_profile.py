@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 
 from clorg.core.config import ConfigError, RunSpec, all_runs, load_profile, parse_overrides  # noqa: E402
+from clorg.core.devices import gpu_policy_allows  # noqa: E402
 
 REFUSED = 2  # exit status when the profile cannot train here: no GPU, or batches that do not split over the GPUs
 
@@ -40,7 +41,7 @@ def plan(cfg: dict) -> list[RunSpec]:
 
 def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
     """Why this profile may not train here (a GPU profile on a machine with no GPU), or None."""
-    if gpus > 0 or allow_cpu or not cfg["profile"]["needs_gpu"]:
+    if gpu_policy_allows(cfg, gpu=gpus > 0, allow_cpu=allow_cpu):
         return None
     name = cfg["profile"]["base"]
     return (f"profile {name!r} needs a GPU (profile.needs_gpu: true) and torch sees none on this machine.\n"

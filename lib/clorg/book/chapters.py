@@ -12,7 +12,6 @@ that compute them (their code version is recorded), and the runs it reads.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ from ..analysis.near_duplicates import cross_class_report
 from ..analysis.toy import compare_with_authors, toy_scores
 from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper, paths, variants
-from ..core.devices import default_device
+from ..core.devices import default_device, gpu_policy_allows
 from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, main_runs
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
@@ -96,11 +95,9 @@ def command(result: str, cfg: dict) -> str:
 def can_compute(cfg: dict) -> bool:
     """Whether this machine trains the profile's runs: always, except a GPU profile without a GPU (unless
     $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size, or to analyse it from
-    committed weights). Which chapters compute here: :func:`can_analyse`."""
-    import torch
-
-    return (not cfg["profile"]["needs_gpu"] or torch.cuda.is_available()
-            or os.environ.get("CLORG_ALLOW_CPU") == "1")
+    committed weights): :func:`clorg.core.devices.gpu_policy_allows`. Which chapters compute here:
+    :func:`can_analyse`."""
+    return gpu_policy_allows(cfg)
 
 
 def can_analyse(cfg: dict, data, chapter: Chapter) -> bool:

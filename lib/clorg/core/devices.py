@@ -16,6 +16,15 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def gpu_policy_allows(cfg: dict, *, gpu: bool | None = None, allow_cpu: bool | None = None) -> bool:
+    """The one GPU policy: a profile trains and analyses here unless it needs a GPU (``profile.needs_gpu``),
+    this machine has none (``gpu``; default: what torch sees) and running on the CPU was not asked for
+    (``allow_cpu``; default: $CLORG_ALLOW_CPU=1, which --allow-cpu and make ALLOW_CPU=1 set)."""
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    allow_cpu = os.environ.get("CLORG_ALLOW_CPU") == "1" if allow_cpu is None else allow_cpu
+    return not cfg["profile"]["needs_gpu"] or gpu or allow_cpu
+
+
 @lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX), where bf16 matrix products are
