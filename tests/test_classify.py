@@ -18,7 +18,8 @@ HEADS = {"temperatures": [0.1], "seeds": 3, "validation_fraction": 0.1,
          "label_smoothing": 0.1, "mask_range": [0.05, 0.6],
          "random_init_label_smoothing": 0.0, "random_init_mask_range": [0.05, 0.5],
          "graph_k": 10, "dense_max_nodes": 12000, "graph_ks_compared": [5, 10], "spreading_k": 10,
-         "dense_dtype": "float32"}
+         "dense_dtype": "float32", "lr": 0.1, "linear_patience": 30, "gcn_patience": 50, "gcn_width": 16,
+         "honest_max_steps": 2000, "spreading_alpha": 0.2, "spreading_max_iter": 30}
 
 
 def _clusters(n_per_class=30, classes=3, dim=8, noise=0.05, seed=0):
@@ -285,11 +286,10 @@ def test_classifier_records_keep_each_seeds_test_predictions():
         assert len(p["predicted"]) == 15 and np.mean(np.asarray(p["predicted"]) == yt) == pytest.approx(acc)
 
 
-def test_the_authors_protocol_has_no_step_cap_and_every_fit_records_its_steps(monkeypatch):
+def test_the_authors_protocol_has_no_step_cap_and_every_fit_records_its_steps():
     """A cap of 3 steps cuts every honest fit (recorded as a cap hit); the authors' fits run on their
     patience alone, past it, and record no hit."""
-    monkeypatch.setattr(classify, "HONEST_MAX_STEPS", 3)
-    records = classify.classifier_records([_features()], {**HEADS, "seeds": 2})[0]
+    records = classify.classifier_records([_features()], {**HEADS, "seeds": 2, "honest_max_steps": 3})[0]
     for head, t in (("linear", None), ("gcn", 0.1)):
         steps = R.select(records, metric=R.head_metric(head, R.STEPS), parameter=t)
         hits = {r["seed"]: r["value"] for r in R.select(records, metric=R.head_metric(head, R.CAP_HIT), parameter=t)}
@@ -297,3 +297,15 @@ def test_the_authors_protocol_has_no_step_cap_and_every_fit_records_its_steps(mo
         (authors,) = [r["value"] for r in steps if r["seed"] is None]
         assert honest == [3, 3] and hits == {0: 1.0, 1: 1.0, None: 0.0}
         assert authors > 3  # patience (30 or 50 steps without a better score) alone stopped it
+
+
+def test_the_heads_training_settings_come_from_the_profile():
+    """A GCN wider than the authors' 16 has more parameters: the profile's heads.gcn_width reaches the head
+    (652 parameters at 16 for 10 classes, SPEC 2.4; here 3 classes)."""
+    f = _features()
+    narrow = R.value(classify.classifier_records([f], {**HEADS, "seeds": 1})[0],
+                     metric=R.head_metric("gcn", R.PARAMETERS), parameter=0.1)
+    wide = R.value(classify.classifier_records([f], {**HEADS, "seeds": 1, "gcn_width": 32})[0],
+                   metric=R.head_metric("gcn", R.PARAMETERS), parameter=0.1)
+    # embedding (C + 1) x w, layer 1 w x w + 1 + w + BN 2w, layer 2 w x C + 1 + C, for C = 3
+    assert (narrow, wide) == (4 * 16 + 16 * 16 + 1 + 16 + 32 + 16 * 3 + 1 + 3, 4 * 32 + 32 * 32 + 1 + 32 + 64 + 32 * 3 + 1 + 3)

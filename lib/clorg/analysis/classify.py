@@ -27,11 +27,6 @@ from . import records as R
 from .heads import GCNHead, LabelSpreadingHead, LinearHead
 
 
-# The honest protocol's safety cap on a head's optimizer steps (each fit's steps and whether it hit the cap
-# are recorded); the authors' protocol has none, as their code has none: patience alone stops it (SPEC 8)
-HONEST_MAX_STEPS = 2000
-
-
 def validation_split(labels, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (fit, validation) of a stratified split: ``fraction`` of each class, at least one image,
     goes to validation. Sorted indices; the same seed gives the same split."""
@@ -56,6 +51,13 @@ def head_settings(heads: dict, random_init: bool) -> dict:
     """Label smoothing and GCN mask range for a feature set, per the authors' saved runs."""
     prefix = "random_init_" if random_init else ""
     return {"label_smoothing": heads[f"{prefix}label_smoothing"], "mask_range": tuple(heads[f"{prefix}mask_range"])}
+
+
+def honest_cap(heads: dict) -> int:
+    """The honest protocol's safety cap on a fit's optimizer steps (``heads.honest_max_steps``; each fit's
+    steps and whether it hit the cap are recorded); the authors' protocol has none, as their code has none:
+    patience alone stops it (SPEC 8)."""
+    return heads["honest_max_steps"]
 
 
 def graph_k(heads: dict, n_nodes: int) -> int | None:
@@ -85,10 +87,11 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
     f, out = nodes.f, []
     settings = head_settings(heads, f.random_init)
 
-    def head(seed, max_steps=HONEST_MAX_STEPS):
+    def head(seed, max_steps=honest_cap(heads)):
         return GCNHead(num_classes=nodes.num_classes, temperature=temperature, k=k, seed=seed, device=device,
                        dense_max_nodes=heads["dense_max_nodes"], dense_dtype=dense_dtype(heads["dense_dtype"], device),
-                       max_steps=max_steps, **settings)
+                       max_steps=max_steps, lr=heads["lr"], patience=heads["gcn_patience"],
+                       embed_dim=heads["gcn_width"], **settings)
 
     A = head(seeds[0]).graph(nodes.X)
     predictions = []
@@ -111,12 +114,13 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
 
 
 def _linear_records(f, heads: dict, seeds, device, authors: bool = True) -> list[dict]:
-    settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"]}
+    settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"], "lr": heads["lr"],
+                "patience": heads["linear_patience"]}
     C = int(max(f.train_labels.max(), f.test_labels.max())) + 1
     out, predictions = [], []
     for seed in seeds:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
-        h = LinearHead(num_classes=C, seed=seed, device=device, max_steps=HONEST_MAX_STEPS, **settings).fit(
+        h = LinearHead(num_classes=C, seed=seed, device=device, max_steps=honest_cap(heads), **settings).fit(
             f.train[fit], f.train_labels[fit], X_val=f.train[val], y_val=f.train_labels[val],
             X_test=f.test, y_test=f.test_labels)
         out += [R.record(f.identity, R.head_metric("linear", R.TEST), h.test_accuracy_, seed=seed),
@@ -135,7 +139,8 @@ def _linear_records(f, heads: dict, seeds, device, authors: bool = True) -> list
 
 def _spreading_records(f, heads: dict) -> list[dict]:
     fit, val = validation_split(f.train_labels, heads["validation_fraction"], 0)
-    h = LabelSpreadingHead(k=heads["spreading_k"]).fit(f.train[fit], f.train_labels[fit], X_val=f.train[val],
+    h = LabelSpreadingHead(k=heads["spreading_k"], alpha=heads["spreading_alpha"],
+                           max_iter=heads["spreading_max_iter"]).fit(f.train[fit], f.train_labels[fit], X_val=f.train[val],
                                      y_val=f.train_labels[val], X_test=f.test, y_test=f.test_labels)
     return [R.record(f.identity, R.head_metric("label_spreading", R.TEST), h.test_accuracy_, seed=0),
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]

@@ -254,6 +254,14 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "spreading_k": (_pos_int, "neighbours of label spreading's kNN graph (the baseline without trained weights)"),
         "graph_ks_compared": (_list_of(_pos_int), "top-k graphs compared with the dense one in the "
                                                   "classifier chapter"),
+        "lr": (_pos_float, "AdamW learning rate of the linear head and the GCN (the authors: 0.1)"),
+        "linear_patience": (_pos_int, "steps without a better score before the linear head stops (the authors: 30)"),
+        "gcn_patience": (_pos_int, "steps without a better score before the GCN stops (the authors: 50)"),
+        "gcn_width": (_pos_int, "the GCN's label-embedding and hidden width (the authors: 16)"),
+        "honest_max_steps": (_pos_int, "safety cap on a fit's steps under the honest protocol (each fit's steps and "
+                                       "whether it hit the cap are recorded; the authors' protocol has none)"),
+        "spreading_alpha": (_unit_interval, "label spreading's clamping factor (scikit-learn's alpha)"),
+        "spreading_max_iter": (_pos_int, "label spreading's iterations"),
     },
     "dynamics": {
         "rld_temperatures": (_list_of(_pos_float), "temperatures of RLD along training (the authors' figure: 1, 0.5, 0.1)"),
