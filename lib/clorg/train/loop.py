@@ -9,7 +9,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -227,156 +227,207 @@ def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     return origin
 
 
-def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
-           stop_after: float | None) -> RunResult:
+@dataclass
+class _Session:
+    """What one training process holds while it trains a run: the data on the device, the method and its
+    optimizer (``model``: the method as stepped, wrapped for DDP or compiled), the generators, the sizes."""
+
+    run_cfg: dict
+    folder: Path
+    device: torch.device
+    rank: int
+    world: int
+    images: torch.Tensor
+    labels: torch.Tensor
+    method: nn.Module
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    dtype: torch.dtype | None
+    sampler: torch.Generator
+    augment: torch.Generator
+    start_epoch: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def last_path(self) -> Path:
+        return self.folder / "checkpoints" / "last.pt"
+
+    @property
+    def global_batch(self) -> int:
+        return self.run_cfg["batch_size"]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.images) // self.global_batch  # the last incomplete batch is dropped
+
+
+def _start(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device) -> _Session:
+    """A fresh run (its folder, config and epoch-0 snapshot; a warm start if the profile asks) or the
+    resumption of one from ``last.pt``; then its record, and the model as it is stepped."""
     rank, world = rank_and_world()
-    main = rank == 0
-    ckpt_dir = folder / "checkpoints"
-    last_path = ckpt_dir / "last.pt"
-    run_id = runs.run_hash(run_cfg)
-    on_gpu = device.type == "cuda"
-    if on_gpu:
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: the fastest convolution is picked once
-
     torch.manual_seed(run_cfg["seed"])  # same initial weights on every rank
-    images = torch.from_numpy(data.train.images).to(device)
-    labels = torch.from_numpy(data.train.labels).to(device)
     h, _, channels = data.train.images.shape[1:]
-    global_batch = run_cfg["batch_size"]
-    local_batch = global_batch // world
-    steps_per_epoch = len(images) // global_batch  # the last incomplete batch is dropped
-    epochs = run_cfg["epochs"]
-    base_lr = paper.scaled_lr(run_cfg["lr_per_256"], global_batch)
-    kind = run_cfg["kind"]
-
     method, optimizer = build_training(run_cfg, channels, h, device)
-    dtype = autocast_dtype(run_cfg["precision"], device)
-    encoder = method.encoder
-    sampler = torch.Generator().manual_seed(run_cfg["seed"])  # identical on every rank: one global order
-    augment = torch.Generator(device=device).manual_seed(run_cfg["seed"] * 1000 + rank + 1)
-
-    start_epoch = 0
-    if last_path.is_file():
+    s = _Session(run_cfg, folder, device, rank, world, images=torch.from_numpy(data.train.images).to(device),
+                 labels=torch.from_numpy(data.train.labels).to(device), method=method, model=method,
+                 optimizer=optimizer, dtype=autocast_dtype(run_cfg["precision"], device),
+                 # identical on every rank: one global order; the augmentation draws differ by rank
+                 sampler=torch.Generator().manual_seed(run_cfg["seed"]),
+                 augment=torch.Generator(device=device).manual_seed(run_cfg["seed"] * 1000 + rank + 1), start_epoch=0)
+    run_id = runs.run_hash(run_cfg)
+    if s.last_path.is_file():
         # on the CPU: the random states must stay CPU byte tensors; load_state_dict moves the rest
-        state = checkpoint.load(last_path, map_location="cpu")
+        state = checkpoint.load(s.last_path, map_location="cpu")
         if state["run_hash"] != run_id:
-            raise RuntimeError(f"{last_path} belongs to run {state['run_hash']}, not {run_id}; delete it")
+            raise RuntimeError(f"{s.last_path} belongs to run {state['run_hash']}, not {run_id}; delete it")
         method.load_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch = state["epoch"]
-        _set_rng_state(state["rng"], sampler, augment, run_cfg["seed"], start_epoch)
-        if main:
-            print(f"resuming {folder.name} after epoch {start_epoch} of {epochs}", flush=True)
-    elif main:
+        s.start_epoch = state["epoch"]
+        _set_rng_state(state["rng"], s.sampler, s.augment, run_cfg["seed"], s.start_epoch)
+        if s.main:
+            print(f"resuming {folder.name} after epoch {s.start_epoch} of {run_cfg['epochs']}", flush=True)
+    elif s.main:
         folder.mkdir(parents=True, exist_ok=True)
         runs.write_record(folder / "config.json", run_cfg)
-        checkpoint.save({"encoder": encoder.state_dict(), "epoch": 0}, runs.snapshot_path(folder, 0))
-    origin = None
-    if start_epoch == 0 and run_cfg.get("warm_start"):
-        origin = _warm_start(method, run_cfg, main)
-    if main:
-        _keep_log_until(folder, start_epoch)
-        record = {
-            "run": run_id, "finished": False, "config": run_cfg, "commit": provenance.git_commit(),
-            "code": runs.training_code(),
-            "libraries": provenance.library_versions(), "hardware": provenance.hardware(), "device": str(device),
-            "processes": world, "data": data.summary(), "parameters": count_parameters(encoder),
-            "autocast": str(dtype).removeprefix("torch.") if dtype else "none (float32)",
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            # a warm start continues earlier jobs: their epochs and count, for the book's totals (kept
-            # from the first session's record when the run resumes)
-            "jobs": 1 + (origin["jobs_before"] if origin else 0),
-            "epochs_before": origin["epochs_before"] if origin else 0, "warm_start_from": origin and origin["run"],
-        }
-        if start_epoch > 0:
-            earlier = runs.read_json(folder / "record.json") or {}
-            record.update({k: earlier[k] for k in ("jobs", "epochs_before", "warm_start_from") if k in earlier})
-        runs.write_record(folder / "record.json", record)
-
-    model = method
+        checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": 0}, runs.snapshot_path(folder, 0))
+    origin = _warm_start(method, run_cfg, s.main) if s.start_epoch == 0 and run_cfg.get("warm_start") else None
+    if s.main:
+        _write_start_record(s, data, run_id, origin)
     if world > 1:
-        model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if on_gpu else None,
-                                                    forward_sync_buffers=False)
+        s.model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda"
+                                                      else None, forward_sync_buffers=False)
     if run_cfg["compile"]:
-        model = torch.compile(model)
+        s.model = torch.compile(s.model)
+    return s
 
-    bar = tqdm(total=(epochs - start_epoch) * steps_per_epoch, desc=f"{run_cfg['encoder']}/{run_cfg['method']}",
-               disable=not (progress and main), mininterval=2.0, unit="step")
+
+def _write_start_record(s: _Session, data: DatasetChoice, run_id: str, origin: dict | None) -> None:
+    """The run's record as training starts (or resumes): provenance, and what a warm start continues."""
+    _keep_log_until(s.folder, s.start_epoch)
+    record = {
+        "run": run_id, "finished": False, "config": s.run_cfg, "commit": provenance.git_commit(),
+        "code": runs.training_code(),
+        "libraries": provenance.library_versions(), "hardware": provenance.hardware(), "device": str(s.device),
+        "processes": s.world, "data": data.summary(), "parameters": count_parameters(s.method.encoder),
+        "autocast": str(s.dtype).removeprefix("torch.") if s.dtype else "none (float32)",
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # a warm start continues earlier jobs: their epochs and count, for the book's totals (kept
+        # from the first session's record when the run resumes)
+        "jobs": 1 + (origin["jobs_before"] if origin else 0),
+        "epochs_before": origin["epochs_before"] if origin else 0, "warm_start_from": origin and origin["run"],
+    }
+    if s.start_epoch > 0:
+        earlier = runs.read_json(s.folder / "record.json") or {}
+        record.update({k: earlier[k] for k in ("jobs", "epochs_before", "warm_start_from") if k in earlier})
+    runs.write_record(s.folder / "record.json", record)
+
+
+def _one_epoch(s: _Session, epoch: int, bar) -> dict:
+    """The steps of ``epoch``; the loss is read every CHECK_EVERY steps (the one wait for the GPU), where
+    every rank stops together if any one's is not finite. Returns its log entry."""
+    run_cfg, steps, batch = s.run_cfg, s.steps_per_epoch, s.global_batch
+    local = batch // s.world
+    base_lr = paper.scaled_lr(run_cfg["lr_per_256"], batch)
+    s.method.train()
+    order = torch.randperm(len(s.images), generator=s.sampler).to(s.device)
+    t0, loss_sum, checked, read = time.time(), 0.0, 0, torch.zeros((), device=s.device)
+    for step_in_epoch in range(steps):
+        lr = lr_at(epoch * steps + step_in_epoch, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps,
+                   epochs=run_cfg["epochs"], warmup_epochs=run_cfg["warmup_epochs"], kind=run_cfg["kind"],
+                   restart_epochs=run_cfg.get("restart_epochs"))
+        for group in s.optimizer.param_groups:
+            group["lr"] = lr
+        idx = order[step_in_epoch * batch:(step_in_epoch + 1) * batch][s.rank * local:(s.rank + 1) * local]
+        loss = train_step(s.model, s.method, s.optimizer, s.images[idx], s.labels[idx], s.augment, run_cfg, s.dtype)
+        read = read + loss.float()
+        if (step_in_epoch + 1) % CHECK_EVERY and step_in_epoch + 1 < steps:
+            continue
+        value = float(read)  # the one wait for the GPU in CHECK_EVERY steps
+        finite = math.isfinite(value)
+        if s.world > 1:  # the ranks stop together when any one's loss is not finite
+            finite = _all_ranks(finite, s.device)
+        if not finite:
+            what = f"the loss became {value}" if not math.isfinite(value) else \
+                "the loss became non-finite on another process"
+            _diverged(s.folder, s.last_path, run_cfg["kind"], what,
+                      f"epoch {epoch + 1}, steps {checked + 1}-{step_in_epoch + 1}")
+        loss_sum += value
+        bar.update(step_in_epoch + 1 - checked)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{value / (step_in_epoch + 1 - checked):.4f}", lr=f"{lr:.2e}",
+                        img_s=f"{(step_in_epoch + 1) * batch / (time.time() - t0):.0f}", refresh=False)
+        checked, read = step_in_epoch + 1, torch.zeros((), device=s.device)
+    if s.world > 1:
+        total = torch.tensor([loss_sum], device=s.device)
+        torch.distributed.all_reduce(total)
+        loss_sum = float(total) / s.world
+    seconds = time.time() - t0
+    return {"epoch": epoch + 1, "loss": loss_sum / steps, "lr": lr, "seconds": round(seconds, 3),
+            "images_per_s": round(steps * batch / seconds, 1)}
+
+
+def _save(s: _Session, epoch: int) -> None:
+    """The snapshot after ``epoch`` epochs and ``last.pt`` (to resume from), never over a good checkpoint
+    with NaN weights (a last step can leave them behind a finite loss)."""
+    if not all(bool(torch.isfinite(p).all()) for p in s.method.parameters()):
+        _diverged(s.folder, s.last_path, s.run_cfg["kind"], "the weights became NaN or infinite",
+                  f"the end of epoch {epoch}")
+    rng = _rng_state(s.sampler, s.augment)  # a collective under torchrun
+    if s.main:
+        checkpoint.save({"encoder": s.method.encoder.state_dict(), "epoch": epoch}, runs.snapshot_path(s.folder, epoch))
+        checkpoint.save({"run_hash": runs.run_hash(s.run_cfg), "epoch": epoch, "method": s.method.state_dict(),
+                         "optimizer": s.optimizer.state_dict(), "rng": rng}, s.last_path)
+    if s.world > 1:
+        torch.distributed.barrier()
+
+
+def _finish(s: _Session, train_seconds: float) -> dict:
+    """The record of a run that ended: finished, or stopped by the deadline after its last logged epoch."""
+    if not s.main:
+        return {}
+    epochs = s.run_cfg["epochs"]
+    record = runs.read_json(s.folder / "record.json")
+    log = runs.read_log(s.folder)
+    done = log[-1]["epoch"] if log else 0
+    record.update(
+        finished=done == epochs, epochs_done=done,
+        stopped_early=None if done == epochs else f"deadline: stopped after epoch {done} of {epochs}",
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        train_seconds_this_session=round(train_seconds, 1), **_log_summary(log),
+    )
+    runs.write_record(s.folder / "record.json", record)
+    if done < epochs:
+        print(f"{s.folder.name}: {record['stopped_early']}; its checkpoints are kept, and training it again "
+              f"resumes from epoch {done}", flush=True)
+    return record
+
+
+def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
+           stop_after: float | None) -> RunResult:
+    """Start or resume, then epoch by epoch: train, log, save when a snapshot is due or the deadline
+    is near (the ranks stop together when any one would overrun), and finish."""
+    s = _start(run_cfg, data, folder, device)
+    epochs = run_cfg["epochs"]
+    bar = tqdm(total=(epochs - s.start_epoch) * s.steps_per_epoch, desc=f"{run_cfg['encoder']}/{run_cfg['method']}",
+               disable=not (progress and s.main), mininterval=2.0, unit="step")
     t_start = time.time()
-    for epoch in range(start_epoch, epochs):
-        method.train()
-        order = torch.randperm(len(images), generator=sampler).to(device)
-        t0, loss_sum, checked, read = time.time(), 0.0, 0, torch.zeros((), device=device)
-        for s in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + s
-            lr = lr_at(step, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps_per_epoch,
-                       epochs=epochs, warmup_epochs=run_cfg["warmup_epochs"], kind=kind,
-                       restart_epochs=run_cfg.get("restart_epochs"))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            idx = order[s * global_batch:(s + 1) * global_batch][rank * local_batch:(rank + 1) * local_batch]
-            loss = train_step(model, method, optimizer, images[idx], labels[idx], augment, run_cfg, dtype)
-            read = read + loss.float()
-            if (s + 1) % CHECK_EVERY and s + 1 < steps_per_epoch:
-                continue
-            value = float(read)  # the one wait for the GPU in CHECK_EVERY steps
-            finite = math.isfinite(value)
-            if world > 1:  # the ranks stop together when any one's loss is not finite
-                finite = _all_ranks(finite, device)
-            if not finite:
-                what = f"the loss became {value}" if not math.isfinite(value) else \
-                    "the loss became non-finite on another process"
-                _diverged(folder, last_path, kind, what, f"epoch {epoch + 1}, steps {checked + 1}-{s + 1}")
-            loss_sum += value
-            bar.update(s + 1 - checked)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{value / (s + 1 - checked):.4f}", lr=f"{lr:.2e}",
-                            img_s=f"{(s + 1) * global_batch / (time.time() - t0):.0f}", refresh=False)
-            checked, read = s + 1, torch.zeros((), device=device)
-        if world > 1:
-            total = torch.tensor([loss_sum], device=device)
-            torch.distributed.all_reduce(total)
-            loss_sum = float(total) / world
-        seconds = time.time() - t0
-        if main:
-            entry = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": lr,
-                     "seconds": round(seconds, 3), "images_per_s": round(steps_per_epoch * global_batch / seconds, 1)}
+    for epoch in range(s.start_epoch, epochs):
+        entry = _one_epoch(s, epoch, bar)
+        if s.main:
             append_atomic(folder / "log.jsonl", (json.dumps(entry) + "\n").encode())
-        # stop at the end of this epoch when the next one would not end before the deadline (the ranks'
-        # clocks differ: they stop together when any one of them would overrun)
-        cut = stop_after is not None and epoch + 1 < epochs and time.time() + seconds > stop_after
-        if world > 1:
+        cut = stop_after is not None and epoch + 1 < epochs and time.time() + entry["seconds"] > stop_after
+        if s.world > 1:
             cut = not _all_ranks(not cut, device)
         if cut or (epoch + 1) % run_cfg["checkpoint_every"] == 0 or epoch + 1 == epochs:
-            # a last step can leave NaN weights behind a finite loss: never save them over a good checkpoint
-            if not all(bool(torch.isfinite(p).all()) for p in method.parameters()):
-                _diverged(folder, last_path, kind, "the weights became NaN or infinite", f"the end of epoch {epoch + 1}")
-            rng = _rng_state(sampler, augment)  # a collective under torchrun
-            if main:
-                checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": epoch + 1},
-                                runs.snapshot_path(folder, epoch + 1))
-                checkpoint.save({"run_hash": run_id, "epoch": epoch + 1, "method": method.state_dict(),
-                                 "optimizer": optimizer.state_dict(), "rng": rng}, last_path)
-            if world > 1:
-                torch.distributed.barrier()
+            _save(s, epoch + 1)
         if cut:
             break
     bar.close()
-    train_seconds = time.time() - t_start
-
-    record = runs.read_json(folder / "record.json") if main else {}
-    if main:
-        log = runs.read_log(folder)
-        done = log[-1]["epoch"] if log else 0
-        record.update(
-            finished=done == epochs, epochs_done=done,
-            stopped_early=None if done == epochs else f"deadline: stopped after epoch {done} of {epochs}",
-            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            train_seconds_this_session=round(train_seconds, 1), **_log_summary(log),
-        )
-        runs.write_record(folder / "record.json", record)
-        if done < epochs:
-            print(f"{folder.name}: {record['stopped_early']}; its checkpoints are kept, and training it again "
-                  f"resumes from epoch {done}", flush=True)
-    if world > 1:
+    record = _finish(s, time.time() - t_start)
+    if s.world > 1:
         torch.distributed.barrier()
-    return RunResult(folder, run_cfg, record, runs.read_log(folder) if main else [], reused=False)
+    return RunResult(folder, run_cfg, record, runs.read_log(folder) if s.main else [], reused=False)
