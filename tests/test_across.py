@@ -73,7 +73,7 @@ def test_built_profiles_side_by_side_with_their_numbers(configs, tmp_path):
     assert "| `gpu10` | resnet18 | moco_queue | 40 | 88.1% | 0.853 | yes |" in md
     assert "| `simclr` | not built: `make book PROFILE=simclr` builds it |" in md
     # claim 1 comes before the dynamics, as in the criteria
-    assert md.index("### Claim 1:") < md.index("### Claim D:")
+    assert md.index("## Claim 1:") < md.index("## Claim D:")
 
 
 def test_a_summary_of_the_retired_criteria_is_named_and_not_shown(configs, tmp_path):

@@ -86,7 +86,7 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
         return "\n".join(lines + ["", "No profile has a summary of the current criteria yet."]) + "\n"
 
     claims = _claim_ids(states)
-    lines += ["", "### At a glance", "",
+    lines += ["", "## At a glance", "",
               "Each cell: the verdict, then whether the encoders were in the paper's regime. A verdict out of "
               "regime is not counted for or against the paper.", "",
               "| claim | " + " | ".join(f"`{s['profile']}`" for s in built) + " |",
@@ -100,7 +100,7 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
 
     for cid in claims:
         statement = next(c["statement"] for s in built if (c := _claim(s["summary"], cid)))
-        lines += ["", f"### Claim {cid}: {statement}", "",
+        lines += ["", f"## Claim {cid}: {statement}", "",
                   "| profile | verdict | in regime | the numbers that decide it |", "|---|---|---|---|"]
         for s in built:
             c = _claim(s["summary"], cid)
@@ -109,7 +109,7 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
                          f"{c.get('deciding') or '—'} |")
 
     gate = ", ".join(f"{kind} {v:.2f}" for kind, v in criteria.REGIME_CHI1.items())
-    lines += ["", "### The encoders", "",
+    lines += ["", "## The encoders", "",
               f"The regime: CHI(1) on training features at least {gate}, and kNN test accuracy (k = "
               f"{criteria.REGIME_KNN_K}) at least {criteria.REGIME_KNN:.0%}.", "",
               "| profile | encoder | method | epochs | kNN accuracy | CHI(1), training | in regime |",
