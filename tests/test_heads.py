@@ -166,6 +166,39 @@ def test_bfloat16_dense_graph_predicts_as_float32_on_separated_classes():
 
 
 @pytest.mark.parametrize("k", [None, 10])
+def test_gcn_is_the_two_layer_graph_convolution_written_out(k):
+    """The GCN's logits and gradients are those of its definition, every product with the graph taken on
+    the layer's input: h1 = selu(BN(A z1 + lam1 z1 + b1)) + h0, z1 = E[labels] Theta1, logits = A z2 + lam2 z2 +
+    b2, z2 = h1 Theta2 (the head reaches A z1 through the labels' spread, A onehot(labels), instead)."""
+    from clorg.analysis.heads import _GCN
+    (X, y), _, (Xt, _) = splits(noise=0.6)
+    A = GCNHead(k=k, temperature=0.2).graph(np.concatenate([X, Xt]))
+    dense = A.to_dense() if k else A
+    torch.manual_seed(3)
+    model = _GCN(5, 16)
+    with torch.no_grad():  # non-zero lambdas, so that every term counts
+        model.layer1.lam.fill_(0.3)
+        model.layer2.lam.fill_(-0.2)
+    labels = torch.randint(0, 6, (len(dense),), generator=torch.Generator().manual_seed(1))
+    ours = model(labels, A)
+    ours.square().sum().backward()
+    got = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    l1, l2 = model.layer1, model.layer2
+    z1 = model.embed(labels) @ l1.theta
+    h1 = torch.nn.functional.selu(torch.nn.functional.batch_norm(
+        dense @ z1 + l1.lam * z1 + l1.bias, None, None, l1.norm.weight, l1.norm.bias, training=True)) + model.embed(labels)
+    z2 = h1 @ l2.theta
+    theirs = dense @ z2 + l2.lam * z2 + l2.bias
+    theirs.square().sum().backward()
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    for (name, p), g in zip(model.named_parameters(), got):
+        torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-4, msg=lambda m: f"{name}: {m}")
+    # and the spread kept by a caller is that of the same labels
+    torch.testing.assert_close(model(labels, A, model.spread(labels, A)), ours.detach())
+
+
+@pytest.mark.parametrize("k", [None, 10])
 def test_graph_then_fit_on_graph_is_fit(k):
     """fit() is graph() on train + val + test, then fit_on_graph with those roles: the same seed gives the
     same weights, curve and predictions."""

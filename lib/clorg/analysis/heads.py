@@ -204,11 +204,23 @@ class _SymmetricDenseMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, z):
         ctx.A = A
-        return (A @ z.to(A.dtype)).to(z.dtype)
+        return _dense_product(A, z)
 
     @staticmethod
     def backward(ctx, grad):
-        return None, (ctx.A @ grad.to(ctx.A.dtype)).to(grad.dtype)
+        return None, _dense_product(ctx.A, grad)
+
+
+def _dense_product(A: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """A @ z in A's dtype, returned in z's, with z's columns zero-padded to a multiple of 16: the CPU's
+    matrix kernels read A at the same cost for 16 columns as for 10 or 11 (the GCN's classes and labels),
+    but handle an odd remainder of columns by a slower path (2-core EPYC, 12,000 nodes: 0.25 s for 10
+    columns, 0.15 s for 16). The padding's zero columns change no other column."""
+    width = z.shape[1]
+    padded = -width % 16
+    if padded:
+        z = nn.functional.pad(z, (0, padded))
+    return (A @ z.to(A.dtype))[:, :width].to(z.dtype)
 
 
 def _propagate(A: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -232,16 +244,23 @@ class _GCNLayer(nn.Module):
         self.norm = nn.BatchNorm1d(out_dim, track_running_stats=False) if hidden else None
         self.residual = in_dim == out_dim
 
-    def forward(self, h: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, A: torch.Tensor, propagated: torch.Tensor | None = None) -> torch.Tensor:
+        """``propagated``: A (h Theta) when the caller has it by a cheaper route (see :class:`_GCN`)."""
         z = h @ self.theta
-        out = _propagate(A, z) + self.lam * z + self.bias
+        out = (_propagate(A, z) if propagated is None else propagated) + self.lam * z + self.bias
         if self.norm is not None:
             out = nn.functional.selu(self.norm(out))
         return out + h if self.residual else out
 
 
 class _GCN(nn.Module):
-    """Label embeddings (index C = "label unknown") -> layer(16->16, BN + SELU) -> layer(16->C)."""
+    """Label embeddings (index C = "label unknown") -> layer(16->16, BN + SELU) -> layer(16->C).
+
+    The first layer's input has only C + 1 distinct rows (one per label), so its product with the graph is
+    A (E[labels] Theta_1) = (A onehot(labels)) (E Theta_1): the graph meets a constant, the spread of the
+    labels (:meth:`spread`), which needs no product with A in the backward pass and, for labels that do
+    not change (the evaluation's), is computed once per fit. On a dense graph, where each product reads all
+    n^2 entries, a training step then reads the graph 4 times instead of 6."""
 
     def __init__(self, num_classes: int, embed_dim: int):
         super().__init__()
@@ -249,8 +268,17 @@ class _GCN(nn.Module):
         self.layer1 = _GCNLayer(embed_dim, embed_dim, hidden=True)
         self.layer2 = _GCNLayer(embed_dim, num_classes, hidden=False)
 
-    def forward(self, labels: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-        return self.layer2(self.layer1(self.embed(labels), A), A)
+    def spread(self, labels: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """A onehot(labels), (n, C + 1): what the graph does to the labels, independent of the weights."""
+        with torch.no_grad():
+            onehot = nn.functional.one_hot(labels, self.embed.num_embeddings).to(self.embed.weight.dtype)
+            return _propagate(A, onehot)
+
+    def forward(self, labels: torch.Tensor, A: torch.Tensor, spread: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of every node; ``spread``: :meth:`spread` of these labels, when the caller kept it."""
+        spread = self.spread(labels, A) if spread is None else spread
+        propagated = spread @ (self.embed.weight @ self.layer1.theta)  # = A (E[labels] Theta_1)
+        return self.layer2(self.layer1(self.embed(labels), A, propagated), A)
 
 
 def normalised_adjacency(W: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -412,11 +440,12 @@ class GCNHead(_Transductive):
         loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         lo, hi = self.mask_range
         best, curve = _BestWeights(self.patience), []
+        shown = model.spread(visible, A)  # the evaluation's labels never change: their spread is computed once
         for step in _steps(self.max_steps):
             if n_val or y_test is not None:  # evaluate the current weights (no effect on training)
                 model.eval()
                 with torch.no_grad():
-                    logits = model(visible, A)
+                    logits = model(visible, A, shown)
                 if y_test is not None:  # read only for the authors' curve
                     curve.append(_accuracy(logits[test], y_test.to(dev)))
                 if n_val and best.update(_accuracy(logits[val], y_val), step, model):
@@ -438,7 +467,7 @@ class GCNHead(_Transductive):
         model.load_state_dict(best.state)
         model.eval()
         with torch.no_grad():
-            logits = model(visible, A)
+            logits = model(visible, A, shown)
         self.model_, self.num_classes_ = model, C
         self.graph_ = "dense" if self.k is None else f"top-{self.k}"
         self.n_parameters_ = _n_parameters(model)
