@@ -236,6 +236,24 @@ def test_the_toy_chapter_computes_on_a_gpu_profile_without_a_gpu(scratch, monkey
         chapters.training(cfg, FakeData())
 
 
+def test_the_toy_chapter_needs_no_dataset_and_stores_what_its_page_shows(scratch, monkeypatch):
+    """Chapter 01 has the signature of the others (cfg, data, fresh): set up where no dataset exists it
+    gets data=None; its stored result holds seed 0's scores and RLD curves, so the page computes nothing,
+    and a second call reads the store instead of computing."""
+    monkeypatch.setenv("CLORG_DATA", str(scratch / "no-datasets-here"))
+    cfg, data = chapters.setup("smoke", {"toy.seeds": 2, "toy.points_per_class": 20}, chapter="01_toy_clusters")
+    assert data is None
+    res = chapters.toy(cfg, data)
+    assert res["scores"].keys() == res["curves"].keys() == res["panels"].keys() == res["titles"].keys()
+    assert all(len(c) == len(res["curve_temperatures"]) for c in res["curves"].values())
+    stored = json.loads((scratch / "results" / cfg["profile"]["variant"] / "toy.json").read_text())["result"]
+    assert stored["scores"] == res["scores"] and "panels" not in stored
+    monkeypatch.setattr(chapters, "toy_result", lambda *a: pytest.fail("computed again instead of read"))
+    assert chapters.toy(cfg, data)["curves"] == res["curves"]
+    _, data = chapters.setup("smoke", {}, chapter="04_metrics")  # a chapter that reads data gets one: the
+    assert data is not None and data.name == "digits"                  # chain's last, embedded in scikit-learn
+
+
 def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, monkeypatch):
     """metrics.extra_epochs names an epoch whose encoder the run did not keep (train.checkpoint_every): an
     error naming the epochs it has, before anything is computed."""

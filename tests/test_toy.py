@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from clorg.analysis.toy import BLOB_CENTRES, TOY_PANELS, toy_panels, toy_scores
+from clorg.analysis.metrics import rld
+from clorg.analysis.toy import BLOB_CENTRES, CURVE_TEMPERATURES, TOY_PANELS, chapter_result, toy_panels, toy_scores
 
 GENERATORS = [make for _, make in TOY_PANELS.values()]
 NAMES = list(TOY_PANELS)
@@ -99,3 +100,17 @@ def test_comparison_with_the_authors_flags_values_outside_our_range():
     text = describe_comparison(table, 3)
     assert "p RLD" in text and "systematic difference" in text and "p CH" not in text
     assert "lies within the range" in describe_comparison(table[table.metric == "CH"], 3)
+
+
+def test_the_chapter_result_holds_seed_zeros_scores_and_curves():
+    """The stored toy result: seed 0's RLD and CH per panel, and seed 0's RLD at each curve temperature,
+    each as metrics.rld gives it on that panel's points (the curve runs through the figure's T = 0.05
+    score where the sweep has it)."""
+    res = chapter_result(2, 30, 0.05, {})
+    panels = toy_panels(0, 30)
+    assert res["seeds"] == 2 and res["comparison"] == []
+    for name, (X, y) in panels.items():
+        assert res["scores"][name]["rld"] == pytest.approx(rld(X, y, 0.05))
+        for t in (CURVE_TEMPERATURES[0], CURVE_TEMPERATURES[6], CURVE_TEMPERATURES[-1]):
+            assert res["curves"][name][res["curve_temperatures"].index(t)] == pytest.approx(rld(X, y, t), abs=1e-9)
+    assert res["curve_temperatures"][0] == pytest.approx(0.01) and res["curve_temperatures"][-1] == pytest.approx(10)

@@ -107,6 +107,11 @@ TOY_PANELS: OrderedDict[str, tuple[str, Generator]] = OrderedDict([
 ])
 
 
+def toy_titles() -> dict[str, str]:
+    """{panel name: its title in the paper's figure}."""
+    return {name: title for name, (title, _) in TOY_PANELS.items()}
+
+
 def toy_panels(seed: int, points_per_class: int = 300) -> OrderedDict[str, tuple[np.ndarray, np.ndarray]]:
     """Every panel's (X, y), each from its own stream spawned from `seed` (so a panel does not change
     when another is added or reordered)."""
@@ -125,6 +130,22 @@ def toy_scores(seed: int, points_per_class: int = 300, temperature: float = 0.05
 def rld_curves(seed: int, temperatures, points_per_class: int = 300) -> dict[str, dict[float, float]]:
     """{panel: {T: RLD}} over ``temperatures`` for one seed (one shared sweep per panel)."""
     return {name: rld_sweep(X, y, temperatures) for name, (X, y) in toy_panels(seed, points_per_class).items()}
+
+
+# The temperatures of the chapter's RLD-against-T figure: 0.01 to 10, three per decade and one between.
+CURVE_TEMPERATURES = tuple(float(t) for t in np.logspace(-2, 1, 13))
+
+
+def chapter_result(seeds: int, points_per_class: int, temperature: float, authors: dict) -> dict:
+    """Everything the toy chapter shows, as stored data: the comparison with the ``authors``' runs over
+    ``seeds`` seeds (:func:`compare_with_authors`, records), seed 0's scores (the figure's titles) and
+    seed 0's RLD against :data:`CURVE_TEMPERATURES`, per panel. The panels' points are not stored: they
+    are :func:`toy_panels` of seed 0, drawn again where they are plotted."""
+    by_seed = {s: toy_scores(s, points_per_class, temperature) for s in range(seeds)}
+    curves = rld_curves(0, CURVE_TEMPERATURES, points_per_class)
+    return {"comparison": compare_with_authors(by_seed, authors).to_dict("records"), "seeds": seeds,
+            "scores": by_seed[0], "curve_temperatures": list(CURVE_TEMPERATURES),
+            "curves": {panel: [float(by_t[t]) for t in CURVE_TEMPERATURES] for panel, by_t in curves.items()}}
 
 
 def compare_with_authors(scores_by_seed: dict[int, dict[str, dict[str, float]]], authors: dict) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from ..analysis.heads import KNNClassifier
 from ..analysis.metrics import nearest_neighbours
 from ..analysis.augment_mc import identical_views
 from ..analysis.near_duplicates import cross_class_report
-from ..analysis.toy import compare_with_authors, toy_scores
+from ..analysis.toy import chapter_result as toy_result, toy_panels, toy_titles
 from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper, paths, variants
 from ..core.devices import default_device, gpu_policy_allows
@@ -118,8 +118,11 @@ def can_analyse(cfg: dict, data, chapter: Chapter) -> bool:
 def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None):
     """(cfg, data) of a chapter: the validated profile and its dataset, described on the page. With
     overrides, the profile is a variant with results of its own (:mod:`clorg.core.variants`), whose
-    overrides are recorded beside them and named here. ``chapter`` (its stem) shows its parameters box."""
-    cfg = setup_profile(profile, overrides, chapter)
+    overrides are recorded beside them and named here. ``chapter`` (its stem) shows its parameters box;
+    a chapter that reads no dataset (the toy figure) gets ``data=None`` and runs where no dataset is."""
+    cfg = _setup_profile(profile, overrides, chapter)
+    if chapter is not None and not CHAPTERS[chapter].uses_data:
+        return cfg, None
     data = choose_profile_dataset(cfg)
     print(data.describe())
     install_committed(cfg, data)
@@ -150,9 +153,8 @@ def install_committed(cfg: dict, data) -> list:
     return written
 
 
-def setup_profile(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None) -> dict:
-    """The validated profile of a chapter that reads no dataset (the toy figure), described on the page;
-    a variant's overrides are recorded beside its results."""
+def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) -> dict:
+    """The validated profile, described on the page; a variant's overrides are recorded beside its results."""
     cfg = load_profile(profile, overrides)
     variants.write_record(cfg)
     print(describe_profile(cfg))
@@ -311,15 +313,15 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
 # ============================================== chapters ==============================================
 
 
-def toy(cfg: dict, fresh: bool = False) -> dict:
-    """Chapter 01: our toy-figure scores over seeds beside the authors' two saved runs."""
-    seeds, n = range(cfg["toy"]["seeds"]), cfg["toy"]["points_per_class"]
-
-    def compute():
-        by_seed = {s: toy_scores(s, n, paper.TOY_TEMPERATURE) for s in seeds}
-        return {"comparison": compare_with_authors(by_seed, paper.TOY_RUNS).to_dict("records"), "seeds": len(seeds)}
-
-    return _cached(cfg, None, "toy", compute, fresh)
+def toy(cfg: dict, data=None, fresh: bool = False) -> dict:
+    """Chapter 01: our toy-figure scores over seeds beside the authors' two saved runs, seed 0's scores
+    and RLD-temperature curves (:func:`clorg.analysis.toy.chapter_result`), and seed 0's panels to draw
+    with their titles.
+    ``data`` is taken for the one chapter signature and not read: the toy figure uses no dataset."""
+    t = cfg["toy"]
+    result = _cached(cfg, None, "toy", lambda: toy_result(t["seeds"], t["points_per_class"], paper.TOY_TEMPERATURE,
+                                                          paper.TOY_RUNS), fresh)
+    return {**result, "panels": toy_panels(0, t["points_per_class"]), "titles": toy_titles()}
 
 
 def _run_row(r) -> dict:
@@ -520,6 +522,6 @@ def near_duplicates(cfg: dict, data, fresh: bool = False) -> dict:
 
 
 # the analysis chapters in book order, as the headless run calls them
-COMPUTE = {"01_toy_clusters": lambda cfg, data, fresh: toy(cfg, fresh), "02_train": training,
+COMPUTE = {"01_toy_clusters": toy, "02_train": training,
            "03_embeddings": embeddings, "04_metrics": metrics, "05_tsne": tsne, "06_classifiers": classifiers,
            "07_dynamics": dynamics, "08_near_duplicates": near_duplicates}

@@ -15,6 +15,7 @@ import pandas as pd
 from ..analysis import classify as C
 from ..analysis import dynamics as D
 from ..analysis import records as R
+from ..analysis import toy as T
 from ..core import paper
 from ..features import label
 from . import claims, evidence
@@ -66,6 +67,11 @@ def metric_table(records: list[dict], metrics=None) -> pd.DataFrame:
         rows.setdefault(names[id(r)], {})[_column(r["metric"], r["parameter"])] = \
             cell(r["value"], FORMATS.get(r["metric"], ".3f"))
     return pd.DataFrame.from_dict(rows, orient="index").fillna(ABSENT)
+
+
+def toy_comparison_lines(res: dict) -> str:
+    """The toy chapter's reading of its comparison with the authors' runs (:func:`clorg.analysis.toy.describe_comparison`)."""
+    return T.describe_comparison(pd.DataFrame(res["comparison"]), res["seeds"])
 
 
 def toy_findings(scores: dict, titles: dict) -> str:
