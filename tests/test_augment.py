@@ -94,17 +94,6 @@ def test_result_does_not_depend_on_chunk_size():
         assert torch.equal(a, b)
 
 
-def test_contrastive_views_are_the_two_recipes_in_turn():
-    x = uint8_images(20, 16)
-    views, params = A.augment_views(x, [A.CONTRASTIVE_VIEW1, A.CONTRASTIVE_VIEW2], gen(5), return_params=True)
-    for a, b in zip(A.contrastive_views(x, gen(5)), views):
-        assert torch.equal(a, b)
-    # and each view is its recipe applied to the drawn parameters
-    xf = A.to_float(x)
-    for view, p in zip(views, params):
-        torch.testing.assert_close(view, A.normalize(A.apply_view_params(xf, p)), rtol=0, atol=0)
-
-
 def test_generator_state_advances_by_a_data_independent_amount():
     g1, g2 = gen(1), gen(1)
     A.contrastive_views(uint8_images(32, 8, seed=1), g1)

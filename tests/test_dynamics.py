@@ -9,10 +9,13 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from clorg.analysis import metrics  # noqa: E402
+from scipy.spatial.distance import cdist  # noqa: E402
+from sklearn.metrics import calinski_harabasz_score  # noqa: E402
+
 from clorg.analysis import records as R  # noqa: E402
 from clorg.analysis.dynamics import (checkpoint_epochs, dynamics_records, followed_encoder,  # noqa: E402
                                      runs_in, series, trend)
@@ -53,6 +56,29 @@ def tiny(tmp_path_factory):
         torch.set_num_threads(threads)
 
 
+def dense_rld(X, y, T):
+    """RLD written out densely (SPEC 2.1): s = -d / mean_{i<j} d, E = exp(s / T) off the diagonal,
+    W = E^2 / (r r^T), then Newman's modularity of the classes on W."""
+    D = cdist(X, X)
+    S = -D / D[np.triu_indices(len(X), 1)].mean()
+    np.fill_diagonal(S, -np.inf)
+    E = np.exp(S / T)
+    r = E.sum(axis=1)
+    W = E**2 / np.outer(r, r)
+    k, two_m = W.sum(axis=1), W.sum()
+    same = y[:, None] == y[None, :]
+    return float(((W - np.outer(k, k) / two_m) * same).sum() / two_m)
+
+
+def brute_force_chi(X, y, ks):
+    """CHI(k) by sorting each row's cosine similarities (self excluded; ties to the lower index)."""
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = Xn @ Xn.T
+    np.fill_diagonal(S, -np.inf)
+    order = np.argsort(-S, axis=1, kind="stable")
+    return [float((y[order[:, :k]] == y[:, None]).mean()) for k in ks]
+
+
 def test_every_snapshot_is_measured_as_the_other_chapters_do(tiny):
     result, data, records = tiny
     assert checkpoint_epochs(result) == [0, 1, 2]
@@ -68,14 +94,14 @@ def test_every_snapshot_is_measured_as_the_other_chapters_do(tiny):
         f = run_features(result, data, epoch=epoch)
         assert f.provenance["epoch"] == epoch
         at = dict(epoch=epoch, **RUN)
-        assert R.value(records, metric=R.CH, **at) == pytest.approx(
-            metrics.calinski_harabasz(f.train, f.train_labels), rel=1e-12)
-        rld = metrics.rld_sweep(f.train, f.train_labels, TEMPERATURES)
-        assert R.value(records, metric=R.RLD, parameter=1.0, **at) == pytest.approx(rld[1.0], rel=1e-9)
-        assert R.value(records, metric=R.RLD, parameter=0.1, **at) == pytest.approx(rld[0.1], rel=1e-9)
+        X, y = np.asarray(f.train, dtype=np.float64), np.asarray(f.train_labels)
+        assert R.value(records, metric=R.CH, **at) == pytest.approx(calinski_harabasz_score(X, y), rel=1e-9)
+        rld = {T: dense_rld(X, y, T) for T in TEMPERATURES}
+        assert R.value(records, metric=R.RLD, parameter=1.0, **at) == pytest.approx(rld[1.0], rel=1e-6, abs=1e-12)
+        assert R.value(records, metric=R.RLD, parameter=0.1, **at) == pytest.approx(rld[0.1], rel=1e-6, abs=1e-12)
         assert 0 < rld[0.1] < 0.9 and rld[1.0] < rld[0.1]  # locality: a small T sees purer neighbourhoods
-        chi = metrics.chi(f.train, f.train_labels, [1, 6])
-        assert [R.value(records, metric=R.CHI, parameter=k, **at) for k in (1, 6)] == [chi[1], chi[6]]
+        assert [R.value(records, metric=R.CHI, parameter=k, **at) for k in (1, 6)] == \
+            [pytest.approx(v, abs=1e-12) for v in brute_force_chi(X, y, [1, 6])]
         knn = KNNClassifier(k=KNN_K).fit(f.train, f.train_labels).score(f.test, f.test_labels)
         assert R.value(records, metric=R.KNN, parameter=KNN_K, **at) == knn
     assert R.value(records, metric=R.KNN, parameter=KNN_K, epoch=2, **RUN) > 0.2  # 10 classes: above chance

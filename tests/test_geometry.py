@@ -31,13 +31,29 @@ def _compact_and_fragmented():
     return norm(compact), norm(frag), y
 
 
-def test_measure_is_the_three_metrics():
-    X, _, y = _compact_and_fragmented()
-    m = measure(X, y, [1.0, 0.1], [1, 50])
+def test_measure_on_four_points_computed_by_hand():
+    """Two classes of two points, (1, +-e) and (-1, +-e), e = 0.1. CH = B/(C-1) / (W/(n-C)) with B = 4 (each
+    point's centre 1 from the mean) and W = 4 e^2: 2/e^2 = 200. CHI by cosine: the nearest is the class
+    partner (1), the 2nd the mirror image in the other class (1/2), the 3rd (1/3). RLD: every point has the
+    same distances (2e to its partner, 2 and 2 sqrt(1 + e^2) to the others), so all degrees are equal and
+    the modularity is the within-class share of W = E^2 minus 1/2, E = exp(-d / mean(d) / T)."""
+    e = 0.1
+    X = np.array([[1, e], [1, -e], [-1, e], [-1, -e]], dtype=np.float64)
+    y = np.array([0, 0, 1, 1])
+    within, near, far = 2 * e, 2.0, 2 * np.sqrt(1 + e**2)
+    mean_d = (within + 2 * near + 2 * far + within) / 6
+
+    def rld_by_hand(T):
+        w, n_, f = (np.exp(-d / mean_d / T) ** 2 for d in (within, near, far))
+        return w / (w + n_ + f) - 0.5
+
+    m = measure(X, y, [1.0, 0.1], [1, 2, 3])
     assert set(m) == {"CH", "RLD", "CHI"}
-    assert m["CH"] == calinski_harabasz(X, y)
-    assert m["RLD"] == rld_sweep(X, y, [1.0, 0.1]) and list(m["RLD"]) == [1.0, 0.1]
-    assert m["CHI"] == chi(X, y, [1, 50]) and list(m["CHI"]) == [1, 50]
+    assert m["CH"] == pytest.approx(2 / e**2, rel=1e-9)
+    assert m["CHI"] == {1: pytest.approx(1.0), 2: pytest.approx(0.5), 3: pytest.approx(1 / 3)}
+    assert list(m["RLD"]) == [1.0, 0.1]
+    assert m["RLD"][1.0] == pytest.approx(rld_by_hand(1.0), abs=1e-9) and 0.3 < m["RLD"][1.0] < 0.4
+    assert m["RLD"][0.1] == pytest.approx(rld_by_hand(0.1), abs=1e-9) and m["RLD"][0.1] == pytest.approx(0.5, abs=1e-4)
     assert measure(torch.from_numpy(X), y, [1.0], [1])["CH"] == pytest.approx(m["CH"], rel=1e-12)
 
 

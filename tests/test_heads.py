@@ -198,27 +198,6 @@ def test_gcn_is_the_two_layer_graph_convolution_written_out(k):
     torch.testing.assert_close(model(labels, A, model.spread(labels, A)), ours.detach())
 
 
-@pytest.mark.parametrize("k", [None, 10])
-def test_graph_then_fit_on_graph_is_fit(k):
-    """fit() is graph() on train + val + test, then fit_on_graph with those roles: the same seed gives the
-    same weights, curve and predictions."""
-    (X, y), (Xv, yv), (Xt, yt) = splits(noise=0.6)
-    kw = dict(k=k, temperature=0.2, patience=10, seed=5)
-    fitted = GCNHead(**kw).fit(X, y, Xv, yv, Xt, yt)
-    head = GCNHead(**kw)
-    A = head.graph(np.concatenate([X, Xv, Xt]))
-    index = np.arange(len(X) + len(Xv) + len(Xt))
-    fit_idx, val_idx, test_idx = index[:len(X)], index[len(X):len(X) + len(Xv)], index[len(X) + len(Xv):]
-    split = head.fit_on_graph(A, np.concatenate([y, yv]), fit_idx, val_idx, test_idx, yt)
-    for a, b in zip(fitted.model_.parameters(), split.model_.parameters()):
-        assert torch.equal(a, b)
-    np.testing.assert_array_equal(fitted.test_curve_, split.test_curve_)
-    np.testing.assert_array_equal(fitted.predict(), split.predict())
-    assert (fitted.n_steps_, fitted.best_step_, fitted.val_accuracy_, fitted.test_accuracy_) == \
-        (split.n_steps_, split.best_step_, split.val_accuracy_, split.test_accuracy_)
-    assert fitted.graph_ == split.graph_
-
-
 def test_fit_on_graph_roles_are_index_sets_in_any_node_order():
     """One graph over all images serves every split: the nodes may be in any order, roles are by index.
     Without validation nodes it is the authors' protocol (what classify's authors'-protocol fit uses)."""
