@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.book import across, chapters, fidelity, report, verdicts  # noqa: E402
+from clorg.book import across, chapters, fidelity, summary, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.provenance import describe_hardware  # noqa: E402
@@ -106,14 +106,14 @@ def findings_markdown(profile: str, execution: dict | None = None) -> str:
     not execute in this build (``execution``: build/<profile>/execution.json), the summary is an earlier
     build's, and a note above the block says so."""
     try:
-        summary = report.read_summary(results_dir(profile) / "summary.json")
+        found = summary.read(results_dir(profile) / "summary.json")
     except ValueError as exc:  # damaged, or written by older code before SPEC 7 version 2
         return f":::{{warning}}\nNo findings for profile `{profile}`: {exc}.\n:::\n\n{ACROSS_LINK}\n"
-    if summary is None:
+    if found is None:
         return (f":::{{warning}}\nNo findings for profile `{profile}`: results/{profile}/summary.json is missing. "
                 f"The report chapter writes it (`python ci/execute_notebooks.py --profile {profile}`).\n:::\n\n"
                 f"{ACROSS_LINK}\n")
-    block = verdicts.findings_markdown(summary, link="{doc}`reproduction report <../notebooks/09_report>`")
+    block = verdicts.findings_markdown(found, link="{doc}`reproduction report <../notebooks/09_report>`")
     block += f"\n{ACROSS_LINK}\n"
     outcome = next((n["outcome"] for n in (execution or {}).get("notebooks", []) if n["notebook"] == "09_report"),
                    None)

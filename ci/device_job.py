@@ -138,7 +138,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from clorg.book import chapters, report, store
+    from clorg.book import chapters, report, store, summary
     from clorg.core import provenance, variants
     from clorg.core.config import ConfigError, all_runs, parse_overrides
     from clorg.core.devices import default_device
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
             step(stem, lambda: chapters.training(cfg, data))
         else:
             step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=10)
-    step("summary", lambda: report.write_summary(cfg, report.summary(report.collect(cfg, data), cfg, data,
+    step("summary", lambda: summary.write(cfg, summary.build(report.collect(cfg, data), cfg, data,
                                                                      time.time() - started)))
     bad = [s for s in job["steps"] if s["status"] != "ok"]
     return 3 if bad else 0

@@ -1,4 +1,4 @@
-"""The reproduction report (clorg.book.report): verdicts from stored results, never from a recomputation."""
+"""The reproduction report (clorg.book.report, with clorg.book.paper_numbers and clorg.book.summary): verdicts from stored results, never from a recomputation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from clorg.analysis import records as R
 from clorg.analysis.classify import prediction_record
-from clorg.book import chapters, report, store, verdicts
+from clorg.book import chapters, paper_numbers, report, store, summary, verdicts
 from clorg.core import paper
 from clorg.core.config import load_profile
 from factories import FakeData, head_records, tidy
@@ -76,7 +76,7 @@ def test_missing_results_say_which_command_produces_them(stored):
     assert len(gaps) == len(report.REPORTED) and "notebooks/06_classifiers.ipynb" in set(gaps["produced by"])
     assert set(gaps["command"]) == {f"python -m clorg.book --profile smoke --only {chapters.chapter_of(n).stem}"
                                     for n in report.REPORTED}
-    nums = report.numbers(collected, cfg, data)
+    nums = paper_numbers.table(collected, cfg, data)
     assert set(nums["verdict"]) == {"missing"}
     assert nums["reason"].str.startswith("run `python -m clorg.book --profile smoke --only ").all()
 
@@ -89,7 +89,7 @@ def test_comparable_chi_is_judged_within_the_tolerance(stored):
     _store(cfg, data, "geometry", _geometry(cl, sl))
     collected = report.collect(cfg, data)
     assert collected["geometry"].kind == "current"
-    nums = report.numbers(collected, cfg, data).set_index("what")
+    nums = paper_numbers.table(collected, cfg, data).set_index("what")
     assert set(nums["verdict"]) <= VERDICTS
     assert nums.loc["CHI(k), ViT contrastive, k=1", "verdict"] == "reproduced"
     assert nums.loc["CHI(k), ViT supervised, k=1000", "verdict"] == "not reproduced"
@@ -112,7 +112,7 @@ def test_another_encoder_or_a_subset_is_not_comparable(stored):
     data = _Data(train=10_000)
     _store(cfg, data, "geometry", _geometry([0.5] * 5, [0.5] * 5, encoder="resnet18"))
     collected = report.collect(cfg, data)
-    nums = report.numbers(collected, cfg, data)
+    nums = paper_numbers.table(collected, cfg, data)
     chi = nums[nums["section"] == "CHI"]
     assert set(chi["verdict"]) == {"not comparable"}
     assert "this profile trains no vit" in chi["reason"].iloc[0] and "10,000 training images" in chi["reason"].iloc[0]
@@ -123,8 +123,8 @@ def test_another_encoder_or_a_subset_is_not_comparable(stored):
     assert two["verdict"] == "inconclusive" and two["comparisons"][0]["absent"] == ["CH(SL)"]
     assert "CH(SL) not computed" in two["deciding"]
     cfg = _cfg(width_scale=0.5)
-    assert report._setting(cfg, _Data(), "vit") == "our vit is at width x0.5"
-    assert report._setting(_cfg(), _Data(), "vit") is None
+    assert paper_numbers._setting(cfg, _Data(), "vit") == "our vit is at width x0.5"
+    assert paper_numbers._setting(_cfg(), _Data(), "vit") is None
 
 
 TEST_LABELS = np.arange(400) % 10
@@ -156,7 +156,7 @@ def test_heads_and_claim4_read_the_stored_classifiers(stored):
     cfg, data = _cfg(), _Data()
     _store(cfg, data, "classifiers", _classifiers())
     collected = report.collect(cfg, data)
-    nums = report.numbers(collected, cfg, data).set_index("what")
+    nums = paper_numbers.table(collected, cfg, data).set_index("what")
     assert nums.loc["linear on contrastive ViT (authors' protocol), %", "verdict"] == "reproduced"
     assert nums.loc["linear on contrastive ViT (authors' protocol), %", "ours"] == "86.43"
     assert nums.loc["gcn T=0.1 on contrastive ViT (authors' protocol), %", "verdict"] == "not reproduced"
@@ -215,7 +215,7 @@ def test_dynamics_and_near_duplicates_verdicts(stored):
     _store(cfg, data, "dynamics", _dynamics())
     _store(cfg, data, "near_duplicates", _near_duplicates())
     collected = report.collect(cfg, data)
-    dyn = report.numbers(collected, cfg, data).set_index("what")
+    dyn = paper_numbers.table(collected, cfg, data).set_index("what")
     assert dyn.loc["trend over training, vit moco_queue (cosine schedule)", "verdict"] == "reproduced"
     assert dyn.loc["trend over training, vit simclr (cosine schedule)", "verdict"] == "direction only"
     assert "max 250" in dyn.loc["trend over training, vit simclr (cosine schedule)", "ours"]
@@ -309,9 +309,9 @@ def test_verdicts_of_a_build(build):
 def test_summary_has_exactly_its_schema(build):
     cfg, data = build
     collected = report.collect(cfg, data)
-    s = report.summary(collected, cfg, data, build_seconds=123.456)
+    s = summary.build(collected, cfg, data, build_seconds=123.456)
     assert list(s) == ["profile", "dataset", "encoders", "claims", "spec_version", "build_seconds"]
-    assert list(s) == list(report.SUMMARY_KEYS)
+    assert list(s) == list(summary.KEYS)
     assert (s["profile"], s["dataset"], s["build_seconds"], s["spec_version"]) == ("smoke", "cifar10", 123.5, 2)
     assert all(list(e) == ["encoder", "method", "epochs", "knn_accuracy", "chi1_train", "in_regime", "regime_conditions"]
                for e in s["encoders"])
@@ -331,23 +331,23 @@ def test_summary_has_exactly_its_schema(build):
     assert [x["quantity"] for x in one["comparisons"][0]["conditions"]] == ["D(CL)", "D(SL)", "D(CL) − D(SL)"]
     assert one["authors"]["verdict"] == "reproduced" and s["claims"][4]["authors"] is None
     json.dumps(s, allow_nan=False)  # plain JSON, no NaN
-    assert report.summary(collected, cfg, data, None)["build_seconds"] is None
+    assert summary.build(collected, cfg, data, None)["build_seconds"] is None
 
 
 def test_summary_of_an_empty_store(stored):
     cfg, data = _cfg(), _Data()
-    s = report.summary(report.collect(cfg, data), cfg, data, None)
+    s = summary.build(report.collect(cfg, data), cfg, data, None)
     assert s["encoders"] == [] and [c["verdict"] for c in s["claims"]] == ["missing"] * 7
     assert all(c["in_regime"] is None and c["deciding"] == "—" for c in s["claims"])
 
 
 def test_write_and_read_summary(build, stored):
     cfg, data = build
-    s = report.summary(report.collect(cfg, data), cfg, data, 10.0)
-    path = report.write_summary(cfg, s)
+    s = summary.build(report.collect(cfg, data), cfg, data, 10.0)
+    path = summary.write(cfg, s)
     assert path == stored / "smoke" / "summary.json" and path.is_file()
-    assert report.read_summary(path) == json.loads(json.dumps(s))  # tuples read back as lists
-    assert report.read_summary(path.with_name("absent.json")) is None
+    assert summary.read(path) == json.loads(json.dumps(s))  # tuples read back as lists
+    assert summary.read(path.with_name("absent.json")) is None
 
 
 def test_read_summary_names_a_broken_file(stored):
@@ -355,19 +355,19 @@ def test_read_summary_names_a_broken_file(stored):
     path.parent.mkdir(parents=True)
     path.write_text('{"profile": "smoke", "dataset": "cif')
     with pytest.raises(ValueError, match=rf"{path} cannot be read.*09_report.ipynb"):
-        report.read_summary(path)
+        summary.read(path)
     path.write_text(json.dumps({"profile": "smoke", "dataset": "cifar10"}))
     with pytest.raises(ValueError, match=rf"{path} lacks \['encoders', 'claims', 'spec_version', 'build_seconds'\]"):
-        report.read_summary(path)
+        summary.read(path)
     for not_an_object in ("[1, 2]", "null", "5"):
         path.write_text(not_an_object)
         with pytest.raises(ValueError, match=str(path)):
-            report.read_summary(path)
+            summary.read(path)
 
 
 def test_findings_open_with_a_table_of_every_claim(build):
     cfg, data = build
-    s = report.summary(report.collect(cfg, data), cfg, data, None)
+    s = summary.build(report.collect(cfg, data), cfg, data, None)
     s["claims"][3]["verdict"] = "inconclusive"
     md = verdicts.findings_markdown(s, link="[report](09_report.ipynb)")
     assert md.startswith("On the `smoke` profile (cifar10), judged by the pre-registered criteria of SPEC section 7 "

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
         os.environ["CLORG_ALLOW_CPU"] = "1"
 
-    from . import chapters, report  # after argument parsing: these import torch
+    from . import chapters, report, summary  # after argument parsing: these import torch
 
     try:
         cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
@@ -77,12 +77,12 @@ def main(argv=None) -> int:
             compute(cfg, data, args.fresh)
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
-    summary = report.summary(report.collect(cfg, data), cfg, data, time.time() - started)
-    path = report.write_summary(cfg, summary)
+    built = summary.build(report.collect(cfg, data), cfg, data, time.time() - started)
+    path = summary.write(cfg, built)
     _say(f"[{time.time() - started:6.0f} s] summary: {path}")
     _say("\n| step | seconds |\n|---|---:|\n" + "\n".join(f"| {s} | {t:.1f} |" for s, t in times)
          + f"\n| total | {time.time() - started:.1f} |")
-    for c in summary["claims"]:
+    for c in built["claims"]:
         _say(f"claim {c['claim']}: {c['verdict']}")
     return 3 if skipped else 0
 

@@ -1,0 +1,71 @@
+"""The machine-readable summary of a build, ``results/<profile>/summary.json``: the encoders and their
+regime, and per claim the verdict with its sub-conditions and the authors' numbers through the same test
+(:func:`clorg.book.report.verdicts`). The intro's findings block and the Across-profiles page read it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core import criteria, paths, variants
+from ..core.atomic import write_json
+from . import report, store
+
+
+def build(collected: dict, cfg: dict, data, build_seconds: float | None) -> dict:
+    """The machine-readable summary of a build (``results/<profile>/summary.json``): the encoders and
+    their regime, and per claim the verdict, ``in_regime``, the deciding numbers, every sub-condition of
+    every comparison and the authors' numbers through the same test."""
+    def claim_id(cid):
+        return int(cid) if cid.isdigit() else cid
+
+    return {
+        "profile": variants.folder_name(cfg), "dataset": data.summary()["name"],
+        # epochs: the epoch the encoder was measured at (its last, or the authors' analysed epoch)
+        "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": r["knn"],
+                      "chi1_train": r["chi1"], "in_regime": r["in_regime"], "regime_conditions": r["conditions"]}
+                     for r in report.regime_rows(collected)],
+        "claims": [{"claim": claim_id(c["claim"]), "verdict": c["verdict"], "in_regime": c["in_regime"],
+                    "statement": c["statement"], "deciding": c["deciding"], "rule": c["rule"],
+                    "one_training_seed": c["one_training_seed"], "comparisons": c["comparisons"],
+                    "authors": c["authors"], "authors_note": c["authors_note"], "reason": c.get("reason")}
+                   for c in report.verdicts(collected, cfg)],
+        "spec_version": criteria.SPEC_VERSION,
+        "build_seconds": None if build_seconds is None else round(float(build_seconds), 1),
+    }
+
+
+KEYS = ("profile", "dataset", "encoders", "claims", "spec_version", "build_seconds")
+
+
+def write(cfg: dict, summary: dict) -> Path:
+    """Store ``summary`` (from :func:`build`) as the profile's summary.json, atomically; its path."""
+    path = store.results_dir(variants.folder_name(cfg)) / "summary.json"
+    write_json(path, summary)
+    return path
+
+
+def read(path: Path) -> dict | None:
+    """A summary.json, checked for its keys; None when absent; ValueError naming the file when broken."""
+    if not path.is_file():
+        return None
+    try:
+        out = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} cannot be read ({exc}); re-run notebooks/09_report.ipynb to write it again") from exc
+    if not isinstance(out, dict):
+        raise ValueError(f"{path} is not a JSON object; re-run notebooks/09_report.ipynb to write it again")
+    lacking = [k for k in KEYS if k not in out]
+    if lacking:
+        raise ValueError(f"{path} lacks {lacking}; re-run notebooks/09_report.ipynb to write it again")
+    return out
+
+
+def build_seconds(profile: str) -> float | None:
+    """The wall time of the chapters executed so far in this build (build/<profile>/execution.json)."""
+    path = paths.ROOT / "build" / profile / "execution.json"
+    try:
+        return sum(n["seconds"] for n in json.loads(path.read_text())["notebooks"])
+    except (OSError, ValueError, KeyError):
+        return None
