@@ -63,7 +63,7 @@ def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_r
     bundle.export(moco_run, tmp_path / "w")
     folder = tmp_path / "runs" / "smoke" / moco_run.folder.name
     bundle.install(tmp_path / "w", "moco_queue", folder)
-    assert runs.is_usable(folder)
+    assert runs.RunFolder(folder).is_usable()
     got = load_finished(tiny(), MOCO, runs_root=tmp_path / "runs")
     assert got.record["finished_at"] == moco_run.record["finished_at"]  # results computed there stay current
     assert got.record["code"] == moco_run.record["code"] and "bfloat16" in got.record["weights"]
@@ -197,7 +197,7 @@ def test_the_book_installs_committed_weights_and_never_recomputes_dynamics_from_
     cfg = tiny(**{"train.methods": ["moco_queue"]})
     data = choose_profile_dataset(cfg)
     (folder,) = chapters.install_committed(cfg, data)
-    assert folder.name == moco_run.folder.name and runs.is_usable(folder)
+    assert folder.name == moco_run.folder.name and runs.RunFolder(folder).is_usable()
     assert chapters.install_committed(cfg, data) == []  # installed once
     # a chapter reading the final weights computes from them; the dynamics, which read the snapshots, never
     assert chapters.can_analyse(cfg, data, chapters.CHAPTERS["04_metrics"])

@@ -19,6 +19,7 @@ from clorg.core import code, paths
 from clorg.core.config import SCHEMA, load_profile, main_runs
 from clorg.train import locate
 from clorg.train import runs as run_files
+from clorg.train.runs import RunFolder
 from factories import FakeData, feature_set
 
 RESULTS = [name for c in CHAPTERS.values() for name in c.produces]
@@ -261,7 +262,8 @@ def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, 
     (folder / "checkpoints").mkdir(parents=True)
     for epoch in (0, 5, 10):
         (folder / "checkpoints" / f"encoder_e{epoch:04d}.pt").write_bytes(b"")
-    monkeypatch.setattr(chapters, "profile_runs", lambda cfg, data, specs: [SimpleNamespace(folder=folder)])
+    monkeypatch.setattr(chapters, "profile_runs",
+                        lambda cfg, data, specs: [SimpleNamespace(folder=folder, files=RunFolder(folder))])
     monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: [])
     cfg = load_profile("smoke", {"metrics.extra_epochs": [{"encoder": "resnet18", "method": "supervised", "epoch": 7}]})
     data = FakeData()

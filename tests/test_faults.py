@@ -570,7 +570,7 @@ def test_nan_weights_behind_a_finite_loss_are_never_checkpointed(tmp_path, monke
     (folder,) = run_folders(tmp_path)
     assert all(np.isfinite(calls)) and len(calls) == steps_per_epoch
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["encoder_e0000.pt"]  # nothing of epoch 1
-    assert not runs.is_usable(folder)  # nothing trained to read
+    assert not runs.RunFolder(folder).is_usable()  # nothing trained to read
 
 
 def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, finished_run):

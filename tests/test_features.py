@@ -163,11 +163,14 @@ def _run_folder(tmp_path, encoder, method, final, kept=()):
     """A stand-in for a finished run: its config, final epoch and the snapshots it kept."""
     from types import SimpleNamespace
 
+    from clorg.train.runs import RunFolder
+
     folder = tmp_path / f"{encoder}-{method}-{final}"
     (folder / "checkpoints").mkdir(parents=True)
     for e in kept:
         (folder / "checkpoints" / f"encoder_e{e:04d}.pt").touch()
-    return SimpleNamespace(config={"encoder": encoder, "method": method}, final_epoch=final, folder=folder)
+    return SimpleNamespace(config={"encoder": encoder, "method": method}, final_epoch=final, folder=folder,
+                           files=RunFolder(folder))
 
 
 def test_the_supervised_resnet18_is_analysed_at_the_authors_epoch_120(tmp_path):

@@ -160,7 +160,7 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     assert load(stopped.folder / "checkpoints" / "last.pt")["epoch"] == 1  # checkpointed where it stopped
     assert (stopped.folder / "checkpoints" / "encoder_e0001.pt").is_file()
     assert "stopped after epoch 1 of 3" in capsys.readouterr().out
-    assert not runs.is_finished(stopped.folder) and runs.is_usable(stopped.folder)
+    assert not runs.RunFolder(stopped.folder).is_finished() and runs.RunFolder(stopped.folder).is_usable()
 
     # the analysis can read it as it is, and says so
     usable = load_finished(cfg, spec(), runs_root=tmp_path)

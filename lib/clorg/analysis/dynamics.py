@@ -26,7 +26,6 @@ from tqdm.auto import tqdm
 from ..core import criteria
 from ..core.devices import default_device
 from ..features import run_features
-from ..train.runs import snapshot_epochs
 from ..train.schedule import epoch_rates
 from . import records as R
 from .classify import snapshot_head_records
@@ -37,7 +36,7 @@ from .set_loss import view_outputs, whole_set_loss
 
 def checkpoint_epochs(result) -> list[int]:
     """Sorted epochs of the encoder snapshots saved in ``result``'s run folder (a RunResult)."""
-    epochs = snapshot_epochs(result.folder)
+    epochs = result.files.snapshot_epochs()
     if not epochs:
         c = result.config
         raise FileNotFoundError(

@@ -24,7 +24,7 @@ from ..core.atomic import write_atomic
 from ..core.config import RunSpec, kind_of, main_runs
 from ..core.devices import default_device
 from ..train.encode import encode
-from ..train.runs import RunResult, load_finished, snapshot_path
+from ..train.runs import RunResult, load_finished
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +131,7 @@ def analysed_features_epoch(result: RunResult) -> int:
     profile's 600), which the run must have kept."""
     c = result.config
     epoch = paper.analysed_epoch(c["encoder"], kind_of(c["method"]), result.final_epoch)
-    if epoch != result.final_epoch and not snapshot_path(result.folder, epoch).is_file():
+    if epoch != result.final_epoch and not result.files.snapshot(epoch).is_file():
         raise ValueError(f"the authors analysed {c['encoder']} {c['method']} at epoch {epoch}, but run "
                          f"{result.folder.name} did not keep that snapshot: set train.checkpoint_every to a divisor "
                          f"of {epoch} and retrain it (python -m clorg.train ... --force)")

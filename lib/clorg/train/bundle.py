@@ -22,16 +22,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 from pathlib import Path
 
 import torch
 
 from ..core import paths
-from ..core.atomic import write_bytes, write_json
+from ..core.atomic import write_bytes
 from . import checkpoint
 from .models import build_encoder
-from .runs import snapshot_path
+from .runs import RunFolder
 
 SHARD_BYTES = 15 * 2**20  # the device tool brings back files of at most 16 MiB
 FORMAT = 1
@@ -67,10 +66,10 @@ def tensors_sha256(state: dict) -> str:
 
 def _final_parts(result) -> dict:
     """The tensors that travel: ``encoder.*`` from the final snapshot, the method's head from last.pt."""
-    folder, epoch = result.folder, result.final_epoch
-    encoder = checkpoint.load(snapshot_path(folder, epoch))["encoder"]
+    epoch = result.final_epoch
+    encoder = checkpoint.load(result.files.snapshot(epoch))["encoder"]
     out = {f"encoder.{k}": v for k, v in encoder.items()}
-    last = folder / "checkpoints" / "last.pt"
+    last = result.files.last_checkpoint
     head = _HEADS[result.config["method"]]
     if last.is_file():
         state = checkpoint.load(last)
@@ -82,7 +81,7 @@ def _final_parts(result) -> dict:
 def export(result, out_dir: Path) -> list[Path]:
     """Write ``result``'s bundle into ``out_dir`` as ``<method>.<i>.pt``; returns the shard paths."""
     tensors = {k: _travel_dtype(k, v) for k, v in _final_parts(result).items()}
-    init = checkpoint.load(snapshot_path(result.folder, 0))["encoder"]
+    init = checkpoint.load(result.files.snapshot(0))["encoder"]
     groups, size = [[]], 0
     for key in sorted(tensors):
         nbytes = tensors[key].numel() * tensors[key].element_size()
@@ -202,22 +201,23 @@ def install(weights: Path, method: str, folder: Path) -> Path:
         raise BundleError(f"the random initialisation of {meta['run']} regenerated here differs from the one "
                           f"it was trained from (another torch version builds other initial weights?); its "
                           f"random-init features cannot be reproduced on this machine")
-    snapshot_path(folder, 0).parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save({"encoder": init, "epoch": 0}, snapshot_path(folder, 0))
-    checkpoint.save({"encoder": encoder_state(tensors), "epoch": meta["epoch"]}, snapshot_path(folder, meta["epoch"]))
-    write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in meta["log"]).encode())
-    write_json(folder / "config.json", meta["config"])
+    files = RunFolder(folder)
+    files.checkpoints.mkdir(parents=True, exist_ok=True)
+    checkpoint.save({"encoder": init, "epoch": 0}, files.snapshot(0))
+    checkpoint.save({"encoder": encoder_state(tensors), "epoch": meta["epoch"]}, files.snapshot(meta["epoch"]))
+    files.write_log(meta["log"])
+    files.write_config(meta["config"])
     # the training machine's record, unchanged but for where the weights are now read from: the results
     # computed there recorded its finish time and code, and stay current against it
-    write_json(folder / "record.json", {**meta["record"], "weights": f"{paths.shown(weights)}/{method}.* "
-                                               f"(bfloat16, the BatchNorm statistics float32)"})
+    files.write_record({**meta["record"], "weights": f"{paths.shown(weights)}/{method}.* "
+                                                      f"(bfloat16, the BatchNorm statistics float32)"})
     return folder
 
 
 def round_final(result) -> None:
     """Replace ``result``'s final snapshot by the weights that travel (bfloat16 read back as float32), so
     that what is analysed on the training machine is what the committed bundle gives elsewhere."""
-    path = snapshot_path(result.folder, result.final_epoch)
+    path = result.files.snapshot(result.final_epoch)
     state = checkpoint.load(path)
     state["encoder"] = {k: _travel_dtype(k, v).to(v.dtype) for k, v in state["encoder"].items()}
     checkpoint.save(state, path)

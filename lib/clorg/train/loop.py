@@ -5,7 +5,6 @@ that resume bit-identically, and DistributedDataParallel when started by torchru
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -18,7 +17,6 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core import locks, paper, paths, provenance
-from ..core.atomic import append_atomic, write_bytes
 from ..core.config import RunSpec
 from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
@@ -52,7 +50,7 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
     rank, world = rank_and_world()
     if run_cfg["batch_size"] % world:
         raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
-    if runs.is_finished(folder) and not force:
+    if runs.RunFolder(folder).is_finished() and not force:
         return finished(folder, run_cfg)
     device = torch.device(device) if device is not None else default_device()
     if world > 1:  # one torchrun job: its ranks train together and need no lock among themselves
@@ -62,7 +60,7 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
             torch.distributed.barrier()  # no rank may look at the folder while it is removed
         return _train(run_cfg, data, folder, device, progress, stop_after)
     with locks.exclusive(folder.parent / f".{folder.name}.lock", f"run {folder.name}"):
-        if runs.is_finished(folder) and not force:  # another process finished it while we waited
+        if runs.RunFolder(folder).is_finished() and not force:  # another process finished it while we waited
             return finished(folder, run_cfg)
         if force:
             shutil.rmtree(folder, ignore_errors=True)
@@ -167,35 +165,35 @@ def _set_rng_state(state: dict, sampler: torch.Generator, augment: torch.Generat
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _diverged(folder: Path, last_path: Path, kind: str, what: str, where: str):
+def _diverged(files: runs.RunFolder, kind: str, what: str, where: str):
     """Stop a run whose loss or weights stopped being finite: record it (rank 0) and raise."""
-    kept = f"the last good checkpoint ({last_path}) is kept" if last_path.is_file() else \
+    kept = f"the last good checkpoint ({files.last_checkpoint}) is kept" if files.last_checkpoint.is_file() else \
         "no checkpoint had been written yet"
     if rank_and_world()[0] == 0:
-        _record_divergence(folder, last_path, f"diverged: {what} at {where}")
+        _record_divergence(files, f"diverged: {what} at {where}")
     # resuming replays the same random streams and diverges again at the same step: the fix is a new run
     raise TrainingDiverged(
-        f"{what} at {where} of {folder.name}; training stopped and {kept}. Lower train.{kind}_lr or lengthen "
+        f"{what} at {where} of {files.path.name}; training stopped and {kept}. Lower train.{kind}_lr or lengthen "
         f"the warm-up: that is a new configuration, trained from the start in its own folder (running this "
         f"one again unchanged resumes it and diverges at the same step)")
 
 
-def _record_divergence(folder: Path, last_path: Path, why: str) -> None:
+def _record_divergence(files: runs.RunFolder, why: str) -> None:
     """Mark a diverged run as stopped early at its last checkpoint, so that the analysis can still read
     what it learnt before (and says that it diverged); a later run() resumes it from that checkpoint."""
-    done = checkpoint.load(last_path)["epoch"] if last_path.is_file() else 0
-    record = runs.read_json(folder / "record.json") or {}
-    log = _keep_log_until(folder, done)
+    done = checkpoint.load(files.last_checkpoint)["epoch"] if files.last_checkpoint.is_file() else 0
+    record = files.read_record() or {}
+    log = _keep_log_until(files, done)
     record.update(finished=False, epochs_done=done, stopped_early=f"{why}; it ends at its last checkpoint, epoch {done}",
                   **_log_summary(log))
-    runs.write_record(folder / "record.json", record)
+    files.write_record(record)
 
 
-def _keep_log_until(folder: Path, epoch: int) -> list[dict]:
+def _keep_log_until(files: runs.RunFolder, epoch: int) -> list[dict]:
     """Drop the log's epochs after ``epoch`` (trained after the checkpoint that is resumed from: they are
     trained again) and return what is kept."""
-    log = [e for e in runs.read_log(folder) if e["epoch"] <= epoch]
-    write_bytes(folder / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log).encode())
+    log = [e for e in files.read_log() if e["epoch"] <= epoch]
+    files.write_log(log)
     return log
 
 
@@ -252,8 +250,12 @@ class _Session:
         return self.rank == 0
 
     @property
+    def files(self) -> runs.RunFolder:
+        return runs.RunFolder(self.folder)
+
+    @property
     def last_path(self) -> Path:
-        return self.folder / "checkpoints" / "last.pt"
+        return self.files.last_checkpoint
 
     @property
     def global_batch(self) -> int:
@@ -293,8 +295,8 @@ def _start(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
             print(f"resuming {folder.name} after epoch {s.start_epoch} of {run_cfg['epochs']}", flush=True)
     elif s.main:
         folder.mkdir(parents=True, exist_ok=True)
-        runs.write_record(folder / "config.json", run_cfg)
-        checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": 0}, runs.snapshot_path(folder, 0))
+        s.files.write_config(run_cfg)
+        checkpoint.save({"encoder": method.encoder.state_dict(), "epoch": 0}, s.files.snapshot(0))
     origin = _warm_start(method, run_cfg, s.main) if s.start_epoch == 0 and run_cfg.get("warm_start") else None
     if s.main:
         _write_start_record(s, data, run_id, origin)
@@ -308,7 +310,7 @@ def _start(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
 
 def _write_start_record(s: _Session, data: DatasetChoice, run_id: str, origin: dict | None) -> None:
     """The run's record as training starts (or resumes): provenance, and what a warm start continues."""
-    _keep_log_until(s.folder, s.start_epoch)
+    _keep_log_until(s.files, s.start_epoch)
     record = {
         "run": run_id, "finished": False, "config": s.run_cfg, "commit": provenance.git_commit(),
         "code": runs.training_code(),
@@ -322,9 +324,9 @@ def _write_start_record(s: _Session, data: DatasetChoice, run_id: str, origin: d
         "epochs_before": origin["epochs_before"] if origin else 0, "warm_start_from": origin and origin["run"],
     }
     if s.start_epoch > 0:
-        earlier = runs.read_json(s.folder / "record.json") or {}
+        earlier = s.files.read_record() or {}
         record.update({k: earlier[k] for k in ("jobs", "epochs_before", "warm_start_from") if k in earlier})
-    runs.write_record(s.folder / "record.json", record)
+    s.files.write_record(record)
 
 
 def _one_epoch(s: _Session, epoch: int, bar) -> dict:
@@ -354,7 +356,7 @@ def _one_epoch(s: _Session, epoch: int, bar) -> dict:
         if not finite:
             what = f"the loss became {value}" if not math.isfinite(value) else \
                 "the loss became non-finite on another process"
-            _diverged(s.folder, s.last_path, run_cfg["kind"], what,
+            _diverged(s.files, run_cfg["kind"], what,
                       f"epoch {epoch + 1}, steps {checked + 1}-{step_in_epoch + 1}")
         loss_sum += value
         bar.update(step_in_epoch + 1 - checked)
@@ -374,11 +376,11 @@ def _save(s: _Session, epoch: int) -> None:
     """The snapshot after ``epoch`` epochs and ``last.pt`` (to resume from), never over a good checkpoint
     with NaN weights (a last step can leave them behind a finite loss)."""
     if not all(bool(torch.isfinite(p).all()) for p in s.method.parameters()):
-        _diverged(s.folder, s.last_path, s.run_cfg["kind"], "the weights became NaN or infinite",
+        _diverged(s.files, s.run_cfg["kind"], "the weights became NaN or infinite",
                   f"the end of epoch {epoch}")
     rng = _rng_state(s.sampler, s.augment)  # a collective under torchrun
     if s.main:
-        checkpoint.save({"encoder": s.method.encoder.state_dict(), "epoch": epoch}, runs.snapshot_path(s.folder, epoch))
+        checkpoint.save({"encoder": s.method.encoder.state_dict(), "epoch": epoch}, s.files.snapshot(epoch))
         checkpoint.save({"run_hash": runs.run_hash(s.run_cfg), "epoch": epoch, "method": s.method.state_dict(),
                          "optimizer": s.optimizer.state_dict(), "rng": rng}, s.last_path)
     if s.world > 1:
@@ -390,8 +392,8 @@ def _finish(s: _Session, train_seconds: float) -> dict:
     if not s.main:
         return {}
     epochs = s.run_cfg["epochs"]
-    record = runs.read_json(s.folder / "record.json")
-    log = runs.read_log(s.folder)
+    record = s.files.read_record()
+    log = s.files.read_log()
     done = log[-1]["epoch"] if log else 0
     record.update(
         finished=done == epochs, epochs_done=done,
@@ -399,7 +401,7 @@ def _finish(s: _Session, train_seconds: float) -> dict:
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         train_seconds_this_session=round(train_seconds, 1), **_log_summary(log),
     )
-    runs.write_record(s.folder / "record.json", record)
+    s.files.write_record(record)
     if done < epochs:
         print(f"{s.folder.name}: {record['stopped_early']}; its checkpoints are kept, and training it again "
               f"resumes from epoch {done}", flush=True)
@@ -418,7 +420,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     for epoch in range(s.start_epoch, epochs):
         entry = _one_epoch(s, epoch, bar)
         if s.main:
-            append_atomic(folder / "log.jsonl", (json.dumps(entry) + "\n").encode())
+            s.files.append_log(entry)
         cut = stop_after is not None and epoch + 1 < epochs and time.time() + entry["seconds"] > stop_after
         if s.world > 1:
             cut = not _all_ranks(not cut, device)
@@ -430,4 +432,4 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     record = _finish(s, time.time() - t_start)
     if s.world > 1:
         torch.distributed.barrier()
-    return RunResult(folder, run_cfg, record, runs.read_log(folder) if s.main else [], reused=False)
+    return RunResult(folder, run_cfg, record, s.files.read_log() if s.main else [], reused=False)

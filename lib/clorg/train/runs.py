@@ -33,27 +33,94 @@ from pathlib import Path
 from torch import nn
 
 from ..core import code, paths
-from ..core.atomic import write_json
+from ..core.atomic import append_atomic, write_bytes, write_json
 from ..core.config import ENCODERS, METHODS, RunSpec, kind_of
 from ..data import DatasetChoice, choose_profile_dataset
 from . import checkpoint
 from .models import build_encoder
 
-# checkpoints/encoder_eNNNN.pt: the encoder after NNNN epochs (0: the random initialisation); this module
+# checkpoints/encoder_eNNNN.pt: the encoder after NNNN epochs (0: the random initialisation); RunFolder
 # alone writes and reads the name (tests/test_layout.py checks it)
 _SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
 
 
-def snapshot_path(folder: Path, epoch: int) -> Path:
-    """Where a run folder keeps its encoder after ``epoch`` epochs (0: the random initialisation)."""
-    return Path(folder) / "checkpoints" / f"encoder_e{epoch:04d}.pt"
+class RunFolder:
+    """A run's folder: the one place that knows the names of its files (listed in the module docstring).
+    Every reader and writer of a run's files goes through it; its writes are atomic
+    (:mod:`clorg.core.atomic`), so a full disk is reported with the path and nothing written before is lost."""
 
+    def __init__(self, path: Path):
+        self.path = Path(path)
 
-def snapshot_epochs(folder: Path) -> list[int]:
-    """The epochs whose encoder a run folder kept, sorted ([] when none)."""
-    found = Path(folder) / "checkpoints"
-    matches = [_SNAPSHOT.fullmatch(p.name) for p in found.glob("encoder_e*.pt")] if found.is_dir() else []
-    return sorted(int(m.group(1)) for m in matches if m)
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """Everything needed to resume the run."""
+        return self.checkpoints / "last.pt"
+
+    def snapshot(self, epoch: int) -> Path:
+        """Where the encoder after ``epoch`` epochs is kept (0: the random initialisation)."""
+        return self.checkpoints / f"encoder_e{epoch:04d}.pt"
+
+    def snapshot_epochs(self) -> list[int]:
+        """The epochs whose encoder the folder kept, sorted ([] when none)."""
+        found = self.checkpoints
+        matches = [_SNAPSHOT.fullmatch(p.name) for p in found.glob("encoder_e*.pt")] if found.is_dir() else []
+        return sorted(int(m.group(1)) for m in matches if m)
+
+    def read_config(self) -> dict | None:
+        return _read_json(self.path / "config.json")
+
+    def write_config(self, run_cfg: dict) -> None:
+        write_json(self.path / "config.json", run_cfg)
+
+    def read_record(self) -> dict | None:
+        """The run's record (provenance, and once it ended: how); None before the run started."""
+        return _read_json(self.path / "record.json")
+
+    def write_record(self, record: dict) -> None:
+        write_json(self.path / "record.json", record)
+
+    def read_log(self) -> list[dict]:
+        """The per-epoch log; a line cut short by a crash (the last one) is dropped with a message."""
+        path = self.path / "log.jsonl"
+        if not path.is_file():
+            return []
+        out = []
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError as exc:
+                if i == len(lines) - 1:  # an append cut short: the epoch is re-logged when the run resumes
+                    print(f"{path}: dropped an unreadable last line ({exc})", flush=True)
+                    break
+                raise UnreadableRunFile(f"{path} line {i + 1} cannot be read ({exc}); delete the run folder "
+                                        f"{self.path} and train it again") from exc
+        return out
+
+    def append_log(self, entry: dict) -> None:
+        """One epoch's line added to the log."""
+        append_atomic(self.path / "log.jsonl", (json.dumps(entry) + "\n").encode())
+
+    def write_log(self, entries: list[dict]) -> None:
+        """The whole log replaced by ``entries``."""
+        write_bytes(self.path / "log.jsonl", "".join(json.dumps(e) + "\n" for e in entries).encode())
+
+    def is_finished(self) -> bool:
+        """Trained for all its configured epochs."""
+        record = self.read_record()
+        return bool(record and record.get("finished"))
+
+    def is_usable(self) -> bool:
+        """Finished, or stopped early (a deadline, a divergence) after at least one checkpointed epoch: the
+        analysis can read it. A run that stopped before its first epoch has nothing to read."""
+        record = self.read_record()
+        return bool(record and (record.get("finished") or (record.get("stopped_early") and record.get("epochs_done"))))
+
 
 # knobs of the train section that do not change what a run computes, so are left out of its hash
 _NOT_HASHED = ("checkpoint_every",)
@@ -142,11 +209,7 @@ def stale_files(record: dict | None) -> list[str]:
     return code.changed_files((record or {}).get("code"), training_code())
 
 
-def write_record(path: Path, payload: dict) -> None:
-    write_json(path, payload)
-
-
-def read_json(path: Path) -> dict | None:
+def _read_json(path: Path) -> dict | None:
     """A run's JSON file; None when it does not exist. A file that exists but cannot be read is an
     error naming it and the fix: the run is then retrained from its last checkpoint."""
     try:
@@ -158,38 +221,6 @@ def read_json(path: Path) -> dict | None:
     except ValueError as exc:
         raise UnreadableRunFile(f"{path} cannot be read ({exc}); delete it and run the training again: the run "
                                 f"resumes from its last checkpoint") from exc
-
-
-def is_finished(folder: Path) -> bool:
-    """Trained for all its configured epochs."""
-    record = read_json(folder / "record.json")
-    return bool(record and record.get("finished"))
-
-
-def is_usable(folder: Path) -> bool:
-    """Finished, or stopped early (a deadline, a divergence) after at least one checkpointed epoch: the
-    analysis can read it. A run that stopped before its first epoch has nothing to read."""
-    record = read_json(folder / "record.json")
-    return bool(record and (record.get("finished") or (record.get("stopped_early") and record.get("epochs_done"))))
-
-
-def read_log(folder: Path) -> list[dict]:
-    """The per-epoch log; a line cut short by a crash (the last one) is dropped with a message."""
-    path = folder / "log.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        try:
-            out.append(json.loads(line))
-        except ValueError as exc:
-            if i == len(lines) - 1:  # an append cut short: the epoch is re-logged when the run resumes
-                print(f"{path}: dropped an unreadable last line ({exc})", flush=True)
-                break
-            raise UnreadableRunFile(f"{path} line {i + 1} cannot be read ({exc}); delete the run folder "
-                                    f"{folder} and train it again") from exc
-    return out
 
 
 # ============================================ a run's result ==========================================
@@ -219,6 +250,11 @@ class RunResult:
         return self.record.get("stopped_early")
 
     @property
+    def files(self) -> RunFolder:
+        """The run's folder and its files."""
+        return RunFolder(self.folder)
+
+    @property
     def stale_files(self) -> list[str]:
         """Training-code files changed since this run was trained ([] when the code is the same)."""
         return stale_files(self.record)
@@ -226,10 +262,10 @@ class RunResult:
     def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
         """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
         epoch = self.final_epoch if epoch is None else epoch
-        path = snapshot_path(self.folder, epoch)
+        path = self.files.snapshot(epoch)
         if not path.is_file():
             raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved epochs: "
-                                    f"{snapshot_epochs(self.folder)}")
+                                    f"{self.files.snapshot_epochs()}")
         enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
                             in_channels=self.config["dataset"]["image_shape"][2],
                             image_size=self.config["dataset"]["image_shape"][0])
@@ -247,7 +283,7 @@ def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None
     """
     data = data or choose_profile_dataset(cfg)
     run_cfg, folder = locate(cfg, spec, data, runs_root)
-    if not is_usable(folder):
+    if not RunFolder(folder).is_usable():
         state = "is unfinished" if folder.exists() else "does not exist"
         raise FileNotFoundError(
             f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
@@ -270,4 +306,5 @@ def locate(cfg: dict, spec: RunSpec, data: DatasetChoice, runs_root: Path | None
 
 def finished(folder: Path, run_cfg: dict) -> RunResult:
     """The RunResult of a run folder that exists (reused, not trained now)."""
-    return RunResult(folder, run_cfg, read_json(folder / "record.json"), read_log(folder), reused=True)
+    files = RunFolder(folder)
+    return RunResult(folder, run_cfg, files.read_record(), files.read_log(), reused=True)
