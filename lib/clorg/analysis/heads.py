@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import numbers
 import warnings
 
 import numpy as np
@@ -39,11 +38,12 @@ from .metrics import DENSE_MAX_NODES, rld_graph, top_neighbours
 # ============================================ input checks ============================================
 
 
+_NUM_CLASSES = checks.Rule("an integer >= 2", lambda v: checks.INTEGER(v) is None and v >= 2)
+
+
 def _train_set(X, y, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Checked training features (float32, CPU) and labels, and the number of classes C (given, or max + 1)."""
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
-                                    or num_classes < 2):
-        raise ValueError(f"num_classes must be None or an integer >= 2, got {num_classes!r}")
+    _NUM_CLASSES.require(num_classes, "num_classes", allow_none=True)
     X = checks.features(X, "X", dtype=torch.float32).cpu()
     y = checks.labels(y, len(X), "y", num_classes=num_classes).cpu()
     if len(torch.unique(y)) < 2:
@@ -63,14 +63,25 @@ def _optional_set(X, y, name: str, dim: int, num_classes: int, need_labels: bool
     return X, (None if y is None else checks.labels(y, len(X), f"y_{name}", num_classes=num_classes).cpu())
 
 
-def _check_training_params(est) -> None:
-    checks.positive_number(est.lr, "lr")
-    checks.positive_int(est.patience, "patience")
-    if est.max_steps is not None:  # None: no cap, patience alone stops (the authors' heads)
-        checks.positive_int(est.max_steps, "max_steps")
-    if isinstance(est.label_smoothing, bool) or not isinstance(est.label_smoothing, numbers.Real) \
-            or not 0 <= est.label_smoothing < 1:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {est.label_smoothing!r}")
+class _Trained:
+    """The training settings the linear head and the GCN share (AdamW at ``lr``, label smoothing, stopping
+    after ``patience`` steps without a better score, an optional cap on the steps, a seed, a device), and
+    their check by the core's rules (:mod:`clorg.core.checks`)."""
+
+    def __init__(self, num_classes, lr, label_smoothing, patience, max_steps, seed, device):
+        self.num_classes = num_classes
+        self.lr = lr
+        self.label_smoothing = label_smoothing
+        self.patience = patience
+        self.max_steps = max_steps
+        self.seed = seed
+        self.device = device
+
+    def _training_settings(self) -> None:
+        checks.positive_number(self.lr, "lr")
+        checks.positive_int(self.patience, "patience")
+        checks.positive_int(self.max_steps, "max_steps", allow_none=True)  # None: no cap, patience alone stops
+        checks.UNIT_INTERVAL.require(self.label_smoothing, "label_smoothing")
 
 
 def _steps(max_steps: int | None):
@@ -107,7 +118,7 @@ class _BestWeights:
 # ============================================= linear head ============================================
 
 
-class LinearHead:
+class LinearHead(_Trained):
     """Full-batch Linear(D, C) trained with AdamW and cross-entropy (SPEC 2.5).
 
     One step per "epoch" on the whole training set. With a validation set, training stops after
@@ -124,16 +135,10 @@ class LinearHead:
 
     def __init__(self, num_classes=None, lr=0.1, label_smoothing=0.0, patience=30, max_steps=2000,
                  seed=0, device="cpu"):
-        self.num_classes = num_classes
-        self.lr = lr
-        self.label_smoothing = label_smoothing
-        self.patience = patience
-        self.max_steps = max_steps
-        self.seed = seed
-        self.device = device
+        super().__init__(num_classes, lr, label_smoothing, patience, max_steps, seed, device)
 
     def fit(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None) -> "LinearHead":
-        _check_training_params(self)
+        self._training_settings()
         X, y, C = _train_set(X, y, self.num_classes)
         X_val, y_val = _optional_set(X_val, y_val, "val", X.shape[1], C, need_labels=True)
         X_test, y_test = _optional_set(X_test, y_test, "test", X.shape[1], C, need_labels=True)
@@ -301,17 +306,6 @@ def normalised_adjacency(W: torch.Tensor, dtype: torch.dtype | None = None) -> t
     return W if dtype is None else W.to(dtype)
 
 
-def _check_roles(fit_idx: torch.Tensor, val_idx: torch.Tensor, test_idx: torch.Tensor, n: int) -> None:
-    """The fit, validation and test nodes are disjoint index sets of the graph's ``n`` nodes: a test node
-    that is also a fit node would show its label to the head (the honest protocol's leak)."""
-    every = torch.cat([fit_idx, val_idx, test_idx])
-    if len(every) and (int(every.min()) < 0 or int(every.max()) >= n):
-        raise ValueError(f"node indices must lie in [0, {n}): the graph has {n} nodes")
-    if len(torch.unique(every)) != len(every):
-        raise ValueError("the fit, validation and test nodes overlap (or one set repeats a node): each node "
-                         "of the graph has one role")
-
-
 class _Transductive:
     """``predict()`` / ``score(y_test)`` of a transductive head: the test nodes are fixed at ``fit``,
     which sets ``predictions_`` (their labels) and ``num_classes_``."""
@@ -335,7 +329,12 @@ def _transductive_nodes(X, y, X_val, y_val, X_test, y_test, num_classes, what: s
     return X, y, X_val, y_val, X_test, y_test, C
 
 
-class GCNHead(_Transductive):
+# the share of training labels hidden each step: drawn uniformly from (lo, hi), some always hidden
+_MASK_RANGE = checks.Rule("a pair [lo, hi] with 0 <= lo <= hi <= 1 and hi > 0",
+                          lambda v: checks.pair(0.0, 1.0)(v) is None and v[1] > 0)
+
+
+class GCNHead(_Trained, _Transductive):
     """The authors' transductive GCN classifier (SPEC 2.4).
 
     Nodes are the train, validation and test features (in that order); edges are the RLD graph W at
@@ -359,22 +358,16 @@ class GCNHead(_Transductive):
     def __init__(self, num_classes=None, temperature=0.1, k=None, embed_dim=16, mask_range=(0.05, 0.5),
                  lr=0.1, label_smoothing=0.0, patience=50, max_steps=2000, seed=0, device="cpu",
                  dense_max_nodes=DENSE_MAX_NODES, dense_dtype="float32"):
-        self.num_classes = num_classes
+        super().__init__(num_classes, lr, label_smoothing, patience, max_steps, seed, device)
         self.temperature = temperature
         self.k = k
         self.embed_dim = embed_dim
         self.mask_range = mask_range
-        self.lr = lr
-        self.label_smoothing = label_smoothing
-        self.patience = patience
-        self.max_steps = max_steps
-        self.seed = seed
-        self.device = device
         self.dense_max_nodes = dense_max_nodes
         self.dense_dtype = dense_dtype
 
     def _check_params(self, n_nodes: int) -> None:
-        _check_training_params(self)
+        self._training_settings()
         checks.positive_number(self.temperature, "temperature")
         checks.positive_int(self.embed_dim, "embed_dim")
         checks.positive_int(self.k, "k", allow_none=True)
@@ -383,14 +376,8 @@ class GCNHead(_Transductive):
                              f"{self.dense_max_nodes} nodes pass k (e.g. k=50) for a sparse top-k graph")
         if self.k is not None and self.k >= n_nodes:
             raise ValueError(f"k must be smaller than the number of nodes ({n_nodes}), got {self.k}")
-        if self.dense_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dense_dtype must be 'float32' or 'bfloat16', got {self.dense_dtype!r}")
-        try:
-            lo, hi = self.mask_range
-        except (TypeError, ValueError):
-            lo = hi = None
-        if not (isinstance(lo, numbers.Real) and isinstance(hi, numbers.Real) and 0 <= lo <= hi <= 1 and hi > 0):
-            raise ValueError(f"mask_range must be (low, high) with 0 <= low <= high <= 1, got {self.mask_range!r}")
+        checks.one_of("float32", "bfloat16").require(self.dense_dtype, "dense_dtype")
+        _MASK_RANGE.require(self.mask_range, "mask_range")
 
     def graph(self, nodes) -> torch.Tensor:
         """The normalised adjacency this head trains on, over the feature rows ``nodes`` (any order):
@@ -419,7 +406,7 @@ class GCNHead(_Transductive):
         of fit and validation nodes, in the order of ``torch.cat([fit_idx, val_idx])``."""
         fit_idx, val_idx, test_idx = (torch.as_tensor(i, dtype=torch.int64) for i in (fit_idx, val_idx, test_idx))
         n_train, n_val, n = len(fit_idx), len(val_idx), A.shape[0]
-        _check_roles(fit_idx, val_idx, test_idx, n)
+        checks.node_roles(fit_idx, val_idx, test_idx, n)
         labels = checks.labels(labels, n_train + n_val, "labels", num_classes=num_classes)
         C = int(num_classes) if num_classes is not None else int(labels.max()) + 1
         if y_test is not None:
@@ -499,8 +486,7 @@ class LabelSpreadingHead(_Transductive):
 
         checks.positive_int(self.k, "k")
         checks.positive_int(self.max_iter, "max_iter")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real) or not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        checks.OPEN_UNIT_INTERVAL.require(self.alpha, "alpha")
         X, y, X_val, y_val, X_test, y_test, C = _transductive_nodes(X, y, X_val, y_val, X_test, y_test, None,
                                                                     "label spreading")
         parts = [X] + ([X_val] if X_val is not None else []) + [X_test]
@@ -543,8 +529,7 @@ class KNNClassifier:
         checks.positive_int(self.k, "k")
         checks.positive_number(self.temperature, "temperature")
         checks.positive_int(self.block_size, "block_size")
-        if self.weights not in ("uniform", "similarity"):
-            raise ValueError(f"weights must be 'uniform' or 'similarity', got {self.weights!r}")
+        checks.one_of("uniform", "similarity").require(self.weights, "weights")
         X = checks.features(X, "X", dtype=torch.float32)
         y = checks.labels(y, len(X), "y").to(X.device)
         if self.k > len(X):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import os
 from typing import Iterable, Iterator
 
@@ -44,52 +43,11 @@ _PROGRESS_FROM_N = 20_000
 
 # ============================================ input checks ============================================
 
-def _check_Xy(X, y) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _features_and_labels(X, y) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The shared boundary check: (X tensor, label codes on X's device, number of classes)."""
     X = checks.features(X, "X", min_rows=2)
     codes, n_classes = checks.label_codes(y, X.shape[0], "y", device=X.device)
     return X, codes, n_classes
-
-
-def _check_temperatures(temperatures) -> list[float]:
-    """A non-empty list of distinct, finite, positive temperatures (order kept)."""
-    if isinstance(temperatures, (numbers.Real, np.generic)) and not isinstance(temperatures, bool):
-        temperatures = [temperatures]
-    out: list[float] = []
-    for t in temperatures:
-        if isinstance(t, bool) or not isinstance(t, (numbers.Real, np.floating, np.integer)) \
-                or not math.isfinite(float(t)) or float(t) <= 0:
-            raise ValueError(f"temperature must be a positive number, got {t!r}")
-        if float(t) not in out:
-            out.append(float(t))
-    if not out:
-        raise ValueError("temperatures must contain at least one temperature")
-    return out
-
-
-def _check_ks(ks, n: int) -> list[int]:
-    """A non-empty list of distinct neighbour counts with 1 <= k < n (order kept)."""
-    if isinstance(ks, (numbers.Integral, np.integer)) and not isinstance(ks, bool):
-        ks = [ks]
-    out: list[int] = []
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (numbers.Integral, np.integer)):
-            raise ValueError(f"k must be an integer, got {k!r}")
-        if not 1 <= int(k) < n:
-            raise ValueError(f"k must satisfy 1 <= k < n_samples (= {n}), got {int(k)}")
-        if int(k) not in out:
-            out.append(int(k))
-    if not out:
-        raise ValueError("ks must contain at least one neighbour count")
-    return out
-
-
-def _check_block(block_size: int | None, default: int) -> int:
-    if block_size is None:
-        return default
-    if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    return int(block_size)
 
 
 # ============================================ torch helpers ===========================================
@@ -201,21 +159,10 @@ def modularity(W, y) -> float:
         raise ValueError("W contains NaN or infinite values")
     if bool((vals < 0).any()):
         raise ValueError("W must have non-negative edge weights")
-    _check_sparse_symmetric(rows, cols, vals, n)
+    checks.symmetric_graph(rows, cols, vals, n)
     degree = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, rows, vals)
     within = vals[codes[rows] == codes[cols]].sum()
     return _modularity_from_sums(within, degree, codes, n_classes)
-
-
-def _check_sparse_symmetric(rows, cols, vals, n: int) -> None:
-    """W == W^T up to rounding, checked on the coalesced entries of W - W^T."""
-    idx = torch.cat([torch.stack([rows, cols]), torch.stack([cols, rows])], dim=1)
-    diff = torch.sparse_coo_tensor(idx, torch.cat([vals, -vals]), (n, n), check_invariants=False)
-    diff = diff.coalesce().values()
-    scale = float(vals.abs().max()) if len(vals) else 0.0
-    asym = float(diff.abs().max()) if len(diff) else 0.0
-    if asym > 1e-6 * scale:
-        raise ValueError(f"W must be symmetric (an undirected graph); max |W - W^T| = {asym:.3g}")
 
 
 # ================================================= RLD ================================================
@@ -364,10 +311,11 @@ def rld_sweep(X, y, temperatures: Iterable[float], *, block_size: int | None = N
     block_size: tile side (default 1024 on CPU, 8192 on GPU). progress: tqdm bars (default: n >= 20000).
     num_threads: CPU threads during the call (default: all CPUs available; restored afterwards).
     """
-    X, codes, n_classes = _check_Xy(X, y)
-    temps = _check_temperatures(temperatures)
+    X, codes, n_classes = _features_and_labels(X, y)
+    temps = checks.temperatures(temperatures)
     work = torch.float64 if X.dtype == torch.float64 else torch.float32
-    size = _check_block(block_size, _RLD_BLOCK_GPU if X.device.type == "cuda" else _RLD_BLOCK_CPU)
+    size = checks.positive_int(block_size, "block_size", allow_none=True) or \
+        (_RLD_BLOCK_GPU if X.device.type == "cuda" else _RLD_BLOCK_CPU)
     n = X.shape[0]
     blocks = _blocks(n, size)
     n_tri, n_all = len(blocks) * (len(blocks) + 1) // 2, len(blocks) ** 2
@@ -396,7 +344,7 @@ def rld(X, y, temperature: float, *, block_size: int | None = None, progress: bo
     classes only: a big tight class and a small diffuse one, well apart, give RLD ~ 0.5 at T = 1
     against a count bound of 0.18 for a 900/100 split (see tests/test_metrics.py::test_rld_bounds).
     """
-    (t,) = _check_temperatures([temperature])
+    (t,) = checks.temperatures([temperature])
     return rld_sweep(X, y, [t], block_size=block_size, progress=progress, num_threads=num_threads)[t]
 
 
@@ -409,7 +357,7 @@ def calinski_harabasz(X, y) -> float:
 
     and 1.0 when every point sits on its class mean (scikit-learn's convention). Needs 2 <= C < n.
     """
-    X, codes, n_classes = _check_Xy(X, y)
+    X, codes, n_classes = _features_and_labels(X, y)
     n = X.shape[0]
     if n_classes >= n:
         raise ValueError(f"calinski_harabasz needs fewer classes than samples, got {n_classes} classes "
@@ -474,12 +422,12 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
     Computed on panels of `block_size` anchors x all n points (default: ~128 MB per panel).
     Returns {k: CHI(k)} in the order given; needs 1 <= k < n.
     """
-    X, codes, _ = _check_Xy(X, y)
+    X, codes, _ = _features_and_labels(X, y)
     n = X.shape[0]
-    ks = _check_ks(ks, n)
+    ks = checks.neighbour_counts(ks, n)
     work = torch.float64 if X.dtype == torch.float64 else torch.float32
     itemsize = 8 if work == torch.float64 else 4
-    size = _check_block(block_size, max(64, _CHI_PANEL_BYTES // (n * itemsize)))
+    size = checks.positive_int(block_size, "block_size", allow_none=True) or max(64, _CHI_PANEL_BYTES // (n * itemsize))
     totals = torch.zeros(len(ks), dtype=torch.int64, device=X.device)
     blocks = _blocks(n, size)
     with _cpu_threads(X.device, num_threads), torch.no_grad(), \
@@ -544,7 +492,7 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
     :func:`rld_sweep` (float64 for float64 input, else float32), on X's device.
     """
     X = checks.features(X, "X", min_rows=2)
-    (t,) = _check_temperatures([temperature])
+    (t,) = checks.temperatures([temperature])
     n = X.shape[0]
     if k is None:
         if n > dense_max_nodes:
@@ -552,9 +500,10 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
                              f"more than dense_max_nodes={dense_max_nodes} nodes pass k (e.g. k=50) for a sparse "
                              f"top-k graph")
     else:
-        (k,) = _check_ks([k], n)
+        (k,) = checks.neighbour_counts([k], n)
     work = torch.float64 if X.dtype == torch.float64 else torch.float32
-    size = _check_block(block_size, _RLD_BLOCK_GPU if X.device.type == "cuda" else _RLD_BLOCK_CPU)
+    size = checks.positive_int(block_size, "block_size", allow_none=True) or \
+        (_RLD_BLOCK_GPU if X.device.type == "cuda" else _RLD_BLOCK_CPU)
     blocks = _blocks(n, size)
     n_tri, n_all = len(blocks) * (len(blocks) + 1) // 2, len(blocks) ** 2
     with _cpu_threads(X.device, num_threads), torch.no_grad(), \
@@ -605,7 +554,7 @@ def nearest_neighbours(X, query_index, k: int) -> np.ndarray:
     for showing them."""
     X = checks.unit_rows(checks.features(X, "X", min_rows=2).to(torch.float32), "X")
     q = torch.as_tensor(np.asarray(query_index), dtype=torch.int64)
-    (k,) = _check_ks([k], X.shape[0])
+    (k,) = checks.neighbour_counts([k], X.shape[0])
     with torch.no_grad():
         S = X[q] @ X.T
         S[torch.arange(len(q)), q] = -math.inf

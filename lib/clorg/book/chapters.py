@@ -54,7 +54,7 @@ class Chapter:
 
 _FEATURES = ("data", "train")
 CHAPTERS = {c.stem: c for c in [
-    Chapter("00_data", (), ("data",), ()),
+    Chapter("00_data", (), ("data", "figures"), ()),
     Chapter("01_toy_clusters", ("toy",), ("toy",), ("clorg.analysis.toy",), uses_data=False),
     Chapter("02_train", ("training",), _FEATURES, ("clorg.train.loop",), "all"),
     Chapter("03_embeddings", ("embeddings",), _FEATURES + ("embeddings",),
@@ -140,7 +140,7 @@ def install_committed(cfg: dict, data) -> list:
         return written
     for spec in all_runs(cfg):
         run_cfg, folder = locate(cfg, spec, data)
-        if run_files.is_usable(folder) or not bundle.shards_of(weights, spec.method):
+        if run_files.RunFolder(folder).is_usable() or not bundle.shards_of(weights, spec.method):
             continue
         meta, _ = bundle.read(weights, spec.method)
         if meta["run"] != folder.name:  # another configuration (a warm start, edited settings): not this run
@@ -254,7 +254,7 @@ def local_runs(cfg: dict, data, which: str | None):
     out = []
     for spec in _specs(cfg, which):
         _, folder = locate(cfg, spec, data)
-        if not run_files.is_usable(folder):
+        if not run_files.RunFolder(folder).is_usable():
             return None
         out.append(load_finished(cfg, spec, data=data))
     return out
@@ -425,8 +425,8 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
         features = profile_features(cfg, data)
         for extra in cfg["metrics"]["extra_epochs"]:  # e.g. `paper`'s supervised ResNet-18 at its last epoch, 600
             (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
-            if not run_files.snapshot_path(r.folder, extra["epoch"]).is_file():
-                kept = run_files.snapshot_epochs(r.folder)
+            if not r.files.snapshot(extra["epoch"]).is_file():
+                kept = r.files.snapshot_epochs()
                 raise ValueError(
                     f"metrics.extra_epochs asks for {extra['encoder']} {extra['method']} at epoch {extra['epoch']}, "
                     f"but its run {r.folder.name} kept the encoder at epochs {kept} only (train.checkpoint_every "

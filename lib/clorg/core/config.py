@@ -11,71 +11,21 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-import numbers
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from . import variants
+from .checks import (BOOLEAN, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, OPEN_UNIT_INTERVAL, POSITIVE_INT,
+                     POSITIVE_NUMBER, UNIT_INTERVAL, Rule, list_of, one_of, pair)
 from .paths import CONFIG_DIR
 
 
-# --- value checks: each returns an error message, or None when the value is fine -------------------
+# --- value checks: the rules of clorg.core.checks (each returns what the value must be, or None) --------
 
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _str(v):
-    return None if isinstance(v, str) and v else "a non-empty string"
-
-
-def _pos_int(v):
-    return None if _is_int(v) and v > 0 else "a positive integer"
-
-
-def _bool(v):
-    return None if isinstance(v, bool) else "true or false"
-
-
-def _nonneg_int(v):
-    return None if _is_int(v) and v >= 0 else "an integer >= 0"
-
-
-def _opt_pos_int(v):
-    return None if v is None or (_is_int(v) and v > 0) else "a positive integer or null (= all)"
-
-
-def _pos_float(v):
-    return None if _is_num(v) and v > 0 else "a positive number"
-
-
-def _nonneg_float(v):
-    return None if _is_num(v) and v >= 0 else "a number >= 0"
-
-
-def _unit_interval(v):
-    return None if _is_num(v) and 0 <= v < 1 else "a number in [0, 1)"
-
-
-def _list_of(check: Callable[[Any], str | None], allowed: tuple[str, ...] | None = None):
-    def validate(v):
-        what = f"a non-empty list of {check(None) or 'values'}"
-        if allowed:
-            what = f"a non-empty list drawn from {list(allowed)}"
-        if not isinstance(v, list) or not v:
-            return what
-        for item in v:
-            if check(item) is not None or (allowed and item not in allowed):
-                return what
-        return None
-    return validate
-
+OPTIONAL_POSITIVE_INT = Rule("a positive integer or null (= all)", lambda v: v is None or POSITIVE_INT(v) is None)
+WEIGHTS_FOLDER = Rule("null or a folder such as weights/gpu10", lambda v: v is None or NON_EMPTY_STRING(v) is None)
 
 def _datasets(v):
     # a name or a list of names in order of preference; the names are checked by clorg.data
@@ -96,15 +46,6 @@ def kind_of(method: str) -> str:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {list(METHODS)}")
     return "contrastive" if method in CONTRASTIVE_METHODS else "supervised"
-
-def _pair(low: float, high: float):
-    """A [lo, hi] pair with low <= lo <= hi <= high (a range of a uniform draw)."""
-    def validate(v):
-        ok = (isinstance(v, list) and len(v) == 2 and all(_is_num(x) for x in v)
-              and low <= v[0] <= v[1] <= high)
-        return None if ok else f"a pair [lo, hi] with {low:g} <= lo <= hi <= {high:g}"
-    return validate
-
 
 def _variants(v):
     """Extra runs: a list (maybe empty) of {encoder, method, schedule} mappings."""
@@ -133,148 +74,148 @@ def _extra_epochs(v):
         return what
     for item in v:
         if not (isinstance(item, dict) and set(item) == {"encoder", "method", "epoch"} and item["encoder"] in ENCODERS
-                and item["method"] in METHODS and _is_int(item["epoch"]) and item["epoch"] > 0):
+                and item["method"] in METHODS and POSITIVE_INT(item["epoch"]) is None):
             return what
     return None
-
-
-def _schedule(v):
-    return None if v in SCHEDULES else f"one of {list(SCHEDULES)}"
 
 
 # section -> key -> (check, meaning). The meaning is shown in error messages and documents the key.
 SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "profile": {
-        "name": (_str, "short name of the profile"),
-        "description": (_str, "what the profile is for and what it costs"),
-        "needs_gpu": (_bool, "true: train with ci/train_profile.py on a GPU; on a machine without one the "
+        "name": (NON_EMPTY_STRING, "short name of the profile"),
+        "description": (NON_EMPTY_STRING, "what the profile is for and what it costs"),
+        "needs_gpu": (BOOLEAN, "true: train with ci/train_profile.py on a GPU; on a machine without one the "
                              "book renders the stored results/<profile>/ and marks the chapters that lack them"),
         "deviations": (_deviations, "why each setting that differs from the authors' does: the fidelity page "
                                     "shows these reasons beside the values"),
     },
     "data": {
         "dataset": (_datasets, "dataset name, or list in order of preference: the first that loads is used"),
-        "train_per_class": (_opt_pos_int, "training images per class (stratified, seeded subset); null = all"),
-        "test_per_class": (_opt_pos_int, "test images per class; null = all"),
-        "subset_seed": (_nonneg_int, "seed of the stratified subsets"),
+        "train_per_class": (OPTIONAL_POSITIVE_INT, "training images per class (stratified, seeded subset); null = all"),
+        "test_per_class": (OPTIONAL_POSITIVE_INT, "test images per class; null = all"),
+        "subset_seed": (NON_NEGATIVE_INT, "seed of the stratified subsets"),
     },
     "train": {
-        "encoders": (_list_of(_str, ENCODERS), "encoders to train"),
-        "width_scale": (_pos_float, "width multiplier of the encoders (1.0 = the paper's size)"),
-        "methods": (_list_of(_str, METHODS), "training methods"),
-        "contrastive_epochs": (_pos_int, "epochs of the contrastive methods"),
-        "supervised_epochs": (_pos_int, "epochs of the supervised baseline"),
-        "contrastive_batch_size": (_pos_int, "batch size of the contrastive methods"),
-        "supervised_batch_size": (_pos_int, "batch size of the supervised baseline"),
-        "contrastive_lr": (_pos_float, "AdamW learning rate of the contrastive methods per 256 images (x batch/256)"),
-        "supervised_lr": (_pos_float, "AdamW learning rate of the supervised baseline per 256 images"),
-        "contrastive_warmup_epochs": (_nonneg_int, "linear warm-up epochs of the contrastive methods"),
-        "supervised_warmup_epochs": (_nonneg_int, "linear warm-up epochs of the supervised baseline"),
-        "weight_decay": (_nonneg_float, "AdamW weight decay (torch's default 0.01 in the paper)"),
-        "schedule": (_schedule, "learning-rate schedule after warm-up: cosine decay to 0; paper-literal, the "
+        "encoders": (list_of(NON_EMPTY_STRING, ENCODERS), "encoders to train"),
+        "width_scale": (POSITIVE_NUMBER, "width multiplier of the encoders (1.0 = the paper's size)"),
+        "methods": (list_of(NON_EMPTY_STRING, METHODS), "training methods"),
+        "contrastive_epochs": (POSITIVE_INT, "epochs of the contrastive methods"),
+        "supervised_epochs": (POSITIVE_INT, "epochs of the supervised baseline"),
+        "contrastive_batch_size": (POSITIVE_INT, "batch size of the contrastive methods"),
+        "supervised_batch_size": (POSITIVE_INT, "batch size of the supervised baseline"),
+        "contrastive_lr": (POSITIVE_NUMBER, "AdamW learning rate of the contrastive methods per 256 images (x batch/256)"),
+        "supervised_lr": (POSITIVE_NUMBER, "AdamW learning rate of the supervised baseline per 256 images"),
+        "contrastive_warmup_epochs": (NON_NEGATIVE_INT, "linear warm-up epochs of the contrastive methods"),
+        "supervised_warmup_epochs": (NON_NEGATIVE_INT, "linear warm-up epochs of the supervised baseline"),
+        "weight_decay": (NON_NEGATIVE_NUMBER, "AdamW weight decay (torch's default 0.01 in the paper)"),
+        "schedule": (one_of(*SCHEDULES), "learning-rate schedule after warm-up: cosine decay to 0; paper-literal, the "
                                 "authors' warm restarts (clorg.train.schedule); paper-compressed, the authors' "
                                 "contrastive curve in absolute values squeezed into the run's length"),
-        "contrastive_restart_epochs": (_pos_int, "T_0 of paper-literal's warm restarts for the contrastive "
+        "contrastive_restart_epochs": (POSITIVE_INT, "T_0 of paper-literal's warm restarts for the contrastive "
                                                  "methods: the authors' configured epoch count (2400)"),
-        "supervised_restart_epochs": (_pos_int, "T_0 of paper-literal's warm restarts for the supervised "
+        "supervised_restart_epochs": (POSITIVE_INT, "T_0 of paper-literal's warm restarts for the supervised "
                                                 "baseline: the authors' configured epoch count (600)"),
         "variants": (_variants, "extra runs that differ from the profile's run of that encoder and method in "
                                 "their schedule only, e.g. [{encoder: vit, method: moco_queue, schedule: cosine}]; "
                                 "trained beside the main runs and followed by the dynamics chapter"),
-        "moco_momentum": (_unit_interval, "EMA momentum m of the key encoder (paper: 0.99)"),
-        "moco_temperature": (_pos_float, "temperature tau of the queue contrastive loss (paper: 0.2)"),
-        "moco_queue_size": (_pos_int, "negatives kept per view; the queue holds ceil(size / batch) batches (paper: 128000)"),
-        "simclr_temperature": (_pos_float, "temperature of SimCLR's NT-Xent loss (0.5 by default)"),
-        "label_smoothing": (_unit_interval, "label smoothing of the supervised cross-entropy (paper: 0.1)"),
-        "supervised_crop_scale": (_pair(0.01, 1.0), "area range of the supervised view's RandomResizedCrop "
+        "moco_momentum": (UNIT_INTERVAL, "EMA momentum m of the key encoder (paper: 0.99)"),
+        "moco_temperature": (POSITIVE_NUMBER, "temperature tau of the queue contrastive loss (paper: 0.2)"),
+        "moco_queue_size": (POSITIVE_INT, "negatives kept per view; the queue holds ceil(size / batch) batches (paper: 128000)"),
+        "simclr_temperature": (POSITIVE_NUMBER, "temperature of SimCLR's NT-Xent loss (0.5 by default)"),
+        "label_smoothing": (UNIT_INTERVAL, "label smoothing of the supervised cross-entropy (paper: 0.1)"),
+        "supervised_crop_scale": (pair(0.01, 1.0), "area range of the supervised view's RandomResizedCrop "
                                                     "(paper: [0.2, 1.0])"),
-        "checkpoint_every": (_pos_int, "epochs between checkpoints (the last epoch is always saved)"),
-        "compile": (_bool, "wrap the model in torch.compile"),
-        "precision": (lambda v: None if v in ("auto", "fp32", "bf16") else "one of ['auto', 'fp32', 'bf16']",
+        "checkpoint_every": (POSITIVE_INT, "epochs between checkpoints (the last epoch is always saved)"),
+        "compile": (BOOLEAN, "wrap the model in torch.compile"),
+        "precision": (one_of("auto", "fp32", "bf16"),
                       "autocast of the training steps: auto = bf16 on a GPU and on CPUs with native bf16 "
                       "(AVX-512 BF16, AMX), else fp32"),
-        "channels_last": (_bool, "channels_last memory format for the images and convolutions"),
-        "seed": (_nonneg_int, "training seed"),
-        "warm_start": (lambda v: None if v is None or (isinstance(v, str) and v) else "null or a folder such as weights/gpu10",
+        "channels_last": (BOOLEAN, "channels_last memory format for the images and convolutions"),
+        "seed": (NON_NEGATIVE_INT, "training seed"),
+        "warm_start": (WEIGHTS_FOLDER,
                        "null, or a folder of committed weights (weights/<profile>/) each run starts from: the "
                        "encoder and its head loaded, the momentum encoder copied, a fresh optimizer and warm-up"),
     },
     "metrics": {
-        "rld_temperatures": (_list_of(_pos_float), "temperatures T of RLD on image features"),
-        "chi_ks": (_list_of(_pos_int), "neighbourhood sizes k of CHI (capped below the smallest class)"),
+        "rld_temperatures": (list_of(POSITIVE_NUMBER), "temperatures T of RLD on image features"),
+        "chi_ks": (list_of(POSITIVE_INT), "neighbourhood sizes k of CHI (capped below the smallest class)"),
         "extra_epochs": (_extra_epochs, "snapshots measured beside each run's analysed epoch, e.g. the last "
                                         "epoch of a supervised ResNet-18 analysed at the authors' 120: [{encoder: "
                                         "resnet18, method: supervised, epoch: 600}] (the snapshot must be saved: "
                                         "checkpoint_every)"),
     },
     "embeddings": {
-        "knn_ks": (_list_of(_pos_int), "k of the kNN probe (majority vote of the k most similar training images)"),
-        "neighbour_queries": (_pos_int, "query images in the nearest-neighbour picture"),
-        "neighbours_shown": (_pos_int, "training neighbours shown per query in that picture"),
+        "knn_ks": (list_of(POSITIVE_INT), "k of the kNN probe (majority vote of the k most similar training images)"),
+        "neighbour_queries": (POSITIVE_INT, "query images in the nearest-neighbour picture"),
+        "neighbours_shown": (POSITIVE_INT, "training neighbours shown per query in that picture"),
     },
     "toy": {
-        "points_per_class": (_pos_int, "points per class in the 2-D toy figure"),
-        "seeds": (_pos_int, "number of seeds of the toy figure (mean and spread)"),
+        "points_per_class": (POSITIVE_INT, "points per class in the 2-D toy figure"),
+        "seeds": (POSITIVE_INT, "number of seeds of the toy figure (mean and spread)"),
     },
     "tsne": {
-        "sample_size": (_pos_int, "training features embedded by t-SNE"),
-        "perplexity_ratios": (_list_of(_pos_float), "perplexity / sample size (the paper: 25, 2500, 24900 of 25,000)"),
-        "iterations": (_pos_int, "optimisation steps in all, early exaggeration included (the authors: 1000)"),
-        "exaggeration_iterations": (_nonneg_int, "steps of early exaggeration at the start (the authors: 101, steps 0-100)"),
-        "exaggeration": (_pos_float, "early exaggeration factor (the authors: 4)"),
-        "learning_rate": (_pos_float, "gradient step size (the authors: 500)"),
-        "max_affinities": (_pos_int, "cap on n x neighbours affinity entries (memory: ~50 bytes each while built)"),
-        "start": (lambda v: None if v in ("normal", "rescaled") else "one of ['normal', 'rescaled']",
+        "sample_size": (POSITIVE_INT, "training features embedded by t-SNE"),
+        "perplexity_ratios": (list_of(POSITIVE_NUMBER), "perplexity / sample size (the paper: 25, 2500, 24900 of 25,000)"),
+        "iterations": (POSITIVE_INT, "optimisation steps in all, early exaggeration included (the authors: 1000)"),
+        "exaggeration_iterations": (NON_NEGATIVE_INT, "steps of early exaggeration at the start (the authors: 101, steps 0-100)"),
+        "exaggeration": (POSITIVE_NUMBER, "early exaggeration factor (the authors: 4)"),
+        "learning_rate": (POSITIVE_NUMBER, "gradient step size (the authors: 500)"),
+        "max_affinities": (POSITIVE_INT, "cap on n x neighbours affinity entries (memory: ~50 bytes each while built)"),
+        "start": (one_of("normal", "rescaled"),
                   "the random start: 'normal' N(0, 1) as drawn (the authors'), 'rescaled' to sd 1e-4 (openTSNE's)"),
-        "neighbours": (lambda v: None if v in ("all", "3P") else "one of ['all', '3P']",
+        "neighbours": (one_of("all", "3P"),
                        "affinities over 'all' other points (the authors') or the '3P' nearest (openTSNE's rule)"),
-        "sample": (lambda v: None if v in ("per map", "shared") else "one of ['per map', 'shared']",
+        "sample": (one_of("per map", "shared"),
                    "a fresh random sample for every map ('per map', the authors') or one for all ('shared')"),
-        "gradient": (lambda v: None if v in ("exact", "fft") else "one of ['exact', 'fft']",
+        "gradient": (one_of("exact", "fft"),
                      "the exact O(n^2) gradient (the authors') or openTSNE's FFT-approximated repulsion"),
     },
     "heads": {
-        "temperatures": (_list_of(_pos_float), "temperatures of the GCN head's graph"),
-        "seeds": (_pos_int, "seeds per classifier (mean and std)"),
-        "validation_fraction": (lambda v: None if _is_num(v) and 0 < v < 1 else "a number in (0, 1)",
+        "temperatures": (list_of(POSITIVE_NUMBER), "temperatures of the GCN head's graph"),
+        "seeds": (POSITIVE_INT, "seeds per classifier (mean and std)"),
+        "validation_fraction": (OPEN_UNIT_INTERVAL,
                                 "share of each class held out for validation under the honest protocol"),
-        "label_smoothing": (_unit_interval, "label smoothing of both heads on trained features (the authors' "
+        "label_smoothing": (UNIT_INTERVAL, "label smoothing of both heads on trained features (the authors' "
                                             "saved contrastive-ViT runs: 0.1)"),
-        "mask_range": (_pair(0.0, 1.0), "range of the share of training labels the GCN hides each step "
+        "mask_range": (pair(0.0, 1.0), "range of the share of training labels the GCN hides each step "
                                         "(the authors' saved contrastive-ViT run: [0.05, 0.6])"),
-        "random_init_label_smoothing": (_unit_interval, "label smoothing on random-init features (the authors: 0)"),
-        "random_init_mask_range": (_pair(0.0, 1.0), "the GCN's mask range on random-init features "
+        "random_init_label_smoothing": (UNIT_INTERVAL, "label smoothing on random-init features (the authors: 0)"),
+        "random_init_mask_range": (pair(0.0, 1.0), "the GCN's mask range on random-init features "
                                                     "(the authors: [0.05, 0.5])"),
-        "dense_max_nodes": (_pos_int, "the GCN uses the authors' dense graph up to this many nodes (n^2 float32: "
+        "dense_max_nodes": (POSITIVE_INT, "the GCN uses the authors' dense graph up to this many nodes (n^2 float32: "
                                       "12,000 nodes = 0.58 GB, 60,000 = 14.4 GB), a top-k graph beyond"),
-        "graph_k": (_pos_int, "edges kept per node by the top-k graph used beyond heads.dense_max_nodes"),
-        "dense_dtype": (lambda v: None if v in ("auto", "float32", "bfloat16") else "one of ['auto', 'float32', 'bfloat16']",
+        "graph_k": (POSITIVE_INT, "edges kept per node by the top-k graph used beyond heads.dense_max_nodes"),
+        "dense_dtype": (one_of("auto", "float32", "bfloat16"),
                         "dtype the dense graph is held in: auto = bfloat16 on CPUs with native bf16 (the same "
                         "accuracy at a quarter of the time, bench/heads.py), float32 elsewhere"),
-        "spreading_k": (_pos_int, "neighbours of label spreading's kNN graph (the baseline without trained weights)"),
-        "graph_ks_compared": (_list_of(_pos_int), "top-k graphs compared with the dense one in the "
+        "spreading_k": (POSITIVE_INT, "neighbours of label spreading's kNN graph (the baseline without trained weights)"),
+        "graph_ks_compared": (list_of(POSITIVE_INT), "top-k graphs compared with the dense one in the "
                                                   "classifier chapter"),
-        "lr": (_pos_float, "AdamW learning rate of the linear head and the GCN (the authors: 0.1)"),
-        "linear_patience": (_pos_int, "steps without a better score before the linear head stops (the authors: 30)"),
-        "gcn_patience": (_pos_int, "steps without a better score before the GCN stops (the authors: 50)"),
-        "gcn_width": (_pos_int, "the GCN's label-embedding and hidden width (the authors: 16)"),
-        "honest_max_steps": (_pos_int, "safety cap on a fit's steps under the honest protocol (each fit's steps and "
+        "lr": (POSITIVE_NUMBER, "AdamW learning rate of the linear head and the GCN (the authors: 0.1)"),
+        "linear_patience": (POSITIVE_INT, "steps without a better score before the linear head stops (the authors: 30)"),
+        "gcn_patience": (POSITIVE_INT, "steps without a better score before the GCN stops (the authors: 50)"),
+        "gcn_width": (POSITIVE_INT, "the GCN's label-embedding and hidden width (the authors: 16)"),
+        "honest_max_steps": (POSITIVE_INT, "safety cap on a fit's steps under the honest protocol (each fit's steps and "
                                        "whether it hit the cap are recorded; the authors' protocol has none)"),
-        "spreading_alpha": (_unit_interval, "label spreading's clamping factor (scikit-learn's alpha)"),
-        "spreading_max_iter": (_pos_int, "label spreading's iterations"),
+        "spreading_alpha": (UNIT_INTERVAL, "label spreading's clamping factor (scikit-learn's alpha)"),
+        "spreading_max_iter": (POSITIVE_INT, "label spreading's iterations"),
     },
     "dynamics": {
-        "rld_temperatures": (_list_of(_pos_float), "temperatures of RLD along training (the authors' figure: 1, 0.5, 0.1)"),
-        "knn_k": (_pos_int, "k of the kNN probe along training"),
-        "heads": (_bool, "true: the linear head's and the GCN's test accuracy at every snapshot too (the authors' "
+        "rld_temperatures": (list_of(POSITIVE_NUMBER), "temperatures of RLD along training (the authors' figure: 1, 0.5, 0.1)"),
+        "knn_k": (POSITIVE_INT, "k of the kNN probe along training"),
+        "heads": (BOOLEAN, "true: the linear head's and the GCN's test accuracy at every snapshot too (the authors' "
                          "Feateval; one honest fit of each per snapshot)"),
-        "set_loss": (_bool, "true: the contrastive loss on the whole training set at every snapshot too (the "
+        "set_loss": (BOOLEAN, "true: the contrastive loss on the whole training set at every snapshot too (the "
                             "authors' Losseval; two views of every training image through each snapshot)"),
     },
+    # what the pages draw, not what they compute: no chapter reads this section into a stored result
+    "figures": {
+        "examples_per_class": (POSITIVE_INT, "training images per class in the data chapter's picture"),
+    },
     "near_duplicates": {
-        "search": (_pos_int, "most similar cross-class pairs searched per contrastive run"),
-        "show": (_pos_int, "pairs kept for the chapter's table and pictures"),
-        "augment_draws": (_pos_int, "Monte-Carlo draws of the augmentation on each run's top pair: are its two "
+        "search": (POSITIVE_INT, "most similar cross-class pairs searched per contrastive run"),
+        "show": (POSITIVE_INT, "pairs kept for the chapter's table and pictures"),
+        "augment_draws": (POSITIVE_INT, "Monte-Carlo draws of the augmentation on each run's top pair: are its two "
                                     "views ever pixel-identical? (the authors: 100,000,000)"),
     },
 }

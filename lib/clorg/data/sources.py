@@ -105,7 +105,7 @@ def _is_image(name: str) -> bool:
     return not base.startswith(".") and base.lower().endswith(IMAGE_SUFFIXES)
 
 
-def _check_classes(by_split: dict[str, dict[str, list[str]]], where: str) -> tuple[str, ...]:
+def _classes_of(by_split: dict[str, dict[str, list[str]]], where: str) -> tuple[str, ...]:
     """Both splits must have the same, non-empty classes; returns them sorted (torchvision's order)."""
     for split in SPLITS:
         if not by_split.get(split):
@@ -145,7 +145,7 @@ def _image_tree(root: Path, split: str, kind: str) -> Source | None:
     if not (root / "train").is_dir() and not (root / "test").is_dir():
         return None
     listing = _tree_listing(root)
-    classes = _check_classes(listing, str(root))
+    classes = _classes_of(listing, str(root))
     items = _labelled(listing[split], classes)
     files = tuple(root / split / classes[ci] / name for ci, name in items)
 
@@ -180,7 +180,7 @@ def _image_tarball(path: Path, split: str, kind: str) -> Source | None:
             parts = name[len(prefix):].split("/")
             if name.startswith(prefix) and len(parts) == 3 and parts[0] in SPLITS:
                 listing.setdefault(parts[0], {}).setdefault(parts[1], []).append(name)
-        classes = _check_classes(listing, str(path))
+        classes = _classes_of(listing, str(path))
         items = _labelled(listing[split], classes)
         labels = np.array([ci for ci, _ in items], dtype=np.int64)
         pairs = ((f"{path}:{name}", (lambda n=name: blobs[n])) for _, name in items)

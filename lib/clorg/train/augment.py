@@ -68,8 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .views import (GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD, _check_float_nchw, _check_uint8_nhwc, eval_view,
-                    normalize, to_float)
+from ..core import checks
+from .views import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD, eval_view, normalize, to_float
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "GRAY_MEAN", "GRAY_STD",
@@ -99,14 +99,8 @@ _LUMA = _RGB_TO_YIQ[0]
 # Recipe
 # ================================================================================================
 
-def _check_probability(name: str, p: float) -> None:
-    if not 0 <= p <= 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
-
-
-def _check_range(name: str, pair, low: float) -> None:
-    if len(pair) != 2 or not low < pair[0] <= pair[1]:
-        raise ValueError(f"{name} must be a pair (lo, hi) with {low} < lo <= hi, got {pair}")
+# a range (lo, hi) of a positive quantity drawn uniformly: crop scale and ratio, blur sigma
+_POSITIVE_RANGE = checks.pair(0.0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -137,11 +131,11 @@ class ViewRecipe:
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
         for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
-            _check_probability(name, getattr(self, name))
+            checks.PROBABILITY.require(getattr(self, name), name)
         if self.crop_scale is not None:
-            _check_range("crop_scale", self.crop_scale, low=0.0)
-        _check_range("crop_ratio", self.crop_ratio, low=0.0)
-        _check_range("blur_sigma", self.blur_sigma, low=0.0)
+            _POSITIVE_RANGE.require(self.crop_scale, "crop_scale")
+        _POSITIVE_RANGE.require(self.crop_ratio, "crop_ratio")
+        _POSITIVE_RANGE.require(self.blur_sigma, "blur_sigma")
         for name in ("brightness", "contrast", "saturation"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -162,14 +156,6 @@ SUPERVISED_VIEW = ViewRecipe(jitter_p=0.0, grayscale_p=0.0)
 # Layout, normalisation, random helpers
 # ================================================================================================
 
-def _check_generator(generator: torch.Generator, device: torch.device) -> None:
-    if not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    if torch.device(generator.device).type != device.type:
-        raise ValueError(f"generator is on {generator.device} but the images are on {device}; "
-                         f"create it with torch.Generator(device=images.device)")
-
-
 def _size2(size: int | tuple[int, int]) -> tuple[int, int]:
     out = (size, size) if isinstance(size, int) else tuple(size)
     if len(out) != 2 or min(out) < 1:
@@ -187,7 +173,7 @@ def _uniform(shape, lo: float, hi: float, generator, device) -> Tensor:
 
 def sample_mask(batch: int, p: float, generator: torch.Generator, device) -> Tensor:
     """(B,) bool, each True with probability p (always draws B numbers, so the stream is data-independent)."""
-    _check_probability("p", p)
+    checks.PROBABILITY.require(p, "p")
     return _rand(batch, generator, device) < p
 
 
@@ -231,8 +217,8 @@ def sample_crop_boxes(batch: int, height: int, width: int, scale=(0.2, 1.0), rat
     rounded to pixels); the first candidate that fits the image wins, and samples with none fall
     back to torchvision's centre crop (the whole image, trimmed to the nearest allowed aspect).
     """
-    _check_range("scale", scale, low=0.0)
-    _check_range("ratio", ratio, low=0.0)
+    _POSITIVE_RANGE.require(scale, "scale")
+    _POSITIVE_RANGE.require(ratio, "ratio")
     device = torch.device(device) if device is not None else torch.device(generator.device)
     area = float(height * width)
     frac = _uniform((batch, tries), scale[0], scale[1], generator, device)
@@ -279,7 +265,7 @@ def resized_crop(x: Tensor, boxes: CropBoxes, size, flip: Tensor | None = None) 
     `interpolate(align_corners=False)`, no antialias) to float rounding, for the whole batch in one
     `grid_sample` call; a full box at the input size is the identity (< 1e-5).
     """
-    _check_float_nchw(x)
+    checks.float_images(x)
     out_h, out_w = _size2(size)
     B, C, H, W = x.shape
     gx = _sample_coords(boxes.left, boxes.width, W, out_w, x.dtype)
@@ -306,8 +292,8 @@ def _sample_coords(start: Tensor, length: Tensor, n_in: int, n_out: int, dtype) 
 def random_resized_crop(x: Tensor, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), *,
                         generator: torch.Generator) -> Tensor:
     """torchvision's RandomResizedCrop, per sample, batched: float (B,C,H,W) -> (B,C,*size)."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
     boxes = sample_crop_boxes(x.shape[0], x.shape[2], x.shape[3], scale, ratio,
                               generator=generator, device=x.device)
     return resized_crop(x, boxes, size)
@@ -320,8 +306,8 @@ def flip_where(x: Tensor, mask: Tensor) -> Tensor:
 
 def horizontal_flip(x: Tensor, p: float = 0.5, *, generator: torch.Generator) -> Tensor:
     """Mirror each image left-right with probability p."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
     return flip_where(x, sample_mask(x.shape[0], p, generator, x.device))
 
 
@@ -341,7 +327,7 @@ def sample_jitter_params(batch: int, brightness=0.4, contrast=0.4, saturation=0.
                          p_each=0.8, *, generator: torch.Generator, device=None) -> JitterParams:
     """The authors' draws: factors 1 + U(-v, v) for brightness, contrast and saturation (at least 0), a
     hue rotation U(-hue, hue) turns, each applied with its own probability p_each."""
-    _check_probability("p_each", p_each)
+    checks.PROBABILITY.require(p_each, "p_each")
     device = torch.device(device) if device is not None else torch.device(generator.device)
     lo = torch.tensor([max(0.0, 1 - brightness), max(0.0, 1 - contrast), max(0.0, 1 - saturation), -hue],
                       device=device)
@@ -378,7 +364,7 @@ def colour_twist_maps(params: JitterParams, dtype=torch.float32) -> tuple[Tensor
 def apply_color_jitter(x: Tensor, params: JitterParams) -> Tensor:
     """The colour twist of each sample (see :func:`colour_twist_maps`), clamped to [0, 1] once, at the
     end. One-channel images have no chroma: only contrast and brightness act on them."""
-    _check_float_nchw(x)
+    checks.float_images(x)
     if x.shape[1] == 1:
         f = torch.where(params.applied[:, :2], params.factors[:, :2], 1.0).to(x.dtype)
         b, c = f[:, 0], f[:, 1]
@@ -391,8 +377,8 @@ def apply_color_jitter(x: Tensor, params: JitterParams) -> Tensor:
 def color_jitter(x: Tensor, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, p_each=0.8, *,
                  generator: torch.Generator) -> Tensor:
     """The authors' colour twist with random factors, each drawn with probability p_each per sample."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
     params = sample_jitter_params(x.shape[0], brightness, contrast, saturation, hue, p_each,
                                   generator=generator, device=x.device)
     return apply_color_jitter(x, params)
@@ -419,8 +405,8 @@ def grayscale_where(x: Tensor, mask: Tensor) -> Tensor:
 
 def random_grayscale(x: Tensor, p: float = 0.2, *, generator: torch.Generator) -> Tensor:
     """torchvision's RandomGrayscale (channel count kept), per sample."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
     return grayscale_where(x, sample_mask(x.shape[0], p, generator, x.device))
 
 
@@ -445,7 +431,7 @@ def blur_with_sigma(x: Tensor, sigma: Tensor, radius: int, applied: Tensor | Non
     applies each sample's own kernel. Samples where `applied` is False get a delta kernel, which
     leaves them exactly unchanged (x*1 + 0*neighbours), so no second buffer is needed.
     """
-    _check_float_nchw(x)
+    checks.float_images(x)
     B, C, H, W = x.shape
     if radius >= min(H, W):
         raise ValueError(f"blur radius {radius} too large for {H}x{W} images (reflect padding)")
@@ -464,9 +450,9 @@ def blur_with_sigma(x: Tensor, sigma: Tensor, radius: int, applied: Tensor | Non
 
 def gaussian_blur(x: Tensor, sigma_range=(0.1, 2.0), p: float = 1.0, *, generator: torch.Generator) -> Tensor:
     """Blur each image with probability p, sigma ~ U(sigma_range) per sample, DALI's window for each."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
-    _check_range("sigma_range", sigma_range, low=0.0)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
+    _POSITIVE_RANGE.require(sigma_range, "sigma_range")
     sigma = _uniform(x.shape[0], sigma_range[0], sigma_range[1], generator, x.device)
     applied = sample_mask(x.shape[0], p, generator, x.device)
     return blur_with_sigma(x, sigma, blur_radius(sigma_range[1], *x.shape[2:]), applied)
@@ -481,8 +467,8 @@ def solarize_where(x: Tensor, mask: Tensor, threshold: float = 128 / 255) -> Ten
 
 def solarize(x: Tensor, threshold: float = 128 / 255, p: float = 0.2, *, generator: torch.Generator) -> Tensor:
     """torchvision's RandomSolarize, per sample."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
     return solarize_where(x, sample_mask(x.shape[0], p, generator, x.device), threshold)
 
 
@@ -547,7 +533,7 @@ def apply_view_params(x: Tensor, params: ViewParams) -> Tensor:
     """Render one view of float (B, C, H, W) in [0, 1]: crop+flip -> jitter -> grayscale -> blur ->
     solarize (MoCo v3's order; the flip, folded into the crop, commutes with the rest). Returns
     float (B, C, *size) in [0, 1], not normalised."""
-    _check_float_nchw(x)
+    checks.float_images(x)
     recipe = params.recipe
     if recipe.crop_scale is not None or recipe.flip_p > 0 or params.size != tuple(x.shape[2:]):
         x = resized_crop(x, params.boxes, params.size, params.flipped if recipe.flip_p > 0 else None)
@@ -595,8 +581,8 @@ def augment(x: Tensor, recipe: ViewRecipe, generator: torch.Generator, size=None
             chunk_size: int | None = None) -> tuple[Tensor, ViewParams]:
     """Apply a recipe to float (B, C, H, W) in [0, 1]; returns the view in [0, 1] (not normalised)
     and the parameters drawn."""
-    _check_float_nchw(x)
-    _check_generator(generator, x.device)
+    checks.float_images(x)
+    checks.generator_on(generator, x.device)
     params = sample_view_params(recipe, x.shape[0], x.shape[2], x.shape[3], size,
                                 generator=generator, device=x.device)
     (view,) = _render(x, [params], chunk_size, prepare=lambda c: c, finish=lambda c, out: out.copy_(c),
@@ -611,8 +597,8 @@ def augment_views(x_uint8: Tensor, recipes, generator: torch.Generator, size=Non
     All parameters are drawn first (recipe by recipe), then each chunk is converted to float once
     and rendered for every recipe. With return_params, returns (views, params) lists.
     """
-    _check_uint8_nhwc(x_uint8)
-    _check_generator(generator, x_uint8.device)
+    checks.uint8_images(x_uint8)
+    checks.generator_on(generator, x_uint8.device)
     B, H, W, _ = x_uint8.shape
     params = [sample_view_params(r, B, H, W, size, generator=generator, device=x_uint8.device) for r in recipes]
     views = _render(x_uint8, params, chunk_size, prepare=to_float, finish=normalize,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..core import checks
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # One-channel images: the average of the three ImageNet channels, so grey inputs are scaled alike.
@@ -19,31 +21,16 @@ GRAY_MEAN = (0.449,)
 GRAY_STD = (0.226,)
 
 
-def _check_uint8_nhwc(x: Tensor) -> None:
-    if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        dtype = x.dtype if isinstance(x, Tensor) else ""
-        raise ValueError(f"expected a uint8 tensor (B, H, W, C) with C in (1, 3), got {shape} {dtype}")
-    if min(x.shape[1], x.shape[2]) < 2:
-        raise ValueError(f"images must be at least 2x2, got {tuple(x.shape[1:3])}")
-
-
-def _check_float_nchw(x: Tensor) -> None:
-    if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 4 or x.shape[1] not in (1, 3):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"expected a float tensor (B, C, H, W) with C in (1, 3), got {shape}")
-
-
 def to_float(x: Tensor) -> Tensor:
     """uint8 (B, H, W, C) -> contiguous float32 (B, C, H, W) in [0, 1]."""
-    _check_uint8_nhwc(x)
+    checks.uint8_images(x)
     return x.permute(0, 3, 1, 2).float().div_(255).contiguous()
 
 
 def normalize(x: Tensor, out: Tensor | None = None) -> Tensor:
     """Float (B, C, H, W) in [0, 1] -> ImageNet-normalised (channel-averaged stats for C = 1),
     written into `out` when given."""
-    _check_float_nchw(x)
+    checks.float_images(x)
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if x.shape[1] == 3 else (GRAY_MEAN, GRAY_STD)
     mean = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
