@@ -1,7 +1,7 @@
 """Input checks at the package's boundaries, one vocabulary everywhere (the profile schema, the metrics,
 the augmentations, the heads, the graphs and the images): each check takes the value and the name the
 caller knows it by, returns it in the form the code needs, and raises ``ValueError`` with a message that
-names the argument, what was expected and what was given. The rules at the end (:class:`Rule`: what a value
+names the argument, what was expected and what was given. The rules (:class:`Rule`: what a value
 must be) are also what :mod:`clorg.core.config` collects for every key of a profile.
 
 Arrays may come as numpy arrays, array-likes or torch tensors; they come back as torch tensors on

@@ -71,9 +71,6 @@ class RunFolder:
         matches = [_SNAPSHOT.fullmatch(p.name) for p in found.glob("encoder_e*.pt")] if found.is_dir() else []
         return sorted(int(m.group(1)) for m in matches if m)
 
-    def read_config(self) -> dict | None:
-        return _read_json(self.path / "config.json")
-
     def write_config(self, run_cfg: dict) -> None:
         write_json(self.path / "config.json", run_cfg)
 
