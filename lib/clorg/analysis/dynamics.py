@@ -29,9 +29,8 @@ from ..features import run_features
 from ..train.schedule import epoch_rates
 from . import records as R
 from .classify import snapshot_head_records
-from .geometry import class_size
+from .geometry import class_size, measure_records
 from .heads import KNNClassifier
-from .metrics import calinski_harabasz, chi, rld_sweep
 from .set_loss import view_outputs, whole_set_loss
 
 def checkpoint_epochs(result) -> list[int]:
@@ -71,15 +70,11 @@ def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None 
     chi_ks = sorted({1, criteria.claim1_k_max(class_size(data.train.labels))})
     for epoch in tqdm(epochs, desc=f"dynamics {result.folder.name}", unit="snapshot"):
         f = run_features(result, data, epoch=epoch, device=device)
-        X = torch.as_tensor(f.train).to(default_device())  # the metrics run where X is
         ident = {**f.identity, "epoch": epoch}
-        out.append(R.record(ident, R.CH, calinski_harabasz(X, f.train_labels)))
-        out += [R.record(ident, R.RLD, v, parameter=t)
-                for t, v in rld_sweep(X, f.train_labels, temperatures, progress=False).items()]
-        out += [R.record(ident, R.CHI, v, parameter=k)
-                for k, v in chi(X, f.train_labels, [k for k in chi_ks if k < len(X)], progress=False).items()]
+        out += measure_records(ident, f.train, f.train_labels, temperatures,
+                               [k for k in chi_ks if k < len(f.train)], progress=False)
         k = min(knn_k, len(f.train))  # the k actually used is the one recorded
-        knn = KNNClassifier(k=k).fit(X, f.train_labels)
+        knn = KNNClassifier(k=k).fit(torch.as_tensor(f.train).to(default_device()), f.train_labels)
         out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=k))
         if heads is not None:
             out += snapshot_head_records(f, heads)

@@ -51,16 +51,18 @@ def measure(X, y, temperatures, ks, *, progress: bool | None = None) -> dict:
             "CHI": chi(X, y, ks, progress=progress)}
 
 
+def measure_records(identity: dict, X, y, temperatures, ks, *, progress: bool | None = None) -> list[dict]:
+    """:func:`measure` of ``X`` as records of ``identity``: CH, then RLD(T) and CHI(k) in the order given.
+    ``X`` is moved to the default device first (the metrics run blockwise where X is)."""
+    m = measure(torch.as_tensor(X).to(default_device()), y, temperatures, ks, progress=progress)
+    return ([R.record(identity, R.CH, m["CH"])]
+            + [R.record(identity, R.RLD, v, parameter=t) for t, v in m["RLD"].items()]
+            + [R.record(identity, R.CHI, v, parameter=k) for k, v in m["CHI"].items()])
+
+
 def geometry_records(features, temperatures, ks) -> list[dict]:
     """Records of CH, RLD(T) and CHI(k) of each feature set's *training* features (SPEC 2.1-2.3)."""
-    out = []
-    device = default_device()  # the metrics run blockwise on whichever device holds X
-    for f in features:
-        m = measure(torch.as_tensor(f.train).to(device), f.train_labels, temperatures, ks)
-        out.append(R.record(f.identity, R.CH, m["CH"]))
-        out += [R.record(f.identity, R.RLD, v, parameter=t) for t, v in m["RLD"].items()]
-        out += [R.record(f.identity, R.CHI, v, parameter=k) for k, v in m["CHI"].items()]
-    return out
+    return [r for f in features for r in measure_records(f.identity, f.train, f.train_labels, temperatures, ks)]
 
 
 # ============================================ the command =============================================
