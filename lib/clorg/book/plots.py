@@ -85,6 +85,12 @@ def toy_grid(panels: dict, titles: dict[str, str], scores: dict[str, dict[str, f
     return fig
 
 
+def toy_rld_curves(res: dict, marks: tuple[float, ...] = ()) -> plt.Figure:
+    """The toy chapter's stored RLD-temperature curves (:func:`clorg.book.chapters.toy`), one line per panel."""
+    return rld_against_temperature({res["titles"][panel]: dict(zip(res["curve_temperatures"], values))
+                                    for panel, values in res["curves"].items()}, marks=marks)
+
+
 def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[float, ...] = ()) -> plt.Figure:
     """RLD against the temperature T (log axis), one line per named curve; vertical lines at ``marks``."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.4))

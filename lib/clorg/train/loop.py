@@ -254,10 +254,6 @@ class _Session:
         return runs.RunFolder(self.folder)
 
     @property
-    def last_path(self) -> Path:
-        return self.files.last_checkpoint
-
-    @property
     def global_batch(self) -> int:
         return self.run_cfg["batch_size"]
 
@@ -282,11 +278,11 @@ def _start(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
                  sampler=torch.Generator().manual_seed(run_cfg["seed"]),
                  augment=torch.Generator(device=device).manual_seed(run_cfg["seed"] * 1000 + rank + 1), start_epoch=0)
     run_id = runs.run_hash(run_cfg)
-    if s.last_path.is_file():
+    if s.files.last_checkpoint.is_file():
         # on the CPU: the random states must stay CPU byte tensors; load_state_dict moves the rest
-        state = checkpoint.load(s.last_path, map_location="cpu")
+        state = checkpoint.load(s.files.last_checkpoint, map_location="cpu")
         if state["run_hash"] != run_id:
-            raise RuntimeError(f"{s.last_path} belongs to run {state['run_hash']}, not {run_id}; delete it")
+            raise RuntimeError(f"{s.files.last_checkpoint} belongs to run {state['run_hash']}, not {run_id}; delete it")
         method.load_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
         s.start_epoch = state["epoch"]
@@ -382,7 +378,7 @@ def _save(s: _Session, epoch: int) -> None:
     if s.main:
         checkpoint.save({"encoder": s.method.encoder.state_dict(), "epoch": epoch}, s.files.snapshot(epoch))
         checkpoint.save({"run_hash": runs.run_hash(s.run_cfg), "epoch": epoch, "method": s.method.state_dict(),
-                         "optimizer": s.optimizer.state_dict(), "rng": rng}, s.last_path)
+                         "optimizer": s.optimizer.state_dict(), "rng": rng}, s.files.last_checkpoint)
     if s.world > 1:
         torch.distributed.barrier()
 
