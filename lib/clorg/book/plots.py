@@ -37,6 +37,16 @@ def _image(ax, img):
     ax.set_yticks([])
 
 
+def _log_x_figure(fig, ax, xlabel: str, ylabel: str, legend_at: str) -> plt.Figure:
+    """A one-axis line figure finished alike: log x axis, both labels, a frameless legend at ``legend_at``."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, loc=legend_at)
+    fig.tight_layout()
+    return fig
+
+
 def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     """``per_class`` random images of every class, one row per class, class names on the left."""
     rng = np.random.default_rng(seed)
@@ -99,12 +109,7 @@ def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[
         ax.plot(ts, [curve[t] for t in ts], marker="o", ms=3, label=name)
     for t in marks:
         ax.axvline(t, color="grey", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    ax.set_xlabel("temperature T")
-    ax.set_ylabel("RLD")
-    ax.legend(frameon=False, loc="best")
-    fig.tight_layout()
-    return fig
+    return _log_x_figure(fig, ax, "temperature T", "RLD", legend_at="best")
 
 
 def rld_curves_of(records: list[dict]) -> dict[str, dict[float, float]]:
@@ -178,12 +183,7 @@ def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None
     styles = [("--", "x"), (":", "s")]  # one line style per reference curve, so the two never look alike
     for (name, values), (ls, marker) in zip((reference or {}).items(), styles * len(reference or {})):
         ax.plot(ref_ks, values, ls=ls, color="grey", marker=marker, ms=4, label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("k (nearest neighbours)")
-    ax.set_ylabel("CHI(k)")
-    ax.legend(frameon=False, loc="lower left")
-    fig.tight_layout()
-    return fig
+    return _log_x_figure(fig, ax, "k (nearest neighbours)", "CHI(k)", legend_at="lower left")
 
 
 def classifier_accuracies(records: list[dict]) -> plt.Figure:

@@ -57,16 +57,24 @@ def features(X, name: str = "X", *, min_rows: int = 1, dim: int | None = None,
     return X
 
 
-def labels(y, n: int, name: str = "y", *, num_classes: int | None = None) -> torch.Tensor:
-    """``y`` as int64 class indices, one per row of an n-row feature matrix, in [0, num_classes)
-    (``num_classes=None``: any value >= 0)."""
+def _integer_vector(y, n: int, name: str, wrong_length: str) -> torch.Tensor:
+    """``y`` as a 1-D tensor of n integers, else a ValueError; ``wrong_length`` is the message for a vector of
+    the wrong length, formatted with ``labels`` (its length) and ``rows`` (n)."""
     y = as_tensor(y, name)
     if y.dim() != 1:
         raise ValueError(f"{name} must be 1-D (one label per row), got shape {tuple(y.shape)}")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if len(y) != n:
-        raise ValueError(f"{name} has {len(y)} labels but its features have {n} rows; they must match")
+        raise ValueError(wrong_length.format(labels=len(y), rows=n))
+    return y
+
+
+def labels(y, n: int, name: str = "y", *, num_classes: int | None = None) -> torch.Tensor:
+    """``y`` as int64 class indices, one per row of an n-row feature matrix, in [0, num_classes)
+    (``num_classes=None``: any value >= 0)."""
+    y = _integer_vector(y, n, name,
+                        f"{name} has {{labels}} labels but its features have {{rows}} rows; they must match")
     y = y.to(torch.int64)
     if len(y) and (int(y.min()) < 0 or (num_classes is not None and int(y.max()) >= num_classes)):
         bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
@@ -77,13 +85,7 @@ def labels(y, n: int, name: str = "y", *, num_classes: int | None = None) -> tor
 def label_codes(y, n: int, name: str = "y", *, min_classes: int = 2,
                 device: torch.device | None = None) -> tuple[torch.Tensor, int]:
     """Any integer labels, one per row, as (codes 0..C-1 in int64 on ``device``, C); needs ``min_classes``."""
-    y = as_tensor(y, name)
-    if y.dim() != 1:
-        raise ValueError(f"{name} must be 1-D (one label per row of X), got shape {tuple(y.shape)}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if len(y) != n:
-        raise ValueError(f"X has {n} rows but {name} has {len(y)} labels; they must match")
+    y = _integer_vector(y, n, name, f"X has {{rows}} rows but {name} has {{labels}} labels; they must match")
     classes, codes = torch.unique(y.to(device or y.device, torch.int64), return_inverse=True)
     if len(classes) < min_classes:
         raise ValueError(f"{name} must contain at least {min_classes} classes, got {len(classes)}")
