@@ -231,11 +231,8 @@ def main(argv=None) -> int:
     save_job()
 
     # 3. the chapters, while time is left (a chapter is not started with less than a few seconds left)
-    for stem in AFTER_TRAINING:
-        if stem == "02_train":
-            step(stem, lambda: chapters.training(cfg, data))
-        else:
-            step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=10)
+    for stem in AFTER_TRAINING:  # the training chapter only tabulates the runs just trained: it needs no time
+        step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=0 if stem == "02_train" else 10)
     step("summary", lambda: summary.write(cfg, summary.build(report.collect(cfg, data), cfg, data,
                                                                      time.time() - started)))
     bad = [s for s in job["steps"] if s["status"] != "ok"]

@@ -317,3 +317,23 @@ def test_captions_state_no_comparison_of_their_numbers():
         for cell in json.loads(path.read_text())["cells"]:
             caption = cell["metadata"].get("mystnb", {}).get("figure", {}).get("caption", "")
             assert not [w for w in COMPARATIVES if w in caption.lower()], (path.name, caption)
+
+
+def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(results_root, capsys):
+    """``python -m clorg.book --budget S --train-budget 0`` calls every chapter alike (chapters.compute_steps)
+    and the training chapter alone gets the deadline: each run stops after its first epoch, the stored
+    training table says so, and the command ends normally with the summary written."""
+    from clorg.book.__main__ import main
+
+    tiny = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_class": 10,
+            "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 256,
+            "train.contrastive_epochs": 3, "train.supervised_epochs": 3, "train.checkpoint_every": 1}
+    overrides = [arg for k, v in tiny.items() for arg in ("--override", f"{k}={json.dumps(v)}")]
+    assert main(["--profile", "smoke", *overrides, "--only", "02_train", "--budget", "600",
+                 "--train-budget", "0"]) == 0
+    [stored] = results_root.glob("*/training.json")
+    runs = json.loads(stored.read_text())["result"]["runs"]
+    assert runs and all(r["epochs_done"] == 1 and r["epochs"] == 3 for r in runs)
+    assert all(r["stopped_early"] == "deadline: stopped after epoch 1 of 3" for r in runs)
+    assert (stored.parent / "summary.json").is_file() and "02_train: done" in capsys.readouterr().out
+    assert set(chapters.compute_steps(None)) == set(chapters.COMPUTE)

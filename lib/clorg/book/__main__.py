@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     if deadline:
         train_until = started + (args.train_budget if args.train_budget is not None else args.budget / 2)
     skipped, times = [], []
-    for stem, compute in chapters.COMPUTE.items():
+    for stem, compute in chapters.compute_steps(train_until).items():
         if args.only and stem not in args.only:
             continue
         if deadline and time.time() >= deadline:
@@ -71,10 +71,7 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         _say(f"[{t0 - started:6.0f} s] {stem} ...")
-        if stem == "02_train":
-            chapters.training(cfg, data, fresh=args.fresh, stop_after=train_until)
-        else:
-            compute(cfg, data, args.fresh)
+        compute(cfg, data, args.fresh)
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
     built = summary.build(report.collect(cfg, data), cfg, data, time.time() - started)

@@ -12,6 +12,7 @@ that compute them (their code version is recorded), and the runs it reads.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ from ..analysis.toy import chapter_result as toy_result, toy_panels, toy_titles
 from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper, paths, variants
 from ..core.devices import default_device, gpu_policy_allows
-from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, load_profile, main_runs
+from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, kind_of, load_profile, main_runs
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
 from ..train import TrainingDiverged, load_finished, locate, run
@@ -326,7 +327,8 @@ def toy(cfg: dict, data=None, fresh: bool = False) -> dict:
 
 def _run_row(r) -> dict:
     rec = r.record
-    return {**{k: r.config[k] for k in ("encoder", "method", "schedule", "epochs", "batch_size", "kind")},
+    return {**{k: r.config[k] for k in ("encoder", "method", "schedule", "epochs", "batch_size")},
+            "kind": kind_of(r.config["method"]),
             "epochs_done": r.final_epoch, "stopped_early": r.stopped_early, "parameters": rec["parameters"],
             "train_seconds": rec["train_seconds"], "images_per_s": rec["images_per_s"],
             "final_loss": rec["final_loss"], "device": rec["device"], "processes": rec["processes"],
@@ -521,7 +523,14 @@ def near_duplicates(cfg: dict, data, fresh: bool = False) -> dict:
     return _cached(cfg, data, "near_duplicates", compute, fresh)
 
 
-# the analysis chapters in book order, as the headless run calls them
+# the chapters that compute results, in book order, each called as compute(cfg, data, fresh)
 COMPUTE = {"01_toy_clusters": toy, "02_train": training,
            "03_embeddings": embeddings, "04_metrics": metrics, "05_tsne": tsne, "06_classifiers": classifiers,
            "07_dynamics": dynamics, "08_near_duplicates": near_duplicates}
+
+
+def compute_steps(train_until: float | None = None) -> dict:
+    """:data:`COMPUTE` for a run with a training deadline: the same chapters with the same signature, the
+    training chapter stopping at the end of the last epoch that finishes before ``train_until`` (a
+    ``time.time()`` value; None: no deadline)."""
+    return {**COMPUTE, "02_train": functools.partial(training, stop_after=train_until)}
