@@ -116,7 +116,7 @@ def test_cosine_schedule():
 
 def test_epoch_rates_follow_the_resolved_run():
     run = {"schedule": "paper-literal", "lr_per_256": 1e-5, "batch_size": 700, "epochs": 12, "warmup_epochs": 3,
-           "kind": "contrastive", "restart_epochs": 4}
+           "method": "moco_queue", "restart_epochs": 4}
     rates = epoch_rates(run, steps_per_epoch=5)
     assert rates == [paper_literal_lr(e, 1e-5 * 700 / 256, 3, 4, 1e-2) for e in range(12)]
     cosine = epoch_rates({**run, "schedule": "cosine"}, steps_per_epoch=5)

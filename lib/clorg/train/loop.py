@@ -17,7 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core import locks, paper, paths, provenance
-from ..core.config import RunSpec
+from ..core.config import RunSpec, kind_of
 from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
 from . import bundle, checkpoint, runs
@@ -68,7 +68,7 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
 
 
 def _views(run_cfg: dict, x: torch.Tensor, generator: torch.Generator):
-    if run_cfg["kind"] == "contrastive":
+    if kind_of(run_cfg["method"]) == "contrastive":
         return contrastive_views(x, generator)
     recipe = replace(SUPERVISED_VIEW, crop_scale=tuple(run_cfg["crop_scale"]))
     return (supervised_view(x, generator, recipe=recipe),)
@@ -329,14 +329,14 @@ def _one_epoch(s: _Session, epoch: int, bar) -> dict:
     """The steps of ``epoch``; the loss is read every CHECK_EVERY steps (the one wait for the GPU), where
     every rank stops together if any one's is not finite. Returns its log entry."""
     run_cfg, steps, batch = s.run_cfg, s.steps_per_epoch, s.global_batch
-    local = batch // s.world
+    kind, local = kind_of(run_cfg["method"]), batch // s.world
     base_lr = paper.scaled_lr(run_cfg["lr_per_256"], batch)
     s.method.train()
     order = torch.randperm(len(s.images), generator=s.sampler).to(s.device)
     t0, loss_sum, checked, read = time.time(), 0.0, 0, torch.zeros((), device=s.device)
     for step_in_epoch in range(steps):
         lr = lr_at(epoch * steps + step_in_epoch, schedule=run_cfg["schedule"], base_lr=base_lr, steps_per_epoch=steps,
-                   epochs=run_cfg["epochs"], warmup_epochs=run_cfg["warmup_epochs"], kind=run_cfg["kind"],
+                   epochs=run_cfg["epochs"], warmup_epochs=run_cfg["warmup_epochs"], kind=kind,
                    restart_epochs=run_cfg.get("restart_epochs"))
         for group in s.optimizer.param_groups:
             group["lr"] = lr
@@ -352,7 +352,7 @@ def _one_epoch(s: _Session, epoch: int, bar) -> dict:
         if not finite:
             what = f"the loss became {value}" if not math.isfinite(value) else \
                 "the loss became non-finite on another process"
-            _diverged(s.files, run_cfg["kind"], what,
+            _diverged(s.files, kind, what,
                       f"epoch {epoch + 1}, steps {checked + 1}-{step_in_epoch + 1}")
         loss_sum += value
         bar.update(step_in_epoch + 1 - checked)
@@ -372,7 +372,7 @@ def _save(s: _Session, epoch: int) -> None:
     """The snapshot after ``epoch`` epochs and ``last.pt`` (to resume from), never over a good checkpoint
     with NaN weights (a last step can leave them behind a finite loss)."""
     if not all(bool(torch.isfinite(p).all()) for p in s.method.parameters()):
-        _diverged(s.files, s.run_cfg["kind"], "the weights became NaN or infinite",
+        _diverged(s.files, kind_of(s.run_cfg["method"]), "the weights became NaN or infinite",
                   f"the end of epoch {epoch}")
     rng = _rng_state(s.sampler, s.augment)  # a collective under torchrun
     if s.main:

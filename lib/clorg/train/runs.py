@@ -6,7 +6,8 @@ runs, not the results computed from them, as older (see below).
 
 The run's folder, ``<runs root>/<profile>/<encoder>-<method>[-<schedule>]-<hash>/``, holds
 
-- ``config.json``: the resolved configuration that was hashed;
+- ``config.json``: the resolved configuration that was hashed (the method's kind is derived from the method,
+  not stored: :func:`run_hash`);
 - ``record.json``: provenance (commit, code version of the training code, libraries, hardware, data
   checksum) and, once finished, the wall time and throughput; ``finished: true`` marks a run that is
   reused, not retrained;
@@ -145,7 +146,7 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         raise ValueError(f"unknown method {spec.method!r}; valid methods: {list(METHODS)}")
     t, kind = cfg["train"], kind_of(spec.method)
     run = {
-        "encoder": spec.encoder, "method": spec.method, "kind": kind, "width_scale": t["width_scale"],
+        "encoder": spec.encoder, "method": spec.method, "width_scale": t["width_scale"],
         "epochs": t[f"{kind}_epochs"], "batch_size": t[f"{kind}_batch_size"],
         "lr_per_256": t[f"{kind}_lr"], "warmup_epochs": t[f"{kind}_warmup_epochs"],
         "weight_decay": t["weight_decay"], "schedule": spec.schedule, "seed": t["seed"], "compile": t["compile"],
@@ -187,7 +188,11 @@ def warm_start_of(weights: str, method: str) -> dict:
 
 
 def run_hash(run: dict) -> str:
-    hashed = {k: v for k, v in run.items() if k not in _NOT_HASHED}
+    """The run's identity: a hash of its configuration without :data:`_NOT_HASHED`. The method's kind is
+    hashed though the configuration no longer stores it (:func:`kind_of` derives it from the method): runs
+    were named with it, and their folders (those the committed GPU weights install into among them) keep
+    their names."""
+    hashed = {k: v for k, v in run.items() if k not in _NOT_HASHED} | {"kind": kind_of(run["method"])}
     return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:12]
 
 

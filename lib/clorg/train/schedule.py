@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 from ..core import paper
-from ..core.config import SCHEDULES
+from ..core.config import SCHEDULES, kind_of
 
 
 def cosine_factor(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -86,4 +86,4 @@ def epoch_rates(run: dict, steps_per_epoch: int) -> list[float]:
     """The rate at the first step of each epoch of a resolved run (for plots: the rate on a second axis)."""
     return [lr_at(e * steps_per_epoch, schedule=run["schedule"], base_lr=paper.scaled_lr(run["lr_per_256"], run["batch_size"]),
                   steps_per_epoch=steps_per_epoch, epochs=run["epochs"], warmup_epochs=run["warmup_epochs"],
-                  kind=run["kind"], restart_epochs=run.get("restart_epochs")) for e in range(run["epochs"])]
+                  kind=kind_of(run["method"]), restart_epochs=run.get("restart_epochs")) for e in range(run["epochs"])]
