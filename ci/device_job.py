@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     from clorg.core.config import ConfigError, all_runs, parse_overrides
     from clorg.core.devices import default_device
     from clorg.data import DatasetError, DatasetNotFoundError
-    from clorg.train import bundle, load_finished, loop
+    from clorg.train import bundle, loop
 
     device = default_device()
     job = {"profile": args.profile, "overrides": args.override, "budget_s": args.budget,
@@ -231,8 +231,10 @@ def main(argv=None) -> int:
     save_job()
 
     # 3. the chapters, while time is left (a chapter is not started with less than a few seconds left)
-    for stem in AFTER_TRAINING:  # the training chapter only tabulates the runs just trained: it needs no time
-        step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=0 if stem == "02_train" else 10)
+    # the training chapter tabulates the runs of step 2 (one the deadline stopped starts no epoch after it)
+    compute = chapters.compute_steps(train_until)
+    for stem in AFTER_TRAINING:
+        step(stem, lambda stem=stem: compute[stem](cfg, data, False), needs=0 if stem == "02_train" else 10)
     step("summary", lambda: summary.write(cfg, summary.build(report.collect(cfg, data), cfg, data,
                                                                      time.time() - started)))
     bad = [s for s in job["steps"] if s["status"] != "ok"]

@@ -179,6 +179,11 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     assert usable.folder == stopped.folder and usable.final_epoch == 1 and usable.stopped_early
     assert usable.load_encoder()(torch.zeros(2, 1, 8, 8)).shape == (2, 512)  # the epoch-1 encoder
 
+    # resumed with its deadline already past, it starts no epoch that could not end in time
+    late = run(cfg, spec(), runs_root=tmp_path, progress=False, stop_after=time.time() - 1)
+    assert [e["epoch"] for e in late.log] == [1] and late.stopped_early == "deadline: stopped after epoch 1 of 3"
+    assert load(late.folder / "checkpoints" / "last.pt")["epoch"] == 1
+
     # a later run() resumes it to completion
     done = run(cfg, spec(), runs_root=tmp_path, progress=False)
     assert "resuming" in capsys.readouterr().out

@@ -145,7 +145,8 @@ def install_committed(cfg: dict, data) -> list:
             continue
         meta, _ = bundle.read(weights, spec.method)
         if meta["run"] != folder.name:  # another configuration (a warm start, edited settings): not this run
-            changed = sorted(k for k in set(meta["config"]) | set(run_cfg) if meta["config"].get(k) != run_cfg.get(k))
+            trained = run_files.current_config(meta["config"])
+            changed = sorted(k for k in set(trained) | set(run_cfg) if trained.get(k) != run_cfg.get(k))
             print(f"{paths.shown(weights)}/{spec.method}.* hold run {meta['run']}, not this profile's "
                   f"{folder.name} (settings that differ: {', '.join(changed)}): not installed")
             continue

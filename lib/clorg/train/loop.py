@@ -59,7 +59,7 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
                 shutil.rmtree(folder, ignore_errors=True)
             torch.distributed.barrier()  # no rank may look at the folder while it is removed
         return _train(run_cfg, data, folder, device, progress, stop_after)
-    with locks.exclusive(folder.parent / f".{folder.name}.lock", f"run {folder.name}"):
+    with locks.exclusive(runs.RunFolder(folder).lock, f"run {folder.name}"):
         if runs.RunFolder(folder).is_finished() and not force:  # another process finished it while we waited
             return finished(folder, run_cfg)
         if force:
@@ -404,6 +404,19 @@ def _finish(s: _Session, train_seconds: float) -> dict:
     return record
 
 
+def _no_epoch_fits(s: _Session, stop_after: float | None) -> bool:
+    """Whether a resumed run's next epoch would end past the deadline (timed by its last logged epoch), so
+    that it starts none: training stops at the end of the last epoch that finishes in time. A run without
+    an epoch trains its first whatever the deadline, since before it there is nothing to read."""
+    if stop_after is None or s.start_epoch == 0:
+        return False
+    log = s.files.read_log() if s.main else []
+    late = bool(log) and time.time() + log[-1]["seconds"] > stop_after
+    if s.world > 1:  # the main rank's log decides for all
+        late = not _all_ranks(not late, s.device)
+    return late
+
+
 def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.device, progress: bool,
            stop_after: float | None) -> RunResult:
     """Start or resume, then epoch by epoch: train, log, save when a snapshot is due or the deadline
@@ -413,7 +426,7 @@ def _train(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     bar = tqdm(total=(epochs - s.start_epoch) * s.steps_per_epoch, desc=f"{run_cfg['encoder']}/{run_cfg['method']}",
                disable=not (progress and s.main), mininterval=2.0, unit="step")
     t_start = time.time()
-    for epoch in range(s.start_epoch, epochs):
+    for epoch in range(epochs if _no_epoch_fits(s, stop_after) else s.start_epoch, epochs):
         entry = _one_epoch(s, epoch, bar)
         if s.main:
             s.files.append_log(entry)

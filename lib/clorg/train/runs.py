@@ -47,8 +47,10 @@ _SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
 
 class RunFolder:
     """A run's folder: the one place that knows the names of its files (listed in the module docstring).
-    Every reader and writer of a run's files goes through it; its writes are atomic
-    (:mod:`clorg.core.atomic`), so a full disk is reported with the path and nothing written before is lost."""
+    Every other module asks it for a file's path or contents: it reads and writes the configuration, record
+    and log itself; checkpoints go through :mod:`clorg.train.checkpoint` at the paths it gives. All these
+    writes are atomic (:mod:`clorg.core.atomic`), so a full disk is reported with the path and nothing
+    written before is lost."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -56,6 +58,12 @@ class RunFolder:
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def lock(self) -> Path:
+        """Held while a process trains the run (:mod:`clorg.core.locks`); beside the folder, so that it
+        exists before the folder does."""
+        return self.path.parent / f".{self.path.name}.lock"
 
     @property
     def last_checkpoint(self) -> Path:
@@ -73,7 +81,7 @@ class RunFolder:
         return sorted(int(m.group(1)) for m in matches if m)
 
     def write_config(self, run_cfg: dict) -> None:
-        write_json(self.path / "config.json", run_cfg)
+        write_json(self.path / "config.json", current_config(run_cfg))
 
     def read_record(self) -> dict | None:
         """The run's record (provenance, and once it ended: how); None before the run started."""
@@ -185,6 +193,16 @@ def warm_start_of(weights: str, method: str) -> dict:
     for shard in shards:
         sha.update(f"{shard.name} {hashlib.sha256(shard.read_bytes()).hexdigest()}\n".encode())
     return {"weights": weights, "sha256": sha.hexdigest()[:16]}
+
+
+# what older run configurations stored and this code derives: the method's kind (core.config.kind_of)
+_DERIVED = ("kind",)
+
+
+def current_config(run: dict) -> dict:
+    """A run configuration as this code writes it: without what older configurations stored that is now
+    derived (bundles brought back from a GPU job before carry it)."""
+    return {k: v for k, v in run.items() if k not in _DERIVED}
 
 
 def run_hash(run: dict) -> str:
