@@ -114,8 +114,12 @@ def test_inputs_are_validated():
         A.ViewRecipe(blur_sigma=(0.0, 2.0))
     with pytest.raises(ValueError, match="blur_sigma"):
         A.ViewRecipe(blur_sigma=(2.0, 1.0))
-    with pytest.raises(ValueError, match="hue"):
+    with pytest.raises(ValueError, match=r"hue must be a number in \[0, 0.5\], got 0.7"):
         A.ViewRecipe(hue=0.7)
+    with pytest.raises(ValueError, match="brightness must be a number >= 0"):
+        A.ViewRecipe(brightness=-0.1)
+    with pytest.raises(ValueError, match=r"solarize_threshold must be a number in \[0, 1\]"):
+        A.ViewRecipe(solarize_threshold=float("nan"))
 
 
 def test_recipe_defaults_are_the_papers_and_lists_become_tuples():

@@ -362,6 +362,9 @@ def test_unknown_key_in_a_profile_or_an_override_is_refused_naming_it_and_the_va
     ({"train.variants": [{"encoder": "vit", "method": "moco_queue"}]}, "train.variants = .* must be a list"),
     ({"train.variants": [{"encoder": "vit", "method": "moco_queue", "schedule": "step"}]}, "train.variants"),
     ({"heads.validation_fraction": 1.0}, r"heads.validation_fraction = 1.0 must be a number in \(0, 1\)"),
+    # what the heads would refuse at fit time is refused with the profile, before any feature is extracted
+    ({"heads.mask_range": [0, 0]}, r"heads.mask_range = \[0, 0\] must be a pair .* and hi > 0"),
+    ({"heads.spreading_alpha": 0}, r"heads.spreading_alpha = 0 must be a number in \(0, 1\)"),
     ({"tsne.exaggeration_iterations": -1}, "tsne.exaggeration_iterations = -1 must be an integer >= 0"),
     ({"train.precision": "fp16"}, r"train.precision = 'fp16' must be one of \['auto', 'fp32', 'bf16'\]"),
     ({"metrics.rld_temperatures": [0.1, 0]}, "rld_temperatures"),

@@ -311,6 +311,8 @@ def test_bad_temperature(temperature):
         rld(GOOD_X, GOOD_Y, temperature)
     with pytest.raises(ValueError, match="temperature must be a positive number"):
         rld_sweep(GOOD_X, GOOD_Y, [1.0, temperature])
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        rld_sweep(GOOD_X, GOOD_Y, temperature)  # one value, not in a list
 
 
 @pytest.mark.parametrize("ks, message", [

@@ -329,9 +329,6 @@ def _transductive_nodes(X, y, X_val, y_val, X_test, y_test, num_classes, what: s
     return X, y, X_val, y_val, X_test, y_test, C
 
 
-# the share of training labels hidden each step: drawn uniformly from (lo, hi), some always hidden
-_MASK_RANGE = checks.Rule("a pair [lo, hi] with 0 <= lo <= hi <= 1 and hi > 0",
-                          lambda v: checks.pair(0.0, 1.0)(v) is None and v[1] > 0)
 
 
 class GCNHead(_Trained, _Transductive):
@@ -377,7 +374,7 @@ class GCNHead(_Trained, _Transductive):
         if self.k is not None and self.k >= n_nodes:
             raise ValueError(f"k must be smaller than the number of nodes ({n_nodes}), got {self.k}")
         checks.one_of("float32", "bfloat16").require(self.dense_dtype, "dense_dtype")
-        _MASK_RANGE.require(self.mask_range, "mask_range")
+        checks.MASK_RANGE.require(self.mask_range, "mask_range")
 
     def graph(self, nodes) -> torch.Tensor:
         """The normalised adjacency this head trains on, over the feature rows ``nodes`` (any order):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -159,6 +160,16 @@ def pair(low: float, high: float = math.inf, *, low_open: bool = False) -> Rule:
     return Rule(f"a pair [lo, hi] with {low:g} {'<' if low_open else '<='} lo <= hi{bound}", test)
 
 
+def within(low: float, high: float) -> Rule:
+    """A number in [low, high]."""
+    return Rule(f"a number in [{low:g}, {high:g}]", lambda v: _is_number(v) and low <= v <= high)
+
+
+# the share of a GCN's training labels hidden each step: drawn uniformly from (lo, hi), so some always are
+MASK_RANGE = Rule("a pair [lo, hi] with 0 <= lo <= hi <= 1 and hi > 0",
+                  lambda v: pair(0.0, 1.0)(v) is None and v[1] > 0)
+
+
 def list_of(rule: Rule, allowed: tuple | None = None) -> Rule:
     """A non-empty list whose items keep ``rule`` (and, with ``allowed``, are among them)."""
     items = rule.what.removeprefix("an ").removeprefix("a ") + "s"  # "a positive integer" -> "positive integers"
@@ -170,8 +181,8 @@ def list_of(rule: Rule, allowed: tuple | None = None) -> Rule:
 def distinct(values, rule: Rule, cast, name: str, what: str) -> list:
     """A scalar or an iterable of values that keep ``rule``, as a non-empty list of ``cast(value)`` without
     repeats (order kept)."""
-    if _is_number(values) or isinstance(values, bool):
-        values = [values]
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        values = [values]  # one value, a NaN, None or a word among them: the rule says what is wrong with it
     out = []
     for v in values:
         v = cast(rule.require(v, name))

@@ -17,8 +17,8 @@ from typing import Any, Callable
 import yaml
 
 from . import variants
-from .checks import (BOOLEAN, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, OPEN_UNIT_INTERVAL, POSITIVE_INT,
-                     POSITIVE_NUMBER, UNIT_INTERVAL, Rule, list_of, one_of, pair)
+from .checks import (BOOLEAN, MASK_RANGE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, OPEN_UNIT_INTERVAL,
+                     POSITIVE_INT, POSITIVE_NUMBER, UNIT_INTERVAL, Rule, list_of, one_of, pair)
 from .paths import CONFIG_DIR
 
 
@@ -177,10 +177,10 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
                                 "share of each class held out for validation under the honest protocol"),
         "label_smoothing": (UNIT_INTERVAL, "label smoothing of both heads on trained features (the authors' "
                                             "saved contrastive-ViT runs: 0.1)"),
-        "mask_range": (pair(0.0, 1.0), "range of the share of training labels the GCN hides each step "
+        "mask_range": (MASK_RANGE, "range of the share of training labels the GCN hides each step "
                                         "(the authors' saved contrastive-ViT run: [0.05, 0.6])"),
         "random_init_label_smoothing": (UNIT_INTERVAL, "label smoothing on random-init features (the authors: 0)"),
-        "random_init_mask_range": (pair(0.0, 1.0), "the GCN's mask range on random-init features "
+        "random_init_mask_range": (MASK_RANGE, "the GCN's mask range on random-init features "
                                                     "(the authors: [0.05, 0.5])"),
         "dense_max_nodes": (POSITIVE_INT, "the GCN uses the authors' dense graph up to this many nodes (n^2 float32: "
                                       "12,000 nodes = 0.58 GB, 60,000 = 14.4 GB), a top-k graph beyond"),
@@ -197,7 +197,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "gcn_width": (POSITIVE_INT, "the GCN's label-embedding and hidden width (the authors: 16)"),
         "honest_max_steps": (POSITIVE_INT, "safety cap on a fit's steps under the honest protocol (each fit's steps and "
                                        "whether it hit the cap are recorded; the authors' protocol has none)"),
-        "spreading_alpha": (UNIT_INTERVAL, "label spreading's clamping factor (scikit-learn's alpha)"),
+        "spreading_alpha": (OPEN_UNIT_INTERVAL, "label spreading's clamping factor (scikit-learn's alpha)"),
         "spreading_max_iter": (POSITIVE_INT, "label spreading's iterations"),
     },
     "dynamics": {

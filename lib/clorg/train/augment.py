@@ -137,12 +137,9 @@ class ViewRecipe:
         _POSITIVE_RANGE.require(self.crop_ratio, "crop_ratio")
         _POSITIVE_RANGE.require(self.blur_sigma, "blur_sigma")
         for name in ("brightness", "contrast", "saturation"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.hue <= 0.5:
-            raise ValueError(f"hue must be in [0, 0.5], got {self.hue}")
-        if not 0 <= self.solarize_threshold <= 1:
-            raise ValueError(f"solarize_threshold must be in [0, 1], got {self.solarize_threshold}")
+            checks.NON_NEGATIVE_NUMBER.require(getattr(self, name), name)
+        checks.within(0.0, 0.5).require(self.hue, "hue")  # in turns: half a turn is every hue
+        checks.within(0.0, 1.0).require(self.solarize_threshold, "solarize_threshold")
 
 
 # The paper's asymmetric pair (MoCo v3 / BYOL): blur always on view 1; blur 0.1 + solarize 0.2 on view 2.
@@ -156,11 +153,14 @@ SUPERVISED_VIEW = ViewRecipe(jitter_p=0.0, grayscale_p=0.0)
 # Layout, normalisation, random helpers
 # ================================================================================================
 
+# an output size: one side for a square, or (height, width)
+_SIZE = checks.Rule("a positive integer or (height, width)", lambda v: checks.POSITIVE_INT(v) is None or (
+    isinstance(v, (tuple, list)) and len(v) == 2 and all(checks.POSITIVE_INT(s) is None for s in v)))
+
+
 def _size2(size: int | tuple[int, int]) -> tuple[int, int]:
-    out = (size, size) if isinstance(size, int) else tuple(size)
-    if len(out) != 2 or min(out) < 1:
-        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
-    return out
+    _SIZE.require(size, "size")
+    return (size, size) if checks.POSITIVE_INT(size) is None else tuple(size)
 
 
 def _rand(shape, generator: torch.Generator, device: torch.device) -> Tensor:
