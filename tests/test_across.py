@@ -93,6 +93,6 @@ def test_a_damaged_summary_is_named_with_the_reason(configs, tmp_path):
     _write(results, "quick", "{not json")
     _write(results, "simclr", json.dumps({"profile": "simclr", "claims": "none"}))
     states = {s["profile"]: s for s in (across.read(p, results) for p in across.profiles(configs))}
-    assert states["quick"]["state"] == across.UNREADABLE and "summary.json cannot be read" in states["quick"]["why"]
-    assert states["simclr"]["state"] == across.UNREADABLE and states["simclr"]["why"] == "summary.json has no list of claims"
+    assert states["quick"]["state"] == across.UNREADABLE and "summary.json: cannot be read" in states["quick"]["why"]
+    assert states["simclr"]["state"] == across.UNREADABLE and states["simclr"]["why"] == "summary.json: no list of claims"
     assert states["gpu10"]["state"] == across.NOT_BUILT and states["gpu10"]["written"] is None

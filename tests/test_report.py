@@ -309,7 +309,7 @@ def test_verdicts_of_a_build(build):
 def test_summary_has_exactly_its_schema(build):
     cfg, data = build
     collected = report.collect(cfg, data)
-    s = summary.build(collected, cfg, data, build_seconds=123.456)
+    s = summary.build(collected, cfg, data, seconds=123.456)
     assert list(s) == ["profile", "dataset", "encoders", "claims", "spec_version", "build_seconds"]
     assert list(s) == list(summary.KEYS)
     assert (s["profile"], s["dataset"], s["build_seconds"], s["spec_version"]) == ("smoke", "cifar10", 123.5, 2)
@@ -354,11 +354,16 @@ def test_read_summary_names_a_broken_file(stored):
     path = stored / "smoke" / "summary.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"profile": "smoke", "dataset": "cif')
-    with pytest.raises(ValueError, match=rf"{path} cannot be read.*09_report.ipynb"):
+    with pytest.raises(ValueError, match=rf"{path}: cannot be read.*09_report.ipynb"):
         summary.read(path)
-    path.write_text(json.dumps({"profile": "smoke", "dataset": "cifar10"}))
-    with pytest.raises(ValueError, match=rf"{path} lacks \['encoders', 'claims', 'spec_version', 'build_seconds'\]"):
+    path.write_text(json.dumps({"profile": "smoke", "dataset": "cifar10", "claims": [], "spec_version": 2}))
+    with pytest.raises(ValueError, match=rf"{path}: lacks \['encoders', 'build_seconds'\]"):
         summary.read(path)
+    path.write_text(json.dumps({"profile": "smoke", "dataset": "cifar10", "claims": []}))  # before versions
+    with pytest.raises(summary.UnusableSummary, match="judged by SPEC section 7 version 1; the criteria are now "
+                                                      "version 2") as err:
+        summary.read(path)
+    assert err.value.older
     for not_an_object in ("[1, 2]", "null", "5"):
         path.write_text(not_an_object)
         with pytest.raises(ValueError, match=str(path)):

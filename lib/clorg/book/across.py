@@ -10,12 +10,11 @@ checks that the code runs, on tiny encoders whose numbers are not evidence.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import config, criteria
-from . import store
+from . import store, summary
 from . import verdicts as V
 
 BUILT, NOT_BUILT, OLDER, UNREADABLE = "built", "not built", "older format", "unreadable"
@@ -42,16 +41,11 @@ def read(profile: str, results_root: Path | None = None) -> dict:
         return out
     out["written"] = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        return {**out, "state": UNREADABLE, "why": f"{path.name} cannot be read ({exc})"}
-    if not isinstance(summary, dict) or not isinstance(summary.get("claims"), list):
-        return {**out, "state": UNREADABLE, "why": f"{path.name} has no list of claims"}
-    version = summary.get("spec_version", 1)  # the first summaries carried no version: criteria version 1
-    if version != criteria.SPEC_VERSION:
-        return {**out, "state": OLDER, "why": f"judged by SPEC section 7 version {version}; the criteria are now "
-                                               f"version {criteria.SPEC_VERSION}"}
-    return {**out, "state": BUILT, "summary": summary}
+        return {**out, "state": BUILT, "summary": summary.read(path)}
+    except summary.UnusableSummary as exc:
+        if exc.older:
+            return {**out, "state": OLDER, "why": exc.reason}
+        return {**out, "state": UNREADABLE, "why": f"{path.name}: {exc.reason}"}
 
 
 def _claim_ids(states: list[dict]) -> list:
@@ -62,8 +56,8 @@ def _claim_ids(states: list[dict]) -> list:
     return sorted(found, key=lambda c: (order.index(str(c)) if str(c) in order else len(order), str(c)))
 
 
-def _claim(summary: dict, cid) -> dict | None:
-    return next((c for c in summary["claims"] if c["claim"] == cid), None)
+def _claim(built: dict, cid) -> dict | None:
+    return next((c for c in built["claims"] if c["claim"] == cid), None)
 
 
 def _status_line(s: dict, config_dir: Path) -> str:

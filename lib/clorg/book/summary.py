@@ -13,7 +13,7 @@ from ..core.atomic import write_json
 from . import report, store
 
 
-def build(collected: dict, cfg: dict, data, build_seconds: float | None) -> dict:
+def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
     """The machine-readable summary of a build (``results/<profile>/summary.json``): the encoders and
     their regime, and per claim the verdict, ``in_regime``, the deciding numbers, every sub-condition of
     every comparison and the authors' numbers through the same test."""
@@ -32,7 +32,7 @@ def build(collected: dict, cfg: dict, data, build_seconds: float | None) -> dict
                     "authors": c["authors"], "authors_note": c["authors_note"], "reason": c.get("reason")}
                    for c in report.verdicts(collected, cfg)],
         "spec_version": criteria.SPEC_VERSION,
-        "build_seconds": None if build_seconds is None else round(float(build_seconds), 1),
+        "build_seconds": None if seconds is None else round(float(seconds), 1),
     }
 
 
@@ -46,19 +46,35 @@ def write(cfg: dict, summary: dict) -> Path:
     return path
 
 
+class UnusableSummary(ValueError):
+    """A summary.json that exists but cannot be used: ``reason`` says why (without the path); ``older``: it is
+    whole but was judged by retired criteria."""
+
+    def __init__(self, path: Path, reason: str, older: bool = False):
+        self.reason, self.older = reason, older
+        super().__init__(f"{path}: {reason}; re-run notebooks/09_report.ipynb to write it again")
+
+
 def read(path: Path) -> dict | None:
-    """A summary.json, checked for its keys; None when absent; ValueError naming the file when broken."""
+    """A summary.json of the current criteria, checked for its keys; None when absent; UnusableSummary naming
+    the file and the reason when damaged or written under retired criteria."""
     if not path.is_file():
         return None
     try:
         out = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ValueError(f"{path} cannot be read ({exc}); re-run notebooks/09_report.ipynb to write it again") from exc
+    except (OSError, ValueError) as exc:
+        raise UnusableSummary(path, f"cannot be read ({exc})") from exc
     if not isinstance(out, dict):
-        raise ValueError(f"{path} is not a JSON object; re-run notebooks/09_report.ipynb to write it again")
+        raise UnusableSummary(path, "not a JSON object")
+    if not isinstance(out.get("claims"), list):
+        raise UnusableSummary(path, "no list of claims")
+    version = out.get("spec_version", 1)  # the first summaries carried no version: criteria version 1
+    if version != criteria.SPEC_VERSION:
+        raise UnusableSummary(path, f"judged by SPEC section 7 version {version}; the criteria are now version "
+                                    f"{criteria.SPEC_VERSION}", older=True)
     lacking = [k for k in KEYS if k not in out]
     if lacking:
-        raise ValueError(f"{path} lacks {lacking}; re-run notebooks/09_report.ipynb to write it again")
+        raise UnusableSummary(path, f"lacks {lacking}")
     return out
 
 
