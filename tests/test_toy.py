@@ -104,8 +104,7 @@ def test_comparison_with_the_authors_flags_values_outside_our_range():
 
 def test_the_chapter_result_holds_seed_zeros_scores_and_curves():
     """The stored toy result: seed 0's RLD and CH per panel, and seed 0's RLD at each curve temperature,
-    each as metrics.rld gives it on that panel's points (the curve runs through the figure's T = 0.05
-    score where the sweep has it)."""
+    each as metrics.rld gives it on that panel's points, with no comparison where no authors' run is given."""
     res = chapter_result(2, 30, 0.05, {})
     panels = toy_panels(0, 30)
     assert res["seeds"] == 2 and res["comparison"] == []

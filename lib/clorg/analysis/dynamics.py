@@ -71,10 +71,11 @@ def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None 
     for epoch in tqdm(epochs, desc=f"dynamics {result.folder.name}", unit="snapshot"):
         f = run_features(result, data, epoch=epoch, device=device)
         ident = {**f.identity, "epoch": epoch}
-        out += measure_records(ident, f.train, f.train_labels, temperatures,
-                               [k for k in chi_ks if k < len(f.train)], progress=False)
-        k = min(knn_k, len(f.train))  # the k actually used is the one recorded
-        knn = KNNClassifier(k=k).fit(torch.as_tensor(f.train).to(default_device()), f.train_labels)
+        train = torch.as_tensor(f.train).to(default_device())  # one copy on the device, for both
+        out += measure_records(ident, train, f.train_labels, temperatures,
+                               [k for k in chi_ks if k < len(train)], progress=False)
+        k = min(knn_k, len(train))  # the k actually used is the one recorded
+        knn = KNNClassifier(k=k).fit(train, f.train_labels)
         out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=k))
         if heads is not None:
             out += snapshot_head_records(f, heads)
