@@ -4,6 +4,7 @@ shared helper, and code versions that notice a changed source file."""
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -191,3 +192,41 @@ def test_one_validation_vocabulary():
         if names:
             own[rel] = sorted(names)
     assert own == {}
+
+
+# what a key of a stored result may hold: identifiers, numbers and file paths, never words for a reader
+RESULT_KEY = re.compile(r"[A-Za-z0-9_./+\-]+")
+TINY_BOOK = {"data.dataset": "digits", "data.train_per_class": 40, "data.test_per_class": 10,
+             "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 128,
+             "train.contrastive_epochs": 1, "train.supervised_epochs": 1, "metrics.chi_ks": [1, 8, 100],
+             "toy.points_per_class": 30, "toy.seeds": 1, "tsne.sample_size": 100, "tsne.iterations": 50,
+             "heads.seeds": 1, "heads.honest_max_steps": 20, "heads.graph_ks_compared": [10],
+             "near_duplicates.search": 50, "near_duplicates.augment_draws": 50}
+
+
+def _keys(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _keys(v)
+
+
+def test_no_display_string_is_a_key_of_a_stored_result(results_root):
+    """Every chapter's stored result, as the current code writes it (the whole book computed headless on a tiny
+    profile), keys its fields by identifiers: what a reader sees ("ours mean", "in regime", "CH falls") is made
+    by the presentation layer from them, never stored and read back."""
+    import json
+
+    from clorg.book.__main__ import main
+    from clorg.book.chapters import CHAPTERS
+
+    overrides = [arg for k, v in TINY_BOOK.items() for arg in ("--override", f"{k}={json.dumps(v)}")]
+    assert main(["--profile", "smoke", *overrides]) == 0
+    stored = sorted(results_root.glob("*/*.json"))
+    json_results = {name for c in CHAPTERS.values() for name in c.produces if name not in c.arrays}
+    assert {p.stem for p in stored} >= json_results | {"summary"}
+    shown = {(p.name, k) for p in stored for k in _keys(json.loads(p.read_text())) if not RESULT_KEY.fullmatch(k)}
+    assert shown == set()
