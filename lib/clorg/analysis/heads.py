@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import itertools
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -63,19 +64,20 @@ def _optional_set(X, y, name: str, dim: int, num_classes: int, need_labels: bool
     return X, (None if y is None else checks.labels(y, len(X), f"y_{name}", num_classes=num_classes).cpu())
 
 
+@dataclass(eq=False)  # a head is one object: equal only to itself, as it is fitted in place
 class _Trained:
     """The training settings the linear head and the GCN share (AdamW at ``lr``, label smoothing, stopping
     after ``patience`` steps without a better score, an optional cap on the steps, a seed, a device), and
-    their check by the core's rules (:mod:`clorg.core.checks`)."""
+    their check by the core's rules (:mod:`clorg.core.checks`). Settings are keyword fields; what a fit
+    learns is set by ``fit`` as attributes ending in ``_``."""
 
-    def __init__(self, num_classes, lr, label_smoothing, patience, max_steps, seed, device):
-        self.num_classes = num_classes
-        self.lr = lr
-        self.label_smoothing = label_smoothing
-        self.patience = patience
-        self.max_steps = max_steps
-        self.seed = seed
-        self.device = device
+    num_classes: int | None = None
+    lr: float = 0.1
+    label_smoothing: float = 0.0
+    patience: int = 30
+    max_steps: int | None = 2000
+    seed: int = 0
+    device: str | torch.device = "cpu"
 
     def _training_settings(self) -> None:
         checks.positive_number(self.lr, "lr")
@@ -118,6 +120,7 @@ class _BestWeights:
 # ============================================= linear head ============================================
 
 
+@dataclass(eq=False)
 class LinearHead(_Trained):
     """Full-batch Linear(D, C) trained with AdamW and cross-entropy (SPEC 2.5).
 
@@ -132,10 +135,6 @@ class LinearHead(_Trained):
     without that split), ``test_curve_`` and ``best_test_accuracy_`` (authors' protocol; None without
     test labels).
     """
-
-    def __init__(self, num_classes=None, lr=0.1, label_smoothing=0.0, patience=30, max_steps=2000,
-                 seed=0, device="cpu"):
-        super().__init__(num_classes, lr, label_smoothing, patience, max_steps, seed, device)
 
     def fit(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None) -> "LinearHead":
         self._training_settings()
@@ -331,6 +330,7 @@ def _transductive_nodes(X, y, X_val, y_val, X_test, y_test, num_classes, what: s
 
 
 
+@dataclass(eq=False)
 class GCNHead(_Trained, _Transductive):
     """The authors' transductive GCN classifier (SPEC 2.4).
 
@@ -352,16 +352,13 @@ class GCNHead(_Trained, _Transductive):
     ``best_test_accuracy_`` (as in :class:`LinearHead`), ``graph_`` ("dense" or "top-<k>").
     """
 
-    def __init__(self, num_classes=None, temperature=0.1, k=None, embed_dim=16, mask_range=(0.05, 0.5),
-                 lr=0.1, label_smoothing=0.0, patience=50, max_steps=2000, seed=0, device="cpu",
-                 dense_max_nodes=DENSE_MAX_NODES, dense_dtype="float32"):
-        super().__init__(num_classes, lr, label_smoothing, patience, max_steps, seed, device)
-        self.temperature = temperature
-        self.k = k
-        self.embed_dim = embed_dim
-        self.mask_range = mask_range
-        self.dense_max_nodes = dense_max_nodes
-        self.dense_dtype = dense_dtype
+    patience: int = 50  # the authors' GCN patience (the linear head's is 30)
+    temperature: float = 0.1
+    k: int | None = None
+    embed_dim: int = 16
+    mask_range: tuple[float, float] = (0.05, 0.5)
+    dense_max_nodes: int = DENSE_MAX_NODES
+    dense_dtype: str = "float32"
 
     def _check_params(self, n_nodes: int) -> None:
         self._training_settings()
