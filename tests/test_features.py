@@ -201,6 +201,9 @@ def test_every_chapter_reads_the_analysed_epoch(tmp_path, monkeypatch):
     monkeypatch.setenv("CLORG_RUNS", str(tmp_path))
     run(cfg, RunSpec("resnet18", "supervised", "cosine"), data=data, runs_root=tmp_path, progress=False)
     monkeypatch.setattr(paper, "SUPERVISED_RESNET18_EPOCH", 1)
+    [only] = extract.profile_features(cfg, data, random_init=False)  # what t-SNE maps: no random init
+    assert (only.method, only.epoch) == ("supervised", 1)
+    assert not list(tmp_path.rglob("features_e0000.npz"))  # the random initialisation was not extracted
     sl, ri = extract.profile_features(cfg, data)
     assert (sl.method, sl.epoch, ri.epoch) == ("supervised", 1, 0)
     assert find([sl, ri], encoder="resnet18", method="supervised") is sl

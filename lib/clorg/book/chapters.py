@@ -445,7 +445,7 @@ def tsne(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
     """Chapter 05: the t-SNE grid of every main run's analysed features (arrays) and the maps' purity
     (records)."""
     def grid():
-        shown_sets = [f for f in profile_features(cfg, data) if not f.random_init]
+        shown_sets = profile_features(cfg, data, random_init=False)
         return tsne_grid(shown_sets, data.train.labels, cfg["tsne"])
 
     maps = _cached(cfg, data, "tsne", grid, fresh)
