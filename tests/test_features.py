@@ -42,6 +42,17 @@ def test_encode_is_normalised_and_deterministic():
     assert enc.training  # the encoder's mode is restored
 
 
+def test_encode_shows_its_progress_over_the_images(capsys):
+    """A bar over the images where asked (by default from 20,000 of them, as the metrics' bars), none below."""
+    enc = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8 * 8, 5))
+    images = np.zeros((7, 8, 8, 1), dtype=np.uint8)
+    encode(enc, images, batch_size=3, progress=True)
+    err = capsys.readouterr().err
+    assert "encoding" in err and "/7 [" in err  # n of the 7 images, with the bar's timing
+    encode(enc, images, batch_size=3)
+    assert capsys.readouterr().err == ""
+
+
 # ------------------------------------------------ run features --------------------------------------------
 
 def test_run_features_are_cached_with_provenance(tiny_run, monkeypatch):

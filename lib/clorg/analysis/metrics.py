@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from ..core import checks
+from ..core.progress import bar
 
 # Side of a distance tile for RLD (block x block). On the CPU, 1024 keeps a float32 tile at 4 MB so the
 # few alive per step stay in cache: on 2 cores it ran ~1.5x faster than 2048 (n = 20,000, 4 T:
@@ -37,8 +38,6 @@ _RLD_BLOCK_CPU = 1024
 _RLD_BLOCK_GPU = 8192
 # Similarity panel for CHI (block x n). Sized by bytes so that memory stays flat as n grows.
 _CHI_PANEL_BYTES = 128 * 2**20
-# Progress bars switch on by themselves from this many samples (a pass then takes seconds).
-_PROGRESS_FROM_N = 20_000
 
 
 # ============================================ input checks ============================================
@@ -74,8 +73,7 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _progress(progress: bool | None, n: int, total: int, desc: str) -> tqdm:
-    show = n >= _PROGRESS_FROM_N if progress is None else bool(progress)
-    return tqdm(total=total, desc=desc, disable=not show, leave=False)
+    return bar(progress, n, total, desc)
 
 
 # ============================================== modularity ============================================
