@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import gzip
 import io
+import json
 import os
 import pickle
 import tarfile
@@ -257,3 +258,17 @@ def counter():
             return value
         return compute
     return calls, make
+
+
+# smoke shrunk so that the whole book computes headless in seconds (python -m clorg.book)
+TINY_BOOK = {"data.dataset": "digits", "data.train_per_class": 40, "data.test_per_class": 10,
+             "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 128,
+             "train.contrastive_epochs": 1, "train.supervised_epochs": 1, "metrics.chi_ks": [1, 8, 100],
+             "toy.points_per_class": 30, "toy.seeds": 1, "tsne.sample_size": 100, "tsne.iterations": 50,
+             "heads.seeds": 1, "heads.honest_max_steps": 20, "heads.graph_ks_compared": [10],
+             "near_duplicates.search": 50, "near_duplicates.augment_draws": 50}
+
+
+def override_args(overrides: dict) -> list[str]:
+    """``--override KEY=VALUE`` arguments of a command line, each value as JSON (which YAML reads back)."""
+    return [arg for k, v in overrides.items() for arg in ("--override", f"{k}={json.dumps(v)}")]

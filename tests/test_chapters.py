@@ -20,7 +20,7 @@ from clorg.core.config import SCHEMA, load_profile, main_runs
 from clorg.train import locate
 from clorg.train import runs as run_files
 from clorg.train.runs import RunFolder
-from factories import FakeData, feature_set
+from factories import TINY_BOOK, FakeData, feature_set, override_args
 
 RESULTS = [name for c in CHAPTERS.values() for name in c.produces]
 
@@ -325,11 +325,8 @@ def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(res
     training table says so, and the command ends normally with the summary written."""
     from clorg.book.__main__ import main
 
-    tiny = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_class": 10,
-            "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 256,
-            "train.contrastive_epochs": 3, "train.supervised_epochs": 3, "train.checkpoint_every": 1}
-    overrides = [arg for k, v in tiny.items() for arg in ("--override", f"{k}={json.dumps(v)}")]
-    assert main(["--profile", "smoke", *overrides, "--only", "02_train", "--budget", "600",
+    three_epochs = {**TINY_BOOK, "train.contrastive_epochs": 3, "train.supervised_epochs": 3}
+    assert main(["--profile", "smoke", *override_args(three_epochs), "--only", "02_train", "--budget", "600",
                  "--train-budget", "0"]) == 0
     [stored] = results_root.glob("*/training.json")
     runs = json.loads(stored.read_text())["result"]["runs"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from clorg.core import code
+from factories import TINY_BOOK, override_args
 from clorg.core.paths import PACKAGE
 
 # helpers that used to be written once per module; each now lives in clorg.core (atomic, checks, paths)
@@ -196,12 +197,6 @@ def test_one_validation_vocabulary():
 
 # what a key of a stored result may hold: identifiers, numbers and file paths, never words for a reader
 RESULT_KEY = re.compile(r"[A-Za-z0-9_./+\-]+")
-TINY_BOOK = {"data.dataset": "digits", "data.train_per_class": 40, "data.test_per_class": 10,
-             "train.contrastive_batch_size": 64, "train.supervised_batch_size": 64, "train.moco_queue_size": 128,
-             "train.contrastive_epochs": 1, "train.supervised_epochs": 1, "metrics.chi_ks": [1, 8, 100],
-             "toy.points_per_class": 30, "toy.seeds": 1, "tsne.sample_size": 100, "tsne.iterations": 50,
-             "heads.seeds": 1, "heads.honest_max_steps": 20, "heads.graph_ks_compared": [10],
-             "near_duplicates.search": 50, "near_duplicates.augment_draws": 50}
 
 
 def _keys(value):
@@ -223,8 +218,7 @@ def test_no_display_string_is_a_key_of_a_stored_result(results_root):
     from clorg.book.__main__ import main
     from clorg.book.chapters import CHAPTERS
 
-    overrides = [arg for k, v in TINY_BOOK.items() for arg in ("--override", f"{k}={json.dumps(v)}")]
-    assert main(["--profile", "smoke", *overrides]) == 0
+    assert main(["--profile", "smoke", *override_args(TINY_BOOK)]) == 0
     stored = sorted(results_root.glob("*/*.json"))
     json_results = {name for c in CHAPTERS.values() for name in c.produces if name not in c.arrays}
     assert {p.stem for p in stored} >= json_results | {"summary"}
