@@ -10,7 +10,9 @@ the profile's real runs stay untouched), then measures what the claims need: the
 (k = 10, majority vote), CHI(1) and CHI(100) on the training features (the authors' supervised ViT:
 0.990 and 0.989; contrastive: 0.873 and 0.805), the final loss, and the wall time of training. One row per
 setting, printed as a markdown table; bench/results/regime.md keeps the tables behind the profiles'
-choices.
+choices. With ``--snapshots`` every encoder snapshot the run kept (``train.checkpoint_every``) is measured
+too, a row per epoch: the measures against epochs of one run, without training a run per epoch count
+(a snapshot is taken part-way down that run's schedule, not at the end of a shorter one).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--method", default="supervised")
     ap.add_argument("--setting", nargs="+", action="append", required=True, metavar="NAME KEY=VALUE")
+    ap.add_argument("--snapshots", action="store_true", help="measure every kept snapshot too, a row per epoch")
     args = ap.parse_args()
     if not os.environ.get("CLORG_RUNS"):
         os.environ["CLORG_RUNS"] = tempfile.mkdtemp(prefix="clorg-regime-")
@@ -51,11 +54,22 @@ def main() -> None:
         t0 = time.time()
         result = run(cfg, spec, data=data, progress=False)
         minutes = (time.time() - t0) / 60
-        f = run_features(result, data)
-        knn = KNNClassifier(k=10).fit(f.train, f.train_labels).score(f.test, f.test_labels)
-        c = chi(torch.as_tensor(f.train), f.train_labels, [1, 100], progress=False)
+        if args.snapshots:
+            for epoch in result.files.snapshot_epochs():
+                if epoch != result.final_epoch:
+                    knn, c = measure(result, data, epoch)
+                    print(f"| {name}, snapshot | {epoch} | | | | {knn:.1%} | {c[1]:.3f} | {c[100]:.3f} |", flush=True)
+        knn, c = measure(result, data, None)
         print(f"| {name} | {result.final_epoch} | {minutes:.1f} | {result.record['images_per_s']:,.0f} | "
               f"{result.record['final_loss']:.3f} | {knn:.1%} | {c[1]:.3f} | {c[100]:.3f} |", flush=True)
+
+
+def measure(result, data, epoch: int | None) -> tuple[float, dict]:
+    """kNN test accuracy (k = 10) and CHI(1), CHI(100) on the training features of ``result`` at ``epoch``
+    (None: the final encoder)."""
+    f = run_features(result, data, epoch=epoch)
+    knn = KNNClassifier(k=10).fit(f.train, f.train_labels).score(f.test, f.test_labels)
+    return knn, chi(torch.as_tensor(f.train), f.train_labels, [1, 100], progress=False)
 
 
 if __name__ == "__main__":
