@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.core.config import all_runs, load_profile  # noqa: E402
+from clorg.core.config import all_runs, dataset_candidates, load_profile  # noqa: E402
 from clorg.core.paths import results_root, shown  # noqa: E402
 from clorg.core.variants import RECORD, SEPARATOR  # noqa: E402
 
@@ -32,20 +32,34 @@ def variant_folders() -> list[Path]:
     return out
 
 
-def run_folders(name: str) -> tuple[list[Path], str | None]:
-    """The run folders variant ``name`` trained for itself (not the plain profile's), or why they cannot be
-    found (its record or its data is gone)."""
+def _on(cfg: dict, dataset: str | None) -> dict:
+    """``cfg`` with ``dataset`` as its only dataset (None: its own list, in its order)."""
+    return cfg if dataset is None else {**cfg, "data": {**cfg["data"], "dataset": [dataset]}}
+
+
+def run_folders(folder: Path) -> tuple[list[Path], str]:
+    """The run folders the variant of results ``folder`` trained for itself (not the plain profile's), and
+    a line saying on which dataset they were looked for, or why they cannot be found (its record or its
+    data is gone). The dataset is the one its stored results name: a run folder's name depends on the
+    data, so looking on whichever dataset this environment finds first would silently find nothing."""
+    from clorg.book.store import recorded_dataset
     from clorg.data import choose_profile_dataset
     from clorg.train import locate
 
+    recorded = recorded_dataset(folder)
     try:
-        cfg = load_profile(name)
+        cfg = load_profile(folder.name)
         plain = load_profile(cfg["profile"]["base"])
-        mine = {locate(cfg, s, choose_profile_dataset(cfg))[1] for s in all_runs(cfg)}
-        theirs = {locate(plain, s, choose_profile_dataset(plain))[1] for s in all_runs(plain)}
+        data = choose_profile_dataset(_on(cfg, recorded))
+        mine = {locate(cfg, s, data)[1] for s in all_runs(cfg)}
+        theirs = set()
+        if data.name in dataset_candidates(plain):  # a run is shared only on the same data
+            plain_data = choose_profile_dataset(_on(plain, data.name))
+            theirs = {locate(plain, s, plain_data)[1] for s in all_runs(plain)}
     except Exception as exc:  # a record or a dataset that is gone: say so, remove no run
         return [], f"its runs cannot be located ({type(exc).__name__}: {exc}); any it trained stay in runs/"
-    return sorted(p for p in mine - theirs if p.is_dir()), None
+    source = "the dataset its results name" if recorded else "no stored result names one: the first the profile finds"
+    return sorted(p for p in mine - theirs if p.is_dir()), f"its runs looked for on {data.name} ({source})"
 
 
 def size(folder: Path) -> int:
@@ -58,9 +72,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     found = variant_folders()
     for folder in [f for f in found if (f / RECORD).is_file()]:
-        runs, problem = run_folders(folder.name)
-        if problem:
-            print(f"variant {folder.name}: {problem}")
+        runs, said = run_folders(folder)
+        print(f"variant {folder.name}: {said}")
         found += runs
     if not found:
         print("no variant folders: nothing to remove")

@@ -113,3 +113,52 @@ def test_clean_variants_command_says_what_it_removes(results_root):
     done = subprocess.run([sys.executable, "ci/clean_variants.py", "--dry-run"], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert "would remove" in done.stdout and "quick+seeds=2-00000000" in done.stdout
+
+
+def _clean_variants():
+    sys.path.insert(0, str(ROOT / "ci"))
+    import clean_variants
+    return clean_variants
+
+
+def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch):
+    """A smoke variant whose stored result names ``dataset``, its runs trained there, and an environment
+    whose first dataset is another one (a Fashion-MNIST copy): (variant folder, its own runs, shared runs)."""
+    from factories import write_idx_set
+    from clorg.core.config import all_runs
+    from clorg.data import choose_profile_dataset
+    from clorg.train import locate
+
+    write_idx_set(tmp_path / "data" / "fashion-mnist", n_train=50, n_test=20)
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path / "data"))
+    cfg = load_profile("smoke", {"train.contrastive_epochs": 3})
+    variants.write_record(cfg)
+    folder = results_root / cfg["profile"]["variant"]
+    (folder / "training.json").write_text(json.dumps(
+        {"meta": {"fingerprint": {"data": {"name": dataset}}}, "result": {}}))
+    on_digits = lambda c: {**c, "data": {**c["data"], "dataset": ["digits"]}}
+    mine = {locate(cfg, s, choose_profile_dataset(on_digits(cfg)))[1] for s in all_runs(cfg)}
+    plain = load_profile("smoke")
+    theirs = {locate(plain, s, choose_profile_dataset(on_digits(plain)))[1] for s in all_runs(plain)}
+    for run in mine | theirs:
+        run.mkdir(parents=True)
+    return folder, mine - theirs, mine & theirs
+
+
+def test_clean_variants_finds_the_runs_on_the_dataset_the_results_name(results_root, tmp_path, monkeypatch, capsys):
+    """The environment's first dataset (Fashion-MNIST here) is not the one the variant trained on (digits):
+    its runs are still found and removed, and the run it shares with the plain profile is kept."""
+    folder, own, shared = _variant_with_runs_on("digits", results_root, tmp_path, monkeypatch)
+    assert own and shared
+    assert _clean_variants().main([]) == 0
+    out = capsys.readouterr().out
+    assert f"variant {folder.name}: its runs looked for on digits (the dataset its results name)" in out
+    assert not folder.exists() and not any(p.exists() for p in own) and all(p.is_dir() for p in shared)
+
+
+def test_clean_variants_keeps_runs_it_cannot_locate_and_says_why(results_root, tmp_path, monkeypatch, capsys):
+    folder, own, _ = _variant_with_runs_on("cifar10", results_root, tmp_path, monkeypatch)
+    assert _clean_variants().main([]) == 0
+    out = capsys.readouterr().out
+    assert "its runs cannot be located (DatasetNotFoundError: none of the datasets cifar10 could be loaded" in out
+    assert all(p.is_dir() for p in own)  # the digits runs are not the cifar10 runs it trained: nothing guessed

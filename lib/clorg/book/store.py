@@ -142,6 +142,18 @@ def _read(path: Path) -> tuple[dict, object]:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def recorded_dataset(folder: Path) -> str | None:
+    """The dataset the results stored in ``folder`` were computed on, as their fingerprints name it; None
+    when no stored result there names one (nothing computed yet, or only results that read no data)."""
+    for path in sorted(Path(folder).glob("*.json")) + sorted(Path(folder).glob("*.npz")):
+        try:
+            name = _read(path)[0]["fingerprint"]["data"]["name"]
+        except (ValueError, KeyError, TypeError):  # unreadable, not a stored result, or no data read
+            continue
+        return name
+    return None
+
+
 def status(cfg: dict, data, name: str, source: Source, *, producer: str, suffix: str = "json",
            root: Path | None = None) -> Status:
     """The state of results/<profile>/<name>.<suffix> against what it would be computed from now."""
