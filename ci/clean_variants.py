@@ -37,27 +37,32 @@ def _on(cfg: dict, dataset: str | None) -> dict:
     return cfg if dataset is None else {**cfg, "data": {**cfg["data"], "dataset": [dataset]}}
 
 
-def run_folders(folder: Path) -> tuple[list[Path], str]:
+def run_folders(folder: Path) -> tuple[list[Path] | None, str]:
     """The run folders the variant of results ``folder`` trained for itself (not the plain profile's), and
-    a line saying on which dataset they were looked for, or why they cannot be found (its record or its
-    data is gone). The dataset is the one its stored results name: a run folder's name depends on the
-    data, so looking on whichever dataset this environment finds first would silently find nothing."""
-    from clorg.book.store import recorded_dataset
+    a line saying on which dataset they were looked for; or None and why they cannot be located (its
+    record is gone, or the data its results name is not here as it was). The dataset is the one its stored
+    results name: a run folder's name depends on the data (its name and checksum), so looking on whichever
+    dataset this environment finds first would silently find nothing."""
+    from clorg.book.store import recorded_data
     from clorg.data import choose_profile_dataset
     from clorg.train import locate
 
-    recorded = recorded_dataset(folder)
+    recorded = recorded_data(folder)
     try:
         cfg = load_profile(folder.name)
         plain = load_profile(cfg["profile"]["base"])
-        data = choose_profile_dataset(_on(cfg, recorded))
+        data = choose_profile_dataset(_on(cfg, recorded and recorded["name"]))
+        if recorded and data.summary()["sha256"] != recorded["sha256"]:
+            raise ValueError(f"its results were computed on a copy of {data.name} with sha256 "
+                             f"{recorded['sha256'][:12]}..., the one found here has {data.summary()['sha256'][:12]}...")
         mine = {locate(cfg, s, data)[1] for s in all_runs(cfg)}
         theirs = set()
         if data.name in dataset_candidates(plain):  # a run is shared only on the same data
             plain_data = choose_profile_dataset(_on(plain, data.name))
             theirs = {locate(plain, s, plain_data)[1] for s in all_runs(plain)}
-    except Exception as exc:  # a record or a dataset that is gone: say so, remove no run
-        return [], f"its runs cannot be located ({type(exc).__name__}: {exc}); any it trained stay in runs/"
+    except Exception as exc:  # a record or a dataset that is gone: say so, remove nothing of it
+        return None, (f"its runs cannot be located ({type(exc).__name__}: {exc}); its results folder and any "
+                      f"runs it trained are kept: run this again where its data is, or remove them by hand")
     source = "the dataset its results name" if recorded else "no stored result names one: the first the profile finds"
     return sorted(p for p in mine - theirs if p.is_dir()), f"its runs looked for on {data.name} ({source})"
 
@@ -74,7 +79,10 @@ def main(argv=None) -> int:
     for folder in [f for f in found if (f / RECORD).is_file()]:
         runs, said = run_folders(folder)
         print(f"variant {folder.name}: {said}")
-        found += runs
+        if runs is None:  # its record is the only way back to its runs: keep it
+            found.remove(folder)
+        else:
+            found += runs
     if not found:
         print("no variant folders: nothing to remove")
         return 0

@@ -4,7 +4,8 @@
 
 Build the same profile (with the same overrides) once with each version of the code, each into its own
 CLORG_RESULTS (and CLORG_RUNS, to compare the trained checkpoints too), then point this at the two
-folders. Exit status 0 when every value compared is the same, 1 otherwise.
+folders. Exit status 0 when every value compared is the same, 1 when one differs or is on one side
+only, 2 when the folders cannot be compared (missing, holding no stored result, or a file unreadable).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from clorg.book.compare import compare, report
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from clorg.book.compare import Uncomparable, compare, report  # noqa: E402
 
 
 def main() -> int:
@@ -25,7 +29,7 @@ def main() -> int:
     args = ap.parse_args()
     try:
         found = compare(args.before, args.after, tuple(args.runs) if args.runs else None)
-    except FileNotFoundError as exc:
+    except Uncomparable as exc:
         print(exc, file=sys.stderr)
         return 2
     print(report(found, args.limit), end="")

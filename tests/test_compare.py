@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clorg.book.compare import compare, report
+from clorg.book.compare import Uncomparable, compare, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,5 +97,33 @@ def test_the_command_exits_by_what_it_found(tmp_path):
 
 
 def test_a_missing_folder_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nosuch is not a folder"):
+    with pytest.raises(Uncomparable, match="nosuch is not a folder"):
         compare(tmp_path, tmp_path / "nosuch")
+
+
+def test_nothing_to_compare_is_no_pass(tmp_path):
+    """Two empty folders (a mistyped path, a build that wrote elsewhere) must not read as "the same"."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(Uncomparable, match="holds no stored result"):
+        compare(tmp_path / "a", tmp_path / "b")
+
+
+def test_an_unreadable_file_is_named_and_exits_2(tmp_path):
+    good = _write(tmp_path / "a", RECORDS, meta={"variant": "x", "commit": "a"})
+    bad = _write(tmp_path / "b", RECORDS, meta={"variant": "x", "commit": "a"})
+    (bad / "quick+x" / "classifiers.json").write_text('{"meta": {}, "result": {"records": [')  # cut short
+    done = subprocess.run([sys.executable, "ci/compare_results.py", str(good), str(bad)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "classifiers.json cannot be read (JSONDecodeError" in done.stderr
+
+
+def test_a_claim_condition_that_flips_is_a_changed_value(tmp_path):
+    """A dict with a value beyond a record's fields (a claim's condition): its other fields are values too."""
+    condition = {"metric": "D", "value": 0.21, "threshold": 0.2, "holds": True}
+    before = _write(tmp_path / "a", [condition], meta={"variant": "x", "commit": "a"})
+    after = _write(tmp_path / "b", [{**condition, "value": 0.19, "holds": False}], meta={"variant": "x", "commit": "a"})
+    found = compare(before, after)
+    assert found.changed == [("classifiers.json/result/records[metric=D]", 0.21, 0.19),
+                             ("classifiers.json/result/records[metric=D]/holds", True, False)]
+    assert not found.only_before and not found.only_after

@@ -115,13 +115,15 @@ def test_clean_variants_command_says_what_it_removes(results_root):
     assert "would remove" in done.stdout and "quick+seeds=2-00000000" in done.stdout
 
 
-def _clean_variants():
-    sys.path.insert(0, str(ROOT / "ci"))
+def _clean_variants(monkeypatch, tmp_path):
+    """ci/clean_variants.py as a module, its build/ folder the test's (never the project's)."""
+    monkeypatch.syspath_prepend(str(ROOT / "ci"))
     import clean_variants
+    monkeypatch.setattr(clean_variants, "ROOT", tmp_path)
     return clean_variants
 
 
-def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch):
+def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch, sha256: str | None = None):
     """A smoke variant whose stored result names ``dataset``, its runs trained there, and an environment
     whose first dataset is another one (a Fashion-MNIST copy): (variant folder, its own runs, shared runs)."""
     from factories import write_idx_set
@@ -134,10 +136,12 @@ def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch):
     cfg = load_profile("smoke", {"train.contrastive_epochs": 3})
     variants.write_record(cfg)
     folder = results_root / cfg["profile"]["variant"]
-    (folder / "training.json").write_text(json.dumps(
-        {"meta": {"fingerprint": {"data": {"name": dataset}}}, "result": {}}))
     on_digits = lambda c: {**c, "data": {**c["data"], "dataset": ["digits"]}}
-    mine = {locate(cfg, s, choose_profile_dataset(on_digits(cfg)))[1] for s in all_runs(cfg)}
+    digits = choose_profile_dataset(on_digits(cfg))
+    (folder / "training.json").write_text(json.dumps(
+        {"meta": {"fingerprint": {"data": {"name": dataset, "sha256": sha256 or digits.summary()["sha256"]}}},
+         "result": {}}))
+    mine = {locate(cfg, s, digits)[1] for s in all_runs(cfg)}
     plain = load_profile("smoke")
     theirs = {locate(plain, s, choose_profile_dataset(on_digits(plain)))[1] for s in all_runs(plain)}
     for run in mine | theirs:
@@ -150,7 +154,7 @@ def test_clean_variants_finds_the_runs_on_the_dataset_the_results_name(results_r
     its runs are still found and removed, and the run it shares with the plain profile is kept."""
     folder, own, shared = _variant_with_runs_on("digits", results_root, tmp_path, monkeypatch)
     assert own and shared
-    assert _clean_variants().main([]) == 0
+    assert _clean_variants(monkeypatch, tmp_path).main([]) == 0
     out = capsys.readouterr().out
     assert f"variant {folder.name}: its runs looked for on digits (the dataset its results name)" in out
     assert not folder.exists() and not any(p.exists() for p in own) and all(p.is_dir() for p in shared)
@@ -158,7 +162,18 @@ def test_clean_variants_finds_the_runs_on_the_dataset_the_results_name(results_r
 
 def test_clean_variants_keeps_runs_it_cannot_locate_and_says_why(results_root, tmp_path, monkeypatch, capsys):
     folder, own, _ = _variant_with_runs_on("cifar10", results_root, tmp_path, monkeypatch)
-    assert _clean_variants().main([]) == 0
+    assert _clean_variants(monkeypatch, tmp_path).main([]) == 0
     out = capsys.readouterr().out
     assert "its runs cannot be located (DatasetNotFoundError: none of the datasets cifar10 could be loaded" in out
-    assert all(p.is_dir() for p in own)  # the digits runs are not the cifar10 runs it trained: nothing guessed
+    # the digits runs are not the cifar10 runs it trained: nothing guessed, and its record kept to find them later
+    assert all(p.is_dir() for p in own) and (folder / "overrides.json").is_file()
+
+
+def test_clean_variants_refuses_another_copy_of_the_dataset(results_root, tmp_path, monkeypatch, capsys):
+    """The results name digits with another checksum (another copy): a run folder's name holds the checksum,
+    so the runs are not looked for under this copy's names; the variant is kept, and the message says why."""
+    folder, own, _ = _variant_with_runs_on("digits", results_root, tmp_path, monkeypatch, sha256="0" * 64)
+    assert _clean_variants(monkeypatch, tmp_path).main([]) == 0
+    out = capsys.readouterr().out
+    assert "its results were computed on a copy of digits with sha256 000000000000..." in out
+    assert folder.is_dir() and all(p.is_dir() for p in own)

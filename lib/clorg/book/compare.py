@@ -23,10 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..analysis.records import FIELDS
 
 # Keys whose values say when, where, by which commit or how fast something was computed: they differ
 # between any two builds and say nothing about the numbers.
@@ -34,10 +38,15 @@ PROVENANCE = frozenset({"meta", "__meta__", "commit", "saved_at", "trained_at", 
                         "compute_seconds", "build_seconds", "train_seconds", "images_per_s"})
 
 
+class Uncomparable(ValueError):
+    """Two folders that cannot be compared: one is missing, holds no stored result, or a file is unreadable."""
+
+
 @dataclass
 class Comparison:
     """What :func:`compare` found: ``changed`` as (where, before, after); ``only_before`` and
     ``only_after`` as where; ``checkpoints`` as (file, how it differs)."""
+    folders: tuple[str, str] = ("", "")
     compared: int = 0
     changed: list[tuple[str, object, object]] = field(default_factory=list)
     only_before: list[str] = field(default_factory=list)
@@ -51,7 +60,8 @@ class Comparison:
 
 
 def _record_key(record: dict) -> str:
-    return "[" + ",".join(f"{k}={record[k]}" for k in sorted(record) if k != "value") + "]"
+    """What a record measures: its fields of :data:`clorg.analysis.records.FIELDS` but the value."""
+    return "[" + ",".join(f"{k}={record[k]}" for k in FIELDS if k in record and k != "value") + "]"
 
 
 def _leaves(obj, path: str):
@@ -66,7 +76,10 @@ def _leaves(obj, path: str):
             if isinstance(v, dict) and "value" in v:
                 key = _record_key(v)
                 seen[key] = seen.get(key, 0) + 1  # two records that measure alike stay two values
-                yield f"{path}{key}" + (f"#{seen[key]}" if seen[key] > 1 else ""), v["value"]
+                where = f"{path}{key}" + (f"#{seen[key]}" if seen[key] > 1 else "")
+                yield where, v["value"]
+                # fields beyond a record's (a claim condition's threshold, whether it holds) are values too
+                yield from _leaves({k: x for k, x in v.items() if k not in FIELDS}, where)
             else:
                 yield from _leaves(v, f"{path}[{i}]")
     else:
@@ -84,18 +97,23 @@ def stored_values(results: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for p in sorted(results.rglob("*")):
         name = p.relative_to(results).as_posix()
-        if p.suffix == ".json":
-            out.update(_leaves(json.loads(p.read_text()), name))
-        elif p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                out.update((f"{name}:{k}", z[k]) for k in z.files if k not in PROVENANCE)
+        try:
+            if p.suffix == ".json":
+                out.update(_leaves(json.loads(p.read_text()), name))
+            elif p.suffix == ".npz":
+                with np.load(p, allow_pickle=False) as z:
+                    out.update((f"{name}:{k}", z[k]) for k in z.files if k not in PROVENANCE)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise Uncomparable(f"{p} cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not out:
+        raise Uncomparable(f"{results} holds no stored result (.json or .npz): is it the results folder of a build?")
     return out
 
 
 def _equal(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and a.dtype.kind == b.dtype.kind and bool(
+        return a.shape == b.shape and a.dtype == b.dtype and bool(
             np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -103,7 +121,11 @@ def _equal(a, b) -> bool:
 
 
 def _file_hashes(runs: Path) -> dict[str, str]:
-    return {str(p.relative_to(runs)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(runs.rglob("*.pt"))}
+    out = {}
+    for p in sorted(runs.rglob("*.pt")):
+        with open(p, "rb") as fh:
+            out[str(p.relative_to(runs))] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return out
 
 
 def compare(before: Path, after: Path, runs: tuple[Path, Path] | None = None) -> Comparison:
@@ -111,9 +133,10 @@ def compare(before: Path, after: Path, runs: tuple[Path, Path] | None = None) ->
     folders), every checkpoint's bytes too."""
     for folder in (before, after, *(runs or ())):
         if not Path(folder).is_dir():
-            raise FileNotFoundError(f"{folder} is not a folder: give two results folders (and two runs folders)")
+            raise Uncomparable(f"{folder} is not a folder: give two results folders (and two runs folders)")
     a, b = stored_values(Path(before)), stored_values(Path(after))
-    out = Comparison(compared=len(a.keys() & b.keys()))
+    out = Comparison(folders=(str(_only_folder(Path(before))), str(_only_folder(Path(after)))),
+                     compared=len(a.keys() & b.keys()))
     out.changed = [(k, a[k], b[k]) for k in sorted(a.keys() & b.keys()) if not _equal(a[k], b[k])]
     out.only_before, out.only_after = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
     if runs:
@@ -130,18 +153,29 @@ def _shown(v) -> str:
     return repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
 
 
+def _how_arrays_differ(x, y) -> str:
+    if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.shape == y.shape and x.dtype == y.dtype \
+            and x.dtype.kind in "iuf":
+        gap = np.abs(x.astype(float) - y.astype(float))
+        return f" ({int((gap > 0).sum()):,} of {x.size:,} elements differ, by at most {np.nanmax(gap):.3g})"
+    return ""
+
+
 def report(c: Comparison, limit: int = 50) -> str:
     """The comparison as markdown: counts, then each difference (the first ``limit`` of each kind)."""
-    lines = [f"values compared: {c.compared:,}; differ: {len(c.changed):,}; before only: {len(c.only_before):,}; "
-             f"after only: {len(c.only_after):,}"]
+    lines = [f"before: {c.folders[0]}", f"after:  {c.folders[1]}",
+             f"values compared: {c.compared:,} (an array counts as one); differ: {len(c.changed):,}; "
+             f"before only: {len(c.only_before):,}; after only: {len(c.only_after):,}"]
     if c.checkpoints_compared or c.checkpoints:
-        lines.append(f"checkpoints compared: {c.checkpoints_compared:,}; differ: {len(c.checkpoints):,}")
+        lines.append(f"checkpoints on both sides: {c.checkpoints_compared:,}; other bytes or one side only: "
+                     f"{len(c.checkpoints):,}")
     if c.changed:
         lines += ["", "| where | before | after |", "|---|---|---|"]
-        lines += [f"| {k} | {_shown(x)} | {_shown(y)} |" for k, x, y in c.changed[:limit]]
+        lines += [f"| {k} | {_shown(x)} | {_shown(y)}{_how_arrays_differ(x, y)} |" for k, x, y in c.changed[:limit]]
     for title, keys in (("before only", c.only_before), ("after only", c.only_after)):
         if keys:
             lines += ["", f"{title}:"] + [f"- {k}" for k in keys[:limit]]
-    lines += [f"- checkpoint {k}: {why}" for k, why in c.checkpoints[:limit]]
+    if c.checkpoints:
+        lines += ["", "checkpoints:"] + [f"- {k}: {why}" for k, why in c.checkpoints[:limit]]
     lines.append("" if not c.same else "\nevery value compared is the same")
     return "\n".join(lines).rstrip() + "\n"

@@ -142,15 +142,17 @@ def _read(path: Path) -> tuple[dict, object]:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def recorded_dataset(folder: Path) -> str | None:
-    """The dataset the results stored in ``folder`` were computed on, as their fingerprints name it; None
-    when no stored result there names one (nothing computed yet, or only results that read no data)."""
+def recorded_data(folder: Path) -> dict | None:
+    """The identity of the data the results stored in ``folder`` were computed on, as their fingerprints
+    record it (name, sha256, image counts); None when no stored result there names one (nothing computed
+    yet, or only results that read no data)."""
     for path in sorted(Path(folder).glob("*.json")) + sorted(Path(folder).glob("*.npz")):
         try:
-            name = _read(path)[0]["fingerprint"]["data"]["name"]
+            identity = _read(path)[0]["fingerprint"]["data"]
+            identity["name"], identity["sha256"]
         except (ValueError, KeyError, TypeError):  # unreadable, not a stored result, or no data read
             continue
-        return name
+        return identity
     return None
 
 
