@@ -149,10 +149,10 @@ def recorded_data(folder: Path) -> dict | None:
     for path in sorted(Path(folder).glob("*.json")) + sorted(Path(folder).glob("*.npz")):
         try:
             identity = _read(path)[0]["fingerprint"]["data"]
-            identity["name"], identity["sha256"]
-        except (ValueError, KeyError, TypeError):  # unreadable, not a stored result, or no data read
+        except (ValueError, KeyError, TypeError):  # unreadable, or not a stored result
             continue
-        return identity
+        if isinstance(identity, dict) and {"name", "sha256"} <= identity.keys():  # None: a result reads no data
+            return identity
     return None
 
 
