@@ -127,3 +127,14 @@ def test_a_claim_condition_that_flips_is_a_changed_value(tmp_path):
     assert found.changed == [("classifiers.json/result/records[metric=D]", 0.21, 0.19),
                              ("classifiers.json/result/records[metric=D]/holds", True, False)]
     assert not found.only_before and not found.only_after
+
+
+def test_builds_on_different_data_are_not_compared(tmp_path):
+    """Numbers computed on another dataset (or another copy of it) differ for a reason that is not the code."""
+    def meta(sha):
+        return {"variant": "x", "commit": "a", "fingerprint": {"profile": {}, "data": {"name": "cifar10", "sha256": sha}}}
+    same = compare(_write(tmp_path / "a", RECORDS, meta=meta("1" * 64)), _write(tmp_path / "b", RECORDS, meta=meta("1" * 64)))
+    assert same.same
+    with pytest.raises(Uncomparable, match=r"different data: before cifar10 \(sha256 111111111111\), "
+                                           r"after cifar10 \(sha256 222222222222\)"):
+        compare(tmp_path / "a", _write(tmp_path / "c", RECORDS, meta=meta("2" * 64)))

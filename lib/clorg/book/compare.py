@@ -13,7 +13,9 @@ What is matched, and how:
 - a value by its path of keys in the file; a record (a dict with a ``value``) by what it measures (its
   other fields), not by its position, so records written in another order still match;
 - the files' ``meta`` blocks and the keys in :data:`PROVENANCE` (when, by which commit, how fast) are
-  expected to differ and are not compared.
+  expected to differ and are not compared; but two builds whose results name different data (another
+  dataset, or another copy of it: the name and checksum their fingerprints record) cannot be compared at
+  all, since every number would differ for a reason that is not the code.
 
 ``python ci/compare_results.py BEFORE AFTER [--runs BEFORE_RUNS AFTER_RUNS]`` prints the report.
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.records import FIELDS
+from .store import recorded_data
 
 # Keys whose values say when, where, by which commit or how fast something was computed: they differ
 # between any two builds and say nothing about the numbers.
@@ -135,6 +138,12 @@ def compare(before: Path, after: Path, runs: tuple[Path, Path] | None = None) ->
         if not Path(folder).is_dir():
             raise Uncomparable(f"{folder} is not a folder: give two results folders (and two runs folders)")
     a, b = stored_values(Path(before)), stored_values(Path(after))
+    read = [recorded_data(_only_folder(Path(f))) for f in (before, after)]
+    if None not in read and {(d["name"], d["sha256"]) for d in read} != {(read[0]["name"], read[0]["sha256"])}:
+        raise Uncomparable("the two builds read different data: "
+                           + ", ".join(f"{side} {d['name']} (sha256 {d['sha256'][:12]})"
+                                       for side, d in zip(("before", "after"), read))
+                           + "; build both from the same copy (set CLORG_DATA to it for both)")
     out = Comparison(folders=(str(_only_folder(Path(before))), str(_only_folder(Path(after)))),
                      compared=len(a.keys() & b.keys()))
     out.changed = [(k, a[k], b[k]) for k in sorted(a.keys() & b.keys()) if not _equal(a[k], b[k])]
