@@ -289,3 +289,11 @@ def test_every_claim_is_registered_once():
     assert list(claims.CLAIMS) == ["1", "2", "3", "4", "5", "6", "D"]
     assert {c.rule for c in claims.CLAIMS.values()} == {"every", "majority", "primary"}
     assert claims.CLAIMS["4"].one_training_seed is False
+
+
+def test_every_authors_row_from_a_cifar10_variant_says_so():
+    """Their dynamics run and their random-init ViT were computed on CIFAR-10 variants that cannot be rebuilt
+    (SPEC 8): each claim whose authors' row reads them carries the caveat, and no other claim does."""
+    from clorg.book.evidence import AUTHORS_NOTES
+
+    assert {cid for cid, note in AUTHORS_NOTES.items() if "CIFAR-10 variant" in note} == {"2", "3", "D"}

@@ -255,6 +255,9 @@ def test_toward_regime_on_hand_made_records():
     assert drop.lines[1].get_ydata()[0] == pytest.approx(0.873 - 0.527)
     assert gain.lines[1].get_ydata()[0] == pytest.approx(0.75 - 0.13)
     assert any(t.get_text() == "the authors: not saved" for t in ratio.texts) and ratio.get_yscale() == "log"
+    # claim 3's line comes from their dynamics run on a CIFAR-10 variant, and the figure's legend says so
+    assert drop.lines[1].get_label() == "the authors' ViT" and "CIFAR-10 variant" in gain.lines[1].get_label()
+    assert {"the authors' ViT", gain.lines[1].get_label()} <= {t.get_text() for t in fig.legends[0].get_texts()}
     plt.close(fig)
 
 

@@ -255,9 +255,10 @@ def authors() -> dict[str, dict | None]:
 # What the authors' row rests on, for the reader (shown beside their verdicts)
 AUTHORS_NOTES = {
     "1": "their ViT, CHI(1) and CHI(1,000) of SPEC 6; random init not saved",
-    "2": "CL: CH 8 at epoch 1,200 of their dynamics run (a CIFAR-10 variant); SL not saved; RI: their random-init ViT",
-    "3": "CL from their dynamics run (a CIFAR-10 variant): RLD_0.1 at epochs 0 and 1,200, RLD_1 only said to stay "
-         "below 0.02 (judged at 0.02); RLD_1(SL) not saved",
+    "2": "CL: CH 8 at epoch 1,200 of their dynamics run; SL not saved; RI: their random-init ViT; both CL and RI on "
+         "a CIFAR-10 variant, indicative only",
+    "3": "CL from their dynamics run: RLD_0.1 at epochs 0 and 1,200, RLD_1 only said to stay below 0.02 (judged at "
+         "0.02); RLD_1(SL) not saved; RI: their random-init ViT; both CL and RI on a CIFAR-10 variant, indicative only",
     "4": "their saved ViT run under their test-selected protocol: one point, no interval can be computed, so the "
          "point is judged as an interval of zero width",
     "5": "figures only: no number saved",
