@@ -39,3 +39,21 @@ def test_independent_draws_of_one_image_are_seeded():
 def test_bad_images_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
         identical_views(bad, bad, 10, progress=False)
+
+
+def test_the_closer_count_on_two_mirror_images_under_flips_only():
+    """Two images that are each other's mirror (left half white against right half white) under a recipe
+    that only flips: a draw that flips exactly one of them makes the views identical (distance 0, closer than
+    the images), any other draw leaves them as far apart as the images (not closer). So with independent
+    draws `closer` equals `identical`, about half the draws; with shared draws both flip together: none."""
+    from clorg.train.augment import ViewRecipe
+
+    flips = ViewRecipe(crop_scale=None, flip_p=0.5, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0)
+    left = np.zeros((8, 8, 3), np.uint8)
+    left[:, :4] = 255
+    right = left[:, ::-1].copy()
+    mc = identical_views(left, right, 2000, recipe=flips, batch=256, progress=False)
+    assert mc["own_distance"] > 0 and mc["closer"] == mc["identical"]
+    assert 800 < mc["identical"] < 1200  # one of the two flipped: probability 1/2, 2,000 draws (sd 22)
+    shared = identical_views(left, right, 500, recipe=flips, batch=256, shared_draws=True, progress=False)
+    assert (shared["identical"], shared["closer"]) == (0, 0)
