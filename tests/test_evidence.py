@@ -119,16 +119,38 @@ def test_claim6_reads_the_single_top_pair_and_puts_resnet101_first():
     assert (second["cos_cl"], second["cos_sl"], second["sl_median"]) == (0.995, 0.05, 0.1)
 
 
-def test_dynamics_puts_the_profiles_schedule_first_and_counts_epoch_zero_in_the_maximum():
+def _followed(schedules):
     recs = []
-    for schedule, ch in (("paper-compressed", [500.0, 300.0, 100.0]), ("cosine", [400.0, 450.0, 420.0])):
-        for e, v, r in zip((0, 5, 10), ch, (0.1, 0.2, 0.45)):
+    for schedule, ch in schedules:
+        for e, v, r, c1, knn in zip((0, 5, 10), ch, (0.1, 0.2, 0.45), (0.5, 0.7, 0.85), (0.6, 0.75, 0.82)):
             recs += tidy("resnet18", CL, R.CH, v, epoch=e, schedule=schedule)
             recs += tidy("resnet18", CL, R.RLD, {0.1: r, 1.0: 0.01}, epoch=e, schedule=schedule)
-    first, second = E.dynamics({"records": recs}, "cosine")
-    assert first["schedule"] == "cosine" and first["runs"] == [("resnet18", CL)] and second["runs"] == []
-    assert (first["ch_max"], first["ch_last"], first["rld_first"], first["rld_last"]) == (450.0, 420.0, 0.1, 0.45)
-    assert second["ch_max"] == 500.0 and second["epochs"] == {"CL": 10}
+            recs += tidy("resnet18", CL, R.CHI, {1: c1, 200: c1 - 0.3}, epoch=e, schedule=schedule)
+            recs += tidy("resnet18", CL, R.KNN, {10: knn}, epoch=e, schedule=schedule)
+    return {"records": recs}
+
+
+def test_dynamics_puts_the_run_under_the_authors_curve_first_and_counts_epoch_zero_in_the_maximum():
+    """Claim D is decided by the run closer to the authors (their rising curve) where the profile follows one
+    (issue 24's default); that run's regime is its own, the main run's is chapter 04's."""
+    res = _followed([("cosine", [400.0, 450.0, 420.0]), ("paper-compressed", [500.0, 300.0, 100.0])])
+    first, second = E.dynamics(res, "cosine")
+    assert first["schedule"] == "paper-compressed" and first["runs"] == [("resnet18", CL, "paper-compressed")]
+    assert first["ch_max"] == 500.0 and first["epochs"] == {"CL": 10}
+    assert second["runs"] == [("resnet18", CL)]
+    assert (second["ch_max"], second["ch_last"], second["rld_first"], second["rld_last"]) == (450.0, 420.0, 0.1, 0.45)
+    # the control alone (a cosine of another peak) is not the authors' curve: the profile's schedule decides
+    first, _ = E.dynamics(_followed([("cosine-authors-peak", [500.0, 300.0, 100.0]), ("cosine", [1.0, 2.0, 3.0])]),
+                          "cosine")
+    assert first["schedule"] == "cosine"
+
+
+def test_variant_regimes_gate_each_other_schedule_at_its_last_snapshot():
+    res = _followed([("cosine", [400.0, 450.0, 420.0]), ("paper-compressed", [500.0, 300.0, 100.0])])
+    (row,) = E.variant_regimes(res, "cosine")
+    assert (row["schedule"], row["epoch"], row["chi1"], row["knn"], row["kind"]) == (
+        "paper-compressed", 10, 0.85, 0.82, "contrastive")
+    assert E.variant_regimes(None, "cosine") == []
 
 
 def test_regime_reads_knn_at_the_epoch_the_claims_read():

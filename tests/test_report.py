@@ -408,3 +408,26 @@ def test_a_result_of_older_code_is_reported_with_its_state(build, monkeypatch):
     assert _claim(report.verdicts(collected, cfg), "6")["verdict"] == "reproduced"
     state = report.provenance(collected).set_index("result").loc["near_duplicates", "state"]
     assert "clorg/analysis/near_duplicates.py" in state
+
+
+def test_claim_d_is_decided_by_the_run_under_the_authors_curve_gated_at_its_last_snapshot(stored):
+    """Issue 24's default: where the profile follows a run under the authors' rising curve, that run decides
+    claim D, and its regime gate reads its own last snapshot (chapter 04 measures only the main runs)."""
+    cfg, data = _cfg(), _Data()
+
+    def run(schedule, points, chi1, knn):
+        out = []
+        for epoch, ch, rld01 in points:
+            out += tidy("vit", CL, R.CH, ch, epoch=epoch, schedule=schedule)
+            out += tidy("vit", CL, R.RLD, {1.0: 0.01, 0.1: rld01}, epoch=epoch, schedule=schedule)
+            out += tidy("vit", CL, R.CHI, {1: chi1}, epoch=epoch, schedule=schedule)
+            out += tidy("vit", CL, R.KNN, {10: knn}, epoch=epoch, schedule=schedule)
+        return out
+    # cosine: CH ends at its maximum (not reproduced); the authors' curve: CH 300 <= 0.5 * 600, RLD(0.1) +0.57
+    records = (run("cosine", [(0, 100.0, 0.2), (20, 120.0, 0.1)], 0.5, 0.5)
+               + run("paper-compressed", [(0, 550.0, 0.13), (10, 600.0, 0.5), (20, 300.0, 0.7)], 0.85, 0.81))
+    _store(cfg, data, "dynamics", {"encoder": "vit", "records": records})
+    d = _claim(report.verdicts(report.collect(cfg, data), cfg), "D")
+    assert [c["schedule"] for c in d["comparisons"]] == ["paper-compressed", "cosine"]
+    assert d["verdict"] == "reproduced" and d["in_regime"] is True  # CHI(1) 0.85 >= 0.80, kNN 81 % >= 80 %
+    assert d["comparisons"][1]["in_regime"] is None  # the main run's regime needs chapter 04's numbers

@@ -110,6 +110,9 @@ def verdicts(collected: dict, cfg: dict) -> list[dict]:
     no verdict ("missing": the result is not stored; "not comparable": no contrastive and supervised run
     of one encoder)."""
     regimes = {(r["encoder"], r["method"]): r["in_regime"] for r in regime_rows(collected)}
+    # a followed run under another schedule (claim D's, where it decides) is gated at its own last snapshot
+    for r in E.variant_regimes(result(collected, "dynamics"), cfg["train"]["schedule"]):
+        regimes[(r["encoder"], r["method"], r["schedule"])] = claims.regime_gate(r["kind"], r["chi1"], r["knn"])["in_regime"]
     authors = E.authors()
     out = []
     for cid, claim in claims.CLAIMS.items():
