@@ -290,3 +290,25 @@ def test_the_figure_draws_ours_and_the_authors(tiny):
     single = plots.training_dynamics(records, with_reference=False)
     assert len(single.axes) == 4
     plt.close(single)
+
+
+def test_heads_along_the_run_cross_out_fits_stopped_at_the_step_cap():
+    """A fit that stopped at the honest protocol's step cap, not on patience, is not the authors' kind of
+    fit: the figure crosses it out and its title counts such fits per head."""
+    def rec(metric, epoch, value, parameter=None):
+        return {**RUN, "epoch": epoch, "metric": metric, "parameter": parameter, "value": value, "seed": 0}
+
+    records = []
+    for epoch, capped in ((0, 0.0), (5, 1.0), (10, 0.0)):
+        records += [rec(R.head_metric("linear", R.TEST), epoch, 0.4 + epoch / 100),
+                    rec(R.head_metric("linear", R.CAP_HIT), epoch, capped),
+                    rec(R.head_metric("gcn", R.TEST), epoch, 0.3, 0.1), rec(R.head_metric("gcn", R.CAP_HIT), epoch, 0.0, 0.1),
+                    rec(R.KNN, epoch, 0.5, 10)]
+    from clorg.book import plots
+
+    fig = plots.heads_along_run(records)
+    ax = fig.axes[0]
+    assert ax.get_title().endswith("fits at the step cap: linear 1 of 3, GCN 0 of 3")
+    (cross,) = [line for line in ax.lines if line.get_marker() == "x"]
+    assert (list(cross.get_xdata()), list(cross.get_ydata())) == ([5], [45.0])
+    plt.close(fig)

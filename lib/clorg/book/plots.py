@@ -315,7 +315,9 @@ def set_loss_along_run(records: list[dict]) -> plt.Figure:
 
 def heads_along_run(records: list[dict]) -> plt.Figure:
     """The authors' Feateval: the linear head's and the GCN's test accuracy (honest protocol, one seed)
-    and the kNN probe's at each snapshot of each followed run, in percent."""
+    and the kNN probe's at each snapshot of each followed run, in percent. A fit that stopped at the
+    honest protocol's safety cap on steps (not on patience, as the authors' do) is crossed out, and each
+    panel's title counts them."""
     runs = D.runs_in(R.select(records, metric=R.head_metric("gcn", R.TEST)))
     if not runs:  # the page still shows why the figure is empty
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.2))
@@ -334,7 +336,17 @@ def heads_along_run(records: list[dict]) -> plt.Figure:
             pts = sorted((r["epoch"], 100 * r["value"]) for r in found)
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, color=colour, label=name)
-        ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}")
+        capped = []
+        for head, colour in (("linear", "C0"), ("gcn", "C1")):
+            hits = R.select(records, metric=R.head_metric(head, R.CAP_HIT), **run)
+            at_cap = {r["epoch"] for r in hits if r["value"]}
+            accuracy = {r["epoch"]: 100 * r["value"] for r in R.select(records, metric=R.head_metric(head, R.TEST), **run)}
+            if at_cap:
+                ax.plot(*zip(*sorted((e, accuracy[e]) for e in at_cap if e in accuracy)), ls="", marker="x", ms=8,
+                        color=colour)
+            capped.append(f"{'GCN' if head == 'gcn' else head} {len(at_cap)} of {len(hits)}")
+        ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}\nfits at the step cap: " + ", ".join(capped),
+                     fontsize=SMALL + 1)
         ax.set_xlabel("epoch")
     axes[0, 0].set_ylabel("test accuracy (%)")
     axes[0, 0].legend(frameon=False)
