@@ -50,6 +50,17 @@ def compare(cfg: dict) -> list[dict]:
     return rows
 
 
+def beside(cfg: dict) -> list[str]:
+    """What the profile runs or measures beside the authors' setup, which no setting above shows: each
+    extra run (``train.variants``, under another schedule) and each extra epoch measured
+    (``metrics.extra_epochs``)."""
+    out = [f"{v['encoder']} {v['method']} once more under the `{v['schedule']}` schedule (`train.variants`)"
+           for v in cfg["train"]["variants"]]
+    out += [f"the {e['encoder']} {e['method']} run measured also at epoch {e['epoch']} (`metrics.extra_epochs`)"
+            for e in cfg["metrics"]["extra_epochs"]]
+    return out
+
+
 def _show(value) -> str:
     if value is None:
         return "all"
@@ -76,6 +87,8 @@ def markdown(profiles: list[str] | None = None) -> str:
             out.append(f"| {r['what']} (`{r['key']}`) | {_show(r['authors'])} ({r['where']}) | {_show(r['ours'])} | "
                        f"{mark} | {r['why']} |")
         out.append("")
+        if beside(cfg):
+            out += ["Beside the authors' runs, which the table describes: " + "; ".join(beside(cfg)) + ".", ""]
     out += ["## What every profile does", "", "| | the authors | ours |", "|---|---|---|"]
     out += [f"| {what} | {theirs} | {ours} |" for what, theirs, ours in paper.FIXED]
     return "\n".join(out) + "\n"
