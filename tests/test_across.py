@@ -96,3 +96,17 @@ def test_a_damaged_summary_is_named_with_the_reason(configs, tmp_path):
     assert states["quick"]["state"] == across.UNREADABLE and "summary.json: cannot be read" in states["quick"]["why"]
     assert states["simclr"]["state"] == across.UNREADABLE and states["simclr"]["why"] == "summary.json: no list of claims"
     assert states["gpu10"]["state"] == across.NOT_BUILT and states["gpu10"]["written"] is None
+
+
+def test_a_run_under_another_schedule_is_named_with_it(configs, tmp_path):
+    """A followed run under another schedule than the profile's is gated too (claim D may read it): the
+    encoders table names its schedule; older summaries, without the field, show the method alone."""
+    results = tmp_path / "results"
+    summary = _summary("quick", "reproduced", False, "—", 0.448, 0.412)
+    summary["encoders"].append({"encoder": "resnet18", "method": "moco_queue", "schedule": "paper-compressed",
+                                "epochs": 40, "knn_accuracy": 0.41, "chi1_train": 0.39, "in_regime": False,
+                                "regime_conditions": []})
+    _write(results, "quick", summary)
+    md = across.markdown(results, configs)
+    assert "| `quick` | resnet18 | moco_queue | 40 | 44.8% | 0.412 | no |" in md
+    assert "| `quick` | resnet18 | moco_queue (paper-compressed) | 40 | 41.0% | 0.390 | no |" in md

@@ -297,3 +297,6 @@ def test_every_authors_row_from_a_cifar10_variant_says_so():
     from clorg.book.evidence import AUTHORS_NOTES
 
     assert {cid for cid, note in AUTHORS_NOTES.items() if "CIFAR-10 variant" in note} == {"2", "3", "D"}
+    for cid in ("2", "3"):  # the caveat covers the random-init numbers too, not only the dynamics run's
+        assert "random-init ViT" in AUTHORS_NOTES[cid]
+        assert AUTHORS_NOTES[cid].endswith("on a CIFAR-10 variant, indicative only")

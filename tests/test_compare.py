@@ -134,7 +134,7 @@ def test_builds_on_different_data_are_not_compared(tmp_path):
     def meta(sha):
         return {"variant": "x", "commit": "a", "fingerprint": {"profile": {}, "data": {"name": "cifar10", "sha256": sha}}}
     same = compare(_write(tmp_path / "a", RECORDS, meta=meta("1" * 64)), _write(tmp_path / "b", RECORDS, meta=meta("1" * 64)))
-    assert same.same
+    assert same.same and "before: " in report(same) and "(data: cifar10 (sha256 111111111111))" in report(same)
     with pytest.raises(Uncomparable, match=r"different data: before cifar10 \(sha256 111111111111\), "
                                            r"after cifar10 \(sha256 222222222222\)"):
         compare(tmp_path / "a", _write(tmp_path / "c", RECORDS, meta=meta("2" * 64)))

@@ -143,6 +143,10 @@ def test_dynamics_puts_the_run_under_the_authors_curve_first_and_counts_epoch_ze
     first, _ = E.dynamics(_followed([("cosine-authors-peak", [500.0, 300.0, 100.0]), ("cosine", [1.0, 2.0, 3.0])]),
                           "cosine")
     assert first["schedule"] == "cosine"
+    # whatever the records' order: the profile's own authors' curve, else the literal one before the compressed
+    assert E.judged_schedule(["paper-compressed", "paper-literal"], "cosine") == "paper-literal"
+    assert E.judged_schedule(["paper-compressed", "cosine"], "paper-literal") == "paper-literal"
+    assert E.judged_schedule(["cosine-authors-peak"], "cosine") == "cosine"
 
 
 def test_variant_regimes_gate_each_other_schedule_at_its_last_snapshot():

@@ -10,7 +10,7 @@ import numpy as np
 
 from clorg.analysis import records as R
 from clorg.analysis.classify import prediction_record
-from clorg.book import chapters, paper_numbers, report, store, summary, verdicts
+from clorg.book import chapters, paper_numbers, report, store, summary, tables, verdicts
 from clorg.core import paper
 from clorg.core.config import load_profile
 from factories import FakeData, head_records, tidy
@@ -289,12 +289,12 @@ def test_verdicts_of_a_build(build):
     assert [c["verdict"] for c in judged] == ["reproduced"] * 6 + ["missing"]
     # claims compare CL with SL: the SL encoder is out of the regime, so every claim is
     assert [c["in_regime"] for c in judged[:6]] == [False] * 6
-    reg = {r["method"]: r for r in report.regime_rows(collected)}
+    reg = {r["method"]: r for r in report.regime_rows(collected, cfg)}
     assert reg[CL]["in_regime"] is True and reg[SL]["in_regime"] is False
     assert [c["holds"] for c in reg[SL]["conditions"]] == [False, True]
     # without the kNN probe the regime is unknown, and so is every claim's
     no_knn = {**collected, "embeddings": store.Status("missing")}
-    assert {r["in_regime"] for r in report.regime_rows(no_knn)} == {None, False}
+    assert {r["in_regime"] for r in report.regime_rows(no_knn, cfg)} == {None, False}
     table = verdicts.overview(judged)
     assert list(table.columns) == ["claim", "statement", "verdict", "in regime", "deciding numbers (ours)",
                                    "the authors' numbers, same test", "note"]
@@ -313,8 +313,9 @@ def test_summary_has_exactly_its_schema(build):
     assert list(s) == ["profile", "dataset", "encoders", "claims", "spec_version", "build_seconds"]
     assert list(s) == list(summary.KEYS)
     assert (s["profile"], s["dataset"], s["build_seconds"], s["spec_version"]) == ("smoke", "cifar10", 123.5, 2)
-    assert all(list(e) == ["encoder", "method", "epochs", "knn_accuracy", "chi1_train", "in_regime", "regime_conditions"]
-               for e in s["encoders"])
+    assert all(list(e) == ["encoder", "method", "schedule", "epochs", "knn_accuracy", "chi1_train", "in_regime",
+                           "regime_conditions"] for e in s["encoders"])
+    assert {e["schedule"] for e in s["encoders"]} == {None}  # the profile's own runs only
     enc = {e["method"]: e for e in s["encoders"]}
     assert {k: enc[CL][k] for k in ("encoder", "epochs", "knn_accuracy", "chi1_train", "in_regime")} == \
         {"encoder": "vit", "epochs": 1200, "knn_accuracy": 0.85, "chi1_train": 0.873, "in_regime": True}
@@ -427,7 +428,14 @@ def test_claim_d_is_decided_by_the_run_under_the_authors_curve_gated_at_its_last
     records = (run("cosine", [(0, 100.0, 0.2), (20, 120.0, 0.1)], 0.5, 0.5)
                + run("paper-compressed", [(0, 550.0, 0.13), (10, 600.0, 0.5), (20, 300.0, 0.7)], 0.85, 0.81))
     _store(cfg, data, "dynamics", {"encoder": "vit", "records": records})
-    d = _claim(report.verdicts(report.collect(cfg, data), cfg), "D")
+    collected = report.collect(cfg, data)
+    d = _claim(report.verdicts(collected, cfg), "D")
     assert [c["schedule"] for c in d["comparisons"]] == ["paper-compressed", "cosine"]
     assert d["verdict"] == "reproduced" and d["in_regime"] is True  # CHI(1) 0.85 >= 0.80, kNN 81 % >= 80 %
     assert d["comparisons"][1]["in_regime"] is None  # the main run's regime needs chapter 04's numbers
+    assert d["deciding"].startswith("vit moco_queue (paper-compressed): CH(last) 300.0 ✓")  # which run decides
+    # the run's gate is shown with its numbers wherever the regime is: the report's table and summary.json
+    (row,) = report.regime_rows(collected, cfg)
+    assert (row["schedule"], row["epoch"], row["chi1"], row["knn"], row["in_regime"]) == ("paper-compressed", 20, 0.85,
+                                                                                          0.81, True)
+    assert list(tables.regime_frame([row]).index) == ["vit moco_queue (paper-compressed)"]

@@ -110,7 +110,8 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
               "|---|---|---|---:|---:|---:|---|"]
     for s in built:
         for e in s["summary"].get("encoders", []):
-            lines.append(f"| `{s['profile']}` | {e['encoder']} | {e['method']} | {e.get('epochs', '—')} | "
+            method = e["method"] + (f" ({e['schedule']})" if e.get("schedule") else "")  # older summaries: none
+            lines.append(f"| `{s['profile']}` | {e['encoder']} | {method} | {e.get('epochs', '—')} | "
                          f"{V.number(e.get('knn_accuracy'), '.1%')} | {V.number(e.get('chi1_train'))} | "
                          f"{V.regime_word(e.get('in_regime'))} |")
     return "\n".join(lines) + "\n"

@@ -14,8 +14,10 @@ What is matched, and how:
   other fields), not by its position, so records written in another order still match;
 - the files' ``meta`` blocks and the keys in :data:`PROVENANCE` (when, by which commit, how fast) are
   expected to differ and are not compared; but two builds whose results name different data (another
-  dataset, or another copy of it: the name and checksum their fingerprints record) cannot be compared at
-  all, since every number would differ for a reason that is not the code.
+  dataset, or another copy of it: the name and checksum the fingerprints of a profile's results folder
+  record) cannot be compared at all, since every number would differ for a reason that is not the code.
+  The check reads the folder compared (one profile's results); a side whose results name no data is not
+  checked, and the report says what each side read.
 
 ``python ci/compare_results.py BEFORE AFTER [--runs BEFORE_RUNS AFTER_RUNS]`` prints the report.
 """
@@ -50,6 +52,7 @@ class Comparison:
     """What :func:`compare` found: ``changed`` as (where, before, after); ``only_before`` and
     ``only_after`` as where; ``checkpoints`` as (file, how it differs)."""
     folders: tuple[str, str] = ("", "")
+    data: tuple[str, str] = ("not recorded", "not recorded")
     compared: int = 0
     changed: list[tuple[str, object, object]] = field(default_factory=list)
     only_before: list[str] = field(default_factory=list)
@@ -145,7 +148,8 @@ def compare(before: Path, after: Path, runs: tuple[Path, Path] | None = None) ->
                                        for side, d in zip(("before", "after"), read))
                            + "; build both from the same copy (set CLORG_DATA to it for both)")
     out = Comparison(folders=(str(_only_folder(Path(before))), str(_only_folder(Path(after)))),
-                     compared=len(a.keys() & b.keys()))
+                     compared=len(a.keys() & b.keys()),
+                     data=tuple("not recorded" if d is None else f"{d['name']} (sha256 {d['sha256'][:12]})" for d in read))
     out.changed = [(k, a[k], b[k]) for k in sorted(a.keys() & b.keys()) if not _equal(a[k], b[k])]
     out.only_before, out.only_after = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
     if runs:
@@ -172,7 +176,7 @@ def _how_arrays_differ(x, y) -> str:
 
 def report(c: Comparison, limit: int = 50) -> str:
     """The comparison as markdown: counts, then each difference (the first ``limit`` of each kind)."""
-    lines = [f"before: {c.folders[0]}", f"after:  {c.folders[1]}",
+    lines = [f"before: {c.folders[0]} (data: {c.data[0]})", f"after:  {c.folders[1]} (data: {c.data[1]})",
              f"values compared: {c.compared:,} (an array counts as one); differ: {len(c.changed):,}; "
              f"before only: {len(c.only_before):,}; after only: {len(c.only_after):,}"]
     if c.checkpoints_compared or c.checkpoints:

@@ -183,8 +183,9 @@ def judged_schedule(schedules, own: str) -> str:
     learning-rate curve (``paper-literal``, or ``paper-compressed`` into a short run), where the profile
     follows one; else the profile's own schedule. Issue 24's default: claim D is about one contrastive run
     (no supervised baseline is set against it), and the authors' run rose from 2.7e-5 to about 4e-3."""
-    theirs = [s for s in schedules if s.startswith("paper")]
-    return theirs[0] if theirs else own
+    if own.startswith("paper"):  # the profile's own runs already follow the authors' curve (paper-literal)
+        return own
+    return next((s for s in ("paper-literal", "paper-compressed") if s in schedules), own)
 
 
 def dynamics(result: dict, schedule: str) -> list[dict]:
@@ -286,10 +287,11 @@ def authors() -> dict[str, dict | None]:
 # What the authors' row rests on, for the reader (shown beside their verdicts)
 AUTHORS_NOTES = {
     "1": "their ViT, CHI(1) and CHI(1,000) of SPEC 6; random init not saved",
-    "2": "CL: CH 8 at epoch 1,200 of their dynamics run; SL not saved; RI: their random-init ViT; both CL and RI on "
-         "a CIFAR-10 variant, indicative only",
+    "2": "CL: CH 8 at epoch 1,200 of their dynamics run; SL not saved; RI: CH of their random-init ViT; both on a "
+         "CIFAR-10 variant, indicative only",
     "3": "CL from their dynamics run: RLD_0.1 at epochs 0 and 1,200, RLD_1 only said to stay below 0.02 (judged at "
-         "0.02); RLD_1(SL) not saved; RI: their random-init ViT; both CL and RI on a CIFAR-10 variant, indicative only",
+         "0.02); RLD_1(SL) not saved; RI: RLD_0.1 at epoch 0 of that run, RLD_1 of their random-init ViT; all on a "
+         "CIFAR-10 variant, indicative only",
     "4": "their saved ViT run under their test-selected protocol: one point, no interval can be computed, so the "
          "point is judged as an interval of zero width",
     "5": "figures only: no number saved",

@@ -7,7 +7,8 @@ does (clorg.core.paper.FIXED). Generated from the profiles and the paper module,
 from __future__ import annotations
 
 from ..core import paper
-from ..core.config import available_profiles, load_profile
+from ..core.config import available_profiles, load_profile, variant_runs
+from .evidence import judged_schedule
 
 # settings whose change only makes the experiment smaller (or shorter): "scaled" rather than "different"
 SIZE_KEYS = {
@@ -54,8 +55,11 @@ def beside(cfg: dict) -> list[str]:
     """What the profile runs or measures beside the authors' setup, which no setting above shows: each
     extra run (``train.variants``, under another schedule) and each extra epoch measured
     (``metrics.extra_epochs``)."""
-    out = [f"{v['encoder']} {v['method']} once more under the `{v['schedule']}` schedule (`train.variants`)"
-           for v in cfg["train"]["variants"]]
+    runs = variant_runs(cfg)
+    decides = judged_schedule([v.schedule for v in runs], cfg["train"]["schedule"])
+    out = [f"{v.encoder} {v.method} once more under the `{v.schedule}` schedule (`train.variants`"
+           + ("; claim D is judged on it, the run closer to the authors'" if v.schedule == decides else "") + ")"
+           for v in runs]
     out += [f"the {e['encoder']} {e['method']} run measured also at epoch {e['epoch']} (`metrics.extra_epochs`)"
             for e in cfg["metrics"]["extra_epochs"]]
     return out

@@ -97,10 +97,12 @@ def runs_table(training: dict) -> pd.DataFrame:
 EVIDENCE = {"1": E.claim1, "2": E.claim2, "3": E.claim3, "4": E.claim4, "5": E.claim5, "6": E.claim6}
 
 
-def regime_rows(collected: dict) -> list[dict]:
+def regime_rows(collected: dict, cfg: dict) -> list[dict]:
     """Each trained run's regime gate (SPEC 7): CHI(1) on training features and kNN test accuracy at its
-    analysed epoch, the thresholds and whether it is in the paper's regime."""
+    analysed epoch, the thresholds and whether it is in the paper's regime; then each followed run under
+    another schedule than the profile's (``schedule`` set), gated at its last snapshot (claim D may read it)."""
     rows = E.regime(result(collected, "geometry"), result(collected, "embeddings"))
+    rows += E.variant_regimes(result(collected, "dynamics"), cfg["train"]["schedule"])
     return [{**r, **claims.regime_gate(r["kind"], r["chi1"], r["knn"])} for r in rows]
 
 
@@ -109,10 +111,9 @@ def verdicts(collected: dict, cfg: dict) -> list[dict]:
     the authors' numbers through the same test, the numbers that decide it, and a reason where there is
     no verdict ("missing": the result is not stored; "not comparable": no contrastive and supervised run
     of one encoder)."""
-    regimes = {(r["encoder"], r["method"]): r["in_regime"] for r in regime_rows(collected)}
-    # a followed run under another schedule (claim D's, where it decides) is gated at its own last snapshot
-    for r in E.variant_regimes(result(collected, "dynamics"), cfg["train"]["schedule"]):
-        regimes[(r["encoder"], r["method"], r["schedule"])] = claims.regime_gate(r["kind"], r["chi1"], r["knn"])["in_regime"]
+    # a run under another schedule than the profile's is keyed by it too (evidence.dynamics names it so)
+    regimes = {(r["encoder"], r["method"], *([r["schedule"]] if r.get("schedule") else [])): r["in_regime"]
+               for r in regime_rows(collected, cfg)}
     authors = E.authors()
     out = []
     for cid, claim in claims.CLAIMS.items():

@@ -23,9 +23,11 @@ def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
     return {
         "profile": variants.folder_name(cfg), "dataset": data.summary()["name"],
         # epochs: the epoch the encoder was measured at (its last, or the authors' analysed epoch)
-        "encoders": [{"encoder": r["encoder"], "method": r["method"], "epochs": r["epoch"], "knn_accuracy": r["knn"],
-                      "chi1_train": r["chi1"], "in_regime": r["in_regime"], "regime_conditions": r["conditions"]}
-                     for r in report.regime_rows(collected)],
+        # schedule: set for a run under another schedule than the profile's (gated at its last snapshot)
+        "encoders": [{"encoder": r["encoder"], "method": r["method"], "schedule": r.get("schedule"), "epochs": r["epoch"],
+                      "knn_accuracy": r["knn"], "chi1_train": r["chi1"], "in_regime": r["in_regime"],
+                      "regime_conditions": r["conditions"]}
+                     for r in report.regime_rows(collected, cfg)],
         "claims": [{"claim": claim_id(c["claim"]), "verdict": c["verdict"], "in_regime": c["in_regime"],
                     "statement": c["statement"], "deciding": c["deciding"], "rule": c["rule"],
                     "one_training_seed": c["one_training_seed"], "comparisons": c["comparisons"],

@@ -63,7 +63,7 @@ def deciding(claim: dict) -> str:
     found = claim["comparisons"][:1] if claim["rule"] == "primary" else claim["comparisons"]
     if not found:
         return "—"
-    many = len(found) > 1  # no "|" in the text: it sits in a markdown table's cell
+    many = len(claim["comparisons"]) > 1  # which run decides, when there are others; no "|": a table's cell
     return " — ".join((f"{who(j)}: " if many else "") + "; ".join(condition_text(c) for c in j["conditions"])
                       for j in found)
 
