@@ -439,3 +439,7 @@ def test_claim_d_is_decided_by_the_run_under_the_authors_curve_gated_at_its_last
     assert (row["schedule"], row["epoch"], row["chi1"], row["knn"], row["in_regime"]) == ("paper-compressed", 20, 0.85,
                                                                                           0.81, True)
     assert list(tables.regime_frame([row]).index) == ["vit moco_queue (paper-compressed)"]
+    # a cosine variant beside a main run under the authors' curve (the paper profile) keeps its own row
+    main = {**row, "schedule": None, "method": CL}
+    assert list(tables.regime_frame([main, {**row, "schedule": "cosine"}]).index) == ["vit moco_queue",
+                                                                                       "vit moco_queue (cosine)"]

@@ -344,7 +344,8 @@ def heads_along_run(records: list[dict]) -> plt.Figure:
             if at_cap:
                 ax.plot(*zip(*sorted((e, accuracy[e]) for e in at_cap if e in accuracy)), ls="", marker="x", ms=8,
                         color=colour)
-            capped.append(f"{'GCN' if head == 'gcn' else head} " + (f"{len(at_cap)} of {len(hits)}" if hits else "not recorded"))
+            counted = f"{len(at_cap)} of {len(hits)}" if hits else "not recorded"  # records older than the cap's
+            capped.append(f"{'GCN' if head == 'gcn' else head} {counted}")
         ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}\nfits at the step cap: " + ", ".join(capped),
                      fontsize=SMALL + 1)
         ax.set_xlabel("epoch")

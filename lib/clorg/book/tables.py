@@ -312,7 +312,9 @@ def regime_frame(regime: list[dict]) -> pd.DataFrame:
     rows = {}
     for r in regime:
         chi, knn = r["conditions"]
-        rows[label(r)] = {  # a run under another schedule than the profile's is named with it
+        # a run under another schedule than the profile's is named with it, cosine too (the paper profile's variant)
+        name = f"{r['encoder']} {r['method']} ({r['schedule']})" if r.get("schedule") else label({**r, "schedule": None})
+        rows[name] = {
             "epoch": r["epoch"], "CHI(1), training": V.number(chi["value"]), "CHI(1) needs": V.threshold(chi),
             "kNN accuracy, test": V.number(knn["value"], knn["fmt"]), "kNN needs": V.threshold(knn),
             "the authors' CHI(1) (ViT)": f"{paper.CHI_VIT[r['kind']][0]:.3f}", "in regime": V.regime_word(r["in_regime"])}
