@@ -104,6 +104,25 @@ def test_the_quick_profile_gives_its_reasons():
         assert r["why"] != NO_REASON, r["key"]
 
 
+def test_the_snapshot_interval_and_the_monte_carlo_count_are_compared_with_the_authors():
+    """Two settings of theirs the page once left out (issue 24): their snapshots every 10 epochs (SPEC 5) and the
+    100 million augmentation draws of MC.ipynb; fewer draws only shrink the test (scaled), another snapshot
+    interval changes the dynamics' points (different)."""
+    assert paper.SETTINGS["train.checkpoint_every"][0] == 10
+    assert paper.SETTINGS["near_duplicates.augment_draws"][0] == 100_000_000
+    rows = _rows("quick")
+    assert (rows["train.checkpoint_every"]["ours"], rows["train.checkpoint_every"]["mark"]) == (5, "different")
+    assert (rows["near_duplicates.augment_draws"]["ours"], rows["near_duplicates.augment_draws"]["mark"]) == \
+        (200_000, "scaled")
+    rows = _rows("quick", train__checkpoint_every=10, near_duplicates__augment_draws=100_000_000)
+    assert rows["train.checkpoint_every"]["mark"] == rows["near_duplicates.augment_draws"]["mark"] == "same"
+
+
+def test_the_heads_step_cap_is_named_by_its_key_not_a_number_that_a_profile_may_change():
+    ours = dict((what, ours) for what, _, ours in paper.FIXED)["classifier heads' length"]
+    assert "`heads.honest_max_steps`" in ours and "2,000" not in ours
+
+
 # ================================================ markdown ================================================
 
 

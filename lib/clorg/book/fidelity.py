@@ -16,7 +16,7 @@ SIZE_KEYS = {
     "train.supervised_epochs", "train.contrastive_batch_size", "train.supervised_batch_size",
     "train.contrastive_warmup_epochs", "train.supervised_warmup_epochs", "train.moco_queue_size",
     "train.encoders", "tsne.sample_size", "tsne.iterations", "tsne.exaggeration_iterations", "toy.points_per_class",
-    "heads.dense_max_nodes",
+    "heads.dense_max_nodes", "near_duplicates.augment_draws",
 }
 
 

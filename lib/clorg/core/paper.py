@@ -106,6 +106,10 @@ SETTINGS = {
     "heads.random_init_mask_range": ([0.05, 0.5], "GCN mask range on the random init", "SPEC 8"),
     "heads.dense_max_nodes": (60000, "GCN graph: dense over all 60,000 train and test nodes", "imageComponent/head.py"),
     "dynamics.rld_temperatures": ([1.0, 0.5, 0.1], "RLD temperatures along training", "SPEC 5"),
+    "train.checkpoint_every": (10, "epochs between the kept snapshots of a run (the dynamics chapter's points)",
+                               "SPEC 5"),
+    "near_duplicates.augment_draws": (100_000_000, "Monte-Carlo draws of the augmentation on the top cross-class "
+                                                   "pair", "MC.ipynb"),
 }
 
 # Settings of theirs no profile key changes: what the code always does, and whether ours does the same.
@@ -123,8 +127,8 @@ FIXED = [
     ("classifier protocol", "best test accuracy over training steps",
      "both: theirs as 'authors' protocol', ours early-stopped on a validation split"),
     ("classifier heads' length", "no step limit: patience alone stops a fit",
-     "same under the authors' protocol; the honest protocol caps a fit at 2,000 steps, and chapter 06 shows "
-     "every fit's steps and whether it hit the cap"),
+     "same under the authors' protocol; the honest protocol caps a fit at the profile's "
+     "`heads.honest_max_steps`, and chapter 06 shows every fit's steps and whether it hit the cap"),
     ("supervised ResNet-18 analysed at", "epoch 120 of 600 (t-SNE, near-duplicates, saved numbers; the ViT at 600)",
      "same wherever the run trained that long (every chapter reads the analysed epoch); a shorter run at its last"),
     ("t-SNE samples", "plain random draws", "stratified by class (equal in expectation on balanced classes), "
