@@ -241,7 +241,8 @@ def test_toward_regime_on_hand_made_records():
 
     path = toward_regime(records, RUN, ch_supervised=500.0)
     assert [p["epoch"] for p in path] == [0, 5, 10] and [p["knn"] for p in path] == [0.3, 0.5, 0.6]
-    assert [p["chi_drop"] for p in path] == pytest.approx([0.1, 0.3, 0.35])
+    # claim 1's relative drop D = 1 - CHI(200) / CHI(1), the statistic its criterion bounds (not CHI(1) - CHI(200))
+    assert [p["chi_drop"] for p in path] == pytest.approx([1 - 0.4 / 0.5, 1 - 0.5 / 0.8, 1 - 0.55 / 0.9])
     assert [p["rld_gain"] for p in path] == pytest.approx([0.0, 0.2, 0.35])
     assert [p["ch_ratio"] for p in path] == pytest.approx([5.0, 10.0, 20.0])
     assert all(p["ch_ratio"] is None for p in toward_regime(records, RUN))  # no supervised CH stored
@@ -251,8 +252,9 @@ def test_toward_regime_on_hand_made_records():
     fig = plots.toward_regime({"resnet18 moco_queue, cosine": path})
     drop, gain, ratio = fig.axes
     assert list(drop.lines[0].get_xdata()) == [30.0, 50.0, 60.0]  # kNN accuracy in percent
-    # the authors' ViT: CHI(1) 0.873 - CHI(1,000) 0.527, and RLD(0.1) 0.13 -> 0.75; their supervised CH: not saved
-    assert drop.lines[1].get_ydata()[0] == pytest.approx(0.873 - 0.527)
+    # the authors' ViT: D = 1 - CHI(1,000) 0.527 / CHI(1) 0.873 (SPEC 7's 0.396), and RLD(0.1) 0.13 -> 0.75; their
+    # supervised CH: not saved
+    assert drop.lines[1].get_ydata()[0] == pytest.approx(1 - 0.527 / 0.873) and round(1 - 0.527 / 0.873, 3) == 0.396
     assert gain.lines[1].get_ydata()[0] == pytest.approx(0.75 - 0.13)
     assert any(t.get_text() == "the authors: not saved" for t in ratio.texts) and ratio.get_yscale() == "log"
     # claim 3's line comes from their dynamics run on a CIFAR-10 variant, and the figure's legend says so

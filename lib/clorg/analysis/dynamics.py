@@ -117,7 +117,7 @@ def toward_regime(records: list[dict], run: dict, ch_supervised: float | None = 
     """The claims' deciding statistics at every snapshot of one run (``run``: encoder, method, schedule),
     beside the encoder's kNN accuracy at that snapshot, in epoch order:
 
-    - ``chi_drop``: CHI(1) − CHI(k_max), claim 1's D (k_max the largest CHI k of the records);
+    - ``chi_drop``: 1 − CHI(k_max) / CHI(1), claim 1's relative drop D (k_max the largest CHI k of the records);
     - ``rld_gain``: RLD(0.1) − RLD(0.1) at epoch 0, claim 3's gain over the random initialisation;
     - ``ch_ratio``: CH of the supervised run / CH of the snapshot, claim 2's ratio (None without
       ``ch_supervised``).
@@ -133,7 +133,8 @@ def toward_regime(records: list[dict], run: dict, ch_supervised: float | None = 
     start = rld.get(0)
     out = []
     for epoch in sorted(knn):
-        drop = chi1[epoch] - chik[epoch] if epoch in chi1 and epoch in chik and max(ks) > 1 else None
+        drop = (1 - chik[epoch] / chi1[epoch] if epoch in chi1 and epoch in chik and max(ks) > 1 and chi1[epoch]
+                else None)
         gain = rld[epoch] - start if epoch in rld and start is not None else None
         ratio = ch_supervised / ch[epoch] if ch_supervised is not None and ch.get(epoch) else None
         out.append({"epoch": epoch, "knn": knn[epoch], "chi_drop": drop, "rld_gain": gain, "ch_ratio": ratio})
