@@ -385,6 +385,17 @@ def test_findings_open_with_a_table_of_every_claim(build):
     assert "vit moco_queue: kNN 85.0%, CHI(1) 0.873 (in regime)" in md and "[report](09_report.ipynb)" in md
     empty = verdicts.findings_markdown(s | {"encoders": []})
     assert "Encoders" not in empty and "nan" not in md.lower()
+    # a run under another schedule (the paper profile's cosine ViT) is named with it, not as a second main run
+    variant = {**s["encoders"][0], "schedule": "cosine"}
+    md = verdicts.findings_markdown(s | {"encoders": [s["encoders"][0], variant]})
+    assert f"{variant['encoder']} {variant['method']} (cosine): kNN" in md
+    assert f"{variant['encoder']} {variant['method']}: kNN" in md  # the main run, as before
+
+
+def test_a_dynamics_comparison_is_named_with_its_schedule_cosine_included():
+    """In the paper profile the main run is paper-literal and cosine the variant: "cosine" must show."""
+    assert verdicts.who({"encoder": "vit", "contrastive": "moco_queue", "schedule": "cosine"}) == "vit moco_queue (cosine)"
+    assert verdicts.who({"encoder": "vit", "contrastive": "moco_queue", "schedule": None}) == "vit moco_queue"
 
 
 def test_provenance_and_runs_tables(build):

@@ -222,10 +222,10 @@ def test_schedule_experiment_judges_each_run_by_the_dynamics_criterion():
     lines = T.schedule_experiment({"records": recs}, "cosine")
     assert len(lines) == 4
     # the run under the authors' curve first: it decides claim D (evidence.judged_schedule)
-    assert lines[0].startswith("resnet18 moco_queue (paper-compressed) schedule: CH 100.0 (e0) → max 130.0 → 130.0 "
+    assert lines[0].startswith("resnet18 moco_queue (paper-compressed): CH 100.0 (e0) → max 130.0 → 130.0 "
                                "(e15); RLD(0.1) 0.200 → 0.150: not reproduced")
     assert lines[1] == (
-        "resnet18 moco_queue schedule: CH 100.0 (e0) → max 120.0 → 50.0 (e15); RLD(0.1) 0.100 → 0.450: reproduced "
+        "resnet18 moco_queue (cosine): CH 100.0 (e0) → max 120.0 → 50.0 (e15); RLD(0.1) 0.100 → 0.450: reproduced "
         "(CH(last) 50.0 ✓ (needs ≤ 0.5 max CH = 60.0); RLD_0.1(last) − RLD_0.1(epoch 0) 0.350 ✓ (needs ≥ 0.300))")
     assert lines[2] == ("the authors' ViT: CH 552 (e0) → 8 (e1200), RLD(0.1) 0.13 → 0.75: reproduced under the same "
                         "criterion (the authors' number comes from an undocumented CIFAR-10 variant (cifar10-image2/3) "
@@ -246,9 +246,9 @@ def test_schedule_experiment_compares_schedules_within_each_method():
     recs = (_dynamics("cosine", *FAILS) + _dynamics("paper-compressed", *REPRODUCES)
             + _dynamics("cosine", *DIRECTION, method="simclr") + _dynamics("paper-compressed", *DIRECTION, method="simclr"))
     lines = T.schedule_experiment({"records": recs}, "cosine")
-    assert lines[0].startswith("resnet18 moco_queue (paper-compressed) schedule:")
-    assert lines[1].startswith("resnet18 simclr (paper-compressed) schedule:")
-    assert lines[2].startswith("resnet18 moco_queue schedule:") and lines[3].startswith("resnet18 simclr schedule:")
+    assert lines[0].startswith("resnet18 moco_queue (paper-compressed):")
+    assert lines[1].startswith("resnet18 simclr (paper-compressed):")
+    assert lines[2].startswith("resnet18 moco_queue (cosine):") and lines[3].startswith("resnet18 simclr (cosine):")
     assert lines[-2:] == [
         "→ resnet18 moco_queue: the verdict differs between the schedules (paper-compressed: reproduced; cosine: not "
         "reproduced): here the learning-rate curve matters",

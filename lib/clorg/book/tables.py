@@ -245,7 +245,7 @@ def schedule_experiment(result: dict, schedule: str) -> list[str]:
     for n in evidence.dynamics(result, schedule):
         j = claims.judge_dynamics(n)
         by_schedule.setdefault((n["encoder"], n["contrastive"]), {})[n["schedule"]] = j["verdict"]
-        lines.append(f"{V.who(n)} schedule: CH {V.number(n['ch_first'], ',.1f')} (e0) → max "
+        lines.append(f"{V.who(n)}: CH {V.number(n['ch_first'], ',.1f')} (e0) → max "
                      f"{V.number(n['ch_max'], ',.1f')} → {V.number(n['ch_last'], ',.1f')} (e{n['epochs']['CL']}); "
                      f"RLD(0.1) {V.number(n['rld_first'])} → {V.number(n['rld_last'])}: {j['verdict']} ("
                      + "; ".join(V.condition_text(c) for c in j["conditions"]) + ")")

@@ -53,9 +53,10 @@ def beside_text(q: dict, absent: str = NOT_COMPUTED) -> str:
 
 
 def who(j: dict) -> str:
-    """A comparison's name: "resnet18 moco_queue", with the schedule where it is not the main one."""
+    """A comparison's name: "resnet18 moco_queue", with its schedule where it has one (claim D's runs), cosine
+    included: in the paper profile the main run is paper-literal and cosine is the variant."""
     name = f"{j['encoder']} {j['contrastive']}"
-    return name + (f" ({j['schedule']})" if j.get("schedule") and j["schedule"] != "cosine" else "")
+    return name + (f" ({j['schedule']})" if j.get("schedule") else "")
 
 
 def deciding(claim: dict) -> str:
@@ -166,9 +167,11 @@ def findings_markdown(summary: dict, link: str | None = None) -> str:
     lines += ["", f"Counted as evidence (in the paper's regime): {len(counted)} of {len(summary['claims'])} claims"
               + (f", {held} of them reproduced." if counted else "; a verdict out of regime is not counted for or "
                  "against the paper.")]
-    encs = [f"{e['encoder']} {e['method']}: kNN {number(e['knn_accuracy'], '.1%')}, CHI(1) "
-            f"{number(e['chi1_train'])} ({'in' if e['in_regime'] else 'not in' if e['in_regime'] is False else 'unknown'}"
-            f" regime)" for e in summary["encoders"]]
+    # a run under another schedule than the profile's is named with it (summary.json's encoders carry it)
+    encs = [f"{e['encoder']} {e['method']}{f' ({s})' if (s := e.get('schedule')) else ''}: kNN "
+            f"{number(e['knn_accuracy'], '.1%')}, CHI(1) {number(e['chi1_train'])} "
+            f"({'in' if e['in_regime'] else 'not in' if e['in_regime'] is False else 'unknown'} regime)"
+            for e in summary["encoders"]]
     if encs:
         gate = ", ".join(f"{kind} {v:.2f}" for kind, v in criteria.REGIME_CHI1.items())
         lines += ["", f"Encoders (regime: CHI(1) on training features at least {gate}, and kNN test accuracy at least "
