@@ -225,3 +225,16 @@ def test_runs_beside_the_authors_are_listed_with_the_one_that_decides_claim_d():
     assert ("resnet18 moco_queue once more under the `paper-compressed` schedule (`train.variants`; claim D is judged "
             "on it, the run closer to the authors'); resnet18 moco_queue once more under the `cosine-authors-peak` "
             "schedule (`train.variants`).") in page
+
+
+def test_the_run_named_for_claim_d_is_one_that_chapter_07_follows():
+    """A variant of an encoder chapter 07 does not follow has no dynamics: it cannot decide claim D, so the page
+    must not say it does (evidence.dynamics chooses among the followed runs' records)."""
+    import yaml
+
+    # with a ViT trained, chapter 07 follows the ViT (analysis.dynamics.followed_encoder), not the ResNet-18
+    unfollowed = yaml.safe_load("[{encoder: resnet18, method: moco_queue, schedule: paper-compressed}]")
+    cfg = load_profile("schedules", {"train.encoders": ["resnet18", "vit"], "train.variants": unfollowed})
+    lines = F.beside(cfg)
+    assert lines[0].startswith("resnet18 moco_queue once more under the `paper-compressed` schedule")
+    assert not any("claim D is judged on it" in line for line in lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..core import paper
 from ..core.config import available_profiles, load_profile, variant_runs
+from .chapters import followed_runs
 from .evidence import judged_schedule
 
 # settings whose change only makes the experiment smaller (or shorter): "scaled" rather than "different"
@@ -56,7 +57,8 @@ def beside(cfg: dict) -> list[str]:
     extra run (``train.variants``, under another schedule) and each extra epoch measured
     (``metrics.extra_epochs``)."""
     runs = variant_runs(cfg)
-    decides = judged_schedule([v.schedule for v in runs], cfg["train"]["schedule"])
+    # chosen among the runs chapter 07 follows, as evidence.dynamics chooses among their records
+    decides = judged_schedule([s.schedule for s in followed_runs(cfg)], cfg["train"]["schedule"])
     out = [f"{v.encoder} {v.method} once more under the `{v.schedule}` schedule (`train.variants`"
            + ("; claim D is judged on it, the run closer to the authors'" if v.schedule == decides else "") + ")"
            for v in runs]
@@ -91,8 +93,9 @@ def markdown(profiles: list[str] | None = None) -> str:
             out.append(f"| {r['what']} (`{r['key']}`) | {_show(r['authors'])} ({r['where']}) | {_show(r['ours'])} | "
                        f"{mark} | {r['why']} |")
         out.append("")
-        if beside(cfg):
-            out += ["Beside the authors' runs, which the table describes: " + "; ".join(beside(cfg)) + ".", ""]
+        extra = beside(cfg)
+        if extra:
+            out += ["Beside the authors' runs, which the table describes: " + "; ".join(extra) + ".", ""]
     out += ["## What every profile does", "", "| | the authors | ours |", "|---|---|---|"]
     out += [f"| {what} | {theirs} | {ours} |" for what, theirs, ours in paper.FIXED]
     return "\n".join(out) + "\n"
