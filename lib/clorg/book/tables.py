@@ -267,10 +267,13 @@ def schedule_experiment(result: dict, schedule: str) -> list[str]:
                          f"curve matters")
         if "cosine-authors-peak" in found:  # the control: the authors' final rate as a cosine peak
             control = f"{literal[0]}: {found[literal[0]]}; cosine-authors-peak: {found['cosine-authors-peak']}"
-            lines.append(f"→ {who}: the rising curve against a cosine of the same final size ({control}): "
-                         + ("the same verdict, so the rate's size, not its rise, goes with it"
-                            if found[literal[0]] == found["cosine-authors-peak"] else
-                            "different verdicts, so the rise itself matters, not only the rate's size"))
+            if found[literal[0]] != found["cosine-authors-peak"]:
+                reading = "different verdicts, so the rise itself matters, not only the rate's size"
+            elif found[literal[0]] != found["cosine"]:
+                reading = "the same verdict, so the rate's size, not its rise, goes with it"
+            else:  # all three agree: nothing here goes with the schedule
+                reading = "the same verdict, as under the smaller cosine: neither the rise nor the size decides it here"
+            lines.append(f"→ {who}: the rising curve against a cosine of the same final size ({control}): {reading}")
     return lines
 
 
