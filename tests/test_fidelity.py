@@ -118,6 +118,12 @@ def test_the_snapshot_interval_and_the_monte_carlo_count_are_compared_with_the_a
     assert rows["train.checkpoint_every"]["mark"] == rows["near_duplicates.augment_draws"]["mark"] == "same"
 
 
+def test_large_counts_are_shown_with_separators_and_flags_as_words():
+    md = F.markdown(["quick"])
+    assert "| 100,000,000 (MC.ipynb) | 200,000 | **scaled** |" in md
+    assert "| True (Feateval) | False | **different** |" in md  # dynamics.heads: a flag, not 1 or 0
+
+
 def test_the_heads_step_cap_is_named_by_its_key_not_a_number_that_a_profile_may_change():
     ours = dict((what, ours) for what, _, ours in paper.FIXED)["classifier heads' length"]
     assert "`heads.honest_max_steps`" in ours and "2,000" not in ours

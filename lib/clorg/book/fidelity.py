@@ -74,6 +74,8 @@ def _show(value) -> str:
         return ", ".join(_show(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):  # 100,000,000 draws, not 100000000
+        return f"{value:,}"
     return str(value)
 
 
