@@ -254,7 +254,7 @@ def test_toward_regime_on_hand_made_records():
     assert list(drop.lines[0].get_xdata()) == [30.0, 50.0, 60.0]  # kNN accuracy in percent
     # the authors' ViT: D = 1 - CHI(1,000) 0.527 / CHI(1) 0.873 (SPEC 7's 0.396), and RLD(0.1) 0.13 -> 0.75; their
     # supervised CH: not saved
-    assert drop.lines[1].get_ydata()[0] == pytest.approx(1 - 0.527 / 0.873) and round(1 - 0.527 / 0.873, 3) == 0.396
+    assert drop.lines[1].get_ydata()[0] == pytest.approx(0.396, abs=5e-4)  # SPEC 7's D(CL) of the authors
     assert gain.lines[1].get_ydata()[0] == pytest.approx(0.75 - 0.13)
     assert any(t.get_text() == "the authors: not saved" for t in ratio.texts) and ratio.get_yscale() == "log"
     # claim 3's line comes from their dynamics run on a CIFAR-10 variant, and the figure's legend says so

@@ -316,7 +316,7 @@ def regime_frame(regime: list[dict]) -> pd.DataFrame:
     for r in regime:
         chi, knn = r["conditions"]
         # a run under another schedule than the profile's is named with it, cosine too (the paper profile's variant)
-        name = f"{r['encoder']} {r['method']} ({r['schedule']})" if r.get("schedule") else label({**r, "schedule": None})
+        name = V.run_name(r["encoder"], r["method"], r.get("schedule")) if r.get("schedule") else label({**r, "schedule": None})
         rows[name] = {
             "epoch": r["epoch"], "CHI(1), training": V.number(chi["value"]), "CHI(1) needs": V.threshold(chi),
             "kNN accuracy, test": V.number(knn["value"], knn["fmt"]), "kNN needs": V.threshold(knn),

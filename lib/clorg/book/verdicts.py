@@ -52,11 +52,16 @@ def beside_text(q: dict, absent: str = NOT_COMPUTED) -> str:
     return f"{q['quantity']} {number(q['value'], q['fmt'], absent)}"
 
 
+def run_name(encoder: str, method: str, schedule: str | None = None) -> str:
+    """A run's name in the pages: "resnet18 moco_queue", with its schedule where one is given (claim D's runs,
+    a run under another schedule than the profile's), cosine included: in the paper profile the main run is
+    paper-literal and cosine is the variant."""
+    return f"{encoder} {method}" + (f" ({schedule})" if schedule else "")
+
+
 def who(j: dict) -> str:
-    """A comparison's name: "resnet18 moco_queue", with its schedule where it has one (claim D's runs), cosine
-    included: in the paper profile the main run is paper-literal and cosine is the variant."""
-    name = f"{j['encoder']} {j['contrastive']}"
-    return name + (f" ({j['schedule']})" if j.get("schedule") else "")
+    """A comparison's name (:func:`run_name` of its encoder, contrastive method and schedule)."""
+    return run_name(j["encoder"], j["contrastive"], j.get("schedule"))
 
 
 def deciding(claim: dict) -> str:
@@ -168,7 +173,7 @@ def findings_markdown(summary: dict, link: str | None = None) -> str:
               + (f", {held} of them reproduced." if counted else "; a verdict out of regime is not counted for or "
                  "against the paper.")]
     # a run under another schedule than the profile's is named with it (summary.json's encoders carry it)
-    encs = [f"{e['encoder']} {e['method']}{f' ({s})' if (s := e.get('schedule')) else ''}: kNN "
+    encs = [f"{run_name(e['encoder'], e['method'], e.get('schedule'))}: kNN "
             f"{number(e['knn_accuracy'], '.1%')}, CHI(1) {number(e['chi1_train'])} "
             f"({'in' if e['in_regime'] else 'not in' if e['in_regime'] is False else 'unknown'} regime)"
             for e in summary["encoders"]]
