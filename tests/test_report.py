@@ -425,7 +425,7 @@ def test_a_result_of_older_code_is_reported_with_its_state(build, monkeypatch):
 def test_claim_d_is_decided_by_the_run_under_the_authors_curve_gated_at_its_last_snapshot(stored):
     """Issue 24's default: where the profile follows a run under the authors' rising curve, that run decides
     claim D, and its regime gate reads its own last snapshot (chapter 04 measures only the main runs)."""
-    cfg, data = _cfg(), _Data()
+    cfg, data = _cfg(variants=[{"encoder": "vit", "method": CL, "schedule": "paper-compressed"}]), _Data()
 
     def run(schedule, points, chi1, knn):
         out = []
@@ -454,3 +454,22 @@ def test_claim_d_is_decided_by_the_run_under_the_authors_curve_gated_at_its_last
     main = {**row, "schedule": None, "method": CL}
     assert list(tables.regime_frame([main, {**row, "schedule": "cosine"}]).index) == ["vit moco_queue",
                                                                                        "vit moco_queue (cosine)"]
+
+
+def test_claim_d_names_the_missing_run_under_the_authors_curve_instead_of_falling_back_to_cosine(stored):
+    """The profile follows a run under the authors' curve, but its dynamics records are missing: the cosine
+    run, present and reproducing, must not decide claim D in its place."""
+    cfg = _cfg(variants=[{"encoder": "vit", "method": CL, "schedule": "paper-compressed"}])
+    data = _Data()
+    records = []
+    for epoch, ch, rld01 in [(0, 550.0, 0.1), (10, 600.0, 0.5), (20, 200.0, 0.8)]:  # cosine alone reproduces
+        records += tidy("vit", CL, R.CH, ch, epoch=epoch, schedule="cosine")
+        records += tidy("vit", CL, R.RLD, {1.0: 0.01, 0.1: rld01}, epoch=epoch, schedule="cosine")
+    _store(cfg, data, "dynamics", {"encoder": "vit", "records": records})
+    d = _claim(report.verdicts(report.collect(cfg, data), cfg), "D")
+    assert [c["schedule"] for c in d["comparisons"]] == ["paper-compressed", "cosine"]
+    assert d["comparisons"][1]["verdict"] == "reproduced"  # the other run's verdict is there, but does not decide
+    assert d["verdict"] == "inconclusive"
+    assert d["deciding"].startswith("vit moco_queue (paper-compressed): CH(last) not computed")
+    # without records of it the regime gate of that run is unknown, not borrowed from the main run
+    assert d["comparisons"][0]["in_regime"] is None

@@ -37,6 +37,7 @@ from ..train import TrainingDiverged, load_finished, locate, run
 from ..train import bundle
 from ..train import runs as run_files
 from . import store
+from .evidence import judged_schedule
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,15 @@ def followed_runs(cfg: dict) -> list[RunSpec]:
     """The runs chapter 07 follows: every contrastive run (variants included) of the followed encoder."""
     enc = D.followed_encoder(cfg["train"]["encoders"])
     return [s for s in all_runs(cfg) if s.encoder == enc and s.method in CONTRASTIVE_METHODS]
+
+
+def judged_run(cfg: dict) -> tuple[str, str, str] | None:
+    """(encoder, method, schedule) of the run that decides claim D: among the runs chapter 07 follows, the
+    first under the schedule :func:`clorg.book.evidence.judged_schedule` picks (the authors' curve where
+    one is followed); None when the profile follows no contrastive run."""
+    followed = followed_runs(cfg)
+    decides = judged_schedule([s.schedule for s in followed], cfg["train"]["schedule"])
+    return next(((s.encoder, s.method, s.schedule) for s in followed if s.schedule == decides), None)
 
 
 # The sets of runs a chapter can read: the main runs, all (variants too), or those chapter 07 follows (so that

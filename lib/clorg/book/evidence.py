@@ -188,25 +188,41 @@ def judged_schedule(schedules, own: str) -> str:
     return next((s for s in ("paper-literal", "paper-compressed") if s in schedules), own)
 
 
-def dynamics(result: dict, schedule: str) -> list[dict]:
-    """CH and RLD(0.1) along each followed contrastive run, the one that decides first
-    (:func:`judged_schedule`), the others after it. Each names the runs whose regime gate it reads: the
-    profile's main run (chapter 04's numbers) under the profile's ``schedule``, else the run itself, gated
-    at its last snapshot (:func:`variant_regimes`)."""
+def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None = None) -> list[dict]:
+    """CH and RLD(0.1) along each followed contrastive run, the one that decides first, the others after it.
+    Each names the runs whose regime gate it reads: the profile's main run (chapter 04's numbers) under the
+    profile's ``schedule``, else the run itself, gated at its last snapshot (:func:`variant_regimes`).
+
+    ``judged``: (encoder, method, schedule) of the run the profile says decides (:func:`clorg.book.chapters.
+    judged_run`); when its records are absent it still comes first, with no numbers, so that claim D is
+    inconclusive and says which run is missing instead of being decided by another run. Without it the
+    run is chosen among the records (:func:`judged_schedule`)."""
     records, out = result["records"], []
     for run in D.runs_in(R.select(records, metric=R.CH)):
         ch = D.series(records, R.CH, **run)
         rld = D.series(records, R.RLD, K.RLD_LOCAL_T, **run)
         rld_start = [v for e, v in rld if e == 0]
-        key = (run["encoder"], run["method"])
-        out.append({"encoder": run["encoder"], "contrastive": run["method"], "schedule": run["schedule"],
-                    "runs": [key if run["schedule"] == schedule else (*key, run["schedule"])],
+        out.append({**_followed(run["encoder"], run["method"], run["schedule"], schedule),
                     "epochs": {"CL": ch[-1][0] if ch else None},
                     "ch_first": ch[0][1] if ch else None, "ch_max": max(v for _, v in ch) if ch else None,
                     "ch_last": ch[-1][1] if ch else None, "rld_first": rld_start[0] if rld_start else None,
                     "rld_last": rld[-1][1] if rld else None})
-    decides = judged_schedule([n["schedule"] for n in out], schedule)
-    return sorted(out, key=lambda n: n["schedule"] != decides)
+    if judged is None:
+        decides = judged_schedule([n["schedule"] for n in out], schedule)
+        return sorted(out, key=lambda n: n["schedule"] != decides)
+    first = [n for n in out if (n["encoder"], n["contrastive"], n["schedule"]) == tuple(judged)]
+    if not first:  # the deciding run's records are missing: no other run stands in for it
+        first = [{**_followed(*judged, schedule), "epochs": {"CL": None}, "ch_first": None, "ch_max": None,
+                  "ch_last": None, "rld_first": None, "rld_last": None}]
+    return first + [n for n in out if n not in first]
+
+
+def _followed(encoder: str, method: str, run_schedule: str, schedule: str) -> dict:
+    """A followed run's names, and the key of the regime gate it reads: the main run's under the profile's
+    ``schedule``, else its own (keyed by its schedule)."""
+    key = (encoder, method)
+    return {"encoder": encoder, "contrastive": method, "schedule": run_schedule,
+            "runs": [key if run_schedule == schedule else (*key, run_schedule)]}
 
 
 def variant_regimes(dynamics_: dict | None, schedule: str) -> list[dict]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from ..core import paper
 from ..core.config import available_profiles, load_profile, variant_runs
-from .chapters import followed_runs
-from .evidence import judged_schedule
+from .chapters import judged_run
 
 # settings whose change only makes the experiment smaller (or shorter): "scaled" rather than "different"
 SIZE_KEYS = {
@@ -57,10 +56,9 @@ def beside(cfg: dict) -> list[str]:
     extra run (``train.variants``, under another schedule) and each extra epoch measured
     (``metrics.extra_epochs``)."""
     runs = variant_runs(cfg)
-    # chosen among the runs chapter 07 follows, as evidence.dynamics chooses among their records
-    decides = judged_schedule([s.schedule for s in followed_runs(cfg)], cfg["train"]["schedule"])
+    judged = judged_run(cfg)
     out = [f"{v.encoder} {v.method} once more under the `{v.schedule}` schedule (`train.variants`"
-           + ("; claim D is judged on it, the run closer to the authors'" if v.schedule == decides else "") + ")"
+           + ("; claim D is judged on it, the run closer to the authors'" if (v.encoder, v.method, v.schedule) == judged else "") + ")"
            for v in runs]
     out += [f"the {e['encoder']} {e['method']} run measured also at epoch {e['epoch']} (`metrics.extra_epochs`)"
             for e in cfg["metrics"]["extra_epochs"]]

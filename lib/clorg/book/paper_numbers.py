@@ -193,7 +193,7 @@ def _dynamics_rows(res, cfg):
     reason = (f"levels not comparable (their ViT, 1,200 epochs); {paper.VARIANT_CAVEAT}; judged by the trend criterion "
               f"of SPEC 7 (claim D): ")
     rows = []
-    for n in E.dynamics(res, cfg["train"]["schedule"]):
+    for n in E.dynamics(res, cfg["train"]["schedule"], chapters.judged_run(cfg)):
         j = claims.judge_dynamics(n)
         ours = (f"CH {V.number(n['ch_first'], ',.0f')} (e0) → max {V.number(n['ch_max'], ',.0f')} → "
                 f"{V.number(n['ch_last'], ',.0f')} (e{n['epochs']['CL']}); RLD(0.1) {V.number(n['rld_first'])} → "
