@@ -217,12 +217,17 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None = 
     return first + [n for n in out if n not in first]
 
 
+def gate_key(encoder: str, method: str, schedule: str | None = None) -> tuple:
+    """The key of a run's regime gate: (encoder, method) for a main run, whose gate is chapter 04's, and
+    (encoder, method, schedule) for a run under another schedule than the profile's, gated on its own
+    (:func:`variant_regimes`). The claims and the regime rows both key by it."""
+    return (encoder, method) if schedule is None else (encoder, method, schedule)
+
+
 def _followed(encoder: str, method: str, run_schedule: str, schedule: str) -> dict:
-    """A followed run's names, and the key of the regime gate it reads: the main run's under the profile's
-    ``schedule``, else its own (keyed by its schedule)."""
-    key = (encoder, method)
+    """A followed run's names, and the key of the regime gate it reads (the profile runs under ``schedule``)."""
     return {"encoder": encoder, "contrastive": method, "schedule": run_schedule,
-            "runs": [key if run_schedule == schedule else (*key, run_schedule)]}
+            "runs": [gate_key(encoder, method, None if run_schedule == schedule else run_schedule)]}
 
 
 def variant_regimes(dynamics_: dict | None, schedule: str) -> list[dict]:

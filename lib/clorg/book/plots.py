@@ -315,6 +315,18 @@ def set_loss_along_run(records: list[dict]) -> plt.Figure:
     return fig
 
 
+def _cross_out_capped(ax, records: list[dict], run: dict, head: str, colour: str) -> str:
+    """Cross out ``head``'s fits of ``run`` that stopped at the step cap; returns their count for the title."""
+    hits = R.select(records, metric=R.head_metric(head, R.CAP_HIT), **run)
+    at_cap = {r["epoch"] for r in hits if r["value"]}
+    accuracy = {r["epoch"]: 100 * r["value"] for r in R.select(records, metric=R.head_metric(head, R.TEST), **run)}
+    crossed = sorted((e, accuracy[e]) for e in at_cap if e in accuracy)
+    if crossed:
+        ax.plot(*zip(*crossed), ls="", marker="x", ms=8, color=colour)
+    counted = f"{len(at_cap)} of {len(hits)}" if hits else "not recorded"  # records older than the cap's
+    return f"{'GCN' if head == 'gcn' else head} {counted}"
+
+
 def heads_along_run(records: list[dict]) -> plt.Figure:
     """The authors' Feateval: the linear head's and the GCN's test accuracy (honest protocol, one seed)
     and the kNN probe's at each snapshot of each followed run, in percent. A fit that stopped at the
@@ -338,16 +350,7 @@ def heads_along_run(records: list[dict]) -> plt.Figure:
             pts = sorted((r["epoch"], 100 * r["value"]) for r in found)
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, color=colour, label=name)
-        capped = []
-        for head, colour in (("linear", "C0"), ("gcn", "C1")):
-            hits = R.select(records, metric=R.head_metric(head, R.CAP_HIT), **run)
-            at_cap = {r["epoch"] for r in hits if r["value"]}
-            accuracy = {r["epoch"]: 100 * r["value"] for r in R.select(records, metric=R.head_metric(head, R.TEST), **run)}
-            if at_cap:
-                ax.plot(*zip(*sorted((e, accuracy[e]) for e in at_cap if e in accuracy)), ls="", marker="x", ms=8,
-                        color=colour)
-            counted = f"{len(at_cap)} of {len(hits)}" if hits else "not recorded"  # records older than the cap's
-            capped.append(f"{'GCN' if head == 'gcn' else head} {counted}")
+        capped = [_cross_out_capped(ax, records, run, head, colour) for head, colour in (("linear", "C0"), ("gcn", "C1"))]
         ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}\nfits at the step cap: " + ", ".join(capped),
                      fontsize=SMALL + 1)
         ax.set_xlabel("epoch")

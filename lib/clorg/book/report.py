@@ -111,8 +111,7 @@ def verdicts(collected: dict, cfg: dict) -> list[dict]:
     the authors' numbers through the same test, the numbers that decide it, and a reason where there is
     no verdict ("missing": the result is not stored; "not comparable": no contrastive and supervised run
     of one encoder)."""
-    # a run under another schedule than the profile's is keyed by it too (evidence.dynamics names it so)
-    regimes = {(r["encoder"], r["method"], *([r["schedule"]] if r.get("schedule") else [])): r["in_regime"]
+    regimes = {E.gate_key(r["encoder"], r["method"], r.get("schedule")): r["in_regime"]
                for r in regime_rows(collected, cfg)}
     authors = E.authors()
     out = []
