@@ -115,8 +115,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--budget", type=float, required=True, help="seconds this job may take in all")
-    ap.add_argument("--train-budget", type=float, required=True, help="seconds of training, probe excluded")
+    ap.add_argument("--budget", type=float, help="seconds this job may take in all")
+    ap.add_argument("--train-budget", type=float, help="seconds of training, probe excluded")
+    ap.add_argument("--pack-only", action="store_true", help="only pack the profile's results into --out (after "
+                                                             "a hard timeout: parts a cut-off step saved travel too)")
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--probe-steps", type=int, default=30)
     ap.add_argument("--probe-warmup", type=int, default=10)
@@ -129,6 +131,15 @@ def main(argv=None) -> int:
                                                                        "timeout must stop the job")
     ap.add_argument("--allow-cpu", action="store_true")
     args = ap.parse_args(argv)
+    if args.pack_only:
+        from clorg.book import store
+        from clorg.core import variants
+        from clorg.core.config import load_profile, parse_overrides
+        pack_results(store.results_dir(variants.folder_name(load_profile(args.profile, parse_overrides(args.override)))),
+                     args.out)
+        return 0
+    if args.budget is None or args.train_budget is None:
+        ap.error("--budget and --train-budget are required (but with --pack-only)")
     started = time.time()
     deadline = started + args.budget
     if args.allow_cpu:

@@ -13,7 +13,9 @@
 # 2. installs the wheels into /tmp/site (no network, no compilation);
 # 3. ci/device_job.py under a hard timeout (BUDGET_SECONDS minus what steps 1-2 took, minus 15 s): a probe
 #    sizes the contrastive epochs to TRAIN_SECONDS (default 360), then training, then the chapters; it packs
-#    after every step, overwriting the same files, so that a job cut off keeps what it finished.
+#    after every step, overwriting the same files, so that a job cut off keeps what it finished, and once more
+#    after a timeout: the classifiers chapter saves each head as it ends, and the next job resumes after it
+#    (the committed results/PROFILE/ are copied in first).
 # Under $OUT (at most 8 files, each under 16 MiB): weights/<method>.<i>.pt (the trained weights, bf16
 # shards), results.tar.gz, job.json (the card, the probe, E, every step's outcome), run.log.
 # Back on a CPU machine: python ci/import_device_run.py <that folder> --profile PROFILE, then
@@ -71,6 +73,9 @@ export PYTHONPATH=$ROOT/lib:/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERE
 export CLORG_DATA=$ROOT/.device-data CLORG_OFFLINE=1 CLORG_CACHE=${CLORG_CACHE:-/tmp/clorg-cache}
 export CLORG_RUNS=${CLORG_RUNS:-/tmp/clorg-runs} CLORG_RESULTS=${CLORG_RESULTS:-/tmp/clorg-results}
 "$PY" -c "import openTSNE, clorg.book.chapters, clorg.train.bundle" || fail "clorg or openTSNE does not import"
+# the committed results of the profile: a current one is read, not computed again, and the parts of a chapter
+# an earlier job was cut off in (results/<profile>/<name>.parts.json) are resumed
+if [[ -d results/$PROFILE ]]; then mkdir -p "$CLORG_RESULTS" && cp -r "results/$PROFILE" "$CLORG_RESULTS/"; fi
 step "wheels"
 
 # 3. the job, under a hard timeout below the command's limit
@@ -80,7 +85,11 @@ say "job budget $left s, training $TRAIN_SECONDS s"
 timeout -k 10 "$left" "$PY" -u ci/device_job.py --profile "$PROFILE" --out "$OUT" --budget "$(( left - 10 ))" \
     --train-budget "$TRAIN_SECONDS" "${EXTRA[@]}"
 status=$?
-(( status == 124 || status == 137 )) && say "the job hit its hard timeout of $left s: what it packed before is kept"
+if (( status == 124 || status == 137 )); then
+    say "the job hit its hard timeout of $left s: what it packed before is kept; packing the parts of the cut step"
+    timeout 30 "$PY" ci/device_job.py --profile "$PROFILE" --out "$OUT" --pack-only "${EXTRA[@]}" \
+        || say "packing after the timeout failed: the pack of the last finished step is kept"
+fi
 step "job (exit $status)"
 ls -l "$OUT" "$OUT/weights"
 cat /tmp/clorg-timing.md

@@ -7,7 +7,9 @@ FOLDER holds the job's files: weights/<method>.<i>.pt, results.tar.gz, job.json,
 read and checked before anything is copied; the weights folder gets, beside the shards, ``<method>.json``
 (the run's configuration, training record, per-epoch log and each shard's sha256) and the job's
 ``job.json`` (``job-<n>.json`` for the later jobs). The results are unpacked into results/ ($CLORG_RESULTS),
-each file replacing the one of its name: a later job adds what an earlier one did not compute.
+each file replacing the one of its name: a later job adds what an earlier one did not compute. A job cut off
+inside the classifiers chapter brings its finished heads (``classifiers.parts.json``); the next job, or
+``make book PROFILE=... ALLOW_CPU=1``, resumes after them, and the whole result, once it arrives, removes them.
 
 The job sizes the contrastive epochs from its probe, so its runs are those of the profile with the job's
 train section: when the profile file says otherwise, this prints the settings to copy into it (the runs'
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
+from clorg.book import store  # noqa: E402
 from clorg.core import paths  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import load_profile, parse_overrides  # noqa: E402
@@ -73,8 +76,12 @@ def main(argv=None) -> int:
             for folder in Path(tmp).iterdir():  # merged: a later job adds the chapters an earlier one lacked
                 dest = root / folder.name
                 dest.mkdir(exist_ok=True)
-                for f in sorted(folder.iterdir()):
+                arrived = sorted(folder.iterdir())
+                for f in arrived:
                     shutil.copyfile(f, dest / f.name)
+                for f in arrived:  # a whole result ends the parts of it that an earlier, cut-off job saved
+                    if f.suffix in (".json", ".npz") and not f.name.endswith(".parts.json"):
+                        store.parts_path(dest, f.name.rsplit(".", 1)[0]).unlink(missing_ok=True)
                 print(f"results: {paths.shown(dest)}/ ({', '.join(f.name for f in sorted(folder.iterdir()))})")
     else:
         print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")

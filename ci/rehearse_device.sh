@@ -69,6 +69,10 @@ job overrun 200 30 --hang-step 06_classifiers
 step_status "$scratch/overrun/out/job.json"
 ls "$scratch/overrun/out/weights/"*.pt >/dev/null || { echo "REHEARSAL FAILED: no weights back from the cut job"; exit 1; }
 grep -q "hit its hard timeout" "$scratch/overrun/out/run.log" || { echo "REHEARSAL FAILED: the hard timeout did not stop the job"; exit 1; }
+# after the timeout the results are packed once more (the heads a cut classifiers chapter finished travel)
+grep -q "packing the parts of the cut step" "$scratch/overrun/out/run.log" \
+    && ! grep -q "packing after the timeout failed" "$scratch/overrun/out/run.log" \
+    || { echo "REHEARSAL FAILED: no packing after the timeout"; exit 1; }
 "$PY" - "$scratch/overrun/out/job.json" <<'EOF2' || { echo "REHEARSAL FAILED: the cut job's record"; exit 1; }
 import json, sys
 status = {s["step"]: s["status"] for s in json.load(open(sys.argv[1]))["steps"]}

@@ -13,6 +13,7 @@ from factories import feature_set  # noqa: E402
 
 from clorg.analysis import classify  # noqa: E402
 from clorg.analysis import records as R  # noqa: E402
+from clorg.book import store  # noqa: E402
 
 HEADS = {"temperatures": [0.1], "seeds": 3, "validation_fraction": 0.1,
          "label_smoothing": 0.1, "mask_range": [0.05, 0.6],
@@ -309,3 +310,25 @@ def test_the_heads_training_settings_come_from_the_profile():
                    metric=R.head_metric("gcn", R.PARAMETERS), parameter=0.1)
     # embedding (C + 1) x w, layer 1 w x w + 1 + w + BN 2w, layer 2 w x C + 1 + C, for C = 3
     assert (narrow, wide) == (4 * 16 + 16 * 16 + 1 + 16 + 32 + 16 * 3 + 1 + 3, 4 * 32 + 32 * 32 + 1 + 32 + 64 + 32 * 3 + 1 + 3)
+
+
+def test_heads_saved_as_parts_are_not_fitted_again_and_give_the_same_records(monkeypatch):
+    """Chapter 06 saves each head as a part of its result (clorg.book.store.Parts): a computation cut off
+    after some heads resumes with them, and its records are those of an uninterrupted one."""
+    class Parts(dict):
+        def save(self, key, value):
+            self[key] = store.plain(value)
+
+    features = [_features(n_train=10, n_test=5), _features(seed=1, epoch=0, n_train=10, n_test=5)]
+    heads = {**HEADS, "seeds": 1, "linear_patience": 5, "gcn_patience": 5, "honest_max_steps": 50}
+    parts = Parts()
+    whole = classify.classifier_records(features, heads, parts)
+    assert set(parts) == {classify.head_job_key(f, kind, t) for f in features
+                          for kind, t in (("linear", None), ("gcn", 0.1), ("label_spreading", None))}
+    # cut off after the first three heads: only the others are fitted when it resumes
+    kept = Parts({k: parts[k] for k in list(parts)[:3]})
+    fitted = []
+    real = classify._head_job
+    monkeypatch.setattr(classify, "_head_job", lambda f, kind, t, *a: fitted.append((kind, t)) or real(f, kind, t, *a))
+    assert store.plain(classify.classifier_records(features, heads, kept)) == store.plain(whole)
+    assert len(fitted) == 3 and set(kept) == set(parts)

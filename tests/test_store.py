@@ -228,3 +228,57 @@ def test_a_missing_result_cannot_be_shown_without_computing():
     with pytest.raises(UnreadableResult,
                        match=r"does not exist.*`python -m clorg.book --profile quick --only 04_metrics`"):
         _cached(_cfg(), _Data(), "g", lambda: {"v": 1}, can_compute=False)
+
+
+# ============================================ resumed results =========================================
+
+
+def _parted(fail_at: int | None, log: list):
+    """A resumable compute of parts a, b, c that raises before part ``fail_at`` (None: never); ``log`` gets
+    the parts it computed (not those it found)."""
+    def compute(parts):
+        out = []
+        for i, key in enumerate("abc"):
+            if i == fail_at:
+                raise KeyboardInterrupt("cut off")  # as a timeout or Ctrl-C would
+            done = parts.get(key)
+            if done is None:
+                log.append(key)
+                done = {"v": i}
+                parts.save(key, done)
+            out.append(done)
+        return {"parts": out}
+    return compute
+
+
+def test_an_interrupted_resumable_result_resumes_after_its_last_finished_part(scratch, capsys):
+    log = []
+    with pytest.raises(KeyboardInterrupt):
+        _cached(_cfg(), _Data(), "heads", _parted(2, log), resumable=True)
+    saved = scratch / "quick" / "heads.parts.json"
+    assert log == ["a", "b"] and saved.is_file()
+    assert status(_cfg(), _Data(), "heads", SOURCE, producer="nb").kind == "missing"  # parts are no result
+    result = _cached(_cfg(), _Data(), "heads", _parted(None, log), resumable=True)
+    assert result == {"parts": [{"v": 0}, {"v": 1}, {"v": 2}]}
+    assert log == ["a", "b", "c"]  # a and b were read, not computed again
+    assert "resuming after 2 finished part(s)" in capsys.readouterr().out
+    assert not saved.exists()  # the whole result is stored: its parts are gone
+    # FRESH=1 starts from the first part, whatever is saved
+    with pytest.raises(KeyboardInterrupt):
+        _cached(_cfg(), _Data(), "heads", _parted(1, log), resumable=True, recompute=True)
+    _cached(_cfg(), _Data(), "heads", _parted(None, log), resumable=True, recompute=True)
+    assert log == ["a", "b", "c", "a", "a", "b", "c"]
+
+
+def test_parts_of_other_settings_or_unreadable_parts_are_not_reused(scratch, capsys):
+    log = []
+    with pytest.raises(KeyboardInterrupt):
+        _cached(_cfg(), _Data(), "heads", _parted(2, log), resumable=True)
+    # another setting of a section the result reads: its parts are another computation's
+    _cached(_cfg(chi_ks=[1, 5]), _Data(), "heads", _parted(None, log), resumable=True)
+    assert log == ["a", "b", "a", "b", "c"]
+    assert "computed under other settings, code, data or runs: not reused" in capsys.readouterr().out
+    saved = scratch / "quick" / "heads.parts.json"
+    saved.write_text('{"fingerprint": ')  # truncated: said, and started afresh
+    _cached(_cfg(), _Data(), "heads", _parted(None, log), resumable=True)
+    assert log[-3:] == ["a", "b", "c"] and "cannot be read" in capsys.readouterr().out

@@ -175,26 +175,43 @@ def prediction_record(identity: dict, head: str, parameter, seed: int, predicted
             "parameter": parameter, "seed": seed, "predicted": np.asarray(predicted).astype(int).tolist()}
 
 
-def classifier_records(features, heads: dict) -> tuple[list[dict], list[dict]]:
+def classifier_records(features, heads: dict, parts=None) -> tuple[list[dict], list[dict]]:
     """Every head on every feature set: records of honest test and validation accuracy per seed, the
     authors'-protocol accuracy and the parameter count (the GCN's parameter is its temperature); and the
-    honest test predictions of the linear head and the GCN per seed (:func:`prediction_record`)."""
+    honest test predictions of the linear head and the GCN per seed (:func:`prediction_record`).
+
+    ``parts`` (a :class:`clorg.book.store.Parts`, optional): each head's records are saved there when it
+    is done, and a head found there is not fitted again, so that an interrupted computation resumes."""
     seeds, device = tuple(range(heads["seeds"])), str(default_device())
     jobs = [(f, "linear", None) for f in features] + [(f, "gcn", t) for f in features for t in heads["temperatures"]]
     jobs += [(f, "label_spreading", None) for f in features]
     out, predictions = [], []
     for f, kind, t in tqdm(jobs, desc="classifier heads", unit="head"):
-        if kind == "label_spreading":
-            out += _spreading_records(f, heads)
-            continue
-        if kind == "linear":
-            recs, preds = _linear_records(f, heads, seeds, device)
-        else:
-            nodes = _Nodes(f)
-            recs, preds = _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device)
-        out += recs
-        predictions += preds
+        key = head_job_key(f, kind, t)
+        done = parts.get(key) if parts is not None else None
+        if done is None:
+            done = dict(zip(("records", "predictions"), _head_job(f, kind, t, heads, seeds, device)))
+            if parts is not None:
+                parts.save(key, done)
+        out += done["records"]
+        predictions += done["predictions"]
     return out, predictions
+
+
+def head_job_key(f, kind: str, temperature) -> str:
+    """One head's name among the parts of chapter 06: its feature set, kind and temperature."""
+    return (f"{f.encoder}/{f.method}/{f.schedule}/epoch {f.epoch}/{kind}"
+            + ("" if temperature is None else f"/T={temperature:g}"))
+
+
+def _head_job(f, kind: str, t, heads: dict, seeds, device) -> tuple[list[dict], list[dict]]:
+    """(records, predictions) of one head of :func:`classifier_records` on the feature set ``f``."""
+    if kind == "label_spreading":
+        return _spreading_records(f, heads), []
+    if kind == "linear":
+        return _linear_records(f, heads, seeds, device)
+    nodes = _Nodes(f)
+    return _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device)
 
 
 def paired_gain_interval(correct_a, correct_b, resamples: int, seed: int, level: float) -> tuple[float, float, float]:

@@ -276,12 +276,13 @@ def _source(cfg: dict, data, chapter: Chapter) -> store.Source:
     return store.Source(chapter.reads, chapter.code, local_runs(cfg, data, chapter.runs))
 
 
-def _cached(cfg, data, name: str, compute, fresh: bool):
+def _cached(cfg, data, name: str, compute, fresh: bool, resumable: bool = False):
     chapter = chapter_of(name)
     data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
                         command=command(name, cfg), recompute=fresh,
-                        can_compute=can_analyse(cfg, data, chapter), arrays=name in chapter.arrays)
+                        can_compute=can_analyse(cfg, data, chapter), arrays=name in chapter.arrays,
+                        resumable=resumable)
 
 
 def status(cfg: dict, data, name: str) -> store.Status:
@@ -477,12 +478,12 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
         return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE),
                 "features": f.identity}
 
-    def fit_heads():
+    def fit_heads(parts):  # head by head: a cut-off computation (a GPU job's timeout) resumes after the last
         features = profile_features(cfg, data)
-        records, predictions = C.classifier_records(features, heads)
+        records, predictions = C.classifier_records(features, heads, parts)
         return {"records": records, "predictions": predictions, "test_labels": features[0].test_labels.tolist()}
 
-    main = _cached(cfg, data, "classifiers", fit_heads, fresh)
+    main = _cached(cfg, data, "classifiers", fit_heads, fresh, resumable=True)
     return main, _cached(cfg, data, "gcn_graphs", graphs, fresh)
 
 

@@ -212,9 +212,48 @@ def _write(path: Path, meta: dict, result) -> None:
         write_atomic(path, lambda fh: np.savez_compressed(fh, __meta__=np.array(json.dumps(meta)), **arrays))
 
 
-def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: Source, *, producer: str,
+class Parts:
+    """The finished parts of a result still being computed, in ``results/<profile>/<name>.parts.json``, so
+    that a long computation cut off (a GPU job's timeout, Ctrl-C, a crash) resumes from its last finished
+    part rather than from the start. The file keeps the fingerprint the parts were computed under: parts of
+    another fingerprint (other settings, code, data or runs) are not reused. :func:`cached` removes the
+    file once the whole result is stored. ``get(key)``: a finished part or None; ``save(key, value)``: one
+    more, written at once (atomically)."""
+
+    def __init__(self, path: Path, fp: dict, fresh: bool = False):
+        self.path, self._fp, self.done = path, json.loads(json.dumps(fp, sort_keys=True, default=str)), {}
+        if fresh or not path.is_file():
+            return
+        try:
+            stored = json.loads(path.read_text())
+            same = stored["fingerprint"] == self._fp
+            parts = dict(stored["parts"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"{paths.shown(path)} cannot be read ({type(exc).__name__}: {exc}): starting from the first part")
+            return
+        if same:
+            self.done = parts
+            print(f"{paths.shown(path)}: resuming after {len(parts)} finished part(s)")
+        else:
+            print(f"{paths.shown(path)}: computed under other settings, code, data or runs: not reused")
+
+    def get(self, key: str):
+        return self.done.get(key)
+
+    def save(self, key: str, value) -> None:
+        self.done[key] = plain(value)
+        write_json(self.path, {"fingerprint": self._fp, "parts": self.done})
+
+
+def parts_path(results: Path, name: str) -> Path:
+    """Where :class:`Parts` of the result ``name`` are kept in the results folder ``results``."""
+    return Path(results) / f"{name}.parts.json"
+
+
+def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: Source, *, producer: str,
            command: str, recompute: bool = False, can_compute: bool = True, arrays: bool = False,
-           root: Path | None = None, why_recompute: str = "recomputing it, as asked (FRESH=1)"):
+           root: Path | None = None, why_recompute: str = "recomputing it, as asked (FRESH=1)",
+           resumable: bool = False):
     """``compute()``'s result for this profile and data: read from results/<profile>/<name>.json (``.npz``
     with ``arrays=True``: a dict of numeric arrays) when it is current, else computed, stored with its
     provenance and returned. See the module docstring for what is recomputed and when.
@@ -222,7 +261,9 @@ def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: So
     ``producer`` names the chapter (for errors), ``command`` the shell command that produces the result;
     ``can_compute=False`` (a GPU profile on a machine without a GPU) never computes: a missing or
     unreadable result is then an error with that command, and one of older code is returned as it is.
-    ``why_recompute`` is what the page prints when a current result is computed again (``recompute``)."""
+    ``why_recompute`` is what the page prints when a current result is computed again (``recompute``).
+    ``resumable``: ``compute(parts)`` is given the :class:`Parts` finished by an earlier, interrupted
+    computation of this result (none with ``recompute``), and saves each part it finishes there."""
     suffix = "npz" if arrays else "json"
     path = _path(cfg, name, suffix, root)
 
@@ -248,8 +289,14 @@ def cached(cfg: dict, data, name: str, compute: Callable[[], object], source: So
         why = f"{st.detail}; computing it" if st.kind != "current" else why_recompute
         print(f"{name}: {why}", flush=True)
         t0 = time.perf_counter()
-        result = compute()
+        if resumable:
+            parts = Parts(parts_path(path.parent, name), fingerprint(cfg, data, source), fresh=recompute)
+            result = compute(parts)
+        else:
+            result = compute()
         meta = _meta(fingerprint(cfg, data, source), time.perf_counter() - t0)
         _write(path, meta, result)
+        if resumable:
+            parts.path.unlink(missing_ok=True)
     return plain(result) if not arrays else {k: np.asarray(v) for k, v in result.items()}
 
