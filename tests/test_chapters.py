@@ -57,6 +57,8 @@ def test_what_chapters_depend_on_exists():
     modules = code.module_files()
     for c in CHAPTERS.values():
         assert set(c.reads) <= set(SCHEMA), c.stem
+        for section, (switch_section, key) in c.reads_if:
+            assert section in SCHEMA and key in SCHEMA[switch_section], c.stem
         assert set(c.code) <= set(modules), c.stem
         assert set(c.arrays) <= set(c.produces), c.stem
         assert c.runs is None or c.runs in chapters.RUN_SETS, c.stem
@@ -333,3 +335,13 @@ def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(res
     assert runs and all(r["epochs_done"] == 1 and r["epochs"] == 3 for r in runs)
     assert all(r["stopped_early"] == "deadline: stopped after epoch 1 of 3" for r in runs)
     assert (stored.parent / "summary.json").is_file() and "02_train: done" in capsys.readouterr().out
+
+
+def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
+    """Chapter 07 fits heads only with dynamics.heads on: the heads section is part of its results'
+    fingerprint then, and only then (a GPU job's dynamics, stored with it off, stay current)."""
+    chapter, cfg = CHAPTERS["07_dynamics"], load_profile("quick")
+    cfg["dynamics"]["heads"] = False
+    assert "heads" not in chapter.sections(cfg)
+    cfg["dynamics"]["heads"] = True
+    assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")

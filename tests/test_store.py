@@ -282,3 +282,32 @@ def test_parts_of_other_settings_or_unreadable_parts_are_not_reused(scratch, cap
     saved.write_text('{"fingerprint": ')  # truncated: said, and started afresh
     _cached(_cfg(), _Data(), "heads", _parted(None, log), resumable=True)
     assert log[-3:] == ["a", "b", "c"] and "cannot be read" in capsys.readouterr().out
+
+
+# ============================================ added switches ==========================================
+
+
+def test_a_switch_added_since_is_left_out_of_the_hash_at_the_value_it_had_before_it_existed():
+    """A result stored before dynamics.set_loss existed computed no set loss: with the switch off it is
+    current, with it on it is another computation."""
+    source = Source(reads=("dynamics",), code=())
+    before = {"profile": {"name": "quick"}, "dynamics": {"knn_k": 10}}
+    off = {"profile": {"name": "quick"}, "dynamics": {"knn_k": 10, "set_loss": False, "heads": False}}
+    on = {"profile": {"name": "quick"}, "dynamics": {"knn_k": 10, "set_loss": True, "heads": False}}
+    assert fingerprint(off, None, source)["config_sha256"] == fingerprint(before, None, source)["config_sha256"]
+    assert fingerprint(on, None, source)["config_sha256"] != fingerprint(before, None, source)["config_sha256"]
+
+
+def test_the_gpu_jobs_dynamics_are_of_the_gpu10_profile_as_it_is():
+    """gpu10's dynamics come from the GPU job's snapshots, which it did not keep: no machine here can
+    recompute them, so a change of gpu10's settings that would orphan them must be seen. The committed
+    result's configuration hash is that of gpu10's sections now."""
+    from clorg.book import chapters
+    from clorg.core.config import load_profile
+
+    stored = json.loads((Path(__file__).resolve().parents[1] / "results" / "gpu10" / "dynamics.json").read_text())
+    cfg = load_profile("gpu10")
+    wanted = fingerprint(cfg, None, Source(chapters.CHAPTERS["07_dynamics"].sections(cfg), ()))
+    assert stored["meta"]["fingerprint"]["config_sha256"] == wanted["config_sha256"], (
+        "configs/gpu10.yaml's data, train or dynamics sections no longer match the GPU job's dynamics "
+        "(results/gpu10/dynamics.json): they cannot be recomputed without a GPU")

@@ -52,6 +52,12 @@ class Chapter:
     arrays: tuple[str, ...] = ()  # which of `produces` are .npz archives
     uses_data: bool = True     # False: its results read no dataset (their fingerprint holds none)
     snapshots: bool = False    # True: it reads the encoder snapshots along each run, kept where the run trained
+    # (section, switch): sections its results depend on only while a switch of the profile is on
+    reads_if: tuple[tuple[str, tuple[str, str]], ...] = ()
+
+    def sections(self, cfg: dict) -> tuple[str, ...]:
+        """The profile sections its results depend on under ``cfg``: ``reads`` and the switched-on ``reads_if``."""
+        return self.reads + tuple(s for s, (section, key) in self.reads_if if cfg[section][key])
 
 
 _FEATURES = ("data", "train")
@@ -66,8 +72,8 @@ CHAPTERS = {c.stem: c for c in [
             "main", arrays=("tsne",)),
     Chapter("06_classifiers", ("classifiers", "gcn_graphs"), _FEATURES + ("heads",),
             ("clorg.features", "clorg.analysis.classify"), "main"),
-    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics", "heads"), ("clorg.analysis.dynamics",), "followed",
-            snapshots=True),
+    Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed",
+            snapshots=True, reads_if=(("heads", ("dynamics", "heads")),)),  # the heads' settings, for its heads
     Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
             ("clorg.features", "clorg.analysis.near_duplicates", "clorg.analysis.augment_mc"), "main"),
     Chapter("09_report", (), (), ()),
@@ -191,7 +197,7 @@ def parameters_box(cfg: dict, stem: str) -> str:
     over = (" with the overrides " + ", ".join(f"`{k} = {v!r}`" for k, v in p["overrides"].items())
             + f": the variant `{p['variant']}`") if p["overrides"] else ""
     lines = [f"- **Profile:** `{p['base']}`{over}; results in `{paths.shown(store.results_dir(p['variant']))}/`."]
-    for section in [s for s in chapter.reads if s not in _FEATURES]:
+    for section in [s for s in chapter.sections(cfg) if s not in _FEATURES]:
         lines.append(f"- **`{section}`:** " + ", ".join(f"`{k}` = {_setting(v)}" for k, v in cfg[section].items()))
     if chapter.runs:
         lines.append("- **The runs:** the profile's `data` and `train` settings (see the training chapter); "
@@ -273,7 +279,7 @@ def local_runs(cfg: dict, data, which: str | None):
 
 
 def _source(cfg: dict, data, chapter: Chapter) -> store.Source:
-    return store.Source(chapter.reads, chapter.code, local_runs(cfg, data, chapter.runs))
+    return store.Source(chapter.sections(cfg), chapter.code, local_runs(cfg, data, chapter.runs))
 
 
 def _cached(cfg, data, name: str, compute, fresh: bool, resumable: bool = False):

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..core import code, locks, paths, provenance, variants
 from ..core.atomic import write_atomic, write_json
+from ..core.config import ADDED_SWITCHES
 
 # the layout of what chapters store: bump it when a chapter changes the shape of its result, so files
 # written by older code are recomputed instead of read as if they had the new shape.
@@ -92,10 +93,18 @@ def _runs_state(runs) -> dict | None:
             for r in runs}
 
 
+def _hashed_section(name: str, section):
+    """A profile section as its results' fingerprint hashes it: without the switches added since results
+    were stored, where they are at the value that does what the code did before them (ADDED_SWITCHES)."""
+    if not isinstance(section, dict):
+        return section
+    return {k: v for k, v in section.items() if ADDED_SWITCHES.get((name, k), object()) != v}
+
+
 def fingerprint(cfg: dict, data, source: Source) -> dict:
     """What a result depends on (see the module docstring). ``data`` is a DatasetChoice (None for a
     result that reads no data): only its identity enters, not why a preferred dataset was skipped."""
-    sections = {s: cfg[s] for s in source.reads}
+    sections = {s: _hashed_section(s, cfg[s]) for s in source.reads}
     config_sha = hashlib.sha256(json.dumps(sections, sort_keys=True, default=str).encode()).hexdigest()
     if data is None:
         identity = None
