@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import tarfile
@@ -58,6 +59,37 @@ def pack_results(results: Path, out: Path) -> None:
 
     # one fixed name: a variant's folder name has characters that do not travel
     write_atomic(out / "results.tar.gz", pack)
+
+
+def seed_results(committed: Path, here: Path) -> list[str]:
+    """Copy the profile's committed results (results/<folder>/ in the tree) into this job's results folder,
+    file by file, never over a file already there; returns the names copied. A result still current is
+    then read rather than computed again, and the heads an earlier job finished before it was cut off in
+    the classifiers chapter (``classifiers.parts.json``) are resumed by an analysis job (``--only``: a job
+    that trains makes new runs, under which every result and part is computed anew)."""
+    if not committed.is_dir() or (here.is_dir() and committed.resolve() == here.resolve()):
+        return []
+    here.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for f in sorted(committed.iterdir()):
+        if f.is_file() and not f.name.startswith(".") and not (here / f.name).exists():
+            shutil.copyfile(f, here / f.name)
+            copied.append(f.name)
+    return copied
+
+
+def hang_after_first_part(store) -> None:
+    """(rehearsal) The first part a resumable chapter saves is the last thing it does: the job then hangs
+    until its hard timeout, as a job cut off in the middle of a chapter."""
+    real = store.Parts.save
+
+    def save(self, key, value):
+        real(self, key, value)
+        print(f"--hang-after-part: part {key!r} saved; hanging", flush=True)
+        while True:
+            time.sleep(1)
+
+    store.Parts.save = save
 
 
 def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
@@ -129,6 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fail-step", action="append", default=[], help="(rehearsal) raise inside this step")
     ap.add_argument("--hang-step", action="append", default=[], help="(rehearsal) never end this step: the hard "
                                                                        "timeout must stop the job")
+    ap.add_argument("--hang-after-part", action="append", default=[], help="(rehearsal) hang in this step once it "
+                                                                             "has saved its first part")
     ap.add_argument("--allow-cpu", action="store_true")
     args = ap.parse_args(argv)
     if args.pack_only:
@@ -183,6 +217,8 @@ def main(argv=None) -> int:
                 raise RuntimeError(f"injected failure in {name} (--fail-step)")
             while name in args.hang_step:
                 time.sleep(1)
+            if name in args.hang_after_part:
+                hang_after_first_part(store)
             value = fn()
             status = "ok"
         except Exception as exc:  # noqa: BLE001 - one step's failure is reported, the job goes on
@@ -205,6 +241,10 @@ def main(argv=None) -> int:
         save_job()
         return 2
     specs = all_runs(cfg)
+    folder = variants.folder_name(cfg)
+    job["seeded"] = seed_results(ROOT / "results" / folder, store.results_dir(folder))
+    if job["seeded"]:
+        say(started, f"from the committed results/{folder}/: {', '.join(job['seeded'])}")
     save_job()
 
     if args.only:  # an analysis job: the runs come from the committed weights (chapters.setup installed them)

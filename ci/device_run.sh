@@ -11,11 +11,11 @@
 #
 # 1. checks, within seconds: the wheels, the data tarball (sha256), python3, torch and the GPU;
 # 2. installs the wheels into /tmp/site (no network, no compilation);
-# 3. ci/device_job.py under a hard timeout (BUDGET_SECONDS minus what steps 1-2 took, minus 15 s): a probe
+# 3. ci/device_job.py under a hard timeout (BUDGET_SECONDS minus what steps 1-2 took, minus 30 s): a probe
 #    sizes the contrastive epochs to TRAIN_SECONDS (default 360), then training, then the chapters; it packs
 #    after every step, overwriting the same files, so that a job cut off keeps what it finished, and once more
 #    after a timeout: the classifiers chapter saves each head as it ends, and the next job resumes after it
-#    (the committed results/PROFILE/ are copied in first).
+#    (device_job.py copies the committed results/<profile>/ in first).
 # Under $OUT (at most 8 files, each under 16 MiB): weights/<method>.<i>.pt (the trained weights, bf16
 # shards), results.tar.gz, job.json (the card, the probe, E, every step's outcome), run.log.
 # Back on a CPU machine: python ci/import_device_run.py <that folder> --profile PROFILE, then
@@ -73,13 +73,10 @@ export PYTHONPATH=$ROOT/lib:/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERE
 export CLORG_DATA=$ROOT/.device-data CLORG_OFFLINE=1 CLORG_CACHE=${CLORG_CACHE:-/tmp/clorg-cache}
 export CLORG_RUNS=${CLORG_RUNS:-/tmp/clorg-runs} CLORG_RESULTS=${CLORG_RESULTS:-/tmp/clorg-results}
 "$PY" -c "import openTSNE, clorg.book.chapters, clorg.train.bundle" || fail "clorg or openTSNE does not import"
-# the committed results of the profile: a current one is read, not computed again, and the parts of a chapter
-# an earlier job was cut off in (results/<profile>/<name>.parts.json) are resumed
-if [[ -d results/$PROFILE ]]; then mkdir -p "$CLORG_RESULTS" && cp -r "results/$PROFILE" "$CLORG_RESULTS/"; fi
 step "wheels"
 
 # 3. the job, under a hard timeout below the command's limit
-left=$(( BUDGET - ($(date +%s) - START) - 15 ))
+left=$(( BUDGET - ($(date +%s) - START) - 30 ))  # kept: the kill's 10 s, the pack after a timeout (15 s)
 (( left > 120 )) || fail "only $left s of the budget left before the job"
 say "job budget $left s, training $TRAIN_SECONDS s"
 timeout -k 10 "$left" "$PY" -u ci/device_job.py --profile "$PROFILE" --out "$OUT" --budget "$(( left - 10 ))" \
@@ -87,7 +84,7 @@ timeout -k 10 "$left" "$PY" -u ci/device_job.py --profile "$PROFILE" --out "$OUT
 status=$?
 if (( status == 124 || status == 137 )); then
     say "the job hit its hard timeout of $left s: what it packed before is kept; packing the parts of the cut step"
-    timeout 30 "$PY" ci/device_job.py --profile "$PROFILE" --out "$OUT" --pack-only "${EXTRA[@]}" \
+    timeout 15 "$PY" ci/device_job.py --profile "$PROFILE" --out "$OUT" --pack-only "${EXTRA[@]}" \
         || say "packing after the timeout failed: the pack of the last finished step is kept"
 fi
 step "job (exit $status)"

@@ -37,6 +37,16 @@ from clorg.core.config import load_profile, parse_overrides  # noqa: E402
 from clorg.train import bundle  # noqa: E402
 
 
+def finished_parts(arrived: list[str]) -> list[str]:
+    """The results whose parts an earlier, cut-off job saved and that this job finished: a whole result
+    arrived without parts of it. (A job stores the whole result, then removes its parts; a pack holding
+    both has a whole result older than its parts, copied in from the committed ones and not yet redone.)"""
+    names = set(arrived)
+    return sorted(n.rsplit(".", 1)[0] for n in arrived
+                  if n.endswith((".json", ".npz")) and not n.endswith(".parts.json")
+                  and f"{n.rsplit('.', 1)[0]}.parts.json" not in names)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path)
@@ -79,9 +89,8 @@ def main(argv=None) -> int:
                 arrived = sorted(folder.iterdir())
                 for f in arrived:
                     shutil.copyfile(f, dest / f.name)
-                for f in arrived:  # a whole result ends the parts of it that an earlier, cut-off job saved
-                    if f.suffix in (".json", ".npz") and not f.name.endswith(".parts.json"):
-                        store.parts_path(dest, f.name.rsplit(".", 1)[0]).unlink(missing_ok=True)
+                for name in finished_parts([f.name for f in arrived]):
+                    store.parts_path(dest, name).unlink(missing_ok=True)
                 print(f"results: {paths.shown(dest)}/ ({', '.join(f.name for f in sorted(folder.iterdir()))})")
     else:
         print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")

@@ -5,8 +5,9 @@
 #
 #   1. a sized job with an exception injected into one chapter (05_tsne): the other steps go on, job.json
 #      reports that one failed, and everything else comes back;
-#   2. a job with a chapter that never ends (--hang-step): its hard timeout stops it, and the weights and the
-#      chapters finished before come back, job.json marking the cut step "started, not finished";
+#   2. a job with a chapter that never ends after its first head (--hang-after-part): its hard timeout stops
+#      it, and the weights, the chapters finished before and that head come back, job.json marking the cut
+#      step "started, not finished"; an analysis job (--only 06_classifiers) then resumes after that head;
 #   3. the import (ci/import_device_run.py) of job 1, the profile set to the job's sizing, and the book
 #      rendered from the committed weights with no runs on this machine and no GPU (make book ALLOW_CPU=1:
 #      the chapters the job did not compute are computed here from the weights);
@@ -42,6 +43,7 @@ tree() {  # a fresh copy of the tree as the device tool sends it
     rm -rf "$1" && mkdir -p "$1"
     git ls-files -co --exclude-standard | tar cf - -T - | (cd "$1" && tar xf -)
     cp -r .whl .device-data "$1/"
+    rm -rf "$1/results/gpu10"  # the real job's, of all CIFAR-10: the tiny profile, named gpu10 too, makes its own
 }
 job() {  # job NAME BUDGET TRAIN_SECONDS [extra args]: device_run.sh in its own tree, its $OUT kept
     local name=$1 budget=$2 train=$3
@@ -64,8 +66,9 @@ assert status["05_tsne"].startswith("failed: RuntimeError: injected"), status
 assert status["01_toy_clusters"] == "ok" and status["summary"] == "ok", status  # the steps after it ran
 EOF2
 
-# the hard timeout: a chapter that never ends (06_classifiers) is cut by it; what came before is kept
-job overrun 200 30 --hang-step 06_classifiers
+# the hard timeout: a chapter that never ends after its first head (06_classifiers) is cut by it; what came
+# before is kept, and the head it finished travels (the profile's own epochs, so that a later job finds the runs)
+job overrun 200 30 --no-probe --hang-after-part 06_classifiers
 step_status "$scratch/overrun/out/job.json"
 ls "$scratch/overrun/out/weights/"*.pt >/dev/null || { echo "REHEARSAL FAILED: no weights back from the cut job"; exit 1; }
 grep -q "hit its hard timeout" "$scratch/overrun/out/run.log" || { echo "REHEARSAL FAILED: the hard timeout did not stop the job"; exit 1; }
@@ -79,6 +82,15 @@ status = {s["step"]: s["status"] for s in json.load(open(sys.argv[1]))["steps"]}
 assert status["06_classifiers"].startswith("started, not finished"), status
 assert status["07_dynamics"] == "ok" and status["08_near_duplicates"] == "ok", status  # packed before the cut
 EOF2
+tar tzf "$scratch/overrun/out/results.tar.gz" | grep -q "classifiers.parts.json" \
+    || { echo "REHEARSAL FAILED: the cut chapter's finished head did not travel"; exit 1; }
+# the next job, an analysis job on the same runs and results, resumes after that head
+(cd "$scratch/overrun/tree" && PYTHON=$PY OUT=$scratch/resume/out CLORG_RUNS=$scratch/overrun/runs \
+    CLORG_RESULTS=$scratch/overrun/results CLORG_CACHE=$scratch/cache OMP_NUM_THREADS=1 \
+    ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --only 06_classifiers) \
+    || { echo "REHEARSAL FAILED: the analysis job after the cut one"; exit 1; }
+grep -q "resuming after 1 finished part" "$scratch/resume/out/run.log" \
+    || { echo "REHEARSAL FAILED: the analysis job did not resume after the finished head"; exit 1; }
 
 # the import, the profile set to the job's sizing, the book from the weights alone
 export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/cpu-runs

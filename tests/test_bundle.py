@@ -206,3 +206,37 @@ def test_the_book_installs_committed_weights_and_never_recomputes_dynamics_from_
     other = tiny(**{"train.methods": ["moco_queue"], "train.contrastive_epochs": 3})
     assert chapters.install_committed(other, data) == []
     assert "settings that differ: epochs" in capsys.readouterr().out
+
+
+def _script(name: str):
+    """A module of ci/ (a script, not a package), imported for its functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_job_starts_from_the_committed_results_without_overwriting_its_own(tmp_path):
+    """An analysis job resumes the heads an earlier job finished: the committed results/<profile>/ are copied
+    into its results folder, but never over a file it has (a machine that ran a job before)."""
+    seed = _script("device_job").seed_results
+    committed, here = tmp_path / "tree" / "results" / "gpu10", tmp_path / "job" / "gpu10"
+    committed.mkdir(parents=True)
+    for name, text in (("classifiers.parts.json", "old parts"), ("geometry.json", "committed"), (".x.lock", "")):
+        (committed / name).write_text(text)
+    here.mkdir(parents=True)
+    (here / "geometry.json").write_text("this job's")
+    assert seed(committed, here) == ["classifiers.parts.json"]
+    assert (here / "geometry.json").read_text() == "this job's" and not (here / ".x.lock").exists()
+    assert seed(committed, committed) == [] and seed(tmp_path / "none", here) == []
+
+
+def test_the_import_drops_parts_only_of_results_the_job_finished():
+    """A job stores the whole result, then removes its parts: a pack with both holds a whole result older
+    than its parts (copied in from the committed ones), whose parts must stay for the next job."""
+    finished = _script("import_device_run").finished_parts
+    assert finished(["classifiers.json", "geometry.json", "tsne.npz"]) == ["classifiers", "geometry", "tsne"]
+    assert finished(["classifiers.json", "classifiers.parts.json", "geometry.json"]) == ["geometry"]
+    assert finished(["classifiers.parts.json"]) == []

@@ -263,11 +263,19 @@ def test_an_interrupted_resumable_result_resumes_after_its_last_finished_part(sc
     assert log == ["a", "b", "c"]  # a and b were read, not computed again
     assert "resuming after 2 finished part(s)" in capsys.readouterr().out
     assert not saved.exists()  # the whole result is stored: its parts are gone
+    parts = json.loads((scratch / "quick" / "heads.json").read_text())["meta"]["parts"]
+    assert (parts["count"], parts["resumed"], len(parts["hardware"])) == (3, 2, 1)  # where they were computed
     # FRESH=1 starts from the first part, whatever is saved
     with pytest.raises(KeyboardInterrupt):
         _cached(_cfg(), _Data(), "heads", _parted(1, log), resumable=True, recompute=True)
     _cached(_cfg(), _Data(), "heads", _parted(None, log), resumable=True, recompute=True)
     assert log == ["a", "b", "c", "a", "a", "b", "c"]
+    # parts left by an interrupted FRESH=1 beside a result still current are dropped when it is read
+    with pytest.raises(KeyboardInterrupt):
+        _cached(_cfg(), _Data(), "heads", _parted(1, log), resumable=True, recompute=True)
+    assert saved.is_file()
+    _cached(_cfg(), _Data(), "heads", _parted(None, log), resumable=True)
+    assert not saved.exists() and log[-1] == "a"
 
 
 def test_parts_of_other_settings_or_unreadable_parts_are_not_reused(scratch, capsys):

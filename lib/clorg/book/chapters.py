@@ -374,7 +374,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
         return {"runs": [_run_row(r) for r in runs]}
 
     chapter = CHAPTERS["02_train"]
-    return store.cached(cfg, data, "training", compute, store.Source(chapter.reads, chapter.code, None),
+    return store.cached(cfg, data, "training", compute, store.Source(chapter.sections(cfg), chapter.code, None),
                         producer=producer("training"), command=command("training", cfg),
                         recompute=fresh or trainable, can_compute=trainable,
                         why_recompute="retraining every run, as asked (FRESH=1)" if fresh else

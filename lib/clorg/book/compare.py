@@ -102,6 +102,8 @@ def stored_values(results: Path) -> dict[str, object]:
     results = _only_folder(Path(results))
     out: dict[str, object] = {}
     for p in sorted(results.rglob("*")):
+        if p.name.endswith(".parts.json"):  # an unfinished computation's, not a stored result
+            continue
         name = p.relative_to(results).as_posix()
         try:
             if p.suffix == ".json":

@@ -213,7 +213,7 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None = 
     first = [n for n in out if (n["encoder"], n["contrastive"], n["schedule"]) == tuple(judged)]
     if not first:  # the deciding run's records are missing: no other run stands in for it
         first = [{**_followed(*judged, schedule), "epochs": {"CL": None}, "ch_first": None, "ch_max": None,
-                  "ch_last": None, "rld_first": None, "rld_last": None}]
+                  "ch_last": None, "rld_first": None, "rld_last": None, "records_missing": True}]
     return first + [n for n in out if n not in first]
 
 

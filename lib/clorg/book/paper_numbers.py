@@ -195,9 +195,10 @@ def _dynamics_rows(res, cfg):
     rows = []
     for n in E.dynamics(res, cfg["train"]["schedule"], chapters.judged_run(cfg)):
         j = claims.judge_dynamics(n)
-        ours = (f"CH {V.number(n['ch_first'], ',.0f')} (e0) → max {V.number(n['ch_max'], ',.0f')} → "
-                f"{V.number(n['ch_last'], ',.0f')} (e{n['epochs']['CL']}); RLD(0.1) {V.number(n['rld_first'])} → "
-                f"{V.number(n['rld_last'])}")
+        ours = "no records of this run" if n.get("records_missing") else (
+            f"CH {V.number(n['ch_first'], ',.0f')} (e0) → max {V.number(n['ch_max'], ',.0f')} → "
+            f"{V.number(n['ch_last'], ',.0f')} (e{n['epochs']['CL']}); RLD(0.1) {V.number(n['rld_first'])} → "
+            f"{V.number(n['rld_last'])}")
         rows.append(_row("dynamics", f"trend over training, {n['encoder']} {n['contrastive']} ({n['schedule']} "
                          f"schedule)", theirs, ours, j["verdict"],
                          reason + "; ".join(V.condition_text(c) for c in j["conditions"])))

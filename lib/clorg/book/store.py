@@ -4,8 +4,9 @@ results/<profile>/, so the report collects them and a book renders them without 
 :func:`cached` is how every chapter gets its numbers: it returns what is stored when it is still
 current, and computes (then stores) it otherwise. A stored file records what it depends on, its
 *fingerprint*: the profile, the data (by checksum), the hash of the profile sections its chapter
-reads (``Chapter.reads`` in :mod:`clorg.book.chapters`: changing the t-SNE sample size does not
-recompute the classifiers), the result format, the version of the code that computed it
+reads (``Chapter.sections`` in :mod:`clorg.book.chapters`: changing the t-SNE sample size does not
+recompute the classifiers; a switch added since, at the value that does what the code did before it,
+is left out: :data:`clorg.core.config.ADDED_SWITCHES`), the result format, the version of the code that computed it
 (:func:`clorg.core.code.code_version` of ``Chapter.code``) and the state of the runs it was computed
 from (when each finished, and by which training code). Besides, the commit, hardware and wall time.
 
@@ -22,7 +23,8 @@ decision to skip a GPU chapter on a machine without a GPU):
   or refused with the command that produces it.
 
 Writes are atomic (:mod:`clorg.core.atomic`) and one process at a time computes a result
-(:mod:`clorg.core.locks`: a second one waits, then reads what the first stored).
+(:mod:`clorg.core.locks`: a second one waits, then reads what the first stored). A long result may be
+computed in parts (:class:`Parts`, ``<name>.parts.json``), so that an interrupted computation resumes.
 """
 
 from __future__ import annotations
@@ -230,18 +232,20 @@ class Parts:
     more, written at once (atomically)."""
 
     def __init__(self, path: Path, fp: dict, fresh: bool = False):
-        self.path, self._fp, self.done = path, json.loads(json.dumps(fp, sort_keys=True, default=str)), {}
+        self.path, self._fp = path, json.loads(json.dumps(fp, sort_keys=True, default=str))
+        self.done, self.hardware, self.resumed = {}, {}, 0  # hardware: where each part was computed
+        self._here = provenance.describe_hardware()
         if fresh or not path.is_file():
             return
         try:
             stored = json.loads(path.read_text())
             same = stored["fingerprint"] == self._fp
-            parts = dict(stored["parts"])
+            parts, hardware = dict(stored["parts"]), dict(stored.get("hardware") or {})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(f"{paths.shown(path)} cannot be read ({type(exc).__name__}: {exc}): starting from the first part")
             return
         if same:
-            self.done = parts
+            self.done, self.hardware, self.resumed = parts, hardware, len(parts)
             print(f"{paths.shown(path)}: resuming after {len(parts)} finished part(s)")
         else:
             print(f"{paths.shown(path)}: computed under other settings, code, data or runs: not reused")
@@ -251,7 +255,13 @@ class Parts:
 
     def save(self, key: str, value) -> None:
         self.done[key] = plain(value)
-        write_json(self.path, {"fingerprint": self._fp, "parts": self.done})
+        self.hardware[key] = self._here
+        write_json(self.path, {"fingerprint": self._fp, "parts": self.done, "hardware": self.hardware})
+
+    def summary(self) -> dict:
+        """What the stored result records of its parts: how many, how many an earlier computation
+        finished, and every machine that computed some."""
+        return {"count": len(self.done), "resumed": self.resumed, "hardware": sorted(set(self.hardware.values()))}
 
 
 def parts_path(results: Path, name: str) -> Path:
@@ -283,6 +293,8 @@ def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: S
     if not recompute and st.kind == "current":
         m = st.entry["meta"]
         print(f"read {paths.shown(path)} (computed {m.get('saved_at', '?')} at commit {str(m.get('commit'))[:12]})")
+        if resumable:  # parts of an interrupted recomputation (FRESH=1) of a result still current: not needed
+            parts_path(path.parent, name).unlink(missing_ok=True)
         return st.entry["result"]
     if not can_compute:
         if st.usable:
@@ -304,6 +316,8 @@ def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: S
         else:
             result = compute()
         meta = _meta(fingerprint(cfg, data, source), time.perf_counter() - t0)
+        if resumable:  # the seconds are this computation's; the parts say where each was computed
+            meta["parts"] = parts.summary()
         _write(path, meta, result)
         if resumable:
             parts.path.unlink(missing_ok=True)

@@ -70,8 +70,12 @@ def deciding(claim: dict) -> str:
     if not found:
         return "—"
     many = len(claim["comparisons"]) > 1  # which run decides, when there are others; no "|": a table's cell
-    return " — ".join((f"{who(j)}: " if many else "") + "; ".join(condition_text(c) for c in j["conditions"])
-                      for j in found)
+
+    def text(j):
+        if j.get("records_missing"):  # the run the claim is judged on has no records: no other run stands in for it
+            return f"{who(j)}: its records are missing"
+        return (f"{who(j)}: " if many else "") + "; ".join(condition_text(c) for c in j["conditions"])
+    return " — ".join(text(j) for j in found)
 
 
 def regime_word(in_regime) -> str:

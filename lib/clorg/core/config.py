@@ -223,9 +223,10 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
 
 # Switches added after results had been stored, each with the value at which it does what the code did before
 # it existed (nothing more): a stored result's fingerprint leaves a switch out at that value
-# (:func:`clorg.book.store.fingerprint`), so that the results stored before it stay current. This matters for
-# results that no machine here can recompute: gpu10's dynamics, computed by the GPU job from snapshots it did
-# not keep, hash to gpu10's sections without these two switches (tests/test_store.py checks it).
+# (:func:`clorg.book.store.fingerprint`), so that the results stored before it stay current (those stored
+# since, with the switch present, hash anew once: recomputed where the machine can). This matters for results
+# no machine here can recompute: gpu10's dynamics, computed by the GPU job from snapshots it did not keep,
+# hash to gpu10's sections without these two switches (tests/test_store.py checks it).
 ADDED_SWITCHES = {("dynamics", "heads"): False, ("dynamics", "set_loss"): False}
 
 
