@@ -169,8 +169,8 @@ def main(argv=None) -> int:
         from clorg.book import store
         from clorg.core import variants
         from clorg.core.config import load_profile, parse_overrides
-        pack_results(store.results_dir(variants.folder_name(load_profile(args.profile, parse_overrides(args.override)))),
-                     args.out)
+        cfg = load_profile(args.profile, parse_overrides(args.override))
+        pack_results(store.results_dir(variants.folder_name(cfg)), args.out)
         return 0
     if args.budget is None or args.train_budget is None:
         ap.error("--budget and --train-budget are required (but with --pack-only)")

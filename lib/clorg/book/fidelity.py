@@ -57,9 +57,9 @@ def beside(cfg: dict) -> list[str]:
     (``metrics.extra_epochs``)."""
     runs = variant_runs(cfg)
     judged = judged_run(cfg)
+    decides = "; claim D is judged on it, the run closer to the authors'"
     out = [f"{v.encoder} {v.method} once more under the `{v.schedule}` schedule (`train.variants`"
-           + ("; claim D is judged on it, the run closer to the authors'" if (v.encoder, v.method, v.schedule) == judged else "") + ")"
-           for v in runs]
+           + (decides if (v.encoder, v.method, v.schedule) == judged else "") + ")" for v in runs]
     out += [f"the {e['encoder']} {e['method']} run measured also at epoch {e['epoch']} (`metrics.extra_epochs`)"
             for e in cfg["metrics"]["extra_epochs"]]
     return out

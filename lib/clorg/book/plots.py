@@ -350,7 +350,8 @@ def heads_along_run(records: list[dict]) -> plt.Figure:
             pts = sorted((r["epoch"], 100 * r["value"]) for r in found)
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, color=colour, label=name)
-        capped = [_cross_out_capped(ax, records, run, head, colour) for head, colour in (("linear", "C0"), ("gcn", "C1"))]
+        capped = [_cross_out_capped(ax, records, run, head, colour)
+                  for head, colour in (("linear", "C0"), ("gcn", "C1"))]
         ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}\nfits at the step cap: " + ", ".join(capped),
                      fontsize=SMALL + 1)
         ax.set_xlabel("epoch")

@@ -120,7 +120,8 @@ def verdicts(collected: dict, cfg: dict) -> list[dict]:
         if res is None:
             found, verdict, reason = [], "missing", f"run `{chapters.command(claim.source, cfg)}`"
         else:
-            found = E.dynamics(res, cfg["train"]["schedule"], chapters.judged_run(cfg)) if cid == "D" else EVIDENCE[cid](res)
+            found = (E.dynamics(res, cfg["train"]["schedule"], chapters.judged_run(cfg)) if cid == "D"
+                     else EVIDENCE[cid](res))
             verdict, reason = None, "the profile lacks a contrastive or the supervised run of one encoder"
         judged = claims.judge(cid, found, regimes)
         judged.update(verdict=judged["verdict"] or verdict or "not comparable",

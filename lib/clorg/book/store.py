@@ -6,9 +6,9 @@ current, and computes (then stores) it otherwise. A stored file records what it 
 *fingerprint*: the profile, the data (by checksum), the hash of the profile sections its chapter
 reads (``Chapter.sections`` in :mod:`clorg.book.chapters`: changing the t-SNE sample size does not
 recompute the classifiers; a switch added since, at the value that does what the code did before it,
-is left out: :data:`clorg.core.config.ADDED_SWITCHES`), the result format, the version of the code that computed it
-(:func:`clorg.core.code.code_version` of ``Chapter.code``) and the state of the runs it was computed
-from (when each finished, and by which training code). Besides, the commit, hardware and wall time.
+is left out: :data:`clorg.core.config.ADDED_SWITCHES`), the result format, the version of the code that
+computed it (:func:`clorg.core.code.code_version` of ``Chapter.code``) and the state of the runs it was
+computed from (when each finished, and by which training code). Besides, the commit, hardware and wall time.
 
 What happens to a stored file (:func:`status` decides, the same check everywhere, including the
 decision to skip a GPU chapter on a machine without a GPU):
