@@ -82,7 +82,8 @@ status = {s["step"]: s["status"] for s in json.load(open(sys.argv[1]))["steps"]}
 assert status["06_classifiers"].startswith("started, not finished"), status
 assert status["07_dynamics"] == "ok" and status["08_near_duplicates"] == "ok", status  # packed before the cut
 EOF2
-tar tzf "$scratch/overrun/out/results.tar.gz" | grep -q "classifiers.parts.json" \
+packed=$(tar tzf "$scratch/overrun/out/results.tar.gz")  # (not piped into grep -q: pipefail and SIGPIPE)
+grep -q "classifiers.parts.json" <<<"$packed" \
     || { echo "REHEARSAL FAILED: the cut chapter's finished head did not travel"; exit 1; }
 # the next job, an analysis job on the same runs and results, resumes after that head
 (cd "$scratch/overrun/tree" && PYTHON=$PY OUT=$scratch/resume/out CLORG_RUNS=$scratch/overrun/runs \
