@@ -290,7 +290,7 @@ def judge(claim_id: str, comparisons: list[dict], regimes: dict) -> dict:
         in_regime = both_in_regime(*(regimes.get(r) for r in runs)) if runs else None
         judged.append({**c.judge(n), "encoder": n["encoder"], "contrastive": n["contrastive"],
                        "schedule": n.get("schedule"), "epochs": n.get("epochs"), "in_regime": in_regime,
-                       "records_missing": bool(n.get("records_missing"))})  # the run that decides has none
+                       **({"records_missing": True} if n.get("records_missing") else {})})  # of the deciding run
     deciding = judged[:1] if c.rule == "primary" else judged
     return {"claim": c.id, "statement": c.statement, "rule": c.rule, "one_training_seed": c.one_training_seed,
             "verdict": combine([j["verdict"] for j in deciding], c.rule) if judged else None,
