@@ -3,9 +3,11 @@ a measured probe, train, bring the weights back, then compute what only the trai
 
     python ci/device_job.py --profile gpu10 --out $OUT --budget 500 --train-budget 420 [--override K=V]...
 
-Steps, each isolated (an exception is logged, the step is reported failed, the next goes on) and each
-followed by packing what exists into ``--out``, overwriting the same files, so that a job killed at any
-moment has brought back everything finished before:
+It starts from the profile's committed results (:func:`seed_results`: a current one is read, not computed
+again, and an analysis job resumes the heads an earlier job finished in a chapter it was cut off in). Steps,
+each isolated (an exception is logged, the step is reported failed, the next goes on) and each followed by
+packing what exists into ``--out``, overwriting the same files, so that a job killed at any moment has
+brought back everything finished before:
 
 1. probe: a few dozen optimizer steps of each method at the profile's batch, after warm-up, on the real
    data and augmentation; the contrastive epochs E are set to fill the training budget after the

@@ -38,7 +38,9 @@ def cell(value, fmt: str = ".3f", absent: str = ABSENT) -> str:
 
 def page(frame: pd.DataFrame):
     """A table for the page: text left-aligned and top-aligned, no 0-based row numbers, absent cells "—"."""
-    styler = frame.fillna(ABSENT).style.set_properties(**{"text-align": "left", "vertical-align": "top"})
+    # as objects: a float column takes the text "—" (pandas 4 refuses a string fill of a float column); the
+    # page's formatting of the numbers is the same
+    styler = frame.astype(object).fillna(ABSENT).style.set_properties(**{"text-align": "left", "vertical-align": "top"})
     return styler.hide(axis="index") if isinstance(frame.index, pd.RangeIndex) else styler
 
 
