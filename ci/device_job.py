@@ -279,7 +279,7 @@ def main(argv=None) -> int:
             return {"run": r.folder.name, "epochs_done": r.final_epoch, "stopped_early": r.stopped_early,
                     "train_seconds": r.record.get("train_seconds"), "images_per_s": r.record.get("images_per_s"),
                     "epoch_seconds": [e["seconds"] for e in r.log], "shards": [p.name for p in paths]}
-        trained[spec.method] = step(f"train {spec.method}", train_one)
+        trained[bundle.bundle_name(spec.encoder, spec.method, spec.schedule)] = step(f"train {spec.method}", train_one)
     job["runs"] = trained
     save_job()
 

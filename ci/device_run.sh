@@ -16,7 +16,7 @@
 #    after every step, overwriting the same files, so that a job cut off keeps what it finished, and once more
 #    after a timeout: the classifiers chapter saves each head as it ends, and the next job resumes after it
 #    (device_job.py copies the committed results/<profile>/ in first).
-# Under $OUT (at most 8 files, each under 16 MiB): weights/<method>.<i>.pt (the trained weights, bf16
+# Under $OUT (at most 8 files, each under 16 MiB): weights/<encoder>-<method>-<schedule>.<i>.pt (the weights, bf16
 # shards), results.tar.gz, job.json (the card, the probe, E, every step's outcome), run.log.
 # Back on a CPU machine: python ci/import_device_run.py <that folder> --profile PROFILE, then
 # `make book PROFILE=PROFILE`. Exit status: 0 all done, 3 steps skipped or failed (job.json says which),

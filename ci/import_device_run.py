@@ -3,8 +3,9 @@ its results into results/ (merged), and say which profile settings the job sized
 
     python ci/import_device_run.py FOLDER --profile gpu10 [--override KEY=VALUE]...
 
-FOLDER holds the job's files: weights/<method>.<i>.pt, results.tar.gz, job.json, run.log. Every shard is
-read and checked before anything is copied; the weights folder gets, beside the shards, ``<method>.json``
+FOLDER holds the job's files: weights/<name>.<i>.pt (<name>: encoder-method-schedule), results.tar.gz,
+job.json, run.log. Every shard is read and checked before anything is copied; the weights folder gets,
+beside the shards, ``<name>.json``
 (the run's configuration, training record, per-epoch log and each shard's sha256) and the job's
 ``job.json`` (``job-<n>.json`` for the later jobs). The results are unpacked into results/ ($CLORG_RESULTS),
 each file replacing the one of its name: a later job adds what an earlier one did not compute. A job cut off
@@ -55,26 +56,26 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cfg = load_profile(args.profile, parse_overrides(args.override))
     job = json.loads((args.folder / "job.json").read_text())
-    methods = sorted({p.name.split(".")[0] for p in (args.folder / "weights").glob("*.pt")})
-    if not methods:  # an analysis job (--only): chapters from the committed weights, none trained
+    names = sorted({p.name.split(".")[0] for p in (args.folder / "weights").glob("*.pt")})
+    if not names:  # an analysis job (--only): chapters from the committed weights, none trained
         print(f"{args.folder}/weights/ holds no shards: the job trained nothing (an analysis job?); results only")
-    for method in methods:  # all read and checked before anything is copied
-        meta, _ = bundle.read(args.folder / "weights", method)
-        print(f"{method}: run {meta['run']}, {meta['epoch']} epochs, {meta['parts']} shard(s)")
+    for name in names:  # all read and checked before anything is copied
+        meta, _ = bundle.read(args.folder / "weights", name)
+        print(f"{name}: run {meta['run']}, {meta['epoch']} epochs, {meta['parts']} shard(s)")
 
     target = bundle.weights_root() / cfg["profile"]["name"]
     target.mkdir(parents=True, exist_ok=True)
-    for method in methods:
-        for old in bundle.shards_of(target, method):
+    for name in names:
+        for old in bundle.shards_of(target, name):
             old.unlink()
-        for shard in bundle.shards_of(args.folder / "weights", method):
+        for shard in bundle.shards_of(args.folder / "weights", name):
             shutil.copyfile(shard, target / shard.name)
-        bundle.compress(target, method)
-        write_json(target / f"{method}.json", bundle.describe(target, method))
+        bundle.compress(target, name)
+        write_json(target / f"{name}.json", bundle.describe(target, name))
     n = 1 + len(list(target.glob("job*.json")))
     name = "job.json" if n == 1 else f"job-{n}.json"
     write_json(target / name, job)
-    print(f"weights: {paths.shown(target)}/ ({', '.join(methods) or 'none new'}; the job's record: "
+    print(f"weights: {paths.shown(target)}/ ({', '.join(names) or 'none new'}; the job's record: "
           f"{paths.shown(target / name)})")
 
     pack = args.folder / "results.tar.gz"

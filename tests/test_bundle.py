@@ -23,6 +23,7 @@ TINY = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_cla
         "train.contrastive_epochs": 2, "train.supervised_epochs": 2, "train.checkpoint_every": 1}
 MOCO = RunSpec("resnet18", "moco_queue", "cosine")
 SUPERVISED = RunSpec("resnet18", "supervised", "cosine")
+MOCO_NAME = bundle.bundle_name("resnet18", "moco_queue", "cosine")  # "resnet18-moco_queue-cosine"
 
 
 def tiny(**more):
@@ -39,7 +40,7 @@ def test_export_writes_bf16_shards_under_the_size_limit_and_reads_back(moco_run,
     monkeypatch.setattr(bundle, "SHARD_BYTES", 3 * 2**20)  # small shards: the tiny encoder spans several
     paths = bundle.export(moco_run, tmp_path)
     assert len(paths) >= 1 and all(p.stat().st_size <= 3 * 2**20 for p in paths)
-    meta, tensors = bundle.read(tmp_path, "moco_queue")
+    meta, tensors = bundle.read(tmp_path, MOCO_NAME)
     assert meta["run"] == moco_run.folder.name and meta["epoch"] == 2 and meta["parts"] == len(paths)
     assert any(k.startswith("predictor.") for k in tensors)  # what a warm start needs beside the encoder
     floats = {k: v.dtype for k, v in tensors.items() if v.is_floating_point()}
@@ -50,19 +51,31 @@ def test_export_writes_bf16_shards_under_the_size_limit_and_reads_back(moco_run,
         torch.testing.assert_close(v, final[k].to(v.dtype), rtol=1e-2, atol=1e-2)  # bf16 rounding, no more
 
 
+def test_runs_of_one_method_export_side_by_side(moco_run, tmp_path):
+    """The paper profile trains two encoders with moco_queue, and a variant runs the same method under another
+    schedule: each run's bundle has its own name, and exporting one never deletes another's shards."""
+    import dataclasses
+
+    variant = dataclasses.replace(moco_run, config={**moco_run.config, "schedule": "paper-compressed"})
+    first, second = bundle.export(moco_run, tmp_path), bundle.export(variant, tmp_path)
+    assert all(p.is_file() for p in first + second) and not set(first) & set(second)
+    assert bundle.read(tmp_path, MOCO_NAME)[0]["config"]["schedule"] == "cosine"
+    assert bundle.read(tmp_path, "resnet18-moco_queue-paper-compressed")[0]["config"]["schedule"] == "paper-compressed"
+
+
 def test_a_missing_shard_is_named(moco_run, tmp_path, monkeypatch):
     monkeypatch.setattr(bundle, "SHARD_BYTES", 2 * 2**20)  # 1 MiB of tensors a shard: the predictor alone is 1.5 MiB
     paths = bundle.export(moco_run, tmp_path)
     assert len(paths) >= 2
     paths[-1].unlink()
     with pytest.raises(bundle.BundleError, match="one is missing"):
-        bundle.read(tmp_path, "moco_queue")
+        bundle.read(tmp_path, MOCO_NAME)
 
 
 def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_run, tmp_path):
     bundle.export(moco_run, tmp_path / "w")
     folder = tmp_path / "runs" / "smoke" / moco_run.folder.name
-    bundle.install(tmp_path / "w", "moco_queue", folder)
+    bundle.install(tmp_path / "w", MOCO_NAME, folder)
     assert runs.RunFolder(folder).is_usable()
     got = load_finished(tiny(), MOCO, runs_root=tmp_path / "runs")
     assert got.record["finished_at"] == moco_run.record["finished_at"]  # results computed there stay current
@@ -77,7 +90,7 @@ def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_r
 def test_install_refuses_weights_of_another_run(moco_run, tmp_path):
     bundle.export(moco_run, tmp_path / "w")
     with pytest.raises(bundle.BundleError, match="this profile asks for resnet18-moco_queue-other"):
-        bundle.install(tmp_path / "w", "moco_queue", tmp_path / "resnet18-moco_queue-other")
+        bundle.install(tmp_path / "w", MOCO_NAME, tmp_path / "resnet18-moco_queue-other")
 
 
 def test_round_final_makes_the_analysed_encoder_the_one_that_travels(moco_run, tmp_path):
@@ -89,7 +102,7 @@ def test_round_final_makes_the_analysed_encoder_the_one_that_travels(moco_run, t
     bundle.export(result, tmp_path / "w")
     bundle.round_final(result)
     rounded = checkpoint.load(copy / "checkpoints" / "encoder_e0002.pt")["encoder"]
-    _, tensors = bundle.read(tmp_path / "w", "moco_queue")
+    _, tensors = bundle.read(tmp_path / "w", MOCO_NAME)
     travelled = bundle.encoder_state(tensors)
     assert all(torch.equal(rounded[k].float(), travelled[k]) for k in travelled)
 
@@ -127,7 +140,7 @@ def test_warm_start_loads_the_weights_copies_the_momentum_encoder_and_is_a_run_o
 
 
 def test_warm_start_from_a_folder_without_weights_is_refused_naming_it(tmp_path):
-    with pytest.raises(ValueError, match=r"train.warm_start: no shards moco_queue.<i>.pt\(.gz\) in"):
+    with pytest.raises(ValueError, match=r"train.warm_start: no shards resnet18-moco_queue-cosine.<i>.pt\(.gz\) in"):
         run(tiny(**{"train.warm_start": "weights/none-here"}), MOCO, runs_root=tmp_path, progress=False)
 
 
@@ -154,7 +167,7 @@ def test_job_isolates_a_failing_step_and_packs_everything_else(tmp_path):
     assert status["train moco_queue"] == "ok" and status["07_dynamics"] == "ok" and status["summary"] == "ok"
     assert job["sized"]["contrastive_epochs"] >= 1 and job["probe"]["moco_queue"]["seconds_per_step"] > 0
     assert job["train"]["contrastive_epochs"] == job["sized"]["contrastive_epochs"]
-    assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == ["moco_queue.0.pt", "supervised.0.pt"]
+    assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == [f"{MOCO_NAME}.0.pt", "resnet18-supervised-cosine.0.pt"]
     import tarfile
 
     with tarfile.open(tmp_path / "out" / "results.tar.gz") as tar:
@@ -180,7 +193,7 @@ def test_job_killed_after_training_keeps_its_weights_and_record(tmp_path):
         proc.kill()
     job = json.loads(job_json.read_text())
     assert {s["step"]: s["status"] for s in job["steps"]}["train moco_queue"] == "ok"
-    meta, _ = bundle.read(tmp_path / "out" / "weights", "moco_queue")
+    meta, _ = bundle.read(tmp_path / "out" / "weights", MOCO_NAME)
     assert meta["epoch"] == 2 and meta["record"]["finished"]
 
 

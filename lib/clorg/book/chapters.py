@@ -148,17 +148,18 @@ def install_committed(cfg: dict, data) -> list:
         return written
     for spec in all_runs(cfg):
         run_cfg, folder = locate(cfg, spec, data)
-        if run_files.RunFolder(folder).is_usable() or not bundle.shards_of(weights, spec.method):
+        name = bundle.bundle_name(spec.encoder, spec.method, spec.schedule)
+        if run_files.RunFolder(folder).is_usable() or not bundle.shards_of(weights, name):
             continue
-        meta, _ = bundle.read(weights, spec.method)
+        meta, _ = bundle.read(weights, name)
         if meta["run"] != folder.name:  # another configuration (a warm start, edited settings): not this run
             trained = run_files.current_config(meta["config"])
             changed = sorted(k for k in set(trained) | set(run_cfg) if trained.get(k) != run_cfg.get(k))
-            print(f"{paths.shown(weights)}/{spec.method}.* hold run {meta['run']}, not this profile's "
+            print(f"{paths.shown(weights)}/{name}.* hold run {meta['run']}, not this profile's "
                   f"{folder.name} (settings that differ: {', '.join(changed)}): not installed")
             continue
-        print(f"{folder.name}: installing the committed weights {paths.shown(weights)}/{spec.method}.*")
-        written.append(bundle.install(weights, spec.method, folder))
+        print(f"{folder.name}: installing the committed weights {paths.shown(weights)}/{name}.*")
+        written.append(bundle.install(weights, name, folder))
     return written
 
 

@@ -3,10 +3,11 @@ lent GPU machine and to be committed, and unpacked into a run folder that the an
 been trained here.
 
 A bundle is one run's final encoder (and, for a contrastive run, the predictor or projector that a warm
-start needs; the supervised classifier too, it is small) in shards ``<method>.<i>.pt`` of at most
+start needs; the supervised classifier too, it is small) in shards ``<name>.<i>.pt`` of at most
 :data:`SHARD_BYTES`. Floating-point weights are stored in bfloat16, the BatchNorm running statistics in
 float32 (they are few, and a variance rounded to 8 bits of mantissa would shift every feature). Each shard
-carries the run's configuration, record and log, so any one of them says what it belongs to.
+carries the run's configuration, record and log, so any one of them says what it belongs to. ``<name>`` is
+:func:`bundle_name`: the run's encoder, method and schedule, so that the runs of one profile never share one.
 
 :func:`install` writes the run folder from the shards: ``config.json``, ``record.json`` (the training
 record, marked with where the weights came from), ``log.jsonl``, the final encoder in float32 and the
@@ -30,7 +31,7 @@ from ..core import paths
 from ..core.atomic import write_bytes
 from . import checkpoint
 from .models import build_encoder
-from .runs import RunFolder
+from .runs import RunFolder, bundle_name
 
 SHARD_BYTES = 15 * 2**20  # the device tool brings back files of at most 16 MiB
 FORMAT = 1
@@ -41,6 +42,11 @@ _FLOAT32_KEEP = ("running_mean", "running_var")
 
 class BundleError(RuntimeError):
     """Shards that are missing, damaged or do not belong to the run asked for; the message says which."""
+
+
+def name_of(config: dict) -> str:
+    """:func:`bundle_name` of a run's configuration."""
+    return bundle_name(config["encoder"], config["method"], config["schedule"])
 
 
 def weights_root() -> Path:
@@ -79,7 +85,8 @@ def _final_parts(result) -> dict:
 
 
 def export(result, out_dir: Path) -> list[Path]:
-    """Write ``result``'s bundle into ``out_dir`` as ``<method>.<i>.pt``; returns the shard paths."""
+    """Write ``result``'s bundle into ``out_dir`` as ``<name>.<i>.pt`` (:func:`name_of` its configuration);
+    returns the shard paths."""
     tensors = {k: _travel_dtype(k, v) for k, v in _final_parts(result).items()}
     init = checkpoint.load(result.files.snapshot(0))["encoder"]
     groups, size = [[]], 0
@@ -93,13 +100,13 @@ def export(result, out_dir: Path) -> list[Path]:
     meta = {"format": FORMAT, "run": result.folder.name, "profile": result.folder.parent.name,
             "config": result.config, "record": result.record, "log": result.log, "epoch": result.final_epoch,
             "init_sha256": tensors_sha256(init), "parts": len(groups)}
-    method = result.config["method"]
+    name = name_of(result.config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in shards_of(out_dir, method):
+    for old in shards_of(out_dir, name):
         old.unlink()
     written = []
     for i, keys in enumerate(groups):
-        path = out_dir / f"{method}.{i}.pt"
+        path = out_dir / f"{name}.{i}.pt"
         checkpoint.save({"meta": meta, "part": i, "tensors": {k: tensors[k] for k in keys}}, path)
         if path.stat().st_size > SHARD_BYTES:
             raise BundleError(f"{path} is {path.stat().st_size} bytes, over the {SHARD_BYTES} allowed")
@@ -107,11 +114,11 @@ def export(result, out_dir: Path) -> list[Path]:
     return written
 
 
-def shards_of(folder: Path, method: str) -> list[Path]:
-    """The shard files of ``method`` in ``folder``: ``<method>.<i>.pt`` as a job writes them, or
-    ``<method>.<i>.pt.gz`` as they are committed (gzip: a fifth smaller, so that the committed weights, the
+def shards_of(folder: Path, name: str) -> list[Path]:
+    """The shard files of the bundle ``name`` in ``folder``: ``<name>.<i>.pt`` as a job writes them, or
+    ``<name>.<i>.pt.gz`` as they are committed (gzip: a fifth smaller, so that the committed weights, the
     data and the tree still travel to the next GPU job within its 64 MiB)."""
-    found = [p for p in folder.glob(f"{method}.*.pt*") if p.name.endswith((".pt", ".pt.gz"))]
+    found = [p for p in folder.glob(f"{name}.*.pt*") if p.name.endswith((".pt", ".pt.gz"))]
     return sorted(found, key=lambda p: int(p.name.split(".")[1]))
 
 
@@ -131,10 +138,10 @@ def _load_shard(path: Path) -> dict:
         raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {path})") from exc
 
 
-def compress(folder: Path, method: str) -> list[Path]:
-    """Replace the ``.pt`` shards of ``method`` in ``folder`` by ``.pt.gz`` ones (as committed)."""
+def compress(folder: Path, name: str) -> list[Path]:
+    """Replace the ``.pt`` shards of the bundle ``name`` in ``folder`` by ``.pt.gz`` ones (as committed)."""
     out = []
-    for path in shards_of(folder, method):
+    for path in shards_of(folder, name):
         if path.name.endswith(".pt"):
             target = path.with_name(path.name + ".gz")
             write_bytes(target, gzip.compress(path.read_bytes(), compresslevel=6, mtime=0))
@@ -144,12 +151,12 @@ def compress(folder: Path, method: str) -> list[Path]:
     return out
 
 
-def read(folder: Path, method: str) -> tuple[dict, dict]:
-    """(metadata, tensors) of the bundle of ``method`` in ``folder``; every shard checked to be there and
-    to belong to the same run."""
-    shards = shards_of(folder, method)
+def read(folder: Path, name: str) -> tuple[dict, dict]:
+    """(metadata, tensors) of the bundle ``name`` in ``folder``; every shard checked to be there and to
+    belong to the same run."""
+    shards = shards_of(folder, name)
     if not shards:
-        raise BundleError(f"no shards {method}.<i>.pt in {folder}")
+        raise BundleError(f"no shards {name}.<i>.pt in {folder}")
     meta, tensors, seen = None, {}, []
     for path in shards:
         part = _load_shard(path)
@@ -160,7 +167,7 @@ def read(folder: Path, method: str) -> tuple[dict, dict]:
         seen.append(part["part"])
         tensors.update(part["tensors"])
     if sorted(seen) != list(range(meta["parts"])):
-        raise BundleError(f"{folder}: the bundle of {method} has parts {sorted(seen)} of {meta['parts']}; "
+        raise BundleError(f"{folder}: the bundle {name} has parts {sorted(seen)} of {meta['parts']}; "
                           f"one is missing: fetch the weights again")
     return meta, tensors
 
@@ -189,13 +196,13 @@ def random_init(config: dict) -> dict:
     return enc.state_dict()
 
 
-def install(weights: Path, method: str, folder: Path) -> Path:
-    """Write the run folder ``folder`` from the bundle of ``method`` in ``weights``; returns it."""
-    meta, tensors = read(weights, method)
+def install(weights: Path, name: str, folder: Path) -> Path:
+    """Write the run folder ``folder`` from the bundle ``name`` in ``weights``; returns it."""
+    meta, tensors = read(weights, name)
     if meta["run"] != folder.name:
-        raise BundleError(f"{weights}/{method}.*.pt holds run {meta['run']}, but this profile asks for {folder.name}: "
+        raise BundleError(f"{weights}/{name}.*.pt holds run {meta['run']}, but this profile asks for {folder.name}: "
                           f"the profile's training settings differ from those the weights were trained with "
-                          f"({weights}/{method}.json lists them)")
+                          f"({weights}/{name}.json lists them)")
     init = random_init(meta["config"])
     if tensors_sha256(init) != meta["init_sha256"]:
         raise BundleError(f"the random initialisation of {meta['run']} regenerated here differs from the one "
@@ -209,7 +216,7 @@ def install(weights: Path, method: str, folder: Path) -> Path:
     files.write_config(meta["config"])
     # the training machine's record, unchanged but for where the weights are now read from: the results
     # computed there recorded its finish time and code, and stay current against it
-    files.write_record({**meta["record"], "weights": f"{paths.shown(weights)}/{method}.* "
+    files.write_record({**meta["record"], "weights": f"{paths.shown(weights)}/{name}.* "
                                                       f"(bfloat16, the BatchNorm statistics float32)"})
     return folder
 
@@ -223,10 +230,10 @@ def round_final(result) -> None:
     checkpoint.save(state, path)
 
 
-def describe(folder: Path, method: str) -> dict:
-    """What a committed bundle is, for its ``<method>.json`` beside the shards: run, epochs, record, log and
+def describe(folder: Path, name: str) -> dict:
+    """What a committed bundle is, for its ``<name>.json`` beside the shards: run, epochs, record, log and
     the sha256 of every shard file."""
-    meta, _ = read(folder, method)
-    shards = shards_of(folder, method)
+    meta, _ = read(folder, name)
+    shards = shards_of(folder, name)
     return {"run": meta["run"], "epoch": meta["epoch"], "config": meta["config"], "record": meta["record"],
             "log": meta["log"], "shards": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in shards}}

@@ -210,7 +210,7 @@ def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     bundle, the momentum encoder a copy of the encoder; the queue starts empty and the optimizer fresh, with
     the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference).
     Returns what the run continues: ``{"run", "epochs_before", "jobs_before"}``."""
-    meta, tensors = bundle.read(paths.ROOT / run_cfg["warm_start"]["weights"], run_cfg["method"])
+    meta, tensors = bundle.read(paths.ROOT / run_cfg["warm_start"]["weights"], bundle.name_of(run_cfg))
     method.encoder.load_state_dict(bundle.encoder_state(tensors))
     head = bundle.head_state(tensors, run_cfg["method"])
     getattr(method, {"moco_queue": "predictor", "simclr": "projector", "supervised": "classifier"}[run_cfg["method"]]

@@ -165,7 +165,7 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         "num_classes": len(dataset["classes"]),
     }
     if t["warm_start"]:
-        run["warm_start"] = warm_start_of(t["warm_start"], spec.method)
+        run["warm_start"] = warm_start_of(t["warm_start"], bundle_name(spec.encoder, spec.method, spec.schedule))
     if spec.schedule == "paper-literal":
         run["restart_epochs"] = t[f"{kind}_restart_epochs"]
     if spec.method == "moco_queue":
@@ -181,13 +181,21 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
     return run
 
 
-def warm_start_of(weights: str, method: str) -> dict:
+def bundle_name(encoder: str, method: str, schedule: str) -> str:
+    """The name of a run's bundle of weights (:mod:`clorg.train.bundle`), "resnet18-moco_queue-cosine": a
+    profile's runs differ by encoder (the paper profile trains two with moco_queue), method or schedule
+    (its variants), so a name by method alone would let one run's export delete another's shards."""
+    return f"{encoder}-{method}-{schedule}"
+
+
+def warm_start_of(weights: str, name: str) -> dict:
     """What a run warm-started from the committed weights folder ``weights`` (relative to the project root)
-    starts from, as hashed with the run: the folder and the checksum of ``method``'s shard files in it."""
+    starts from, as hashed with the run: the folder and the checksum of the shard files of its bundle
+    ``name`` (:func:`bundle_name`) in it."""
     folder = paths.ROOT / weights
-    shards = sorted(p for p in folder.glob(f"{method}.*.pt*") if p.name.endswith((".pt", ".pt.gz")))
+    shards = sorted(p for p in folder.glob(f"{name}.*.pt*") if p.name.endswith((".pt", ".pt.gz")))
     if not shards:
-        raise ValueError(f"train.warm_start: no shards {method}.<i>.pt(.gz) in {folder}; name a folder of weights "
+        raise ValueError(f"train.warm_start: no shards {name}.<i>.pt(.gz) in {folder}; name a folder of weights "
                          f"brought back from a GPU job (weights/<profile>/), or null")
     sha = hashlib.sha256()
     for shard in shards:
