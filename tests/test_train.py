@@ -75,7 +75,7 @@ def test_runs_named_when_the_configuration_stored_the_kind_keep_their_names(meth
     """The GPU job of 2026-12-04 named its runs from a configuration that still stored the method's kind; the
     committed weights install into folders of those names, so the hash of that configuration without the
     kind is the hash in their name."""
-    meta = json.loads((ROOT / "weights" / "gpu10" / f"{method}.json").read_text())
+    meta = json.loads((ROOT / "weights" / "gpu10" / f"resnet18-{method}-cosine.json").read_text())
     assert meta["config"]["kind"] in ("contrastive", "supervised")
     without = {k: v for k, v in meta["config"].items() if k != "kind"}
     assert meta["run"] == f"resnet18-{method}-{run_hash(without)}"
