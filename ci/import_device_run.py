@@ -90,9 +90,9 @@ def main(argv=None) -> int:
                 arrived = sorted(folder.iterdir())
                 for f in arrived:
                     shutil.copyfile(f, dest / f.name)
-                for name in finished_parts([f.name for f in arrived]):
-                    store.parts_path(dest, name).unlink(missing_ok=True)
-                print(f"results: {paths.shown(dest)}/ ({', '.join(f.name for f in sorted(folder.iterdir()))})")
+                for result in finished_parts([f.name for f in arrived]):
+                    store.parts_path(dest, result).unlink(missing_ok=True)
+                print(f"results: {paths.shown(dest)}/ ({', '.join(f.name for f in arrived)})")
     else:
         print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")
 

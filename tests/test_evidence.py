@@ -134,14 +134,14 @@ def test_dynamics_puts_the_run_under_the_authors_curve_first_and_counts_epoch_ze
     """Claim D is decided by the run closer to the authors (their rising curve) where the profile follows one
     (issue 24's default); that run's regime is its own, the main run's is chapter 04's."""
     res = _followed([("cosine", [400.0, 450.0, 420.0]), ("paper-compressed", [500.0, 300.0, 100.0])])
-    first, second = E.dynamics(res, "cosine")
+    first, second = E.dynamics(res, "cosine", ("resnet18", CL, "paper-compressed"))
     assert first["schedule"] == "paper-compressed" and first["runs"] == [("resnet18", CL, "paper-compressed")]
     assert first["ch_max"] == 500.0 and first["epochs"] == {"CL": 10}
     assert second["runs"] == [("resnet18", CL)]
     assert (second["ch_max"], second["ch_last"], second["rld_first"], second["rld_last"]) == (450.0, 420.0, 0.1, 0.45)
     # the control alone (a cosine of another peak) is not the authors' curve: the profile's schedule decides
     first, _ = E.dynamics(_followed([("cosine-authors-peak", [500.0, 300.0, 100.0]), ("cosine", [1.0, 2.0, 3.0])]),
-                          "cosine")
+                          "cosine", ("resnet18", CL, "cosine"))
     assert first["schedule"] == "cosine"
     # whatever the records' order: the profile's own authors' curve, else the literal one before the compressed
     assert E.judged_schedule(["paper-compressed", "paper-literal"], "cosine") == "paper-literal"

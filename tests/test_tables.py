@@ -219,9 +219,9 @@ def test_schedule_experiment_judges_each_run_by_the_dynamics_criterion():
     # RLD(T = 1) moves the other way: the verdict reads T = 0.1
     recs = (_dynamics("cosine", *REPRODUCES, rld1=[0.5, 0.4, 0.3, 0.2])
             + _dynamics("paper-compressed", *FAILS, rld1=[0.01, 0.02, 0.03, 0.04]))
-    lines = T.schedule_experiment({"records": recs}, "cosine")
+    lines = T.schedule_experiment({"records": recs}, "cosine", ("resnet18", CL, "paper-compressed"))
     assert len(lines) == 4
-    # the run under the authors' curve first: it decides claim D (evidence.judged_schedule)
+    # the run under the authors' curve first: it decides claim D (chapters.judged_run)
     assert lines[0].startswith("resnet18 moco_queue (paper-compressed): CH 100.0 (e0) → max 130.0 → 130.0 "
                                "(e15); RLD(0.1) 0.200 → 0.150: not reproduced")
     assert lines[1] == (
@@ -235,7 +235,7 @@ def test_schedule_experiment_judges_each_run_by_the_dynamics_criterion():
 
 
 def test_schedule_experiment_direction_only_and_one_schedule():
-    lines = T.schedule_experiment({"records": _dynamics("cosine", *DIRECTION)}, "cosine")
+    lines = T.schedule_experiment({"records": _dynamics("cosine", *DIRECTION)}, "cosine", ("resnet18", CL, "cosine"))
     assert len(lines) == 2  # one schedule: nothing to set against
     assert ": direction only (CH(last) 70.0 ✗ (needs ≤ 0.5 max CH = 60.0);" in lines[0]
 
@@ -245,7 +245,7 @@ def test_schedule_experiment_compares_schedules_within_each_method():
     against SimCLR's authors' curve; the runs under the authors' curve (the deciding schedule) come first."""
     recs = (_dynamics("cosine", *FAILS) + _dynamics("paper-compressed", *REPRODUCES)
             + _dynamics("cosine", *DIRECTION, method="simclr") + _dynamics("paper-compressed", *DIRECTION, method="simclr"))
-    lines = T.schedule_experiment({"records": recs}, "cosine")
+    lines = T.schedule_experiment({"records": recs}, "cosine", ("resnet18", CL, "paper-compressed"))
     assert lines[0].startswith("resnet18 moco_queue (paper-compressed):")
     assert lines[1].startswith("resnet18 simclr (paper-compressed):")
     assert lines[2].startswith("resnet18 moco_queue (cosine):") and lines[3].startswith("resnet18 simclr (cosine):")
@@ -365,16 +365,25 @@ def test_augment_mc_lines_say_what_was_drawn():
 def test_schedule_experiment_reads_the_control_of_the_rising_rate():
     recs = (_dynamics("cosine", *REPRODUCES) + _dynamics("paper-compressed", *REPRODUCES)
             + _dynamics("cosine-authors-peak", *FAILS))
-    lines = T.schedule_experiment({"records": recs}, "cosine")
+    lines = T.schedule_experiment({"records": recs}, "cosine", ("resnet18", CL, "paper-compressed"))
     assert lines[-1] == ("→ resnet18 moco_queue: the rising curve against a cosine of the same final size "
                          "(paper-compressed: reproduced; cosine-authors-peak: not reproduced): different verdicts, "
                          "so the rise itself matters, not only the rate's size")
     # the larger rate gives the rising curve's verdict, which the smaller cosine does not: the size goes with it
     size = T.schedule_experiment({"records": _dynamics("cosine", *FAILS) + _dynamics("paper-compressed", *REPRODUCES)
-                                  + _dynamics("cosine-authors-peak", *REPRODUCES)}, "cosine")
+                                  + _dynamics("cosine-authors-peak", *REPRODUCES)}, "cosine",
+                                 ("resnet18", CL, "paper-compressed"))
     assert size[-1].endswith("the same verdict, so the rate's size, not its rise, goes with it")
     # all three agree (the schedules build of 2026-12-05: direction only under each): neither is said to matter
     same = T.schedule_experiment({"records": recs[:len(recs) * 2 // 3] + _dynamics("cosine-authors-peak", *REPRODUCES)},
-                                 "cosine")
+                                 "cosine", ("resnet18", CL, "paper-compressed"))
     assert same[-1].endswith("the same verdict, as under the smaller cosine: neither the rise nor the size decides it "
                              "here")
+
+
+def test_schedule_experiment_names_a_missing_deciding_run_first():
+    """Chapter 07 and the report agree on which run decides claim D, also when its records are missing."""
+    lines = T.schedule_experiment({"records": _dynamics("cosine", *REPRODUCES)}, "cosine",
+                                  ("resnet18", CL, "paper-compressed"))
+    assert lines[0] == "resnet18 moco_queue (paper-compressed): no records of this run (it decides claim D)"
+    assert lines[1].startswith("resnet18 moco_queue (cosine): ")

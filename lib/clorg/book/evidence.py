@@ -188,15 +188,15 @@ def judged_schedule(schedules, own: str) -> str:
     return next((s for s in ("paper-literal", "paper-compressed") if s in schedules), own)
 
 
-def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None = None) -> list[dict]:
+def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None) -> list[dict]:
     """CH and RLD(0.1) along each followed contrastive run, the one that decides first, the others after it.
     Each names the runs whose regime gate it reads: the profile's main run (chapter 04's numbers) under the
     profile's ``schedule``, else the run itself, gated at its last snapshot (:func:`variant_regimes`).
 
     ``judged``: (encoder, method, schedule) of the run the profile says decides (:func:`clorg.book.chapters.
-    judged_run`); when its records are absent it still comes first, with no numbers, so that claim D is
-    inconclusive and says which run is missing instead of being decided by another run. Without it the
-    run is chosen among the records (:func:`judged_schedule`)."""
+    judged_run`; None: the profile follows none); when its records are absent it still comes first, with no
+    numbers, so that claim D is inconclusive and says which run is missing instead of being decided by
+    another run."""
     records, out = result["records"], []
     for run in D.runs_in(R.select(records, metric=R.CH)):
         ch = D.series(records, R.CH, **run)
@@ -208,13 +208,13 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None = 
                     "ch_last": ch[-1][1] if ch else None, "rld_first": rld_start[0] if rld_start else None,
                     "rld_last": rld[-1][1] if rld else None})
     if judged is None:
-        decides = judged_schedule([n["schedule"] for n in out], schedule)
-        return sorted(out, key=lambda n: n["schedule"] != decides)
+        return out
     first = [n for n in out if (n["encoder"], n["contrastive"], n["schedule"]) == tuple(judged)]
     if not first:  # the deciding run's records are missing: no other run stands in for it
         first = [{**_followed(*judged, schedule), "epochs": {"CL": None}, "ch_first": None, "ch_max": None,
                   "ch_last": None, "rld_first": None, "rld_last": None, "records_missing": True}]
-    return first + [n for n in out if n not in first]
+    # the others: those under the deciding schedule (other methods of a profile with two) before the rest
+    return first + sorted((n for n in out if n not in first), key=lambda n: n["schedule"] != judged[2])
 
 
 def gate_key(encoder: str, method: str, schedule: str | None = None) -> tuple:

@@ -309,13 +309,13 @@ def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: S
             return st.entry["result"]
         why = f"{st.detail}; computing it" if st.kind != "current" else why_recompute
         print(f"{name}: {why}", flush=True)
-        t0 = time.perf_counter()
+        t0, fp = time.perf_counter(), fingerprint(cfg, data, source)
         if resumable:
-            parts = Parts(parts_path(path.parent, name), fingerprint(cfg, data, source), fresh=recompute)
+            parts = Parts(parts_path(path.parent, name), fp, fresh=recompute)
             result = compute(parts)
         else:
             result = compute()
-        meta = _meta(fingerprint(cfg, data, source), time.perf_counter() - t0)
+        meta = _meta(fp, time.perf_counter() - t0)
         if resumable:  # the seconds are this computation's; the parts say where each was computed
             meta["parts"] = parts.summary()
         _write(path, meta, result)

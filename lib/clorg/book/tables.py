@@ -239,12 +239,16 @@ def dynamics_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").T.fillna(V.NOT_SAVED)
 
 
-def schedule_experiment(result: dict, schedule: str) -> list[str]:
+def schedule_experiment(result: dict, schedule: str, judged: tuple[str, str, str] | None) -> list[str]:
     """The verdict lines of the learning-rate experiment: each followed run judged by the dynamics
-    criterion of SPEC 7 (claim D: CH collapses to half its maximum while RLD(0.1) rises by 0.30), then
-    whether the verdict depends on the schedule (the authors' rising curve against cosine)."""
+    criterion of SPEC 7 (claim D: CH collapses to half its maximum while RLD(0.1) rises by 0.30), the one
+    that decides claim D first (``judged``: :func:`clorg.book.chapters.judged_run`), then whether the
+    verdict depends on the schedule (the authors' rising curve against cosine)."""
     lines, by_schedule = [], {}
-    for n in evidence.dynamics(result, schedule):
+    for n in evidence.dynamics(result, schedule, judged):
+        if n.get("records_missing"):
+            lines.append(f"{V.who(n)}: no records of this run (it decides claim D)")
+            continue
         j = claims.judge_dynamics(n)
         by_schedule.setdefault((n["encoder"], n["contrastive"]), {})[n["schedule"]] = j["verdict"]
         lines.append(f"{V.who(n)}: CH {V.number(n['ch_first'], ',.1f')} (e0) → max "
@@ -318,7 +322,7 @@ def regime_frame(regime: list[dict]) -> pd.DataFrame:
     for r in regime:
         chi, knn = r["conditions"]
         # a run under another schedule than the profile's is named with it, cosine too (the paper profile's variant)
-        name = V.run_name(r["encoder"], r["method"], r.get("schedule")) if r.get("schedule") else label({**r, "schedule": None})
+        name = V.run_name(r["encoder"], r["method"], r.get("schedule"))
         rows[name] = {
             "epoch": r["epoch"], "CHI(1), training": V.number(chi["value"]), "CHI(1) needs": V.threshold(chi),
             "kNN accuracy, test": V.number(knn["value"], knn["fmt"]), "kNN needs": V.threshold(knn),
