@@ -16,6 +16,14 @@ time and memory; the classifier chapter measures what the graphs change in accur
 compares, on a run's real features (its training and test images as the nodes), the GCN on the dense graph
 held in float32 against the same graph held in bfloat16 (what a CPU with bf16 instructions uses to make the
 dense product ~4x cheaper): test accuracy under both protocols, per seed, and the wall time of each.
+
+    .venv/bin/python bench/heads.py --together runs/quick/<run>/features_eNNNN.npz
+
+times one GCN head of the classifiers chapter on a run's real features (the dense graph, in the machine's
+dtype; three honest seeds and the authors' fit): the four fits one after another against side by side
+(clorg.analysis.heads.fit_gcn_heads, which shares each product with the graph), with each fit's steps and
+accuracy (the wider products of the side-by-side fits may round differently: another draw of the same noise).
+``--steps N`` caps every fit at N steps: the time of the steps alone, where whole fits would take too long.
 """
 
 from __future__ import annotations
@@ -95,16 +103,68 @@ def dtype_comparison(path: Path, seeds=(0, 1, 2), temperature: float = 0.1) -> s
     return "\n".join(lines) + "\n"
 
 
+def together_comparison(path: Path, seeds=(0, 1, 2), temperature: float = 0.1, steps: int | None = None) -> str:
+    """Chapter 06's four GCN fits on one graph, one after another and side by side: wall time and the heads
+    (``steps``: every fit capped at that many steps, a timing of the steps alone)."""
+    import numpy as np
+
+    from clorg.analysis.classify import validation_split
+    from clorg.analysis.heads import GCNFit, GCNHead, fit_gcn_heads
+    from clorg.core import provenance
+    from clorg.core.devices import default_device, dense_dtype
+
+    with np.load(path) as z:
+        Xtr, ytr, Xte, yte = z["train"], z["train_labels"], z["test"], z["test_labels"]
+    nodes = np.concatenate([Xtr, Xte])
+    n_train, n = len(Xtr), len(Xtr) + len(Xte)
+    test_idx = np.arange(n_train, n)
+    dtype = dense_dtype("auto", default_device())
+
+    def make(seed, max_steps=2000):
+        return GCNHead(temperature=temperature, seed=seed, dense_dtype=dtype, label_smoothing=0.1,
+                       mask_range=(0.05, 0.6), dense_max_nodes=n, max_steps=steps or max_steps)
+
+    def fits():
+        out = []
+        for seed in seeds:
+            fit, val = validation_split(ytr, 0.1, seed)
+            out.append(GCNFit(make(seed), np.concatenate([ytr[fit], ytr[val]]), fit, val, test_idx, yte))
+        return out + [GCNFit(make(seeds[0], None), ytr, np.arange(n_train), [], test_idx, yte)]
+
+    t0 = time.perf_counter()
+    A = make(0).graph(nodes)
+    graph_s = time.perf_counter() - t0
+    lines = [f"machine: {provenance.describe_hardware()}; features {path} ({n:,} nodes), T = {temperature}, "
+             f"the dense graph in {dtype} (built in {graph_s:.1f} s)"
+             + (f"; every fit capped at {steps} steps" if steps else ""), "",
+             "| the four fits | wall (s) | ratio | steps (seeds 0, 1, 2; authors') | honest test acc. (seeds 0, 1, 2) "
+             "| authors' protocol |", "|---|---:|---:|---|---|---:|"]
+    base = None
+    for how in ("one after another", "side by side"):
+        t0 = time.perf_counter()
+        heads = ([f.head.fit_on_graph(A, f.labels, f.fit_idx, f.val_idx, f.test_idx, f.y_test) for f in fits()]
+                 if how == "one after another" else fit_gcn_heads(A, fits()))
+        wall = time.perf_counter() - t0
+        base = base or wall
+        lines.append(f"| {how} | {wall:.1f} | {base / wall:.2f}x | {', '.join(str(h.n_steps_) for h in heads)} | "
+                     f"{', '.join(f'{h.test_accuracy_:.4f}' for h in heads[:-1])} | {heads[-1].best_test_accuracy_:.4f} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", type=Path, help="compare float32 and bfloat16 dense graphs on these features")
+    ap.add_argument("--together", type=Path, help="time chapter 06's four GCN fits on these features, one after "
+                                                  "another and side by side")
     ap.add_argument("--sizes", type=int, nargs="+", default=[6000, 12000, 30000, 60000])
     ap.add_argument("--dense-sizes", type=int, nargs="+", default=[3000, 6000, 12000])
     ap.add_argument("--k", type=int, default=50)
+    ap.add_argument("--steps", type=int, help="with --together: cap every fit at this many steps (a timing)")
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
-    if args.features:
-        text = dtype_comparison(args.features)
+    if args.features or args.together:
+        text = dtype_comparison(args.features) if args.features else together_comparison(args.together, steps=args.steps)
         print("\n" + text)
         if args.markdown:
             args.markdown.write_text(text)

@@ -378,6 +378,24 @@ def test_rld_graph_dense_matches_reference(T, block):
     np.testing.assert_allclose(W32.double().numpy(), dense_weights(X, T), rtol=2e-4, atol=1e-8 * W.max().item())
 
 
+@pytest.mark.parametrize("block", [1024, 37])
+def test_rld_graph_normalised_is_the_gcn_adjacency_built_tile_by_tile(block):
+    """normalised=True: D^-1/2 W D^-1/2 (degrees clamped at >= 1), each tile scaled as it is made and stored
+    in the dtype asked for, so that W is never held whole."""
+    X, _ = mixture(np.random.default_rng(22), 150, 4)
+    W = dense_weights(X, 0.2)
+    inv_sqrt = 1 / np.sqrt(np.maximum(W.sum(axis=1), 1))
+    expected = W * inv_sqrt[:, None] * inv_sqrt[None, :]
+    A = rld_graph(X, 0.2, block_size=block, normalised=True)
+    assert A.dtype == torch.float64
+    np.testing.assert_allclose(A.numpy(), expected, rtol=1e-9, atol=0)
+    half = rld_graph(torch.from_numpy(X).float(), 0.2, block_size=block, normalised=True, dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and half.shape == (150, 150)
+    np.testing.assert_allclose(half.double().numpy(), expected, rtol=2**-8, atol=1e-8 * expected.max())
+    with pytest.raises(ValueError, match="for the dense graph"):
+        rld_graph(X, 0.2, 5, normalised=True)
+
+
 @pytest.mark.parametrize("k, block", [(1, 1024), (7, 16), (40, 33)])
 def test_rld_graph_top_k_keeps_the_k_largest_per_row(k, block):
     X, _ = mixture(np.random.default_rng(21), 120, 3)

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..core import paper
 from ..core.devices import default_device, dense_dtype
 from . import records as R
-from .heads import GCNHead, LabelSpreadingHead, LinearHead
+from .heads import GCNFit, GCNHead, LabelSpreadingHead, LinearHead, fit_gcn_heads
 
 
 def validation_split(labels, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +83,9 @@ class _Nodes:
 
 def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device,
                  authors: bool = True) -> list[dict]:
-    """Both protocols of the GCN on one graph: every seed's honest fit, then (``authors``) the authors' fit."""
-    f, out = nodes.f, []
+    """Both protocols of the GCN on one graph: every seed's honest fit and (``authors``) the authors' fit,
+    trained side by side (:func:`fit_gcn_heads`: they share each product with the graph)."""
+    f = nodes.f
     settings = head_settings(heads, f.random_init)
 
     def head(seed, max_steps=honest_cap(heads)):
@@ -94,22 +95,26 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
                        embed_dim=heads["gcn_width"], **settings)
 
     A = head(seeds[0]).graph(nodes.X)
-    predictions = []
+    fits = []
     for seed in seeds:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
-        g = head(seed).fit_on_graph(A, np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
-                                    nodes.test_idx, f.test_labels, num_classes=nodes.num_classes)
+        fits.append(GCNFit(head(seed), np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
+                           nodes.test_idx, f.test_labels, nodes.num_classes))
+    if authors:
+        fits.append(GCNFit(head(seeds[0], max_steps=None), f.train_labels, np.arange(nodes.n_train), [],
+                           nodes.test_idx, f.test_labels, nodes.num_classes))
+    fitted = fit_gcn_heads(A, fits)
+    out, predictions = [], []
+    for seed, g in zip(seeds, fitted):
         out += [R.record(f.identity, R.head_metric("gcn", R.TEST), g.test_accuracy_, parameter, seed),
                 R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed),
                 *step_records(f.identity, "gcn", g, parameter, seed)]
         predictions.append(prediction_record(f.identity, "gcn", parameter, seed, g.predictions_))
-    if not authors:
-        return out, predictions
-    authors = head(seeds[0], max_steps=None).fit_on_graph(A, f.train_labels, np.arange(nodes.n_train), [],
-                                                          nodes.test_idx, f.test_labels, num_classes=nodes.num_classes)
-    out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), authors.best_test_accuracy_, parameter),
-            R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), authors.n_parameters_, parameter),
-            *step_records(f.identity, "gcn", authors, parameter, None)]
+    if authors:
+        theirs = fitted[-1]
+        out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), theirs.best_test_accuracy_, parameter),
+                R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), theirs.n_parameters_, parameter),
+                *step_records(f.identity, "gcn", theirs, parameter, None)]
     return out, predictions
 
 

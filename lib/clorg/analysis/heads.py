@@ -248,10 +248,10 @@ class _GCNLayer(nn.Module):
         self.norm = nn.BatchNorm1d(out_dim, track_running_stats=False) if hidden else None
         self.residual = in_dim == out_dim
 
-    def forward(self, h: torch.Tensor, A: torch.Tensor, propagated: torch.Tensor | None = None) -> torch.Tensor:
-        """``propagated``: A (h Theta) when the caller has it by a cheaper route (see :class:`_GCN`)."""
+    def forward(self, h: torch.Tensor, propagated: torch.Tensor) -> torch.Tensor:
+        """``propagated``: A (h Theta); the caller makes the products with the graph (see :class:`_GCN`)."""
         z = h @ self.theta
-        out = (_propagate(A, z) if propagated is None else propagated) + self.lam * z + self.bias
+        out = propagated + self.lam * z + self.bias
         if self.norm is not None:
             out = nn.functional.selu(self.norm(out))
         return out + h if self.residual else out
@@ -262,9 +262,10 @@ class _GCN(nn.Module):
 
     The first layer's input has only C + 1 distinct rows (one per label), so its product with the graph is
     A (E[labels] Theta_1) = (A onehot(labels)) (E Theta_1): the graph meets a constant, the spread of the
-    labels (:meth:`spread`), which needs no product with A in the backward pass and, for labels that do
-    not change (the evaluation's), is computed once per fit. On a dense graph, where each product reads all
-    n^2 entries, a training step then reads the graph 4 times instead of 6."""
+    labels, which needs no product with A in the backward pass and, for labels that do not change (the
+    evaluation's), is computed once per fit. The forward pass is in two stages, so that the products with
+    the graph of several fits can be made at once (:func:`fit_gcn_heads`): :meth:`hidden` (no product),
+    then :meth:`logits` given A (:meth:`projected`)."""
 
     def __init__(self, num_classes: int, embed_dim: int):
         super().__init__()
@@ -272,37 +273,48 @@ class _GCN(nn.Module):
         self.layer1 = _GCNLayer(embed_dim, embed_dim, hidden=True)
         self.layer2 = _GCNLayer(embed_dim, num_classes, hidden=False)
 
-    def spread(self, labels: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-        """A onehot(labels), (n, C + 1): what the graph does to the labels, independent of the weights."""
-        with torch.no_grad():
-            onehot = nn.functional.one_hot(labels, self.embed.num_embeddings).to(self.embed.weight.dtype)
-            return _propagate(A, onehot)
+    def onehot(self, labels: torch.Tensor) -> torch.Tensor:
+        """onehot(labels), (n, C + 1): its product with A is the spread of the labels."""
+        return nn.functional.one_hot(labels, self.embed.num_embeddings).to(self.embed.weight.dtype)
 
-    def forward(self, labels: torch.Tensor, A: torch.Tensor, spread: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of every node; ``spread``: :meth:`spread` of these labels, when the caller kept it."""
-        spread = self.spread(labels, A) if spread is None else spread
+    def hidden(self, labels: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
+        """The first layer's output, given the spread A onehot(labels) of these labels."""
         propagated = spread @ (self.embed.weight @ self.layer1.theta)  # = A (E[labels] Theta_1)
-        return self.layer2(self.layer1(self.embed(labels), A, propagated), A)
+        return self.layer1(self.embed(labels), propagated)
+
+    def projected(self, h: torch.Tensor) -> torch.Tensor:
+        """h Theta_2: what the second layer propagates over the graph."""
+        return h @ self.layer2.theta
+
+    def logits(self, h: torch.Tensor, propagated: torch.Tensor) -> torch.Tensor:
+        """Logits of every node, given A (h Theta_2) (``propagated``)."""
+        return self.layer2(h, propagated)
 
 
-def normalised_adjacency(W: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """D^-1/2 W D^-1/2 with degrees clamped at >= 1 (the authors' rule): dense (in ``dtype``, default
-    W's), or sparse CSR for a sparse W (CSR: the fastest sparse x dense product on the CPU, ~10x COO's).
+def _propagate_many(A: torch.Tensor, zs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """[A @ z for z in zs] with one product: the product's cost is reading A (all n^2 entries of a dense
+    graph), nearly the same for 16 columns as for 100, so fits that train side by side share each read."""
+    if not zs:
+        return []
+    out = _propagate(A, torch.cat(zs, dim=1))
+    return list(out.split([z.shape[1] for z in zs], dim=1))
 
-    A dense ``W`` is normalised **in place** and returned (the graph is the largest tensor of a fit: a
-    copy would double its memory); pass ``W.clone()`` to keep the original."""
-    if W.is_sparse:
-        rows, cols = W.indices()
-        degree = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device).index_add_(0, rows, W.values()).clamp_(min=1)
-        inv_sqrt = degree.rsqrt()
-        A = torch.sparse_coo_tensor(W.indices(), W.values() * inv_sqrt[rows] * inv_sqrt[cols], W.shape,
-                                    is_coalesced=True, check_invariants=False)
-        with warnings.catch_warnings():  # "CSR support is in beta": the product we use is well supported
-            warnings.simplefilter("ignore", UserWarning)
-            return A.to_sparse_csr()
-    inv_sqrt = W.sum(dim=1).clamp(min=1).rsqrt()
-    W.mul_(inv_sqrt[:, None]).mul_(inv_sqrt[None, :])  # in place: a dense graph is the largest tensor here
-    return W if dtype is None else W.to(dtype)
+
+def normalised_adjacency(W: torch.Tensor) -> torch.Tensor:
+    """D^-1/2 W D^-1/2 of a sparse top-k graph W, degrees clamped at >= 1 (the authors' rule), as sparse
+    CSR (the fastest sparse x dense product on the CPU, ~10x COO's). The dense graph is normalised as it is
+    built: :func:`clorg.analysis.metrics.rld_graph` with ``normalised=True``."""
+    if not W.is_sparse:
+        raise ValueError("normalised_adjacency takes a sparse graph; build a dense one normalised: "
+                         "rld_graph(X, temperature, normalised=True)")
+    rows, cols = W.indices()
+    degree = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device).index_add_(0, rows, W.values()).clamp_(min=1)
+    inv_sqrt = degree.rsqrt()
+    A = torch.sparse_coo_tensor(W.indices(), W.values() * inv_sqrt[rows] * inv_sqrt[cols], W.shape,
+                                is_coalesced=True, check_invariants=False)
+    with warnings.catch_warnings():  # "CSR support is in beta": the product we use is well supported
+        warnings.simplefilter("ignore", UserWarning)
+        return A.to_sparse_csr()
 
 
 class _Transductive:
@@ -378,9 +390,11 @@ class GCNHead(_Trained, _Transductive):
         build it once and pass it to :meth:`fit_on_graph` for every split of the same nodes."""
         nodes = checks.features(nodes, "nodes", dtype=torch.float32)
         self._check_params(len(nodes))
-        W = rld_graph(nodes.to(torch.device(self.device)), self.temperature, self.k,
-                      dense_max_nodes=self.dense_max_nodes)
-        return normalised_adjacency(W, None if W.is_sparse else getattr(torch, self.dense_dtype))
+        nodes = nodes.to(torch.device(self.device))
+        if self.k is None:  # normalised tile by tile: the dense W is never held whole (60,000 nodes: 14 GB)
+            return rld_graph(nodes, self.temperature, dense_max_nodes=self.dense_max_nodes, normalised=True,
+                             dtype=getattr(torch, self.dense_dtype))
+        return normalised_adjacency(rld_graph(nodes, self.temperature, self.k))
 
     def fit(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None) -> "GCNHead":
         X, y, X_val, y_val, X_test, y_test, C = _transductive_nodes(X, y, X_val, y_val, X_test, y_test,
@@ -397,68 +411,156 @@ class GCNHead(_Trained, _Transductive):
                      num_classes: int | None = None) -> "GCNHead":
         """Train on the graph ``A`` (from :meth:`graph`) whose nodes ``fit_idx`` are labelled for training,
         ``val_idx`` (maybe empty) for validation and ``test_idx`` are the test nodes. ``labels``: the labels
-        of fit and validation nodes, in the order of ``torch.cat([fit_idx, val_idx])``."""
-        fit_idx, val_idx, test_idx = (torch.as_tensor(i, dtype=torch.int64) for i in (fit_idx, val_idx, test_idx))
-        n_train, n_val, n = len(fit_idx), len(val_idx), A.shape[0]
-        checks.node_roles(fit_idx, val_idx, test_idx, n)
-        labels = checks.labels(labels, n_train + n_val, "labels", num_classes=num_classes)
-        C = int(num_classes) if num_classes is not None else int(labels.max()) + 1
-        if y_test is not None:
-            y_test = checks.labels(y_test, len(test_idx), "y_test", num_classes=C)
-        self._check_params(n)
-        dev = torch.device(self.device)
-        # node roles by index: the graph's order is the caller's; train/val/test are index sets into it
-        train, val, test = fit_idx.to(dev), val_idx.to(dev), test_idx.to(dev)
-        y, y_val = labels[:n_train].to(dev), labels[n_train:].to(dev)
-        visible = torch.full((n,), C, dtype=torch.int64, device=dev)  # evaluation: all train labels shown
-        visible[train] = y
+        of fit and validation nodes, in the order of ``torch.cat([fit_idx, val_idx])``. Several heads on one
+        graph train faster together: :func:`fit_gcn_heads`."""
+        return fit_gcn_heads(A, [GCNFit(self, labels, fit_idx, val_idx, test_idx, y_test, num_classes)])[0]
 
+
+@dataclass(eq=False)
+class GCNFit:
+    """One GCN head to train on a graph shared with others, and its nodes' roles, as
+    :meth:`GCNHead.fit_on_graph` takes them."""
+
+    head: GCNHead
+    labels: object
+    fit_idx: object
+    val_idx: object
+    test_idx: object
+    y_test: object = None
+    num_classes: int | None = None
+
+
+class _GCNRun:
+    """The state of one fit of :func:`fit_gcn_heads`: its checked node roles, model, optimiser, mask
+    generator, early stopping and the authors' test curve."""
+
+    def __init__(self, fit: GCNFit, A: torch.Tensor):
+        head, n = fit.head, A.shape[0]
+        fit_idx, val_idx, test_idx = (torch.as_tensor(i, dtype=torch.int64) for i in (fit.fit_idx, fit.val_idx,
+                                                                                       fit.test_idx))
+        n_train, n_val = len(fit_idx), len(val_idx)
+        checks.node_roles(fit_idx, val_idx, test_idx, n)
+        labels = checks.labels(fit.labels, n_train + n_val, "labels", num_classes=fit.num_classes)
+        C = int(fit.num_classes) if fit.num_classes is not None else int(labels.max()) + 1
+        y_test = None if fit.y_test is None else checks.labels(fit.y_test, len(test_idx), "y_test", num_classes=C)
+        head._check_params(n)
+        dev = torch.device(head.device)
+        # node roles by index: the graph's order is the caller's; train/val/test are index sets into it
+        self.head, self.C, self.n_train, self.n_val = head, C, n_train, n_val
+        self.train, self.val, self.test = fit_idx.to(dev), val_idx.to(dev), test_idx.to(dev)
+        self.y, self.y_val = labels[:n_train].to(dev), labels[n_train:].to(dev)
+        self.y_test = None if y_test is None else y_test.to(dev)
+        self.visible = torch.full((n,), C, dtype=torch.int64, device=dev)  # evaluation: all train labels shown
+        self.visible[self.train] = self.y
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
-            torch.manual_seed(self.seed)
-            model = _GCN(C, self.embed_dim).to(dev)
-        gen = torch.Generator().manual_seed(self.seed)  # the masks, on the CPU: same draws on any device
-        opt = torch.optim.AdamW(model.parameters(), lr=self.lr)
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
-        lo, hi = self.mask_range
-        best, curve = _BestWeights(self.patience), []
-        shown = model.spread(visible, A)  # the evaluation's labels never change: their spread is computed once
-        for step in _steps(self.max_steps):
-            if n_val or y_test is not None:  # evaluate the current weights (no effect on training)
-                model.eval()
-                with torch.no_grad():
-                    logits = model(visible, A, shown)
-                if y_test is not None:  # read only for the authors' curve
-                    curve.append(_accuracy(logits[test], y_test.to(dev)))
-                if n_val and best.update(_accuracy(logits[val], y_val), step, model):
-                    break
-            model.train()
-            p = lo + (hi - lo) * float(torch.rand((), generator=gen))
-            hidden = torch.rand(n_train, generator=gen) < p
-            if not bool(hidden.any()):  # tiny train sets: always learn from at least one node
-                hidden[int(torch.randint(n_train, (), generator=gen))] = True
-            hidden = hidden.to(dev)
-            inputs = visible.clone()
-            inputs[train] = torch.where(hidden, C, y)
-            logits = model(inputs, A)[train][hidden]
-            if not n_val and best.update(_accuracy(logits, y[hidden]), step, model):
-                break
-            opt.zero_grad(set_to_none=True)
-            loss_fn(logits, y[hidden]).backward()
-            opt.step()
-        model.load_state_dict(best.state)
-        model.eval()
+            torch.manual_seed(head.seed)
+            self.model = _GCN(C, head.embed_dim).to(dev)
+        self.gen = torch.Generator().manual_seed(head.seed)  # the masks, on the CPU: same draws on any device
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=head.lr)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=head.label_smoothing)
+        self.best, self.curve, self.steps = _BestWeights(head.patience), [], None
+        self.evaluates = bool(n_val) or y_test is not None  # the weights are scored at every step
+
+    def draw_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A step's training inputs: p ~ U(mask_range), each train label hidden with probability p (at least
+        one), the other train labels shown; (inputs of every node, which train nodes are hidden)."""
+        lo, hi = self.head.mask_range
+        p = lo + (hi - lo) * float(torch.rand((), generator=self.gen))
+        hidden = torch.rand(self.n_train, generator=self.gen) < p
+        if not bool(hidden.any()):  # tiny train sets: always learn from at least one node
+            hidden[int(torch.randint(self.n_train, (), generator=self.gen))] = True
+        hidden = hidden.to(self.visible.device)
+        inputs = self.visible.clone()
+        inputs[self.train] = torch.where(hidden, self.C, self.y)
+        return inputs, hidden
+
+    def scored(self, logits: torch.Tensor, step: int) -> bool:
+        """Record the evaluation of this step's weights; True when the validation accuracy says stop."""
+        if self.y_test is not None:  # read only for the authors' curve
+            self.curve.append(_accuracy(logits[self.test], self.y_test))
+        return bool(self.n_val) and self.best.update(_accuracy(logits[self.val], self.y_val), step, self.model)
+
+    def finish(self, logits: torch.Tensor) -> GCNHead:
+        """Set the head's fitted attributes; ``logits``: every node's, by the kept weights."""
+        head = self.head
+        head.model_, head.num_classes_ = self.model, self.C
+        head.graph_ = "dense" if head.k is None else f"top-{head.k}"
+        head.n_parameters_ = _n_parameters(self.model)
+        head.n_steps_, head.best_step_, head.best_score_ = self.steps, self.best.step, self.best.score
+        head.predictions_ = logits[self.test].argmax(dim=1).cpu().numpy()
+        head.val_accuracy_ = _accuracy(logits[self.val], self.y_val) if self.n_val else None
+        head.test_accuracy_ = None if self.y_test is None else head.score(self.y_test.cpu())
+        head.test_curve_ = np.array(self.curve) if self.y_test is not None else None
+        head.best_test_accuracy_ = float(max(self.curve)) if self.curve else None
+        return head
+
+
+def fit_gcn_heads(A: torch.Tensor, fits: list[GCNFit]) -> list[GCNHead]:
+    """Train the GCN heads ``fits`` on the one graph ``A`` side by side, step by step, and return them fitted.
+
+    Each head trains as it would alone (its own weights, masks, optimiser and stopping: see
+    :class:`GCNHead`); what they share is each product with the graph, made once for all the heads still
+    training (:func:`_propagate_many`). On a dense graph the product's cost is reading its n^2 entries,
+    so k heads cost little more than one: at 60,000 nodes, 7.2 GB are read per product in bfloat16.
+    A step makes 3 products: the evaluation's second layer with the masked labels' spread, then the
+    training's second layer, then its gradient.
+
+    The same arithmetic, but not always the same rounding: a wider product may take another kernel path,
+    whose sums differ in the last bit (on a 2-core Xeon: from 48 columns in bfloat16, 96 in float32), and
+    early stopping can turn that into another stopping step. On a sparse graph (a product row by row) the
+    heads are identical to those fitted alone (tests/test_heads.py); on the dense one they are another draw
+    of the same noise, which bench/heads.py --together measures."""
+    runs = [_GCNRun(f, A) for f in fits]
+    with torch.no_grad():  # the evaluation's labels never change: their spread is computed once per fit
+        shown = dict(zip(runs, _propagate_many(A, [r.model.onehot(r.visible) for r in runs])))
+    active = list(runs)
+    for step in itertools.count():
+        for r in [r for r in active if r.head.max_steps is not None and step >= r.head.max_steps]:
+            r.steps = step  # the safety cap: as many steps as it allows
+            active.remove(r)
+        if not active:
+            break
+        # 1. no gradient: the evaluation of the current weights, and the spread of each fit's masked labels
+        scoring = [r for r in active if r.evaluates]
+        drawn = {r: r.draw_inputs() for r in active}
         with torch.no_grad():
-            logits = model(visible, A, shown)
-        self.model_, self.num_classes_ = model, C
-        self.graph_ = "dense" if self.k is None else f"top-{self.k}"
-        self.n_parameters_ = _n_parameters(model)
-        self.n_steps_, self.best_step_, self.best_score_ = step + 1, best.step, best.score
-        self.predictions_ = logits[test].argmax(dim=1).cpu().numpy()
-        self.val_accuracy_ = _accuracy(logits[val], y_val) if n_val else None
-        self.test_accuracy_ = None if y_test is None else self.score(y_test)
-        self.test_curve_ = np.array(curve) if y_test is not None else None
-        self.best_test_accuracy_ = float(max(curve)) if curve else None
-        return self
+            for r in scoring:
+                r.model.eval()
+            h_eval = {r: r.model.hidden(r.visible, shown[r]) for r in scoring}
+            products = _propagate_many(A, [r.model.projected(h_eval[r]) for r in scoring]
+                                       + [r.model.onehot(drawn[r][0]) for r in active])
+        spreads = dict(zip(active, products[len(scoring):]))
+        for r, p in zip(scoring, products):
+            if r.scored(r.model.logits(h_eval[r], p), step):
+                r.steps = step + 1
+                active.remove(r)
+        # 2. the training step of every fit still on
+        for r in active:
+            r.model.train()
+        h_train = {r: r.model.hidden(drawn[r][0], spreads[r]) for r in active}
+        propagated = _propagate_many(A, [r.model.projected(h_train[r]) for r in active])
+        losses = []
+        for r, p in zip(list(active), propagated):
+            masked = drawn[r][1]
+            logits = r.model.logits(h_train[r], p)[r.train][masked]
+            if not r.n_val and r.best.update(_accuracy(logits, r.y[masked]), step, r.model):
+                r.steps = step + 1  # the authors' rule: the accuracy on the hidden train nodes says stop
+                active.remove(r)
+                continue
+            r.opt.zero_grad(set_to_none=True)
+            losses.append(r.loss_fn(logits, r.y[masked]))
+        if losses:
+            torch.stack(losses).sum().backward()  # each fit's weights get their own loss's gradient only
+        for r in active:
+            r.opt.step()
+    # the kept weights of every fit, scored with one more product
+    with torch.no_grad():
+        for r in runs:
+            r.model.load_state_dict(r.best.state)
+            r.model.eval()
+        h = [r.model.hidden(r.visible, shown[r]) for r in runs]
+        final = _propagate_many(A, [r.model.projected(x) for r, x in zip(runs, h)])
+        return [r.finish(r.model.logits(x, p)) for r, x, p in zip(runs, h, final)]
 
 
 # ============================================ label spreading =========================================
