@@ -44,8 +44,8 @@ def finished_parts(arrived: list[str]) -> list[str]:
     both has a whole result older than its parts, copied in from the committed ones and not yet redone.)"""
     names = set(arrived)
     return sorted(n.rsplit(".", 1)[0] for n in arrived
-                  if n.endswith((".json", ".npz")) and not n.endswith(".parts.json")
-                  and f"{n.rsplit('.', 1)[0]}.parts.json" not in names)
+                  if n.endswith((".json", ".npz")) and not n.endswith(store.PARTS_SUFFIX)
+                  and store.parts_path(Path(), n.rsplit(".", 1)[0]).name not in names)
 
 
 def main(argv=None) -> int:

@@ -82,7 +82,7 @@ class _Nodes:
 
 
 def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device,
-                 authors: bool = True) -> list[dict]:
+                 authors: bool = True) -> tuple[list[dict], list[dict]]:
     """Both protocols of the GCN on one graph: every seed's honest fit and (``authors``) the authors' fit,
     trained side by side (:func:`fit_gcn_heads`: they share each product with the graph)."""
     f = nodes.f

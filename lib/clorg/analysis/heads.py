@@ -234,8 +234,9 @@ def _propagate(A: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 class _GCNLayer(nn.Module):
-    """h' = act(A (h Theta) + lambda (h Theta) + b) [+ h if in == out], A = D^-1/2 W D^-1/2 given.
-    lambda (init 0) lets a node weigh its own input against its neighbours' (W has no self-loops)."""
+    """h' = act(A (h Theta) + lambda (h Theta) + b) [+ h if in == out], A = D^-1/2 W D^-1/2, with the product
+    A (h Theta) made by the caller. lambda (init 0) lets a node weigh its own input against its neighbours'
+    (W has no self-loops)."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: bool):
         super().__init__()
@@ -265,7 +266,8 @@ class _GCN(nn.Module):
     labels, which needs no product with A in the backward pass and, for labels that do not change (the
     evaluation's), is computed once per fit. The forward pass is in two stages, so that the products with
     the graph of several fits can be made at once (:func:`fit_gcn_heads`): :meth:`hidden` (no product),
-    then :meth:`logits` given A (:meth:`projected`)."""
+    then :meth:`logits`, given A times :meth:`projected`. (So a fitted head's ``model_`` has no forward
+    of its own: :func:`fit_gcn_heads` composes the stages.)"""
 
     def __init__(self, num_classes: int, embed_dim: int):
         super().__init__()
@@ -292,8 +294,9 @@ class _GCN(nn.Module):
 
 
 def _propagate_many(A: torch.Tensor, zs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """[A @ z for z in zs] with one product: the product's cost is reading A (all n^2 entries of a dense
-    graph), nearly the same for 16 columns as for 100, so fits that train side by side share each read."""
+    """[A @ z for z in zs] with one product: on a dense graph its cost is mostly reading A's n^2 entries,
+    so fits that train side by side share each read (at 60,000 nodes in bfloat16 on a 2-core Xeon, 96
+    columns cost about twice 16, bench/results/heads.md)."""
     if not zs:
         return []
     out = _propagate(A, torch.cat(zs, dim=1))
@@ -387,7 +390,8 @@ class GCNHead(_Trained, _Transductive):
 
     def graph(self, nodes) -> torch.Tensor:
         """The normalised adjacency this head trains on, over the feature rows ``nodes`` (any order):
-        build it once and pass it to :meth:`fit_on_graph` for every split of the same nodes."""
+        build it once and pass it to :meth:`fit_on_graph` (or :func:`fit_gcn_heads`) for every split of the
+        same nodes."""
         nodes = checks.features(nodes, "nodes", dtype=torch.float32)
         self._check_params(len(nodes))
         nodes = nodes.to(torch.device(self.device))
@@ -500,16 +504,24 @@ def fit_gcn_heads(A: torch.Tensor, fits: list[GCNFit]) -> list[GCNHead]:
 
     Each head trains as it would alone (its own weights, masks, optimiser and stopping: see
     :class:`GCNHead`); what they share is each product with the graph, made once for all the heads still
-    training (:func:`_propagate_many`). On a dense graph the product's cost is reading its n^2 entries,
-    so k heads cost little more than one: at 60,000 nodes, 7.2 GB are read per product in bfloat16.
-    A step makes 3 products: the evaluation's second layer with the masked labels' spread, then the
-    training's second layer, then its gradient.
+    training (:func:`_propagate_many`). On a dense graph the product's cost is mostly reading its n^2
+    entries (7.2 GB in bfloat16 at 60,000 nodes): there four fits side by side took 1.8 times one fit's
+    time, not 4 (bench/results/heads.md). A step makes 3 products: the evaluation's second layer beside
+    the masked labels' spread, then the training's second layer, then its gradient. Every fit's weights
+    are evaluated at every step, scored or not, so that a fit's products never depend on whether test
+    labels were given (their values are only ever read into the authors' test curve).
 
     The same arithmetic, but not always the same rounding: a wider product may take another kernel path,
     whose sums differ in the last bit (on a 2-core Xeon: from 48 columns in bfloat16, 96 in float32), and
-    early stopping can turn that into another stopping step. On a sparse graph (a product row by row) the
-    heads are identical to those fitted alone (tests/test_heads.py); on the dense one they are another draw
-    of the same noise, which bench/heads.py --together measures."""
+    early stopping can turn that into another stopping step. On a sparse graph on the CPU (a product row by
+    row) the heads are identical to those fitted alone (tests/test_heads.py); on the dense one they are
+    another draw of the same noise, which bench/heads.py --together measures."""
+    if len({id(f.head) for f in fits}) != len(fits):
+        raise ValueError("each fit needs a GCNHead of its own: a head is fitted in place")
+    devices = {torch.device(f.head.device).type for f in fits} | {A.device.type}
+    if len(devices) > 1:
+        raise ValueError(f"the heads and the graph must be on one device, got {sorted(devices)}: build the graph "
+                         f"with a head of the same device (GCNHead.graph)")
     runs = [_GCNRun(f, A) for f in fits]
     with torch.no_grad():  # the evaluation's labels never change: their spread is computed once per fit
         shown = dict(zip(runs, _propagate_many(A, [r.model.onehot(r.visible) for r in runs])))
@@ -521,17 +533,16 @@ def fit_gcn_heads(A: torch.Tensor, fits: list[GCNFit]) -> list[GCNHead]:
         if not active:
             break
         # 1. no gradient: the evaluation of the current weights, and the spread of each fit's masked labels
-        scoring = [r for r in active if r.evaluates]
         drawn = {r: r.draw_inputs() for r in active}
         with torch.no_grad():
-            for r in scoring:
+            for r in active:
                 r.model.eval()
-            h_eval = {r: r.model.hidden(r.visible, shown[r]) for r in scoring}
-            products = _propagate_many(A, [r.model.projected(h_eval[r]) for r in scoring]
+            h_eval = {r: r.model.hidden(r.visible, shown[r]) for r in active}
+            products = _propagate_many(A, [r.model.projected(h_eval[r]) for r in active]
                                        + [r.model.onehot(drawn[r][0]) for r in active])
-        spreads = dict(zip(active, products[len(scoring):]))
-        for r, p in zip(scoring, products):
-            if r.scored(r.model.logits(h_eval[r], p), step):
+        spreads = dict(zip(active, products[len(active):]))
+        for r, p in zip(list(active), products):
+            if r.evaluates and r.scored(r.model.logits(h_eval[r], p), step):
                 r.steps = step + 1
                 active.remove(r)
         # 2. the training step of every fit still on

@@ -490,11 +490,12 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
     per row, each equal to the dense W at its position. X is not normalised here; work dtype as in
     :func:`rld_sweep` (float64 for float64 input, else float32), on X's device.
 
-    ``normalised`` (dense only): what the GCN trains on, D^-1/2 W D^-1/2 with the degrees clamped at >= 1
-    (the authors' rule; :func:`clorg.analysis.heads.normalised_adjacency` for a sparse W), each tile
-    scaled in the work dtype and stored in ``dtype`` (default: the work dtype). W is never held whole: the
-    peak memory is the result's n^2 entries, 7.2 GB in bfloat16 at 60,000 nodes, where W in float32 and
-    its bfloat16 copy would take 21.6 GB. It costs one more pass over the tiles (the degrees).
+    ``dtype`` (dense only): the dtype the graph is stored in (default: the work dtype). ``normalised``
+    (dense only): what the GCN trains on, D^-1/2 W D^-1/2 with the degrees clamped at >= 1 (the authors'
+    rule; :func:`clorg.analysis.heads.normalised_adjacency` for a sparse W), the degrees summed in float64
+    over the tiles, each tile scaled in the work dtype, then stored. W is never held whole: the peak
+    memory is the result's n^2 entries, 7.2 GB in bfloat16 at 60,000 nodes, where W in float32 and its
+    bfloat16 copy would take 21.6 GB. It costs one more pass over the tiles (the degrees).
     """
     X = checks.features(X, "X", min_rows=2)
     (t,) = checks.temperatures([temperature])
@@ -526,20 +527,20 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
         log_z = _pass_partition(Xw, sq, nearest, [coef], blocks, bar)[0].log().to(work)
         log_n2 = 2 * math.log(n)
         if k is None:
-            def tile(I, J):
+            def weights(I, J):
                 return _log_weight_tile(Xw, sq, nearest, coef, log_z, I, J, log_n2).exp_()
 
             if normalised:  # the degrees first, so that each tile is scaled as it is made
                 degree = torch.zeros(n, dtype=torch.float64, device=X.device)
                 for I in blocks:
                     for J in blocks:
-                        degree[I[0]:I[1]] += tile(I, J).sum(dim=1, dtype=torch.float64)
+                        degree[I[0]:I[1]] += weights(I, J).sum(dim=1, dtype=torch.float64)
                         bar.update()
                 inv_sqrt = degree.to(work).clamp(min=1).rsqrt()
             W = torch.empty(n, n, dtype=dtype or work, device=X.device)
             for I in blocks:
                 for J in blocks:
-                    w = tile(I, J)
+                    w = weights(I, J)
                     if normalised:
                         w.mul_(inv_sqrt[I[0]:I[1], None]).mul_(inv_sqrt[None, J[0]:J[1]])
                     W[I[0]:I[1], J[0]:J[1]] = w

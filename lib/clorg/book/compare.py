@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.records import FIELDS
-from .store import recorded_data
+from .store import PARTS_SUFFIX, recorded_data
 
 # Keys whose values say when, where, by which commit or how fast something was computed: they differ
 # between any two builds and say nothing about the numbers.
@@ -102,7 +102,7 @@ def stored_values(results: Path) -> dict[str, object]:
     results = _only_folder(Path(results))
     out: dict[str, object] = {}
     for p in sorted(results.rglob("*")):
-        if p.name.endswith(".parts.json"):  # an unfinished computation's, not a stored result
+        if p.name.endswith(PARTS_SUFFIX):  # an unfinished computation's, not a stored result
             continue
         name = p.relative_to(results).as_posix()
         try:

@@ -264,9 +264,12 @@ class Parts:
         return {"count": len(self.done), "resumed": self.resumed, "hardware": sorted(set(self.hardware.values()))}
 
 
+PARTS_SUFFIX = ".parts.json"  # a file of parts: an unfinished computation's, not a stored result
+
+
 def parts_path(results: Path, name: str) -> Path:
     """Where :class:`Parts` of the result ``name`` are kept in the results folder ``results``."""
-    return Path(results) / f"{name}.parts.json"
+    return Path(results) / f"{name}{PARTS_SUFFIX}"
 
 
 def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: Source, *, producer: str,
