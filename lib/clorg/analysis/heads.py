@@ -504,7 +504,7 @@ def fit_gcn_heads(A: torch.Tensor, fits: list[GCNFit]) -> list[GCNHead]:
 
     Each head trains as it would alone (its own weights, masks, optimiser and stopping: see
     :class:`GCNHead`); what they share is each product with the graph, made once for all the heads still
-    training (:func:`_propagate_many`). On a dense graph the product's cost is mostly reading its n^2
+    training (``_propagate_many``). On a dense graph the product's cost is mostly reading its n^2
     entries (7.2 GB in bfloat16 at 60,000 nodes): there four fits side by side took 1.8 times one fit's
     time, not 4 (bench/results/heads.md). A step makes 3 products: the evaluation's second layer beside
     the masked labels' spread, then the training's second layer, then its gradient. Every fit's weights

@@ -492,7 +492,7 @@ def rld_graph(X, temperature: float, k: int | None = None, *, symmetrize: bool =
 
     ``dtype`` (dense only): the dtype the graph is stored in (default: the work dtype). ``normalised``
     (dense only): what the GCN trains on, D^-1/2 W D^-1/2 with the degrees clamped at >= 1 (the authors'
-    rule; :func:`clorg.analysis.heads.normalised_adjacency` for a sparse W), the degrees summed in float64
+    rule; ``clorg.analysis.heads.normalised_adjacency`` for a sparse W), the degrees summed in float64
     over the tiles, each tile scaled in the work dtype, then stored. W is never held whole: the peak
     memory is the result's n^2 entries, 7.2 GB in bfloat16 at 60,000 nodes, where W in float32 and its
     bfloat16 copy would take 21.6 GB. It costs one more pass over the tiles (the degrees).
