@@ -70,6 +70,16 @@ def measure(kind: str, n: int, k=None, dtype="float32") -> dict:
     return out
 
 
+def _graph_nodes(path: Path):
+    """A run's features file as the classifiers chapter's nodes: (train, train labels, test, test labels,
+    all nodes (train then test), the test nodes' indices)."""
+    import numpy as np
+
+    with np.load(path) as z:
+        Xtr, ytr, Xte, yte = z["train"], z["train_labels"], z["test"], z["test_labels"]
+    return Xtr, ytr, Xte, yte, np.concatenate([Xtr, Xte]), np.arange(len(Xtr), len(Xtr) + len(Xte))
+
+
 def dtype_comparison(path: Path, seeds=(0, 1, 2), temperature: float = 0.1) -> str:
     """The dense GCN held in float32 and in bfloat16 on real features: accuracies and wall time."""
     import numpy as np
@@ -78,11 +88,8 @@ def dtype_comparison(path: Path, seeds=(0, 1, 2), temperature: float = 0.1) -> s
     from clorg.analysis.heads import GCNHead
     from clorg.core import provenance
 
-    with np.load(path) as z:
-        Xtr, ytr, Xte, yte = z["train"], z["train_labels"], z["test"], z["test_labels"]
-    nodes = np.concatenate([Xtr, Xte])
-    n_train, n = len(Xtr), len(Xtr) + len(Xte)
-    test_idx = np.arange(n_train, n)
+    Xtr, ytr, Xte, yte, nodes, test_idx = _graph_nodes(path)
+    n_train, n = len(Xtr), len(nodes)
     lines = [f"machine: {provenance.describe_hardware()}; features {path} ({n:,} nodes), T = {temperature}", "",
              "| dense graph held in | honest test acc. per seed | mean | authors' protocol | wall (s), 4 fits and the graph |",
              "|---|---|---:|---:|---:|"]
@@ -113,11 +120,8 @@ def together_comparison(path: Path, seeds=(0, 1, 2), temperature: float = 0.1, s
     from clorg.core import provenance
     from clorg.core.devices import default_device, dense_dtype
 
-    with np.load(path) as z:
-        Xtr, ytr, Xte, yte = z["train"], z["train_labels"], z["test"], z["test_labels"]
-    nodes = np.concatenate([Xtr, Xte])
-    n_train, n = len(Xtr), len(Xtr) + len(Xte)
-    test_idx = np.arange(n_train, n)
+    Xtr, ytr, Xte, yte, nodes, test_idx = _graph_nodes(path)
+    n_train, n = len(Xtr), len(nodes)
     dtype = dense_dtype("auto", default_device())
 
     def make(seed, max_steps=2000):
