@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     from clorg.core.config import ConfigError, all_runs, parse_overrides
     from clorg.core.devices import default_device
     from clorg.data import DatasetError, DatasetNotFoundError
-    from clorg.train import bundle, loop
+    from clorg.train import bundle, loop, runs
 
     device = default_device()
     job = {"profile": args.profile, "overrides": args.override, "budget_s": args.budget,
@@ -265,6 +265,8 @@ def main(argv=None) -> int:
             for key in ("contrastive_epochs", "contrastive_warmup_epochs", "checkpoint_every"):
                 cfg["train"][key] = sized[key]
             say(started, f"probe: {json.dumps(probes)}; contrastive run sized to {sized}")
+    if cfg["train"]["warm_start"]:  # the job's weights will replace these: the profile names its runs by the pin
+        cfg["train"]["warm_start"] = runs.pin_warm_start(cfg["train"]["warm_start"])
     job["train"] = cfg["train"]
     save_job()
 
@@ -279,7 +281,7 @@ def main(argv=None) -> int:
             return {"run": r.folder.name, "epochs_done": r.final_epoch, "stopped_early": r.stopped_early,
                     "train_seconds": r.record.get("train_seconds"), "images_per_s": r.record.get("images_per_s"),
                     "epoch_seconds": [e["seconds"] for e in r.log], "shards": [p.name for p in paths]}
-        trained[bundle.bundle_name(spec.encoder, spec.method, spec.schedule)] = step(f"train {spec.method}", train_one)
+        trained[bundle.bundle_name(spec)] = step(f"train {spec.method}", train_one)
     job["runs"] = trained
     save_job()
 

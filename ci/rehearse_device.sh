@@ -11,7 +11,9 @@
 #   3. the import (ci/import_device_run.py) of job 1, the profile set to the job's sizing, and the book
 #      rendered from the committed weights with no runs on this machine and no GPU (make book ALLOW_CPU=1:
 #      the chapters the job did not compute are computed here from the weights);
-#   4. a warm start from those weights (train.warm_start), one more full schedule cycle.
+#   4. a warm start from those weights (train.warm_start), one more full schedule cycle; its import replaces
+#      the weights it started from, and the profile, set to the job's settings (the warm start pinned),
+#      still finds its runs: the book installs them from the new weights.
 #
 # Nothing of the real runs/, results/ or weights/ is touched.  ci/rehearse_device.sh [PYTHON]
 # PYTHON defaults to .venv/bin/python (the device's own python3 is 3.12 with torch 2.11; what differs there
@@ -55,6 +57,14 @@ job() {  # job NAME BUDGET TRAIN_SECONDS [extra args]: device_run.sh in its own 
         && status=0 || status=$?
     echo "== job $name: exit $status; back:"; (cd "$scratch/$name/out" && find . -type f | sort)
 }
+set_profile_train() {  # the tiny profile set to a job's train section, as a maintainer copies what the import prints
+    "$PY" - "$scratch/gpu10.yaml" "$1" <<'EOF'
+import json, sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+cfg["train"].update(json.load(open(sys.argv[2]))["train"])
+yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
+EOF
+}
 step_status() { "$PY" -c "import json,sys; print({s['step']: s['status'][:40] for s in json.load(open(sys.argv[1]))['steps']})" "$1"; }
 
 job faulty 300 30 --fail-step 05_tsne
@@ -96,12 +106,7 @@ grep -q "resuming after 1 finished part" "$scratch/resume/out/run.log" \
 # the import, the profile set to the job's sizing, the book from the weights alone
 export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/cpu-runs
 "$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml" || true
-"$PY" - "$scratch/gpu10.yaml" "$scratch/faulty/out/job.json" <<'EOF'
-import json, sys, yaml
-cfg = yaml.safe_load(open(sys.argv[1]))
-cfg["train"].update(json.load(open(sys.argv[2]))["train"])
-yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
-EOF
+set_profile_train "$scratch/faulty/out/job.json"
 "$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml"
 t1=$(date +%s)
 CLORG_DATA=$ROOT/.device-data make book PROFILE="$scratch/gpu10.yaml" ALLOW_CPU=1
@@ -131,4 +136,24 @@ tree "$scratch/warm/tree" && rm -rf "$scratch/warm/tree/weights/gpu10" && mkdir 
 grep -q "warm start from weights/gpu10" "$scratch/warm/out/run.log" || { echo "REHEARSAL FAILED: no warm start"; exit 1; }
 "$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['runs']; print({m: (v or {}).get('run') for m, v in r.items()})" \
     "$scratch/warm/out/job.json"
+# its import replaces the weights it started from; the profile, set to the job's settings (the warm start
+# pinned to the weights it read), still names its runs, and the book installs them from the new weights
+(cd "$scratch/warm/tree" && "$PY" ci/import_device_run.py "$scratch/warm/out" --profile "$scratch/gpu10.yaml") || true
+set_profile_train "$scratch/warm/out/job.json"
+(cd "$scratch/warm/tree" && CLORG_DATA=$ROOT/.device-data CLORG_OFFLINE=1 CLORG_CACHE=$scratch/cache \
+    CLORG_RUNS=$scratch/warm/cpu-runs "$PY" - "$scratch/gpu10.yaml" <<'EOF'
+import sys
+sys.path.insert(0, "lib")
+from clorg.book import chapters
+from clorg.core.config import load_profile
+from clorg.data import choose_profile_dataset
+from clorg.train import runs
+cfg = load_profile(sys.argv[1])
+data = choose_profile_dataset(cfg)
+installed = chapters.install_committed(cfg, data)
+jobs = {f.name: runs.RunFolder(f).read_record().get("jobs") for f in installed}
+print(f"train.warm_start: {cfg['train']['warm_start']}; installed from the warm job's weights: {jobs}")
+assert "@" in cfg["train"]["warm_start"] and len(installed) == 2 and set(jobs.values()) == {2}, jobs
+EOF
+) || { echo "REHEARSAL FAILED: the warm job's runs are not installed from its weights"; exit 1; }
 echo "REHEARSAL PASSED ($scratch)"

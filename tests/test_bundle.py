@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import time
 import pytest
 import torch
 
-from clorg.core.config import RunSpec, load_profile
+from clorg.core.config import ConfigError, RunSpec, load_profile
 from clorg.core.paths import ROOT
 from clorg.train import bundle, checkpoint, load_finished, run, runs
 
@@ -23,7 +24,7 @@ TINY = {"data.dataset": "digits", "data.train_per_class": 60, "data.test_per_cla
         "train.contrastive_epochs": 2, "train.supervised_epochs": 2, "train.checkpoint_every": 1}
 MOCO = RunSpec("resnet18", "moco_queue", "cosine")
 SUPERVISED = RunSpec("resnet18", "supervised", "cosine")
-MOCO_NAME = bundle.bundle_name("resnet18", "moco_queue", "cosine")  # "resnet18-moco_queue-cosine"
+MOCO_NAME = bundle.bundle_name(MOCO)  # "resnet18-moco_queue-cosine"
 
 
 def tiny(**more):
@@ -142,6 +143,41 @@ def test_warm_start_loads_the_weights_copies_the_momentum_encoder_and_is_a_run_o
 def test_warm_start_from_a_folder_without_weights_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"train.warm_start: no shards resnet18-moco_queue-cosine.<i>.pt\(.gz\) in"):
         run(tiny(**{"train.warm_start": "weights/none-here"}), MOCO, runs_root=tmp_path, progress=False)
+
+
+def test_a_pinned_warm_start_still_names_the_runs_of_a_job_whose_weights_replaced_their_origin(moco_run, tmp_path,
+                                                                                              monkeypatch, capsys):
+    """A warm-start job's weights replace the ones it started from (weights/<profile>/): the profile then
+    names its runs by the pin the job recorded, which resolves to the same run folders whatever the folder
+    holds now, so that the book installs them; training from a pin whose weights are gone is refused."""
+    from clorg.book import chapters
+    from clorg.data import choose_profile_dataset
+
+    monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    weights = tmp_path / "weights" / "smoke"
+    bundle.export(moco_run, weights)
+    pinned = runs.pin_warm_start(str(weights))
+    assert pinned == f"{weights}@{runs.weights_sha256(weights)}" and runs.pin_warm_start(pinned) == pinned
+    warm = run(tiny(**{"train.warm_start": str(weights), "train.methods": ["moco_queue"]}), MOCO, progress=False)
+    bundle.export(warm, weights)  # what ci/import_device_run.py does with the job's weights
+
+    cfg = tiny(**{"train.warm_start": pinned, "train.methods": ["moco_queue"]})
+    data = choose_profile_dataset(cfg)
+    assert runs.locate(cfg, MOCO, data)[1].name == warm.folder.name
+    shutil.rmtree(warm.folder)  # the runs were trained on the GPU machine: here only the committed weights are
+    (folder,) = chapters.install_committed(cfg, data)
+    assert folder.name == warm.folder.name and runs.RunFolder(folder).is_usable()
+    # unpinned, the folder names the weights now in it: a run that continues from them, not this one
+    unpinned = tiny(**{"train.warm_start": str(weights), "train.methods": ["moco_queue"]})
+    assert runs.locate(unpinned, MOCO, data)[1].name != warm.folder.name
+    with pytest.raises(ValueError, match="no longer holds the weights this run starts from .* git checkout"):
+        run(cfg, MOCO, runs_root=tmp_path / "again", progress=False)
+
+
+def test_a_warm_start_pin_that_is_not_a_checksum_is_refused():
+    with pytest.raises(ConfigError, match="train.warm_start.*pinned as weights/gpu10@<16 hex digits>"):
+        tiny(**{"train.warm_start": "weights/gpu10@job1"})
 
 
 # ============================================= the job's driver =============================================

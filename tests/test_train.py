@@ -81,6 +81,25 @@ def test_runs_named_when_the_configuration_stored_the_kind_keep_their_names(meth
     assert meta["run"] == f"resnet18-{method}-{run_hash(without)}"
 
 
+@pytest.mark.parametrize("method", ["moco_queue", "supervised"])
+def test_the_committed_gpu10_weights_warm_start_its_runs_as_the_next_gpu_job_will(method, capsys):
+    """The next GPU job starts from weights/gpu10 (train.warm_start): every tensor of the committed bundles
+    loads into today's model of that run (strictly: no key missing or left over), encoder and head."""
+    from clorg.train import bundle, loop
+
+    name = f"resnet18-{method}-cosine"
+    meta = json.loads((ROOT / "weights" / "gpu10" / f"{name}.json").read_text())
+    run_cfg = {**runs.current_config(meta["config"]), "warm_start": runs.warm_start_of("weights/gpu10", name)}
+    shape = run_cfg["dataset"]["image_shape"]
+    method_, _ = loop.build_training(run_cfg, shape[2], shape[0], torch.device("cpu"))
+    origin = loop._warm_start(method_, run_cfg, main=True)
+    assert origin == {"run": meta["run"], "epochs_before": meta["epoch"], "jobs_before": 1}
+    assert f"warm start from weights/gpu10 ({meta['run']}, {meta['epoch']} epochs" in capsys.readouterr().out
+    _, tensors = bundle.read(ROOT / "weights" / "gpu10", name)
+    conv = next(k for k, v in tensors.items() if k.startswith("encoder.") and v.dim() == 4)
+    assert torch.equal(method_.encoder.state_dict()[conv.removeprefix("encoder.")], tensors[conv].float())
+
+
 def test_finished_run_is_reused_and_records_provenance(tmp_path):
     first = run(tiny(), spec(), runs_root=tmp_path, progress=False)
     assert not first.reused and first.record["finished"]

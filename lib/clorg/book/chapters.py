@@ -148,7 +148,7 @@ def install_committed(cfg: dict, data) -> list:
         return written
     for spec in all_runs(cfg):
         run_cfg, folder = locate(cfg, spec, data)
-        name = bundle.bundle_name(spec.encoder, spec.method, spec.schedule)
+        name = bundle.bundle_name(spec)
         if run_files.RunFolder(folder).is_usable() or not bundle.shards_of(weights, name):
             continue
         meta, _ = bundle.read(weights, name)

@@ -10,6 +10,7 @@ receives ``--config``.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +26,10 @@ from .paths import CONFIG_DIR
 # --- value checks: the rules of clorg.core.checks (each returns what the value must be, or None) --------
 
 OPTIONAL_POSITIVE_INT = Rule("a positive integer or null (= all)", lambda v: v is None or POSITIVE_INT(v) is None)
-WEIGHTS_FOLDER = Rule("null or a folder such as weights/gpu10", lambda v: v is None or NON_EMPTY_STRING(v) is None)
+# a folder, or a folder pinned to one state of its weights (clorg.train.runs.pin_warm_start: 16 hex digits)
+WEIGHTS_FOLDER = Rule("null, a folder such as weights/gpu10, or one pinned as weights/gpu10@<16 hex digits>",
+                      lambda v: v is None or (isinstance(v, str)
+                                              and re.fullmatch(r"[^@]+(@[0-9a-f]{16})?", v) is not None))
 
 def _datasets(v):
     # a name or a list of names in order of preference; the names are checked by clorg.data
@@ -134,7 +138,9 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "seed": (NON_NEGATIVE_INT, "training seed"),
         "warm_start": (WEIGHTS_FOLDER,
                        "null, or a folder of committed weights (weights/<profile>/) each run starts from: the "
-                       "encoder and its head loaded, the momentum encoder copied, a fresh optimizer and warm-up"),
+                       "encoder and its head loaded, the momentum encoder copied, a fresh optimizer and warm-up; "
+                       "pinned (weights/gpu10@<checksum>, as ci/import_device_run.py prints it) for the runs a "
+                       "job trained from weights that its own have replaced since"),
     },
     "metrics": {
         "rld_temperatures": (list_of(POSITIVE_NUMBER), "temperatures T of RLD on image features"),

@@ -29,9 +29,10 @@ import torch
 
 from ..core import paths
 from ..core.atomic import write_bytes
+from ..core.config import RunSpec
 from . import checkpoint
 from .models import build_encoder
-from .runs import RunFolder, bundle_name
+from .runs import RunFolder, bundle_name, shard_files
 
 SHARD_BYTES = 15 * 2**20  # the device tool brings back files of at most 16 MiB
 FORMAT = 1
@@ -46,7 +47,7 @@ class BundleError(RuntimeError):
 
 def name_of(config: dict) -> str:
     """:func:`bundle_name` of a run's configuration."""
-    return bundle_name(config["encoder"], config["method"], config["schedule"])
+    return bundle_name(RunSpec(config["encoder"], config["method"], config["schedule"]))
 
 
 def weights_root() -> Path:
@@ -118,8 +119,7 @@ def shards_of(folder: Path, name: str) -> list[Path]:
     """The shard files of the bundle ``name`` in ``folder``: ``<name>.<i>.pt`` as a job writes them, or
     ``<name>.<i>.pt.gz`` as they are committed (gzip: a fifth smaller, so that the committed weights, the
     data and the tree still travel to the next GPU job within its 64 MiB)."""
-    found = [p for p in folder.glob(f"{name}.*.pt*") if p.name.endswith((".pt", ".pt.gz"))]
-    return sorted(found, key=lambda p: int(p.name.split(".")[1]))
+    return sorted(shard_files(folder, name), key=lambda p: int(p.name.split(".")[1]))
 
 
 def _load_shard(path: Path) -> dict:

@@ -210,7 +210,15 @@ def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     bundle, the momentum encoder a copy of the encoder; the queue starts empty and the optimizer fresh, with
     the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference).
     Returns what the run continues: ``{"run", "epochs_before", "jobs_before"}``."""
-    meta, tensors = bundle.read(paths.ROOT / run_cfg["warm_start"]["weights"], bundle.name_of(run_cfg))
+    start = run_cfg["warm_start"]
+    now = runs.weights_sha256(paths.ROOT / start["weights"])
+    if now != start["sha256"]:  # a pinned start whose weights a later job's have replaced
+        raise ValueError(f"train.warm_start: {start['weights']}/ no longer holds the weights this run starts from "
+                         f"(checksum {start['sha256']}; the folder's now: {now}): a later job's replaced them. "
+                         f"To train this run again, restore them (git log -- {start['weights']}, then git "
+                         f"checkout <commit> -- {start['weights']}); to continue from the present ones, set "
+                         f"train.warm_start: {start['weights']} (unpinned)")
+    meta, tensors = bundle.read(paths.ROOT / start["weights"], bundle.name_of(run_cfg))
     method.encoder.load_state_dict(bundle.encoder_state(tensors))
     head = bundle.head_state(tensors, run_cfg["method"])
     getattr(method, {"moco_queue": "predictor", "simclr": "projector", "supervised": "classifier"}[run_cfg["method"]]
@@ -220,7 +228,7 @@ def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     origin = {"run": meta["run"], "epochs_before": meta["record"].get("epochs_before", 0) + meta["epoch"],
               "jobs_before": meta["record"].get("jobs", 1)}
     if main:
-        print(f"warm start from {run_cfg['warm_start']['weights']} ({origin['run']}, {origin['epochs_before']} epochs "
+        print(f"warm start from {start['weights']} ({origin['run']}, {origin['epochs_before']} epochs "
               f"in {origin['jobs_before']} job(s) before this one)", flush=True)
     return origin
 

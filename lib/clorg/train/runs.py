@@ -165,7 +165,7 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         "num_classes": len(dataset["classes"]),
     }
     if t["warm_start"]:
-        run["warm_start"] = warm_start_of(t["warm_start"], bundle_name(spec.encoder, spec.method, spec.schedule))
+        run["warm_start"] = warm_start_of(t["warm_start"], bundle_name(spec))
     if spec.schedule == "paper-literal":
         run["restart_epochs"] = t[f"{kind}_restart_epochs"]
     if spec.method == "moco_queue":
@@ -181,26 +181,49 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
     return run
 
 
-def bundle_name(encoder: str, method: str, schedule: str) -> str:
+def bundle_name(spec: RunSpec) -> str:
     """The name of a run's bundle of weights (:mod:`clorg.train.bundle`), "resnet18-moco_queue-cosine": a
     profile's runs differ by encoder (the paper profile trains two with moco_queue), method or schedule
     (its variants), so a name by method alone would let one run's export delete another's shards."""
-    return f"{encoder}-{method}-{schedule}"
+    return f"{spec.encoder}-{spec.method}-{spec.schedule}"
 
 
 def warm_start_of(weights: str, name: str) -> dict:
-    """What a run warm-started from the committed weights folder ``weights`` (relative to the project root)
-    starts from, as hashed with the run: the folder and the checksum of the shard files of its bundle
-    ``name`` (:func:`bundle_name`) in it."""
-    folder = paths.ROOT / weights
-    shards = sorted(p for p in folder.glob(f"{name}.*.pt*") if p.name.endswith((".pt", ".pt.gz")))
-    if not shards:
-        raise ValueError(f"train.warm_start: no shards {name}.<i>.pt(.gz) in {folder}; name a folder of weights "
-                         f"brought back from a GPU job (weights/<profile>/), or null")
+    """What a run warm-started from ``weights`` (``train.warm_start``) starts from, as hashed with the run:
+    the folder of committed weights (relative to the project root) and the checksum of its shard files
+    (:func:`weights_sha256`). ``weights`` is the folder as it is now (``weights/gpu10``), or pinned to the
+    state it had when a job started from it (``weights/gpu10@<checksum>``, :func:`pin_warm_start`): a job
+    brings back weights that replace those it started from, and the profile then names its runs by the pin,
+    which still resolves once the folder holds the new weights. ``name`` (:func:`bundle_name`) must have
+    shards there unless the weights are pinned."""
+    folder, _, pinned = weights.partition("@")
+    if pinned:
+        return {"weights": folder, "sha256": pinned}
+    if not shard_files(paths.ROOT / folder, name):
+        raise ValueError(f"train.warm_start: no shards {name}.<i>.pt(.gz) in {paths.ROOT / folder}; name a folder "
+                         f"of weights brought back from a GPU job (weights/<profile>/), or null")
+    return {"weights": folder, "sha256": weights_sha256(paths.ROOT / folder)}
+
+
+def weights_sha256(folder: Path) -> str:
+    """A checksum of the shard files of every bundle in a weights folder (their names and bytes), 16 hex
+    digits: one value says which state of the folder, all its runs' weights, a warm start read."""
     sha = hashlib.sha256()
-    for shard in shards:
+    for shard in shard_files(folder):
         sha.update(f"{shard.name} {hashlib.sha256(shard.read_bytes()).hexdigest()}\n".encode())
-    return {"weights": weights, "sha256": sha.hexdigest()[:16]}
+    return sha.hexdigest()[:16]
+
+
+def pin_warm_start(weights: str) -> str:
+    """``train.warm_start`` pinned to the folder's present weights, ``weights/gpu10@<checksum>``: the value a
+    profile keeps for the runs a job trains from them (already pinned: returned as it is)."""
+    return weights if "@" in weights else f"{weights}@{weights_sha256(paths.ROOT / weights)}"
+
+
+def shard_files(folder: Path, name: str = "*") -> list[Path]:
+    """The shard files ``<name>.<i>.pt`` (as a job writes them) or ``.pt.gz`` (as committed) of the bundle
+    ``name`` in ``folder``, of every bundle by default; sorted by file name."""
+    return sorted(p for p in folder.glob(f"{name}.*.pt*") if p.name.endswith((".pt", ".pt.gz")))
 
 
 # what older run configurations stored and this code derives: the method's kind (core.config.kind_of)
