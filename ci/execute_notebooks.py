@@ -111,7 +111,7 @@ def from_weights_note(stem: str, cfg: dict, overrides: list[str]) -> str:
     some: on a GPU machine by an analysis job, or here on the CPU; empty when there are none."""
     name = cfg["profile"]["name"]
     weights = chapters.bundle.weights_root() / name
-    if not weights.is_dir() or chapters.CHAPTERS[stem].snapshots or stem == "02_train":
+    if not chapters.computes_from_weights(cfg, stem):
         return ""
     extra = "".join(f" --override {o}" for o in overrides)
     return (f"\nThe runs' trained weights are committed (`{shown(weights)}/`), so no training is needed: a short "

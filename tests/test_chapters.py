@@ -136,6 +136,32 @@ def test_warnings_name_the_changed_files_of_a_result_of_older_code(scratch, monk
     assert warnings(cfg, data, "03_embeddings") == []
 
 
+def test_a_gpu_profiles_stale_result_names_the_cpu_recomputation_from_committed_weights(scratch, monkeypatch,
+                                                                                      tmp_path):
+    """Without a GPU, a chapter that reads only the final weights is recomputed on the CPU from the committed
+    ones (--allow-cpu); one that reads the snapshots along the runs, or a profile without committed weights,
+    only where it trains."""
+    from clorg.core.config import all_runs
+    from clorg.train import bundle
+
+    cfg, data = _cfg(), FakeData()
+    real = _edited(monkeypatch, "geometry.py")
+    _store(cfg, data, "geometry", {"records": []})
+    _store(cfg, data, "dynamics", {"records": []})
+    monkeypatch.setattr(code, "_sha", lambda p: "0" * 16 if Path(p).name == "dynamics.py" else real(p))
+    monkeypatch.setattr(chapters, "gpu_policy_allows", lambda cfg: False)  # a GPU profile, no GPU here
+    gpu_only = "`make smoke FRESH=1` on a machine with a GPU recomputes it."
+    monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path / "weights"))
+    assert warnings(cfg, data, "04_metrics")[0].endswith(gpu_only)  # no weights committed
+    shard = tmp_path / "weights" / "smoke" / f"{bundle.bundle_name(all_runs(cfg)[0])}.0.pt.gz"
+    shard.parent.mkdir(parents=True)
+    shard.write_bytes(b"")
+    assert warnings(cfg, data, "04_metrics")[0].endswith(
+        "`python -m clorg.book --profile smoke --only 04_metrics --allow-cpu` (on this machine's CPU, from the "
+        "committed weights) or " + gpu_only)
+    assert warnings(cfg, data, "07_dynamics")[0].endswith(gpu_only)
+
+
 def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch):
     cfg, data = _cfg(), FakeData()
     assert chapters.local_runs(cfg, data, "main") is None  # no runs here yet

@@ -264,6 +264,9 @@ def test_skipped_page_of_a_profile_with_committed_weights_says_how_to_compute_it
     cfg = load_profile("gpu10")
     assert ex.from_weights_note("05_tsne", cfg, []) == ""  # no weights committed
     (tmp_path / "gpu10").mkdir()
+    assert ex.from_weights_note("05_tsne", cfg, []) == ""  # a folder without the profile's runs' weights
+    (tmp_path / "gpu10" / "resnet18-moco_queue-cosine.0.pt.gz").write_bytes(b"")
     note = ex.from_weights_note("05_tsne", cfg, [])
     assert "`ci/device_run.sh gpu10 285 -- --only 05_tsne`" in note and "`make book PROFILE=gpu10 ALLOW_CPU=1`" in note
     assert ex.from_weights_note("07_dynamics", cfg, []) == ""  # the snapshots are not in the weights
+    assert ex.from_weights_note("02_train", cfg, []) == ""  # the training itself

@@ -163,6 +163,17 @@ def install_committed(cfg: dict, data) -> list:
     return written
 
 
+def computes_from_weights(cfg: dict, stem: str) -> bool:
+    """Whether chapter ``stem`` can be computed without training, from the final weights of the profile's
+    runs committed in weights/<profile>/ (a GPU profile's, brought back from a GPU job): one that reads the
+    runs' final encoders, not the snapshots along them (07) nor the training itself (02)."""
+    chapter = CHAPTERS[stem]
+    if chapter.runs is None or chapter.snapshots or "clorg.train.loop" in chapter.code:
+        return False
+    weights = bundle.weights_root() / cfg["profile"]["name"]
+    return any(bundle.shards_of(weights, bundle.bundle_name(s)) for s in all_runs(cfg))
+
+
 def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) -> dict:
     """The validated profile, described on the page; a variant's overrides are recorded beside its results."""
     cfg = load_profile(profile, overrides)
@@ -306,11 +317,14 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
     chapter = CHAPTERS[stem]
     fix = "`make book FRESH=1`" if can_compute(cfg) else \
         f"`make {cfg['profile']['name']} FRESH=1` on a machine with a GPU"
+    # a GPU profile's chapter that reads only the final weights: a CPU recomputes it from the committed ones
+    recompute = fix if can_compute(cfg) or not computes_from_weights(cfg, stem) else \
+        f"`{command(chapter.produces[0], cfg)} --allow-cpu` (on this machine's CPU, from the committed weights) or {fix}"
     out = []
     for name in chapter.produces:
         st = status(cfg, data, name)
         if st.kind in ("code", "runs"):
-            out.append(f"`{name}` was {st.detail}. {fix} recomputes it.")
+            out.append(f"`{name}` was {st.detail}. {recompute} recomputes it.")
     runs = local_runs(cfg, data, chapter.runs)
     if runs is not None:
         stale = [(r.folder.name, r.stale_files) for r in runs if r.stale_files]
