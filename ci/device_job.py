@@ -242,6 +242,14 @@ def main(argv=None) -> int:
         job["steps"].append({"step": "setup", "status": f"failed: {exc}", "seconds": 0})
         save_job()
         return 2
+    if cfg["train"]["warm_start"] and not args.only:  # a pin whose weights were replaced: the runs are trained
+        try:
+            runs.check_warm_start(runs.warm_start_of(cfg["train"]["warm_start"], "*"))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            job["steps"].append({"step": "setup", "status": f"failed: {exc}", "seconds": 0})
+            save_job()
+            return 2
     specs = all_runs(cfg)
     folder = variants.folder_name(cfg)
     job["seeded"] = seed_results(ROOT / "results" / folder, store.results_dir(folder))

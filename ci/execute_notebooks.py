@@ -102,16 +102,16 @@ def skipped_note(stem: str, cfg: dict, data, profile: str, overrides: list[str])
         f"To produce them, on a machine with a GPU run `{everything}`: it trains every run, then executes "
         f"every chapter. After that training, this chapter alone is `{chapter}`. It stores its results in "
         f"`{folder}/`; once they are there (commit them), this page renders without a GPU.\n"
-        + from_weights_note(stem, cfg, overrides) + ":::"
+        + from_weights_note(stem, cfg, data, overrides) + ":::"
     )
 
 
-def from_weights_note(stem: str, cfg: dict, overrides: list[str]) -> str:
+def from_weights_note(stem: str, cfg: dict, data, overrides: list[str]) -> str:
     """How a chapter is computed from the profile's committed weights (weights/<profile>/), when there are
     some: on a GPU machine by an analysis job, or here on the CPU; empty when there are none."""
     name = cfg["profile"]["name"]
     weights = chapters.bundle.weights_root() / name
-    if not chapters.computes_from_weights(cfg, stem):
+    if not chapters.computes_from_weights(cfg, data, stem):
         return ""
     extra = "".join(f" --override {o}" for o in overrides)
     return (f"\nThe runs' trained weights are committed (`{shown(weights)}/`), so no training is needed: a short "

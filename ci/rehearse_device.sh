@@ -105,7 +105,9 @@ grep -q "resuming after 1 finished part" "$scratch/resume/out/run.log" \
 
 # the import, the profile set to the job's sizing, the book from the weights alone
 export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS=$scratch/cpu-runs
-"$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml" || true
+# (exit 1: the profile lacks the job's sizing, set next; anything else is a failure)
+"$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml" || (( $? == 1 )) \
+    || { echo "REHEARSAL FAILED: the import of job 1"; exit 1; }
 set_profile_train "$scratch/faulty/out/job.json"
 "$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml"
 t1=$(date +%s)
@@ -128,8 +130,12 @@ cfg["train"]["warm_start"] = "weights/gpu10"
 yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
 EOF
 # (the tree's own committed weights/gpu10 are the real job's: replaced by the rehearsal's)
-tree "$scratch/warm/tree" && rm -rf "$scratch/warm/tree/weights/gpu10" && mkdir -p "$scratch/warm/tree/weights" \
-    && cp -r "$scratch/weights/gpu10" "$scratch/warm/tree/weights/"
+tree "$scratch/warm/tree"
+rm -rf "$scratch/warm/tree/weights/gpu10"
+mkdir -p "$scratch/warm/tree/weights"
+cp -r "$scratch/weights/gpu10" "$scratch/warm/tree/weights/"
+origin=$(cd "$scratch/warm/tree" && "$PY" -c "import sys; sys.path.insert(0, 'lib'); from pathlib import Path
+from clorg.train import runs; print(runs.weights_sha256(Path('weights/gpu10')))")
 (cd "$scratch/warm/tree" && PYTHON=$PY OUT=$scratch/warm/out CLORG_RUNS=$scratch/warm/runs \
     CLORG_RESULTS=$scratch/warm/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=30 OMP_NUM_THREADS=1 \
     ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --probe-steps 3 --probe-warmup 1) || true
@@ -138,10 +144,11 @@ grep -q "warm start from weights/gpu10" "$scratch/warm/out/run.log" || { echo "R
     "$scratch/warm/out/job.json"
 # its import replaces the weights it started from; the profile, set to the job's settings (the warm start
 # pinned to the weights it read), still names its runs, and the book installs them from the new weights
-(cd "$scratch/warm/tree" && "$PY" ci/import_device_run.py "$scratch/warm/out" --profile "$scratch/gpu10.yaml") || true
+(cd "$scratch/warm/tree" && "$PY" ci/import_device_run.py "$scratch/warm/out" --profile "$scratch/gpu10.yaml") \
+    || (( $? == 1 )) || { echo "REHEARSAL FAILED: the import of the warm job"; exit 1; }
 set_profile_train "$scratch/warm/out/job.json"
 (cd "$scratch/warm/tree" && CLORG_DATA=$ROOT/.device-data CLORG_OFFLINE=1 CLORG_CACHE=$scratch/cache \
-    CLORG_RUNS=$scratch/warm/cpu-runs "$PY" - "$scratch/gpu10.yaml" <<'EOF'
+    CLORG_RUNS=$scratch/warm/cpu-runs "$PY" - "$scratch/gpu10.yaml" "$origin" <<'EOF'
 import sys
 sys.path.insert(0, "lib")
 from clorg.book import chapters
@@ -153,7 +160,8 @@ data = choose_profile_dataset(cfg)
 installed = chapters.install_committed(cfg, data)
 jobs = {f.name: runs.RunFolder(f).read_record().get("jobs") for f in installed}
 print(f"train.warm_start: {cfg['train']['warm_start']}; installed from the warm job's weights: {jobs}")
-assert "@" in cfg["train"]["warm_start"] and len(installed) == 2 and set(jobs.values()) == {2}, jobs
+assert cfg["train"]["warm_start"] == f"weights/gpu10@{sys.argv[2]}", "not pinned to the weights it started from"
+assert len(installed) == 2 and set(jobs.values()) == {2}, jobs
 EOF
 ) || { echo "REHEARSAL FAILED: the warm job's runs are not installed from its weights"; exit 1; }
 echo "REHEARSAL PASSED ($scratch)"

@@ -272,3 +272,22 @@ TINY_BOOK = {"data.dataset": "digits", "data.train_per_class": 40, "data.test_pe
 def override_args(overrides: dict) -> list[str]:
     """``--override KEY=VALUE`` arguments of a command line, each value as JSON (which YAML reads back)."""
     return [arg for k, v in overrides.items() for arg in ("--override", f"{k}={json.dumps(v)}")]
+
+
+def commit_weights(folder: Path, cfg: dict, data, runs=None, other: bool = False) -> None:
+    """Committed weights as they look without being read (``clorg.train.bundle.committed_run``): an empty
+    shard and the ``<name>.json`` of each main run of ``cfg`` on ``data``, replacing what ``folder`` held;
+    ``runs``: of these methods only; ``other``: naming runs of other settings."""
+    from clorg.core.config import main_runs
+    from clorg.train import bundle, locate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    for spec in main_runs(cfg):
+        if runs is not None and spec.method not in runs:
+            continue
+        name = bundle.bundle_name(spec)
+        (folder / f"{name}.0.pt.gz").write_bytes(b"")
+        run = locate(cfg, spec, data)[1].name
+        (folder / f"{name}.json").write_text(json.dumps({"run": f"{run}-other" if other else run}))

@@ -171,13 +171,48 @@ def test_a_pinned_warm_start_still_names_the_runs_of_a_job_whose_weights_replace
     # unpinned, the folder names the weights now in it: a run that continues from them, not this one
     unpinned = tiny(**{"train.warm_start": str(weights), "train.methods": ["moco_queue"]})
     assert runs.locate(unpinned, MOCO, data)[1].name != warm.folder.name
-    with pytest.raises(ValueError, match="no longer holds the weights this run starts from .* git checkout"):
+    with pytest.raises(ValueError, match="no longer holds the weights these runs start from .*`git restore --source="):
         run(cfg, MOCO, runs_root=tmp_path / "again", progress=False)
+    assert not (tmp_path / "again").exists()  # refused before any folder was written
+
+
+def test_the_warm_start_checksum_covers_every_bundle_of_the_folder(moco_run, tmp_path):
+    """One pin says which state of the whole folder a job read: replacing one run's weights changes it, and
+    with it the name of every run started from the folder; one folder has one spelling."""
+    import dataclasses
+
+    weights = tmp_path / "weights"
+    with pytest.raises(ValueError, match="train.warm_start: no shards"):
+        runs.pin_warm_start(str(weights))  # nothing to pin
+    bundle.export(moco_run, weights)
+    other = dataclasses.replace(moco_run, config={**moco_run.config, "method": "supervised"})
+    bundle.export(other, weights)
+    first = runs.weights_sha256(weights)
+    assert runs.warm_start_of(str(weights), MOCO_NAME)["sha256"] == first
+    assert runs.warm_start_of(f"{weights}/", MOCO_NAME) == runs.warm_start_of(str(weights), MOCO_NAME)
+    assert runs.warm_start_of(f"{weights}/@{first}", "x") == {"weights": str(weights), "sha256": first}
+    shard = bundle.shards_of(weights, "resnet18-supervised-cosine")[0]
+    shard.write_bytes(shard.read_bytes() + b"\0")  # the other run's weights replaced
+    assert runs.weights_sha256(weights) != first
+    assert runs.warm_start_of(str(weights), MOCO_NAME)["sha256"] != first
+
+
+def test_a_training_job_started_from_a_pin_whose_weights_were_replaced_stops_at_setup(moco_run, tmp_path):
+    """The job after a warm start must continue from the present weights: with the pin still set, the runs
+    it names are those already trained, and the job would spend its lease re-exporting them."""
+    weights = tmp_path / "weights"
+    bundle.export(moco_run, weights)
+    proc = _job(tmp_path, "--override", f"train.warm_start={weights}@{'0' * 16}", budget=120)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2, out
+    assert "no longer holds the weights these runs start from" in out and "unpinned" in out
+    assert "probe" not in {s["step"] for s in json.loads((tmp_path / "out" / "job.json").read_text())["steps"]}
 
 
 def test_a_warm_start_pin_that_is_not_a_checksum_is_refused():
-    with pytest.raises(ConfigError, match="train.warm_start.*pinned as weights/gpu10@<16 hex digits>"):
-        tiny(**{"train.warm_start": "weights/gpu10@job1"})
+    for bad in ("weights/gpu10@job1", "weights/gpu 10", "weights/gpu10@" + "0" * 15):
+        with pytest.raises(ConfigError, match="train.warm_start.*pinned as weights/gpu10@<16 hex digits>"):
+            tiny(**{"train.warm_start": bad})
 
 
 # ============================================= the job's driver =============================================

@@ -20,7 +20,7 @@ from clorg.core.config import SCHEMA, load_profile, main_runs
 from clorg.train import locate
 from clorg.train import runs as run_files
 from clorg.train.runs import RunFolder
-from factories import TINY_BOOK, FakeData, feature_set, override_args
+from factories import TINY_BOOK, FakeData, commit_weights, feature_set, override_args
 
 RESULTS = [name for c in CHAPTERS.values() for name in c.produces]
 
@@ -141,9 +141,6 @@ def test_a_gpu_profiles_stale_result_names_the_cpu_recomputation_from_committed_
     """Without a GPU, a chapter that reads only the final weights is recomputed on the CPU from the committed
     ones (--allow-cpu); one that reads the snapshots along the runs, or a profile without committed weights,
     only where it trains."""
-    from clorg.core.config import all_runs
-    from clorg.train import bundle
-
     cfg, data = _cfg(), FakeData()
     real = _edited(monkeypatch, "geometry.py")
     _store(cfg, data, "geometry", {"records": []})
@@ -153,9 +150,7 @@ def test_a_gpu_profiles_stale_result_names_the_cpu_recomputation_from_committed_
     gpu_only = "`make smoke FRESH=1` on a machine with a GPU recomputes it."
     monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path / "weights"))
     assert warnings(cfg, data, "04_metrics")[0].endswith(gpu_only)  # no weights committed
-    shard = tmp_path / "weights" / "smoke" / f"{bundle.bundle_name(all_runs(cfg)[0])}.0.pt.gz"
-    shard.parent.mkdir(parents=True)
-    shard.write_bytes(b"")
+    commit_weights(tmp_path / "weights" / "smoke", cfg, data)
     assert warnings(cfg, data, "04_metrics")[0].endswith(
         "`python -m clorg.book --profile smoke --only 04_metrics --allow-cpu` (on this machine's CPU, from the "
         "committed weights) or " + gpu_only)

@@ -19,7 +19,7 @@ import train_profile as tp  # noqa: E402
 from clorg.book import chapters  # noqa: E402
 from clorg.book.store import Source, cached, results_dir  # noqa: E402
 from clorg.core.config import RunSpec, load_profile  # noqa: E402
-from factories import FakeData  # noqa: E402
+from factories import FakeData, commit_weights  # noqa: E402
 
 
 @pytest.fixture
@@ -261,12 +261,16 @@ def test_the_intro_names_the_dataset_and_warns_of_a_fallback():
 
 def test_skipped_page_of_a_profile_with_committed_weights_says_how_to_compute_it_from_them(tmp_path, monkeypatch):
     monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path))
-    cfg = load_profile("gpu10")
-    assert ex.from_weights_note("05_tsne", cfg, []) == ""  # no weights committed
+    cfg, data = load_profile("gpu10"), FakeData()
+    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # no weights committed
     (tmp_path / "gpu10").mkdir()
-    assert ex.from_weights_note("05_tsne", cfg, []) == ""  # a folder without the profile's runs' weights
-    (tmp_path / "gpu10" / "resnet18-moco_queue-cosine.0.pt.gz").write_bytes(b"")
-    note = ex.from_weights_note("05_tsne", cfg, [])
+    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # a folder without the profile's runs' weights
+    commit_weights(tmp_path / "gpu10", cfg, data, runs=cfg["train"]["methods"][:1])
+    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # one of its two runs only
+    commit_weights(tmp_path / "gpu10", cfg, data, other=True)
+    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # the weights of other settings' runs
+    commit_weights(tmp_path / "gpu10", cfg, data)
+    note = ex.from_weights_note("05_tsne", cfg, data, [])
     assert "`ci/device_run.sh gpu10 285 -- --only 05_tsne`" in note and "`make book PROFILE=gpu10 ALLOW_CPU=1`" in note
-    assert ex.from_weights_note("07_dynamics", cfg, []) == ""  # the snapshots are not in the weights
-    assert ex.from_weights_note("02_train", cfg, []) == ""  # the training itself
+    assert ex.from_weights_note("07_dynamics", cfg, data, []) == ""  # the snapshots are not in the weights
+    assert ex.from_weights_note("02_train", cfg, data, []) == ""  # the training itself

@@ -93,8 +93,9 @@ def test_the_committed_gpu10_weights_warm_start_its_runs_as_the_next_gpu_job_wil
     shape = run_cfg["dataset"]["image_shape"]
     method_, _ = loop.build_training(run_cfg, shape[2], shape[0], torch.device("cpu"))
     origin = loop._warm_start(method_, run_cfg, main=True)
-    assert origin == {"run": meta["run"], "epochs_before": meta["epoch"], "jobs_before": 1}
-    assert f"warm start from weights/gpu10 ({meta['run']}, {meta['epoch']} epochs" in capsys.readouterr().out
+    before = meta["record"].get("epochs_before", 0) + meta["epoch"]  # all the jobs' epochs so far
+    assert origin == {"run": meta["run"], "epochs_before": before, "jobs_before": meta["record"].get("jobs", 1)}
+    assert f"warm start from weights/gpu10 ({meta['run']}, {before} epochs" in capsys.readouterr().out
     _, tensors = bundle.read(ROOT / "weights" / "gpu10", name)
     conv = next(k for k, v in tensors.items() if k.startswith("encoder.") and v.dim() == 4)
     assert torch.equal(method_.encoder.state_dict()[conv.removeprefix("encoder.")], tensors[conv].float())

@@ -52,6 +52,7 @@ class Chapter:
     arrays: tuple[str, ...] = ()  # which of `produces` are .npz archives
     uses_data: bool = True     # False: its results read no dataset (their fingerprint holds none)
     snapshots: bool = False    # True: it reads the encoder snapshots along each run, kept where the run trained
+    trains: bool = False       # True: it trains the runs (its results are the training's own record)
     # (section, switch): sections its results depend on only while a switch of the profile is on
     reads_if: tuple[tuple[str, tuple[str, str]], ...] = ()
 
@@ -64,7 +65,7 @@ _FEATURES = ("data", "train")
 CHAPTERS = {c.stem: c for c in [
     Chapter("00_data", (), ("data", "figures"), ()),
     Chapter("01_toy_clusters", ("toy",), ("toy",), ("clorg.analysis.toy",), uses_data=False),
-    Chapter("02_train", ("training",), _FEATURES, ("clorg.train.loop",), "all"),
+    Chapter("02_train", ("training",), _FEATURES, ("clorg.train.loop",), "all", trains=True),
     Chapter("03_embeddings", ("embeddings",), _FEATURES + ("embeddings",),
             ("clorg.features", "clorg.analysis.heads", "clorg.analysis.metrics"), "main"),
     Chapter("04_metrics", ("geometry",), _FEATURES + ("metrics",), ("clorg.features", "clorg.analysis.geometry"), "main"),
@@ -163,15 +164,17 @@ def install_committed(cfg: dict, data) -> list:
     return written
 
 
-def computes_from_weights(cfg: dict, stem: str) -> bool:
+def computes_from_weights(cfg: dict, data, stem: str) -> bool:
     """Whether chapter ``stem`` can be computed without training, from the final weights of the profile's
     runs committed in weights/<profile>/ (a GPU profile's, brought back from a GPU job): one that reads the
-    runs' final encoders, not the snapshots along them (07) nor the training itself (02)."""
+    runs' final encoders, not the snapshots along them (07) nor the training itself (02), and whose every
+    run has its weights there (not those of other settings: a warm start set but not yet trained)."""
     chapter = CHAPTERS[stem]
-    if chapter.runs is None or chapter.snapshots or "clorg.train.loop" in chapter.code:
+    if chapter.runs is None or chapter.snapshots or chapter.trains or data is None:
         return False
     weights = bundle.weights_root() / cfg["profile"]["name"]
-    return any(bundle.shards_of(weights, bundle.bundle_name(s)) for s in all_runs(cfg))
+    return all(bundle.committed_run(weights, bundle.bundle_name(s)) == locate(cfg, s, data)[1].name
+               for s in _specs(cfg, chapter.runs))
 
 
 def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) -> dict:
@@ -318,7 +321,7 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
     fix = "`make book FRESH=1`" if can_compute(cfg) else \
         f"`make {cfg['profile']['name']} FRESH=1` on a machine with a GPU"
     # a GPU profile's chapter that reads only the final weights: a CPU recomputes it from the committed ones
-    recompute = fix if can_compute(cfg) or not computes_from_weights(cfg, stem) else \
+    recompute = fix if can_compute(cfg) or not computes_from_weights(cfg, data, stem) else \
         f"`{command(chapter.produces[0], cfg)} --allow-cpu` (on this machine's CPU, from the committed weights) or {fix}"
     out = []
     for name in chapter.produces:

@@ -29,7 +29,7 @@ OPTIONAL_POSITIVE_INT = Rule("a positive integer or null (= all)", lambda v: v i
 # a folder, or a folder pinned to one state of its weights (clorg.train.runs.pin_warm_start: 16 hex digits)
 WEIGHTS_FOLDER = Rule("null, a folder such as weights/gpu10, or one pinned as weights/gpu10@<16 hex digits>",
                       lambda v: v is None or (isinstance(v, str)
-                                              and re.fullmatch(r"[^@]+(@[0-9a-f]{16})?", v) is not None))
+                                              and re.fullmatch(r"[^@\s]+(@[0-9a-f]{16})?", v) is not None))
 
 def _datasets(v):
     # a name or a list of names in order of preference; the names are checked by clorg.data

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import torch
@@ -228,6 +229,15 @@ def round_final(result) -> None:
     state = checkpoint.load(path)
     state["encoder"] = {k: _travel_dtype(k, v).to(v.dtype) for k, v in state["encoder"].items()}
     checkpoint.save(state, path)
+
+
+def committed_run(folder: Path, name: str) -> str | None:
+    """The run whose bundle ``name`` is in ``folder``, as its ``<name>.json`` (:func:`describe`) says, without
+    reading the shards; None when there are no shards or no readable description."""
+    try:
+        return json.loads((folder / f"{name}.json").read_text())["run"] if shards_of(folder, name) else None
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def describe(folder: Path, name: str) -> dict:

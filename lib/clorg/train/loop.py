@@ -52,6 +52,8 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
         raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
     if runs.RunFolder(folder).is_finished() and not force:
         return finished(folder, run_cfg)
+    if run_cfg.get("warm_start") and (force or not runs.RunFolder(folder).last_checkpoint.is_file()):
+        runs.check_warm_start(run_cfg["warm_start"])  # before any folder is written
     device = torch.device(device) if device is not None else default_device()
     if world > 1:  # one torchrun job: its ranks train together and need no lock among themselves
         if force:
@@ -211,13 +213,6 @@ def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference).
     Returns what the run continues: ``{"run", "epochs_before", "jobs_before"}``."""
     start = run_cfg["warm_start"]
-    now = runs.weights_sha256(paths.ROOT / start["weights"])
-    if now != start["sha256"]:  # a pinned start whose weights a later job's have replaced
-        raise ValueError(f"train.warm_start: {start['weights']}/ no longer holds the weights this run starts from "
-                         f"(checksum {start['sha256']}; the folder's now: {now}): a later job's replaced them. "
-                         f"To train this run again, restore them (git log -- {start['weights']}, then git "
-                         f"checkout <commit> -- {start['weights']}); to continue from the present ones, set "
-                         f"train.warm_start: {start['weights']} (unpinned)")
     meta, tensors = bundle.read(paths.ROOT / start["weights"], bundle.name_of(run_cfg))
     method.encoder.load_state_dict(bundle.encoder_state(tensors))
     head = bundle.head_state(tensors, run_cfg["method"])

@@ -197,6 +197,7 @@ def warm_start_of(weights: str, name: str) -> dict:
     which still resolves once the folder holds the new weights. ``name`` (:func:`bundle_name`) must have
     shards there unless the weights are pinned."""
     folder, _, pinned = weights.partition("@")
+    folder = folder.removeprefix("./").rstrip("/")  # one spelling, one run name
     if pinned:
         return {"weights": folder, "sha256": pinned}
     if not shard_files(paths.ROOT / folder, name):
@@ -217,7 +218,25 @@ def weights_sha256(folder: Path) -> str:
 def pin_warm_start(weights: str) -> str:
     """``train.warm_start`` pinned to the folder's present weights, ``weights/gpu10@<checksum>``: the value a
     profile keeps for the runs a job trains from them (already pinned: returned as it is)."""
-    return weights if "@" in weights else f"{weights}@{weights_sha256(paths.ROOT / weights)}"
+    if "@" in weights:
+        return weights
+    start = warm_start_of(weights, "*")  # refuses a folder without shards
+    return f"{start['weights']}@{start['sha256']}"
+
+
+def check_warm_start(start: dict) -> None:
+    """Refuse to train from ``start`` (a run configuration's ``warm_start``) when its folder no longer holds
+    the weights it names: a pinned start whose weights a later job's have replaced (an unpinned one always
+    names the present weights). The message says how to get them back, or how to continue from the present
+    ones instead."""
+    now = weights_sha256(paths.ROOT / start["weights"])
+    if now != start["sha256"]:
+        w = start["weights"]
+        raise ValueError(f"train.warm_start: {w}/ no longer holds the weights these runs start from (checksum "
+                         f"{start['sha256']}; the folder's now: {now}): a later job's replaced them. To train "
+                         f"them again, restore them: `git log --oneline -- {w}` lists the imports; then `git "
+                         f"restore --source=<the commit before the later import> -- {w}`. To continue from the "
+                         f"present weights instead, set train.warm_start: {w} (unpinned)")
 
 
 def shard_files(folder: Path, name: str = "*") -> list[Path]:
