@@ -177,6 +177,28 @@ def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch
     assert warnings(cfg, data, "01_toy_clusters") == []
 
 
+def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_count(scratch):
+    """Runs trained here from their initialisation: nothing to say. Runs whose weights came from GPU jobs:
+    chapter 02 names the jobs and the epochs in all; chapter 07 says that a warm-started run's snapshots
+    count epochs from its start, epoch 0 staying the random initialisation."""
+    cfg, data = _cfg(), FakeData()
+    folders = _fake_runs(cfg, data)
+    assert chapters.training_origin(cfg, data) == "" and chapters.warm_start_epochs(cfg, data) == ""
+    for folder in folders:
+        record = json.loads((folder / "record.json").read_text())
+        (folder / "record.json").write_text(json.dumps({**record, "jobs": 2, "epochs_before": 76, "weights":
+                                                        "weights/smoke/x.* (bfloat16)", "device": "cuda"}))
+    origin = chapters.training_origin(cfg, data)
+    assert origin.startswith("**Where these runs were trained.**")
+    assert all(f"`{f.name}`: 2 GPU job(s), " in origin and "weights weights/smoke/x.*" in origin for f in folders)
+    epochs = chapters.warm_start_epochs(cfg, data)
+    followed = [f for f in folders if f.name.startswith("resnet18-moco_queue")]
+    assert followed and epochs.startswith("**Epochs of a warm start.**")
+    assert all(f"- `{f.name}` continued from the weights of 1 earlier job(s), 76 epochs: its epoch e here is "
+               f"epoch 76 + e of its training in all." in epochs for f in followed)
+    assert not any(f.name in epochs for f in folders if f not in followed)  # chapter 07 follows CL runs only
+
+
 def test_warnings_name_runs_retrained_since_a_result(scratch):
     cfg, data = _cfg(), FakeData()
     folders = _fake_runs(cfg, data)

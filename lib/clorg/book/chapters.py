@@ -424,6 +424,29 @@ def show_training_origin(cfg: dict, data) -> None:
         _show_markdown(text)
 
 
+def warm_start_epochs(cfg: dict, data) -> str:
+    """Markdown for the dynamics chapter: how to read the epochs of a followed run that continued from
+    earlier jobs' weights (``train.warm_start``); empty when none did."""
+    lines = []
+    for r in local_runs(cfg, data, "followed") or []:
+        before = r.record.get("epochs_before", 0)
+        if before:
+            lines.append(f"- `{r.folder.name}` continued from the weights of {r.record.get('jobs', 2) - 1} earlier "
+                         f"job(s), {before} epochs: its epoch e here is epoch {before} + e of its training in all.")
+    if not lines:
+        return ""
+    return ("**Epochs of a warm start.** The snapshots count epochs from the warm start, and epoch 0 stays the "
+            "seeded random initialisation (the reference of RLD's rise), not the weights the run started from:\n\n"
+            + "\n".join(lines))
+
+
+def show_warm_start_epochs(cfg: dict, data) -> None:
+    """Show :func:`warm_start_epochs` on the page (nothing for runs trained from their initialisation)."""
+    text = warm_start_epochs(cfg, data)
+    if text:
+        _show_markdown(text)
+
+
 def _neighbour_queries(labels, count: int, seed: int) -> np.ndarray:
     """``count`` training images of distinct classes (as far as there are classes), drawn with ``seed``."""
     rng = np.random.default_rng(seed)
