@@ -175,6 +175,24 @@ def test_graph_records_compare_dense_with_top_k():
     assert R.parameters(small, metric=R.head_metric("gcn", R.TEST)) == [5, 10]
 
 
+def test_graph_records_take_the_dense_gcn_from_the_classifier_heads_and_fit_only_the_top_k(monkeypatch):
+    """Chapter 06 fits the dense graph's GCN at T = 0.1 among its heads: the graph comparison takes those
+    records (the very numbers it would fit: same graph, seeds and splits) and fits only the top-k graphs."""
+    f, other = _features(noise=0.3), _features(noise=0.3, method="supervised")
+    heads = {**HEADS, "temperatures": [0.1, 0.2]}
+    alone = classify.graph_records(f, heads, 0.1)
+    fitted = classify.classifier_records([other, f], heads)[0]
+    built = []
+    original = classify.GCNHead.graph
+    monkeypatch.setattr(classify.GCNHead, "graph", lambda self, nodes: built.append(self.k) or original(self, nodes))
+    assert classify.graph_records(f, heads, 0.1, fitted) == alone
+    assert built == [5, 10]  # the dense graph not built again
+    # heads at other temperatures, or of other features, are no dense fit of these: fitted here
+    built.clear()
+    assert classify.graph_records(f, heads, 0.1, R.select(fitted, parameter=0.2) + R.select(fitted, method="supervised")) == alone
+    assert built == [None, 5, 10]
+
+
 # ---------------------------------------------- summaries --------------------------------------------
 
 def _hand_made(identity):

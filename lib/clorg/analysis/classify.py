@@ -250,18 +250,31 @@ def paired_gain_interval(correct_a, correct_b, resamples: int, seed: int, level:
     return float(d.mean()), float(low), float(high)
 
 
-def graph_records(f, heads: dict, temperature: float) -> list[dict]:
+def graph_records(f, heads: dict, temperature: float, fitted: list[dict] | None = None) -> list[dict]:
     """The GCN at ``temperature`` on the dense graph and on each top-k graph of
     ``heads.graph_ks_compared``, same features, both protocols: what the top-k approximation costs.
     The record parameter is the graph ("dense" or k). The dense graph is skipped (with no record) when
-    the nodes exceed ``heads.dense_max_nodes``."""
+    the nodes exceed ``heads.dense_max_nodes``.
+
+    ``fitted``: the records of :func:`classifier_records` with these heads' settings. Where they hold the
+    GCN of ``f`` at ``temperature``, it was fitted on this dense graph with these seeds and splits: its
+    records are taken, not fitted again (at 60,000 nodes, 6 of chapter 06's 58 minutes on two cores)."""
     seeds, device = tuple(range(heads["seeds"])), str(default_device())
     nodes = _Nodes(f)
     graphs = ([None] if nodes.n <= heads["dense_max_nodes"] else []) + list(heads["graph_ks_compared"])
     out = []
     for k in tqdm(graphs, desc=f"GCN graphs (T={temperature:g})", unit="graph"):
-        out += _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device)[0]
+        fitted_here = _dense_gcn_records(f, temperature, fitted or []) if k is None else []
+        out += fitted_here or _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device)[0]
     return out
+
+
+def _dense_gcn_records(f, temperature: float, records: list[dict]) -> list[dict]:
+    """The GCN's records of ``f`` at ``temperature`` among the classifier chapter's ``records`` (fitted on
+    the dense graph wherever :func:`graph_records` draws one), their parameter the graph's name."""
+    gcn = {R.head_metric("gcn", q) for q in (R.TEST, R.VALIDATION, R.AUTHORS, R.PARAMETERS, R.STEPS, R.CAP_HIT)}
+    return [{**r, "parameter": graph_name(None)} for r in R.select(records, parameter=temperature, **f.identity)
+            if r["metric"] in gcn]
 
 
 def summary(records: list[dict], head: str, parameter=None, **identity) -> dict:

@@ -517,12 +517,12 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
     beside top-k graphs on the followed encoder's first contrastive features (at the authors' T = 0.1)."""
     heads = cfg["heads"]
 
-    def graphs():
+    def graphs():  # the dense graph's GCN is one of the heads' (main): taken from them, not fitted again
         features = profile_features(cfg, data)
         enc = D.followed_encoder(cfg["train"]["encoders"])
         cl = [m for m in cfg["train"]["methods"] if m in CONTRASTIVE_METHODS]
         f = find(features, encoder=enc, method=cl[0]) if cl else find(features, encoder=enc, epoch=0)
-        return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE),
+        return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE, main["records"]),
                 "features": f.identity}
 
     def fit_heads(parts):  # head by head: a cut-off computation (a GPU job's timeout) resumes after the last
