@@ -177,6 +177,22 @@ def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch
     assert warnings(cfg, data, "01_toy_clusters") == []
 
 
+def test_a_result_computed_here_is_known_from_its_hardware_and_its_parts(scratch):
+    """Chapter 06's graph comparison takes the dense GCN from the heads only where this machine fitted them
+    all: a dense graph's dtype ("auto") is the machine's."""
+    cfg, data = _cfg(), FakeData()
+    _store(cfg, data, "classifiers", {"records": []})
+    assert chapters.computed_here(cfg, data, "classifiers")
+    path = store.results_dir(cfg["profile"]["name"]) / "classifiers.json"
+    stored = json.loads(path.read_text())
+    stored["meta"]["parts"] = {"count": 2, "resumed": 1, "hardware": ["an H200 job", stored["meta"]["hardware"]]}
+    path.write_text(json.dumps(stored))
+    assert not chapters.computed_here(cfg, data, "classifiers")  # resumed after a part fitted elsewhere
+    stored["meta"].update(parts={"count": 2, "resumed": 0, "hardware": ["an H200 job"]}, hardware="an H200 job")
+    path.write_text(json.dumps(stored))
+    assert not chapters.computed_here(cfg, data, "classifiers")
+
+
 def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_count(scratch):
     """Runs trained here from their initialisation: nothing to say. Runs whose weights came from GPU jobs:
     chapter 02 names the jobs and the epochs in all; chapter 07 says that a warm-started run's snapshots
@@ -194,7 +210,7 @@ def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_coun
     epochs = chapters.warm_start_epochs(cfg, data)
     followed = [f for f in folders if f.name.startswith("resnet18-moco_queue")]
     assert followed and epochs.startswith("**Epochs of a warm start.**")
-    assert all(f"- `{f.name}` continued from the weights of 1 earlier job(s), 76 epochs: its epoch e here is "
+    assert all(f"- `{f.name}` continued from the weights of 1 earlier job(s), 76 epochs: its epoch e ≥ 1 here is "
                f"epoch 76 + e of its training in all." in epochs for f in followed)
     assert not any(f.name in epochs for f in folders if f not in followed)  # chapter 07 follows CL runs only
 

@@ -28,7 +28,7 @@ from ..analysis.augment_mc import identical_views
 from ..analysis.near_duplicates import cross_class_report
 from ..analysis.toy import chapter_result as toy_result, toy_panels, toy_titles
 from ..analysis.tsne import map_purity_records, tsne_grid
-from ..core import code, paper, paths, variants
+from ..core import code, paper, paths, provenance, variants
 from ..core.devices import default_device, gpu_policy_allows
 from ..core.config import CONTRASTIVE_METHODS, RunSpec, all_runs, kind_of, load_profile, main_runs
 from ..data import choose_profile_dataset
@@ -314,6 +314,13 @@ def status(cfg: dict, data, name: str) -> store.Status:
                         suffix="npz" if name in chapter.arrays else "json")
 
 
+def computed_here(cfg: dict, data, name: str) -> bool:
+    """Whether the stored result ``name``, and every part of it an interrupted computation saved, was
+    computed on this machine (:func:`clorg.core.provenance.describe_hardware`)."""
+    meta = status(cfg, data, name).entry["meta"]
+    return {meta.get("hardware"), *(meta.get("parts") or {}).get("hardware", [])} == {provenance.describe_hardware()}
+
+
 def warnings(cfg: dict, data, stem: str) -> list[str]:
     """What a reader of chapter ``stem`` must know about its numbers' age: results computed by older code
     or from since-retrained runs, runs trained by older training code, runs stopped early by a deadline."""
@@ -432,7 +439,7 @@ def warm_start_epochs(cfg: dict, data) -> str:
         before = r.record.get("epochs_before", 0)
         if before:
             lines.append(f"- `{r.folder.name}` continued from the weights of {r.record.get('jobs', 2) - 1} earlier "
-                         f"job(s), {before} epochs: its epoch e here is epoch {before} + e of its training in all.")
+                         f"job(s), {before} epochs: its epoch e ≥ 1 here is epoch {before} + e of its training in all.")
     if not lines:
         return ""
     return ("**Epochs of a warm start.** The snapshots count epochs from the warm start, and epoch 0 stays the "
@@ -517,12 +524,16 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
     beside top-k graphs on the followed encoder's first contrastive features (at the authors' T = 0.1)."""
     heads = cfg["heads"]
 
-    def graphs():  # the dense graph's GCN is one of the heads' (main): taken from them, not fitted again
+    def graphs():
         features = profile_features(cfg, data)
         enc = D.followed_encoder(cfg["train"]["encoders"])
         cl = [m for m in cfg["train"]["methods"] if m in CONTRASTIVE_METHODS]
         f = find(features, encoder=enc, method=cl[0]) if cl else find(features, encoder=enc, epoch=0)
-        return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE, main["records"]),
+        # the dense graph's GCN is one of the heads': taken from them where this machine fitted them all (the
+        # dense graph's dtype, "auto", is the machine's: a GPU job's heads beside this CPU's top-k graphs
+        # would set two roundings side by side)
+        fitted = main["records"] if computed_here(cfg, data, "classifiers") else None
+        return {"records": C.graph_records(f, heads, paper.HEADS_VIT_GCN_TEMPERATURE, fitted),
                 "features": f.identity}
 
     def fit_heads(parts):  # head by head: a cut-off computation (a GPU job's timeout) resumes after the last
