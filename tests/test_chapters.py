@@ -207,6 +207,9 @@ def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_coun
     origin = chapters.training_origin(cfg, data)
     assert origin.startswith("**Where these runs were trained.**")
     assert all(f"`{f.name}`: 2 GPU job(s), " in origin and "weights weights/smoke/x.*" in origin for f in folders)
+    record = json.loads((folders[0] / "record.json").read_text())  # a warm start trained on this machine
+    (folders[0] / "record.json").write_text(json.dumps({k: v for k, v in record.items() if k != "weights"}))
+    assert f"`{folders[0].name}`: 2 job(s), the last one here, " in chapters.training_origin(cfg, data)
     epochs = chapters.warm_start_epochs(cfg, data)
     followed = [f for f in folders if f.name.startswith("resnet18-moco_queue")]
     assert followed and epochs.startswith("**Epochs of a warm start.**")

@@ -415,13 +415,14 @@ def training_origin(cfg: dict, data) -> str:
         if not rec.get("weights") and rec.get("jobs", 1) == 1:
             continue
         total = rec.get("epochs_before", 0) + r.final_epoch
-        lines.append(f"- `{r.folder.name}`: {rec.get('jobs', 1)} GPU job(s), {total} epochs in all "
+        jobs = "GPU job(s)" if rec.get("weights") else "job(s), the last one here"  # a warm start trained here
+        lines.append(f"- `{r.folder.name}`: {rec.get('jobs', 1)} {jobs}, {total} epochs in all "
                      f"({r.final_epoch} in the last), on {rec.get('hardware', {}).get('gpu') or rec.get('device')}; "
                      f"weights {rec.get('weights', 'trained here')}")
     if not lines:
         return ""
-    return "**Where these runs were trained.** Their weights came back from GPU jobs and are committed:\n\n" + \
-        "\n".join(lines)
+    return ("**Where these runs were trained.** In GPU jobs whose weights came back and are committed, or "
+            "continuing from such weights:\n\n" + "\n".join(lines))
 
 
 def show_training_origin(cfg: dict, data) -> None:
