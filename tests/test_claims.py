@@ -65,6 +65,16 @@ def test_claim1_without_the_supervised_numbers_is_inconclusive():
     assert j["verdict"] == INCONCLUSIVE and j["absent"] == ["D(SL)", "D(CL) − D(SL)"]
 
 
+def test_claim1_drop_is_one_statistic_for_the_verdict_and_the_dynamics_path():
+    from clorg.core.criteria import chi_drop
+
+    assert chi_drop(0.8, 0.6) == pytest.approx(0.25)
+    assert chi_drop(None, 0.6) is None and chi_drop(0.8, None) is None
+    assert chi_drop(0.0, 0.0) is None  # undefined, not a drop of 0 or a division error
+    j = judge_claim1(_c1(chi1_cl=0.0, chik_cl=0.0))
+    assert j["verdict"] == INCONCLUSIVE and "D(CL)" in j["absent"]
+
+
 # ================================================ claim 2 ================================================
 
 

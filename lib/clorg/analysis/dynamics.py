@@ -133,8 +133,7 @@ def toward_regime(records: list[dict], run: dict, ch_supervised: float | None = 
     start = rld.get(0)
     out = []
     for epoch in sorted(knn):
-        drop = (1 - chik[epoch] / chi1[epoch] if epoch in chi1 and epoch in chik and max(ks) > 1 and chi1[epoch]
-                else None)
+        drop = criteria.chi_drop(chi1.get(epoch), chik.get(epoch)) if ks and max(ks) > 1 else None
         gain = rld[epoch] - start if epoch in rld and start is not None else None
         ratio = ch_supervised / ch[epoch] if ch_supervised is not None and ch.get(epoch) else None
         out.append({"epoch": epoch, "knn": knn[epoch], "chi_drop": drop, "rld_gain": gain, "ch_ratio": ratio})

@@ -81,19 +81,14 @@ def _scaled(factor, x):
 # ============================================== the claims ==============================================
 
 
-def chi_drop(chi1, chik):
-    """Claim 1's relative drop D = 1 - CHI(k_max) / CHI(1); None when absent or CHI(1) is 0."""
-    return None if _missing(chi1, chik) or chi1 == 0 else 1 - chik / chi1
-
-
 def judge_claim1(n: dict) -> dict:
     """CHI falls with k for CL and not for SL: D(CL) >= 0.20, D(SL) <= 0.05, D(CL) - D(SL) >= 0.15.
     ``n``: chi1_cl, chik_cl, chi1_sl, chik_sl, chi1_ri, chik_ri (CHI(1) and CHI(k_max)), k_max."""
-    d_cl, d_sl = chi_drop(n.get("chi1_cl"), n.get("chik_cl")), chi_drop(n.get("chi1_sl"), n.get("chik_sl"))
+    d_cl, d_sl = K.chi_drop(n.get("chi1_cl"), n.get("chik_cl")), K.chi_drop(n.get("chi1_sl"), n.get("chik_sl"))
     conds = [condition("D(CL)", d_cl, ">=", K.CHI_DROP_CL_MIN),
              condition("D(SL)", d_sl, "<=", K.CHI_DROP_SL_MAX),
              condition("D(CL) − D(SL)", _difference(d_cl, d_sl), ">=", K.CHI_DROP_GAP_MIN)]
-    beside = [quantity("D(RI)", chi_drop(n.get("chi1_ri"), n.get("chik_ri"))), quantity("k_max", n.get("k_max"), ",d")]
+    beside = [quantity("D(RI)", K.chi_drop(n.get("chi1_ri"), n.get("chik_ri"))), quantity("k_max", n.get("k_max"), ",d")]
     return _judgement(all_hold(conds), conds, beside)
 
 

@@ -19,7 +19,6 @@ from ..analysis.tsne import map_labels
 from ..core import criteria, paper
 from ..data import Dataset
 from ..features import label
-from . import claims
 from . import evidence as E
 
 PAGE_WIDTH = 9.5   # inches: ~90 % of the book's text column (1,012 px in a 1,280-px window) at the DPI below
@@ -251,7 +250,7 @@ def _regime_panels() -> list[tuple]:
     a = E.authors()
     one, three, two = a["1"], a["3"], a["2"]
     variant = "the authors' ViT (a CIFAR-10 variant: indicative only)"  # their dynamics run (paper.VARIANT_CAVEAT)
-    return [("chi_drop", "claim 1: D = 1 − CHI(k_max) / CHI(1)", claims.chi_drop(one["chi1_cl"], one["chik_cl"]),
+    return [("chi_drop", "claim 1: D = 1 − CHI(k_max) / CHI(1)", criteria.chi_drop(one["chi1_cl"], one["chik_cl"]),
              "the authors' ViT",
              criteria.CHI_DROP_CL_MIN, False),
             ("rld_gain", "claim 3: RLD(0.1) − its epoch-0 value", three["rld_local_cl"] - three["rld_local_ri"],

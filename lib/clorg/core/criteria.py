@@ -95,6 +95,12 @@ def claim1_k_max(class_size: int) -> int:
     return max(1, int(math.floor(CHI_K_MAX_SHARE * class_size + 0.5)))
 
 
+def chi_drop(chi1, chik):
+    """Claim 1's relative drop D = 1 - CHI(k_max) / CHI(1); None when either is absent or CHI(1) is 0.
+    Defined here, once, for the claim's verdict and for the dynamics' path toward the regime alike."""
+    return None if chi1 is None or chik is None or chi1 == 0 else 1 - chik / chi1
+
+
 # ====================================== tolerances of SPEC section 6 ======================================
 # Not criteria of a claim: how near one of our numbers must lie to the authors' saved number of SPEC
 # section 6 for the report's numbers table to call it reproduced (on comparable settings only).
