@@ -193,13 +193,15 @@ def test_a_result_computed_here_is_known_from_its_hardware_and_its_parts(scratch
     assert not chapters.computed_here(cfg, data, "classifiers")
 
 
-def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_count(scratch):
+def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_count(scratch, capsys):
     """Runs trained here from their initialisation: nothing to say. Runs whose weights came from GPU jobs:
     chapter 02 names the jobs and the epochs in all; chapter 07 says that a warm-started run's snapshots
     count epochs from its start, epoch 0 staying the random initialisation."""
     cfg, data = _cfg(), FakeData()
     folders = _fake_runs(cfg, data)
     assert chapters.training_origin(cfg, data) == "" and chapters.warm_start_epochs(cfg, data) == ""
+    chapters.show_markdown(chapters.training_origin(cfg, data))  # the notebook's call: an empty note shows nothing
+    assert capsys.readouterr().out == ""
     for folder in folders:
         record = json.loads((folder / "record.json").read_text())
         (folder / "record.json").write_text(json.dumps({**record, "jobs": 2, "epochs_before": 76, "weights":
@@ -207,6 +209,8 @@ def test_the_pages_say_where_runs_were_trained_and_how_a_warm_starts_epochs_coun
     origin = chapters.training_origin(cfg, data)
     assert origin.startswith("**Where these runs were trained.**")
     assert all(f"`{f.name}`: 2 GPU job(s), " in origin and "weights weights/smoke/x.*" in origin for f in folders)
+    chapters.show_markdown(origin)  # headless (no IPython kernel): printed
+    assert capsys.readouterr().out == origin + "\n"
     record = json.loads((folders[0] / "record.json").read_text())  # a warm start trained on this machine
     (folders[0] / "record.json").write_text(json.dumps({k: v for k, v in record.items() if k != "weights"}))
     assert f"`{folders[0].name}`: 2 job(s), the last one here, " in chapters.training_origin(cfg, data)

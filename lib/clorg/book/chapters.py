@@ -183,12 +183,15 @@ def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) ->
     variants.write_record(cfg)
     print(describe_profile(cfg))
     if chapter is not None:
-        _show_markdown(parameters_box(cfg, chapter))
+        show_markdown(parameters_box(cfg, chapter))
     return cfg
 
 
-def _show_markdown(text: str) -> None:
-    """Markdown rendered on the page in a notebook; printed elsewhere (the headless run)."""
+def show_markdown(text: str) -> None:
+    """Markdown rendered on the page in a notebook, printed elsewhere (the headless run); nothing at all for
+    empty text (a note that does not apply to this profile, e.g. :func:`training_origin`)."""
+    if not text:
+        return
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
@@ -425,13 +428,6 @@ def training_origin(cfg: dict, data) -> str:
             "continuing from such weights:\n\n" + "\n".join(lines))
 
 
-def show_training_origin(cfg: dict, data) -> None:
-    """Show :func:`training_origin` on the page (nothing for runs trained here)."""
-    text = training_origin(cfg, data)
-    if text:
-        _show_markdown(text)
-
-
 def warm_start_epochs(cfg: dict, data) -> str:
     """Markdown for the dynamics chapter: how to read the epochs of a followed run that continued from
     earlier jobs' weights (``train.warm_start``); empty when none did."""
@@ -446,13 +442,6 @@ def warm_start_epochs(cfg: dict, data) -> str:
     return ("**Epochs of a warm start.** The snapshots count epochs from the warm start, and epoch 0 stays the "
             "seeded random initialisation (the reference of RLD's rise), not the weights the run started from:\n\n"
             + "\n".join(lines))
-
-
-def show_warm_start_epochs(cfg: dict, data) -> None:
-    """Show :func:`warm_start_epochs` on the page (nothing for runs trained from their initialisation)."""
-    text = warm_start_epochs(cfg, data)
-    if text:
-        _show_markdown(text)
 
 
 def _neighbour_queries(labels, count: int, seed: int) -> np.ndarray:
