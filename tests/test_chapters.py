@@ -164,8 +164,15 @@ def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch
     runs = chapters.local_runs(cfg, data, "main")
     assert [r.folder for r in runs] == folders and all(r.stale_files == ["clorg/train/loop.py"] for r in runs)
     found = warnings(cfg, data, "04_metrics")
-    assert found == [f"Run `{f.name}` was trained by older code: these files changed since: clorg/train/loop.py. "
-                     f"Its numbers are shown as they are; `make book FRESH=1` retrains it." for f in folders]
+    assert len(folders) > 1 and found == [  # trained by the same older code: one line names them all
+        f"Runs {', '.join(f'`{f.name}`' for f in folders)} were trained by older code: these files changed since: "
+        f"clorg/train/loop.py. Their numbers are shown as they are; `make book FRESH=1` retrains them."]
+    record = json.loads((folders[0] / "record.json").read_text())  # older still: its own line
+    (folders[0] / "record.json").write_text(json.dumps({**record, "code": {**record["code"], "sha256": "0" * 16,
+                                                                            "files": {}}}))
+    found = warnings(cfg, data, "04_metrics")
+    assert len(found) == 2 and found[0].startswith(f"Run `{folders[0].name}` was trained by older code: ")
+    assert found[0].endswith("`make book FRESH=1` retrains it.") and folders[0].name not in found[1]
     # a run stopped by a deadline
     (folders[0] / "record.json").write_text(json.dumps(
         {"finished": False, "stopped_early": "deadline reached", "epochs_done": 1, "code": run_files.training_code()}))

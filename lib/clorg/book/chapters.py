@@ -350,8 +350,16 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
                 changed = code.changed_files((state or {}).get("code"), run_files.training_code())
                 if changed and folder not in dict(stale):
                     stale.append((folder, changed))
-    out += [f"Run `{folder}` was trained by older code: these files changed since: {', '.join(files)}. "
-            f"Its numbers are shown as they are; {fix} retrains it." for folder, files in stale]
+    # runs trained by the same older code (one GPU job's runs, say) share one line: the page names the files once
+    by_code: dict[tuple, list[str]] = {}
+    for folder, files in stale:
+        by_code.setdefault(tuple(files), []).append(folder)
+    for files, folders in by_code.items():
+        names = ", ".join(f"`{f}`" for f in folders)
+        one = len(folders) == 1
+        out.append(f"{'Run' if one else 'Runs'} {names} {'was' if one else 'were'} trained by older code: these "
+                   f"files changed since: {', '.join(files)}. {'Its' if one else 'Their'} numbers are shown as they "
+                   f"are; {fix} retrains {'it' if one else 'them'}.")
     out += [f"Run `{folder}` stopped early ({why}): its numbers are those of its last epoch."
             for folder, why in early]
     return out
