@@ -408,6 +408,7 @@ def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(res
     assert runs and all(r["epochs_done"] == 1 and r["epochs"] == 3 for r in runs)
     assert all(r["stopped_early"] == "deadline: stopped after epoch 1 of 3" for r in runs)
     assert (stored.parent / "summary.json").is_file() and "02_train: done" in capsys.readouterr().out
+    assert json.loads((stored.parent / "summary.json").read_text())["build_seconds"] is None  # one chapter, no build
 
 
 def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():

@@ -74,7 +74,8 @@ def main(argv=None) -> int:
         compute(cfg, data, args.fresh)
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
-    built = summary.build(report.collect(cfg, data), cfg, data, time.time() - started)
+    # the build's time only when this command computed the whole book: --only's minutes are not a build's
+    built = summary.build(report.collect(cfg, data), cfg, data, None if args.only else time.time() - started)
     path = summary.write(cfg, built)
     _say(f"[{time.time() - started:6.0f} s] summary: {path}")
     _say("\n| step | seconds |\n|---|---:|\n" + "\n".join(f"| {s} | {t:.1f} |" for s, t in times)
