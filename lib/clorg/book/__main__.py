@@ -38,7 +38,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", action="store_true", help="recompute every result and retrain every run")
     ap.add_argument("--budget", type=float, help="seconds the whole command may take")
     ap.add_argument("--train-budget", type=float, help="seconds training may take (default: half of --budget)")
-    ap.add_argument("--allow-cpu", action="store_true", help="compute a GPU profile on the CPU (reduced sizes)")
+    ap.add_argument("--allow-cpu", action="store_true",
+                    help="compute a GPU profile on the CPU: from its committed weights at full size (hours on two "
+                         "cores), or trained at a size given by --override")
     args = ap.parse_args(argv)
     started = time.time()
     if args.allow_cpu:
