@@ -88,7 +88,8 @@ def judge_claim1(n: dict) -> dict:
     conds = [condition("D(CL)", d_cl, ">=", K.CHI_DROP_CL_MIN),
              condition("D(SL)", d_sl, "<=", K.CHI_DROP_SL_MAX),
              condition("D(CL) − D(SL)", _difference(d_cl, d_sl), ">=", K.CHI_DROP_GAP_MIN)]
-    beside = [quantity("D(RI)", K.chi_drop(n.get("chi1_ri"), n.get("chik_ri"))), quantity("k_max", n.get("k_max"), ",d")]
+    beside = [quantity("D(RI)", K.chi_drop(n.get("chi1_ri"), n.get("chik_ri"))),
+              quantity("k_max", n.get("k_max"), ",d")]
     return _judgement(all_hold(conds), conds, beside)
 
 
