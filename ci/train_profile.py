@@ -10,7 +10,7 @@ each run is started as ``torchrun --standalone --nproc_per_node=<GPUs> -m clorg.
 process per GPU, the global batch split between them. Runs go to runs/<profile>/ (or $CLORG_RUNS).
 
 A profile with ``profile.needs_gpu: true`` (gpu10, paper) is refused on a machine without a GPU, with
-exit status 2, unless ``--allow-cpu`` is given (to exercise it at a reduced size through overrides).
+exit status 2, unless ``--allow-cpu`` is given (to train it here: at a reduced size only through overrides).
 The wall time of each run and the total are printed at the end. The first run that fails stops the
 script, with that run's exit status.
 """

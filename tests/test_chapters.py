@@ -411,6 +411,19 @@ def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(res
     assert json.loads((stored.parent / "summary.json").read_text())["build_seconds"] is None  # one chapter, no build
 
 
+def test_a_headless_run_that_skipped_chapters_stores_no_build_time(results_root, capsys):
+    """A budget spent before any chapter starts: every chapter is skipped (exit 3), the summary is still
+    written, and its build_seconds is null, not the seconds of a build that did not happen."""
+    from clorg.book.__main__ import main
+
+    assert main(["--profile", "smoke", *override_args(TINY_BOOK), "--budget", "0"]) == 3
+    assert "skipped, the budget of 0 s is spent" in capsys.readouterr().out
+    [summary_path] = results_root.glob("*/summary.json")
+    assert json.loads(summary_path.read_text())["build_seconds"] is None
+    assert main(["--profile", "smoke", "--budget", "-1"]) == 2
+    assert "--budget and --train-budget are seconds, at least 0" in capsys.readouterr().err
+
+
 def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
     """Chapter 07 fits heads only with dynamics.heads on: the heads section is part of its results'
     fingerprint then, and only then (a GPU job's dynamics, stored with it off, stay current)."""

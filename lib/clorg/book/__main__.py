@@ -39,9 +39,12 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, help="seconds the whole command may take")
     ap.add_argument("--train-budget", type=float, help="seconds training may take (default: half of --budget)")
     ap.add_argument("--allow-cpu", action="store_true",
-                    help="compute a GPU profile on the CPU: from its committed weights at full size (hours on two "
-                         "cores), or trained at a size given by --override")
+                    help="compute a GPU profile on the CPU: from its committed weights where they exist (full size: "
+                         "hours on two cores), else training it (at full size unless --override shrinks it)")
     args = ap.parse_args(argv)
+    if any(b is not None and b < 0 for b in (args.budget, args.train_budget)):
+        print("error: --budget and --train-budget are seconds, at least 0", file=sys.stderr)
+        return 2
     started = time.time()
     if args.allow_cpu:
         import os
@@ -59,7 +62,7 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: --only {unknown}: chapters that compute results are {list(chapters.COMPUTE)}", file=sys.stderr)
         return 2
-    deadline = started + args.budget if args.budget else None
+    deadline = started + args.budget if args.budget is not None else None  # --budget 0 is a budget, spent at once
     train_until = None
     if deadline:
         train_until = started + (args.train_budget if args.train_budget is not None else args.budget / 2)
@@ -76,8 +79,10 @@ def main(argv=None) -> int:
         compute(cfg, data, args.fresh)
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
-    # the build's time only when this command computed the whole book: --only's minutes are not a build's
-    built = summary.build(report.collect(cfg, data), cfg, data, None if args.only else time.time() - started)
+    # the build's time only when this command computed the whole book: --only's minutes are not a build's,
+    # nor those of a budget that skipped chapters
+    whole = not args.only and not skipped
+    built = summary.build(report.collect(cfg, data), cfg, data, time.time() - started if whole else None)
     path = summary.write(cfg, built)
     _say(f"[{time.time() - started:6.0f} s] summary: {path}")
     _say("\n| step | seconds |\n|---|---:|\n" + "\n".join(f"| {s} | {t:.1f} |" for s, t in times)
