@@ -319,3 +319,30 @@ def test_the_gpu_jobs_dynamics_are_of_the_gpu10_profile_as_it_is():
     assert stored["meta"]["fingerprint"]["config_sha256"] == wanted["config_sha256"], (
         "configs/gpu10.yaml's data, train or dynamics sections no longer match the GPU job's dynamics "
         "(results/gpu10/dynamics.json): they cannot be recomputed without a GPU")
+
+
+def test_the_commit_is_dirty_for_changed_code_not_for_changed_outputs(tmp_path, monkeypatch):
+    """A chapter that stores two results saves them one after another: the first, not yet committed, must not
+    mark the second as computed by uncommitted code. Changed code still does."""
+    import subprocess
+
+    from clorg.core import provenance
+
+    monkeypatch.delenv("CLORG_COMMIT", raising=False)
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("results/gpu10/a.json", "weights/gpu10/b.json", "lib/code.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    head = provenance.git_commit(tmp_path)
+    assert len(head) == 40 and not head.endswith("+dirty")
+    (tmp_path / "results/gpu10/a.json").write_text("2")
+    (tmp_path / "weights/gpu10/b.json").write_text("2")
+    assert provenance.git_commit(tmp_path) == head
+    (tmp_path / "lib/code.py").write_text("2")
+    assert provenance.git_commit(tmp_path) == head + "+dirty"

@@ -12,10 +12,16 @@ from .paths import ROOT
 _LIBRARIES = ("torch", "torchvision", "numpy", "scikit-learn", "openTSNE", "jupyter-book", "papermill")
 
 
+# What the project computes, not what computes it: a changed stored result or weights file beside the code
+# does not make the code "dirty" (a chapter that stores two results would otherwise mark its second one).
+OUTPUTS = ("results", "weights")
+
+
 def git_commit(repo: Path = ROOT) -> str:
-    """The commit hash, with ``+dirty`` when tracked files differ from it, or ``unknown`` outside git. On a
-    GPU machine, the commit ``$CLORG_COMMIT`` names (ci/device_run.sh sets it from the commit the tree was
-    sent from: the copy there has no .git, or a stale one)."""
+    """The commit hash, with ``+dirty`` when tracked files other than the stored outputs (:data:`OUTPUTS`)
+    differ from it, or ``unknown`` outside git. On a GPU machine, the commit ``$CLORG_COMMIT`` names
+    (ci/device_run.sh sets it from the commit the tree was sent from: the copy there has no .git, or a stale
+    one)."""
     import os
 
     if os.environ.get("CLORG_COMMIT"):  # the copy on a GPU machine may hold a stale .git, or none
@@ -23,7 +29,8 @@ def git_commit(repo: Path = ROOT) -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){d}" for d in OUTPUTS)], cwd=repo,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
