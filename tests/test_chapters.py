@@ -256,6 +256,13 @@ def test_warnings_about_runs_trained_elsewhere_come_from_the_stored_result(scrat
     assert warnings(cfg, data, "04_metrics") == [
         "Run `resnet18-moco_queue-abc` was trained by older code: these files changed since: clorg/train/loop.py. "
         "Its numbers are shown as they are; `make book FRESH=1` retrains it."]
+    # both trained by the same older code (one GPU job's runs): one line names them
+    elsewhere[1].record["code"] = _old_training_code()
+    store.cached(cfg, data, "geometry", lambda: {"records": []}, store.Source(chapter.reads, chapter.code, elsewhere),
+                 producer=producer("geometry"), command=command("geometry", cfg), recompute=True)
+    assert warnings(cfg, data, "04_metrics") == [
+        "Runs `resnet18-moco_queue-abc`, `resnet18-supervised-def` were trained by older code: these files changed "
+        "since: clorg/train/loop.py. Their numbers are shown as they are; `make book FRESH=1` retrains them."]
 
 
 # ========================================= the embeddings' kNN ========================================
