@@ -316,6 +316,11 @@ def test_toy_findings_state_what_the_scores_say():
               "blobs": {"rld": 0.79, "ch": 12500.0}}
     text = T.toy_findings(scores, titles)
     assert "lie within 0.09 of the blobs' 0.79; uniform noise has 0.00" in text  # 0.79 - 0.70
+    # the bound is rounded up: a gap of 0.0509 is not "within 0.05" (gpu10's lines against its blobs)
+    nearer = {**scores, "rings": {"rld": 0.78, "ch": 1.05}, "lines": {"rld": 0.7395, "ch": 0.4},
+              "tiny_clusters": {"rld": 0.76, "ch": 13.0}, "segments": {"rld": 0.77, "ch": 19000.0},
+              "blobs": {"rld": 0.7904, "ch": 12500.0}}
+    assert "lie within 0.06 of the blobs' 0.79" in T.toy_findings(nearer, titles)
     # segments above the blobs: the order is read from the numbers, whatever one expects
     assert text.endswith("(c) lines 0.4, (a) uniform 1, (b) rings 1.05, (d) tiny 13, (f) blobs 1.25e+04, "
                          "(e) segments 1.9e+04.")

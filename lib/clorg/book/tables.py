@@ -82,8 +82,9 @@ def toy_findings(scores: dict, titles: dict) -> str:
     titles). Nothing here is typed from an expectation."""
     local = [p for p in scores if p not in ("uniform", "blobs")]
     gap = max(abs(scores[p]["rld"] - scores["blobs"]["rld"]) for p in local)
+    bound = math.ceil(gap * 100 - 1e-9) / 100  # "within" a bound rounded up: 0.0509 is within 0.06, not 0.05
     order = sorted(scores, key=lambda p: scores[p]["ch"])
-    return (f"RLD (T = 0.05): the locally dense sets {', '.join(titles[p][:3] for p in local)} lie within {gap:.2f} of "
+    return (f"RLD (T = 0.05): the locally dense sets {', '.join(titles[p][:3] for p in local)} lie within {bound:.2f} of "
             f"the blobs' {scores['blobs']['rld']:.2f}; uniform noise has {scores['uniform']['rld']:.2f}.\n"
             f"CH, from lowest to highest: " + ", ".join(f"{titles[p]} {scores[p]['ch']:,.3g}" for p in order) + ".")
 
