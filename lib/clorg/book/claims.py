@@ -140,7 +140,7 @@ def judge_claim4(n: dict) -> dict:
               quantity("G under the authors' test-selected protocol", n.get("gain_authors_protocol"), "+.1%"),
               quantity("parameters, linear / GCN", n.get("parameter_ratio"), ".1f"), quantity("G on SL", gain_sl, "+.1%"),
               quantity("gain larger for CL than SL", None if _missing(gain, gain_sl) else gain > gain_sl, "yes/no"),
-              quantity("GCN temperature (chosen on validation)", n.get("temperature"), "g")]
+              quantity("GCN temperature (ours chosen on validation, the authors' on test)", n.get("temperature"), "g")]
     return _judgement(verdict, conds, beside)
 
 
