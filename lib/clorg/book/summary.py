@@ -16,7 +16,13 @@ from . import report, store
 def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
     """The machine-readable summary of a build (``results/<profile>/summary.json``): the encoders and
     their regime, and per claim the verdict, ``in_regime``, the deciding numbers, every sub-condition of
-    every comparison and the authors' numbers through the same test."""
+    every comparison and the authors' numbers through the same test.
+
+    ``seconds`` (stored as ``build_seconds``) has one meaning whoever writes it: the wall time of executing
+    every chapter once, as the writer measured it (``python -m clorg.book``: its own run; the notebooks: the
+    sum of each notebook's last execution, :func:`build_seconds`), or None from a writer that executed only
+    some chapters (``--only``, a spent budget, the GPU job). It is not what the stored results cost: a
+    chapter may reuse them (the report's provenance table gives each result's own compute time)."""
     def claim_id(cid):
         return int(cid) if cid.isdigit() else cid
 
