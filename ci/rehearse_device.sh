@@ -15,7 +15,9 @@
 #      the weights it started from, and the profile, set to the job's settings (the warm start pinned),
 #      still finds its runs: the book installs them from the new weights.
 #
-# Nothing of the real runs/, results/ or weights/ is touched.  ci/rehearse_device.sh [PYTHON]
+# Nothing of the real runs/, results/, weights/, build/ or _build/ is touched: every job, and the book, run in
+# copies of the tree (the tiny profile is named gpu10 too, so a book built here would replace the real one's
+# pages).  ci/rehearse_device.sh [PYTHON]
 # PYTHON defaults to .venv/bin/python (the device's own python3 is 3.12 with torch 2.11; what differs there
 # is checked within seconds by device_run.sh's first step).
 
@@ -111,9 +113,16 @@ export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS
 set_profile_train "$scratch/faulty/out/job.json"
 "$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml"
 t1=$(date +%s)
-CLORG_DATA=$ROOT/.device-data make book PROFILE="$scratch/gpu10.yaml" ALLOW_CPU=1
-echo "rendered the book from the committed weights in $(( $(date +%s) - t1 )) s: $ROOT/_build/html/index.html"
-"$PY" - "$ROOT/build/gpu10/execution.json" <<'EOF'
+# `make book PROFILE=... ALLOW_CPU=1`, its two steps, in a copy of the tree: its build/ and _build/ are the copy's.
+# The notebooks' kernels read the copy's package (PYTHONPATH), not the one the venv installed from this tree.
+render=$scratch/render/tree
+tree "$render"
+(cd "$render" && export CLORG_DATA=$ROOT/.device-data PYTHONPATH=$render/lib \
+    && "$PY" ci/execute_notebooks.py --profile "$scratch/gpu10.yaml" --allow-cpu \
+    && "$PY" ci/build_book.py --profile "$scratch/gpu10.yaml") \
+    || { echo "REHEARSAL FAILED: the book from the committed weights"; exit 1; }
+echo "rendered the book from the committed weights in $(( $(date +%s) - t1 )) s: $render/_build/html/index.html"
+"$PY" - "$render/build/gpu10/execution.json" <<'EOF'
 import json, sys
 nbs = json.load(open(sys.argv[1]))["notebooks"]
 bad = [n for n in nbs if n["outcome"] != "ok"]
