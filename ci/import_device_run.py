@@ -48,6 +48,23 @@ def finished_parts(arrived: list[str]) -> list[str]:
                   and store.parts_path(Path(), n.rsplit(".", 1)[0]).name not in names)
 
 
+def record_job(target: Path, job: dict) -> tuple[Path, bool]:
+    """Keep a job's record in the weights folder: ``job.json`` for the first job, ``job-<n>.json`` for the
+    n-th. The same job imported again (after setting the profile as the first import printed) is found by
+    its record and not counted twice. Returns the record's path and whether it is new."""
+    kept = sorted(target.glob("job*.json"))
+    for path in kept:
+        try:
+            if json.loads(path.read_text()) == job:
+                return path, False
+        except (OSError, ValueError):
+            continue  # an unreadable record is not this job's; it still counts as a job below
+    n = 1 + len(kept)
+    path = target / ("job.json" if n == 1 else f"job-{n}.json")
+    write_json(path, job)
+    return path, True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path)
@@ -72,11 +89,9 @@ def main(argv=None) -> int:
             shutil.copyfile(shard, target / shard.name)
         bundle.compress(target, name)
         write_json(target / f"{name}.json", bundle.describe(target, name))
-    n = 1 + len(list(target.glob("job*.json")))
-    name = "job.json" if n == 1 else f"job-{n}.json"
-    write_json(target / name, job)
+    record, new = record_job(target, job)
     print(f"weights: {paths.shown(target)}/ ({', '.join(names) or 'none new'}; the job's record: "
-          f"{paths.shown(target / name)})")
+          f"{paths.shown(record)}{'' if new else ', imported before'})")
 
     pack = args.folder / "results.tar.gz"
     if pack.is_file():

@@ -112,6 +112,8 @@ export CLORG_WEIGHTS=$scratch/weights CLORG_RESULTS=$scratch/rendered CLORG_RUNS
     || { echo "REHEARSAL FAILED: the import of job 1"; exit 1; }
 set_profile_train "$scratch/faulty/out/job.json"
 "$PY" ci/import_device_run.py "$scratch/faulty/out" --profile "$scratch/gpu10.yaml"
+records=("$scratch/weights/gpu10/"job*.json)  # imported twice, one job: one record
+(( ${#records[@]} == 1 )) || { echo "REHEARSAL FAILED: one job, ${#records[@]} job records"; exit 1; }
 t1=$(date +%s)
 # `make book PROFILE=... ALLOW_CPU=1`, its two steps, in a copy of the tree: its build/ and _build/ are the copy's.
 # The notebooks' kernels read the copy's package (PYTHONPATH), not the one the venv installed from this tree.

@@ -304,6 +304,20 @@ def _script(name: str):
     return module
 
 
+def test_a_job_imported_twice_is_recorded_once(tmp_path):
+    """The import is run again once the profile holds the settings it printed: the same job must not become
+    a second job's record (job-2.json), while another job does."""
+    record_job = _script("import_device_run").record_job
+    first, second = {"card": "NVIDIA H200", "seconds": 452.8}, {"card": "NVIDIA H200", "seconds": 67.1}
+    assert record_job(tmp_path, first) == (tmp_path / "job.json", True)
+    assert record_job(tmp_path, first) == (tmp_path / "job.json", False)
+    assert record_job(tmp_path, second) == (tmp_path / "job-2.json", True)
+    assert record_job(tmp_path, second) == (tmp_path / "job-2.json", False)
+    (tmp_path / "job-3.json").write_text("{damaged")  # unreadable: not this job's, but a job all the same
+    assert record_job(tmp_path, {"seconds": 1.0}) == (tmp_path / "job-4.json", True)
+    assert json.loads((tmp_path / "job.json").read_text()) == first
+
+
 def test_a_job_starts_from_the_committed_results_without_overwriting_its_own(tmp_path):
     """An analysis job resumes the heads an earlier job finished: the committed results/<profile>/ are copied
     into its results folder, but never over a file it has (a machine that ran a job before)."""
