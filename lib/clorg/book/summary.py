@@ -20,7 +20,8 @@ def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
 
     ``seconds`` (stored as ``build_seconds``) has one meaning whoever writes it: the wall time of executing
     every chapter once, as the writer measured it (``python -m clorg.book``: its own run; the notebooks: the
-    sum of each notebook's last execution, :func:`build_seconds`), or None from a writer that executed only
+    sum of each notebook's last execution, the report's own excluded: it writes this before its run is timed,
+    :func:`build_seconds`), or None from a writer that executed only
     some chapters (``--only``, a spent budget, the GPU job). It is not what the stored results cost: a
     chapter may reuse them (the report's provenance table gives each result's own compute time)."""
     def claim_id(cid):
