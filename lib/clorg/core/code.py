@@ -25,8 +25,12 @@ STAGES = ("core", "data", "train", "features", "analysis", "book")
 # left out of code versions, so that adding a profile key does not mark every run as trained by older code.
 # The rest of clorg.core decides numbers and is versioned: the paper's schedule constants (paper), the
 # dtype policy of every metric (checks) and the choice of bf16 or float32 (devices).
+# clorg.train.runs too is left out: what it decides about a run, the resolved configuration the trainer reads,
+# is hashed into the run's name, which every result records; the rest is the run folder's layout. Versioned, it
+# put itself into every chapter's code (the analysis loads runs through it), so that a change to how a run
+# is named or found marked every stored result and every run as computed by older code.
 NOT_VERSIONED = ("clorg", "clorg.core", "clorg.core.paths", "clorg.core.config", "clorg.core.atomic",
-                 "clorg.core.locks", "clorg.core.provenance", "clorg.core.code")
+                 "clorg.core.locks", "clorg.core.provenance", "clorg.core.code", "clorg.train.runs")
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
