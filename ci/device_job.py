@@ -13,6 +13,8 @@ brought back everything finished before:
    data and augmentation; the contrastive epochs E are set to fill the training budget after the
    supervised run, with a warm-up of about 5 % and a snapshot every ceil(E / 8) epochs;
 2. train each run (supervised first), each followed by its weights (clorg.train.bundle) in ``out/weights/``;
+   a warm start keeps the runs of the methods ``train.warm_start_methods`` leaves out (installed from the
+   committed weights): they are neither probed nor trained, and their committed weights stay;
 3. the chapters, in order of what cannot be computed elsewhere: the training record, the dynamics (it
    reads the snapshots along the run, which stay here), then the others while time is left, each stored in
    results/<profile>/ and packed into ``out/results.tar.gz``.
@@ -128,20 +130,26 @@ def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
             "images_per_s": round(run_cfg["batch_size"] / step, 1), "timed_steps": steps, "warmup_steps": warmup}
 
 
-def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float) -> dict:
-    """E, its warm-up and snapshot interval from the probes: the supervised run first, at its configured
-    epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept for checkpoints,
-    snapshots and the first epoch's slower steps)."""
+def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float, kept: tuple = ()) -> dict:
+    """E, its warm-up and snapshot interval from the probes of the runs to train: the supervised run first,
+    at its configured epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept
+    for checkpoints, snapshots and the first epoch's slower steps).
+
+    ``kept``: the runs (RunSpecs) already trained and kept, those of the methods ``train.warm_start_methods``
+    leaves out of a warm start; they cost nothing. ``checkpoint_every`` is a setting of every run, so a kept run
+    keeps the profile's (another would name another run, trained anew), and the contrastive run then saves a
+    snapshot every that many epochs instead of every ceil(E / 8)."""
     t = cfg["train"]
-    kinds = {m: ("supervised" if m == "supervised" else "contrastive") for m in t["methods"]}
+    kinds = {m: ("supervised" if m == "supervised" else "contrastive") for m in probes}
     supervised = sum(probes[m]["seconds_per_epoch"] * t["supervised_epochs"] for m, k in kinds.items()
                      if k == "supervised")
     contrastive = [m for m, k in kinds.items() if k == "contrastive"]
     per_epoch = sum(probes[m]["seconds_per_epoch"] for m in contrastive)
     left = train_budget * (1 - margin) - supervised
     epochs = max(1, math.floor(left / per_epoch)) if per_epoch else t["contrastive_epochs"]
+    every = t["checkpoint_every"] if kept else max(1, math.ceil(epochs / 8))
     return {"contrastive_epochs": epochs, "contrastive_warmup_epochs": max(1, round(0.05 * epochs)),
-            "checkpoint_every": max(1, math.ceil(epochs / 8)), "supervised_seconds_expected": round(supervised, 1),
+            "checkpoint_every": every, "supervised_seconds_expected": round(supervised, 1),
             "contrastive_seconds_expected": round(per_epoch * epochs, 1)}
 
 
@@ -262,13 +270,20 @@ def main(argv=None) -> int:
             step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=10)
         return 3 if [s for s in job["steps"] if s["status"] != "ok"] else 0
 
-    # 1. the probe sizes the contrastive run to the training budget
-    if not args.no_probe:
+    # 1. the probe sizes the contrastive run to the training budget. A warm start keeps the runs of the
+    # methods train.warm_start_methods leaves out, as installed from the committed weights (same settings)
+    kept = tuple(s for s in specs if cfg["train"]["warm_start"] and not runs.continues_warm_start(cfg, s)
+                 and runs.RunFolder(runs.locate(cfg, s, data)[1]).is_finished())
+    if kept:
+        job["kept"] = [bundle.bundle_name(s) for s in kept]
+        say(started, f"kept, not trained again (installed from the committed weights): {', '.join(job['kept'])}")
+    to_train = [s for s in specs if s not in kept]
+    if not args.no_probe and to_train:
         probes = step("probe", lambda: {s.method: probe(cfg, data, s, device, args.probe_steps, args.probe_warmup)
-                                        for s in specs})
+                                        for s in to_train})
         if probes:
             job["probe"] = probes
-            sized = size_contrastive(cfg, probes, args.train_budget, args.margin)
+            sized = size_contrastive(cfg, probes, args.train_budget, args.margin, kept)
             job["sized"] = sized
             for key in ("contrastive_epochs", "contrastive_warmup_epochs", "checkpoint_every"):
                 cfg["train"][key] = sized[key]
@@ -284,6 +299,8 @@ def main(argv=None) -> int:
     for spec in specs:
         def train_one(spec=spec):
             r = loop.run(cfg, spec, data=data, stop_after=train_until, device=device)
+            if spec in kept:  # its committed bundle stays: the import replaces only what travels back
+                return {"run": r.folder.name, "kept": True, "epochs_done": r.final_epoch}
             paths = bundle.export(r, args.out / "weights")
             bundle.round_final(r)  # what is analysed here is what travels
             return {"run": r.folder.name, "epochs_done": r.final_epoch, "stopped_early": r.stopped_early,

@@ -42,6 +42,9 @@ def _datasets(v):
 ENCODERS = ("resnet18", "resnet101", "vit")
 METHODS = ("moco_queue", "simclr", "supervised")
 CONTRASTIVE_METHODS = ("moco_queue", "simclr")  # methods trained without labels on two augmented views
+# train.warm_start_methods: which methods' runs a warm start continues
+WARM_START_METHODS = Rule(f"null (= every method) or {list_of(NON_EMPTY_STRING, METHODS).what}",
+                          lambda v: v is None or list_of(NON_EMPTY_STRING, METHODS)(v) is None)
 SCHEDULES = ("cosine", "paper-literal", "paper-compressed", "cosine-authors-peak")
 
 
@@ -141,6 +144,12 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
                        "encoder and its head loaded, the momentum encoder copied, a fresh optimizer and warm-up; "
                        "pinned (weights/gpu10@<checksum>, as ci/import_device_run.py prints it) for the runs a "
                        "job trained from weights that its own have replaced since"),
+        "warm_start_methods": (WARM_START_METHODS,
+                               "the methods whose runs train.warm_start continues (null: every method); the "
+                               "others start from the seeded random initialisation as without a warm start, so a "
+                               "run already trained with the same settings (installed from the committed weights) "
+                               "is kept and not trained again: [moco_queue] spends a GPU job on the contrastive "
+                               "run alone"),
     },
     "metrics": {
         "rld_temperatures": (list_of(POSITIVE_NUMBER), "temperatures T of RLD on image features"),
@@ -232,8 +241,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
 # (:func:`clorg.book.store.fingerprint`), so that the results stored before it stay current (those stored
 # since, with the switch present, hash anew once: recomputed where the machine can). This matters for results
 # no machine here can recompute: gpu10's dynamics, computed by the GPU job from snapshots it did not keep,
-# hash to gpu10's sections without these two switches (tests/test_store.py checks it).
-ADDED_SWITCHES = {("dynamics", "heads"): False, ("dynamics", "set_loss"): False}
+# hash to gpu10's sections without these switches (tests/test_store.py checks it).
+ADDED_SWITCHES = {("dynamics", "heads"): False, ("dynamics", "set_loss"): False, ("train", "warm_start_methods"): None}
 
 
 class ConfigError(ValueError):
@@ -286,6 +295,12 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
             expected = check(values[key])
             if expected is not None:
                 problems.append(f"{section}.{key} = {values[key]!r} must be {expected} ({meaning})")
+    train = cfg.get("train") or {}
+    if isinstance(train.get("warm_start_methods"), list) and isinstance(train.get("methods"), list):
+        strays = [m for m in train["warm_start_methods"] if m not in train["methods"]]
+        if strays:
+            problems.append(f"train.warm_start_methods names {strays}, which train.methods does not train "
+                            f"({train['methods']}); name methods among those, or null for every one")
     for key in (cfg.get("profile") or {}).get("deviations") or {}:
         section, _, name = str(key).partition(".")
         if section not in SCHEMA or name not in SCHEMA[section]:

@@ -164,7 +164,7 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         "subset": {"train_per_class": cfg["data"]["train_per_class"], "subset_seed": cfg["data"]["subset_seed"]},
         "num_classes": len(dataset["classes"]),
     }
-    if t["warm_start"]:
+    if continues_warm_start(cfg, spec):
         run["warm_start"] = warm_start_of(t["warm_start"], bundle_name(spec))
     if spec.schedule == "paper-literal":
         run["restart_epochs"] = t[f"{kind}_restart_epochs"]
@@ -179,6 +179,14 @@ def resolve(cfg: dict, spec: RunSpec, dataset: dict) -> dict:
         raise ValueError(f"batch size {run['batch_size']} is larger than the {dataset['train_images']} training "
                          f"images of {dataset['name']}; lower train.{kind}_batch_size or raise data.train_per_class")
     return run
+
+
+def continues_warm_start(cfg: dict, spec: RunSpec) -> bool:
+    """Whether the run of ``spec`` starts from ``train.warm_start``: one is set and ``train.warm_start_methods``
+    (null: every method) names the run's method. A method it leaves out resolves to the run it is without a
+    warm start, so that run, trained before and installed from the committed weights, is kept."""
+    t = cfg["train"]
+    return bool(t["warm_start"]) and (t["warm_start_methods"] is None or spec.method in t["warm_start_methods"])
 
 
 def bundle_name(spec: RunSpec) -> str:
