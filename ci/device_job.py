@@ -299,7 +299,9 @@ def main(argv=None) -> int:
     for spec in specs:
         def train_one(spec=spec):
             r = loop.run(cfg, spec, data=data, stop_after=train_until, device=device)
-            if spec in kept:  # its committed bundle stays: the import replaces only what travels back
+            # a kept run's committed bundle stays (the import replaces only what travels back); one the sizing
+            # renamed (a kept contrastive run shares the contrastive settings) was trained anew and travels
+            if spec in kept and r.reused:
                 return {"run": r.folder.name, "kept": True, "epochs_done": r.final_epoch}
             paths = bundle.export(r, args.out / "weights")
             bundle.round_final(r)  # what is analysed here is what travels

@@ -11,9 +11,10 @@
 #   3. the import (ci/import_device_run.py) of job 1, the profile set to the job's sizing, and the book
 #      rendered from the committed weights with no runs on this machine and no GPU (make book ALLOW_CPU=1:
 #      the chapters the job did not compute are computed here from the weights);
-#   4. a warm start from those weights (train.warm_start), one more full schedule cycle; its import replaces
-#      the weights it started from, and the profile, set to the job's settings (the warm start pinned),
-#      still finds its runs: the book installs them from the new weights.
+#   4. a warm start from those weights (train.warm_start) of MoCo alone (train.warm_start_methods), one more
+#      full schedule cycle, as the next real job: the supervised run is kept, neither probed nor trained; the
+#      import replaces the MoCo weights it started from, and the profile, set to the job's settings (the warm
+#      start pinned), still finds both runs: the book installs them, MoCo's from the new weights.
 #
 # Nothing of the real runs/, results/, weights/, build/ or _build/ is touched: every job, and the book, run in
 # copies of the tree (the tiny profile is named gpu10 too, so a book built here would replace the real one's
@@ -138,6 +139,7 @@ unset CLORG_WEIGHTS CLORG_RESULTS CLORG_RUNS
 import sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 cfg["train"]["warm_start"] = "weights/gpu10"
+cfg["train"]["warm_start_methods"] = ["moco_queue"]
 yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
 EOF
 # (the tree's own committed weights/gpu10 are the real job's: replaced by the rehearsal's)
@@ -151,8 +153,12 @@ from clorg.train import runs; print(runs.weights_sha256(Path('weights/gpu10')))"
     CLORG_RESULTS=$scratch/warm/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=30 OMP_NUM_THREADS=1 \
     ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --probe-steps 3 --probe-warmup 1) || true
 grep -q "warm start from weights/gpu10" "$scratch/warm/out/run.log" || { echo "REHEARSAL FAILED: no warm start"; exit 1; }
-"$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['runs']; print({m: (v or {}).get('run') for m, v in r.items()})" \
-    "$scratch/warm/out/job.json"
+"$PY" - "$scratch/warm/out/job.json" <<'EOF' || { echo "REHEARSAL FAILED: the warm job trained the supervised run again"; exit 1; }
+import json, sys
+job = json.load(open(sys.argv[1]))
+print({m: (v or {}).get("run") for m, v in job["runs"].items()}, "kept:", job.get("kept"))
+assert job.get("kept") == ["resnet18-supervised-cosine"] and list(job["probe"]) == ["moco_queue"], job.get("kept")
+EOF
 # its import replaces the weights it started from; the profile, set to the job's settings (the warm start
 # pinned to the weights it read), still names its runs, and the book installs them from the new weights
 (cd "$scratch/warm/tree" && "$PY" ci/import_device_run.py "$scratch/warm/out" --profile "$scratch/gpu10.yaml") \
@@ -172,7 +178,8 @@ installed = chapters.install_committed(cfg, data)
 jobs = {f.name: runs.RunFolder(f).read_record().get("jobs") for f in installed}
 print(f"train.warm_start: {cfg['train']['warm_start']}; installed from the warm job's weights: {jobs}")
 assert cfg["train"]["warm_start"] == f"weights/gpu10@{sys.argv[2]}", "not pinned to the weights it started from"
-assert len(installed) == 2 and set(jobs.values()) == {2}, jobs
+# MoCo continued job 1 (2 jobs); the supervised run is job 1's, kept
+assert sorted((f.name.split("-")[1], n) for f, n in zip(installed, jobs.values())) == [("moco_queue", 2), ("supervised", 1)], jobs
 EOF
 ) || { echo "REHEARSAL FAILED: the warm job's runs are not installed from its weights"; exit 1; }
 echo "REHEARSAL PASSED ($scratch)"

@@ -215,6 +215,47 @@ def test_a_warm_start_pin_that_is_not_a_checksum_is_refused():
             tiny(**{"train.warm_start": bad})
 
 
+def test_a_warm_start_of_some_methods_keeps_the_runs_of_the_others(moco_run, tmp_path):
+    """train.warm_start_methods: a method it leaves out resolves to the run it is without a warm start (the
+    same folder: the run trained before, installed from the committed weights, is kept); a method it names
+    continues from the weights, as with every method warm-started."""
+    from clorg.data import choose_profile_dataset
+
+    weights = tmp_path / "weights"
+    bundle.export(moco_run, weights)  # MoCo's weights only
+    plain = tiny()
+    data = choose_profile_dataset(plain)
+    some = tiny(**{"train.warm_start": str(weights), "train.warm_start_methods": ["moco_queue"]})
+    every = tiny(**{"train.warm_start": str(weights)})
+
+    def name(cfg, spec):
+        return runs.locate(cfg, spec, data)[1].name
+
+    assert name(some, SUPERVISED) == name(plain, SUPERVISED)
+    assert "warm_start" not in runs.resolve(some, SUPERVISED, data.summary())
+    assert name(some, MOCO) == name(every, MOCO) != name(plain, MOCO)
+    with pytest.raises(ValueError, match="no shards resnet18-supervised-cosine"):
+        name(every, SUPERVISED)  # every method continues: the supervised one would need weights of its own
+
+
+def test_warm_start_methods_must_be_methods_the_profile_trains():
+    with pytest.raises(ConfigError, match=r"train.warm_start_methods names \['simclr'\], which train.methods"):
+        tiny(**{"train.warm_start_methods": ["simclr"]})
+    with pytest.raises(ConfigError, match=r"train.warm_start_methods = 'moco_queue' must be null \(= every method\)"):
+        tiny(**{"train.warm_start_methods": "moco_queue"})
+    assert tiny(**{"train.warm_start_methods": ["moco_queue"]})["train"]["warm_start_methods"] == ["moco_queue"]
+
+
+def test_adding_warm_start_methods_left_every_stored_fingerprint_as_it_was():
+    """Results stored before the key existed (gpu10's, which no CPU can recompute whole) hash as before at its
+    null; a list is another configuration of the train section."""
+    from clorg.book import store
+
+    before = {k: v for k, v in tiny()["train"].items() if k != "warm_start_methods"}
+    assert store._hashed_section("train", tiny()["train"]) == before
+    assert "warm_start_methods" in store._hashed_section("train", tiny(**{"train.warm_start_methods": ["moco_queue"]})["train"])
+
+
 # ============================================= the job's driver =============================================
 
 def _job(tmp_path, *extra, budget=600):
@@ -268,6 +309,39 @@ def test_job_killed_after_training_keeps_its_weights_and_record(tmp_path):
     assert {s["step"]: s["status"] for s in job["steps"]}["train moco_queue"] == "ok"
     meta, _ = bundle.read(tmp_path / "out" / "weights", MOCO_NAME)
     assert meta["epoch"] == 2 and meta["record"]["finished"]
+
+
+def test_the_probe_sizes_the_contrastive_run_alone_when_the_supervised_one_is_kept():
+    """Job 1's probe (1.31 s a supervised epoch, 3.64 s a MoCo one) in a 360-s training budget: 76 MoCo epochs
+    beside the supervised run, 90 when it is kept. checkpoint_every stays the profile's then: it is a setting
+    of the kept run too (ceil(90 / 8) = 12 would name another supervised run, trained anew)."""
+    size = _script("device_job").size_contrastive
+    cfg = load_profile("gpu10")
+    probes = {"supervised": {"seconds_per_epoch": 1.31}, "moco_queue": {"seconds_per_epoch": 3.64}}
+    both = size(cfg, probes, 360, 0.08)
+    assert (both["contrastive_epochs"], both["checkpoint_every"]) == (76, 10)  # job 1's sizing
+    alone = size(cfg, {"moco_queue": probes["moco_queue"]}, 360, 0.08, kept=(SUPERVISED,))
+    assert alone["contrastive_epochs"] == 90 and alone["supervised_seconds_expected"] == 0
+    assert alone["checkpoint_every"] == cfg["train"]["checkpoint_every"] == 10
+
+
+def test_a_warm_start_job_keeps_the_runs_of_the_methods_it_leaves_out(moco_run, tmp_path):
+    """The job neither probes nor trains the kept supervised run, brings back only MoCo's weights (the
+    import leaves the committed supervised ones in place) and says which run it kept."""
+    weights = tmp_path / "weights"
+    bundle.export(moco_run, weights)
+    kept = run(tiny(), SUPERVISED, runs_root=tmp_path / "runs", progress=False)  # as installed from the weights
+    proc = _job(tmp_path, "--override", f"train.warm_start={weights}",
+                "--override", "train.warm_start_methods=[moco_queue]", budget=300)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode in (0, 3), out
+    job = json.loads((tmp_path / "out" / "job.json").read_text())
+    assert job["kept"] == ["resnet18-supervised-cosine"] and list(job["probe"]) == ["moco_queue"]
+    assert job["runs"]["resnet18-supervised-cosine"] == {"run": kept.folder.name, "kept": True, "epochs_done": 2}
+    status = {s["step"]: s["status"] for s in job["steps"]}
+    assert status["train supervised"] == status["train moco_queue"] == "ok" and "warm start from" in out
+    assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == [f"{MOCO_NAME}.0.pt"]
+    assert job["train"]["warm_start_methods"] == ["moco_queue"] and "@" in job["train"]["warm_start"]
 
 
 # ====================================== the book reads committed weights ======================================

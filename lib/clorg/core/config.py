@@ -42,9 +42,9 @@ def _datasets(v):
 ENCODERS = ("resnet18", "resnet101", "vit")
 METHODS = ("moco_queue", "simclr", "supervised")
 CONTRASTIVE_METHODS = ("moco_queue", "simclr")  # methods trained without labels on two augmented views
+METHOD_LIST = list_of(NON_EMPTY_STRING, METHODS)
 # train.warm_start_methods: which methods' runs a warm start continues
-WARM_START_METHODS = Rule(f"null (= every method) or {list_of(NON_EMPTY_STRING, METHODS).what}",
-                          lambda v: v is None or list_of(NON_EMPTY_STRING, METHODS)(v) is None)
+WARM_START_METHODS = Rule(f"null (= every method) or {METHOD_LIST.what}", lambda v: v is None or METHOD_LIST(v) is None)
 SCHEDULES = ("cosine", "paper-literal", "paper-compressed", "cosine-authors-peak")
 
 
@@ -105,7 +105,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "train": {
         "encoders": (list_of(NON_EMPTY_STRING, ENCODERS), "encoders to train"),
         "width_scale": (POSITIVE_NUMBER, "width multiplier of the encoders (1.0 = the paper's size)"),
-        "methods": (list_of(NON_EMPTY_STRING, METHODS), "training methods"),
+        "methods": (METHOD_LIST, "training methods"),
         "contrastive_epochs": (POSITIVE_INT, "epochs of the contrastive methods"),
         "supervised_epochs": (POSITIVE_INT, "epochs of the supervised baseline"),
         "contrastive_batch_size": (POSITIVE_INT, "batch size of the contrastive methods"),
@@ -242,7 +242,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
 # since, with the switch present, hash anew once: recomputed where the machine can). This matters for results
 # no machine here can recompute: gpu10's dynamics, computed by the GPU job from snapshots it did not keep,
 # hash to gpu10's sections without these switches (tests/test_store.py checks it).
-ADDED_SWITCHES = {("dynamics", "heads"): False, ("dynamics", "set_loss"): False, ("train", "warm_start_methods"): None}
+ADDED_SWITCHES = {("dynamics", "heads"): False, ("dynamics", "set_loss"): False,
+                  ("train", "warm_start_methods"): None}
 
 
 class ConfigError(ValueError):
