@@ -126,6 +126,19 @@ def test_code_version_follows_the_source_of_the_closure(tmp_path):
     assert code.changed_files(after, code.code_version(roots, package=copy)) == ["clorg/core/paper.py"]
 
 
+def test_how_runs_are_named_and_found_versions_no_result_and_no_run():
+    """clorg.train.runs resolves and names runs (its decisions are in the run's name) and lays out their folders:
+    every chapter loads runs through it, so versioned it would mark every stored result, and every run, as
+    computed by older code at each change of it. The model and the checkpoints it loads stay versioned."""
+    from clorg.book.chapters import CHAPTERS
+    from clorg.train import runs
+
+    versions = [code.code_version(c.code) for c in CHAPTERS.values() if c.code] + [runs.training_code()]
+    assert all("clorg/train/runs.py" not in v["files"] for v in versions)
+    features = code.code_version(CHAPTERS["04_metrics"].code)["files"]
+    assert {"clorg/train/models.py", "clorg/train/checkpoint.py"} <= set(features)
+
+
 def test_changed_files_names_added_and_removed_files():
     old = {"files": {"clorg/a.py": "1", "clorg/b.py": "2"}, "sha256": "x"}
     new = {"files": {"clorg/a.py": "1", "clorg/c.py": "3"}, "sha256": "y"}
