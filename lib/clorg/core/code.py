@@ -25,10 +25,12 @@ STAGES = ("core", "data", "train", "features", "analysis", "book")
 # left out of code versions, so that adding a profile key does not mark every run as trained by older code.
 # The rest of clorg.core decides numbers and is versioned: the paper's schedule constants (paper), the
 # dtype policy of every metric (checks) and the choice of bf16 or float32 (devices).
-# clorg.train.runs too is left out: what it decides about a run, the resolved configuration the trainer reads,
-# is hashed into the run's name, which every result records; the rest is the run folder's layout. Versioned, it
-# put itself into every chapter's code (the analysis loads runs through it), so that a change to how a run
-# is named or found marked every stored result and every run as computed by older code.
+# clorg.train.runs too is left out: what it decides about how a run trains, the resolved configuration, is
+# hashed into the run's name, which every result records; the rest is the run folder's layout and its readers.
+# Versioned, it put itself into every chapter's code (the analysis loads runs through it), so that a change to
+# how a run is named or found marked every stored result and every run as computed by older code. Its readers
+# that decide which weights and epochs the analysis reads are held fixed by a layout test until they move to a
+# versioned module (tests/test_layout.py, RUN_READERS_SHA).
 NOT_VERSIONED = ("clorg", "clorg.core", "clorg.core.paths", "clorg.core.config", "clorg.core.atomic",
                  "clorg.core.locks", "clorg.core.provenance", "clorg.core.code", "clorg.train.runs")
 
@@ -140,12 +142,15 @@ def code_version(roots, package: Path = PACKAGE) -> dict:
     return {"files": hashes, "sha256": overall}
 
 
-def changed_files(recorded: dict | None, current: dict) -> list[str]:
+def changed_files(recorded: dict | None, current: dict, package: Path = PACKAGE) -> list[str]:
     """The files whose source differs between a recorded code version and the current one (added and
-    removed files included); ``["(not recorded)"]`` when the record predates code versions."""
+    removed files included); ``["(not recorded)"]`` when the record predates code versions. A file of a
+    module now in :data:`NOT_VERSIONED` is no change: a record made while it was versioned still lists it."""
     if not recorded or "files" not in recorded:
         return ["(not recorded)"]
     if recorded.get("sha256") == current["sha256"]:
         return []
+    files = module_files(package)
+    plumbing = {str(files[m].relative_to(package.parent)) for m in NOT_VERSIONED if m in files}
     old, new = recorded["files"], current["files"]
-    return sorted(f for f in set(old) | set(new) if old.get(f) != new.get(f))
+    return sorted(f for f in set(old) | set(new) if old.get(f) != new.get(f) and f not in plumbing)
