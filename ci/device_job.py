@@ -135,6 +135,18 @@ def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
             "images_per_s": round(run_cfg["batch_size"] / step, 1), "timed_steps": steps, "warmup_steps": warmup}
 
 
+def can_size(to_train, kept) -> bool:
+    """Whether the probe may size the contrastive settings: a contrastive run is to train, and none is kept.
+    The contrastive runs share their epochs and warm-up, which name them: sizing them would rename a kept
+    contrastive run (and train it anew), so a job keeping one trains the profile's epochs, unsized."""
+    from clorg.core.config import kind_of
+
+    def contrastive(specs):
+        return any(kind_of(s.method) == "contrastive" for s in specs)
+
+    return contrastive(to_train) and not contrastive(kept)
+
+
 def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float) -> dict:
     """E, its warm-up and snapshot interval from the probes of the runs to train: the supervised run first,
     at its configured epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept
@@ -198,7 +210,7 @@ def main(argv=None) -> int:
 
     from clorg.book import chapters, report, store, summary
     from clorg.core import provenance, variants
-    from clorg.core.config import ConfigError, all_runs, kind_of, parse_overrides
+    from clorg.core.config import ConfigError, all_runs, parse_overrides
     from clorg.core.devices import default_device
     from clorg.data import DatasetError, DatasetNotFoundError
     from clorg.train import bundle, loop, runs
@@ -281,10 +293,7 @@ def main(argv=None) -> int:
         job["kept"] = [bundle.bundle_name(s) for s in kept]
         say(started, f"kept, not trained again (installed from the committed weights): {', '.join(job['kept'])}")
     to_train = [s for s in specs if s not in kept]
-    # the contrastive runs share their epochs and warm-up, which name them: sizing them would rename a kept
-    # contrastive run (and train it anew), so a job keeping one trains the profile's epochs, unsized
-    sizable = any(kind_of(s.method) == "contrastive" for s in to_train) and \
-        not any(kind_of(s.method) == "contrastive" for s in kept)
+    sizable = can_size(to_train, kept)
     if kept and not sizable:
         say(started, "not sized: no contrastive run to train, or a kept one shares its settings")
     if not args.no_probe and sizable:

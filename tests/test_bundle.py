@@ -326,6 +326,14 @@ def test_the_probe_sizes_the_contrastive_run_alone_when_the_supervised_one_is_ke
     assert alone["checkpoint_every"] == 11  # ceil(87 / 8): not in a run's name, so the kept run keeps its own
 
 
+def test_a_job_keeping_a_contrastive_run_does_not_size_the_settings_that_name_it():
+    can_size = _script("device_job").can_size
+    simclr = RunSpec("resnet18", "simclr", "cosine")
+    assert can_size([MOCO], [SUPERVISED]) and can_size([MOCO, SUPERVISED], [])
+    assert not can_size([MOCO], [simclr])  # epochs and warm-up are shared: sizing would rename simclr's run
+    assert not can_size([SUPERVISED], [MOCO]) and not can_size([], [SUPERVISED])  # nothing contrastive to size
+
+
 def test_a_warm_start_job_keeps_the_runs_of_the_methods_it_leaves_out(moco_run, tmp_path):
     """The job neither probes nor trains the kept supervised run, brings back only MoCo's weights (the
     import leaves the committed supervised ones in place) and says which run it kept."""
