@@ -1,6 +1,7 @@
 """Benchmark of training speed: images/s of a real optimizer step, and what each setting buys.
 
     python bench/train.py [--profile quick] [--device cpu|cuda] [--steps 8] [--skip-augment] [--skip-settings]
+                          [--breakdown]
     python bench/train.py --device cuda --encoders resnet18 --methods moco_queue --width-scale 1 \\
         --batch-size 512 --images 50000          # the GPU target: one MoCo epoch of CIFAR-10
 
@@ -14,7 +15,10 @@ Tables, all measured in this one run so that their ratios compare like with like
 2. settings, side by side, on the profile's first encoder and contrastive method: float32 against bf16
    autocast, contiguous against channels_last, eager against torch.compile (inductor), 1 against 2 CPU
    threads, batch sizes, and the augmentation's share of a step; each with its ratio to the first row;
-3. the profile's own settings for each (encoder, method), with the epoch and run times they imply.
+3. the profile's own settings for each (encoder, method), with the epoch and run times they imply;
+4. with ``--breakdown``: where a step's time goes, by phase (augmentation, forward, backward, optimizer) and
+   by kind of operation (convolutions, batch norm, ...), per method (clorg.train.speed; the GPU job records
+   the same in its job.json).
 """
 
 from __future__ import annotations
@@ -32,27 +36,15 @@ from clorg.core.config import CONTRASTIVE_METHODS, RunSpec, load_profile, parse_
 from clorg.core.provenance import describe_hardware
 from clorg.train.augment import contrastive_views
 from clorg.core.devices import cpu_has_bf16
-from clorg.train.loop import autocast_dtype, build_training, train_step
+from clorg.train import speed
 from clorg.train.runs import resolve
 
 
 def time_steps(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
                steps: int, warmup: int) -> float:
-    """Median seconds per optimizer step over ``steps`` timed steps."""
-    torch.manual_seed(0)
-    method, optimizer = build_training(run_cfg, images.shape[-1], images.shape[1], device)
-    method.train()
-    model = torch.compile(method) if run_cfg["compile"] else method
-    dtype = autocast_dtype(run_cfg["precision"], device)
-    gen = torch.Generator(device=device).manual_seed(0)
-    times = []
-    for i in range(warmup + steps):
-        idx = torch.randint(0, len(images), (run_cfg["batch_size"],), device=device, generator=gen)
-        t0 = time.perf_counter()
-        float(train_step(model, method, optimizer, images[idx], labels[idx], gen, run_cfg, dtype))  # waits for the step
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median seconds per optimizer step over ``steps`` timed steps (compiled when the run says so)."""
+    return speed.time_steps(run_cfg, images, labels, device, steps=steps, warmup=warmup,
+                            backend="inductor" if run_cfg["compile"] else None)["seconds_per_step"]
 
 
 def time_augment(images: torch.Tensor, batch: int, device: torch.device, steps: int) -> float:
@@ -102,6 +94,26 @@ def settings_table(cfg, overrides, spec, summary, images, labels, device, steps,
           f"{aug / (256 / first):.0%} of the first row's step.\n")
 
 
+def breakdown_table(cfg: dict, encoder: str, methods, summary, images, labels, device, steps, warmup) -> None:
+    """Table 4 (--breakdown): where a step's time goes, by phase and by kind of operation, per method at the
+    profile's settings (the profiler's view: a GPU's kernels, a CPU's operators; clorg.train.speed)."""
+    t = cfg["train"]
+    parts = {m: speed.breakdown(resolve(cfg, RunSpec(encoder, m, t["schedule"]), summary), images, labels, device,
+                                steps=steps, warmup=warmup) for m in methods}
+    first = next(iter(parts.values()))
+    print(f"### Where a step's time goes: {encoder}, ms per step ({first['measures']}, {steps} profiled steps "
+          f"after {warmup})\n")
+    print("| | " + " | ".join(f"{m} (batch {p['batch']})" for m, p in parts.items()) + " |")
+    print("|---|" + "---:|" * len(parts))
+    rows = [(f"phase: {k}", "phases_ms", k) for k in first["phases_ms"]]
+    rows += [(f"kind: {k}", "kinds_ms", k) for k in first["kinds_ms"]]
+    rows += [("busy (sum)", "busy_ms", None), ("wall", "wall_ms", None)]
+    for label, key, sub in rows:
+        cells = [p[key][sub] if sub else p[key] for p in parts.values()]
+        print(f"| {label} | " + " | ".join(f"{c:,.1f}" for c in cells) + " |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick")
@@ -116,6 +128,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--skip-augment", action="store_true")
     ap.add_argument("--skip-settings", action="store_true")
+    ap.add_argument("--breakdown", action="store_true", help="also: where a step's time goes (the profiler)")
     args = ap.parse_args()
 
     device = torch.device(args.device)
@@ -168,6 +181,9 @@ def main() -> None:
             epoch_s = (n_images // run_cfg["batch_size"]) * seconds
             print(f"| {encoder} | {method} | {run_cfg['batch_size']} | {seconds:.3f} | {rate:,.0f} | {epoch_s:,.1f} | "
                   f"{run_cfg['epochs']} | {run_cfg['epochs'] * epoch_s / 60:,.1f} |", flush=True)
+    if args.breakdown:
+        print()
+        breakdown_table(cfg, encoders[0], methods, summary, images, labels, device, min(args.steps, 5), args.warmup)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ brought back everything finished before:
 2. train each run (supervised first), each followed by its weights (clorg.train.bundle) in ``out/weights/``;
    a warm start keeps the runs of the methods ``train.warm_start_methods`` leaves out (installed from the
    committed weights): they are neither probed nor trained, and their committed weights stay;
-3. the chapters, in order of what cannot be computed elsewhere: the training record, the dynamics (it
-   reads the snapshots along the run, which stay here), then the others while time is left, each stored in
-   results/<profile>/ and packed into ``out/results.tar.gz``.
+3. the chapters and measurements, in order of what cannot be computed elsewhere: the training record, the
+   dynamics (it reads the snapshots along the run, which stay here), where the time of a training step goes
+   on this card (``speed``: by phase and kind of operation, and at other batch sizes) and what torch.compile
+   costs and gains (``speed: torch.compile``, where a minute is left), then the chapters while time is left,
+   each stored in results/<profile>/ and packed into ``out/results.tar.gz``.
 
-``out/job.json`` says what happened: the card, the probe's step times and E, the epochs' measured times, and
-every step's outcome and wall time. Exit status 0 when every step ran, 3 when some were skipped for time or
+``out/job.json`` says what happened: the card, the probe's step times and E, the epochs' measured times, the
+speed measurements (``speed``), and every step's outcome and wall time. Exit status 0 when every step ran, 3 when some were skipped for time or
 failed, 2 for a bad profile or missing data.
 """
 
@@ -31,7 +33,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import sys
 import tarfile
 import time
@@ -48,9 +49,16 @@ from clorg.core.atomic import write_atomic, write_bytes  # noqa: E402
 # to 4.4 s; its 8 % would leave MoCo alone about 2 % of the budget
 MARGIN = 0.12
 
-# chapters after training, in the order they run: what needs the snapshots first
-AFTER_TRAINING = ("02_train", "07_dynamics", "03_embeddings", "04_metrics", "08_near_duplicates",
+# steps after training, in the order they run: what only this machine can compute first (the dynamics read
+# the snapshots, which stay here; the speed measurements are of this card), then the chapters while time is
+# left (a CPU computes the rest from the weights). At job 1's timings a job training MoCo alone has about 80 s
+# left after the speed study
+SPEED, COMPILE = "speed", "speed: torch.compile"
+AFTER_TRAINING = ("02_train", "07_dynamics", SPEED, COMPILE, "03_embeddings", "04_metrics", "08_near_duplicates",
                   "06_classifiers", "05_tsne", "01_toy_clusters")
+# seconds a step must have left to start: a chapter a few; the compile measurement, eager and compiled
+# side by side with a MoCo queue filled (33 steps) in each, about its compilation and 20 s more
+NEEDS = {"02_train": 0, SPEED: 15, COMPILE: 60}
 
 
 def say(started: float, message: str) -> None:
@@ -101,38 +109,44 @@ def hang_after_first_part(store) -> None:
     store.Parts.save = save
 
 
-def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
-    """Median seconds per optimizer step of ``spec`` at the profile's batch, on the run's own data path."""
+def _on_device(data, device):
     import torch
 
-    from clorg.train import loop, runs
+    return torch.from_numpy(data.train.images).to(device), torch.from_numpy(data.train.labels).to(device)
+
+
+def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
+    """Median seconds per optimizer step of ``spec`` at the profile's batch, on the run's own data path."""
+    from clorg.train import runs, speed
 
     run_cfg = runs.resolve(cfg, spec, data.summary())
-    torch.manual_seed(0)
-    images = torch.from_numpy(data.train.images).to(device)
-    labels = torch.from_numpy(data.train.labels).to(device)
-    method, optimizer = loop.build_training(run_cfg, images.shape[-1], images.shape[1], device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    method.train()
-    dtype = loop.autocast_dtype(run_cfg["precision"], device)
-    gen = torch.Generator(device=device).manual_seed(0)
-    times = []
-    for i in range(warmup + steps):
-        idx = torch.randint(0, len(images), (run_cfg["batch_size"],), device=device, generator=gen)
-        t0 = time.perf_counter()
-        loss = loop.train_step(method, method, optimizer, images[idx], labels[idx], gen, run_cfg, dtype)
-        float(loss)  # wait for the step: each timed step is one whole step
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    del method, optimizer, images, labels
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    step = statistics.median(times)
+    step = speed.time_steps(run_cfg, *_on_device(data, device), device, steps=steps, warmup=warmup)["seconds_per_step"]
     per_epoch = len(data.train) // run_cfg["batch_size"]
     return {"method": spec.method, "batch": run_cfg["batch_size"], "seconds_per_step": round(step, 5),
             "steps_per_epoch": per_epoch, "seconds_per_epoch": round(step * per_epoch, 2),
             "images_per_s": round(run_cfg["batch_size"] / step, 1), "timed_steps": steps, "warmup_steps": warmup}
+
+
+def speed_study(cfg: dict, data, spec, device) -> dict:
+    """Where the time of a step of ``spec`` goes on this card (clorg.train.speed): the device's time by phase
+    and kind of operation, and images/s at half, the profile's and twice its batch."""
+    from clorg.train import runs, speed
+
+    run_cfg = runs.resolve(cfg, spec, data.summary())
+    images, labels = _on_device(data, device)
+    b = run_cfg["batch_size"]
+    return {"method": spec.method, "breakdown": speed.breakdown(run_cfg, images, labels, device),
+            "batches": speed.batch_rates(run_cfg, images, labels, device, (b // 2, b, 2 * b), steps=10, warmup=5)}
+
+
+def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: str) -> dict:
+    """torch.compile's cost and gain for a step of ``spec`` on this card, against eager, side by side
+    (clorg.train.speed.compile_gain): whether compiling would pay back within a job's training budget."""
+    from clorg.train import runs, speed
+
+    run_cfg = runs.resolve(cfg, spec, data.summary())
+    return speed.compile_gain(run_cfg, *_on_device(data, device), device, train_seconds=train_seconds,
+                              steps_per_epoch=len(data.train) // run_cfg["batch_size"], backend=backend)
 
 
 def can_size(to_train, kept) -> bool:
@@ -181,6 +195,8 @@ def main(argv=None) -> int:
     ap.add_argument("--probe-warmup", type=int, default=10)
     ap.add_argument("--margin", type=float, default=MARGIN, help="share of the training budget kept in reserve")
     ap.add_argument("--no-probe", action="store_true", help="train the profile's own epochs, unsized")
+    ap.add_argument("--compile-backend", default="inductor",
+                    help="torch.compile's backend for the compile measurement (the rehearsal: eager, in seconds)")
     ap.add_argument("--only", action="append", default=[], metavar="STEM",
                     help="no probe, no training: only these chapters, from the runs installed from weights/")
     ap.add_argument("--fail-step", action="append", default=[], help="(rehearsal) raise inside this step")
@@ -210,7 +226,7 @@ def main(argv=None) -> int:
 
     from clorg.book import chapters, report, store, summary
     from clorg.core import provenance, variants
-    from clorg.core.config import ConfigError, all_runs, parse_overrides
+    from clorg.core.config import ConfigError, all_runs, kind_of, parse_overrides
     from clorg.core.devices import default_device
     from clorg.data import DatasetError, DatasetNotFoundError
     from clorg.train import bundle, loop, runs
@@ -328,11 +344,21 @@ def main(argv=None) -> int:
     job["runs"] = trained
     save_job()
 
-    # 3. the chapters, while time is left (a chapter is not started with less than a few seconds left)
+    # 3. the chapters and the speed measurements, while time is left (each starts only with NEEDS left)
     # the training chapter tabulates the runs of step 2 (one the deadline stopped starts no epoch after it)
     compute = chapters.compute_steps(train_until)
-    for stem in AFTER_TRAINING:
-        step(stem, lambda stem=stem: compute[stem](cfg, data, False), needs=0 if stem == "02_train" else 10)
+    # the speed measurements time the run this job trained (its contrastive one), on a fresh model
+    timed = next((s for s in to_train if kind_of(s.method) == "contrastive"), to_train[0] if to_train else None)
+    measure = {SPEED: ("study", lambda: speed_study(cfg, data, timed, device)),
+               COMPILE: ("compile", lambda: compile_study(cfg, data, timed, device, args.train_budget,
+                                                          args.compile_backend))}
+    for name in AFTER_TRAINING:
+        if name in measure:
+            if timed is not None and (value := step(name, measure[name][1], needs=NEEDS[name])) is not None:
+                job.setdefault("speed", {})[measure[name][0]] = value
+                save_job()
+        else:
+            step(name, lambda stem=name: compute[stem](cfg, data, False), needs=NEEDS.get(name, 10))
     # no build time: the job computes some chapters; the book that renders its results executes them all
     step("summary", lambda: summary.write(cfg, summary.build(report.collect(cfg, data), cfg, data, None)))
     bad = [s for s in job["steps"] if s["status"] != "ok"]

@@ -35,7 +35,7 @@ from clorg.book import store  # noqa: E402
 from clorg.core import paths  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import load_profile, parse_overrides  # noqa: E402
-from clorg.train import bundle  # noqa: E402
+from clorg.train import bundle, speed  # noqa: E402
 
 
 def finished_parts(arrived: list[str]) -> list[str]:
@@ -111,9 +111,16 @@ def main(argv=None) -> int:
     else:
         print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")
 
+    if job.get("speed"):  # where the time of a training step went on the job's card (clorg.train.speed)
+        card = job.get("card")  # a GPU's name, or (a rehearsal on a CPU) the machine's description
+        print(f"\nspeed on {card if isinstance(card, str) else (card or {}).get('cpu', 'the job machine')}:\n"
+              f"{speed.report(job['speed'])}")
+
     differ = {k: v for k, v in (job.get("train") or {}).items() if cfg["train"].get(k) != v}
     if differ:
-        print(f"\nThe job trained with these settings, which configs/{cfg['profile']['base']}.yaml does not have; "
+        base = cfg["profile"]["base"]
+        profile_file = base if base.endswith((".yaml", ".yml")) else f"configs/{base}.yaml"
+        print(f"\nThe job trained with these settings, which {profile_file} does not have; "
               f"set them there (train section) so that the book finds these runs:")
         for k, v in differ.items():
             print(f"  {k}: {json.dumps(v)}    (now {json.dumps(cfg['train'].get(k))})")

@@ -4,7 +4,8 @@
 # ci/device_run.sh in it, then what a maintainer does with what comes back. Four jobs:
 #
 #   1. a sized job with an exception injected into one chapter (05_tsne): the other steps go on, job.json
-#      reports that one failed, and everything else comes back;
+#      reports that one failed, and everything else comes back, the speed measurements included (torch.compile
+#      through dynamo's no-op backend, --compile-backend eager, in every job here: inductor takes minutes on a CPU);
 #   2. a job with a chapter that never ends after its first head (--hang-after-part): its hard timeout stops
 #      it, and the weights, the chapters finished before and that head come back, job.json marking the cut
 #      step "started, not finished"; an analysis job (--only 06_classifiers) then resumes after that head;
@@ -56,7 +57,8 @@ job() {  # job NAME BUDGET TRAIN_SECONDS [extra args]: device_run.sh in its own 
     tree "$scratch/$name/tree"
     (cd "$scratch/$name/tree" && PYTHON=$PY OUT=$scratch/$name/out CLORG_RUNS=$scratch/$name/runs \
         CLORG_RESULTS=$scratch/$name/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=$train OMP_NUM_THREADS=1 \
-        ci/device_run.sh "$scratch/gpu10.yaml" "$budget" -- --allow-cpu --probe-steps 3 --probe-warmup 1 "$@") \
+        ci/device_run.sh "$scratch/gpu10.yaml" "$budget" -- --allow-cpu --probe-steps 3 --probe-warmup 1 \
+        --compile-backend eager "$@") \
         && status=0 || status=$?
     echo "== job $name: exit $status; back:"; (cd "$scratch/$name/out" && find . -type f | sort)
 }
@@ -77,6 +79,11 @@ import json, sys
 status = {s["step"]: s["status"] for s in json.load(open(sys.argv[1]))["steps"]}
 assert status["05_tsne"].startswith("failed: RuntimeError: injected"), status
 assert status["01_toy_clusters"] == "ok" and status["summary"] == "ok", status  # the steps after it ran
+# the speed of the trained MoCo step, by phase and kind, and compiled against eager (dynamo's no-op backend
+# here: inductor would take minutes on this CPU)
+assert status["speed"] == "ok" and status["speed: torch.compile"] == "ok", status
+speed = json.load(open(sys.argv[1]))["speed"]
+assert speed["study"]["method"] == "moco_queue" and speed["compile"]["compiled_seconds_per_step"] > 0, speed
 EOF2
 
 # the hard timeout: a chapter that never ends after its first head (06_classifiers) is cut by it; what came
@@ -151,7 +158,8 @@ origin=$(cd "$scratch/warm/tree" && "$PY" -c "import sys; sys.path.insert(0, 'li
 from clorg.train import runs; print(runs.weights_sha256(Path('weights/gpu10')))")
 (cd "$scratch/warm/tree" && PYTHON=$PY OUT=$scratch/warm/out CLORG_RUNS=$scratch/warm/runs \
     CLORG_RESULTS=$scratch/warm/results CLORG_CACHE=$scratch/cache TRAIN_SECONDS=30 OMP_NUM_THREADS=1 \
-    ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --probe-steps 3 --probe-warmup 1) || true
+    ci/device_run.sh "$scratch/gpu10.yaml" 200 -- --allow-cpu --probe-steps 3 --probe-warmup 1 \
+    --compile-backend eager) || true
 grep -q "warm start from weights/gpu10" "$scratch/warm/out/run.log" || { echo "REHEARSAL FAILED: no warm start"; exit 1; }
 "$PY" - "$scratch/warm/out/job.json" <<'EOF' || { echo "REHEARSAL FAILED: the warm job trained the supervised run again"; exit 1; }
 import json, sys

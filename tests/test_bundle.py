@@ -270,13 +270,19 @@ def _job(tmp_path, *extra, budget=600):
 
 
 def test_job_isolates_a_failing_step_and_packs_everything_else(tmp_path):
-    proc = _job(tmp_path, "--fail-step", "04_metrics")
+    proc = _job(tmp_path, "--fail-step", "04_metrics", "--compile-backend", "eager")
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 3, out
     job = json.loads((tmp_path / "out" / "job.json").read_text())
     status = {s["step"]: s["status"] for s in job["steps"]}
     assert status["04_metrics"].startswith("failed: RuntimeError: injected failure")
     assert status["train moco_queue"] == "ok" and status["07_dynamics"] == "ok" and status["summary"] == "ok"
+    # the speed of the run it trained, measured after training (the compiled path with dynamo's no-op backend)
+    assert status["speed"] == "ok" and status["speed: torch.compile"] == "ok"
+    speed = job["speed"]
+    assert speed["study"]["method"] == "moco_queue" and speed["study"]["breakdown"]["busy_ms"] > 0
+    assert list(speed["study"]["batches"]) == ["32", "64", "128"]  # half, the profile's and twice its batch
+    assert speed["compile"]["backend"] == "eager" and speed["compile"]["compiled_seconds_per_step"] > 0
     assert job["sized"]["contrastive_epochs"] >= 1 and job["probe"]["moco_queue"]["seconds_per_step"] > 0
     assert job["train"]["contrastive_epochs"] == job["sized"]["contrastive_epochs"]
     assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == [f"{MOCO_NAME}.0.pt", "resnet18-supervised-cosine.0.pt"]
