@@ -138,8 +138,10 @@ def breakdown(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device:
     ``steps`` profiled steps after ``warmup``: on a GPU the time of the kernels each operation launched, on
     a CPU the operations' own time.
 
-    ``busy_ms`` is their sum per step, ``wall_ms`` the profiled steps' wall time per step (the profiler adds
-    a little): on a GPU, busy well below wall means the device waits for the host (launches, syncs).
+    ``busy_ms`` is their sum per step, ``wall_ms`` the profiled steps' wall time per step: on a GPU, busy well
+    below wall means the device waits for the host (launches, syncs). The profiler's own cost is in a CPU's
+    times (from under 10 % to 1.5x a step on two cores, varying between runs): there, read the shares, and
+    take a step's time from :func:`time_steps`. A GPU's kernel times are the device's own.
     """
     from torch.profiler import ProfilerActivity, profile
 
