@@ -114,3 +114,27 @@ def test_the_report_tabulates_what_the_job_measured():
     # a job cut before the compile measurement reports the rest; one without either reports nothing
     assert "torch.compile" not in speed.report({"study": study}) and speed.report({}) == ""
     assert speed.report({"compile": compiled}).startswith("torch.compile (inductor)")
+
+
+def test_a_profiler_that_records_nothing_says_so(monkeypatch):
+    """A GPU without CUPTI: the profiler runs, but no kernel comes back; the breakdown must not read as a
+    device that was idle."""
+    import torch.profiler
+
+    class Blind:
+        def __init__(self, **_):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def events(self):
+            return []
+
+    monkeypatch.setattr(torch.profiler, "profile", Blind)
+    images, labels = data()
+    out = speed.breakdown(run_cfg("supervised"), images, labels, torch.device("cpu"), steps=1, warmup=0)
+    assert out["measures"].startswith("nothing: the profiler recorded no kernel") and out["busy_ms"] == 0

@@ -170,7 +170,10 @@ def breakdown(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device:
             kinds[kind] += us
     del method, optimizer
     per_step = 1e-3 / steps  # microseconds in all -> milliseconds per step
-    return {"batch": run_cfg["batch_size"], "steps": steps, "measures": "device kernels" if gpu else "CPU operators",
+    measures = "device kernels" if gpu else "CPU operators"
+    if not kinds:  # a GPU profiler without CUPTI records the operators but none of their kernels
+        measures = "nothing: the profiler recorded no kernel (is CUPTI missing?)"
+    return {"batch": run_cfg["batch_size"], "steps": steps, "measures": measures,
             "wall_ms": round(wall * 1e3 / steps, 2), "busy_ms": round(sum(kinds.values()) * per_step, 2),
             "phases_ms": {p: round(phases.get(p, 0.0) * per_step, 2) for p in (*PHASES, "outside")},
             "kinds_ms": {k: round(kinds.get(k, 0.0) * per_step, 2) for k in KINDS}}
