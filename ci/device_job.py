@@ -29,6 +29,7 @@ failed, 2 for a bad profile or missing data.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -161,20 +162,21 @@ def can_size(to_train, kept) -> bool:
     return contrastive(to_train) and not contrastive(kept)
 
 
-def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float) -> dict:
-    """E, its warm-up and snapshot interval from the probes of the runs to train: the supervised run first,
-    at its configured epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept
+def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float, runs: dict | None = None) -> dict:
+    """E, its warm-up and snapshot interval from the probes of the runs to train: the supervised runs first,
+    at their configured epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept
     for checkpoints, snapshots and the first epoch's slower steps).
 
-    ``probes`` holds the runs to train only: a run kept (one of a method ``train.warm_start_methods`` leaves
-    out of a warm start) costs nothing. ``checkpoint_every`` is not part of a run's name, so resizing it
-    renames no kept run."""
+    ``probes`` holds one probe per method to train; ``runs`` counts the runs of each (a variant trains a
+    method again under another schedule, at the same step time; default one each). A run kept (one of a
+    method ``train.warm_start_methods`` leaves out of a warm start) costs nothing. ``checkpoint_every`` is not
+    part of a run's name, so resizing it renames no kept run."""
     t = cfg["train"]
+    runs = runs or {}
     kinds = {m: ("supervised" if m == "supervised" else "contrastive") for m in probes}
-    supervised = sum(probes[m]["seconds_per_epoch"] * t["supervised_epochs"] for m, k in kinds.items()
-                     if k == "supervised")
-    contrastive = [m for m, k in kinds.items() if k == "contrastive"]
-    per_epoch = sum(probes[m]["seconds_per_epoch"] for m in contrastive)
+    supervised = sum(probes[m]["seconds_per_epoch"] * t["supervised_epochs"] * runs.get(m, 1)
+                     for m, k in kinds.items() if k == "supervised")
+    per_epoch = sum(probes[m]["seconds_per_epoch"] * runs.get(m, 1) for m, k in kinds.items() if k == "contrastive")
     left = train_budget * (1 - margin) - supervised
     epochs = max(1, math.floor(left / per_epoch)) if per_epoch else t["contrastive_epochs"]
     return {"contrastive_epochs": epochs, "contrastive_warmup_epochs": max(1, round(0.05 * epochs)),
@@ -313,11 +315,14 @@ def main(argv=None) -> int:
     if kept and not sizable:
         say(started, "not sized: no contrastive run to train, or a kept one shares its settings")
     if not args.no_probe and sizable:
-        probes = step("probe", lambda: {s.method: probe(cfg, data, s, device, args.probe_steps, args.probe_warmup)
-                                        for s in to_train})
+        # one probe per method: a variant (another schedule) steps as its method does, and is counted
+        one_each = {s.method: s for s in to_train}
+        probes = step("probe", lambda: {m: probe(cfg, data, s, device, args.probe_steps, args.probe_warmup)
+                                        for m, s in one_each.items()})
         if probes:
             job["probe"] = probes
-            sized = size_contrastive(cfg, probes, args.train_budget, args.margin)
+            sized = size_contrastive(cfg, probes, args.train_budget, args.margin,
+                                     collections.Counter(s.method for s in to_train))
             job["sized"] = sized
             for key in ("contrastive_epochs", "contrastive_warmup_epochs", "checkpoint_every"):
                 cfg["train"][key] = sized[key]

@@ -5,6 +5,7 @@ packs after every step so that a job cut off keeps what it finished."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -330,6 +331,9 @@ def test_the_probe_sizes_the_contrastive_run_alone_when_the_supervised_one_is_ke
     alone = job.size_contrastive(cfg, {"moco_queue": probes["moco_queue"]}, 360, job.MARGIN)
     assert alone["contrastive_epochs"] == 87 and alone["supervised_seconds_expected"] == 0
     assert alone["checkpoint_every"] == 11  # ceil(87 / 8): not in a run's name, so the kept run keeps its own
+    # a variant trains MoCo again under another schedule: both runs' epochs share the budget (probed once)
+    both = job.size_contrastive(cfg, probes, 360, job.MARGIN, {"supervised": 1, "moco_queue": 2})
+    assert both["contrastive_epochs"] == math.floor((360 * 0.88 - 1.31 * 40) / (2 * 3.64)) == 36
 
 
 def test_a_job_keeping_a_contrastive_run_does_not_size_the_settings_that_name_it():
