@@ -13,7 +13,9 @@ Tables, all measured in this one run so that their ratios compare like with like
 
 1. the augmentation against torchvision's per-image DataLoader pipeline (bench/augment.py);
 2. settings, side by side, on the profile's first encoder and contrastive method: float32 against bf16
-   autocast, contiguous against channels_last, eager against torch.compile (inductor), 1 against 2 CPU
+   autocast, contiguous against channels_last, eager against torch.compile (inductor) of the networks
+   (clorg.train.speed.compile_networks: how a run would adopt it; ``train.compile`` wraps the whole method,
+   which MoCo's queue makes recompile at every step until dynamo falls back to eager), 1 against 2 CPU
    threads, batch sizes, and the augmentation's share of a step; each with its ratio to the first row;
 3. the profile's own settings for each (encoder, method), with the epoch and run times they imply;
 4. with ``--breakdown``: where a step's time goes, by phase (augmentation, forward, backward, optimizer) and
@@ -66,7 +68,8 @@ def settings_table(cfg, overrides, spec, summary, images, labels, device, steps,
             ("float32, channels_last", {**base, "channels_last": True}, 2, 256),
             ("bf16 autocast, contiguous", {**base, "precision": "bf16"}, 2, 256),
             ("bf16 autocast, channels_last", {**base, "precision": "bf16", "channels_last": True}, 2, 256),
-            ("bf16, channels_last, torch.compile", {"precision": "bf16", "channels_last": True, "compile": True}, 2, 256),
+            ("bf16, channels_last, torch.compile of the networks", {"precision": "bf16", "channels_last": True,
+                                                                   "compile": True}, 2, 256),
             ("bf16, channels_last, 1 thread", {**base, "precision": "bf16", "channels_last": True}, 1, 256),
             ("bf16, channels_last, batch 128", {**base, "precision": "bf16", "channels_last": True}, 2, 128),
             ("bf16, channels_last, batch 512", {**base, "precision": "bf16", "channels_last": True}, 2, 512)]
@@ -111,8 +114,10 @@ def breakdown_table(cfg: dict, encoder: str, methods, summary, images, labels, d
     for label, key, sub in rows:
         cells = [p[key][sub] if sub else p[key] for p in parts.values()]
         print(f"| {label} | " + " | ".join(f"{c:,.1f}" for c in cells) + " |")
-    print("\nThe profiler's own cost is in these times (on this project's 2-core CPUs from under 10 % to 1.5x a step, "
-          "varying from one profiled run to the next): read the shares; a step's time is the unprofiled s/step above.\n")
+    print("\nBusy: the operators' own time (on a GPU, their kernels'); wall less busy is the host's (Python, "
+          "autograd's bookkeeping). The profiler's own cost is in these times (on this project's 2-core CPUs from "
+          "under 10 % to 1.5x a step, varying from one profiled run to the next): read the shares; a step's time is "
+          "the unprofiled s/step above.\n")
 
 
 def main() -> None:

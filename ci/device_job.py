@@ -22,8 +22,8 @@ brought back everything finished before:
    each stored in results/<profile>/ and packed into ``out/results.tar.gz``.
 
 ``out/job.json`` says what happened: the card, the probe's step times and E, the epochs' measured times, the
-speed measurements (``speed``), and every step's outcome and wall time. Exit status 0 when every step ran, 3 when some were skipped for time or
-failed, 2 for a bad profile or missing data.
+speed measurements (``speed``), and every step's outcome and wall time. Exit status 0 when every step ran, 3
+when some were skipped for time or failed, 2 for a bad profile or missing data.
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ MARGIN = 0.12
 # steps after training, in the order they run: what only this machine can compute first (the dynamics read
 # the snapshots, which stay here; the speed measurements are of this card), then the chapters while time is
 # left (a CPU computes the rest from the weights). At job 1's timings a job training MoCo alone has about 80 s
-# left after the speed study
-SPEED, COMPILE = "speed", "speed: torch.compile"
-AFTER_TRAINING = ("02_train", "07_dynamics", SPEED, COMPILE, "03_embeddings", "04_metrics", "08_near_duplicates",
-                  "06_classifiers", "05_tsne", "01_toy_clusters")
-# seconds a step must have left to start: a chapter a few; the compile measurement, eager and compiled
-# side by side with a MoCo queue filled (33 steps) in each, about its compilation and 20 s more
-NEEDS = {"02_train": 0, SPEED: 15, COMPILE: 60}
+# left after the dynamics; torch.compile's measurement runs to the deadline at most (15 s kept for the rest)
+BREAKDOWN, BATCHES, COMPILE = "speed: breakdown", "speed: batches", "speed: torch.compile"
+AFTER_TRAINING = ("02_train", "07_dynamics", BREAKDOWN, BATCHES, COMPILE, "03_embeddings", "04_metrics",
+                  "08_near_duplicates", "06_classifiers", "05_tsne", "01_toy_clusters")
+# seconds a step must have left to start: a chapter a few; the speed steps as they took in the rehearsal on a
+# CPU, with room; the compile measurement an eager half (~2 s on an H200) and a compilation of a minute or so
+NEEDS = {"02_train": 0, BREAKDOWN: 30, BATCHES: 20, COMPILE: 60}
+COMPILE_RESERVE = 15
 
 
 def say(started: float, message: str) -> None:
@@ -128,26 +129,95 @@ def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
             "images_per_s": round(run_cfg["batch_size"] / step, 1), "timed_steps": steps, "warmup_steps": warmup}
 
 
-def speed_study(cfg: dict, data, spec, device) -> dict:
-    """Where the time of a step of ``spec`` goes on this card (clorg.train.speed): the device's time by phase
-    and kind of operation, and images/s at half, the profile's and twice its batch."""
-    from clorg.train import runs, speed
+def _speed_run(cfg: dict, data, spec):
+    from clorg.train import runs
 
-    run_cfg = runs.resolve(cfg, spec, data.summary())
-    images, labels = _on_device(data, device)
+    return runs.resolve(cfg, spec, data.summary())
+
+
+def speed_breakdown(cfg: dict, data, spec, device) -> dict:
+    """Where the time of a step of ``spec`` goes on this card, by phase and kind (clorg.train.speed)."""
+    from clorg.train import speed
+
+    return speed.breakdown(_speed_run(cfg, data, spec), *_on_device(data, device), device)
+
+
+def speed_batches(cfg: dict, data, spec, device) -> dict:
+    """Images/s of a step of ``spec`` at half, the profile's and twice its batch."""
+    from clorg.train import speed
+
+    run_cfg = _speed_run(cfg, data, spec)
     b = run_cfg["batch_size"]
-    return {"method": spec.method, "breakdown": speed.breakdown(run_cfg, images, labels, device),
-            "batches": speed.batch_rates(run_cfg, images, labels, device, (b // 2, b, 2 * b), steps=10, warmup=5)}
+    return speed.batch_rates(run_cfg, *_on_device(data, device), device, (b // 2, b, 2 * b), steps=10, warmup=5)
 
 
-def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: str) -> dict:
-    """torch.compile's cost and gain for a step of ``spec`` on this card, against eager, side by side
-    (clorg.train.speed.compile_gain): whether compiling would pay back within a job's training budget."""
-    from clorg.train import runs, speed
+def inductor_missing(device) -> str | None:
+    """What inductor lacks to compile for a GPU here (Triton, a C compiler for its launcher), or None."""
+    import importlib.util
 
-    run_cfg = runs.resolve(cfg, spec, data.summary())
-    return speed.compile_gain(run_cfg, *_on_device(data, device), device, train_seconds=train_seconds,
-                              steps_per_epoch=len(data.train) // run_cfg["batch_size"], backend=backend)
+    if device.type != "cuda":
+        return None
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed"
+    if not any(shutil.which(c) for c in ("cc", "gcc", "clang")):
+        return "no C compiler (cc, gcc, clang) for Triton's launcher"
+    return None
+
+
+def _compile_child(run_cfg, images, labels, device, kwargs, out) -> None:
+    """In a process of its own (spawned): the compile measurement, its eager half written first. It dies with
+    the job (Linux's parent-death signal): a job stopped by its hard timeout leaves nothing on the GPU."""
+    import ctypes
+    import signal
+
+    import torch
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+    from clorg.train import speed
+
+    device = torch.device(device)
+    on = (torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device))
+    result = speed.compile_gain(run_cfg, *on, device, on_eager=lambda half: write_json_file(out, half), **kwargs)
+    write_json_file(out, result)
+
+
+def write_json_file(path, value) -> None:
+    write_bytes(Path(path), json.dumps(value).encode())
+
+
+def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: str, seconds: float) -> dict:
+    """torch.compile's cost and gain for a step of ``spec`` on this card (clorg.train.speed.compile_gain), in
+    a process of its own that is stopped after ``seconds``: a compilation cannot be interrupted, and one that
+    outlasts the job must not take the job's hard timeout with it. A stopped one reports its eager half and
+    ``unfinished_after_s``."""
+    import multiprocessing
+    import tempfile
+
+    if missing := inductor_missing(device) if backend == "inductor" else None:
+        raise RuntimeError(f"inductor cannot compile for the GPU here: {missing}")
+    run_cfg = _speed_run(cfg, data, spec)
+    kwargs = {"steps_per_epoch": len(data.train) // run_cfg["batch_size"], "train_seconds": train_seconds,
+              "backend": backend}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "compile.json"
+        child = multiprocessing.get_context("spawn").Process(
+            target=_compile_child, args=(run_cfg, data.train.images, data.train.labels, str(device), kwargs, str(out)))
+        child.start()
+        child.join(seconds)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            result = {"backend": backend, "batch": run_cfg["batch_size"]}
+            if out.is_file():  # the eager half, written before the compilation
+                result = json.loads(out.read_text())
+            return {**result, "unfinished_after_s": round(seconds)}
+        if child.exitcode != 0:
+            raise RuntimeError(f"the compile measurement exited with status {child.exitcode} (its traceback is above)")
+        return json.loads(out.read_text())
 
 
 def can_size(to_train, kept) -> bool:
@@ -162,21 +232,22 @@ def can_size(to_train, kept) -> bool:
     return contrastive(to_train) and not contrastive(kept)
 
 
-def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float, runs: dict | None = None) -> dict:
+def size_contrastive(cfg: dict, probes: dict, train_budget: float, margin: float,
+                     run_counts: dict | None = None) -> dict:
     """E, its warm-up and snapshot interval from the probes of the runs to train: the supervised runs first,
     at their configured epochs, then as many contrastive epochs as fill the rest (``margin``: the share kept
     for checkpoints, snapshots and the first epoch's slower steps).
 
-    ``probes`` holds one probe per method to train; ``runs`` counts the runs of each (a variant trains a
+    ``probes`` holds one probe per method to train; ``run_counts`` counts the runs of each (a variant trains a
     method again under another schedule, at the same step time; default one each). A run kept (one of a
     method ``train.warm_start_methods`` leaves out of a warm start) costs nothing. ``checkpoint_every`` is not
     part of a run's name, so resizing it renames no kept run."""
     t = cfg["train"]
-    runs = runs or {}
+    counts = run_counts or {}
     kinds = {m: ("supervised" if m == "supervised" else "contrastive") for m in probes}
-    supervised = sum(probes[m]["seconds_per_epoch"] * t["supervised_epochs"] * runs.get(m, 1)
+    supervised = sum(probes[m]["seconds_per_epoch"] * t["supervised_epochs"] * counts.get(m, 1)
                      for m, k in kinds.items() if k == "supervised")
-    per_epoch = sum(probes[m]["seconds_per_epoch"] * runs.get(m, 1) for m, k in kinds.items() if k == "contrastive")
+    per_epoch = sum(probes[m]["seconds_per_epoch"] * counts.get(m, 1) for m, k in kinds.items() if k == "contrastive")
     left = train_budget * (1 - margin) - supervised
     epochs = max(1, math.floor(left / per_epoch)) if per_epoch else t["contrastive_epochs"]
     return {"contrastive_epochs": epochs, "contrastive_warmup_epochs": max(1, round(0.05 * epochs)),
@@ -198,7 +269,8 @@ def main(argv=None) -> int:
     ap.add_argument("--margin", type=float, default=MARGIN, help="share of the training budget kept in reserve")
     ap.add_argument("--no-probe", action="store_true", help="train the profile's own epochs, unsized")
     ap.add_argument("--compile-backend", default="inductor",
-                    help="torch.compile's backend for the compile measurement (the rehearsal: eager, in seconds)")
+                    help="torch.compile's backend in the compile measurement (the rehearsal's: eager, "
+                         "seconds on a CPU)")
     ap.add_argument("--only", action="append", default=[], metavar="STEM",
                     help="no probe, no training: only these chapters, from the runs installed from weights/")
     ap.add_argument("--fail-step", action="append", default=[], help="(rehearsal) raise inside this step")
@@ -352,18 +424,23 @@ def main(argv=None) -> int:
     # 3. the chapters and the speed measurements, while time is left (each starts only with NEEDS left)
     # the training chapter tabulates the runs of step 2 (one the deadline stopped starts no epoch after it)
     compute = chapters.compute_steps(train_until)
-    # the speed measurements time the run this job trained (its contrastive one), on a fresh model
+    # the speed measurements time the run this job trained (its contrastive one), each on a fresh model
     timed = next((s for s in to_train if kind_of(s.method) == "contrastive"), to_train[0] if to_train else None)
-    measure = {SPEED: ("study", lambda: speed_study(cfg, data, timed, device)),
+    measure = {BREAKDOWN: ("breakdown", lambda: speed_breakdown(cfg, data, timed, device)),
+               BATCHES: ("batches", lambda: speed_batches(cfg, data, timed, device)),
                COMPILE: ("compile", lambda: compile_study(cfg, data, timed, device, args.train_budget,
-                                                          args.compile_backend))}
+                                                          args.compile_backend,
+                                                          deadline - time.time() - COMPILE_RESERVE))}
+    if timed is not None:
+        job["speed"] = {"method": timed.method}
     for name in AFTER_TRAINING:
-        if name in measure:
-            if timed is not None and (value := step(name, measure[name][1], needs=NEEDS[name])) is not None:
-                job.setdefault("speed", {})[measure[name][0]] = value
-                save_job()
-        else:
+        if name not in measure:
             step(name, lambda stem=name: compute[stem](cfg, data, False), needs=NEEDS.get(name, 10))
+        elif timed is None:
+            job["steps"].append({"step": name, "status": "skipped: this job trained no run", "seconds": 0})
+        elif (value := step(name, measure[name][1], needs=NEEDS[name])) is not None:
+            job["speed"][measure[name][0]] = value
+            save_job()
     # no build time: the job computes some chapters; the book that renders its results executes them all
     step("summary", lambda: summary.write(cfg, summary.build(report.collect(cfg, data), cfg, data, None)))
     bad = [s for s in job["steps"] if s["status"] != "ok"]

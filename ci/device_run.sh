@@ -59,6 +59,9 @@ command -v "$PY" >/dev/null || fail "no $PY on this machine"
 "$PY" -c 'import torch' || fail "$PY cannot import torch"
 { "$PY" --version; "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
   torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")'; nvidia-smi -L 2>/dev/null || true
+  # what torch.compile's measurement needs (device_job.inductor_missing skips it without them)
+  "$PY" -c 'import triton; print("triton", triton.__version__)' 2>/dev/null || echo "no triton"
+  echo "C compiler: $(command -v cc gcc clang | head -1)"
   uname -a; nproc; free -g | head -2; } > /tmp/clorg-machine.txt 2>&1
 cat /tmp/clorg-machine.txt
 step "checks"

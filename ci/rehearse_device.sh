@@ -81,9 +81,10 @@ assert status["05_tsne"].startswith("failed: RuntimeError: injected"), status
 assert status["01_toy_clusters"] == "ok" and status["summary"] == "ok", status  # the steps after it ran
 # the speed of the trained MoCo step, by phase and kind, and compiled against eager (dynamo's no-op backend
 # here: inductor would take minutes on this CPU)
-assert status["speed"] == "ok" and status["speed: torch.compile"] == "ok", status
+assert status["speed: breakdown"] == status["speed: batches"] == status["speed: torch.compile"] == "ok", status
 speed = json.load(open(sys.argv[1]))["speed"]
-assert speed["study"]["method"] == "moco_queue" and speed["compile"]["compiled_seconds_per_step"] > 0, speed
+assert speed["method"] == "moco_queue" and speed["breakdown"]["busy_ms"] > 0, speed
+assert speed["compile"]["compiled_seconds_per_step"] > 0 and speed["compile"]["graphs"] == 3, speed  # in a process of its own
 EOF2
 
 # the hard timeout: a chapter that never ends after its first head (06_classifiers) is cut by it; what came

@@ -279,11 +279,13 @@ def test_job_isolates_a_failing_step_and_packs_everything_else(tmp_path):
     assert status["04_metrics"].startswith("failed: RuntimeError: injected failure")
     assert status["train moco_queue"] == "ok" and status["07_dynamics"] == "ok" and status["summary"] == "ok"
     # the speed of the run it trained, measured after training (the compiled path with dynamo's no-op backend)
-    assert status["speed"] == "ok" and status["speed: torch.compile"] == "ok"
+    assert status["speed: breakdown"] == status["speed: batches"] == status["speed: torch.compile"] == "ok"
     speed = job["speed"]
-    assert speed["study"]["method"] == "moco_queue" and speed["study"]["breakdown"]["busy_ms"] > 0
-    assert list(speed["study"]["batches"]) == ["32", "64", "128"]  # half, the profile's and twice its batch
+    assert speed["method"] == "moco_queue" and speed["breakdown"]["busy_ms"] > 0
+    assert list(speed["batches"]) == ["32", "64", "128"]  # half, the profile's and twice its batch
+    # in a process of its own, stopped at the deadline: here it ends well before it
     assert speed["compile"]["backend"] == "eager" and speed["compile"]["compiled_seconds_per_step"] > 0
+    assert "unfinished_after_s" not in speed["compile"]
     assert job["sized"]["contrastive_epochs"] >= 1 and job["probe"]["moco_queue"]["seconds_per_step"] > 0
     assert job["train"]["contrastive_epochs"] == job["sized"]["contrastive_epochs"]
     assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == [f"{MOCO_NAME}.0.pt", "resnet18-supervised-cosine.0.pt"]
@@ -433,3 +435,19 @@ def test_the_import_drops_parts_only_of_results_the_job_finished():
     assert finished(["classifiers.json", "geometry.json", "tsne.npz"]) == ["classifiers", "geometry", "tsne"]
     assert finished(["classifiers.json", "classifiers.parts.json", "geometry.json"]) == ["geometry"]
     assert finished(["classifiers.parts.json"]) == []
+
+
+def test_a_compile_measurement_that_outlasts_its_time_is_stopped_and_says_so(monkeypatch):
+    """torch.compile's measurement runs in a process of its own, stopped when its seconds are up: a
+    compilation cannot be interrupted, and the job's hard timeout must not be the thing that ends it."""
+    from clorg.data import choose_profile_dataset
+
+    monkeypatch.syspath_prepend(str(ROOT / "ci"))  # the spawned process imports the job's module by name
+    import device_job
+
+    cfg = tiny()
+    started = time.time()
+    out = device_job.compile_study(cfg, choose_profile_dataset(cfg), RunSpec("resnet18", "moco_queue", "cosine"),
+                                   torch.device("cpu"), 10.0, "eager", 1.0)
+    assert out == {"backend": "eager", "batch": 64, "unfinished_after_s": 1}  # stopped before its eager half
+    assert time.time() - started < 30

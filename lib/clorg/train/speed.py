@@ -1,16 +1,22 @@
 """Where a training step's time goes, measured on the device that trains: the median step time
 (:func:`time_steps`), the device's time by phase of the step and by kind of operation (:func:`breakdown`,
-from the profiler), the images/s at other batch sizes, and what torch.compile costs and gains
-(:func:`compile_gain`).
+from the profiler), the images/s at other batch sizes (:func:`batch_rates`), and what torch.compile costs
+and gains (:func:`compile_gain`).
 
-The GPU job records these in its job.json (``speed``) after training (ci/device_job.py); bench/train.py
+The GPU job records these in its job record (``speed``) after training (ci/device_job.py); bench/train.py
 prints the same tables on any device (``--breakdown``). Nothing here trains a run or decides a number of
 the book: it only times :func:`clorg.train.loop.train_step` and a copy of it with the profiler's ranges
 (:func:`profiled_step`, held to the same arithmetic by a test).
+
+torch.compile is applied to the method's networks (:func:`compile_networks`), not to the method whole as
+``train.compile`` does: MoCo's queue-fill count is a Python int on the module, which dynamo treats as a
+constant, so the whole method recompiles at every step until the queue is full, and after dynamo's
+recompile limit (8) runs eager; a measurement would time that as compiled.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -29,7 +35,9 @@ _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_scaled_mm"}
 _COPY = {"copy_", "_to_copy", "to", "clone", "contiguous", "cat", "stack", "index", "index_put_", "gather",
          "scatter", "index_select", "fill_", "zero_", "zeros", "empty", "empty_like", "ones_like", "remainder",
          "arange", "randint", "rand", "uniform_", "normal_", "bernoulli_"}
-KINDS = ("convolution", "batch norm", "matrix product", "optimizer and momentum", "copy, cast, index",
+# "fused updates": the GPU's fused AdamW and the momentum update's foreach kernels; a CPU's AdamW steps
+# parameter by parameter, elementwise (its cost is the optimizer phase)
+KINDS = ("convolution", "batch norm", "matrix product", "fused updates", "copy, cast, index",
          "elementwise and other")
 
 
@@ -43,7 +51,7 @@ def kind_of_op(name: str) -> str:
     if op in _MATMUL:
         return "matrix product"
     if op.startswith("_foreach") or "adam" in op:
-        return "optimizer and momentum"
+        return "fused updates"
     if op in _COPY:
         return "copy, cast, index"
     return "elementwise and other"
@@ -70,29 +78,48 @@ def _training(run_cfg: dict, images: torch.Tensor, device: torch.device):
     return method, optimizer
 
 
+def compile_networks(method: torch.nn.Module, backend: str) -> None:
+    """Compile each network of ``method`` in place (encoder, predictor, momentum encoder, classifier): their
+    inputs keep one shape, so each compiles once; the loss and the queue around them stay eager."""
+    for child in method.children():
+        if next(child.parameters(), None) is not None:
+            child.compile(backend=backend)
+
+
+def _release(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _step_times(method, optimizer, run_cfg: dict, images, labels, device, n: int, generator) -> list[float]:
+    """Wall seconds of each of ``n`` optimizer steps, each waited for (one step's time is one whole step)."""
+    dtype = autocast_dtype(run_cfg["precision"], device)
+    times = []
+    for _ in range(n):
+        x, y = _batch(images, labels, run_cfg["batch_size"], generator)
+        t0 = time.perf_counter()
+        float(train_step(method, method, optimizer, x, y, generator, run_cfg, dtype))
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def time_steps(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device: torch.device, *,
                steps: int, warmup: int, backend: str | None = None) -> dict:
     """Median seconds per optimizer step of ``run_cfg`` on the uint8 ``images`` (held on ``device``), timed
-    over ``steps`` steps after ``warmup``, each waited for (one step's time is one whole step).
+    over ``steps`` steps after ``warmup``.
 
-    ``backend``: wrap the method in ``torch.compile(backend=...)`` as training does with ``train.compile``;
-    its compilation (and any recompilation as a queue fills) falls in the warm-up. Returns
-    ``seconds_per_step`` and ``warmup_seconds`` (the warm-up steps' wall time in all)."""
+    ``backend``: the networks compiled with it first (:func:`compile_networks`); the compilation falls in
+    the warm-up. Returns ``seconds_per_step`` and ``warmup_seconds`` (the warm-up's wall time in all)."""
     method, optimizer = _training(run_cfg, images, device)
     if backend:
-        torch._dynamo.reset()  # compiled from nothing: what a run pays, not a cache of an earlier measurement
-    model = torch.compile(method, backend=backend) if backend else method
-    dtype = autocast_dtype(run_cfg["precision"], device)
+        torch._dynamo.reset()  # no compiled code of an earlier measurement in memory (inductor's disk cache stays)
+        compile_networks(method, backend)
     gen = torch.Generator(device=device).manual_seed(0)
-    times = []
-    for _ in range(warmup + steps):
-        x, y = _batch(images, labels, run_cfg["batch_size"], gen)
-        t0 = time.perf_counter()
-        float(train_step(model, method, optimizer, x, y, gen, run_cfg, dtype))  # waits for the step
-        times.append(time.perf_counter() - t0)
-    del method, optimizer, model
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    times = _step_times(method, optimizer, run_cfg, images, labels, device, warmup + steps, gen)
+    del method, optimizer
+    if backend:
+        torch._dynamo.reset()
+    _release(device)
     return {"seconds_per_step": statistics.median(times[warmup:]), "warmup_seconds": sum(times[:warmup])}
 
 
@@ -132,16 +159,36 @@ def _phase_and_kind(event) -> tuple[str, str]:
     return phase or "outside", kind or "elementwise and other"
 
 
+def tally(events, gpu: bool) -> tuple[dict, dict]:
+    """Microseconds by phase and by kind, from the profiler's events: on a GPU each operator's kernels (a
+    kernel is listed under the operator that launched it; the device's own events are skipped), on a CPU
+    each aten operator's own time (the time of ranges, autograd nodes and Python between operators is the
+    host's, left out)."""
+    phases, kinds = defaultdict(float), defaultdict(float)
+    for event in events:
+        if event.device_type != torch.autograd.DeviceType.CPU or event.is_async:
+            continue
+        if gpu:
+            us = sum(k.duration for k in event.kernels)
+        else:
+            us = event.self_cpu_time_total if event.name.startswith("aten::") else 0
+        if us:
+            phase, kind = _phase_and_kind(event)
+            phases[phase] += us
+            kinds[kind] += us
+    return phases, kinds
+
+
 def breakdown(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device: torch.device, *,
               steps: int = 5, warmup: int = 3) -> dict:
     """Milliseconds per step by phase (:data:`PHASES`) and by kind of operation (:data:`KINDS`) over
-    ``steps`` profiled steps after ``warmup``: on a GPU the time of the kernels each operation launched, on
-    a CPU the operations' own time.
+    ``steps`` profiled steps after ``warmup`` (:func:`tally`).
 
-    ``busy_ms`` is their sum per step, ``wall_ms`` the profiled steps' wall time per step: on a GPU, busy well
-    below wall means the device waits for the host (launches, syncs). The profiler's own cost is in a CPU's
-    times (from under 10 % to 1.5x a step on two cores, varying between runs): there, read the shares, and
-    take a step's time from :func:`time_steps`. A GPU's kernel times are the device's own.
+    ``busy_ms`` is their sum per step, ``wall_ms`` the profiled steps' wall time per step. The profiler adds
+    its own cost to every operator on the host: a CPU's operators take longer under it (from under 10 % to
+    1.5x a step on two cores, varying between runs), so read their shares; a GPU's kernel times are the
+    device's own, but the profiled wall time is the host's, so compare busy with an unprofiled step
+    (:func:`time_steps`): well below it, the device waits for the host (launches, syncs).
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -159,18 +206,11 @@ def breakdown(run_cfg: dict, images: torch.Tensor, labels: torch.Tensor, device:
             profiled_step(method, optimizer, *_batch(images, labels, run_cfg["batch_size"], gen), gen, run_cfg, dtype)
         _sync(device)
         wall = time.perf_counter() - t0
-    phases, kinds = defaultdict(float), defaultdict(float)
-    for event in prof.events():
-        if event.device_type != torch.autograd.DeviceType.CPU or event.is_async:
-            continue  # a device kernel is counted with the operator that launched it
-        us = sum(k.duration for k in event.kernels) if gpu else event.self_cpu_time_total
-        if us:
-            phase, kind = _phase_and_kind(event)
-            phases[phase] += us
-            kinds[kind] += us
+    phases, kinds = tally(prof.events(), gpu)
     del method, optimizer
+    _release(device)
     per_step = 1e-3 / steps  # microseconds in all -> milliseconds per step
-    measures = "device kernels" if gpu else "CPU operators"
+    measures = "device kernels" if gpu else "CPU aten operators"
     if not kinds:  # a GPU profiler without CUPTI records the operators but none of their kernels
         measures = "nothing: the profiler recorded no kernel (is CUPTI missing?)"
     return {"batch": run_cfg["batch_size"], "steps": steps, "measures": measures,
@@ -190,53 +230,91 @@ def batch_rates(run_cfg: dict, images, labels, device, batches, *, steps: int, w
     return out
 
 
-def compile_gain(run_cfg: dict, images, labels, device, *, steps_per_epoch: int, train_seconds: float,
-                 steps: int = 20, backend: str = "inductor") -> dict:
-    """torch.compile's cost and gain on this device, eager and compiled timed side by side.
+def queue_batches(run_cfg: dict) -> int:
+    """Steps until a MoCo queue is full (its ceil(size / B) batches, the current one first); 0 without one."""
+    if "moco_queue_size" not in run_cfg:
+        return 0
+    return -(-run_cfg["moco_queue_size"] // run_cfg["batch_size"]) - 1
 
-    The compiled warm-up is long enough to fill a MoCo queue (its length changes every step until it is
-    full, and each new length may compile again, as it would in training), so ``compile_seconds``, the
-    warm-up's excess over as many compiled steps, is what a run would pay. ``epochs_in_budget``: the
-    epochs ``train_seconds`` holds eager and compiled (compilation paid first); compilation pays back
-    within a run of that length when the second is larger."""
-    queue_batches = -(-run_cfg["moco_queue_size"] // run_cfg["batch_size"]) if "moco_queue_size" in run_cfg else 0
-    warmup = queue_batches + 3
-    eager = time_steps(run_cfg, images, labels, device, steps=steps, warmup=warmup)
-    compiled = time_steps(run_cfg, images, labels, device, steps=steps, warmup=warmup, backend=backend)
-    step_e, step_c = eager["seconds_per_step"], compiled["seconds_per_step"]
-    compile_s = max(0.0, compiled["warmup_seconds"] - warmup * step_c)
+
+def compile_gain(run_cfg: dict, images, labels, device, *, steps_per_epoch: int, train_seconds: float,
+                 steps: int = 20, compile_steps: int = 3, backend: str = "inductor", on_eager=None) -> dict:
+    """torch.compile's cost and gain on this device, on one model: eager steps until a MoCo queue is full
+    and ``steps`` more timed, then its networks compiled (:func:`compile_networks`), ``compile_steps`` steps
+    that compile them (forward and backward), and ``steps`` compiled steps timed.
+
+    ``compile_seconds``: those first compiled steps' excess over as many steady ones, what a run pays once;
+    ``graphs``: how many graphs dynamo compiled (a few: one per network and mode), with dynamo made to fail
+    rather than fall back to eager at its recompile limit. ``epochs_in_budget``: the epochs ``train_seconds``
+    holds eager and compiled (compilation paid first): compiling pays back within a run of that length when
+    the second is larger. ``on_eager`` receives the eager half as soon as it is measured (a caller that may
+    be cut off during the compilation keeps it)."""
+    from torch._dynamo.utils import counters
+
+    method, optimizer = _training(run_cfg, images, device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    fill = queue_batches(run_cfg)
+    eager = _step_times(method, optimizer, run_cfg, images, labels, device, fill + steps, gen)[fill:]
+    step_e = statistics.median(eager)
+    out = {"backend": backend, "batch": run_cfg["batch_size"], "eager_seconds_per_step": round(step_e, 5)}
+    if on_eager:
+        on_eager(dict(out))
+    torch._dynamo.reset()
+    graphs = counters["stats"]["unique_graphs"]
+    compile_networks(method, backend)
+    strict = {"fail_on_recompile_limit_hit": True} if hasattr(torch._dynamo.config,
+                                                              "fail_on_recompile_limit_hit") else {}
+    with torch._dynamo.config.patch(**strict):
+        first = _step_times(method, optimizer, run_cfg, images, labels, device, compile_steps, gen)
+        step_c = statistics.median(_step_times(method, optimizer, run_cfg, images, labels, device, steps, gen))
+    graphs = counters["stats"]["unique_graphs"] - graphs
+    del method, optimizer
+    torch._dynamo.reset()
+    _release(device)
+    compile_s = max(0.0, sum(first) - compile_steps * step_c)
     epoch_e, epoch_c = step_e * steps_per_epoch, step_c * steps_per_epoch
-    return {"backend": backend, "batch": run_cfg["batch_size"], "warmup_steps": warmup,
-            "eager_seconds_per_step": round(step_e, 5), "compiled_seconds_per_step": round(step_c, 5),
-            "speedup": round(step_e / step_c, 3), "compile_seconds": round(compile_s, 1),
-            "epochs_in_budget": {"train_seconds": train_seconds, "eager": int(train_seconds // epoch_e),
-                                 "compiled": int(max(0.0, train_seconds - compile_s) // epoch_c)}}
+    return {**out, "compiled_seconds_per_step": round(step_c, 5), "speedup": round(step_e / step_c, 3),
+            "compile_seconds": round(compile_s, 1), "compile_steps": compile_steps, "graphs": graphs,
+            "epochs_in_budget": {"train_seconds": train_seconds, "eager": _whole(train_seconds / epoch_e),
+                                 "compiled": _whole(max(0.0, train_seconds - compile_s) / epoch_c)}}
+
+
+def _whole(epochs: float) -> int:
+    return math.floor(round(epochs, 6))  # 100 s of 0.4-s epochs are 250, not the 249 float division gives
 
 
 def report(measured: dict) -> str:
-    """Markdown tables of a GPU job's ``speed`` record (job.json): the step's time by phase and kind, the
-    images/s by batch, and torch.compile against eager; what is absent (a step skipped) is left out."""
+    """Markdown of a GPU job's ``speed`` record: the step's time by phase and kind (``breakdown``), images/s
+    by batch (``batches``), and torch.compile against eager (``compile``; one the job cut off during the
+    compilation has its eager half and ``unfinished_after_s``). What the job did not measure is left out."""
     lines = []
-    study = measured.get("study")
-    if study:
-        b = study["breakdown"]
-        lines += [f"{study['method']} at batch {b['batch']}, ms per step ({b['measures']}, {b['steps']} profiled "
-                  f"steps): busy {b['busy_ms']:,.1f} of {b['wall_ms']:,.1f} wall", "",
+    b, rates, c = measured.get("breakdown"), measured.get("batches") or {}, measured.get("compile")
+    if b:
+        unprofiled = rates.get(str(b["batch"]))
+        against = f", unprofiled step {unprofiled['seconds_per_step'] * 1e3:,.1f}" if unprofiled else ""
+        lines += [f"{measured.get('method', '')} at batch {b['batch']}, ms per step ({b['measures']}, {b['steps']} "
+                  f"profiled steps): busy {b['busy_ms']:,.1f}, profiled wall {b['wall_ms']:,.1f}{against}", "",
                   "| phase | ms | | kind | ms |", "|---|---:|---|---|---:|"]
         phases, kinds = list(b["phases_ms"].items()), list(b["kinds_ms"].items())
         for i in range(max(len(phases), len(kinds))):
             p = f"{phases[i][0]} | {phases[i][1]:,.1f}" if i < len(phases) else " | "
             k = f"{kinds[i][0]} | {kinds[i][1]:,.1f}" if i < len(kinds) else " | "
             lines.append(f"| {p} | | {k} |")
-        lines += ["", "| batch | s/step | images/s |", "|---:|---:|---:|"]
-        lines += [f"| {batch} | {r['seconds_per_step']:.4f} | {r['images_per_s']:,.0f} |"
-                  for batch, r in study["batches"].items()]
-    c = measured.get("compile")
-    if c:
-        e = c["epochs_in_budget"]
+    if rates:
         lines += [""] if lines else []
-        lines += [f"torch.compile ({c['backend']}) at batch {c['batch']}: {c['eager_seconds_per_step']:.4f} s a step "
-                  f"eager, {c['compiled_seconds_per_step']:.4f} s compiled ({c['speedup']:.2f}x), "
-                  f"{c['compile_seconds']:.0f} s to compile (over {c['warmup_steps']} warm-up steps); in "
-                  f"{e['train_seconds']:.0f} s of training: {e['eager']} epochs eager, {e['compiled']} compiled"]
+        lines += ["| batch | s/step | images/s |", "|---:|---:|---:|"]
+        lines += [f"| {batch} | {r['seconds_per_step']:.4f} | {r['images_per_s']:,.0f} |" for batch, r in rates.items()]
+    if c:
+        lines += [""] if lines else []
+        head = f"torch.compile ({c['backend']}) of the networks at batch {c['batch']}"
+        if "eager_seconds_per_step" in c:
+            head += f": {c['eager_seconds_per_step']:.4f} s a step eager"
+        if "compiled_seconds_per_step" not in c:
+            lines.append(f"{head}; the measurement did not finish within the {c['unfinished_after_s']:.0f} s "
+                         f"the job had left")
+        else:
+            e = c["epochs_in_budget"]
+            lines.append(f"{head}, {c['compiled_seconds_per_step']:.4f} s compiled ({c['speedup']:.2f}x), "
+                         f"{c['compile_seconds']:.0f} s to compile ({c['graphs']} graphs); in "
+                         f"{e['train_seconds']:.0f} s of training: {e['eager']} epochs eager, {e['compiled']} compiled")
     return "\n".join(lines)
