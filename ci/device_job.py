@@ -58,7 +58,9 @@ BREAKDOWN, BATCHES, COMPILE = "speed: breakdown", "speed: batches", "speed: torc
 AFTER_TRAINING = ("02_train", "07_dynamics", BREAKDOWN, BATCHES, COMPILE, "03_embeddings", "04_metrics",
                   "08_near_duplicates", "06_classifiers", "05_tsne", "01_toy_clusters")
 # seconds a step must have left to start: a chapter a few; the speed steps as they took in the rehearsal on a
-# CPU, with room; the compile measurement an eager half (~2 s on an H200) and a compilation of a minute or so
+# CPU, with room; the compile measurement its process's start and eager half (~10 s on an H200) and some of a
+# compilation: one longer than the job has left is reported unfinished after the seconds it had, itself a
+# bound on what compiling would cost a job
 NEEDS = {"02_train": 0, BREAKDOWN: 30, BATCHES: 20, COMPILE: 60}
 COMPILE_RESERVE = 15
 
@@ -152,8 +154,10 @@ def speed_batches(cfg: dict, data, spec, device) -> dict:
 
 
 def inductor_missing(device) -> str | None:
-    """What inductor lacks to compile for a GPU here (Triton, a C compiler for its launcher), or None."""
+    """What inductor lacks to compile for a GPU here, or None: Triton, and what Triton builds its launcher
+    with (a C compiler and Python's headers)."""
     import importlib.util
+    import sysconfig
 
     if device.type != "cuda":
         return None
@@ -161,28 +165,43 @@ def inductor_missing(device) -> str | None:
         return "Triton is not installed"
     if not any(shutil.which(c) for c in ("cc", "gcc", "clang")):
         return "no C compiler (cc, gcc, clang) for Triton's launcher"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        return f"no Python.h in {sysconfig.get_paths()['include']} for Triton's launcher"
     return None
 
 
 def _compile_child(run_cfg, images, labels, device, kwargs, out) -> None:
-    """In a process of its own (spawned): the compile measurement, its eager half written first. It dies with
-    the job (Linux's parent-death signal): a job stopped by its hard timeout leaves nothing on the GPU."""
+    """In a process of its own (spawned): the compile measurement, its eager half written first, and an error
+    written beside it. It dies with the job (Linux's parent-death signal, set before anything slow): a job
+    stopped by its hard timeout leaves nothing on the GPU."""
     import ctypes
+    import multiprocessing
     import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != multiprocessing.parent_process().pid:  # the job died before the signal was set
+        os._exit(1)
 
     import torch
 
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
     from clorg.train import speed
 
-    device = torch.device(device)
-    on = (torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device))
-    result = speed.compile_gain(run_cfg, *on, device, on_eager=lambda half: write_json_file(out, half), **kwargs)
-    write_json_file(out, result)
+    half = {}
+
+    def eager_done(value):
+        half.update(value)
+        write_json_file(out, value)
+
+    try:
+        device = torch.device(device)
+        on = (torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device))
+        write_json_file(out, speed.compile_gain(run_cfg, *on, device, on_eager=eager_done, **kwargs))
+    except Exception as exc:
+        write_json_file(out, {**half, "error": f"{type(exc).__name__}: {exc}"})
+        raise
 
 
 def write_json_file(path, value) -> None:
@@ -192,8 +211,8 @@ def write_json_file(path, value) -> None:
 def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: str, seconds: float) -> dict:
     """torch.compile's cost and gain for a step of ``spec`` on this card (clorg.train.speed.compile_gain), in
     a process of its own that is stopped after ``seconds``: a compilation cannot be interrupted, and one that
-    outlasts the job must not take the job's hard timeout with it. A stopped one reports its eager half and
-    ``unfinished_after_s``."""
+    outlasts the job must not take the job's hard timeout with it. A stopped one reports its eager half (when
+    it got that far) and ``unfinished_after_s``; one that failed raises with its error."""
     import multiprocessing
     import tempfile
 
@@ -208,16 +227,18 @@ def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: 
             target=_compile_child, args=(run_cfg, data.train.images, data.train.labels, str(device), kwargs, str(out)))
         child.start()
         child.join(seconds)
-        if child.is_alive():
+        stopped = child.is_alive()
+        if stopped:
             child.kill()
-            child.join()
-            result = {"backend": backend, "batch": run_cfg["batch_size"]}
-            if out.is_file():  # the eager half, written before the compilation
-                result = json.loads(out.read_text())
-            return {**result, "unfinished_after_s": round(seconds)}
-        if child.exitcode != 0:
-            raise RuntimeError(f"the compile measurement exited with status {child.exitcode} (its traceback is above)")
-        return json.loads(out.read_text())
+            child.join(10)
+        result = json.loads(out.read_text()) if out.is_file() else {"backend": backend, "batch": run_cfg["batch_size"]}
+    if "error" in result:
+        raise RuntimeError(f"the compile measurement failed: {result['error']} (eager half: {result})")
+    if "compiled_seconds_per_step" in result:
+        return result
+    if stopped:
+        return {**result, "unfinished_after_s": round(seconds)}
+    raise RuntimeError(f"the compile measurement exited with status {child.exitcode} and no result (see run.log)")
 
 
 def can_size(to_train, kept) -> bool:
@@ -436,9 +457,7 @@ def main(argv=None) -> int:
     for name in AFTER_TRAINING:
         if name not in measure:
             step(name, lambda stem=name: compute[stem](cfg, data, False), needs=NEEDS.get(name, 10))
-        elif timed is None:
-            job["steps"].append({"step": name, "status": "skipped: this job trained no run", "seconds": 0})
-        elif (value := step(name, measure[name][1], needs=NEEDS[name])) is not None:
+        elif timed is not None and (value := step(name, measure[name][1], needs=NEEDS[name])) is not None:
             job["speed"][measure[name][0]] = value
             save_job()
     # no build time: the job computes some chapters; the book that renders its results executes them all

@@ -62,6 +62,7 @@ command -v "$PY" >/dev/null || fail "no $PY on this machine"
   # what torch.compile's measurement needs (device_job.inductor_missing skips it without them)
   "$PY" -c 'import triton; print("triton", triton.__version__)' 2>/dev/null || echo "no triton"
   echo "C compiler: $(command -v cc gcc clang | head -1)"
+  "$PY" -c 'import pathlib, sysconfig; h = pathlib.Path(sysconfig.get_paths()["include"], "Python.h"); print(h, h.is_file())' 
   uname -a; nproc; free -g | head -2; } > /tmp/clorg-machine.txt 2>&1
 cat /tmp/clorg-machine.txt
 step "checks"

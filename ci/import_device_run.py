@@ -111,10 +111,9 @@ def main(argv=None) -> int:
     else:
         print(f"no results.tar.gz in {args.folder}: the job stopped before its first chapter")
 
-    if job.get("speed"):  # where the time of a training step went on the job's card (clorg.train.speed)
+    if text := speed.report(job.get("speed") or {}):  # where a training step's time went on the job's card
         card = job.get("card")  # a GPU's name, or (a rehearsal on a CPU) the machine's description
-        print(f"\nspeed on {card if isinstance(card, str) else (card or {}).get('cpu', 'the job machine')}:\n"
-              f"{speed.report(job['speed'])}")
+        print(f"\nspeed on {card if isinstance(card, str) else (card or {}).get('cpu', 'the job machine')}:\n{text}")
 
     differ = {k: v for k, v in (job.get("train") or {}).items() if cfg["train"].get(k) != v}
     if differ:

@@ -437,17 +437,33 @@ def test_the_import_drops_parts_only_of_results_the_job_finished():
     assert finished(["classifiers.parts.json"]) == []
 
 
-def test_a_compile_measurement_that_outlasts_its_time_is_stopped_and_says_so(monkeypatch):
-    """torch.compile's measurement runs in a process of its own, stopped when its seconds are up: a
-    compilation cannot be interrupted, and the job's hard timeout must not be the thing that ends it."""
+def _compile_study(monkeypatch, tmp_path, backend, seconds):
     from clorg.data import choose_profile_dataset
 
     monkeypatch.syspath_prepend(str(ROOT / "ci"))  # the spawned process imports the job's module by name
+    # inductor compiles from nothing (its caches on disk would make a second compilation fast)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setenv("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")
     import device_job
 
     cfg = tiny()
+    return device_job.compile_study(cfg, choose_profile_dataset(cfg), RunSpec("resnet18", "moco_queue", "cosine"),
+                                    torch.device("cpu"), 10.0, backend, seconds)
+
+
+def test_a_compile_measurement_that_outlasts_its_time_is_stopped_and_says_so(monkeypatch, tmp_path):
+    """torch.compile's measurement runs in a process of its own, stopped when its seconds are up: a
+    compilation cannot be interrupted, and the job's hard timeout must not be the thing that ends it."""
     started = time.time()
-    out = device_job.compile_study(cfg, choose_profile_dataset(cfg), RunSpec("resnet18", "moco_queue", "cosine"),
-                                   torch.device("cpu"), 10.0, "eager", 1.0)
+    out = _compile_study(monkeypatch, tmp_path, "eager", 1.0)
     assert out == {"backend": "eager", "batch": 64, "unfinished_after_s": 1}  # stopped before its eager half
     assert time.time() - started < 30
+    # stopped while inductor compiles (tens of seconds on two cores): the eager half, measured before, is kept
+    out = _compile_study(monkeypatch, tmp_path, "inductor", 12.0)
+    assert out["unfinished_after_s"] == 12 and out["eager_seconds_per_step"] > 0, out
+    assert "compiled_seconds_per_step" not in out
+
+
+def test_a_compile_measurement_that_fails_says_why(monkeypatch, tmp_path):
+    with pytest.raises(RuntimeError, match="compile measurement failed: .*no_such_backend.*eager_seconds_per_step"):
+        _compile_study(monkeypatch, tmp_path, "no_such_backend", 60.0)

@@ -120,13 +120,12 @@ def test_compile_gain_compiles_the_networks_once_after_the_queue_fills():
     assert speed.queue_batches(cfg) == 9
     assert out["backend"] == "eager" and out["graphs"] == 3  # encoder, predictor, momentum encoder (no grad)
     assert halves == [{"backend": "eager", "batch": 16, "eager_seconds_per_step": out["eager_seconds_per_step"]}]
-    assert out["speedup"] == pytest.approx(out["eager_seconds_per_step"] / out["compiled_seconds_per_step"], rel=1e-2)
 
 
 def test_compile_gain_arithmetic(monkeypatch):
     """Eager steps of 0.04 s; compiled, the first three 10 s, 1 s and 0.03 s, then 0.03 s: 10.94 s of
     compilation; 100 s of 10-step epochs hold 250 epochs eager, (100 - 10.94) / 0.3 = 296 compiled."""
-    calls = iter([[0.04] * 11, [10.0, 1.0, 0.03], [0.03] * 2])
+    calls = iter([[0.04] * 11, [10.0, 1.0, 0.03], [0.03] * 2])  # 11: the 9 steps that fill the queue, 2 timed
     monkeypatch.setattr(speed, "_step_times", lambda *a: next(calls))
     out = speed.compile_gain(run_cfg("moco_queue", moco_queue_size=160), *data(), torch.device("cpu"),
                              steps_per_epoch=10, train_seconds=100.0, steps=2, backend="eager")

@@ -253,7 +253,7 @@ def compile_gain(run_cfg: dict, images, labels, device, *, steps_per_epoch: int,
 
     method, optimizer = _training(run_cfg, images, device)
     gen = torch.Generator(device=device).manual_seed(0)
-    fill = queue_batches(run_cfg)
+    fill = max(queue_batches(run_cfg), 3)  # the queue full, and the process's first steps untimed
     eager = _step_times(method, optimizer, run_cfg, images, labels, device, fill + steps, gen)[fill:]
     step_e = statistics.median(eager)
     out = {"backend": backend, "batch": run_cfg["batch_size"], "eager_seconds_per_step": round(step_e, 5)}
