@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.core.atomic import write_atomic, write_bytes  # noqa: E402
+from clorg.core.atomic import write_atomic, write_bytes, write_json  # noqa: E402
 
 # share of the training budget the sizing keeps in reserve. Job 1 (H200): the MoCo epochs took 6.1 % longer
 # than its probe said (293.6 s against 276.6), their saves and setup 5.4 s more, and the epochs spread from 3.3
@@ -52,14 +52,14 @@ MARGIN = 0.12
 
 # steps after training, in the order they run: what only this machine can compute first (the dynamics read
 # the snapshots, which stay here; the speed measurements are of this card), then the chapters while time is
-# left (a CPU computes the rest from the weights). At job 1's timings a job training MoCo alone has about 80 s
-# left after the dynamics; torch.compile's measurement runs to the deadline at most (15 s kept for the rest)
+# left (a CPU computes the rest from the weights). From job 1's step times, a job training MoCo alone has about
+# 80 s left after the dynamics (an estimate); torch.compile's measurement runs to the deadline at most (15 s kept for the rest)
 BREAKDOWN, BATCHES, COMPILE = "speed: breakdown", "speed: batches", "speed: torch.compile"
 AFTER_TRAINING = ("02_train", "07_dynamics", BREAKDOWN, BATCHES, COMPILE, "03_embeddings", "04_metrics",
                   "08_near_duplicates", "06_classifiers", "05_tsne", "01_toy_clusters")
 # seconds a step must have left to start: a chapter a few; the speed steps as they took in the rehearsal on a
-# CPU, with room; the compile measurement its process's start and eager half (~10 s on an H200) and some of a
-# compilation: one longer than the job has left is reported unfinished after the seconds it had, itself a
+# CPU, with room; the compile measurement its process's start and eager half (~10 s on an H200, estimated) and
+# some of a compilation: one longer than the job has left is reported unfinished after the seconds it had, itself a
 # bound on what compiling would cost a job
 NEEDS = {"02_train": 0, BREAKDOWN: 30, BATCHES: 20, COMPILE: 60}
 COMPILE_RESERVE = 15
@@ -119,11 +119,17 @@ def _on_device(data, device):
     return torch.from_numpy(data.train.images).to(device), torch.from_numpy(data.train.labels).to(device)
 
 
+def _run_config(cfg: dict, data, spec):
+    from clorg.train import runs
+
+    return runs.resolve(cfg, spec, data.summary())
+
+
 def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
     """Median seconds per optimizer step of ``spec`` at the profile's batch, on the run's own data path."""
-    from clorg.train import runs, speed
+    from clorg.train import speed
 
-    run_cfg = runs.resolve(cfg, spec, data.summary())
+    run_cfg = _run_config(cfg, data, spec)
     step = speed.time_steps(run_cfg, *_on_device(data, device), device, steps=steps, warmup=warmup)["seconds_per_step"]
     per_epoch = len(data.train) // run_cfg["batch_size"]
     return {"method": spec.method, "batch": run_cfg["batch_size"], "seconds_per_step": round(step, 5),
@@ -131,24 +137,18 @@ def probe(cfg: dict, data, spec, device, steps: int, warmup: int) -> dict:
             "images_per_s": round(run_cfg["batch_size"] / step, 1), "timed_steps": steps, "warmup_steps": warmup}
 
 
-def _speed_run(cfg: dict, data, spec):
-    from clorg.train import runs
-
-    return runs.resolve(cfg, spec, data.summary())
-
-
 def speed_breakdown(cfg: dict, data, spec, device) -> dict:
     """Where the time of a step of ``spec`` goes on this card, by phase and kind (clorg.train.speed)."""
     from clorg.train import speed
 
-    return speed.breakdown(_speed_run(cfg, data, spec), *_on_device(data, device), device)
+    return speed.breakdown(_run_config(cfg, data, spec), *_on_device(data, device), device)
 
 
 def speed_batches(cfg: dict, data, spec, device) -> dict:
     """Images/s of a step of ``spec`` at half, the profile's and twice its batch."""
     from clorg.train import speed
 
-    run_cfg = _speed_run(cfg, data, spec)
+    run_cfg = _run_config(cfg, data, spec)
     b = run_cfg["batch_size"]
     return speed.batch_rates(run_cfg, *_on_device(data, device), device, (b // 2, b, 2 * b), steps=10, warmup=5)
 
@@ -193,19 +193,15 @@ def _compile_child(run_cfg, images, labels, device, kwargs, out) -> None:
 
     def eager_done(value):
         half.update(value)
-        write_json_file(out, value)
+        write_json(out, value)
 
     try:
         device = torch.device(device)
         on = (torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device))
-        write_json_file(out, speed.compile_gain(run_cfg, *on, device, on_eager=eager_done, **kwargs))
+        write_json(out, speed.compile_gain(run_cfg, *on, device, on_eager=eager_done, **kwargs))
     except Exception as exc:
-        write_json_file(out, {**half, "error": f"{type(exc).__name__}: {exc}"})
+        write_json(out, {**half, "error": f"{type(exc).__name__}: {exc}"})
         raise
-
-
-def write_json_file(path, value) -> None:
-    write_bytes(Path(path), json.dumps(value).encode())
 
 
 def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: str, seconds: float) -> dict:
@@ -218,7 +214,7 @@ def compile_study(cfg: dict, data, spec, device, train_seconds: float, backend: 
 
     if missing := inductor_missing(device) if backend == "inductor" else None:
         raise RuntimeError(f"inductor cannot compile for the GPU here: {missing}")
-    run_cfg = _speed_run(cfg, data, spec)
+    run_cfg = _run_config(cfg, data, spec)
     kwargs = {"steps_per_epoch": len(data.train) // run_cfg["batch_size"], "train_seconds": train_seconds,
               "backend": backend}
     with tempfile.TemporaryDirectory() as tmp:
