@@ -240,8 +240,13 @@ def test_a_warm_start_of_some_methods_keeps_the_runs_of_the_others(moco_run, tmp
 
 
 def test_warm_start_methods_must_be_methods_the_profile_trains():
-    with pytest.raises(ConfigError, match=r"train.warm_start_methods names \['simclr'\], which train.methods"):
+    with pytest.raises(ConfigError, match=r"train.warm_start_methods names \['simclr'\], which neither train.methods "
+                                          r"nor train.variants trains \(\['moco_queue', 'supervised'\]\)"):
         tiny(**{"train.warm_start_methods": ["simclr"]})
+    # a method that only a variant trains is one a warm start can continue
+    simclr_variant = [{"encoder": "resnet18", "method": "simclr", "schedule": "cosine"}]
+    cfg = tiny(**{"train.variants": simclr_variant, "train.warm_start_methods": ["simclr"]})
+    assert cfg["train"]["warm_start_methods"] == ["simclr"]
     with pytest.raises(ConfigError, match=r"train.warm_start_methods = 'moco_queue' must be null \(= every method\)"):
         tiny(**{"train.warm_start_methods": "moco_queue"})
     assert tiny(**{"train.warm_start_methods": ["moco_queue"]})["train"]["warm_start_methods"] == ["moco_queue"]

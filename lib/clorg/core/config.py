@@ -298,10 +298,14 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
                 problems.append(f"{section}.{key} = {values[key]!r} must be {expected} ({meaning})")
     train = cfg.get("train") or {}
     if isinstance(train.get("warm_start_methods"), list) and isinstance(train.get("methods"), list):
-        strays = [m for m in train["warm_start_methods"] if m not in train["methods"]]
+        # a variant (train.variants) may train a method the main runs do not; a warm start can continue it too
+        trained = list(train["methods"])
+        if _variants(train.get("variants")) is None:
+            trained += [v["method"] for v in train["variants"] if v["method"] not in trained]
+        strays = [m for m in train["warm_start_methods"] if m not in trained]
         if strays:
-            problems.append(f"train.warm_start_methods names {strays}, which train.methods does not train "
-                            f"({train['methods']}); name methods among those, or null for every one")
+            problems.append(f"train.warm_start_methods names {strays}, which neither train.methods nor "
+                            f"train.variants trains ({trained}); name methods among those, or null for every one")
     for key in (cfg.get("profile") or {}).get("deviations") or {}:
         section, _, name = str(key).partition(".")
         if section not in SCHEMA or name not in SCHEMA[section]:
