@@ -1,7 +1,7 @@
 """Benchmark of the data layer: a cold load (decode + cache write) against a warm load (cache read), and
 what the cache's integrity check costs.
 
-    python bench/data.py [--root ../shared/data] [--dataset cifar10]
+    python bench/data.py [--root DIR] [--dataset cifar10]     # DIR: $CLORG_DATA, else data/, as everywhere
 
 Prints a markdown table. The cold load runs against an empty temporary cache, so it measures the
 full decode of the source; the warm loads then read the .npy cache written by the cold one, each
@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from clorg.core.paths import data_root
 from clorg.core.provenance import describe_hardware
 from clorg.data import cache as data_cache, load_dataset
 
@@ -27,7 +28,8 @@ def timed(fn):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--root", type=Path, default=data_root(),
+                    help="where the datasets are (default: $CLORG_DATA, else the project's data/)")
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()

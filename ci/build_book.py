@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 from clorg.book import across, chapters, fidelity, summary, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
+from clorg.core.paths import data_root  # noqa: E402
 from clorg.core.provenance import describe_hardware  # noqa: E402
 
 
@@ -88,6 +89,19 @@ def dataset_note(info: dict) -> str:
     return (f":::{{warning}}\nThis build did not use the profile's first choice of data: {why}. It used "
             f"**{ds['name']}** instead, so every number in it is {ds['name']}'s, not the paper's dataset's.\n:::\n\n"
             + line + "\n")
+
+
+def fallback_line(info: dict, profile: str) -> str:
+    """The build's last words when the profile's first choice of data was not found: the site warns on its
+    intro, but a reader of the terminal should not have to open it to learn that the numbers are another
+    dataset's. Empty when the first choice was used."""
+    ds = info["dataset"]
+    if not ds["skipped"]:
+        return ""
+    first = ds["skipped"][0]["name"]
+    return (f"note: the book of {profile} is on {ds['name']}, not {first}, the profile's first choice, which was "
+            f"not found (the intro page says why). Put {first} under $CLORG_DATA (now {data_root()}) and build "
+            f"again for its numbers.")
 
 
 def execution_markdown(execution: dict) -> str:
@@ -181,6 +195,9 @@ def main() -> int:
     done = subprocess.run(cmd)
     if done.returncode == 0:
         print(f"book for profile {profile}: {ROOT / '_build' / 'html' / 'index.html'}")
+        note = fallback_line(json.loads((ROOT / "build" / profile / "build_info.json").read_text()), profile)
+        if note:
+            print(note)
     return done.returncode
 
 

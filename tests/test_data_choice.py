@@ -92,3 +92,18 @@ def test_the_fashion_profile_loads_fashion_mnist_and_falls_back_to_digits(tmp_pa
     monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     fallback = choose_profile_dataset(cfg)
     assert fallback.name == "digits" and [n for n, _ in fallback.skipped] == ["fashion-mnist"]
+
+
+def test_a_relative_data_root_is_read_from_the_project_root_in_any_working_directory(tmp_path, monkeypatch):
+    """The build script runs in the root and its notebooks in notebooks/: a relative $CLORG_DATA
+    (README: ``export CLORG_DATA=../shared/data``) must name one folder for both."""
+    from clorg.core import paths
+
+    monkeypatch.setenv("CLORG_DATA", "../shared/data")
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    found = set()
+    for where in (paths.ROOT, paths.ROOT / "notebooks", tmp_path):
+        monkeypatch.chdir(where)
+        found.add(paths.data_root().resolve())
+    assert found == {(paths.ROOT.parent / "shared" / "data").resolve()}
+    assert paths.runs_root() == tmp_path / "runs"  # an absolute value is taken as it is

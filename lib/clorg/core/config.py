@@ -117,7 +117,8 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
         "weight_decay": (NON_NEGATIVE_NUMBER, "AdamW weight decay (torch's default 0.01 in the paper)"),
         "schedule": (one_of(*SCHEDULES), "learning-rate schedule after warm-up: cosine decay to 0; paper-literal, the "
                                 "authors' warm restarts (clorg.train.schedule); paper-compressed, the authors' "
-                                "contrastive curve in absolute values squeezed into the run's length"),
+                                "contrastive curve in absolute values squeezed into the run's length; "
+                                "cosine-authors-peak, a cosine whose peak is the authors' final rate"),
         "contrastive_restart_epochs": (POSITIVE_INT, "T_0 of paper-literal's warm restarts for the contrastive "
                                                  "methods: the authors' configured epoch count (2400)"),
         "supervised_restart_epochs": (POSITIVE_INT, "T_0 of paper-literal's warm restarts for the supervised "

@@ -8,6 +8,9 @@ GPU profile, a test) never touches the real runs or results:
 - ``$CLORG_RUNS``: trained runs, their checkpoints and features (default ``runs/``);
 - ``$CLORG_RESULTS``: the small results each chapter stores (default ``results/``);
 - ``$CLORG_WEIGHTS``: trained weights brought back from GPU jobs, committed (default ``weights/``).
+
+A relative value is read from the project root, whatever the process's working directory: the notebooks run
+in ``notebooks/``, the scripts that start them in the root, and both must find the same folder.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ PACKAGE = ROOT / "lib" / "clorg"
 
 def _from_env(variable: str, default: Path) -> Path:
     value = os.environ.get(variable)
-    return Path(value).expanduser() if value else default
+    return ROOT / Path(value).expanduser() if value else default  # an absolute value replaces ROOT
 
 
 def data_root() -> Path:
