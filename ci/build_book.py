@@ -139,7 +139,8 @@ def findings_markdown(profile: str, execution: dict | None = None) -> str:
     return block
 
 
-def stage(profile: str) -> Path:
+def stage(profile: str) -> tuple[Path, dict]:
+    """The site's sources for ``profile`` in build/<profile>/site, and the build's build_info.json."""
     build = ROOT / "build" / profile
     info_path = build / "build_info.json"
     if not info_path.is_file():
@@ -173,7 +174,7 @@ def stage(profile: str) -> Path:
     (site / "book" / "findings.md").write_text(findings_markdown(profile, execution))
     (site / "book" / "fidelity_tables.md").write_text(fidelity.markdown())
     (site / "book" / "profiles_table.md").write_text(across.markdown())
-    return site
+    return site, info
 
 
 def main() -> int:
@@ -187,7 +188,7 @@ def main() -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    site = stage(profile)
+    site, info = stage(profile)
     shutil.rmtree(ROOT / "_build", ignore_errors=True)  # a fresh site: no page left from another profile
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "--path-output", str(ROOT),
            "-W", "-n", "--keep-going", "--all"]
@@ -195,7 +196,7 @@ def main() -> int:
     done = subprocess.run(cmd)
     if done.returncode == 0:
         print(f"book for profile {profile}: {ROOT / '_build' / 'html' / 'index.html'}")
-        note = fallback_line(json.loads((ROOT / "build" / profile / "build_info.json").read_text()), profile)
+        note = fallback_line(info, profile)
         if note:
             print(note)
     return done.returncode
