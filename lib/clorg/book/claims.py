@@ -21,6 +21,8 @@ None. Thresholds come from :mod:`clorg.core.criteria` only.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,7 +39,9 @@ OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a
 
 
 def _missing(*values) -> bool:
-    return any(v is None for v in values)
+    """Whether any value is absent: None, or a number that is not finite (a NaN in a stored result, which a
+    comparison would silently turn into a failed condition and "not reproduced")."""
+    return any(v is None or (isinstance(v, numbers.Real) and not math.isfinite(v)) for v in values)
 
 
 def condition(quantity: str, value, op: str, threshold, threshold_text: str | None = None,
