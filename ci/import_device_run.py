@@ -48,6 +48,35 @@ def finished_parts(arrived: list[str]) -> list[str]:
                   and store.parts_path(Path(), n.rsplit(".", 1)[0]).name not in names)
 
 
+def _profile_name(profile: str) -> str:
+    """A profile as named on a command line (``gpu10``, ``configs/gpu10.yaml``) by its name alone."""
+    return Path(profile).name.removesuffix(".yaml")
+
+
+def read_job(folder: Path, profile: str) -> dict:
+    """The record (job.json) of the device job whose output is ``folder``, checked before anything is written:
+    SystemExit with what is wrong when the folder is not a job's output or the job ran another profile (an
+    empty or foreign job record would otherwise become a job of the committed weights folder)."""
+    where = f"{folder} is not the output of a device job (ci/device_run.sh's $OUT, as the device tool's files_at gives it)"
+    if not folder.is_dir():
+        raise SystemExit(f"{folder} does not exist or is not a folder: give the folder the device tool returned "
+                         f"(files_at)")
+    path = folder / "job.json"
+    try:
+        job = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"{where}: it has no job.json") from None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{where}: its job.json cannot be read ({type(exc).__name__}: {exc})") from None
+    lacking = [k for k in ("profile", "steps", "budget_s") if not isinstance(job, dict) or k not in job]
+    if lacking:
+        raise SystemExit(f"{where}: its job.json lacks {lacking}, which every device job records")
+    if _profile_name(str(job["profile"])) != _profile_name(profile):
+        raise SystemExit(f"{folder} is a job of profile {job['profile']!r}, not {profile!r}: import it with "
+                         f"--profile {_profile_name(str(job['profile']))}")
+    return job
+
+
 def record_job(target: Path, job: dict) -> tuple[Path, bool]:
     """Keep a job's record in the weights folder: ``job.json`` for the first job, ``job-<n>.json`` for the
     n-th. The same job imported again (after setting the profile as the first import printed) is found by
@@ -72,7 +101,7 @@ def main(argv=None) -> int:
     ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = load_profile(args.profile, parse_overrides(args.override))
-    job = json.loads((args.folder / "job.json").read_text())
+    job = read_job(args.folder, args.profile)
     names = sorted({p.name.split(".")[0] for p in (args.folder / "weights").glob("*.pt")})
     if not names:  # an analysis job (--only): chapters from the committed weights, none trained
         print(f"{args.folder}/weights/ holds no shards: the job trained nothing (an analysis job?); results only")
