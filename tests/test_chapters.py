@@ -439,3 +439,17 @@ def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
     assert "heads" not in chapter.sections(cfg)
     cfg["dynamics"]["heads"] = True
     assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")
+
+
+def test_a_run_that_diverges_before_its_first_checkpoint_stops_the_chapter_with_its_advice(scratch, monkeypatch):
+    """A rate typed 1e5 for 1e-5 diverges in the first epoch: nothing is kept, and the chapter's error is the
+    divergence with its fix (a lower rate), not "produce the run" (which would diverge again)."""
+    from clorg.train import TrainingDiverged
+
+    def diverges(cfg, spec, **kwargs):
+        raise TrainingDiverged("the loss became nan at step 1 of epoch 1 of a run; training stopped and no checkpoint "
+                               "had been written yet. Lower train.contrastive_lr or lengthen the warm-up")
+
+    monkeypatch.setattr(chapters, "run", diverges)
+    with pytest.raises(TrainingDiverged, match="Lower train.contrastive_lr"):
+        chapters.training(load_profile("smoke"), FakeData())

@@ -402,7 +402,10 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
                 r = run(cfg, spec, data=data, force=fresh, stop_after=stop_after)
             except TrainingDiverged as exc:  # a result too: the run is kept up to its last good checkpoint
                 print(f"{spec.encoder} {spec.method} ({spec.schedule}) diverged: {exc}")
-                r = load_finished(cfg, spec, data=data)
+                try:
+                    r = load_finished(cfg, spec, data=data)
+                except FileNotFoundError:  # diverged before its first checkpoint: nothing to keep, and its own
+                    raise exc from None    # advice (a lower rate) is the fix, not "produce the run" (it diverges again)
             print(f"{spec.encoder:>9} {spec.method:>10} {spec.schedule:>16}: "
                   f"{'reused' if r.reused else 'trained'} {r.folder.name}"
                   + (f" ({r.stopped_early})" if r.stopped_early else ""))
