@@ -15,6 +15,7 @@ from factories import counter
 from clorg.book import store
 from clorg.book.store import (FORMAT, ResultsMismatch, Source, UnreadableResult, cached, fingerprint, plain,
                               status)
+from clorg.core import paths
 
 SOURCE = Source(reads=("metrics",), code=())
 TOY = Source(reads=("toy",), code=("clorg.analysis.toy",))
@@ -104,6 +105,8 @@ def test_results_of_another_dataset_or_profile_are_an_error_naming_the_file(scra
     with pytest.raises(ResultsMismatch, match=r"dataset .*notebooks/04_metrics.ipynb") as err:
         _cached(_cfg(), _Data(sha="b" * 64), "g", lambda: {"v": 2})
     assert str(path) in str(err.value)
+    # the usual cause, a build that fell back to another dataset, is named first, with the folder it read
+    assert f"check $CLORG_DATA (now {paths.data_root()})" in str(err.value)
     with pytest.raises(ResultsMismatch, match="dataset"):
         _cached(_cfg(), _Data(name="fashion-mnist"), "g", lambda: {"v": 2})
     # a folder copied from another profile

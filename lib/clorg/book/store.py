@@ -183,9 +183,14 @@ def status(cfg: dict, data, name: str, source: Source, *, producer: str, suffix:
     wanted = fingerprint(cfg, data, source)
     for key, what in (("profile", "profile"), ("data", "dataset")):
         if stored.get(key) != wanted[key]:
+            # the usual cause is not the results but the data this build found: a profile's dataset list falls
+            # back (cifar10, then fashion-mnist, ...) when $CLORG_DATA does not hold its first choice
+            where = (f"If this build should have read the same data, it found another: check $CLORG_DATA (now "
+                     f"{paths.data_root()}) and build again, nothing needs deleting. Otherwise: "
+                     if key == "data" else "")
             raise ResultsMismatch(
                 f"{path} was computed for {what} {stored.get(key)!r}, but this chapter runs {what} "
-                f"{wanted[key]!r}. Results of two {what}s must not be mixed: move or delete {path}, then "
+                f"{wanted[key]!r}. Results of two {what}s must not be mixed. {where}move or delete {path}, then "
                 f"re-run {producer} on this profile to recompute it")
     entry = {"meta": meta, "result": result}
     if stored.get("format") != FORMAT:
