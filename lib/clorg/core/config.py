@@ -322,9 +322,16 @@ def parse_overrides(items: list[str]) -> dict:
     out = {}
     for item in items:
         key, sep, value = str(item).partition("=")
+        key = key.strip()  # "data.train_per_class =50": the space is a typing slip, not part of the key
         if not sep or not key:
             raise ConfigError(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {item!r}")
-        parsed = yaml.safe_load(value)
+        if key in out:  # as in a profile file: which of two values is meant is not for us to guess
+            raise ConfigError(f"--override sets {key} twice ({out[key]!r} and {value!r}); keep one")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--override {key}: {value!r} is not a valid YAML value (a list is written "
+                              f"[1, 10], a string with spaces in quotes): {exc}") from None
         if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; a number is meant
             try:
                 parsed = float(parsed)
@@ -385,6 +392,9 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
                "remove it" if isinstance(exc, yaml.constructor.ConstructorError) and "twice" not in str(exc) else "")
         raise ConfigError(f"profile {path} is not valid YAML: {exc}{fix}") from exc
     validate(cfg, origin=f"profile {path}")
+    if overrides is not None and not isinstance(overrides, dict):  # papermill's -p passes a string
+        raise ConfigError(f"overrides must be a mapping of KEY: VALUE, got the {type(overrides).__name__} "
+                          f"{overrides!r}; with papermill, pass it as YAML: -y 'overrides: {{data.train_per_class: 50}}'")
     wanted = {**recorded, **(overrides or {})}
     out = validate(apply_overrides(cfg, wanted), origin=f"profile {path} with overrides {wanted}")
     changed = variants.effective(wanted, lambda key: _get(cfg, key))
