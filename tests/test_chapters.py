@@ -453,3 +453,16 @@ def test_a_run_that_diverges_before_its_first_checkpoint_stops_the_chapter_with_
     monkeypatch.setattr(chapters, "run", diverges)
     with pytest.raises(TrainingDiverged, match="Lower train.contrastive_lr"):
         chapters.training(load_profile("smoke"), FakeData())
+
+
+def test_a_compared_top_k_graph_larger_than_the_nodes_names_its_setting(scratch, monkeypatch):
+    """A profile shrunk by overrides (13 images per class) met heads.py's bare "k must be smaller than the
+    number of nodes": the chapter names the setting to change before any graph is built."""
+    bank = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]]
+    f = feature_set(bank, np.array([0, 1, 2, 3, 0, 1]), bank[:2], np.array([0, 1]), encoder="resnet18")
+    monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: [f])
+    monkeypatch.setattr(chapters.C, "classifier_records", lambda features, heads, parts: ([], []))
+    cfg = load_profile("smoke", {"heads.graph_ks_compared": [3, 8, 50], "train.contrastive_batch_size": 2,
+                                 "train.supervised_batch_size": 2})
+    with pytest.raises(ValueError, match=r"heads.graph_ks_compared \[8, 50\]: a top-k graph needs k below its 8 nodes"):
+        chapters.classifiers(cfg, _Data(f.train_labels))

@@ -530,6 +530,10 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
         enc = D.followed_encoder(cfg["train"]["encoders"])
         cl = [m for m in cfg["train"]["methods"] if m in CONTRASTIVE_METHODS]
         f = find(features, encoder=enc, method=cl[0]) if cl else find(features, encoder=enc, epoch=0)
+        nodes = len(f.train) + len(f.test)
+        if too_large := [k for k in heads["graph_ks_compared"] if k >= nodes]:  # the setting, not heads.py's k, named
+            raise ValueError(f"heads.graph_ks_compared {too_large}: a top-k graph needs k below its {nodes:,} nodes "
+                             f"(the train and test images); lower them, or raise data.train_per_class")
         # the dense graph's GCN is one of the heads': taken from them where this machine fitted them all (the
         # dense graph's dtype, "auto", is the machine's: a GPU job's heads beside this CPU's top-k graphs
         # would set two roundings side by side)
