@@ -466,3 +466,28 @@ def test_a_compared_top_k_graph_larger_than_the_nodes_names_its_setting(scratch,
                                  "train.supervised_batch_size": 2})
     with pytest.raises(ValueError, match=r"heads.graph_ks_compared \[8, 50\]: a top-k graph needs k below its 8 nodes"):
         chapters.classifiers(cfg, _Data(f.train_labels))
+
+
+def test_a_headless_run_stops_on_a_chapters_advice_without_a_traceback(results_root, monkeypatch, capsys):
+    """An error whose message says what to do (a damaged result, a run to train first) ends the command with
+    that message and exit 1; any other exception is a bug and keeps its traceback. A mistyped --only is
+    refused before the data is read."""
+    from clorg.book.__main__ import main
+
+    def damaged(cfg, data, fresh):
+        raise store.UnreadableResult("results/smoke/geometry.json cannot be read; delete it and run this again")
+
+    def bug(cfg, data, fresh):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(chapters, "setup", lambda profile, overrides, **kw: (load_profile(profile), FakeData()))
+    monkeypatch.setattr(chapters, "compute_steps", lambda until: {"04_metrics": damaged})
+    assert main(["--profile", "smoke", "--only", "04_metrics"]) == 1
+    assert capsys.readouterr().err == ("error: 04_metrics: UnreadableResult: results/smoke/geometry.json cannot be "
+                                       "read; delete it and run this again\n")
+    monkeypatch.setattr(chapters, "compute_steps", lambda until: {"04_metrics": bug})
+    with pytest.raises(KeyError, match="a bug"):
+        main(["--profile", "smoke", "--only", "04_metrics"])
+    monkeypatch.setattr(chapters, "setup", lambda *a, **kw: pytest.fail("the data was read before --only was checked"))
+    assert main(["--profile", "smoke", "--only", "04_metric"]) == 2
+    assert "--only ['04_metric']" in capsys.readouterr().err

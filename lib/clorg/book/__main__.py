@@ -12,7 +12,8 @@ With ``--budget S`` the whole command stops itself within S seconds of its start
 end of the last epoch that finishes within ``--train-budget`` seconds (default: half of S), checkpointed
 and marked as stopped early; the chapters then compute from what exists, and a chapter that would start
 after the budget is spent is skipped and reported missing. The book says all of this on its pages.
-Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data.
+Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data, 1 when a
+chapter stopped on an error whose message says what to do (a damaged result or run file, a diverged run).
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ import time
 
 from ..core.config import ConfigError, parse_overrides
 from ..data import DatasetError, DatasetNotFoundError
+
+
+def _stops() -> tuple[type[Exception], ...]:
+    """The errors that stop a chapter with a message saying what to do (damaged or mismatched stored results,
+    an unreadable run file or checkpoint, a diverged run, a run that does not exist yet); any other exception
+    is a bug, and keeps its traceback."""
+    from ..train import TrainingDiverged
+    from ..train.checkpoint import UnreadableCheckpoint
+    from ..train.runs import UnreadableRunFile
+    from .store import ResultsMismatch, UnreadableResult
+
+    return ResultsMismatch, UnreadableResult, UnreadableCheckpoint, UnreadableRunFile, TrainingDiverged, FileNotFoundError
 
 
 def _say(message: str) -> None:
@@ -53,14 +66,16 @@ def main(argv=None) -> int:
 
     from . import chapters, report, summary  # after argument parsing: these import torch
 
+    stops = _stops()
+
+    unknown = [s for s in args.only if s not in chapters.COMPUTE]  # before the data is read: a typo is seen at once
+    if unknown:
+        print(f"error: --only {unknown}: chapters that compute results are {list(chapters.COMPUTE)}", file=sys.stderr)
+        return 2
     try:
         cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
     except (ConfigError, DatasetNotFoundError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    unknown = [s for s in args.only if s not in chapters.COMPUTE]
-    if unknown:
-        print(f"error: --only {unknown}: chapters that compute results are {list(chapters.COMPUTE)}", file=sys.stderr)
         return 2
     deadline = started + args.budget if args.budget is not None else None  # --budget 0 is a budget, spent at once
     train_until = None
@@ -76,7 +91,11 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         _say(f"[{t0 - started:6.0f} s] {stem} ...")
-        compute(cfg, data, args.fresh)
+        try:
+            compute(cfg, data, args.fresh)
+        except stops as exc:  # their messages say what is wrong and what to do; a traceback would bury that
+            print(f"error: {stem}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
     # the build's time only when this command computed the whole book: --only's minutes are not a build's,
