@@ -74,8 +74,8 @@ def main(argv=None) -> int:
         return 2
     try:
         cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
-    except (ConfigError, DatasetNotFoundError, DatasetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, DatasetNotFoundError, DatasetError, ValueError) as exc:  # ValueError: a dataset name
+        print(f"error: {exc}", file=sys.stderr)                                     # clorg.data does not know
         return 2
     deadline = started + args.budget if args.budget is not None else None  # --budget 0 is a budget, spent at once
     train_until = None

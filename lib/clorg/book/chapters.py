@@ -131,8 +131,10 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
     a chapter that reads no dataset (the toy figure) gets ``data=None`` and runs where no dataset is."""
     cfg = _setup_profile(profile, overrides, chapter)
     if chapter is not None and not CHAPTERS[chapter].uses_data:
+        variants.write_record(cfg)
         return cfg, None
     data = choose_profile_dataset(cfg)
+    variants.write_record(cfg)  # once its data loads: a variant that cannot run (an unknown dataset) leaves no folder
     print(data.describe())
     install_committed(cfg, data)
     return cfg, data
@@ -178,9 +180,9 @@ def computes_from_weights(cfg: dict, data, stem: str) -> bool:
 
 
 def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) -> dict:
-    """The validated profile, described on the page; a variant's overrides are recorded beside its results."""
+    """The validated profile, described on the page (:func:`setup` records a variant's overrides beside its
+    results)."""
     cfg = load_profile(profile, overrides)
-    variants.write_record(cfg)
     print(describe_profile(cfg))
     if chapter is not None:
         show_markdown(parameters_box(cfg, chapter))
