@@ -215,3 +215,18 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     clean = run(cfg, spec(), runs_root=tmp_path / "clean", progress=False)
     a, b = final_state(clean.folder), final_state(done.folder)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_in_the_training_command_says_how_to_resume(monkeypatch, capsys):
+    """Ctrl-C during `python -m clorg.train` ends with a line saying the run resumes, not a traceback."""
+    from types import SimpleNamespace
+
+    from clorg.train import __main__ as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "choose_profile_dataset", lambda cfg: SimpleNamespace(describe=lambda: "data"))
+    monkeypatch.setattr(cli, "run", interrupted)
+    assert cli.main(["--config", "smoke", "--encoder", "resnet18", "--method", "supervised"]) == 130
+    assert "run the same command again to resume it" in capsys.readouterr().err

@@ -67,6 +67,10 @@ def main(argv=None) -> int:
         # a bad configuration or missing data is reported before any training; divergence after it
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the last finished epoch is checkpointed: the same command resumes after it
+        print("\ninterrupted: the run keeps its last finished epoch; run the same command again to resume it",
+              file=sys.stderr)
+        return 130
     finally:
         if distributed:
             torch.distributed.destroy_process_group()
