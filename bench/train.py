@@ -34,7 +34,8 @@ from pathlib import Path
 
 import torch
 
-from clorg.core.config import CONTRASTIVE_METHODS, RunSpec, load_profile, parse_overrides
+from clorg.core.config import (CONTRASTIVE_METHODS, ENCODERS, METHODS, ConfigError, RunSpec, load_profile,
+                               parse_overrides)
 from clorg.core.provenance import describe_hardware
 from clorg.train.augment import contrastive_views
 from clorg.core.devices import cpu_has_bf16
@@ -124,8 +125,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--encoders", nargs="+", help="default: the profile's")
-    ap.add_argument("--methods", nargs="+", help="default: the profile's")
+    ap.add_argument("--encoders", nargs="+", choices=ENCODERS, help="default: the profile's")
+    ap.add_argument("--methods", nargs="+", choices=METHODS, help="default: the profile's")
     ap.add_argument("--width-scale", type=float, help="default: the profile's")
     ap.add_argument("--batch-size", type=int, help="default: the profile's per method kind")
     ap.add_argument("--images", type=int, help="training-set size for the epoch column (default: the profile's)")
@@ -136,14 +137,26 @@ def main() -> None:
     ap.add_argument("--skip-settings", action="store_true")
     ap.add_argument("--breakdown", action="store_true", help="also: where a step's time goes (the profiler)")
     args = ap.parse_args()
-
-    device = torch.device(args.device)
-    overrides = parse_overrides(args.override)
+    if args.steps < 1 or args.warmup < 0:
+        ap.error("--steps needs at least 1 timed step and --warmup at least 0")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        ap.error(f"--device {args.device!r}: {exc}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: this machine has no CUDA GPU; time it with --device cpu")
+    try:
+        overrides = parse_overrides(args.override)
+    except ConfigError as exc:
+        ap.error(str(exc))
     if args.width_scale:
         overrides["train.width_scale"] = args.width_scale
     if args.batch_size:
         overrides.update({"train.contrastive_batch_size": args.batch_size, "train.supervised_batch_size": args.batch_size})
-    cfg = load_profile(args.profile, overrides)
+    try:
+        cfg = load_profile(args.profile, overrides)
+    except ConfigError as exc:
+        ap.error(str(exc))
     per_class = cfg["data"]["train_per_class"]
     n_images = args.images or (10 * per_class if per_class else 50000)
     summary = {"name": "cifar10", "sha256": "benchmark", "train_images": n_images, "image_shape": [32, 32, 3],
