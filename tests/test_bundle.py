@@ -472,24 +472,3 @@ def test_a_compile_measurement_that_outlasts_its_time_is_stopped_and_says_so(mon
 def test_a_compile_measurement_that_fails_says_why(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="compile measurement failed: .*no_such_backend.*eager_seconds_per_step"):
         _compile_study(monkeypatch, tmp_path, "no_such_backend", 60.0)
-
-
-def test_the_import_refuses_a_folder_that_is_not_a_jobs_output(tmp_path):
-    """A wrong folder is refused, saying why, before anything is written: an empty job record once became a
-    third job of the committed weights folder."""
-    read_job = _script("import_device_run").read_job
-    with pytest.raises(SystemExit, match="does not exist"):
-        read_job(tmp_path / "nowhere", "gpu10")
-    with pytest.raises(SystemExit, match="no job.json"):
-        read_job(tmp_path, "gpu10")
-    (tmp_path / "job.json").write_text("{damaged")
-    with pytest.raises(SystemExit, match="cannot be read"):
-        read_job(tmp_path, "gpu10")
-    (tmp_path / "job.json").write_text("{}")
-    with pytest.raises(SystemExit, match=r"lacks \['profile', 'steps', 'budget_s'\]"):
-        read_job(tmp_path, "gpu10")
-    job = {"profile": "/tmp/scratch/gpu10.yaml", "steps": [], "budget_s": 510}
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    with pytest.raises(SystemExit, match="--profile gpu10"):
-        read_job(tmp_path, "paper")
-    assert read_job(tmp_path, "gpu10") == job and read_job(tmp_path, "configs/gpu10.yaml") == job

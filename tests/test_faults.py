@@ -9,6 +9,7 @@ key and the fix, or the recovery. ``pytest tests/test_faults.py --collect-only -
 from __future__ import annotations
 
 import errno
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -24,11 +25,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from factories import (OsWithFullDisk, cifar_arrays, count_calls, counter, feature_set, flip_npy_data_bytes,
-                       tar_folder, write_cifar_pickles, write_cifar_tarball, write_image_tree)
+from factories import (FakeData, OsWithFullDisk, cifar_arrays, count_calls, counter, feature_set,
+                       flip_npy_data_bytes, tar_folder, write_cifar_pickles, write_cifar_tarball, write_image_tree)
 
 from clorg.analysis.geometry import measure
 from clorg.analysis.metrics import calinski_harabasz, chi, rld, rld_sweep
+from clorg.book import chapters, store
+from clorg.book.claims import INCONCLUSIVE, judge_claim2, judge_claim4
 from clorg.book.store import Source, UnreadableResult, cached, status
 from clorg.core import atomic, code
 from clorg.core.atomic import WriteFailed
@@ -409,6 +412,41 @@ def test_code_hidden_in_a_profile_yaml_is_refused_without_running_it(tmp_path):
     assert not marker.exists()
 
 
+def test_a_bad_override_is_named_not_a_traceback():
+    """Found by trying mistakes as a new user: a value YAML cannot read, a key set twice (the last one won,
+    silently), a stray space before the '=', and papermill's -p passing the overrides as a string."""
+    from clorg.core.config import parse_overrides
+
+    with pytest.raises(ConfigError, match=r"--override metrics.chi_ks: '\[1,10' is not a valid YAML value"):
+        parse_overrides(["metrics.chi_ks=[1,10"])
+    with pytest.raises(ConfigError, match=r"sets data.train_per_class twice \(50 and '60'\); keep one"):
+        parse_overrides(["data.train_per_class=50", "data.train_per_class=60"])
+    assert parse_overrides(["data.train_per_class =50"]) == {"data.train_per_class": 50}
+    with pytest.raises(ConfigError, match=r"got the str .*-y 'overrides: \{data.train_per_class: 50\}'"):
+        load_profile("smoke", '{"metrics.chi_ks": [1, 10]}')
+
+
+def test_a_variant_whose_data_cannot_load_leaves_no_folder(results_root):
+    """An unknown dataset is refused when the data is chosen; the variant's folder, which `make clean-variants`
+    would then ask to remove by hand, is not made."""
+    with pytest.raises(ValueError, match="unknown dataset 'cifar100'"):
+        chapters.setup("smoke", {"data.dataset": "cifar100"})
+    assert not list(results_root.glob("smoke+*"))
+
+
+def test_a_compared_top_k_graph_larger_than_the_nodes_names_its_setting(results_root, monkeypatch):
+    """A profile shrunk by overrides (13 images per class) met heads.py's bare "k must be smaller than the
+    number of nodes": the chapter names the setting to change before any graph is built."""
+    bank = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]]
+    f = feature_set(bank, np.array([0, 1, 2, 3, 0, 1]), bank[:2], np.array([0, 1]), encoder="resnet18")
+    monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: [f])
+    monkeypatch.setattr(chapters.C, "classifier_records", lambda features, heads, parts: ([], []))
+    cfg = load_profile("smoke", {"heads.graph_ks_compared": [3, 8, 50], "train.contrastive_batch_size": 2,
+                                 "train.supervised_batch_size": 2})
+    with pytest.raises(ValueError, match=r"heads.graph_ks_compared \[8, 50\]: a top-k graph needs k below its 8 nodes"):
+        chapters.classifiers(cfg, FakeData(train=6, test=2))
+
+
 # ================================================ training ================================================
 
 def test_code_hidden_in_a_checkpoint_is_refused_naming_the_file_and_the_fix(tmp_path, finished_run):
@@ -599,6 +637,33 @@ def test_nan_loss_stops_training_with_a_message_and_keeps_the_last_good_checkpoi
     assert [e["epoch"] for e in kept.log] == [1]
 
 
+def test_a_run_that_diverges_before_its_first_checkpoint_stops_the_chapter_with_its_advice(results_root, monkeypatch):
+    """A rate typed 1e5 for 1e-5 diverges in the first epoch: nothing is kept, and the chapter's error is the
+    divergence with its fix (a lower rate), not "produce the run" (which would diverge again)."""
+    def diverges(cfg, spec, **kwargs):
+        raise TrainingDiverged("the loss became nan at step 1 of epoch 1 of a run; training stopped and no checkpoint "
+                               "had been written yet. Lower train.contrastive_lr or lengthen the warm-up")
+
+    monkeypatch.setattr(chapters, "run", diverges)
+    with pytest.raises(TrainingDiverged, match="Lower train.contrastive_lr"):
+        chapters.training(load_profile("smoke"), FakeData())
+
+
+def test_ctrl_c_in_the_training_command_says_how_to_resume(monkeypatch, capsys):
+    """Ctrl-C during `python -m clorg.train` ends with a line saying the run resumes, not a traceback."""
+    from types import SimpleNamespace
+
+    from clorg.train import __main__ as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "choose_profile_dataset", lambda cfg: SimpleNamespace(describe=lambda: "data"))
+    monkeypatch.setattr(cli, "run", interrupted)
+    assert cli.main(["--config", "smoke", "--encoder", "resnet18", "--method", "supervised"]) == 130
+    assert "run the same command again to resume it" in capsys.readouterr().err
+
+
 # ================================================ features ================================================
 
 GOOD_X = np.random.default_rng(11).normal(size=(30, 3))
@@ -785,6 +850,66 @@ def test_result_computed_by_older_code_is_recomputed_or_shown_naming_the_changed
     assert "this machine cannot recompute it" in capsys.readouterr().out
     st = status(store_cfg(), None, "toy", TOY, producer="nb")
     assert st.kind == "code" and st.changed == ("clorg/analysis/toy.py",) and st.entry["result"] == {"v": 2}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_number_is_absent_not_a_failed_condition(value):
+    # a NaN in a stored result (a damaged file, an undefined metric) compares False with everything: read as a
+    # number it would turn claim 2 into "not reproduced"; it is absent, so the claim is inconclusive
+    j = judge_claim2({"ch_cl": value, "ch_sl": 31976.0, "ch_ri": 50.0})
+    assert j["verdict"] == INCONCLUSIVE and [c["holds"] for c in j["conditions"]] == [None]
+    j = judge_claim2({"ch_cl": 100.0, "ch_sl": value, "ch_ri": 50.0})
+    assert j["verdict"] == INCONCLUSIVE and [c["holds"] for c in j["conditions"]] == [None]
+    assert judge_claim4({"gain": -0.02, "low": value, "high": -0.01})["verdict"] == INCONCLUSIVE
+
+
+def test_a_headless_run_stops_on_a_chapters_advice_without_a_traceback(results_root, monkeypatch, capsys):
+    """An error whose message says what to do (a damaged result, a run to train first) ends the command with
+    that message and exit 1; any other exception is a bug and keeps its traceback. A mistyped --only is
+    refused before the data is read."""
+    from clorg.book.__main__ import main
+
+    def damaged(cfg, data, fresh):
+        raise store.UnreadableResult("results/smoke/geometry.json cannot be read; delete it and run this again")
+
+    def bug(cfg, data, fresh):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(chapters, "setup", lambda profile, overrides, **kw: (load_profile(profile), FakeData()))
+    monkeypatch.setattr(chapters, "compute_steps", lambda until: {"04_metrics": damaged})
+    assert main(["--profile", "smoke", "--only", "04_metrics"]) == 1
+    assert capsys.readouterr().err == ("error: 04_metrics: UnreadableResult: results/smoke/geometry.json cannot be "
+                                       "read; delete it and run this again\n")
+    monkeypatch.setattr(chapters, "compute_steps", lambda until: {"04_metrics": bug})
+    with pytest.raises(KeyError, match="a bug"):
+        main(["--profile", "smoke", "--only", "04_metrics"])
+    monkeypatch.setattr(chapters, "setup", lambda *a, **kw: pytest.fail("the data was read before --only was checked"))
+    assert main(["--profile", "smoke", "--only", "04_metric"]) == 2
+    assert "--only ['04_metric']" in capsys.readouterr().err
+
+
+def test_the_import_refuses_a_folder_that_is_not_a_jobs_output(tmp_path):
+    """A wrong folder is refused, saying why, before anything is written: an empty job record once became a
+    third job of the committed weights folder."""
+    spec = importlib.util.spec_from_file_location("import_device_run", ROOT / "ci" / "import_device_run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    read_job = script.read_job
+    with pytest.raises(SystemExit, match="does not exist"):
+        read_job(tmp_path / "nowhere", "gpu10")
+    with pytest.raises(SystemExit, match="no job.json"):
+        read_job(tmp_path, "gpu10")
+    (tmp_path / "job.json").write_text("{damaged")
+    with pytest.raises(SystemExit, match="cannot be read"):
+        read_job(tmp_path, "gpu10")
+    (tmp_path / "job.json").write_text("{}")
+    with pytest.raises(SystemExit, match=r"lacks \['profile', 'steps', 'budget_s'\]"):
+        read_job(tmp_path, "gpu10")
+    job = {"profile": "/tmp/scratch/gpu10.yaml", "steps": [], "budget_s": 510}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    with pytest.raises(SystemExit, match="--profile gpu10"):
+        read_job(tmp_path, "paper")
+    assert read_job(tmp_path, "gpu10") == job and read_job(tmp_path, "configs/gpu10.yaml") == job
 
 
 # ============================================ concurrency and disk ========================================
