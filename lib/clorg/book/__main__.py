@@ -67,15 +67,15 @@ def main(argv=None) -> int:
     from . import chapters, report, summary  # after argument parsing: these import torch
 
     stops = _stops()
-
     unknown = [s for s in args.only if s not in chapters.COMPUTE]  # before the data is read: a typo is seen at once
     if unknown:
         print(f"error: --only {unknown}: chapters that compute results are {list(chapters.COMPUTE)}", file=sys.stderr)
         return 2
     try:
         cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
-    except (ConfigError, DatasetNotFoundError, DatasetError, ValueError) as exc:  # ValueError: a dataset name
-        print(f"error: {exc}", file=sys.stderr)                                     # clorg.data does not know
+    # ValueError: what the data stage says of a dataset name it does not know
+    except (ConfigError, DatasetNotFoundError, DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     deadline = started + args.budget if args.budget is not None else None  # --budget 0 is a budget, spent at once
     train_until = None

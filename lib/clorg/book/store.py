@@ -185,13 +185,12 @@ def status(cfg: dict, data, name: str, source: Source, *, producer: str, suffix:
         if stored.get(key) != wanted[key]:
             # the usual cause is not the results but the data this build found: a profile's dataset list falls
             # back (cifar10, then fashion-mnist, ...) when $CLORG_DATA does not hold its first choice
-            where = (f"If this build should have read the same data, it found another: check $CLORG_DATA (now "
-                     f"{paths.data_root()}) and build again, nothing needs deleting. Otherwise: "
-                     if key == "data" else "")
-            raise ResultsMismatch(
-                f"{path} was computed for {what} {stored.get(key)!r}, but this chapter runs {what} "
-                f"{wanted[key]!r}. Results of two {what}s must not be mixed. {where}move or delete {path}, then "
-                f"re-run {producer} on this profile to recompute it")
+            fix = f"move or delete {path}, then re-run {producer} on this profile to recompute it"
+            fix = (f"If this build should have read the same data, it found another: check $CLORG_DATA (now "
+                   f"{paths.data_root()}) and build again, nothing needs deleting. Otherwise {fix}"
+                   if key == "data" else fix[0].upper() + fix[1:])
+            raise ResultsMismatch(f"{path} was computed for {what} {stored.get(key)!r}, but this chapter runs {what} "
+                                  f"{wanted[key]!r}. Results of two {what}s must not be mixed. {fix}")
     entry = {"meta": meta, "result": result}
     if stored.get("format") != FORMAT:
         return Status("format", f"stored by older code (result format {stored.get('format')}, now {FORMAT})")
