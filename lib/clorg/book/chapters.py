@@ -533,7 +533,9 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
         cl = [m for m in cfg["train"]["methods"] if m in CONTRASTIVE_METHODS]
         f = find(features, encoder=enc, method=cl[0]) if cl else find(features, encoder=enc, epoch=0)
         nodes = len(f.train) + len(f.test)
-        if too_large := [k for k in heads["graph_ks_compared"] if k >= nodes]:  # the setting, not heads.py's k, named
+        # checked here, naming the setting: heads.py's own check names only k, and heads.py is versioned (a change
+        # there marks every stored chapter-06 result as computed by older code)
+        if too_large := [k for k in heads["graph_ks_compared"] if k >= nodes]:
             raise ValueError(f"heads.graph_ks_compared {too_large}: a top-k graph needs k below its {nodes:,} nodes "
                              f"(the train and test images); lower them, or raise data.train_per_class")
         # the dense graph's GCN is one of the heads': taken from them where this machine fitted them all (the
