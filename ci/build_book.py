@@ -11,7 +11,8 @@ with _config.yml, _toc.yml, book/ and the *executed* notebooks/, and writes the 
   report chapter writes it; clorg.book.verdicts.findings_markdown renders it, as on the report's page);
 - book/execution_status.md (each chapter's run time, outcome and warnings);
 - book/fidelity_tables.md (every setting of the authors beside each profile's, clorg.book.fidelity);
-- book/profiles_table.md (every profile's verdicts side by side, clorg.book.across).
+- book/profiles_table.md (every profile's verdicts side by side, clorg.book.across, then the training seeds
+  of each profile built under several, clorg.book.seeds).
 
 Then it runs ``jupyter-book build`` with warnings as errors.
 """
@@ -31,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from clorg.book import across, chapters, fidelity, summary, verdicts  # noqa: E402
+from clorg.book import across, chapters, fidelity, seeds, summary, verdicts  # noqa: E402
 from clorg.book.store import results_dir  # noqa: E402
 from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
 from clorg.core.paths import data_root  # noqa: E402
@@ -173,7 +174,7 @@ def stage(profile: str) -> tuple[Path, dict]:
     (site / "book" / "execution_status.md").write_text(execution_markdown(execution))
     (site / "book" / "findings.md").write_text(findings_markdown(profile, execution))
     (site / "book" / "fidelity_tables.md").write_text(fidelity.markdown())
-    (site / "book" / "profiles_table.md").write_text(across.markdown())
+    (site / "book" / "profiles_table.md").write_text(across.markdown() + seeds.sections())
     return site, info
 
 

@@ -48,7 +48,7 @@ def read(profile: str, results_root: Path | None = None) -> dict:
         return {**out, "state": UNREADABLE, "why": f"{path.name}: {exc.reason}"}
 
 
-def _claim_ids(states: list[dict]) -> list:
+def claim_ids(states: list[dict]) -> list:
     """Every claim any built profile judged, in the order of the criteria (ids as the summaries write them:
     1-6 as numbers, "D" for the dynamics)."""
     order = list(criteria.CLAIM_STATEMENTS)
@@ -56,7 +56,7 @@ def _claim_ids(states: list[dict]) -> list:
     return sorted(found, key=lambda c: (order.index(str(c)) if str(c) in order else len(order), str(c)))
 
 
-def _claim(built: dict, cid) -> dict | None:
+def claim(built: dict, cid) -> dict | None:
     return next((c for c in built["claims"] if c["claim"] == cid), None)
 
 
@@ -79,7 +79,7 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
     if not built:
         return "\n".join(lines + ["", "No profile has a summary of the current criteria yet."]) + "\n"
 
-    claims = _claim_ids(states)
+    claims = claim_ids(states)
     lines += ["", "## At a glance", "",
               "Each cell: the verdict, then whether the encoders were in the paper's regime. A verdict out of "
               "regime is not counted for or against the paper.", "",
@@ -88,16 +88,16 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
     for cid in claims:
         cells = []
         for s in built:
-            c = _claim(s["summary"], cid)
+            c = claim(s["summary"], cid)
             cells.append("not judged" if c is None else f"**{c['verdict']}** (in regime: {V.regime_word(c['in_regime'])})")
         lines.append(f"| {cid} | " + " | ".join(cells) + " |")
 
     for cid in claims:
-        statement = next(c["statement"] for s in built if (c := _claim(s["summary"], cid)))
+        statement = next(c["statement"] for s in built if (c := claim(s["summary"], cid)))
         lines += ["", f"## Claim {cid}: {statement}", "",
                   "| profile | verdict | in regime | the numbers that decide it |", "|---|---|---|---|"]
         for s in built:
-            c = _claim(s["summary"], cid)
+            c = claim(s["summary"], cid)
             lines.append(f"| `{s['profile']}` | not judged | | |" if c is None else
                          f"| `{s['profile']}` | **{c['verdict']}** | {V.regime_word(c['in_regime'])} | "
                          f"{c.get('deciding') or '—'} |")

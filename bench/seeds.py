@@ -1,0 +1,57 @@
+"""Do a profile's verdicts hold for other training seeds? Builds the profile and its variants that change only
+``train.seed``, one after another, then prints the seeds section of the Across-profiles page
+(clorg.book.seeds): each claim's verdict per seed and over every seed (SPEC section 7: a claim holds when it
+holds for every seed), the numbers that decide it, and each encoder's kNN accuracy and CHI(1).
+
+    python bench/seeds.py --profile fashion --seeds 1 2 > bench/results/seeds.md
+
+Each build is ``python -m clorg.book --profile P [--override train.seed=N]``, which reuses what is already
+trained and computed, so a second call only prints (a new seed of fashion or quick: about 33 minutes on two
+cores with bf16). The variants' results go to ``results/<profile>+seed=N-<hash>/`` like any variant's;
+``make clean-variants`` removes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import date
+
+from clorg.book import seeds
+from clorg.core.config import load_profile
+from clorg.core.provenance import describe_hardware
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="fashion")
+    ap.add_argument("--seeds", type=int, nargs="+", required=True, help="training seeds besides the profile's own")
+    args = ap.parse_args()
+    own = load_profile(args.profile)["train"]["seed"]
+    if any(s < 0 for s in args.seeds):
+        ap.error("--seeds: a training seed is a non-negative integer")
+    minutes = {}
+    for seed in [own, *(s for s in dict.fromkeys(args.seeds) if s != own)]:
+        command = [sys.executable, "-m", "clorg.book", "--profile", args.profile]
+        command += [] if seed == own else ["--override", f"{seeds.SEED_KEY}={seed}"]
+        print(f"seed {seed}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+        t0 = time.time()
+        # stdout is the table: the builds' own output goes to stderr
+        if (rc := subprocess.run(command, stdout=sys.stderr).returncode) != 0:
+            print(f"seed {seed}: the build ended with exit status {rc}; its seed is left out of the table",
+                  file=sys.stderr)
+        minutes[seed] = (time.time() - t0) / 60
+    print(f"<!-- python bench/seeds.py --profile {args.profile} --seeds {' '.join(map(str, args.seeds))} "
+          f"({date.today()}); machine: {describe_hardware()}; minutes of this call per seed "
+          f"(a seed already built: under one): "
+          f"{', '.join(f'{s}: {m:.1f}' for s, m in minutes.items())} -->\n")
+    # its own title: the Across-profiles page shows this committed table beside any seeds built where it is built
+    section = seeds.markdown(args.profile, heading=f"Training seeds of `{args.profile}`, as committed ({date.today()})")
+    print(section or f"Fewer than two seeds of `{args.profile}` are built: nothing to set side by side.")
+    return 0 if section else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""A profile's verdicts over training seeds: its own build beside its variants that change only the training
+seed (``--override train.seed=N``), each as its build wrote it in ``summary.json``, never judged again, and
+per claim the verdict over every seed by SPEC section 7's rule: "where a profile trains several seeds, each
+claim is judged per seed and holds when it holds for every seed" (:func:`clorg.book.claims.across_seeds`).
+
+    >>> seeds.builds("quick")          # {0: state of "quick", 1: of "quick+seed=1-...", ...}, the built ones
+    >>> print(seeds.markdown("quick")) # "" unless two seeds or more are built
+    >>> seeds.sections()               # every such profile's section: the Across-profiles page's end
+
+The claims' statistics are exact functions of the features, so one seed gives no interval (SPEC section
+7, "Noise"); the seeds are what shows how far a verdict, and the numbers that decide it, move with the
+training seed alone: the data subset, the heads' seeds and every other setting stay the profile's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core import config, variants
+from . import across, store
+from . import verdicts as V
+from .claims import VERDICTS, across_seeds, both_in_regime
+
+SEED_KEY = "train.seed"
+NOT_ON_EVERY = "not judged on every seed"
+
+
+def builds(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> dict[int, dict]:
+    """``{seed: state}`` (a state as :func:`clorg.book.across.read` gives it, its ``profile`` the folder name)
+    for the profile's own build, at the seed its file sets, and every variant folder whose overrides change
+    ``train.seed`` and nothing else; sorted by seed. Only built summaries (current criteria) are kept:
+    the others are what :func:`unusable` lists."""
+    return {s: st for s, st in states(profile, results_root, config_dir).items() if st["state"] == across.BUILT}
+
+
+def unusable(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> dict[int, dict]:
+    """The seed builds whose summary is missing, damaged or of retired criteria: ``{seed: state}``."""
+    return {s: st for s, st in states(profile, results_root, config_dir).items() if st["state"] != across.BUILT}
+
+
+def states(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> dict[int, dict]:
+    """Every seed build of the profile, built or not: ``{seed: state}``, sorted by seed."""
+    own_seed = config.load_profile(profile, config_dir=config_dir)["train"]["seed"]
+    found = {own_seed: across.read(profile, results_root)}
+    root = store.results_dir(profile, results_root).parent
+    for record in sorted(root.glob(f"{profile}{variants.SEPARATOR}*/{variants.RECORD}")):
+        try:
+            rec = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue  # a damaged record belongs to `make clean-variants`, not to this page
+        if not isinstance(rec, dict) or rec.get("profile") != profile:
+            continue
+        overrides = rec.get("overrides")
+        if not isinstance(overrides, dict) or set(overrides) != {SEED_KEY}:
+            continue
+        seed = overrides[SEED_KEY]
+        if isinstance(seed, int) and seed not in found:
+            found[seed] = across.read(record.parent.name, results_root)
+    return dict(sorted(found.items()))
+
+
+def _judged(c: dict | None) -> bool:
+    return c is not None and c.get("verdict") in VERDICTS
+
+
+def every_seed(claims: list[dict | None]) -> tuple[str, bool | None]:
+    """(verdict over every seed, in regime) from one judged claim per seed (None: not judged there). A seed
+    without a verdict of the criteria ("missing": its result not stored; "not comparable") leaves the claim
+    not judged on every seed, rather than counting as a seed where it does not hold."""
+    if any(not _judged(c) for c in claims):
+        return NOT_ON_EVERY, None
+    return across_seeds([c["verdict"] for c in claims]), both_in_regime(*(c["in_regime"] for c in claims))
+
+
+def markdown(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR,
+             heading: str | None = None) -> str:
+    """The profile's seeds section: verdicts (claims by seeds, and over every seed), the numbers that decide
+    each claim per seed, and each encoder's kNN and CHI(1) per seed; "" when fewer than two seeds are built.
+    ``heading``: the section's title (default "Training seeds of `<profile>`")."""
+    every = states(profile, results_root, config_dir)
+    built = {s: st for s, st in every.items() if st["state"] == across.BUILT}
+    if len(built) < 2:
+        return ""
+    seeds = list(built)
+    lines = [f"## {heading or f'Training seeds of `{profile}`'}", "",
+             f"The profile's build and its variants that change only the training seed (`--override "
+             f"{SEED_KEY}=N`): the data, the heads' seeds and every other setting are the profile's. Each cell: "
+             f"the verdict, then whether the encoders were in the paper's regime. By SPEC section 7 a claim "
+             f"holds when it holds for every seed (last column).", "",
+             "| claim | " + " | ".join(f"seed {s}" for s in seeds) + " | every seed |",
+             "|---|" + "---|" * (len(seeds) + 1)]
+    claim_ids = across.claim_ids(list(built.values()))
+    for cid in claim_ids:
+        judged = [across.claim(st["summary"], cid) for st in built.values()]
+        cells = ["not judged" if c is None else
+                 f"{c['verdict']} (in regime: {V.regime_word(c['in_regime'])})" for c in judged]
+        verdict, regime = every_seed(judged)
+        last = verdict if verdict == NOT_ON_EVERY else f"**{verdict}** (in regime: {V.regime_word(regime)})"
+        lines.append(f"| {cid} | " + " | ".join(cells) + f" | {last} |")
+    if skipped := {s: st for s, st in every.items() if s not in built}:
+        lines += ["", "Not counted: " + "; ".join(
+            f"seed {s} (`{st['profile']}`): {st['state']}" + (f", {st['why']}" if st["why"] else "")
+            for s, st in skipped.items()) + "."]
+
+    lines += ["", "The numbers that decide each claim, per seed:", "", "| claim | seed | the numbers that decide it |",
+              "|---|---:|---|"]
+    for cid in claim_ids:
+        for s, st in built.items():
+            c = across.claim(st["summary"], cid)
+            lines.append(f"| {cid} | {s} | {(c or {}).get('deciding') or '—'} |")
+
+    lines += ["", "The encoders, per seed:", "",
+              "| encoder | method | seed | kNN accuracy | CHI(1), training | in regime |", "|---|---|---:|---:|---:|---|"]
+    rows = sorted(((e["encoder"], e["method"] + (f" ({e['schedule']})" if e.get("schedule") else ""), s, e)
+                   for s, st in built.items() for e in st["summary"].get("encoders", [])),
+                  key=lambda r: (r[0], r[1], r[2]))
+    for encoder, method, s, e in rows:
+        lines.append(f"| {encoder} | {method} | {s} | {V.number(e.get('knn_accuracy'), '.1%')} | "
+                     f"{V.number(e.get('chi1_train'))} | {V.regime_word(e.get('in_regime'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def sections(results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> str:
+    """The seeds section of every profile on the Across-profiles page that is built under two seeds or more,
+    each after a blank line; "" when none is."""
+    return "".join("\n" + md for p in across.profiles(config_dir) if (md := markdown(p, results_root, config_dir)))
