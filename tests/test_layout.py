@@ -175,7 +175,7 @@ def test_changed_files_names_added_and_removed_files():
 
 # the modules that judge claims and show verdicts: their thresholds come from clorg.core.criteria only
 VERDICT_MODULES = ("book/claims.py", "book/evidence.py", "book/verdicts.py", "book/report.py", "book/paper_numbers.py",
-                   "book/summary.py")
+                   "book/summary.py", "book/across.py", "book/seeds.py")
 
 
 @pytest.mark.parametrize("module", VERDICT_MODULES)
