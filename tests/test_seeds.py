@@ -57,9 +57,8 @@ def test_seed_variants_are_the_folders_changing_only_the_seed(configs, tmp_path)
     (results / "quick+seed=7-gggg").mkdir()
     (results / "quick+seed=7-gggg" / RECORD).write_text("[1, 2]")
     # the profile's own build counts at the seed its file sets (quick: 0)
-    assert {s: st["profile"] for s, st in seeds.builds("quick", results, configs).items()} == {
-        0: "quick", 1: "quick+seed=1-aaaa"}
-    assert {s: st["state"] for s, st in seeds.unusable("quick", results, configs).items()} == {2: "not built"}
+    assert {s: (st["profile"], st["state"]) for s, st in seeds.states("quick", results, configs).items()} == {
+        0: ("quick", "built"), 1: ("quick+seed=1-aaaa", "built"), 2: ("quick+seed=2-bbbb", "not built")}
 
 
 def test_a_claim_holds_when_it_holds_for_every_seed():

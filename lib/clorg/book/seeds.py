@@ -3,7 +3,7 @@ seed (``--override train.seed=N``), each as its build wrote it in ``summary.json
 per claim the verdict over every seed by SPEC section 7's rule: "where a profile trains several seeds, each
 claim is judged per seed and holds when it holds for every seed" (:func:`clorg.book.claims.across_seeds`).
 
-    >>> seeds.builds("quick")          # {0: state of "quick", 1: of "quick+seed=1-...", ...}, the built ones
+    >>> seeds.states("quick")          # {0: state of "quick", 1: of "quick+seed=1-...", ...}
     >>> print(seeds.markdown("quick")) # "" unless two seeds or more are built
     >>> seeds.sections()               # every such profile's section: the Across-profiles page's end
 
@@ -26,21 +26,10 @@ SEED_KEY = "train.seed"
 NOT_ON_EVERY = "not judged on every seed"
 
 
-def builds(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> dict[int, dict]:
-    """``{seed: state}`` (a state as :func:`clorg.book.across.read` gives it, its ``profile`` the folder name)
-    for the profile's own build, at the seed its file sets, and every variant folder whose overrides change
-    ``train.seed`` and nothing else; sorted by seed. Only built summaries (current criteria) are kept:
-    the others are what :func:`unusable` lists."""
-    return {s: st for s, st in states(profile, results_root, config_dir).items() if st["state"] == across.BUILT}
-
-
-def unusable(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> dict[int, dict]:
-    """The seed builds whose summary is missing, damaged or of retired criteria: ``{seed: state}``."""
-    return {s: st for s, st in states(profile, results_root, config_dir).items() if st["state"] != across.BUILT}
-
-
 def states(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR) -> dict[int, dict]:
-    """Every seed build of the profile, built or not: ``{seed: state}``, sorted by seed."""
+    """``{seed: state}``, sorted by seed (a state as :func:`clorg.book.across.read` gives it: built, not built,
+    older format or unreadable; its ``profile`` the folder name): the profile's own build, at the seed its
+    file sets, and every variant folder whose overrides change ``train.seed`` and nothing else."""
     own_seed = config.load_profile(profile, config_dir=config_dir)["train"]["seed"]
     found = {own_seed: across.read(profile, results_root)}
     root = store.results_dir(profile, results_root).parent
