@@ -6,9 +6,10 @@ holds for every seed), the numbers that decide it, and each encoder's kNN accura
     python bench/seeds.py --profile fashion --seeds 1 2 > bench/results/seeds.md
 
 Each build is ``python -m clorg.book --profile P [--override train.seed=N]``, which reuses what is already
-trained and computed, so a second call only prints (a new seed of fashion or quick: about 33 minutes on two
+trained and computed, so a second call only prints (a new seed of fashion or quick: about 30 minutes on two
 cores with bf16). The variants' results go to ``results/<profile>+seed=N-<hash>/`` like any variant's;
-``make clean-variants`` removes them.
+``make clean-variants`` removes them. The table has the profile's own seed and the seeds asked for, each
+build that succeeded; the exit status is 1 when one failed.
 """
 
 from __future__ import annotations
@@ -32,25 +33,29 @@ def main() -> int:
     own = load_profile(args.profile)["train"]["seed"]
     if any(s < 0 for s in args.seeds):
         ap.error("--seeds: a training seed is a non-negative integer")
-    minutes = {}
-    for seed in [own, *(s for s in dict.fromkeys(args.seeds) if s != own)]:
+    minutes, failed = {}, []
+    wanted = [own, *(s for s in dict.fromkeys(args.seeds) if s != own)]
+    for seed in wanted:
         command = [sys.executable, "-m", "clorg.book", "--profile", args.profile]
         command += [] if seed == own else ["--override", f"{seeds.SEED_KEY}={seed}"]
         print(f"seed {seed}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
         t0 = time.time()
         # stdout is the table: the builds' own output goes to stderr
         if (rc := subprocess.run(command, stdout=sys.stderr).returncode) != 0:
+            # exit 3 (chapters skipped) still writes a summary, exit 1 leaves an older one: neither is this build
             print(f"seed {seed}: the build ended with exit status {rc}; its seed is left out of the table",
                   file=sys.stderr)
+            failed.append(seed)
         minutes[seed] = (time.time() - t0) / 60
     print(f"<!-- python bench/seeds.py --profile {args.profile} --seeds {' '.join(map(str, args.seeds))} "
           f"({date.today()}); machine: {describe_hardware()}; minutes of this call per seed "
-          f"(a seed already built: under one): "
-          f"{', '.join(f'{s}: {m:.1f}' for s, m in minutes.items())} -->\n")
+          f"(a seed already built: under one): {', '.join(f'{s}: {m:.1f}' for s, m in minutes.items())}"
+          + (f"; left out, their builds failed: {', '.join(map(str, failed))}" if failed else "") + " -->\n")
     # its own title: the Across-profiles page shows this committed table beside any seeds built where it is built
-    section = seeds.markdown(args.profile, heading=f"Training seeds of `{args.profile}`, as committed ({date.today()})")
+    section = seeds.markdown(args.profile, heading=f"Training seeds of `{args.profile}`, as committed ({date.today()})",
+                             only=[s for s in wanted if s not in failed])
     print(section or f"Fewer than two seeds of `{args.profile}` are built: nothing to set side by side.")
-    return 0 if section else 1
+    return 1 if failed or not section else 0
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ def test_seed_variants_are_the_folders_changing_only_the_seed(configs, tmp_path)
     (results / "quick+seed=6-ffff" / RECORD).write_text("{not json")
     (results / "quick+seed=7-gggg").mkdir()
     (results / "quick+seed=7-gggg" / RECORD).write_text("[1, 2]")
+    _build(results, "quick+seed=true-hhhh", [_claim(1, "reproduced")], {"train.seed": True})  # JSON true: no seed
     # the profile's own build counts at the seed its file sets (quick: 0)
     assert {s: (st["profile"], st["state"]) for s, st in seeds.states("quick", results, configs).items()} == {
         0: ("quick", "built"), 1: ("quick+seed=1-aaaa", "built"), 2: ("quick+seed=2-bbbb", "not built")}
@@ -67,9 +68,12 @@ def test_a_claim_holds_when_it_holds_for_every_seed():
     assert seeds.every_seed([r, n, r])[0] == "not reproduced"
     assert seeds.every_seed([r, i, r])[0] == "inconclusive"
     assert seeds.every_seed([r, _claim(1, "reproduced", in_regime=False)]) == ("reproduced", False)
+    assert seeds.every_seed([r, _claim("D", "direction only", None)]) == ("inconclusive", None)
     # a seed where the claim has no verdict of the criteria is not a seed where it fails
     assert seeds.every_seed([r, _claim(1, "missing", None)]) == (seeds.NOT_ON_EVERY, None)
     assert seeds.every_seed([r, None]) == (seeds.NOT_ON_EVERY, None)
+    # ... but a seed where it fails decides, whatever the others lack
+    assert seeds.every_seed([n, None]) == ("not reproduced", True)
 
 
 def test_the_section_sets_seeds_side_by_side(configs, tmp_path):
@@ -103,3 +107,27 @@ def test_one_seed_gives_no_section(configs, tmp_path):
     _build(results, "quick+seed=1-aaaa", None, {"train.seed": 1})
     assert seeds.markdown("quick", results, configs) == ""
     assert seeds.sections(results, configs) == ""
+
+
+def test_the_profiles_own_build_missing_or_older_is_named_not_counted(configs, tmp_path):
+    results = tmp_path / "results"
+    _build(results, "quick+seed=1-aaaa", [_claim(1, "reproduced")], {"train.seed": 1})
+    _build(results, "quick+seed=2-bbbb", [_claim(1, "reproduced")], {"train.seed": 2})
+    _build(results, "quick+seed=3-cccc", [_claim(1, "reproduced")], {"train.seed": 3})
+    older = json.loads((results / "quick+seed=3-cccc" / "summary.json").read_text())
+    (results / "quick+seed=3-cccc" / "summary.json").write_text(json.dumps({**older, "spec_version": 1}))
+    md = seeds.markdown("quick", results, configs)
+    assert "| claim | seed 1 | seed 2 | every seed |" in md
+    assert ("Not counted: seed 0 (`quick`): not built; seed 3 (`quick+seed=3-cccc`): older format, judged by SPEC "
+            "section 7 version 1") in md
+    # the seeds asked for, and only those
+    assert "| claim | seed 1 | seed 2 | every seed |" in seeds.markdown("quick", results, configs, only=[1, 2])
+    assert "Not counted" not in seeds.markdown("quick", results, configs, only=[1, 2])
+    assert seeds.markdown("quick", results, configs, only=[1]) == ""
+
+
+def test_smoke_seeds_are_not_on_the_page(configs, tmp_path):
+    results = tmp_path / "results"
+    _build(results, "smoke", [_claim(1, "reproduced")])
+    _build(results, "smoke+seed=1-aaaa", [_claim(1, "reproduced")], {"train.seed": 1}, profile="smoke")
+    assert seeds.markdown("smoke", results, configs) != "" and seeds.sections(results, configs) == ""

@@ -57,7 +57,24 @@ def claim_ids(states: list[dict]) -> list:
 
 
 def claim(built: dict, cid) -> dict | None:
+    """Claim ``cid`` as the summary ``built`` judged it; None where it judged no such claim."""
     return next((c for c in built["claims"] if c["claim"] == cid), None)
+
+
+def verdict_cell(c: dict | None, bold: bool = True) -> str:
+    """A claim's cell in the verdict tables: its verdict, then whether its encoders were in regime."""
+    if c is None:
+        return "not judged"
+    verdict = f"**{c['verdict']}**" if bold else c["verdict"]
+    return f"{verdict} (in regime: {V.regime_word(c['in_regime'])})"
+
+
+def encoder_cells(e: dict) -> list[str]:
+    """An encoder's cells in the encoder tables: encoder, method (with its schedule, where the summary names one:
+    older summaries do not), kNN accuracy, CHI(1) on training features, in regime."""
+    method = e["method"] + (f" ({e['schedule']})" if e.get("schedule") else "")
+    return [e["encoder"], method, V.number(e.get("knn_accuracy"), ".1%"), V.number(e.get("chi1_train")),
+            V.regime_word(e.get("in_regime"))]
 
 
 def _status_line(s: dict, config_dir: Path) -> str:
@@ -86,10 +103,7 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
               "| claim | " + " | ".join(f"`{s['profile']}`" for s in built) + " |",
               "|---|" + "---|" * len(built)]
     for cid in claims:
-        cells = []
-        for s in built:
-            c = claim(s["summary"], cid)
-            cells.append("not judged" if c is None else f"**{c['verdict']}** (in regime: {V.regime_word(c['in_regime'])})")
+        cells = [verdict_cell(claim(s["summary"], cid)) for s in built]
         lines.append(f"| {cid} | " + " | ".join(cells) + " |")
 
     for cid in claims:
@@ -110,8 +124,7 @@ def markdown(results_root: Path | None = None, config_dir: Path = config.CONFIG_
               "|---|---|---|---:|---:|---:|---|"]
     for s in built:
         for e in s["summary"].get("encoders", []):
-            method = e["method"] + (f" ({e['schedule']})" if e.get("schedule") else "")  # older summaries: none
-            lines.append(f"| `{s['profile']}` | {e['encoder']} | {method} | {e.get('epochs', '—')} | "
-                         f"{V.number(e.get('knn_accuracy'), '.1%')} | {V.number(e.get('chi1_train'))} | "
-                         f"{V.regime_word(e.get('in_regime'))} |")
+            encoder, method, *measures = encoder_cells(e)
+            lines.append(f"| `{s['profile']}` | {encoder} | {method} | {e.get('epochs', '—')} | "
+                         + " | ".join(measures) + " |")
     return "\n".join(lines) + "\n"

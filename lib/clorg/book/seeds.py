@@ -19,8 +19,7 @@ from pathlib import Path
 
 from ..core import config, variants
 from . import across, store
-from . import verdicts as V
-from .claims import VERDICTS, across_seeds, both_in_regime
+from .claims import NOT_REPRODUCED, VERDICTS, across_seeds, both_in_regime
 
 SEED_KEY = "train.seed"
 NOT_ON_EVERY = "not judged on every seed"
@@ -44,7 +43,7 @@ def states(profile: str, results_root: Path | None = None, config_dir: Path = co
         if not isinstance(overrides, dict) or set(overrides) != {SEED_KEY}:
             continue
         seed = overrides[SEED_KEY]
-        if isinstance(seed, int) and seed not in found:
+        if type(seed) is int and seed >= 0 and seed not in found:  # not bool: JSON's true is no seed
             found[seed] = across.read(record.parent.name, results_root)
     return dict(sorted(found.items()))
 
@@ -55,20 +54,26 @@ def _judged(c: dict | None) -> bool:
 
 def every_seed(claims: list[dict | None]) -> tuple[str, bool | None]:
     """(verdict over every seed, in regime) from one judged claim per seed (None: not judged there). A seed
-    without a verdict of the criteria ("missing": its result not stored; "not comparable") leaves the claim
-    not judged on every seed, rather than counting as a seed where it does not hold."""
-    if any(not _judged(c) for c in claims):
-        return NOT_ON_EVERY, None
+    without a verdict of the criteria ("missing": its result not stored; "not comparable") is not a seed where
+    the claim fails: the claim is then not judged on every seed, unless a judged seed already says not
+    reproduced, which no other seed can undo."""
+    judged = [c for c in claims if _judged(c)]
+    if len(judged) < len(claims):
+        failed = [c for c in judged if c["verdict"] == NOT_REPRODUCED]
+        if not failed:
+            return NOT_ON_EVERY, None
+        return NOT_REPRODUCED, both_in_regime(*(c["in_regime"] for c in failed))
     return across_seeds([c["verdict"] for c in claims]), both_in_regime(*(c["in_regime"] for c in claims))
 
 
 def markdown(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR,
-             heading: str | None = None) -> str:
+             heading: str | None = None, only: list[int] | None = None) -> str:
     """The profile's seeds section: verdicts (claims by seeds, and over every seed), the numbers that decide
     each claim per seed, and each encoder's kNN and CHI(1) per seed; "" when fewer than two seeds are built.
-    ``heading``: the section's title (default "Training seeds of `<profile>`")."""
-    every = states(profile, results_root, config_dir)
-    built = {s: st for s, st in every.items() if st["state"] == across.BUILT}
+    ``heading``: the section's title (default "Training seeds of `<profile>`"); ``only``: these seeds, not
+    every seed build found."""
+    found = {s: st for s, st in states(profile, results_root, config_dir).items() if only is None or s in only}
+    built = {s: st for s, st in found.items() if st["state"] == across.BUILT}
     if len(built) < 2:
         return ""
     seeds = list(built)
@@ -82,12 +87,11 @@ def markdown(profile: str, results_root: Path | None = None, config_dir: Path = 
     claim_ids = across.claim_ids(list(built.values()))
     for cid in claim_ids:
         judged = [across.claim(st["summary"], cid) for st in built.values()]
-        cells = ["not judged" if c is None else
-                 f"{c['verdict']} (in regime: {V.regime_word(c['in_regime'])})" for c in judged]
+        cells = [across.verdict_cell(c, bold=False) for c in judged]
         verdict, regime = every_seed(judged)
-        last = verdict if verdict == NOT_ON_EVERY else f"**{verdict}** (in regime: {V.regime_word(regime)})"
+        last = verdict if verdict == NOT_ON_EVERY else across.verdict_cell({"verdict": verdict, "in_regime": regime})
         lines.append(f"| {cid} | " + " | ".join(cells) + f" | {last} |")
-    if skipped := {s: st for s, st in every.items() if s not in built}:
+    if skipped := {s: st for s, st in found.items() if s not in built}:
         lines += ["", "Not counted: " + "; ".join(
             f"seed {s} (`{st['profile']}`): {st['state']}" + (f", {st['why']}" if st["why"] else "")
             for s, st in skipped.items()) + "."]
@@ -101,12 +105,10 @@ def markdown(profile: str, results_root: Path | None = None, config_dir: Path = 
 
     lines += ["", "The encoders, per seed:", "",
               "| encoder | method | seed | kNN accuracy | CHI(1), training | in regime |", "|---|---|---:|---:|---:|---|"]
-    rows = sorted(((e["encoder"], e["method"] + (f" ({e['schedule']})" if e.get("schedule") else ""), s, e)
-                   for s, st in built.items() for e in st["summary"].get("encoders", [])),
-                  key=lambda r: (r[0], r[1], r[2]))
-    for encoder, method, s, e in rows:
-        lines.append(f"| {encoder} | {method} | {s} | {V.number(e.get('knn_accuracy'), '.1%')} | "
-                     f"{V.number(e.get('chi1_train'))} | {V.regime_word(e.get('in_regime'))} |")
+    rows = sorted(((across.encoder_cells(e), s) for s, st in built.items() for e in st["summary"].get("encoders", [])),
+                  key=lambda row: (row[0][0], row[0][1], row[1]))  # encoder, method, seed
+    for (encoder, method, *measures), s in rows:
+        lines.append(f"| {encoder} | {method} | {s} | " + " | ".join(measures) + " |")
     return "\n".join(lines) + "\n"
 
 
