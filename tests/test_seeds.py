@@ -72,8 +72,12 @@ def test_a_claim_holds_when_it_holds_for_every_seed():
     # a seed where the claim has no verdict of the criteria is not a seed where it fails
     assert seeds.every_seed([r, _claim(1, "missing", None)]) == (seeds.NOT_ON_EVERY, None)
     assert seeds.every_seed([r, None]) == (seeds.NOT_ON_EVERY, None)
-    # ... but a seed where it fails decides, whatever the others lack
+    # ... but a seed where it fails decides, whatever the others lack or their regime: the verdict is in
+    # regime when a seed in regime fails
     assert seeds.every_seed([n, None]) == ("not reproduced", True)
+    assert seeds.every_seed([n, _claim(1, "reproduced", in_regime=False)]) == ("not reproduced", True)
+    assert seeds.every_seed([_claim(1, "not reproduced", in_regime=False), r]) == ("not reproduced", False)
+    assert seeds.every_seed([_claim(1, "not reproduced", in_regime=None), r]) == ("not reproduced", None)
 
 
 def test_the_section_sets_seeds_side_by_side(configs, tmp_path):

@@ -208,7 +208,8 @@ def test_dynamics_table_first_peak_and_last_with_epochs_beside_the_authors():
 
 
 # ========================================== schedule_experiment ==========================================
-# claim D of SPEC 7: CH(last) <= 0.5 max CH and RLD(0.1) rising by 0.30; "direction only" when both move, less
+# claim D of SPEC 7: CH(last) <= 0.5 max CH and RLD(0.1) rising by 0.30; "direction only" when CH ends below its
+# maximum but above half of it, whatever RLD does
 
 REPRODUCES = ((100, 120, 90, 50), (0.1, 0.2, 0.5, 0.45))   # 50 <= 60, +0.35
 DIRECTION = ((100, 120, 90, 70), (0.1, 0.2, 0.3, 0.25))    # 70 > 60 but below 120, +0.15

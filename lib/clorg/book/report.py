@@ -3,7 +3,7 @@ are and where they came from, and every claim of SPEC section 7 (version 2) judg
 
 Claim verdicts: **reproduced** / **not reproduced** (the criterion holds or fails); **inconclusive** (a
 precondition fails, a number the criterion needs is absent, or claim 4's interval contains 0);
-**direction only** (claim D: CH falls and RLD rises, by less than the criterion asks); **not comparable**
+**direction only** (claim D: CH ends below its maximum but not at half of it, whatever RLD does); **not comparable**
 (no contrastive and supervised run of one encoder); **missing** (the result is not stored; the reason gives
 the command). The claims are judged by :mod:`clorg.book.claims` on the numbers :mod:`clorg.book.evidence`
 takes from the stored results, beside the authors' own numbers through the same test; each carries whether

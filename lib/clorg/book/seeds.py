@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core import config, variants
 from . import across, store
-from .claims import NOT_REPRODUCED, VERDICTS, across_seeds, both_in_regime
+from .claims import NOT_REPRODUCED, VERDICTS, across_seeds, verdict_regime
 
 SEED_KEY = "train.seed"
 NOT_ON_EVERY = "not judged on every seed"
@@ -62,8 +62,9 @@ def every_seed(claims: list[dict | None]) -> tuple[str, bool | None]:
         failed = [c for c in judged if c["verdict"] == NOT_REPRODUCED]
         if not failed:
             return NOT_ON_EVERY, None
-        return NOT_REPRODUCED, both_in_regime(*(c["in_regime"] for c in failed))
-    return across_seeds([c["verdict"] for c in claims]), both_in_regime(*(c["in_regime"] for c in claims))
+        return NOT_REPRODUCED, verdict_regime(NOT_REPRODUCED, failed, "every")
+    verdict = across_seeds([c["verdict"] for c in claims])
+    return verdict, verdict_regime(verdict, claims, "every")
 
 
 def markdown(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR,

@@ -6,6 +6,8 @@ authors') or "not computed" (ours), never NaN.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from ..core import criteria
@@ -20,7 +22,7 @@ VERDICT_COLOURS = {"reproduced": "#d9f2d9", "inconclusive": "#fde9c8", "directio
 
 def number(value, fmt: str = ".3f", absent: str = NOT_COMPUTED) -> str:
     """A value as printed in a verdict: ``fmt`` a format spec, or "yes/no" for a flag."""
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):  # a NaN in a stored result
         return absent
     if fmt == "yes/no":
         return "yes" if value else "no"
