@@ -35,6 +35,21 @@ def test_requirements_pin_every_package_and_the_required_versions():
         assert needed in lower, needed
 
 
+def test_the_lock_pins_every_package_but_clorg_and_help_writes_nothing():
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "ci"))
+    from lock import pinned
+
+    assert pinned(["torch==2.14.1", "clorg==0.1.0", "-e git+x#egg=y", "numpy==2.4.6", "Clorg==0.2"]) == [
+        "numpy==2.4.6", "torch==2.14.1"]
+    before = {f: (ROOT / f).stat().st_mtime_ns for f in ("requirements.txt", "environment.yml")}
+    done = subprocess.run([sys.executable, str(ROOT / "ci" / "lock.py"), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage" in done.stdout
+    assert {f: (ROOT / f).stat().st_mtime_ns for f in before} == before
+
+
 def test_notebooks_are_committed_without_outputs_and_take_parameters():
     assert NOTEBOOKS, "no notebooks found"
     for path in NOTEBOOKS:
