@@ -140,13 +140,13 @@ def findings_markdown(profile: str, execution: dict | None = None) -> str:
     return block
 
 
-def stage(profile: str) -> tuple[Path, dict]:
-    """The site's sources for ``profile`` in build/<profile>/site, and the build's build_info.json."""
+def stage(profile: str, execute: str) -> tuple[Path, dict]:
+    """The site's sources for ``profile`` (its results' folder name) in build/<profile>/site, and the build's
+    build_info.json; ``execute``: the make command that executes its notebooks."""
     build = ROOT / "build" / profile
     info_path = build / "build_info.json"
     if not info_path.is_file():
-        raise SystemExit(f"{info_path} is missing: execute the notebooks first "
-                         f"(make execute PROFILE={profile}, or python ci/execute_notebooks.py --profile {profile})")
+        raise SystemExit(f"{info_path} is missing: execute the notebooks first ({execute})")
     site = build / "site"
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(ROOT / "book", site / "book")
@@ -165,7 +165,7 @@ def stage(profile: str) -> tuple[Path, dict]:
             (site / "notebooks").mkdir(exist_ok=True)
             shutil.copy(executed, site / "notebooks" / executed.name)
     if missing:
-        raise SystemExit("executed notebooks missing (run make execute PROFILE=" + profile + "):\n  "
+        raise SystemExit(f"executed notebooks missing (run {execute}):\n  "
                          + "\n  ".join(map(str, missing)))
     info = json.loads(info_path.read_text())
     (site / "book" / "build_info.md").write_text(build_info_markdown(info))
@@ -185,11 +185,12 @@ def main() -> int:
                     help="the overrides the notebooks were executed with: the book of that variant")
     args = ap.parse_args()
     try:
-        profile = load_profile(args.profile, parse_overrides(args.override))["profile"]["variant"]
+        cfg = load_profile(args.profile, parse_overrides(args.override))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    site, info = stage(profile)
+    profile = cfg["profile"]["variant"]
+    site, info = stage(profile, chapters.make_command(cfg, target="execute"))
     shutil.rmtree(ROOT / "_build", ignore_errors=True)  # a fresh site: no page left from another profile
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "--path-output", str(ROOT),
            "-W", "-n", "--keep-going", "--all"]

@@ -116,7 +116,7 @@ def from_weights_note(stem: str, cfg: dict, data, overrides: list[str]) -> str:
     extra = "".join(f" --override {o}" for o in overrides)
     return (f"\nThe runs' trained weights are committed (`{shown(weights)}/`), so no training is needed: a short "
             f"GPU job computes this chapter from them, `ci/device_run.sh {name} 285 -- --only {stem}{extra}` "
-            f"(README, GPU evidence), or this machine does, `make book PROFILE={name} ALLOW_CPU=1` (hours at "
+            f"(README, GPU evidence), or this machine does, `{chapters.make_command(cfg, 'ALLOW_CPU=1')}` (hours at "
             f"full scale on two cores: every feature set is 60,000 images through the full-width encoder).\n")
 
 

@@ -47,8 +47,9 @@ def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
     return (f"profile {name!r} needs a GPU (profile.needs_gpu: true) and torch sees none on this machine.\n"
             f"Run it where one is visible (`make {name}`, or python ci/train_profile.py --profile {name}); several "
             f"GPUs are used through torchrun.\nTo exercise it on the CPU anyway, pass --allow-cpu (make: ALLOW_CPU=1) "
-            f"with overrides that shrink it, e.g. --override data.train_per_class=20 --override train.width_scale=0.125 "
-            f"(README.md, GPU profiles, has a complete example).")
+            f"with overrides that shrink it: fewer images (data.train_per_class), a narrower encoder "
+            f"(train.width_scale), batches and a queue that fit them, fewer epochs (README.md, section \"GPU "
+            f"evidence\", has a complete command that trains and renders {name} in minutes).")
 
 
 def batch_problem(cfg: dict, gpus: int) -> str | None:

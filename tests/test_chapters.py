@@ -73,6 +73,20 @@ def test_what_chapters_depend_on_exists():
     assert set(chapters.COMPUTE) == {s for s, c in CHAPTERS.items() if c.produces}
 
 
+def test_make_command_repeats_the_profile_and_its_overrides():
+    import shlex
+
+    from clorg.core import variants
+
+    assert chapters.make_command(load_profile("fashion")) == "make book PROFILE=fashion"
+    cfg = load_profile("gpu10", {"train.seed": 1, "train.schedule": "paper-compressed"})
+    assert chapters.make_command(cfg, "FRESH=1", target=None).startswith("make gpu10 OVERRIDES=")
+    # the shell gives make back the very arguments the command line of the same profile has
+    words = shlex.split(chapters.make_command(cfg, "ALLOW_CPU=1", target="execute"))
+    assert words[:3] == ["make", "execute", "PROFILE=gpu10"] and words[-1] == "ALLOW_CPU=1"
+    assert shlex.split(words[3].removeprefix("OVERRIDES=")) == shlex.split(variants.profile_args(cfg))[2:]
+
+
 # ============================================== warnings ==============================================
 
 
@@ -130,7 +144,7 @@ def test_warnings_name_the_changed_files_of_a_result_of_older_code(scratch, monk
     assert st.kind == "code" and st.changed == ("clorg/analysis/geometry.py",)
     assert warnings(cfg, data, "04_metrics") == [
         "`geometry` was computed by older code: these files changed since: clorg/analysis/geometry.py. "
-        "`make book FRESH=1` recomputes it."]
+        "`make book PROFILE=smoke FRESH=1` recomputes it."]
     # another chapter's code is another chapter's business
     _store(cfg, data, "embeddings", {"records": []})
     assert warnings(cfg, data, "03_embeddings") == []
@@ -166,13 +180,13 @@ def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch
     found = warnings(cfg, data, "04_metrics")
     assert len(folders) > 1 and found == [  # trained by the same older code: one line names them all
         f"Runs {', '.join(f'`{f.name}`' for f in folders)} were trained by older code: these files changed since: "
-        f"clorg/train/loop.py. Their numbers are shown as they are; `make book FRESH=1` retrains them."]
+        f"clorg/train/loop.py. Their numbers are shown as they are; `make book PROFILE=smoke FRESH=1` retrains them."]
     record = json.loads((folders[0] / "record.json").read_text())  # older still: its own line
     (folders[0] / "record.json").write_text(json.dumps({**record, "code": {**record["code"], "sha256": "0" * 16,
                                                                             "files": {}}}))
     found = warnings(cfg, data, "04_metrics")
     assert len(found) == 2 and found[0].startswith(f"Run `{folders[0].name}` was trained by older code: ")
-    assert found[0].endswith("`make book FRESH=1` retrains it.") and folders[0].name not in found[1]
+    assert found[0].endswith("`make book PROFILE=smoke FRESH=1` retrains it.") and folders[0].name not in found[1]
     # a run stopped by a deadline
     (folders[0] / "record.json").write_text(json.dumps(
         {"finished": False, "stopped_early": "deadline reached", "epochs_done": 1, "code": run_files.training_code()}))
@@ -240,7 +254,7 @@ def test_warnings_name_runs_retrained_since_a_result(scratch):
     assert st.kind == "runs" and st.changed == (folders[1].name,)
     assert warnings(cfg, data, "04_metrics") == [
         f"`geometry` was computed from runs that were retrained since: {folders[1].name}. "
-        f"`make book FRESH=1` recomputes it."]
+        f"`make book PROFILE=smoke FRESH=1` recomputes it."]
 
 
 def test_warnings_about_runs_trained_elsewhere_come_from_the_stored_result(scratch):
@@ -255,14 +269,14 @@ def test_warnings_about_runs_trained_elsewhere_come_from_the_stored_result(scrat
     assert chapters.status(cfg, data, "geometry").kind == "current"  # no local runs to compare with
     assert warnings(cfg, data, "04_metrics") == [
         "Run `resnet18-moco_queue-abc` was trained by older code: these files changed since: clorg/train/loop.py. "
-        "Its numbers are shown as they are; `make book FRESH=1` retrains it."]
+        "Its numbers are shown as they are; `make book PROFILE=smoke FRESH=1` retrains it."]
     # both trained by the same older code (one GPU job's runs): one line names them
     elsewhere[1].record["code"] = _old_training_code()
     store.cached(cfg, data, "geometry", lambda: {"records": []}, store.Source(chapter.reads, chapter.code, elsewhere),
                  producer=producer("geometry"), command=command("geometry", cfg), recompute=True)
     assert warnings(cfg, data, "04_metrics") == [
         "Runs `resnet18-moco_queue-abc`, `resnet18-supervised-def` were trained by older code: these files changed "
-        "since: clorg/train/loop.py. Their numbers are shown as they are; `make book FRESH=1` retrains them."]
+        "since: clorg/train/loop.py. Their numbers are shown as they are; `make book PROFILE=smoke FRESH=1` retrains them."]
 
 
 # ========================================= the embeddings' kNN ========================================

@@ -13,6 +13,7 @@ that compute them (their code version is recorded), and the runs it reads.
 from __future__ import annotations
 
 import functools
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -99,6 +100,16 @@ def command(result: str, cfg: dict) -> str:
     """The shell command, from the project root, that (re)produces ``result`` on this profile, with its
     overrides (:func:`clorg.core.variants.profile_args`)."""
     return f"python -m clorg.book {variants.profile_args(cfg)} --only {chapter_of(result).stem}"
+
+
+def make_command(cfg: dict, *flags: str, target: str | None = "book") -> str:
+    """The make command that repeats this profile with its overrides: ``make TARGET PROFILE=P
+    [OVERRIDES='--override K=V ...'] FLAGS``, or, ``target`` None, a GPU profile's own target ``make P ...``
+    (the command-line form of the same: :func:`clorg.core.variants.profile_args`)."""
+    tokens = shlex.split(variants.profile_args(cfg))  # --profile P --override K=V ...
+    profile, overrides = shlex.quote(tokens[1]), shlex.join(tokens[2:])
+    words = ["make", profile] if target is None else ["make", target, f"PROFILE={profile}"]
+    return " ".join(words + ([f"OVERRIDES={shlex.quote(overrides)}"] if overrides else []) + list(flags))
 
 
 def can_compute(cfg: dict) -> bool:
@@ -330,8 +341,8 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
     """What a reader of chapter ``stem`` must know about its numbers' age: results computed by older code
     or from since-retrained runs, runs trained by older training code, runs stopped early by a deadline."""
     chapter = CHAPTERS[stem]
-    fix = "`make book FRESH=1`" if can_compute(cfg) else \
-        f"`make {cfg['profile']['name']} FRESH=1` on a machine with a GPU"
+    fix = f"`{make_command(cfg, 'FRESH=1')}`" if can_compute(cfg) else \
+        f"`{make_command(cfg, 'FRESH=1', target=None)}` on a machine with a GPU"
     # a GPU profile's chapter that reads only the final weights: a CPU recomputes it from the committed ones
     recompute = fix if can_compute(cfg) or not computes_from_weights(cfg, data, stem) else \
         f"`{command(chapter.produces[0], cfg)} --allow-cpu` (on this machine's CPU, from the committed weights) or {fix}"
