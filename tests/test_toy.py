@@ -99,6 +99,7 @@ def test_comparison_with_the_authors_flags_values_outside_our_range():
     assert ch_row["consistent"]
     text = describe_comparison(table, 3)
     assert "p RLD" in text and "systematic difference" in text and "p CH" not in text
+    assert rld_row["outside"] == [0.90] and "the authors' 0.9 lies outside" in text  # 0.71 lies inside
     assert "lies within the range" in describe_comparison(table[table.metric == "CH"], 3)
 
 
