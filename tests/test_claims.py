@@ -135,6 +135,14 @@ def test_claim4_follows_the_interval(low, high, verdict):
     assert judge_claim4({"gain": 0.01, "low": low, "high": high})["verdict"] == verdict
 
 
+def test_claim4_prints_its_gain_in_percentage_points():
+    from clorg.book.verdicts import beside_text, condition_text
+
+    j = judge_claim4({"gain": -0.013, "low": -0.029, "high": 0.004})
+    assert condition_text(j["conditions"][0]) == "G, lower end of the 95 % interval −2.9 points ✗ (needs > +0.0 points)"
+    assert beside_text(j["beside"][0]) == "G −1.3 points"
+
+
 def test_claim4_beside_numbers_never_decide():
     n = {"gain": -0.01, "low": -0.02, "high": -0.001, "gain_authors_protocol": 0.05, "parameter_ratio": 7.9,
          "gain_sl": -0.03, "temperature": 0.1}
@@ -210,6 +218,8 @@ def _dyn(**change):
 def test_dynamics_collapse_and_rise_at_the_thresholds():
     j = judge_dynamics(_dyn())  # 250 <= 0.5 * 500; 0.4 - 0.1 = 0.30
     assert j["verdict"] == REPRODUCED and holds(j) == [True, True]
+    beside = {q["quantity"]: q["value"] for q in j["beside"]}  # beside, never deciding: where CH started
+    assert beside["CH(epoch 0)"] == 300.0 and beside["CH(last) / CH(epoch 0)"] == pytest.approx(250 / 300)
 
 
 # SPEC 7: "'direction only' when CH(last) < max CH but the collapse is smaller": read on CH alone

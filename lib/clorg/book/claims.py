@@ -28,6 +28,8 @@ from typing import Callable
 
 from ..core import criteria as K
 
+# how a difference of two accuracies is printed (clorg.book.verdicts.number): in percentage points, not "%"
+POINTS = "points"
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, DIRECTION = "reproduced", "not reproduced", "inconclusive", "direction only"
 VERDICTS = (REPRODUCED, INCONCLUSIVE, DIRECTION, NOT_REPRODUCED)
 
@@ -136,8 +138,8 @@ def judge_claim4(n: dict) -> dict:
     parameter_ratio, gain_sl, temperature."""
     low, high = n.get("low"), n.get("high")
     # strict: an interval that touches 0 contains it
-    conds = [condition("G, lower end of the 95 % interval", low, ">", 0.0, fmt="+.1%"),
-             condition("G, upper end of the 95 % interval", high, "<", 0.0, role="refutes", fmt="+.1%")]
+    conds = [condition("G, lower end of the 95 % interval", low, ">", 0.0, fmt=POINTS),
+             condition("G, upper end of the 95 % interval", high, "<", 0.0, role="refutes", fmt=POINTS)]
     if _missing(low, high):
         verdict = INCONCLUSIVE
     elif conds[0]["holds"]:
@@ -147,9 +149,9 @@ def judge_claim4(n: dict) -> dict:
     else:
         verdict = INCONCLUSIVE
     gain, gain_sl = n.get("gain"), n.get("gain_sl")
-    beside = [quantity("G", gain, "+.1%"),
-              quantity("G under the authors' test-selected protocol", n.get("gain_authors_protocol"), "+.1%"),
-              quantity("parameters, linear / GCN", n.get("parameter_ratio"), ".1f"), quantity("G on SL", gain_sl, "+.1%"),
+    beside = [quantity("G", gain, POINTS),
+              quantity("G under the authors' test-selected protocol", n.get("gain_authors_protocol"), POINTS),
+              quantity("parameters, linear / GCN", n.get("parameter_ratio"), ".1f"), quantity("G on SL", gain_sl, POINTS),
               quantity("gain larger for CL than SL", None if _missing(gain, gain_sl) else gain > gain_sl, "yes/no"),
               quantity("GCN temperature (ours chosen on validation, the authors' on test)", n.get("temperature"), "g")]
     return _judgement(verdict, conds, beside)
@@ -207,8 +209,12 @@ def judge_dynamics(n: dict) -> dict:
     verdict = all_hold(conds)
     if verdict == NOT_REPRODUCED and conds[0]["holds"] is False and ch_last < ch_max:
         verdict = DIRECTION
+    ch_first = n.get("ch_first")
+    # the paper's CH falls from epoch 0 on; a run whose CH rises first and falls back less is told apart here
     beside = [quantity("max CH", ch_max, ",.1f"),
-              quantity("CH(last) / max CH", None if _missing(ch_max, ch_last) or not ch_max else ch_last / ch_max)]
+              quantity("CH(last) / max CH", None if _missing(ch_max, ch_last) or not ch_max else ch_last / ch_max),
+              quantity("CH(epoch 0)", ch_first, ",.1f"),
+              quantity("CH(last) / CH(epoch 0)", None if _missing(ch_first, ch_last) or not ch_first else ch_last / ch_first)]
     return _judgement(verdict, conds, beside)
 
 

@@ -11,7 +11,7 @@ import math
 import pandas as pd
 
 from ..core import criteria
-from .claims import REPRODUCED
+from .claims import POINTS, REPRODUCED
 
 OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 MARKS = {True: "✓", False: "✗", None: "—"}
@@ -21,11 +21,14 @@ VERDICT_COLOURS = {"reproduced": "#d9f2d9", "inconclusive": "#fde9c8", "directio
 
 
 def number(value, fmt: str = ".3f", absent: str = NOT_COMPUTED) -> str:
-    """A value as printed in a verdict: ``fmt`` a format spec, or "yes/no" for a flag."""
+    """A value as printed in a verdict: ``fmt`` a format spec, "yes/no" for a flag, or
+    :data:`~clorg.book.claims.POINTS` for a difference of two accuracies (fractions), in percentage points."""
     if value is None or (isinstance(value, float) and math.isnan(value)):  # a NaN in a stored result
         return absent
     if fmt == "yes/no":
         return "yes" if value else "no"
+    if fmt == POINTS:
+        return f"{format(100 * value, '+.1f')} points".replace("-", "−")
     return format(value, fmt).replace("-", "−")
 
 
