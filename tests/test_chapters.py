@@ -445,6 +445,18 @@ def test_a_headless_run_that_skipped_chapters_stores_no_build_time(results_root,
     assert "--budget and --train-budget are seconds, at least 0" in capsys.readouterr().err
 
 
+def test_a_run_the_data_cannot_hold_is_named_before_any_chapter(results_root, capsys):
+    """A batch larger than the training set: exit 2 and the fix, from the setup, not a traceback from the
+    training chapter; and no variant folder is left behind."""
+    from clorg.book.__main__ import main
+
+    too_few = {**TINY_BOOK, "data.train_per_class": 2}
+    assert main(["--profile", "smoke", *override_args(too_few), "--only", "02_train"]) == 2
+    err = capsys.readouterr().err
+    assert "is larger than the" in err and "training images" in err and "raise data.train_per_class" in err
+    assert not list(results_root.glob("*/overrides.json"))
+
+
 def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
     """Chapter 07 fits heads only with dynamics.heads on: the heads section is part of its results'
     fingerprint then, and only then (a GPU job's dynamics, stored with it off, stay current)."""

@@ -121,3 +121,10 @@ def test_every_shipped_profile_gives_a_reason_for_each_departure_from_the_author
         assert not unexplained, (name, unexplained)
     paper = {r["key"]: r["mark"] for r in fidelity.compare(load_profile("paper"))}
     assert set(paper.values()) == {"same"}, {k: m for k, m in paper.items() if m != "same"}
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b", ".hidden", "", "two words"])
+def test_a_profile_name_is_a_plain_folder_name(name):
+    """profile.name names runs/<name>/ and results/<name>/: a path in it would write outside them."""
+    with pytest.raises(ConfigError, match="profile.name .* must be a plain folder name"):
+        load_profile("smoke", {"profile.name": name})

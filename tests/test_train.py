@@ -217,3 +217,19 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     clean = run(cfg, spec(), runs_root=tmp_path / "clean", progress=False)
     a, b = final_state(clean.folder), final_state(done.folder)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_command_line_refuses_a_device_this_machine_lacks(capsys):
+    """--device is checked before any data is read: a misspelt kind, or a GPU where torch sees none (or an index
+    past the count), is a usage error (exit 2) that says what to write, not torch's traceback mid-run."""
+    from clorg.train.__main__ import device_problem, main
+
+    assert device_problem("cpu") is None
+    assert device_problem("gpu") == device_problem("cpu:1") == device_problem("cuda:x") == "a device is cpu, cuda or cuda:N"
+    if not torch.cuda.is_available():
+        assert "no GPU" in device_problem("cuda") and "no GPU" in device_problem("cuda:0")
+    else:
+        assert device_problem("cuda") is None and "GPU(s)" in device_problem(f"cuda:{torch.cuda.device_count()}")
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", "smoke", "--encoder", "resnet18", "--method", "moco_queue", "--device", "gpu"])
+    assert stop.value.code == 2 and "--device gpu: a device is cpu, cuda or cuda:N" in capsys.readouterr().err

@@ -145,6 +145,8 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
         variants.write_record(cfg)
         return cfg, None
     data = choose_profile_dataset(cfg)
+    for spec in all_runs(cfg):  # a run the data cannot hold (a batch over the training set) is named now, not mid-book
+        locate(cfg, spec, data)
     variants.write_record(cfg)  # once its data loads: a variant that cannot run (an unknown dataset) leaves no folder
     print(data.describe())
     install_committed(cfg, data)

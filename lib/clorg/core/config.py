@@ -31,6 +31,11 @@ WEIGHTS_FOLDER = Rule("null, a folder such as weights/gpu10, or one pinned as we
                       lambda v: v is None or (isinstance(v, str)
                                               and re.fullmatch(r"[^@\s]+(@[0-9a-f]{16})?", v) is not None))
 
+# the profile's name names its folders (runs/<name>/, results/<name>/): one plain folder name, never a path
+PROFILE_NAME = Rule("a plain folder name (letters, digits, '_', '-', '.'; not starting with '.')",
+                    lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v) is not None)
+
+
 def _datasets(v):
     # a name or a list of names in order of preference; the names are checked by clorg.data
     items = v if isinstance(v, list) else [v]
@@ -89,7 +94,7 @@ def _extra_epochs(v):
 # section -> key -> (check, meaning). The meaning is shown in error messages and documents the key.
 SCHEMA: dict[str, dict[str, tuple[Callable[[Any], str | None], str]]] = {
     "profile": {
-        "name": (NON_EMPTY_STRING, "short name of the profile"),
+        "name": (PROFILE_NAME, "short name of the profile, the name of its runs' and results' folders"),
         "description": (NON_EMPTY_STRING, "what the profile is for and what it costs"),
         "needs_gpu": (BOOLEAN, "true: train with ci/train_profile.py on a GPU; on a machine without one the "
                              "book renders the stored results/<profile>/ and marks the chapters that lack them"),

@@ -21,6 +21,20 @@ from .checkpoint import UnreadableCheckpoint
 from .runs import UnreadableRunFile
 
 
+def device_problem(device: str) -> str | None:
+    """Why ``--device`` names no device of this machine (None: it does): cpu, cuda, or cuda:N below the count."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and not index:
+        return None
+    if kind != "cuda" or (index and not index.isdigit()):
+        return "a device is cpu, cuda or cuda:N"
+    if not torch.cuda.is_available():
+        return "torch sees no GPU on this machine; use --device cpu, or leave --device out"
+    if index and int(index) >= torch.cuda.device_count():
+        return f"this machine has {torch.cuda.device_count()} GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+    return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m clorg.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +60,8 @@ def main(argv=None) -> int:
         cfg = load_profile(args.config, overrides)
     except ValueError as exc:
         ap.error(str(exc))
+    if args.device is not None and (problem := device_problem(args.device)):
+        ap.error(f"--device {args.device}: {problem}")
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:  # started by torchrun: one process per device
