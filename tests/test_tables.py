@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,8 +65,8 @@ def test_metric_table_keeps_only_the_metrics_asked_for():
             + tidy("vit", CL, R.MAP_PURITY, {25: 0.7}) + tidy("vit", CL, R.MAP_PURITY_WIDE, {2500: 0.4}))
     t = T.metric_table(recs, metrics=[R.MAP_PURITY, R.MAP_PURITY_WIDE])
     assert list(t.index) == ["vit moco_queue"]
-    assert list(t.columns) == ["purity (k=10), perplexity 25", "global purity, perplexity 2,500"]
-    assert t.loc["vit moco_queue", "global purity, perplexity 2,500"] == "0.400"
+    assert list(t.columns) == ["purity (k=10), perplexity 25", "wide purity (class-sized k), perplexity 2,500"]
+    assert t.loc["vit moco_queue", "wide purity (class-sized k), perplexity 2,500"] == "0.400"
 
 
 # ========================================== chi_beside_authors ==========================================
@@ -364,7 +365,7 @@ def test_augment_mc_lines_say_what_was_drawn():
                            "seconds": 41.7}}
     assert T.augment_mc_lines([comp, {**ident, "method": "simclr", "pairs": []}], CIFAR_CLASSES) == [
         "resnet18 moco_queue: top pair #3 (airplane) and #17 (ship): 0 of 200,000 draws gave pixel-identical views; "
-        "0.62% gave views closer to each other than the two images (12.50 apart); 42 s"]
+        "0.62% gave views closer to each other than the two images are (Euclidean distance of their [0, 1] pixels: 12.50)"]
     assert T.augment_mc_lines([], CIFAR_CLASSES) == ["no contrastive run with a cross-class pair: nothing to draw"]
 
 
@@ -393,3 +394,12 @@ def test_schedule_experiment_names_a_missing_deciding_run_first():
                                   ("resnet18", CL, "paper-compressed"))
     assert lines[0] == "resnet18 moco_queue (paper-compressed): no records of this run (it decides claim D)"
     assert lines[1].startswith("resnet18 moco_queue (cosine): ")
+
+
+def test_the_affinity_notes_come_once_each_by_perplexity():
+    notes = np.array([["perplexity 4,980 over all 4,999 other points (exact)", "perplexity 5 over the 15 nearest neighbours"],
+                      ["perplexity 500 over the 1,500 nearest neighbours", "perplexity 5 over the 15 nearest neighbours"]],
+                     dtype=object)
+    assert T.affinity_notes(notes).splitlines() == [
+        "Affinities used:", "- perplexity 5 over the 15 nearest neighbours",
+        "- perplexity 500 over the 1,500 nearest neighbours", "- perplexity 4,980 over all 4,999 other points (exact)"]

@@ -178,8 +178,9 @@ def judge_claim5(n: dict) -> dict:
         verdict = REPRODUCED
     else:
         verdict = INCONCLUSIVE
-    beside = [quantity(f"wide purity {which}", n.get(f"wide_{which}"))
-              for which in ("min_cl", "max_cl", "min_sl", "max_sl")]
+    beside = [quantity(f"wide purity (class-sized k), {who} at the {end} perplexity", n.get(f"wide_{which}"))
+              for which, who, end in (("min_cl", "CL", "smallest"), ("max_cl", "CL", "largest"),
+                                      ("min_sl", "SL", "smallest"), ("max_sl", "SL", "largest"))]
     return _judgement(verdict, [pre, a, b], [quantity("chance", chance, ".2f")] + beside)
 
 

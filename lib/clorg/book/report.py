@@ -76,8 +76,13 @@ def runs(collected: dict) -> pd.DataFrame:
     return runs_table(res) if res is not None else pd.DataFrame()
 
 
+# what each method's final loss is: the rows of one table set different losses side by side
+LOSS_NAMES = {"moco_queue": "InfoNCE against the queue", "simclr": "NT-Xent", "supervised": "cross-entropy, label smoothing"}
+
+
 def runs_table(training: dict) -> pd.DataFrame:
-    """The training chapter's stored runs as a table: schedule, epochs, time, throughput, loss, hardware."""
+    """The training chapter's stored runs as a table: schedule, epochs, time, throughput, loss (named: the
+    methods' losses differ), parameters (the encoder's width shows there), hardware."""
     rows = []
     for r in training["runs"]:
         hw = r["hardware"]
@@ -85,8 +90,10 @@ def runs_table(training: dict) -> pd.DataFrame:
         rows.append({"encoder": r["encoder"], "method": r["method"], "schedule": r["schedule"],
                      "epochs": r["epochs_done"] if r["epochs_done"] == r["epochs"] else
                      f"{r['epochs_done']} of {r['epochs']} (stopped early)", "batch": r["batch_size"],
-                     "parameters": r["parameters"], "train time (min)": round(r["train_seconds"] / 60, 1),
-                     "images/s": round(r["images_per_s"]), "final loss": None if r["final_loss"] is None else round(r["final_loss"], 4),
+                     "parameters": f"{r['parameters']:,}", "train time (min)": f"{r['train_seconds'] / 60:.1f}",
+                     "images/s": round(r["images_per_s"]),
+                     "final loss": None if r["final_loss"] is None else
+                     f"{r['final_loss']:.4f} ({LOSS_NAMES.get(r['method'], r['method'])})",
                      "hardware": f"{hw['cpu']} ({hw['cores']} cores){gpu}; {r['processes']} process(es) on {r['device']}"})
     return pd.DataFrame(rows)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..analysis import classify as C
@@ -23,7 +24,7 @@ from . import verdicts as V
 
 ABSENT = "—"
 _NAMES = {R.CH: "CH", R.RLD: "RLD T={:g}", R.CHI: "CHI k={}", R.KNN: "kNN k={}", R.SET_LOSS: "whole-set loss", R.MAP_PURITY: "purity (k=10), perplexity {:,g}",
-          R.MAP_PURITY_WIDE: "global purity, perplexity {:,g}"}
+          R.MAP_PURITY_WIDE: "wide purity (class-sized k), perplexity {:,g}"}
 # how each metric's values are printed (accuracies as percentages, everywhere)
 FORMATS = {R.CH: ",.1f", R.RLD: ".3f", R.CHI: ".3f", R.KNN: ".1%", R.MAP_PURITY: ".3f", R.MAP_PURITY_WIDE: ".3f",
            R.LR: ".2e", R.SET_LOSS: ".3f"}
@@ -300,6 +301,15 @@ def pairs_table(comparisons: list[dict], class_names) -> pd.DataFrame:
     return pd.concat(frames, names=["run", "rank"]) if frames else pd.DataFrame()
 
 
+def affinity_notes(notes) -> str:
+    """Which affinities each t-SNE map used (chapter 05), once each, by perplexity: "perplexity 5 over the 15
+    nearest neighbours" before "perplexity 500 ...", not in the order of their text."""
+    def perplexity(note: str) -> float:
+        return float(note.split()[1].replace(",", ""))
+    found = sorted({n for n in np.asarray(notes, dtype=object).ravel() if n}, key=perplexity)
+    return "Affinities used:\n" + "\n".join(f"- {n}" for n in found)
+
+
 def augment_mc_lines(comparisons: list[dict], class_names) -> list[str]:
     """The Monte-Carlo test of each run's top pair (chapter 08): how many draws of the augmentation gave the
     two images pixel-identical views, and how many brought them closer than they are."""
@@ -312,7 +322,7 @@ def augment_mc_lines(comparisons: list[dict], class_names) -> list[str]:
         out.append(f"{label(comp)}: top pair #{mc['i']} ({class_names[top['label_i']]}) and #{mc['j']} "
                    f"({class_names[top['label_j']]}): {mc['identical']:,} of {mc['draws']:,} draws gave pixel-identical "
                    f"views; {mc['closer'] / mc['draws']:.2%} gave views closer to each other than the two images "
-                   f"({mc['own_distance']:.2f} apart); {mc['seconds']:.0f} s")
+                   f"are (Euclidean distance of their [0, 1] pixels: {mc['own_distance']:.2f})")
     return out or ["no contrastive run with a cross-class pair: nothing to draw"]
 
 
