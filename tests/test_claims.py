@@ -203,6 +203,14 @@ def test_claim6_reads_the_top_pair_against_the_random_median():
     assert j["verdict"] == NOT_REPRODUCED and holds(j) == [True, False]
 
 
+def test_claim6_shows_the_share_of_every_searched_pair_beside():
+    n = {"cos_cl": 0.995, "cos_sl": 0.5, "sl_median": 0.1}
+    j = judge_claim6({**n, "searched": 1000, "share_at_or_below_median": 0.458})
+    assert j["verdict"] == NOT_REPRODUCED and len(j["beside"]) == 2  # the share never decides
+    assert j["beside"][1]["quantity"].startswith("share of the 1,000 most similar") and j["beside"][1]["value"] == 0.458
+    assert len(judge_claim6(n)["beside"]) == 1  # the authors saved one pair: nothing to share
+
+
 def test_claim6_literal_reading_is_beside():
     j = judge_claim6({"cos_cl": 0.995, "cos_sl": 0.10, "sl_median": 0.30})  # positive, but below a typical pair
     assert j["verdict"] == REPRODUCED and j["beside"][0]["value"] is False

@@ -117,6 +117,8 @@ def test_claim6_reads_the_single_top_pair_and_puts_resnet101_first():
     first, second = E.claim6(res)
     assert first["encoder"] == "resnet101" and (first["cos_cl"], first["cos_sl"]) == (0.999, 0.2)
     assert (second["cos_cl"], second["cos_sl"], second["sl_median"]) == (0.995, 0.05, 0.1)
+    # beside: of the 3 searched pairs, SL cosines 0.5, 0.05, -0.3 against the median 0.1: two at or below it
+    assert second["searched"] == 3 and second["share_at_or_below_median"] == pytest.approx(2 / 3)
 
 
 def _followed(schedules):

@@ -192,7 +192,11 @@ def judge_claim6(n: dict) -> dict:
              condition("its cos_SL", cos_sl, "<=", n.get("sl_median"),
                        f"median cos_SL of {K.NEAR_DUPLICATE_BASELINE_PAIRS:,} random cross-class pairs")]
     literal = None if _missing(cos_sl) else cos_sl <= K.NEAR_DUPLICATE_SL_LITERAL_MAX
+    searched = n.get("searched")
     beside = [quantity(f"its cos_SL ≤ {K.NEAR_DUPLICATE_SL_LITERAL_MAX:g} (the literal reading)", literal, "yes/no")]
+    if searched:  # the claim turns on one pair; the share over every searched pair shows how much rests on it
+        beside.append(quantity(f"share of the {searched:,} most similar cross-class CL pairs whose cos_SL is at most "
+                               f"the median", n.get("share_at_or_below_median"), ".1%"))
     return _judgement(all_hold(conds), conds, beside)
 
 
