@@ -10,7 +10,7 @@ import numpy as np
 
 from clorg.analysis import records as R
 from clorg.analysis.classify import prediction_record
-from clorg.book import chapters, paper_numbers, report, store, summary, tables, verdicts
+from clorg.book import chapters, claims, paper_numbers, report, store, summary, tables, verdicts
 from clorg.core import paper
 from clorg.core.config import load_profile
 from factories import FakeData, head_records, tidy
@@ -304,6 +304,10 @@ def test_verdicts_of_a_build(build):
     assert md.startswith("**Claim 1: reproduced (out of regime: not counted).**")
     assert "| D(CL) | ≥ 0.200 | 0.396 ✓ | 0.396 ✓ |" in md  # ours equal the authors' here
     assert "| beside: D(RI) | | 0.000 | not saved |" in md and "nan" not in md.lower()
+    # a number beside ours that the authors' judgement lacks (claim 6's share of every searched pair) reads "not saved"
+    six = next(c for c in judged if c["claim"] == "6")
+    six["comparisons"][0]["beside"].append(claims.quantity("share of the 1,000 pairs", 0.458, ".1%"))
+    assert "| beside: share of the 1,000 pairs | | 45.8% | not saved |" in verdicts.detail_markdown(six)
 
 
 def test_summary_has_exactly_its_schema(build):

@@ -137,6 +137,11 @@ def _cell(c: dict | None, absent: str) -> str:
     return f"{number(c['value'], c['fmt'], absent)} {MARKS[c['holds']]}"
 
 
+def _beside(judgement: dict, name: str):
+    """The value a judgement shows beside under ``name``; None where it shows none."""
+    return next((q["value"] for q in judgement["beside"] if q["quantity"] == name), None)
+
+
 def detail_markdown(claim: dict) -> str:
     """A claim's reasoning as a markdown table: one row per sub-condition with its threshold, our number
     and whether it holds for each comparison, and the authors' numbers through the same test; then the
@@ -159,10 +164,13 @@ def detail_markdown(claim: dict) -> str:
                      + " | ".join(mine) + f" | {_cell(a['conditions'][i], NOT_SAVED) if a else 'not saved'} |")
     lines.append("| **verdict** | | " + " | ".join(f"**{j['verdict']}**" for j in comps)
                  + f" | **{a['verdict'] if a else 'not saved'}** |")
-    for i, q in enumerate(comps[0]["beside"]):
-        mine = [number(j["beside"][i]["value"], q["fmt"]) for j in comps]
-        lines.append(f"| beside: {q['quantity']} | | " + " | ".join(mine)
-                     + f" | {number(a['beside'][i]['value'], q['fmt'], NOT_SAVED) if a else ''} |")
+    # by name, not position: a number shown beside one comparison may be absent from another, or from the
+    # authors' (claim 6's share of every searched pair: they saved one pair)
+    shown = {q["quantity"]: q["fmt"] for j in comps for q in j["beside"]}
+    for name, fmt in shown.items():
+        mine = [number(_beside(j, name), fmt) for j in comps]
+        lines.append(f"| beside: {name} | | " + " | ".join(mine)
+                     + f" | {number(_beside(a, name), fmt, NOT_SAVED) if a else ''} |")
     note = f"\n\nThe authors' row: {claim['authors_note']}." if claim.get("authors_note") else ""
     return head + "\n".join(lines) + note + "\n"
 
