@@ -238,8 +238,9 @@ def test_schedule_experiment_judges_each_run_by_the_dynamics_criterion():
 
 def test_schedule_experiment_direction_only_and_one_schedule():
     lines = T.schedule_experiment({"records": _dynamics("cosine", *DIRECTION)}, "cosine", ("resnet18", CL, "cosine"))
-    assert len(lines) == 2  # one schedule: nothing to set against
+    assert len(lines) == 3  # one schedule: nothing to set against, and the last line says so
     assert ": direction only (CH(last) 70.0 ✗ (needs ≤ 0.5 max CH = 60.0);" in lines[0]
+    assert lines[2].startswith(f"→ resnet18 {CL}: trained under one schedule here (cosine), so whether the verdict")
 
 
 def test_schedule_experiment_compares_schedules_within_each_method():

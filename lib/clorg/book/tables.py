@@ -264,7 +264,9 @@ def schedule_experiment(result: dict, schedule: str, judged: tuple[str, str, str
                  f"({paper.VARIANT_CAVEAT})")
     for (encoder, method), found in by_schedule.items():  # the comparison is within one encoder and method
         literal = [s for s in found if s.startswith("paper")]
-        if not literal or "cosine" not in found:
+        if not literal or "cosine" not in found:  # said, so that a reader does not look for a comparison
+            lines.append(f"→ {encoder} {method}: trained under one schedule here ({', '.join(found)}), so whether the "
+                         f"verdict depends on it is not tested (the `schedules` profile sets the authors' curve beside)")
             continue
         who, shown = f"{encoder} {method}", f"{literal[0]}: {found[literal[0]]}; cosine: {found['cosine']}"
         if found[literal[0]] == found["cosine"]:
