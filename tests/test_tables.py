@@ -404,3 +404,14 @@ def test_the_affinity_notes_come_once_each_by_perplexity():
     assert T.affinity_notes(notes).splitlines() == [
         "Affinities used:", "- perplexity 5 over the 15 nearest neighbours",
         "- perplexity 500 over the 1,500 nearest neighbours", "- perplexity 4,980 over all 4,999 other points (exact)"]
+
+
+def test_head_ordering_says_which_head_leads_in_each_row():
+    table = pd.DataFrame({"linear (%)": ["86.43", "43.00", "76.60", "90.00"],
+                          "GCN T=0.1 (%)": ["85.74", "35.20", "79.30", "—"],
+                          "GCN T=0.2 (%)": ["not saved", "31.30", "75.25", "—"]},
+                         index=["authors: contrastive ViT", "authors: random init", "ours: random init", "ours: no GCN"])
+    assert T.head_ordering(table).splitlines() == [
+        "- authors: contrastive ViT: linear ahead of the best GCN (GCN T=0.1) by 0.69 points",
+        "- authors: random init: linear ahead of the best GCN (GCN T=0.1) by 7.80 points",
+        "- ours: random init: GCN T=0.1 ahead of linear by 2.70 points"]  # a row without a GCN number: no line

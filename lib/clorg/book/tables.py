@@ -216,6 +216,31 @@ def heads_beside_authors(records: list[dict], temperatures) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")[cols].rename(columns=lambda c: f"{c} (%)")
 
 
+def head_ordering(table: pd.DataFrame) -> str:
+    """One line per row of :func:`heads_beside_authors`: which head leads, the linear probe or the best GCN,
+    and by how many points; the ordering is what compares across the authors' scale and ours."""
+    lines = []
+    for name, row in table.iterrows():
+        values = {c.removesuffix(" (%)"): float(v) for c, v in row.items() if _is_number(v)}
+        gcn = {c: v for c, v in values.items() if c.startswith("GCN")}
+        if "linear" not in values or not gcn:
+            continue
+        best = max(gcn, key=gcn.get)
+        gap = gcn[best] - values["linear"]
+        lead = (f"{best} ahead of linear by {gap:.2f} points" if gap > 0 else
+                f"linear ahead of the best GCN ({best}) by {-gap:.2f} points" if gap < 0 else f"linear and {best} equal")
+        lines.append(f"- {name}: {lead}")
+    return "\n".join(lines)
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def dynamics_table(records: list[dict]) -> pd.DataFrame:
     """Per run: CH and RLD at each temperature and kNN accuracy at the first, peak and last snapshot,
     beside the authors' quoted points."""
