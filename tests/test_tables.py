@@ -398,10 +398,11 @@ def test_schedule_experiment_names_a_missing_deciding_run_first():
 
 
 def test_the_affinity_notes_come_once_each_by_perplexity():
-    notes = np.array([["perplexity 4,980 over all 4,999 other points (exact)", "perplexity 5 over the 15 nearest neighbours"],
-                      ["perplexity 500 over the 1,500 nearest neighbours", "perplexity 5 over the 15 nearest neighbours"]],
-                     dtype=object)
-    assert T.affinity_notes(notes).splitlines() == [
+    notes = np.array([["perplexity 4,980 over all 4,999 other points (exact)", "perplexity 5 over the 15 nearest neighbours",
+                       "perplexity 500 over the 1,500 nearest neighbours"],
+                      ["perplexity 4,980 over all 4,999 other points (exact)", "perplexity 5 over the 15 nearest neighbours",
+                       ""]], dtype=object)
+    assert T.affinity_notes({"notes": notes, "perplexities": np.array([4980.0, 5.0, 500.0])}).splitlines() == [
         "Affinities used:", "- perplexity 5 over the 15 nearest neighbours",
         "- perplexity 500 over the 1,500 nearest neighbours", "- perplexity 4,980 over all 4,999 other points (exact)"]
 

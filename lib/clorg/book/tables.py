@@ -328,13 +328,12 @@ def pairs_table(comparisons: list[dict], class_names) -> pd.DataFrame:
     return pd.concat(frames, names=["run", "rank"]) if frames else pd.DataFrame()
 
 
-def affinity_notes(notes) -> str:
-    """Which affinities each t-SNE map used (chapter 05), once each, by perplexity: "perplexity 5 over the 15
-    nearest neighbours" before "perplexity 500 ...", not in the order of their text."""
-    def perplexity(note: str) -> float:
-        return float(note.split()[1].replace(",", ""))
-    found = sorted({n for n in np.asarray(notes, dtype=object).ravel() if n}, key=perplexity)
-    return "Affinities used:\n" + "\n".join(f"- {n}" for n in found)
+def affinity_notes(maps) -> str:
+    """Which affinities the t-SNE maps used (chapter 05), each note once, by perplexity (``maps['notes']``:
+    feature sets x perplexities, ``maps['perplexities']``), not in the order their text sorts."""
+    notes = np.asarray(maps["notes"], dtype=object)
+    by_perplexity = notes[:, np.argsort(maps["perplexities"], kind="stable")]
+    return "Affinities used:\n" + "\n".join(f"- {n}" for n in dict.fromkeys(by_perplexity.T.ravel()) if n)
 
 
 def augment_mc_lines(comparisons: list[dict], class_names) -> list[str]:
