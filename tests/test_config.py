@@ -128,3 +128,16 @@ def test_a_profile_name_is_a_plain_folder_name(name):
     """profile.name names runs/<name>/ and results/<name>/: a path in it would write outside them."""
     with pytest.raises(ConfigError, match="profile.name .* must be a plain folder name"):
         load_profile("smoke", {"profile.name": name})
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"train.contrastive_epochs": 2, "train.contrastive_warmup_epochs": 50}, "train.contrastive_warmup_epochs = 50"),
+    ({"train.supervised_epochs": 1, "train.supervised_warmup_epochs": 2}, "train.supervised_warmup_epochs = 2"),
+])
+def test_settings_that_cannot_go_together_are_refused(overrides, named):
+    """Each value is valid alone; together the run would quietly never reach its peak learning rate; a
+    warm-up as long as the run is allowed."""
+    with pytest.raises(ConfigError, match=named):
+        load_profile("smoke", overrides)
+    edge = {k: v for k, v in overrides.items() if "warmup" in k}
+    load_profile("smoke", {**{k.replace("_warmup", ""): v for k, v in edge.items()}, **edge})  # as long as the run

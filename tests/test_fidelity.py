@@ -29,14 +29,14 @@ def test_the_paper_profile_is_the_same_everywhere_with_the_authors_values_and_so
 
 
 def test_a_smaller_size_key_is_scaled_with_the_profiles_reason():
-    rows = _rows(train__width_scale=0.5, train__contrastive_epochs=40,
+    rows = _rows(train__width_scale=0.5, train__contrastive_epochs=400,
                  profile__deviations={"train.width_scale": "half width fits the GPU"})
     r = rows["train.width_scale"]
     assert "train.width_scale" in F.SIZE_KEYS
     assert (r["mark"], r["authors"], r["ours"], r["why"]) == ("scaled", 1.0, 0.5, "half width fits the GPU")
     # a size key without a reason in profile.deviations says so
     e = rows["train.contrastive_epochs"]
-    assert (e["mark"], e["ours"], e["why"]) == ("scaled", 40, NO_REASON)
+    assert (e["mark"], e["ours"], e["why"]) == ("scaled", 400, NO_REASON)
     assert rows["train.supervised_epochs"]["mark"] == "same"
 
 

@@ -312,6 +312,15 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
         if strays:
             problems.append(f"train.warm_start_methods names {strays}, which neither train.methods nor "
                             f"train.variants trains ({trained}); name methods among those, or null for every one")
+    # settings that pass one by one but not together: a warm-up longer than the run, which would quietly never
+    # reach the peak rate (tsne.exaggeration_iterations past tsne.iterations is allowed: the tiny test profiles
+    # use it, and the map then is exaggerated throughout, which its settings box shows)
+    for kind in ("contrastive", "supervised"):
+        epochs, warmup = train.get(f"{kind}_epochs"), train.get(f"{kind}_warmup_epochs")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (epochs, warmup)) and warmup > epochs:
+            problems.append(f"train.{kind}_warmup_epochs = {warmup} is longer than train.{kind}_epochs = {epochs}: "
+                            f"the learning rate would never reach its peak; lower the warm-up (the profiles use about "
+                            f"5 % of the epochs)")
     for key in (cfg.get("profile") or {}).get("deviations") or {}:
         section, _, name = str(key).partition(".")
         if section not in SCHEMA or name not in SCHEMA[section]:
