@@ -317,6 +317,9 @@ def test_embeddings_chapter_stores_knn_records_per_k(scratch, monkeypatch):
     # stored, then read
     assert (scratch / "results" / cfg["profile"]["variant"] / "embeddings.json").is_file()  # the variant's folder
     assert chapters.embeddings(cfg, data)["records"] == res["records"] and len(calls) == 1
+    # a k past the 4 training images is computed, and recorded, at 4: not stored under a k it did not use
+    more = load_profile("smoke", {**cfg["profile"]["overrides"], "embeddings.knn_ks": [1, 3, 100]})
+    assert [r["parameter"] for r in R.select(chapters.embeddings(more, data)["records"], metric=R.KNN)] == [1, 3, 4]
 
 
 def test_the_toy_chapter_computes_on_a_gpu_profile_without_a_gpu(scratch, monkeypatch):

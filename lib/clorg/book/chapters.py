@@ -488,8 +488,8 @@ def embeddings(cfg: dict, data, fresh: bool = False) -> dict:
         features = profile_features(cfg, data)
         knn = []
         for f in features:
-            for k in e["knn_ks"]:
-                acc = KNNClassifier(k=min(k, len(f.train))).fit(f.train, f.train_labels).score(f.test, f.test_labels)
+            for k in dict.fromkeys(min(k, len(f.train)) for k in e["knn_ks"]):  # recorded at the k it used
+                acc = KNNClassifier(k=k).fit(f.train, f.train_labels).score(f.test, f.test_labels)
                 knn.append(R.record(f.identity, R.KNN, acc, parameter=k))
         queries = _neighbour_queries(data.train.labels, e["neighbour_queries"], cfg["data"]["subset_seed"])
         shown_sets = [f for f in features if not f.random_init]
