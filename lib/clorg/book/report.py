@@ -53,7 +53,9 @@ def missing(collected: dict, cfg: dict) -> pd.DataFrame:
 
 
 def provenance(collected: dict) -> pd.DataFrame:
-    """When, where and from which commit each stored result was computed, and in how long."""
+    """When each stored result was stored, where and from which commit, and how long its computation took
+    ("stored": the training result is rewritten, its runs reused, by every build that runs chapter 02, so its
+    time can be later than the results computed from those runs)."""
     rows = []
     for name, st in collected.items():
         if not st.usable:
@@ -63,7 +65,7 @@ def provenance(collected: dict) -> pd.DataFrame:
         # the training result only lists the runs: its time is the runs' own training time
         seconds = sum(r["train_seconds"] for r in st.entry["result"]["runs"]) if name == "training" else \
             m["compute_seconds"]
-        rows.append({"result": name, "computed": m["saved_at"], "commit": m["commit"][:12], "hardware": m["hardware"],
+        rows.append({"result": name, "stored": m["saved_at"], "commit": m["commit"][:12], "hardware": m["hardware"],
                      "compute (s)": f"{seconds:,.1f}", "code": m["fingerprint"]["code"]["sha256"],
                      "state": "current" if st.kind == "current" else st.detail,
                      "data sha256": d["sha256"][:16] if d else "(no data)"})
