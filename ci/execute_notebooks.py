@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -74,25 +75,21 @@ def skip_reason(stem: str, cfg: dict, data, *, cuda: bool, allow_cpu: bool = Fal
     return f"profile {cfg['profile']['name']} needs a GPU and this machine has none; " + "; ".join(missing)
 
 
-def produce_commands(profile: str, name: str, stem: str, overrides: list[str]) -> tuple[str, str]:
-    """(everything, this chapter alone): the commands that produce a skipped chapter's results.
-
-    ``profile`` is what was passed to --profile (a name or a YAML path), ``name`` the profile's name.
-    """
-    extra = "".join(f" --override {o}" for o in overrides)
-    if name in MAKE_TARGETS and Path(profile).suffix not in (".yaml", ".yml"):
-        everything = f"make {name}" + (f' OVERRIDES="{extra.strip()}"' if extra else "")
+def produce_commands(cfg: dict, stem: str) -> tuple[str, str]:
+    """(everything, this chapter alone): the commands that produce a skipped chapter's results, each repeating
+    the profile (a name or a YAML path) and its overrides, quoted for the shell."""
+    args = variants.profile_args(cfg)
+    if cfg["profile"]["name"] in MAKE_TARGETS and not cfg["profile"]["base"].endswith((".yaml", ".yml")):
+        everything = chapters.make_command(cfg, target=None)
     else:
-        everything = (f"python ci/train_profile.py --profile {profile}{extra} && "
-                      f"python ci/execute_notebooks.py --profile {profile}{extra}")
-    chapter = f"python -m clorg.book --profile {profile} --only {stem}{extra}"
-    return everything, chapter
+        everything = f"python ci/train_profile.py {args} && python ci/execute_notebooks.py {args}"
+    return everything, f"python -m clorg.book {args} --only {stem}"
 
 
-def skipped_note(stem: str, cfg: dict, data, profile: str, overrides: list[str]) -> str:
+def skipped_note(stem: str, cfg: dict, data) -> str:
     """The markdown cell that tells a reader why chapter ``stem`` was not executed in this build."""
     name = cfg["profile"]["name"]
-    everything, chapter = produce_commands(profile, name, stem, overrides)
+    everything, chapter = produce_commands(cfg, stem)
     folder = shown(chapters.store.results_dir(variants.folder_name(cfg)))
     return (
         ":::{warning}\n"
@@ -102,18 +99,19 @@ def skipped_note(stem: str, cfg: dict, data, profile: str, overrides: list[str])
         f"To produce them, on a machine with a GPU run `{everything}`: it trains every run, then executes "
         f"every chapter. After that training, this chapter alone is `{chapter}`. It stores its results in "
         f"`{folder}/`; once they are there (commit them), this page renders without a GPU.\n"
-        + from_weights_note(stem, cfg, data, overrides) + ":::"
+        + from_weights_note(stem, cfg, data) + ":::"
     )
 
 
-def from_weights_note(stem: str, cfg: dict, data, overrides: list[str]) -> str:
+def from_weights_note(stem: str, cfg: dict, data) -> str:
     """How a chapter is computed from the profile's committed weights (weights/<profile>/), when there are
     some: on a GPU machine by an analysis job, or here on the CPU; empty when there are none."""
     name = cfg["profile"]["name"]
     weights = chapters.bundle.weights_root() / name
     if not chapters.computes_from_weights(cfg, data, stem):
         return ""
-    extra = "".join(f" --override {o}" for o in overrides)
+    overrides = shlex.split(variants.profile_args(cfg))[2:]  # --override K=V ..., quoted again below
+    extra = f" {shlex.join(overrides)}" if overrides else ""
     return (f"\nThe runs' trained weights are committed (`{shown(weights)}/`), so no training is needed: a short "
             f"GPU job computes this chapter from them, `ci/device_run.sh {name} 285 -- --only {stem}{extra}` "
             f"(README, GPU evidence), or this machine does, `{chapters.make_command(cfg, 'ALLOW_CPU=1')}` (hours at "
@@ -182,7 +180,12 @@ def main() -> int:
     started = time.time()
     choice = choose_profile_dataset(cfg)
     print(choice.describe(), flush=True)
-    chapters.install_committed(cfg, choice)  # runs trained elsewhere (weights/<profile>/): analysed here
+    try:
+        chapters.check_runs(cfg, choice)  # a run the data cannot hold: named before any notebook runs
+        chapters.install_committed(cfg, choice)  # runs trained elsewhere (weights/<profile>/): analysed here
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     write_json(out / "build_info.json", {
         "profile": cfg["profile"]["base"], "name": name, "description": cfg["profile"]["description"],
         "overrides": cfg["profile"]["overrides"],
@@ -225,7 +228,7 @@ def main() -> int:
         if reason:
             pm.execute_notebook(nb, target, parameters=params, prepare_only=True, kernel_name="python3",
                                 progress_bar=False)
-            note = skipped_note(nb.stem, cfg, choice, args.profile, args.override)
+            note = skipped_note(nb.stem, cfg, choice)
             nbformat.write(tidy_for_the_page(with_note(nbformat.read(target, as_version=4), note)), target)
             status.append({"notebook": nb.stem, "seconds": 0.0, "outcome": f"skipped: {reason}", "warnings": []})
             print(f"[{name}] {nb.name}: not executed: {reason} (its page says how to produce them)", flush=True)

@@ -85,6 +85,11 @@ def test_make_command_repeats_the_profile_and_its_overrides():
     words = shlex.split(chapters.make_command(cfg, "ALLOW_CPU=1", target="execute"))
     assert words[:3] == ["make", "execute", "PROFILE=gpu10"] and words[-1] == "ALLOW_CPU=1"
     assert shlex.split(words[3].removeprefix("OVERRIDES=")) == shlex.split(variants.profile_args(cfg))[2:]
+    # make expands "$": a literal one is doubled; a profile file has no target of its own
+    assert "imagefolder:$$HOME/x" in chapters.make_command(load_profile("smoke", {"data.dataset": "imagefolder:$HOME/x"}))
+    mine = load_profile("smoke")
+    mine["profile"]["base"] = "configs/mine.yaml"
+    assert chapters.make_command(mine, "FRESH=1", target=None) == "make book PROFILE=configs/mine.yaml FRESH=1"
 
 
 # ============================================== warnings ==============================================
@@ -169,6 +174,11 @@ def test_a_gpu_profiles_stale_result_names_the_cpu_recomputation_from_committed_
         "`python -m clorg.book --profile smoke --only 04_metrics --allow-cpu` (on this machine's CPU, from the "
         "committed weights) or " + gpu_only)
     assert warnings(cfg, data, "07_dynamics")[0].endswith(gpu_only)
+    # a GPU profile computed here under ALLOW_CPU=1: the command to recompute must set it as well
+    monkeypatch.setattr(chapters, "gpu_policy_allows", lambda cfg: True)
+    monkeypatch.setattr(chapters, "default_device", lambda: torch.device("cpu"))
+    cfg["profile"]["needs_gpu"] = True
+    assert warnings(cfg, data, "04_metrics")[0].endswith("`make book PROFILE=smoke ALLOW_CPU=1 FRESH=1` recomputes it.")
 
 
 def test_warnings_name_runs_trained_by_older_code_and_runs_stopped_early(scratch):

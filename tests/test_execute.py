@@ -89,17 +89,21 @@ def test_nothing_is_skipped_with_a_gpu_on_cpu_profiles_or_with_allow_cpu(stored)
 def test_skipped_page_says_why_what_is_missing_and_how_to_produce_it(stored):
     cfg, data, store = stored
     store("tsne")
-    note = ex.skipped_note("05_tsne", cfg, data, "gpu10", [])
+    note = ex.skipped_note("05_tsne", cfg, data)
     assert note.startswith(":::{warning}\n**This chapter was not executed in this build**")
     assert "needs a GPU" in note and "results/gpu10/tsne_purity.json does not exist" in note
     assert "tsne.npz" not in note  # stored: not reported missing
     assert "`make gpu10`" in note
     assert "`python -m clorg.book --profile gpu10 --only 05_tsne`" in note
-    # overrides travel into every command; a profile given as a file has no make target
-    note = ex.skipped_note("02_train", load_profile("paper"), data, "paper", ["train.contrastive_epochs=5"])
-    assert 'make paper OVERRIDES="--override train.contrastive_epochs=5"' in note
-    assert "--only 02_train --override train.contrastive_epochs=5" in note
-    everything, chapter = ex.produce_commands("configs/mine.yaml", "mine", "04_metrics", [])
+    # overrides travel into every command, quoted for the shell; a profile given as a file has no make target
+    note = ex.skipped_note("02_train", load_profile("paper", {"train.contrastive_epochs": 500}), data)
+    assert "make paper OVERRIDES='--override train.contrastive_epochs=500'" in note
+    assert "--profile paper --override train.contrastive_epochs=500 --only 02_train" in note
+    listed = load_profile("paper", {"metrics.chi_ks": [1, 10, 100, 1000]})  # a value with spaces stays one argument
+    assert "--override 'metrics.chi_ks=[1, 10, 100, 1000]' --only 04_metrics" in ex.produce_commands(listed, "04_metrics")[1]
+    mine = load_profile("smoke")
+    mine["profile"].update(base="configs/mine.yaml", name="mine")
+    everything, chapter = ex.produce_commands(mine, "04_metrics")
     assert "make" not in everything
     assert everything.startswith("python ci/train_profile.py --profile configs/mine.yaml && ")
     assert chapter == "python -m clorg.book --profile configs/mine.yaml --only 04_metrics"
@@ -273,15 +277,15 @@ def test_the_build_ends_by_naming_a_fallback_dataset_and_how_to_get_the_first_ch
 def test_skipped_page_of_a_profile_with_committed_weights_says_how_to_compute_it_from_them(tmp_path, monkeypatch):
     monkeypatch.setenv("CLORG_WEIGHTS", str(tmp_path))
     cfg, data = load_profile("gpu10"), FakeData()
-    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # no weights committed
+    assert ex.from_weights_note("05_tsne", cfg, data) == ""  # no weights committed
     (tmp_path / "gpu10").mkdir()
-    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # a folder without the profile's runs' weights
+    assert ex.from_weights_note("05_tsne", cfg, data) == ""  # a folder without the profile's runs' weights
     commit_weights(tmp_path / "gpu10", cfg, data, runs=cfg["train"]["methods"][:1])
-    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # one of its two runs only
+    assert ex.from_weights_note("05_tsne", cfg, data) == ""  # one of its two runs only
     commit_weights(tmp_path / "gpu10", cfg, data, other=True)
-    assert ex.from_weights_note("05_tsne", cfg, data, []) == ""  # the weights of other settings' runs
+    assert ex.from_weights_note("05_tsne", cfg, data) == ""  # the weights of other settings' runs
     commit_weights(tmp_path / "gpu10", cfg, data)
-    note = ex.from_weights_note("05_tsne", cfg, data, [])
+    note = ex.from_weights_note("05_tsne", cfg, data)
     assert "`ci/device_run.sh gpu10 285 -- --only 05_tsne`" in note and "`make book PROFILE=gpu10 ALLOW_CPU=1`" in note
-    assert ex.from_weights_note("07_dynamics", cfg, data, []) == ""  # the snapshots are not in the weights
-    assert ex.from_weights_note("02_train", cfg, data, []) == ""  # the training itself
+    assert ex.from_weights_note("07_dynamics", cfg, data) == ""  # the snapshots are not in the weights
+    assert ex.from_weights_note("02_train", cfg, data) == ""  # the training itself

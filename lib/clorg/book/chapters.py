@@ -105,11 +105,22 @@ def command(result: str, cfg: dict) -> str:
 def make_command(cfg: dict, *flags: str, target: str | None = "book") -> str:
     """The make command that repeats this profile with its overrides: ``make TARGET PROFILE=P
     [OVERRIDES='--override K=V ...'] FLAGS``, or, ``target`` None, a GPU profile's own target ``make P ...``
-    (the command-line form of the same: :func:`clorg.core.variants.profile_args`)."""
+    (a profile loaded from a file has none: ``make book``). The command-line form of the same:
+    :func:`clorg.core.variants.profile_args`."""
     tokens = shlex.split(variants.profile_args(cfg))  # --profile P --override K=V ...
-    profile, overrides = shlex.quote(tokens[1]), shlex.join(tokens[2:])
+    # make expands "$" in a variable's value; "$$" is a literal one
+    profile, overrides = shlex.quote(tokens[1]), shlex.join(tokens[2:]).replace("$", "$$")
+    if target is None and tokens[1].endswith((".yaml", ".yml")):
+        target = "book"
     words = ["make", profile] if target is None else ["make", target, f"PROFILE={profile}"]
     return " ".join(words + ([f"OVERRIDES={shlex.quote(overrides)}"] if overrides else []) + list(flags))
+
+
+def check_runs(cfg: dict, data) -> None:
+    """Resolve every run of the profile on ``data`` before any chapter: a run the data cannot hold (a batch
+    over the training set) raises its ValueError, with the fix, where the entry point turns it into exit 2."""
+    for spec in all_runs(cfg):
+        locate(cfg, spec, data)
 
 
 def can_compute(cfg: dict) -> bool:
@@ -145,8 +156,7 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
         variants.write_record(cfg)
         return cfg, None
     data = choose_profile_dataset(cfg)
-    for spec in all_runs(cfg):  # a run the data cannot hold (a batch over the training set) is named now, not mid-book
-        locate(cfg, spec, data)
+    check_runs(cfg, data)
     variants.write_record(cfg)  # once its data loads: a variant that cannot run (an unknown dataset) leaves no folder
     print(data.describe())
     install_committed(cfg, data)
@@ -343,7 +353,9 @@ def warnings(cfg: dict, data, stem: str) -> list[str]:
     """What a reader of chapter ``stem`` must know about its numbers' age: results computed by older code
     or from since-retrained runs, runs trained by older training code, runs stopped early by a deadline."""
     chapter = CHAPTERS[stem]
-    fix = f"`{make_command(cfg, 'FRESH=1')}`" if can_compute(cfg) else \
+    # a GPU profile computing here only because $CLORG_ALLOW_CPU is set: the command must set it too
+    cpu = ("ALLOW_CPU=1",) if cfg["profile"]["needs_gpu"] and default_device().type != "cuda" else ()
+    fix = f"`{make_command(cfg, *cpu, 'FRESH=1')}`" if can_compute(cfg) else \
         f"`{make_command(cfg, 'FRESH=1', target=None)}` on a machine with a GPU"
     # a GPU profile's chapter that reads only the final weights: a CPU recomputes it from the committed ones
     recompute = fix if can_compute(cfg) or not computes_from_weights(cfg, data, stem) else \
