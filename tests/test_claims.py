@@ -261,12 +261,20 @@ def test_dynamics_direction_only_and_failures(change, verdict):
     (judge_claim5, _c5(p_max_sl=0.81), 1),                                   # (a) 0.9 * 0.9 = 0.81
     (judge_claim5, _c5(p_min_cl=0.40, p_max_cl=0.25), 0),                    # precondition 0.1 + 0.30
     (judge_claim6, {"cos_cl": 0.99, "cos_sl": 0.12, "sl_median": 0.12}, 1),  # cos_SL at the median
+    (judge_claim6, {"cos_cl": 0.99, "cos_sl": 0.232 - 0.3, "sl_median": -0.068}, 1),  # a negative bar: -0.06799999999999998
     (judge_dynamics, _dyn(rld_first=0.17, rld_last=0.47), 1),                # 0.47 - 0.17 = 0.30
     (judge_dynamics, _dyn(ch_max=0.3, ch_last=0.15), 0),                     # 0.5 * 0.3 = 0.15
 ])
 def test_a_value_on_its_bar_holds(judge_, numbers, index):
     j = judge_(numbers)
     assert holds(j)[index] is True and j["verdict"] == REPRODUCED
+
+
+def test_the_cases_on_the_bar_need_the_tolerance(monkeypatch):
+    """Without ON_THE_BAR the float cases above fail: the tolerance, not an exact equality, makes them hold."""
+    monkeypatch.setattr(claims, "ON_THE_BAR", 0.0)
+    assert judge_claim1(_c1(chi1_cl=0.85, chik_cl=0.68))["verdict"] == NOT_REPRODUCED
+    assert judge_claim6({"cos_cl": 0.99, "cos_sl": 0.232 - 0.3, "sl_median": -0.068})["verdict"] == NOT_REPRODUCED
 
 
 def test_on_the_bar_is_not_past_a_strict_bar():
@@ -340,6 +348,18 @@ def test_judge_marks_the_regime_and_combines_encoders():
     assert [j["verdict"] for j in out["comparisons"]] == [NOT_REPRODUCED, REPRODUCED]
     assert out["verdict"] == NOT_REPRODUCED and out["in_regime"] is True
     assert judge("1", [], regimes)["verdict"] is None
+
+
+def test_a_majority_verdict_is_in_regime_when_its_majority_is():
+    from clorg.book.claims import verdict_regime
+
+    def c(verdict, in_regime):
+        return {"verdict": verdict, "in_regime": in_regime}
+    two_of_three = [c(NOT_REPRODUCED, True), c(NOT_REPRODUCED, True), c(REPRODUCED, False)]
+    assert verdict_regime(NOT_REPRODUCED, two_of_three, "majority") is True  # the out-of-regime one did not decide
+    assert verdict_regime(NOT_REPRODUCED, [c(NOT_REPRODUCED, True), c(NOT_REPRODUCED, False), c(REPRODUCED, True)],
+                          "majority") is False
+    assert verdict_regime(INCONCLUSIVE, [c(NOT_REPRODUCED, True), c(REPRODUCED, False)], "majority") is False
 
 
 # ===================================== the authors through the same test =====================================

@@ -100,6 +100,11 @@ def test_comparison_with_the_authors_flags_values_outside_our_range():
     text = describe_comparison(table, 3)
     assert "p RLD" in text and "systematic difference" in text and "p CH" not in text
     assert rld_row["outside"] == [0.90] and "the authors' 0.9 lies outside" in text  # 0.71 lies inside
+    # the sentence's distance is that of the value outside, not of the farther of the two
+    inside_far = compare_with_authors({s: {"p": {"rld": v, "ch": 1.0 + s}} for s, v in enumerate([0.0, 0.95, 0.97, 0.99, 1.0])},
+                                      {"p": [(1.02, 2.0), (0.1, 3.0)]})
+    assert "the authors' 1.02 lies outside" in describe_comparison(inside_far, 5)
+    assert "it is 0.5 of our standard deviations" in describe_comparison(inside_far, 5)
     assert "lies within the range" in describe_comparison(table[table.metric == "CH"], 3)
 
 

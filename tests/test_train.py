@@ -224,8 +224,8 @@ def test_the_command_line_refuses_a_device_this_machine_lacks(capsys):
     past the count), is a usage error (exit 2) that says what to write, not torch's traceback mid-run."""
     from clorg.train.__main__ import device_problem, main
 
-    assert device_problem("cpu") is None
-    assert device_problem("gpu") == device_problem("cpu:1") == device_problem("cuda:x") == "a device is cpu, cuda or cuda:N"
+    assert device_problem("cpu") is None and device_problem("cpu:0") is None  # as torch reads it
+    assert device_problem("gpu") == device_problem("cuda:") == device_problem("cuda:x") == "a device is cpu, cuda or cuda:N"
     if not torch.cuda.is_available():
         assert "no GPU" in device_problem("cuda") and "no GPU" in device_problem("cuda:0")
     else:

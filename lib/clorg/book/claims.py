@@ -194,7 +194,7 @@ def judge_claim6(n: dict) -> dict:
     literal = None if _missing(cos_sl) else cos_sl <= K.NEAR_DUPLICATE_SL_LITERAL_MAX
     searched = n.get("searched")
     beside = [quantity(f"its cos_SL ≤ {K.NEAR_DUPLICATE_SL_LITERAL_MAX:g} (the literal reading)", literal, "yes/no")]
-    if searched:  # the claim turns on one pair; the share over every searched pair shows how much rests on it
+    if searched:  # the claim turns on one pair; the share over the pairs the search kept shows how much rests on it
         beside.append(quantity(f"share of the {searched:,} most similar cross-class CL pairs whose cos_SL is at most "
                                f"the median", n.get("share_at_or_below_median"), ".1%"))
     return _judgement(all_hold(conds), conds, beside)
@@ -247,10 +247,13 @@ def verdict_regime(verdict: str, judged: list[dict], rule: str) -> bool | None:
     """Whether a combined verdict rests on comparisons in the paper's regime (``judged``: each with its
     ``verdict`` and ``in_regime``). Under rule "every" one failing comparison decides, whatever the others say
     or lack, so a "not reproduced" is in regime when a comparison in regime fails (unknown when none is known
-    to be); any other verdict needs every comparison, and so every one in regime."""
+    to be). Under "majority" the comparisons of the majority decide, so they must all be in regime. Any other
+    verdict needs every comparison, and so every one in regime."""
     if rule == "every" and verdict == NOT_REPRODUCED:
         failing = [j["in_regime"] for j in judged if j["verdict"] == NOT_REPRODUCED]
         return True if True in failing else (None if None in failing else False)
+    if rule == "majority" and verdict in (REPRODUCED, NOT_REPRODUCED):
+        return both_in_regime(*(j["in_regime"] for j in judged if j["verdict"] == verdict))
     return both_in_regime(*(j["in_regime"] for j in judged))
 
 

@@ -174,7 +174,7 @@ def claim6(near_duplicates: dict) -> list[dict]:
                     "epochs": {"CL": comp["epoch"], "SL": comp["reference"]["epoch"]},
                     "cos_cl": None if top is None else float(c[top]), "cos_sl": None if top is None else float(s[top]),
                     "sl_median": comp["baseline"].get("sl_median"), "pair": comp["pairs"][0] if comp["pairs"] else None,
-                    # beside the single pair the criterion reads: the same test over every searched pair
+                    # beside the single pair the criterion reads: the same test over every pair the search kept
                     "searched": len(c), "share_at_or_below_median": None if not len(s) or comp["baseline"].get(
                         "sl_median") is None else float(np.mean(s <= comp["baseline"]["sl_median"]))})
     primary = [n for n in out if n["encoder"] == K.NEAR_DUPLICATE_PRIMARY_ENCODER]
@@ -204,10 +204,10 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None) -
     for run in D.runs_in(R.select(records, metric=R.CH)):
         ch = D.series(records, R.CH, **run)
         rld = D.series(records, R.RLD, K.RLD_LOCAL_T, **run)
-        rld_start = [v for e, v in rld if e == 0]
+        rld_start, ch_start = [v for e, v in rld if e == 0], [v for e, v in ch if e == 0]
         out.append({**_followed(run["encoder"], run["method"], run["schedule"], schedule),
                     "epochs": {"CL": ch[-1][0] if ch else None},
-                    "ch_first": ch[0][1] if ch else None, "ch_max": max(v for _, v in ch) if ch else None,
+                    "ch_first": ch_start[0] if ch_start else None, "ch_max": max(v for _, v in ch) if ch else None,
                     "ch_last": ch[-1][1] if ch else None, "rld_first": rld_start[0] if rld_start else None,
                     "rld_last": rld[-1][1] if rld else None})
     if judged is None:

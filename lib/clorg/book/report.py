@@ -79,7 +79,7 @@ def runs(collected: dict) -> pd.DataFrame:
 
 
 # what each method's final loss is: the rows of one table set different losses side by side
-LOSS_NAMES = {"moco_queue": "InfoNCE against the queue", "simclr": "NT-Xent", "supervised": "cross-entropy, label smoothing"}
+LOSS_NAMES = {"moco_queue": "InfoNCE against the queue", "simclr": "NT-Xent", "supervised": "cross-entropy"}
 
 
 def runs_table(training: dict) -> pd.DataFrame:

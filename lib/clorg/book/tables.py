@@ -199,46 +199,44 @@ def graph_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def heads_beside_authors(records: list[dict], temperatures) -> pd.DataFrame:
-    """The authors' saved head accuracies (their protocol, %) beside ours under the same protocol; a head
-    the authors did not save reads "not saved"."""
+def _heads_accuracies(records: list[dict], temperatures) -> dict[str, dict[str, float | None]]:
+    """{row: {head: test accuracy (%) under the authors' protocol, None where not saved}}: the authors' saved
+    heads, then ours per feature set."""
     cols = ["linear"] + [f"GCN T={t:g}" for t in temperatures]
     theirs = {"authors: contrastive ViT": {"linear": paper.HEADS_VIT_CONTRASTIVE["linear"],
                                            f"GCN T={paper.HEADS_VIT_GCN_TEMPERATURE:g}": paper.HEADS_VIT_CONTRASTIVE["gcn"]},
               "authors: random-init ViT (a CIFAR-10 variant)": {"linear": paper.RANDOM_VIT["linear"],
                                            **{f"GCN T={t:g}": v for t, v in paper.RANDOM_VIT["gcn"].items()}}}
-    rows = {name: {c: cell(values.get(c), ".2f", V.NOT_SAVED) for c in cols} for name, values in theirs.items()}
+    rows = {name: {c: values.get(c) for c in cols} for name, values in theirs.items()}
     for s in _sets(records):
-        row = {"linear": _percent(C.summary(records, "linear", None, **s).get("authors"), 2)}
-        for t, col in zip(temperatures, cols[1:]):
-            row[col] = _percent(C.summary(records, "gcn", t, **s).get("authors"), 2)
-        rows[f"ours: {label(s)}"] = row
-    return pd.DataFrame.from_dict(rows, orient="index")[cols].rename(columns=lambda c: f"{c} (%)")
+        found = {"linear": C.summary(records, "linear", None, **s).get("authors")}
+        found.update({col: C.summary(records, "gcn", t, **s).get("authors") for t, col in zip(temperatures, cols[1:])})
+        rows[f"ours: {label(s)}"] = {c: None if v is None else 100 * v for c, v in found.items()}
+    return rows
 
 
-def head_ordering(table: pd.DataFrame) -> str:
+def heads_beside_authors(records: list[dict], temperatures) -> pd.DataFrame:
+    """The authors' saved head accuracies (their protocol, %) beside ours under the same protocol; a head
+    the authors did not save reads "not saved"."""
+    rows = {name: {c: cell(v, ".2f", V.NOT_SAVED if name.startswith("authors") else ABSENT) for c, v in row.items()}
+            for name, row in _heads_accuracies(records, temperatures).items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda c: f"{c} (%)")
+
+
+def head_ordering(records: list[dict], temperatures) -> str:
     """One line per row of :func:`heads_beside_authors`: which head leads, the linear probe or the best GCN,
     and by how many points; the ordering is what compares across the authors' scale and ours."""
     lines = []
-    for name, row in table.iterrows():
-        values = {c.removesuffix(" (%)"): float(v) for c, v in row.items() if _is_number(v)}
-        gcn = {c: v for c, v in values.items() if c.startswith("GCN")}
-        if "linear" not in values or not gcn:
+    for name, row in _heads_accuracies(records, temperatures).items():
+        gcn = {c: v for c, v in row.items() if c.startswith("GCN") and v is not None and math.isfinite(v)}
+        if row["linear"] is None or not math.isfinite(row["linear"]) or not gcn:
             continue
         best = max(gcn, key=gcn.get)
-        gap = gcn[best] - values["linear"]
+        gap = gcn[best] - row["linear"]
         lead = (f"{best} ahead of linear by {gap:.2f} points" if gap > 0 else
                 f"linear ahead of the best GCN ({best}) by {-gap:.2f} points" if gap < 0 else f"linear and {best} equal")
         lines.append(f"- {name}: {lead}")
     return "\n".join(lines)
-
-
-def _is_number(v) -> bool:
-    try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def dynamics_table(records: list[dict]) -> pd.DataFrame:
@@ -290,8 +288,8 @@ def schedule_experiment(result: dict, schedule: str, judged: tuple[str, str, str
     for (encoder, method), found in by_schedule.items():  # the comparison is within one encoder and method
         literal = [s for s in found if s.startswith("paper")]
         if not literal or "cosine" not in found:  # said, so that a reader does not look for a comparison
-            lines.append(f"→ {encoder} {method}: trained under one schedule here ({', '.join(found)}), so whether the "
-                         f"verdict depends on it is not tested (the `schedules` profile sets the authors' curve beside)")
+            lines.append(f"→ {encoder} {method}: trained under {', '.join(found)} only here; whether the verdict depends "
+                         f"on the schedule needs the authors' curve and cosine side by side (the `schedules` profile)")
             continue
         who, shown = f"{encoder} {method}", f"{literal[0]}: {found[literal[0]]}; cosine: {found['cosine']}"
         if found[literal[0]] == found["cosine"]:

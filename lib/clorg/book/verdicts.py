@@ -165,7 +165,7 @@ def detail_markdown(claim: dict) -> str:
     lines.append("| **verdict** | | " + " | ".join(f"**{j['verdict']}**" for j in comps)
                  + f" | **{a['verdict'] if a else 'not saved'}** |")
     # by name, not position: a number shown beside one comparison may be absent from another, or from the
-    # authors' (claim 6's share of every searched pair: they saved one pair)
+    # authors' (claim 6's share of the pairs the search kept: they saved one pair)
     shown = {q["quantity"]: q["fmt"] for j in comps for q in j["beside"]}
     for name, fmt in shown.items():
         mine = [number(_beside(j, name), fmt) for j in comps]

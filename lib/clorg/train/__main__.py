@@ -23,11 +23,11 @@ from .runs import UnreadableRunFile
 
 def device_problem(device: str) -> str | None:
     """Why ``--device`` names no device of this machine (None: it does): cpu, cuda, or cuda:N below the count."""
-    kind, _, index = device.partition(":")
-    if kind == "cpu" and not index:
-        return None
-    if kind != "cuda" or (index and not index.isdigit()):
+    kind, colon, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (colon and not index.isdigit()):
         return "a device is cpu, cuda or cuda:N"
+    if kind == "cpu":
+        return None
     if not torch.cuda.is_available():
         return "torch sees no GPU on this machine; use --device cpu, or leave --device out"
     if index and int(index) >= torch.cuda.device_count():
