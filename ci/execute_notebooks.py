@@ -110,7 +110,7 @@ def from_weights_note(stem: str, cfg: dict, data) -> str:
     weights = chapters.bundle.weights_root() / name
     if not chapters.computes_from_weights(cfg, data, stem):
         return ""
-    overrides = shlex.split(variants.profile_args(cfg))[2:]  # --override K=V ..., quoted again below
+    overrides = chapters.override_args(cfg)
     extra = f" {shlex.join(overrides)}" if overrides else ""
     return (f"\nThe runs' trained weights are committed (`{shown(weights)}/`), so no training is needed: a short "
             f"GPU job computes this chapter from them, `ci/device_run.sh {name} 285 -- --only {stem}{extra}` "

@@ -102,15 +102,21 @@ def command(result: str, cfg: dict) -> str:
     return f"python -m clorg.book {variants.profile_args(cfg)} --only {chapter_of(result).stem}"
 
 
+def override_args(cfg: dict) -> list[str]:
+    """The profile's overrides as command-line words, ``["--override", "K=V", ...]`` (those of
+    :func:`clorg.core.variants.profile_args`), for a command to quote again."""
+    return shlex.split(variants.profile_args(cfg))[2:]  # after "--profile P"
+
+
 def make_command(cfg: dict, *flags: str, target: str | None = "book") -> str:
     """The make command that repeats this profile with its overrides: ``make TARGET PROFILE=P
     [OVERRIDES='--override K=V ...'] FLAGS``, or, ``target`` None, a GPU profile's own target ``make P ...``
     (a profile loaded from a file has none: ``make book``). The command-line form of the same:
     :func:`clorg.core.variants.profile_args`."""
-    tokens = shlex.split(variants.profile_args(cfg))  # --profile P --override K=V ...
+    base = str(cfg["profile"].get("base", cfg["profile"]["name"]))
     # make expands "$" in a variable's value; "$$" is a literal one
-    profile, overrides = shlex.quote(tokens[1]), shlex.join(tokens[2:]).replace("$", "$$")
-    if target is None and tokens[1].endswith((".yaml", ".yml")):
+    profile, overrides = shlex.quote(base), shlex.join(override_args(cfg)).replace("$", "$$")
+    if target is None and base.endswith((".yaml", ".yml")):
         target = "book"
     words = ["make", profile] if target is None else ["make", target, f"PROFILE={profile}"]
     return " ".join(words + ([f"OVERRIDES={shlex.quote(overrides)}"] if overrides else []) + list(flags))

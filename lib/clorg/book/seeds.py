@@ -59,10 +59,9 @@ def every_seed(claims: list[dict | None]) -> tuple[str, bool | None]:
     reproduced, which no other seed can undo."""
     judged = [c for c in claims if _judged(c)]
     if len(judged) < len(claims):
-        failed = [c for c in judged if c["verdict"] == NOT_REPRODUCED]
-        if not failed:
+        if not any(c["verdict"] == NOT_REPRODUCED for c in judged):
             return NOT_ON_EVERY, None
-        return NOT_REPRODUCED, verdict_regime(NOT_REPRODUCED, failed, "every")
+        return NOT_REPRODUCED, verdict_regime(NOT_REPRODUCED, judged, "every")
     verdict = across_seeds([c["verdict"] for c in claims])
     return verdict, verdict_regime(verdict, claims, "every")
 
