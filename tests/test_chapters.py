@@ -470,6 +470,26 @@ def test_a_run_the_data_cannot_hold_is_named_before_any_chapter(results_root, ca
     assert not list(results_root.glob("*/overrides.json"))
 
 
+def test_a_folder_variable_that_names_a_file_is_a_usage_error(results_root, tmp_path, monkeypatch, capsys):
+    """$CLORG_DATA (or any folder variable) set to a file: exit 2 naming the variable and the file, not torchvision's
+    FileExistsError repeated under every dataset the profile would try."""
+    from clorg.book.__main__ import main
+    from clorg.core import paths
+
+    a_file = tmp_path / "cifar-10-python.tar.gz"
+    a_file.write_bytes(b"")
+    monkeypatch.setenv("CLORG_DATA", str(a_file))
+    with pytest.raises(paths.NotAFolder, match=r"\$CLORG_DATA is '.*cifar-10-python.tar.gz', which names the file"):
+        paths.data_root()
+    assert main(["--profile", "smoke", "--only", "02_train"]) == 2
+    err = capsys.readouterr().err
+    assert f"names the file {a_file}; $CLORG_DATA must name a folder" in err and "FileExistsError" not in err
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path))  # a folder is fine, and so is one that does not exist yet
+    assert paths.data_root() == tmp_path
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path / "not-yet"))
+    assert paths.data_root() == tmp_path / "not-yet"
+
+
 def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
     """Chapter 07 fits heads only with dynamics.heads on: the heads section is part of its results'
     fingerprint then, and only then (a GPU job's dynamics, stored with it off, stay current)."""

@@ -23,9 +23,17 @@ CONFIG_DIR = ROOT / "configs"
 PACKAGE = ROOT / "lib" / "clorg"
 
 
+class NotAFolder(ValueError):
+    """A folder variable names an existing file: every later step would fail on it with a bare OS error."""
+
+
 def _from_env(variable: str, default: Path) -> Path:
     value = os.environ.get(variable)
-    return ROOT / Path(value).expanduser() if value else default  # an absolute value replaces ROOT
+    path = ROOT / Path(value).expanduser() if value else default  # an absolute value replaces ROOT
+    if path.exists() and not path.is_dir():
+        told = f"${variable} is {value!r}, which names" if value else f"${variable} is unset, and its default is"
+        raise NotAFolder(f"{told} the file {path}; ${variable} must name a folder")
+    return path
 
 
 def data_root() -> Path:
