@@ -113,20 +113,33 @@ def _correct(classifiers: dict, head: str, parameter, seeds, **identity) -> np.n
     return np.asarray(rows, dtype=np.float64) if rows else None
 
 
-def _gain(classifiers: dict, encoder: str, method: str) -> dict:
-    """The GCN (temperature chosen on validation) against the linear head on one feature set."""
+def paired_gain(classifiers: dict, **ident) -> dict:
+    """The GCN (temperature chosen on validation) against the linear head on one feature set (``ident``:
+    encoder, method and epoch): the paired gain G, with its bootstrap interval over test images and head seeds
+    where the predictions are stored (``low`` and ``high`` None where not), and the authors'-protocol gain."""
     records = classifiers["records"]
-    epoch = analysed_epoch(records, encoder, method)
-    ident = {"encoder": encoder, "method": method, "epoch": epoch}
-    t = C.best_gcn_temperature(records, **ident) if epoch is not None else None
+    t = C.best_gcn_temperature(records, **ident)
     if t is None:
         return {"temperature": None}
     gcn, lin = C.summary(records, "gcn", t, **ident), C.summary(records, "linear", None, **ident)
     authors = None if None in (gcn.get("authors"), lin.get("authors")) else gcn["authors"] - lin["authors"]
     ratio = lin["parameters"] / gcn["parameters"] if lin.get("parameters") and gcn.get("parameters") else None
-    return {"temperature": t, "point": gcn["test_mean"] - lin["test_mean"], "authors": authors, "ratio": ratio,
-            "identity": ident, "seeds": sorted({r["seed"] for r in R.select(records, metric=R.head_metric("gcn", R.TEST),
-                                                                              parameter=t, **ident)})}
+    seeds = sorted({r["seed"] for r in R.select(records, metric=R.head_metric("gcn", R.TEST), parameter=t, **ident)})
+    out = {"temperature": t, "point": gcn["test_mean"] - lin["test_mean"], "authors": authors, "ratio": ratio,
+           "low": None, "high": None}
+    a = _correct(classifiers, "gcn", t, seeds, **ident)
+    b = _correct(classifiers, "linear", None, seeds, **ident)
+    if a is not None and b is not None:
+        point, low, high = C.paired_gain_interval(a, b, K.BOOTSTRAP_RESAMPLES, K.BOOTSTRAP_SEED, K.GAIN_INTERVAL)
+        out.update(point=point, low=low, high=high, seeds=len(seeds), images=a.shape[1])
+    return out
+
+
+def _gain(classifiers: dict, encoder: str, method: str) -> dict:
+    """:func:`paired_gain` on a run at the epoch the claims read."""
+    epoch = analysed_epoch(classifiers["records"], encoder, method)
+    return {"temperature": None} if epoch is None else \
+        paired_gain(classifiers, encoder=encoder, method=method, epoch=epoch)
 
 
 def claim4(classifiers: dict) -> list[dict]:
@@ -137,13 +150,8 @@ def claim4(classifiers: dict) -> list[dict]:
         g, g_sl = _gain(classifiers, enc, cl), _gain(classifiers, enc, SL)
         n = {**_comparison(records, enc, cl), "temperature": g["temperature"], "gain": g.get("point"),
              "gain_authors_protocol": g.get("authors"), "parameter_ratio": g.get("ratio"), "gain_sl": g_sl.get("point"),
-             "low": None, "high": None}
-        if g["temperature"] is not None:
-            a = _correct(classifiers, "gcn", g["temperature"], g["seeds"], **g["identity"])
-            b = _correct(classifiers, "linear", None, g["seeds"], **g["identity"])
-            if a is not None and b is not None:
-                point, low, high = C.paired_gain_interval(a, b, K.BOOTSTRAP_RESAMPLES, K.BOOTSTRAP_SEED, K.GAIN_INTERVAL)
-                n.update(gain=point, low=low, high=high, seeds=len(g["seeds"]), images=a.shape[1])
+             "low": g.get("low"), "high": g.get("high")}
+        n.update({k: g[k] for k in ("seeds", "images") if k in g})
         out.append(n)
     return out
 

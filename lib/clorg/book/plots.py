@@ -20,6 +20,7 @@ from ..core import criteria, paper
 from ..data import Dataset
 from ..features import label
 from . import evidence as E
+from .tables import LOSS_NAMES
 
 PAGE_WIDTH = 9.5   # inches: ~90 % of the book's text column (1,012 px in a 1,280-px window) at the DPI below
 DPI = 96
@@ -27,6 +28,40 @@ SMALL = 10         # points (13 px at 96 dpi): the smallest text in a figure, ti
 mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 11, "axes.titlesize": 11,
                      "axes.labelsize": 11, "xtick.labelsize": SMALL, "ytick.labelsize": SMALL,
                      "legend.fontsize": SMALL, "figure.titlesize": 12})
+
+
+# One colour and one place per kind of feature set, the same in every figure of every profile: contrastive
+# encoders first (blue, then green, purple...), the supervised one next (orange), the random initialisation
+# last (grey). Profiles list their methods in their own order; figures that followed it swapped the colours of
+# CL and SL between two books a reader compares side by side.
+_CONTRASTIVE_COLOURS = ("C0", "C2", "C4", "C9", "C6")
+_SUPERVISED_COLOURS = ("C1", "C5", "C8")
+RANDOM_INIT_COLOUR = "C7"
+
+
+def _kind(r) -> int:
+    return 2 if r.get("epoch") == 0 else 1 if r["method"] == "supervised" else 0
+
+
+def feature_sets(items) -> list[tuple[str, str, dict]]:
+    """``[(label, colour, item)]``, one per feature set among ``items`` (records or record-like mappings with
+    encoder, method, schedule and epoch; a run's row, without an epoch, is a trained one), in the book's order:
+    contrastive, supervised, random init."""
+    firsts: dict[str, dict] = {}
+    for r in items:
+        firsts.setdefault(label(r), r)
+    ordered = sorted(firsts.items(), key=lambda kv: (_kind(kv[1]), kv[1]["encoder"], kv[1]["method"],
+                                                     kv[1].get("schedule") or ""))
+    out, used = [], {0: 0, 1: 0}
+    for name, r in ordered:
+        kind = _kind(r)
+        if kind == 2:
+            colour = RANDOM_INIT_COLOUR
+        else:
+            palette = _CONTRASTIVE_COLOURS if kind == 0 else _SUPERVISED_COLOURS
+            colour, used[kind] = palette[used[kind] % len(palette)], used[kind] + 1
+        out.append((name, colour, r))
+    return out
 
 
 def _image(ax, img):
@@ -37,12 +72,18 @@ def _image(ax, img):
     ax.set_yticks([])
 
 
-def _log_x_figure(fig, ax, xlabel: str, ylabel: str, legend_at: str) -> plt.Figure:
-    """A one-axis line figure finished alike: log x axis, both labels, a frameless legend at ``legend_at``."""
+def _log_x_figure(fig, ax, xlabel: str, ylabel: str, ticks=()) -> plt.Figure:
+    """A one-axis line figure finished alike: log x axis with a tick at every value in ``ticks`` where they are
+    few (labels at the decades alone hide T = 0.2 and 0.5, k = 200 and 500), both labels, a frameless legend below the axes,
+    never over a line."""
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    ticks = sorted(set(ticks))
+    if 0 < len(ticks) <= 8:  # a dense grid (the toy's 13 temperatures) reads better at the decades
+        ax.set_xticks(ticks, [f"{t:,g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set_xlabel(f"{xlabel} (log axis)")
     ax.set_ylabel(ylabel)
-    ax.legend(frameon=False, loc=legend_at)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     fig.tight_layout()
     return fig
 
@@ -101,36 +142,39 @@ def toy_rld_curves(res: dict, marks: tuple[float, ...] = ()) -> plt.Figure:
                                     for panel, values in res["curves"].items()}, marks=marks)
 
 
-def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[float, ...] = ()) -> plt.Figure:
-    """RLD against the temperature T (log axis), one line per named curve; vertical lines at ``marks``."""
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.4))
+def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[float, ...] = (),
+                            colours: dict[str, str] | None = None) -> plt.Figure:
+    """RLD against the temperature T (log axis), one line per named curve (in ``colours``' colour where it
+    names one); vertical lines at ``marks``."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
     for name, curve in curves.items():
         ts = sorted(curve)
-        ax.plot(ts, [curve[t] for t in ts], marker="o", ms=3, label=name)
+        ax.plot(ts, [curve[t] for t in ts], marker="o", ms=3, label=name, color=(colours or {}).get(name))
     for t in marks:
         ax.axvline(t, color="grey", lw=0.8, ls="--")
-    return _log_x_figure(fig, ax, "temperature T", "RLD", legend_at="best")
+    return _log_x_figure(fig, ax, "temperature T", "RLD", ticks=[t for c in curves.values() for t in c])
 
 
-def rld_curves_of(records: list[dict]) -> dict[str, dict[float, float]]:
-    """{feature-set label: {T: RLD}} from geometry records."""
-    out: dict[str, dict[float, float]] = {}
-    for r in R.select(records, metric=R.RLD):
-        out.setdefault(label(r), {})[r["parameter"]] = r["value"]
-    return out
+def rld_of_feature_sets(records: list[dict]) -> plt.Figure:
+    """RLD against T of every feature set of the geometry records, in the book's order and colours."""
+    found = R.select(records, metric=R.RLD)
+    sets = feature_sets(found)
+    curves = {name: {r["parameter"]: r["value"] for r in found if label(r) == name} for name, _, _ in sets}
+    return rld_against_temperature(curves, colours={name: colour for name, colour, _ in sets})
 
 
 def loss_curves(runs: list[dict]) -> plt.Figure:
     """Training loss per epoch, one panel per method (their losses have different scales), one line per
     run; ``runs``: the rows the training chapter stores (each with its ``log``)."""
-    methods = list(dict.fromkeys(r["method"] for r in runs))
+    sets = feature_sets(runs)  # the book's order and colours
+    methods = list(dict.fromkeys(r["method"] for _, _, r in sets))
     fig, axes = plt.subplots(1, len(methods), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
     for ax, method in zip(axes[0], methods):
-        for r in runs:
+        for _, colour, r in sets:
             if r["method"] == method and r["log"]:
                 ax.plot([e["epoch"] for e in r["log"]], [e["loss"] for e in r["log"]], marker="o", ms=2,
-                        label=f"{r['encoder']}, {r['schedule']}")
-        ax.set_title(method)
+                        color=colour, label=f"{r['encoder']}, {r['schedule']}")
+        ax.set_title(f"{method}: {LOSS_NAMES.get(method, 'loss')}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss")
         ax.legend(frameon=False)
@@ -142,6 +186,7 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
     """For each query training image (a row), its nearest training neighbours under each feature set
     (``sets``: records-like dicts with encoder, method, schedule, epoch and ``indices`` (queries, k)),
     side by side. A neighbour's border is green when its class is the query's, red when not."""
+    sets = [s for _, _, s in feature_sets(sets)]  # the book's order
     k = len(sets[0]["indices"][0])
     cols = 1 + len(sets) * k
     side = PAGE_WIDTH / (cols + 0.6 * len(sets))
@@ -170,20 +215,26 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
     return fig
 
 
-def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None, ref_ks=()) -> plt.Figure:
-    """CHI(k) against k (log axis), one line per feature set; ``reference`` adds dashed lines, e.g. the
-    authors' ViT values at ``ref_ks``."""
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
-    sets: dict[str, list] = {}
-    for r in R.select(records, metric=R.CHI):
-        sets.setdefault(label(r), []).append((r["parameter"], r["value"]))
-    for name, points in sets.items():
-        points.sort()
-        ax.plot(*zip(*points), marker="o", ms=4, label=name)
+def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None, ref_ks=(),
+                 class_size: int | None = None) -> plt.Figure:
+    """CHI(k) against k (log axis), one line per feature set; ``reference`` adds grey lines, e.g. the authors'
+    ViT values at ``ref_ks``; ``class_size`` marks claim 1's k_max, the same share of a class as the authors'
+    k = 1,000 of 5,000 (the same k is not: it reaches further into a smaller class)."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.8))
+    found = R.select(records, metric=R.CHI)
+    for name, colour, _ in feature_sets(found):
+        points = sorted((r["parameter"], r["value"]) for r in found if label(r) == name)
+        ax.plot(*zip(*points), marker="o", ms=4, color=colour, label=name)
     styles = [("--", "x"), (":", "s")]  # one line style per reference curve, so the two never look alike
     for (name, values), (ls, marker) in zip((reference or {}).items(), styles * len(reference or {})):
         ax.plot(ref_ks, values, ls=ls, color="grey", marker=marker, ms=4, label=name)
-    return _log_x_figure(fig, ax, "k (nearest neighbours)", "CHI(k)", legend_at="lower left")
+    if class_size:
+        k_max = criteria.claim1_k_max(class_size)
+        ax.axvline(k_max, color="black", lw=0.8, ls="-.", label=f"claim 1's k_max = {k_max:,} (0.2 of a class here)")
+    ours = [r["parameter"] for r in found]
+    # the reference's k where none of ours sits near it: 999 and 1,000 side by side would print over each other
+    ticks = ours + [k for k in (ref_ks if reference else ()) if not any(abs(np.log10(k / o)) < 0.05 for o in ours)]
+    return _log_x_figure(fig, ax, "k (nearest neighbours)", "CHI(k)", ticks=ticks)
 
 
 def classifier_accuracies(records: list[dict]) -> plt.Figure:
@@ -191,11 +242,7 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
     each temperature; black dots: the authors' test-selected protocol, which the bars are not."""
     from ..analysis.classify import summary
 
-    sets = []
-    for r in records:
-        ident = {k: r[k] for k in ("encoder", "method", "schedule", "epoch")}
-        if ident not in sets:
-            sets.append(ident)
+    sets = [{k: r[k] for k in ("encoder", "method", "schedule", "epoch")} for _, _, r in feature_sets(records)]
     bars = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.TEST))] \
         + [("label_spreading", None)]
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
@@ -211,10 +258,43 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
         if any(a is not None for a in authors):
             ax.plot(pos, [np.nan if a is None else 100 * a for a in authors], "k.", ms=6,
                     label="authors' protocol (best test step)" if i == 0 else None)
-    ax.set_xticks(np.arange(len(sets)), [label(s) for s in sets], rotation=12, ha="right")
+    ax.set_xticks(np.arange(len(sets)), [label(s) for s in sets])
     ax.set_ylabel("test accuracy (%)")
     # the legend below the axes, never over a bar
-    ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    fig.tight_layout()
+    return fig
+
+
+def classifier_gains(classifiers: dict) -> plt.Figure:
+    """Claim 4's statistic on every feature set: the paired gain G = GCN − linear head (honest protocol, the
+    GCN at its best-validation temperature) in percentage points, with its 95 % bootstrap interval over test
+    images and head seeds, against a line at 0. The accuracies differ by a point or two at levels near 80 %:
+    bars from 0 cannot show that, a gain axis can. Crosses: the gain under the authors' test-selected protocol."""
+    sets = feature_sets(classifiers["records"])
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
+    marked = False
+    for x, (name, colour, r) in enumerate(sets):
+        g = E.paired_gain(classifiers, **{k: r[k] for k in ("encoder", "method", "epoch")})
+        if g["temperature"] is None:
+            continue
+        if g["low"] is not None:
+            ax.errorbar([x], [100 * g["point"]], yerr=[[100 * (g["point"] - g["low"])], [100 * (g["high"] - g["point"])]],
+                        fmt="o", color=colour, capsize=4, ms=6)
+        else:
+            ax.plot([x], [100 * g["point"]], "o", color=colour, ms=6)
+        ax.annotate(f"T = {g['temperature']:g}", (x, 100 * g["point"]), textcoords="offset points", xytext=(8, -3),
+                    fontsize=SMALL)
+        if g["authors"] is not None:
+            ax.plot([x], [100 * g["authors"]], "x", color="black", ms=7,
+                    label=None if marked else "authors' protocol (best test step)")
+            marked = True
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(sets)), [name for name, _, _ in sets])
+    ax.set_xlim(-0.6, len(sets) - 0.4)
+    ax.set_ylabel("GCN − linear (points)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
     return fig
 
@@ -223,19 +303,22 @@ def tsne_grid(maps: dict, class_names) -> plt.Figure:
     """t-SNE grid (SPEC section 4): one row per perplexity, one column per feature set, points coloured
     by class, one shared legend. ``maps``: the t-SNE chapter's stored arrays."""
     Y, perps = maps["Y"], [float(p) for p in maps["perplexities"]]
-    sets = [{k: maps[k][i].item() for k in ("encoder", "method", "schedule", "epoch")} for i in range(len(Y))]
+    stored = [{k: maps[k][i].item() for k in ("encoder", "method", "schedule", "epoch")} for i in range(len(Y))]
+    order = [stored.index(s) for _, _, s in feature_sets(stored)]  # the book's column order, whatever was stored
     colours = np.asarray(plt.get_cmap("tab10").colors)
-    rows, cols = len(perps), len(sets)
-    side = PAGE_WIDTH / max(cols, 3)  # square panels; two columns keep the width of three
+    rows, cols = len(perps), len(order)
+    side = PAGE_WIDTH / max(cols, 3)  # square panels, as wide as three columns' at most
     size = float(np.clip(20000 / max(Y.shape[2], 1), 2, 10))  # dots, not specks, at 5,000 points; 2 at 25,000
-    fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH, side * rows + 0.7), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(side * cols, side * rows + 0.7), squeeze=False)
     for i, p in enumerate(perps):
-        for j, s in enumerate(sets):
-            ax = axes[i, j]
+        for col, j in enumerate(order):
+            s = stored[j]
+            ax = axes[i, col]
             # rasterized: 25,000 vector points per panel would make the PDF huge
             ax.scatter(Y[j, i, :, 0], Y[j, i, :, 1], c=colours[map_labels(maps, j, i) % 10], s=size, lw=0,
                        rasterized=True)
             ax.set_title(f"{label(s)}\nperplexity {p:,g}")
+            ax.set_aspect("equal", adjustable="datalim")  # distances as the map has them: purity reads them
             ax.set_xticks([])
             ax.set_yticks([])
     handles = [plt.Line2D([], [], ls="", marker="o", ms=6, color=colours[c % 10]) for c in range(len(class_names))]
@@ -244,12 +327,16 @@ def tsne_grid(maps: dict, class_names) -> plt.Figure:
     return fig
 
 
+# the authors' dynamics run: a CIFAR-10 variant, drawn apart from their end-point numbers (paper.VARIANT_CAVEAT)
+_THEIR_VARIANT = "the authors' ViT (a CIFAR-10 variant: indicative only)"
+
+
 # the statistics of the "toward the regime" figure: (key of dynamics.toward_regime, title, the authors'
 # value from their saved numbers (None: not saved), what that value comes from, the SPEC 7 bar, log axis)
 def _regime_panels() -> list[tuple]:
     a = E.authors()
     one, three, two = a["1"], a["3"], a["2"]
-    variant = "the authors' ViT (a CIFAR-10 variant: indicative only)"  # their dynamics run (paper.VARIANT_CAVEAT)
+    variant = _THEIR_VARIANT
     return [("chi_drop", "claim 1: D = 1 − CHI(k_max) / CHI(1)", criteria.chi_drop(one["chi1_cl"], one["chik_cl"]),
              "the authors' ViT",
              criteria.CHI_DROP_CL_MIN, False),
@@ -267,21 +354,32 @@ def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
     panels = _regime_panels()
     fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
     for ax, (key, title, theirs, source, bar, log) in zip(axes[0], panels):
+        drawn = 0
         for n, (name, path) in enumerate(paths.items()):
             pts = [(100 * p["knn"], p[key], p["epoch"]) for p in path if p[key] is not None]
             if not pts:
                 continue
+            drawn += 1
             x, y, e = zip(*pts)
-            ax.plot(x, y, marker="o", ms=3, color=f"C{n}", label=name)
+            ax.plot(x, y, marker="o", ms=3, color=_CONTRASTIVE_COLOURS[n % len(_CONTRASTIVE_COLOURS)], label=name)
             for i in (0, len(pts) - 1):
-                ax.annotate(f"e{e[i]}", (x[i], y[i]), textcoords="offset points", xytext=(4, 4), fontsize=SMALL)
+                ax.annotate(f"e{e[i]}", (x[i], y[i]), textcoords="offset points", xytext=(4, -12 if i == 0 else 4),
+                            fontsize=SMALL)
+        if not drawn:  # say why the panel holds no path (a GPU job's dynamics stored without this statistic)
+            ax.text(0.5, 0.5, "not in this profile's\nstored dynamics", transform=ax.transAxes, ha="center",
+                    va="center", fontsize=SMALL)
         if theirs is not None:
-            ax.axhline(theirs, ls="--", color="grey", lw=1, label=source)
+            # the authors' end point dashed; their dynamics run (another dataset variant) dash-dotted
+            ax.axhline(theirs, ls="-." if source == _THEIR_VARIANT else "--", color="grey", lw=1, label=source)
         else:
-            ax.text(0.02, 0.96, "the authors: not saved", transform=ax.transAxes, va="top", fontsize=SMALL)
+            ax.text(0.98, 0.04, "the authors: not saved", transform=ax.transAxes, ha="right", va="bottom",
+                    fontsize=SMALL)
         ax.axhline(bar, ls=":", color="black", lw=1, label="SPEC 7 bar")
         if log:
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))  # 2, 5, 10, 20: read as numbers
+            ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
         ax.set_title(title)
         ax.set_xlabel("kNN test accuracy (%)")
     # every panel's lines once: the authors' value comes from another source in claim 3's panel
@@ -294,18 +392,17 @@ def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
     return fig
 
 
-def set_loss_along_run(records: list[dict]) -> plt.Figure:
+def set_loss_along_run(records: list[dict]) -> plt.Figure | None:
     """The authors' Losseval: the contrastive loss on the whole training set at each snapshot of each
     followed run (not the training loss of chapter 02: that one averages batches against a queue)."""
     runs = D.runs_in(R.select(records, metric=R.SET_LOSS))
+    if not runs:  # the page says why there is no figure, as text a reader can search, not as an image of it
+        print("No whole-set loss along the runs: this profile's dynamics.set_loss is off.")
+        return None
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.2))
-    if not runs:  # the page still shows why the figure is empty
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No whole-set loss along the runs: this profile's dynamics.set_loss is off.", ha="center",
-                va="center")
-        return fig
     for n, run in enumerate(runs):
-        ax.plot(*zip(*D.series(records, R.SET_LOSS, **run)), marker="o", ms=3, color=f"C{n}",
+        ax.plot(*zip(*D.series(records, R.SET_LOSS, **run)), marker="o", ms=3,
+                color=_CONTRASTIVE_COLOURS[n % len(_CONTRASTIVE_COLOURS)],
                 label=f"{run['encoder']} {run['method']}, {run['schedule']}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("contrastive loss, all training images")
@@ -326,18 +423,15 @@ def _cross_out_capped(ax, records: list[dict], run: dict, head: str, colour: str
     return f"{'GCN' if head == 'gcn' else head} {counted}"
 
 
-def heads_along_run(records: list[dict]) -> plt.Figure:
+def heads_along_run(records: list[dict]) -> plt.Figure | None:
     """The authors' Feateval: the linear head's and the GCN's test accuracy (honest protocol, one seed)
     and the kNN probe's at each snapshot of each followed run, in percent. A fit that stopped at the
     honest protocol's safety cap on steps (not on patience, as the authors' do) is crossed out, and each
     panel's title counts them."""
     runs = D.runs_in(R.select(records, metric=R.head_metric("gcn", R.TEST)))
-    if not runs:  # the page still shows why the figure is empty
-        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No head accuracy along the runs: this profile's dynamics.heads is off.", ha="center",
-                va="center")
-        return fig
+    if not runs:  # the page says why there is no figure, as text a reader can search, not as an image of it
+        print("No head accuracy along the runs: this profile's dynamics.heads is off.")
+        return None
     fig, axes = plt.subplots(1, len(runs), figsize=(PAGE_WIDTH, 3.4), squeeze=False, sharey=True)
     k = (R.parameters(records, metric=R.KNN) or [None])[0]
     for ax, run in zip(axes[0], runs):
@@ -388,8 +482,9 @@ def cl_against_sl_cosine(comparisons: list[dict]) -> plt.Figure:
     shaded corner is the literal reading, SL <= 0, shown beside."""
     threshold = criteria.NEAR_DUPLICATE_CL_MIN
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
-    for k, comp in enumerate(comparisons):
-        colour = plt.get_cmap("tab10").colors[k % 10]
+    colours = {name: colour for name, colour, _ in feature_sets(comparisons)}
+    for comp in comparisons:
+        colour = colours[label(comp)]
         ax.scatter(comp["cl_cosines"], comp["sl_cosines"], s=6, alpha=0.6, lw=0, color=colour, label=label(comp))
         top = max(range(len(comp["cl_cosines"])), key=comp["cl_cosines"].__getitem__)
         ax.scatter([comp["cl_cosines"][top]], [comp["sl_cosines"][top]], s=60, facecolors="none", edgecolors=colour,
@@ -397,15 +492,17 @@ def cl_against_sl_cosine(comparisons: list[dict]) -> plt.Figure:
         ax.axhline(comp["baseline"]["sl_median"], color=colour, lw=1, ls=":",
                    label=f"median SL cos, random cross-class pairs ({comp['encoder']})")
     lo, hi = ax.get_xlim()
-    right, bottom = max(hi, 1.0), min(ax.get_ylim()[0], -0.1)  # keep the literal corner in view
+    (bottom, top), right = ax.get_ylim(), max(hi, 1.0)
+    bottom = min(bottom, -0.1)  # keep the literal corner in view
     ax.fill_between([threshold, right], bottom, criteria.NEAR_DUPLICATE_SL_LITERAL_MAX, color="tab:red", alpha=0.12,
                     lw=0, label=f"literal reading: CL ≥ {threshold:g}, SL ≤ 0")
     ax.set_xlim(min(lo, threshold - 0.002), right)
+    ax.set_ylim(bottom, top)  # the shaded corner reaches the axis, not short of it
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(threshold, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("contrastive cosine (CL)")
     ax.set_ylabel("supervised cosine (SL)")
-    ax.legend(frameon=False, loc="best", fontsize="small")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -444,7 +541,7 @@ def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.F
         ch.set_title(f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs\n(a CIFAR-10 variant)")
         for t, points in paper.DYNAMICS_RLD.items():
             rld.plot(*zip(*points), ls=":", marker="s", ms=4, color=colour[t], label=f"T = {t:g}")
-        rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0, label="T = 1: below")
+        rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0, label=f"T = 1: quoted as < {paper.DYNAMICS_RLD1_BOUND:g}")
         rld.legend(frameon=False)
         acc.axis("off")
         acc.text(0.05, 0.5, "Their points: only the\nvalues they quote\n(dotted lines join them);\nno accuracy along it;\n"

@@ -19,6 +19,7 @@ import pandas as pd
 from ..core import paths, variants
 from . import chapters, claims, store
 from . import evidence as E
+from . import tables as T
 from . import verdicts as V
 
 REPORTED = ("toy", "training", "embeddings", "geometry", "tsne", "tsne_purity", "classifiers", "gcn_graphs",
@@ -79,9 +80,6 @@ def runs(collected: dict) -> pd.DataFrame:
 
 
 # what each method's final loss is: the rows of one table set different losses side by side
-LOSS_NAMES = {"moco_queue": "InfoNCE against the queue", "simclr": "NT-Xent", "supervised": "cross-entropy"}
-
-
 def runs_table(training: dict) -> pd.DataFrame:
     """The training chapter's stored runs as a table: schedule, epochs, time, throughput, loss (named: the
     methods' losses differ), parameters (the encoder's width shows there), hardware."""
@@ -95,7 +93,7 @@ def runs_table(training: dict) -> pd.DataFrame:
                      "parameters": f"{r['parameters']:,}", "train time (min)": f"{r['train_seconds'] / 60:.1f}",
                      "images/s": round(r["images_per_s"]),
                      "final loss": None if r["final_loss"] is None else
-                     f"{r['final_loss']:.4f} ({LOSS_NAMES.get(r['method'], r['method'])})",
+                     f"{r['final_loss']:.4f} ({T.LOSS_NAMES.get(r['method'], r['method'])})",
                      "hardware": f"{hw['cpu']} ({hw['cores']} cores){gpu}; {r['processes']} process(es) on {r['device']}"})
     return pd.DataFrame(rows)
 

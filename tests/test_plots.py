@@ -1,0 +1,114 @@
+"""The book's figures: one colour and one place per kind of feature set, whatever order a profile lists its
+methods in; ticks at the values measured; claim 4's gain on an axis of its own."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from clorg.analysis import classify  # noqa: E402
+from clorg.analysis import records as R  # noqa: E402
+from clorg.book import evidence, plots  # noqa: E402
+from clorg.core import criteria  # noqa: E402
+
+CL = {"encoder": "resnet18", "method": "moco_queue", "schedule": "cosine", "epoch": 60}
+SL = {**CL, "method": "supervised", "epoch": 40}
+RI = {**CL, "epoch": 0}
+
+
+def _chi_records(*sets):
+    values = {0: (0.7, 0.5, 0.3), 1: (0.95, 0.94, 0.93), 2: (0.4, 0.3, 0.2)}  # by kind: CL, SL, RI
+    kind = {id(CL): 0, id(SL): 1, id(RI): 2}
+    return [R.record(s, R.CHI, v, parameter=k) for s in sets for k, v in zip((1, 10, 200), values[kind[id(s)]])]
+
+
+def test_feature_sets_keep_their_order_and_colour_whatever_the_profile_lists_first():
+    """gpu10 lists [supervised, moco_queue], fashion [moco_queue, supervised]: their pages must not swap colours."""
+    one = plots.feature_sets([SL, RI, CL])
+    other = plots.feature_sets([RI, CL, SL])
+    assert one == other
+    assert [(name, colour) for name, colour, _ in one] == [("resnet18 moco_queue", "C0"), ("resnet18 supervised", "C1"),
+                                                           ("resnet18 random init", plots.RANDOM_INIT_COLOUR)]
+    # a second contrastive run takes the next contrastive colour, never the supervised one
+    simclr = {**CL, "method": "simclr"}
+    assert [c for _, c, _ in plots.feature_sets([SL, simclr, CL])] == ["C0", "C2", "C1"]
+    # a training run's row has no epoch: it is a trained run, not a random initialisation
+    rows = [{"encoder": "resnet18", "method": "supervised", "schedule": "cosine"},
+            {"encoder": "resnet18", "method": "moco_queue", "schedule": "cosine"}]
+    assert [r["method"] for _, _, r in plots.feature_sets(rows)] == ["moco_queue", "supervised"]
+
+
+@pytest.mark.parametrize("order", [(CL, SL, RI), (SL, RI, CL)])
+def test_chi_figure_colours_by_kind_ticks_every_k_and_marks_claim_1s_k_max(order):
+    fig = plots.chi_against_k(_chi_records(*order), class_size=1000)
+    try:
+        ax = fig.axes[0]
+        lines = {line.get_label(): line for line in ax.lines}
+        assert matplotlib.colors.to_hex(lines["resnet18 moco_queue"].get_color()) == matplotlib.colors.to_hex("C0")
+        assert matplotlib.colors.to_hex(lines["resnet18 supervised"].get_color()) == matplotlib.colors.to_hex("C1")
+        assert list(lines["resnet18 moco_queue"].get_ydata()) == [0.7, 0.5, 0.3]  # sorted by k
+        k_max = criteria.claim1_k_max(1000)
+        assert list(lines[f"claim 1's k_max = {k_max:,} (0.2 of a class here)"].get_xdata()) == [k_max, k_max]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "200"]  # 200 is labelled, not just decades
+        assert ax.get_xlabel() == "k (nearest neighbours) (log axis)"
+    finally:
+        plt.close(fig)
+
+
+def _classifiers():
+    """Chapter 06's stored shape, made by hand: 20 test images, two head seeds, the GCN at T = 0.1 and 0.2 (0.2
+    best on validation). On CL the GCN is right on 4 more images per seed than the linear head, on SL on 1 fewer."""
+    labels = np.arange(20) % 4
+    records, predictions = [], []
+    for ident, extra in ((CL, 4), (SL, -1)):
+        for seed in (0, 1):
+            lin_right = 12 + seed
+            gcn_right = lin_right + extra
+            for head, t, right in (("linear", None, lin_right), ("gcn", 0.1, lin_right), ("gcn", 0.2, gcn_right)):
+                predicted = np.where(np.arange(20) < right, labels, (labels + 1) % 4)
+                predictions.append(classify.prediction_record(ident, head, t, seed, predicted))
+                records.append(R.record(ident, R.head_metric(head, R.TEST), right / 20, parameter=t, seed=seed))
+                val = {None: 0.5, 0.1: 0.5, 0.2: 0.6}[t]
+                records.append(R.record(ident, R.head_metric(head, R.VALIDATION), val, parameter=t, seed=seed))
+    return {"records": records, "predictions": predictions, "test_labels": labels.tolist()}
+
+
+def test_the_gain_figure_draws_each_feature_sets_paired_gain_and_interval_around_zero():
+    classifiers = _classifiers()
+    fig = plots.classifier_gains(classifiers)
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["resnet18 moco_queue", "resnet18 supervised"]
+        for x, ident in enumerate((CL, SL)):
+            g = evidence.paired_gain(classifiers, **{k: ident[k] for k in ("encoder", "method", "epoch")})
+            assert g["temperature"] == 0.2 and g["point"] == pytest.approx((4 if ident is CL else -1) / 20)
+            assert g["low"] <= g["point"] <= g["high"] and g["low"] < g["high"]
+            (bar,) = [c for c in ax.containers if list(c.lines[0].get_xdata()) == [x]]
+            assert bar.lines[0].get_ydata()[0] == pytest.approx(100 * g["point"])
+            segment = bar.lines[2][0].get_segments()[0]  # the interval, in points
+            assert sorted(segment[:, 1]) == pytest.approx([100 * g["low"], 100 * g["high"]])
+        assert any(list(line.get_ydata()) == [0, 0] for line in ax.lines)  # the zero line the claim reads against
+        assert ax.get_ylabel() == "GCN − linear (points)"
+    finally:
+        plt.close(fig)
+
+
+def test_t_sne_columns_follow_the_books_order_and_keep_the_maps_shape():
+    rng = np.random.default_rng(0)
+    idents = [SL, CL]  # stored in a profile's order: supervised first
+    maps = {"Y": rng.standard_normal((2, 1, 30, 2)), "perplexities": np.array([5.0]),
+            **{k: np.array([i[k] for i in idents]) for k in ("encoder", "method", "schedule", "epoch")},
+            "labels": np.repeat(np.arange(3), 10), "indices": np.arange(30)}
+    fig = plots.tsne_grid(maps, ["a", "b", "c"])
+    try:
+        assert [ax.get_title().split("\n")[0] for ax in fig.axes[:2]] == ["resnet18 moco_queue", "resnet18 supervised"]
+        assert all(ax.get_aspect() == 1.0 for ax in fig.axes[:2])  # distances as the map has them
+        first = fig.axes[0].collections[0].get_offsets()
+        assert np.allclose(first, maps["Y"][1, 0])  # the moco map, moved to the first column with its points
+    finally:
+        plt.close(fig)
