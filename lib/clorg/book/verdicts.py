@@ -182,7 +182,7 @@ def findings_markdown(summary: dict, link: str | None = None) -> str:
              f"of SPEC section 7 (version {summary.get('spec_version', 1)}):", "",
              "| claim | verdict | in regime | the numbers that decide it |", "|---|---|---|---|"]
     for c in summary["claims"]:
-        lines.append(f"| {c['claim']}. {c['statement']} | **{c['verdict']}** | {regime_word(c['in_regime'])} | "
+        lines.append(f"| {c['claim']}. {c['statement']} | **{shown_verdict(c)}** | {regime_word(c['in_regime'])} | "
                      f"{c['deciding']} |")
     counted = [c for c in summary["claims"] if c["in_regime"] is True]
     held = sum(c["verdict"] == REPRODUCED for c in counted)
