@@ -103,7 +103,9 @@ def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
                 spine.set_visible(False)
             _image(ax, ds.images[picks[j]]) if j < len(picks) else ax.axis("off")
         axes[ci, 0].set_ylabel(name, rotation=0, ha="right", va="center")
-    fig.suptitle(f"{ds.name} {ds.split}: {per_class} random images per class", y=0.995)
+    height = fig.get_figheight()  # the title half an inch above the grid, not the default share of the figure
+    fig.subplots_adjust(top=1 - 0.45 / height, bottom=0.1 / height)
+    fig.suptitle(f"{ds.name} {ds.split}: {per_class} random images per class", y=1 - 0.1 / height)
     return fig
 
 
@@ -463,13 +465,15 @@ def near_duplicate_pairs(images, pairs, class_names, n: int = 8, per_row: int = 
     count = len(pairs)
     cols = min(per_row, count)
     rows = -(-count // cols)
-    fig = plt.figure(figsize=(PAGE_WIDTH, PAGE_WIDTH / cols * 0.95 * rows))
+    # a pair is two square images side by side under two title lines and a heading: about 0.8 of its width tall
+    fig = plt.figure(figsize=(PAGE_WIDTH, PAGE_WIDTH / cols * 0.8 * rows))
     subfigs = np.atleast_1d(fig.subfigures(rows, cols, wspace=0.04, hspace=0.04)).ravel()
     for sub in subfigs[count:]:
         sub.set_visible(False)
     for sub, pair in zip(subfigs, pairs.itertuples(index=False)):
         sub.suptitle(f"CL cos {pair.cosine:.3f} / SL cos {pair.sl_cosine:.2f}", fontsize=SMALL)
-        for ax, idx, lab in zip(sub.subplots(1, 2), (pair.i, pair.j), (pair.label_i, pair.label_j)):
+        axes = sub.subplots(1, 2, gridspec_kw={"top": 0.7, "bottom": 0.02})  # the images under their titles
+        for ax, idx, lab in zip(axes, (pair.i, pair.j), (pair.label_i, pair.label_j)):
             _image(ax, images[int(idx)])
             ax.set_title(f"{class_names[int(lab)]}\n#{int(idx)}", fontsize=SMALL)  # two lines: never overlapping
     return fig
