@@ -145,10 +145,12 @@ def test_claim4_prints_its_gain_in_percentage_points():
 
 def test_claim4_beside_numbers_never_decide():
     n = {"gain": -0.01, "low": -0.02, "high": -0.001, "gain_authors_protocol": 0.05, "parameter_ratio": 7.9,
-         "gain_sl": -0.03, "temperature": 0.1}
+         "gain_sl": -0.03, "gain_sl_low": -0.05, "gain_sl_high": -0.01, "temperature": 0.1}
     j = judge_claim4(n)
     assert j["verdict"] == NOT_REPRODUCED
     beside = {q["quantity"]: q["value"] for q in j["beside"]}
+    assert (beside["G on SL, lower end of the 95 % interval"], beside["G on SL, upper end of the 95 % interval"]) == (
+        -0.05, -0.01)
     assert beside["gain larger for CL than SL"] is True and beside["G under the authors' test-selected protocol"] == 0.05
 
 

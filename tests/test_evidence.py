@@ -86,6 +86,16 @@ def test_claim4_uses_the_temperature_chosen_on_validation_and_the_stored_predict
     assert n["gain"] == pytest.approx(0.25) and 0 < n["low"] < 0.25 < n["high"] < 0.35
     assert n["gain_authors_protocol"] == pytest.approx(0.2) and n["parameter_ratio"] == pytest.approx(5130 / 652)
     assert n["gain_sl"] == pytest.approx(-0.1) and (n["seeds"], n["images"]) == (2, 400)
+    assert n["gain_sl_low"] is None and n["gain_sl_high"] is None  # no SL predictions stored: no interval
+    # with them, G on SL gets its own paired interval: linear right on 80 % of the images, the GCN on 70 %
+    res = _classifiers(labels)
+    ident = {"encoder": "vit", "method": SL, "schedule": "cosine", "epoch": 40}
+    for seed in (0, 1):
+        for head, t, share in (("linear", None, 0.8), ("gcn", 0.1, 0.7)):
+            res["predictions"].append(prediction_record(ident, head, t, seed, np.where(
+                np.arange(400) < share * 400, labels, (labels + 1) % 4)))
+    (n,) = E.claim4(res)
+    assert n["gain_sl"] == pytest.approx(-0.1) and -0.2 < n["gain_sl_low"] < -0.1 < n["gain_sl_high"] < 0
 
 
 def test_claim4_without_stored_predictions_has_no_interval():

@@ -135,7 +135,7 @@ def judge_claim4(n: dict) -> dict:
     """The paired gain G = acc(GCN) - acc(linear) (honest protocol, GCN temperature chosen on validation):
     reproduced when its 95 % interval lies above 0, not reproduced when below, inconclusive when it
     contains 0. ``n``: gain, low, high (the interval), and beside: gain_authors_protocol,
-    parameter_ratio, gain_sl, temperature."""
+    parameter_ratio, gain_sl with gain_sl_low and gain_sl_high (its interval), temperature."""
     low, high = n.get("low"), n.get("high")
     # strict: an interval that touches 0 contains it
     conds = [condition("G, lower end of the 95 % interval", low, ">", 0.0, fmt=POINTS),
@@ -152,6 +152,9 @@ def judge_claim4(n: dict) -> dict:
     beside = [quantity("G", gain, POINTS),
               quantity("G under the authors' test-selected protocol", n.get("gain_authors_protocol"), POINTS),
               quantity("parameters, linear / GCN", n.get("parameter_ratio"), ".1f"), quantity("G on SL", gain_sl, POINTS),
+              # its interval beside it: "larger for CL" compares two points, each with its own noise
+              quantity("G on SL, lower end of the 95 % interval", n.get("gain_sl_low"), POINTS),
+              quantity("G on SL, upper end of the 95 % interval", n.get("gain_sl_high"), POINTS),
               quantity("gain larger for CL than SL", None if _missing(gain, gain_sl) else gain > gain_sl, "yes/no"),
               quantity("GCN temperature (ours chosen on validation, the authors' on test)", n.get("temperature"), "g")]
     return _judgement(verdict, conds, beside)

@@ -150,7 +150,7 @@ def claim4(classifiers: dict) -> list[dict]:
         g, g_sl = _gain(classifiers, enc, cl), _gain(classifiers, enc, SL)
         n = {**_comparison(records, enc, cl), "temperature": g["temperature"], "gain": g.get("point"),
              "gain_authors_protocol": g.get("authors"), "parameter_ratio": g.get("ratio"), "gain_sl": g_sl.get("point"),
-             "low": g.get("low"), "high": g.get("high")}
+             "gain_sl_low": g_sl.get("low"), "gain_sl_high": g_sl.get("high"), "low": g.get("low"), "high": g.get("high")}
         n.update({k: g[k] for k in ("seeds", "images") if k in g})
         out.append(n)
     return out
