@@ -74,8 +74,8 @@ def _image(ax, img):
 
 def _log_x_figure(fig, ax, xlabel: str, ylabel: str, ticks=()) -> plt.Figure:
     """A one-axis line figure finished alike: log x axis with a tick at every value in ``ticks`` where they are
-    few (labels at the decades alone hide T = 0.2 and 0.5, k = 200 and 500), both labels, a frameless legend below the axes,
-    never over a line."""
+    few (labels at the decades alone hide T = 0.2 and 0.5, k = 200 and 500), both labels, and a frameless
+    legend below the axes, never over a line."""
     ax.set_xscale("log")
     ticks = sorted(set(ticks))
     if 0 < len(ticks) <= 8:  # a dense grid (the toy's 13 temperatures) reads better at the decades
@@ -338,14 +338,14 @@ _THEIR_VARIANT = "the authors' ViT (a CIFAR-10 variant: indicative only)"
 def _regime_panels() -> list[tuple]:
     a = E.authors()
     one, three, two = a["1"], a["3"], a["2"]
-    variant = _THEIR_VARIANT
     return [("chi_drop", "claim 1: D = 1 − CHI(k_max) / CHI(1)", criteria.chi_drop(one["chi1_cl"], one["chik_cl"]),
              "the authors' ViT",
              criteria.CHI_DROP_CL_MIN, False),
             ("rld_gain", "claim 3: RLD(0.1) − its epoch-0 value", three["rld_local_cl"] - three["rld_local_ri"],
-             variant, criteria.RLD_LOCAL_GAIN_MIN, False),
+             _THEIR_VARIANT, criteria.RLD_LOCAL_GAIN_MIN, False),
             ("ch_ratio", "claim 2: CH(supervised) / CH",
-             None if two["ch_sl"] is None else two["ch_sl"] / two["ch_cl"], variant, criteria.CH_RATIO_MIN, True)]
+             None if two["ch_sl"] is None else two["ch_sl"] / two["ch_cl"], _THEIR_VARIANT, criteria.CH_RATIO_MIN,
+             True)]
 
 
 def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
