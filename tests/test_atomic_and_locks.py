@@ -47,6 +47,17 @@ def test_write_atomic_replaces_the_file_whole(tmp_path):
     assert (tmp_path / "x.json").read_text().replace(" ", "").replace("\n", "") == '{"a":NaN,"b":[1,2]}'
 
 
+def test_the_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
+    """fsync of the temporary file, then os.replace: a crash after the rename must find the whole new content,
+    not a renamed empty file whose data was still in the page cache."""
+    calls = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (calls.append(("fsync", os.fstat(fd).st_size)), fsync(fd))[1])
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (calls.append(("replace", Path(b).name)), replace(a, b))[1])
+    write_bytes(tmp_path / "f.bin", b"12345")
+    assert calls == [("fsync", 5), ("replace", "f.bin")]
+
+
 def test_full_disk_leaves_the_previous_file_intact(tmp_path, full_disk):
     target = tmp_path / "results.json"
     target.write_bytes(b"the previous content\n")

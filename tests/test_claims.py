@@ -364,6 +364,23 @@ def test_a_majority_verdict_is_in_regime_when_its_majority_is():
     assert verdict_regime(INCONCLUSIVE, [c(NOT_REPRODUCED, True), c(REPRODUCED, False)], "majority") is False
 
 
+def test_an_every_rule_failure_is_in_regime_when_any_failing_comparison_is():
+    """Under the every-rule one failure decides: several failures, mixed in regime, are in regime when one of
+    them is (not when all are); unknown when none is known to be in regime but one is unknown."""
+    from clorg.book.claims import verdict_regime
+
+    def c(verdict, in_regime):
+        return {"verdict": verdict, "in_regime": in_regime}
+    assert verdict_regime(NOT_REPRODUCED, [c(NOT_REPRODUCED, True), c(NOT_REPRODUCED, False)], "every") is True
+    assert verdict_regime(NOT_REPRODUCED, [c(NOT_REPRODUCED, False), c(NOT_REPRODUCED, True)], "every") is True
+    assert verdict_regime(NOT_REPRODUCED, [c(NOT_REPRODUCED, None), c(NOT_REPRODUCED, False)], "every") is None
+    assert verdict_regime(NOT_REPRODUCED, [c(NOT_REPRODUCED, False), c(NOT_REPRODUCED, False)], "every") is False
+    # a passing comparison's regime does not matter to a failure
+    assert verdict_regime(NOT_REPRODUCED, [c(REPRODUCED, False), c(NOT_REPRODUCED, True)], "every") is True
+    # a verdict that needs every comparison needs every one in regime
+    assert verdict_regime(REPRODUCED, [c(REPRODUCED, True), c(REPRODUCED, False)], "every") is False
+
+
 # ===================================== the authors through the same test =====================================
 # SPEC 7's last column
 

@@ -90,6 +90,46 @@ def test_records_use_the_settings_of_the_feature_set(random_init, monkeypatch):
             assert masks == want[1]
 
 
+def test_the_honest_protocol_validates_on_training_images_only(monkeypatch):
+    """Every honest fit early-stops on a validation split drawn from the training images, disjoint from the
+    images it fits, and never on the test set: the linear head's validation rows, the GCN's validation nodes
+    and their labels, for each head seed (the split differs between seeds)."""
+    linear, gcn = [], []
+    fit_linear = classify.LinearHead.fit
+
+    def spy_linear(self, X, y, X_val=None, y_val=None, X_test=None, y_test=None):
+        linear.append((X, y, X_val, y_val))
+        return fit_linear(self, X, y, X_val, y_val, X_test, y_test)
+
+    fit_gcn = classify.fit_gcn_heads
+
+    def spy_gcn(A, fits):
+        gcn.extend(fits)
+        return fit_gcn(A, fits)
+
+    monkeypatch.setattr(classify.LinearHead, "fit", spy_linear)
+    monkeypatch.setattr(classify, "fit_gcn_heads", spy_gcn)
+    f = _features(noise=0.3)
+    classify.classifier_records([f], {**HEADS, "seeds": 2})
+    rows = {tuple(np.round(x, 6)) for x in f.train}
+    honest_linear = [c for c in linear if c[2] is not None]
+    assert len(honest_linear) == 2
+    for seed, (X, y, X_val, y_val) in enumerate(honest_linear):
+        fit, val = classify.validation_split(f.train_labels, HEADS["validation_fraction"], seed)
+        np.testing.assert_array_equal(X_val, f.train[val])
+        np.testing.assert_array_equal(y_val, f.train_labels[val])
+        np.testing.assert_array_equal(X, f.train[fit])
+        assert {tuple(np.round(x, 6)) for x in X_val} <= rows
+    honest_gcn = [g for g in gcn if len(g.val_idx)]
+    assert len(honest_gcn) == 2
+    n_train = len(f.train)
+    for seed, g in enumerate(honest_gcn):
+        fit, val = classify.validation_split(f.train_labels, HEADS["validation_fraction"], seed)
+        assert list(g.fit_idx) == list(fit) and list(g.val_idx) == list(val) and max(g.val_idx) < n_train
+        assert list(g.test_idx) == list(range(n_train, n_train + len(f.test)))
+        assert list(g.labels) == list(f.train_labels[fit]) + list(f.train_labels[val])  # no test label
+
+
 # ------------------------------------------------- records -------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -479,3 +479,65 @@ def test_bad_other_input():
         LabelSpreadingHead(alpha=1.0).fit(X0, Y0, X_test=XT0)
     with pytest.raises(ValueError, match="y_test has 3 labels"):
         GCNHead(k=5, max_steps=2).fit(X0, Y0, X_test=XT0).score(YT0[:3])
+
+
+# ------------------------------------ what each fit may see of the labels ------------------------------------
+
+def _gcn_run(mask_range=(0.2, 0.4)):
+    """A _GCNRun on 50 nodes: 30 train (fit), 10 validation, 10 test, three classes."""
+    from clorg.analysis.heads import GCNFit, _GCNRun
+
+    y = np.arange(40) % 3
+    fit = GCNFit(GCNHead(num_classes=3, mask_range=mask_range, seed=0), y, np.arange(30), np.arange(30, 40),
+                 np.arange(40, 50), num_classes=3)
+    return _GCNRun(fit, torch.eye(50)), y
+
+
+def test_a_gcn_step_hides_a_share_of_the_fit_labels_and_never_shows_validation_or_test_labels():
+    """The authors' masking (SPEC 2.5): each step draws p ~ U(mask_range) and shows a fit node "unknown" (index C)
+    with probability p, its label otherwise; validation and test nodes are always unknown, in training and in
+    evaluation alike (their labels would leak into the early stopping and the score)."""
+    r, y = _gcn_run()
+    C = 3
+    assert r.visible[:30].tolist() == y[:30].tolist() and (r.visible[30:] == C).all()  # evaluation inputs
+    shares = []
+    for _ in range(400):
+        inputs, hidden = r.draw_inputs()
+        assert (inputs[30:] == C).all()  # validation and test: never a label
+        assert (inputs[:30][hidden] == C).all() and inputs[:30][~hidden].tolist() == y[:30][~hidden.numpy()].tolist()
+        shares.append(hidden.float().mean().item())
+    assert 0.27 < np.mean(shares) < 0.33  # p ~ U(0.2, 0.4): the hidden share averages 0.3 ...
+    assert min(shares) >= 0.03 and max(shares) < 0.75  # ... and follows p, not one node a step
+    wide, _ = _gcn_run(mask_range=(0.6, 0.8))
+    assert np.mean([wide.draw_inputs()[1].float().mean().item() for _ in range(400)]) > 0.6  # the range is read
+
+
+def test_label_spreading_spreads_the_fit_labels_only(monkeypatch):
+    """Validation and test nodes enter the graph unlabelled (-1): their labels are only read to score."""
+    from sklearn.semi_supervised import LabelSpreading
+
+    seen = {}
+    fit = LabelSpreading.fit
+
+    def spy(self, X, y):
+        seen["labels"] = np.asarray(y).copy()
+        return fit(self, X, y)
+
+    monkeypatch.setattr(LabelSpreading, "fit", spy)
+    (X, y), (Xv, yv), (Xt, yt) = splits(noise=0.6)
+    LabelSpreadingHead(k=5).fit(X, y, X_val=Xv, y_val=yv, X_test=Xt, y_test=yt)
+    assert seen["labels"][:len(X)].tolist() == y.tolist() and (seen["labels"][len(X):] == -1).all()
+
+
+@pytest.mark.parametrize("head", ["linear", "gcn"])
+def test_early_stopping_keeps_the_weights_of_the_best_step_not_the_last(head):
+    """On noisy data the last weights scored are worse than the best ones; the fitted head must hold the best.
+    The validation split is passed again as test nodes, so the test curve holds every step's score."""
+    noise = 0.9 if head == "linear" else 0.6
+    (X, y), (Xv, yv), _ = splits(noise=noise)
+    if head == "linear":
+        h = LinearHead(patience=5).fit(X, y, Xv, yv, X_test=Xv, y_test=yv)
+    else:
+        h = GCNHead(k=10, patience=10).fit(X, y, X_val=Xv, y_val=yv, X_test=Xv, y_test=yv)
+    assert h.test_curve_[-1] < h.best_score_ == h.test_curve_[h.best_step_]  # the data makes the test bite
+    assert h.val_accuracy_ == h.best_score_  # the kept weights are the best step's

@@ -122,6 +122,20 @@ def test_finished_run_is_reused_and_records_provenance(tmp_path):
     assert again.load_encoder(epoch=0) is not None  # the random initialisation is kept too
 
 
+def test_the_loop_steps_the_learning_rate_along_the_whole_run(tmp_path):
+    """Each epoch's logged rate is the cosine at the run's global step, not at the step within the epoch (a
+    schedule restarted every epoch logs one rate three times): base x (1 + cos(pi s / S)) / 2 at the last step s
+    of each epoch, S the run's steps, written out here rather than read from clorg.train.schedule."""
+    done = run(tiny(**{"train.supervised_epochs": 3}), spec(), runs_root=tmp_path, progress=False)
+    cfg = done.config
+    assert cfg["warmup_epochs"] == 0  # the smoke profile's: the formula below has no warm-up
+    steps = 600 // cfg["batch_size"]  # 60 digits per class, the last incomplete batch dropped
+    base = cfg["lr_per_256"] * cfg["batch_size"] / 256
+    expected = [base * (1 + math.cos(math.pi * ((e + 1) * steps - 1) / (3 * steps))) / 2 for e in range(3)]
+    assert [entry["lr"] for entry in done.log] == pytest.approx(expected, rel=1e-9)
+    assert expected[0] > 2 * expected[1] > 0  # three different rates: a per-epoch restart could not match them
+
+
 def final_state(folder):
     return load(folder / "checkpoints" / "last.pt")["method"]
 
