@@ -33,7 +33,7 @@ def test_feature_sets_keep_their_order_and_colour_whatever_the_profile_lists_fir
     other = plots.feature_sets([RI, CL, SL])
     assert one == other
     assert [(name, colour) for name, colour, _ in one] == [("resnet18 moco_queue", "C0"), ("resnet18 supervised", "C1"),
-                                                           ("resnet18 random init", plots.RANDOM_INIT_COLOUR)]
+                                                           ("resnet18 random init", "C7")]
     # a second contrastive run takes the next contrastive colour, never the supervised one
     simclr = {**CL, "method": "simclr"}
     assert [c for _, c, _ in plots.feature_sets([SL, simclr, CL])] == ["C0", "C2", "C1"]
@@ -43,9 +43,29 @@ def test_feature_sets_keep_their_order_and_colour_whatever_the_profile_lists_fir
     assert [r["method"] for _, _, r in plots.feature_sets(rows)] == ["moco_queue", "supervised"]
 
 
+def test_feature_sets_keep_two_epochs_of_one_run_and_two_encoders_apart():
+    """`paper` measures its supervised ResNet-18 at epochs 120 and 600 and trains three encoders: every set keeps
+    its own line, name and colour (a random initialisation per encoder in its own grey)."""
+    at_600 = {**SL, "epoch": 600}
+    vit = {k: {**v, "encoder": "vit"} for k, v in (("CL", CL), ("SL", SL), ("RI", RI))}
+    sets = plots.feature_sets([at_600, RI, SL, vit["RI"], CL, vit["SL"], vit["CL"]])
+    assert [name for name, _, _ in sets] == [
+        "resnet18 moco_queue", "vit moco_queue", "resnet18 supervised (epoch 40)", "resnet18 supervised (epoch 600)",
+        "vit supervised", "resnet18 random init", "vit random init"]
+    colours = [colour for _, colour, _ in sets]
+    assert len(set(colours)) == len(colours)
+    records = [R.record(s, R.RLD, v, parameter=t) for s, v in ((SL, 0.5), (at_600, 0.7)) for t in (0.1, 1.0)]
+    fig = plots.rld_of_feature_sets(records)
+    try:
+        lines = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].lines}
+        assert lines == {"resnet18 supervised (epoch 40)": [0.5, 0.5], "resnet18 supervised (epoch 600)": [0.7, 0.7]}
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("order", [(CL, SL, RI), (SL, RI, CL)])
 def test_chi_figure_colours_by_kind_ticks_every_k_and_marks_claim_1s_k_max(order):
-    fig = plots.chi_against_k(_chi_records(*order), class_size=1000)
+    fig = plots.chi_against_k(_chi_records(*order), {"theirs": (0.9, 0.8, 0.7)}, (1, 100, 210), class_size=1000)
     try:
         ax = fig.axes[0]
         lines = {line.get_label(): line for line in ax.lines}
@@ -54,8 +74,10 @@ def test_chi_figure_colours_by_kind_ticks_every_k_and_marks_claim_1s_k_max(order
         assert list(lines["resnet18 moco_queue"].get_ydata()) == [0.7, 0.5, 0.3]  # sorted by k
         k_max = criteria.claim1_k_max(1000)
         assert list(lines[f"claim 1's k_max = {k_max:,} (0.2 of a class here)"].get_xdata()) == [k_max, k_max]
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "200"]  # 200 is labelled, not just decades
-        assert ax.get_xlabel() == "k (nearest neighbours) (log axis)"
+        # 200 is labelled, not just decades; the reference's 100 added, its 210 not printed over our 200
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "100", "200"]
+        assert ax.get_xlabel() == "k, nearest neighbours (log axis)"
+        assert lines["theirs"].get_color() == plots.REFERENCE_COLOUR
     finally:
         plt.close(fig)
 
@@ -101,14 +123,21 @@ def test_the_gain_figure_draws_each_feature_sets_paired_gain_and_interval_around
 def test_t_sne_columns_follow_the_books_order_and_keep_the_maps_shape():
     rng = np.random.default_rng(0)
     idents = [SL, CL]  # stored in a profile's order: supervised first
+    labels = np.stack([np.repeat(np.arange(3), 10), np.repeat([2, 1, 0], 10)])[:, None]  # a sample per map
     maps = {"Y": rng.standard_normal((2, 1, 30, 2)), "perplexities": np.array([5.0]),
             **{k: np.array([i[k] for i in idents]) for k in ("encoder", "method", "schedule", "epoch")},
-            "labels": np.repeat(np.arange(3), 10), "indices": np.arange(30)}
+            "labels": labels, "indices": np.zeros((2, 1, 30), int)}
     fig = plots.tsne_grid(maps, ["a", "b", "c"])
     try:
         assert [ax.get_title().split("\n")[0] for ax in fig.axes[:2]] == ["resnet18 moco_queue", "resnet18 supervised"]
         assert all(ax.get_aspect() == 1.0 for ax in fig.axes[:2])  # distances as the map has them
-        first = fig.axes[0].collections[0].get_offsets()
-        assert np.allclose(first, maps["Y"][1, 0])  # the moco map, moved to the first column with its points
+        first = fig.axes[0].collections[0]
+        assert np.allclose(first.get_offsets(), maps["Y"][1, 0])  # the moco map, moved to the first column ...
+        tab10 = np.asarray(plt.get_cmap("tab10").colors)
+        assert np.allclose(first.get_facecolors()[:, :3], tab10[labels[1, 0]])  # ... with its own sample's classes
     finally:
         plt.close(fig)
+
+
+def test_a_figure_the_profile_does_not_measure_is_a_line_of_text(capsys):
+    assert plots.set_loss_along_run([]) is None and "dynamics.set_loss is off" in capsys.readouterr().out

@@ -33,8 +33,9 @@ def test_metric_table_one_row_per_feature_set_and_a_column_per_metric_and_parame
             + tidy("resnet18", CL, R.CH, 60.0, epoch=40, schedule="paper-compressed")
             + tidy("vit", SL, R.KNN, {10: 0.7}, epoch=600))
     t = T.metric_table(recs)
-    assert list(t.index) == ["resnet18 moco_queue", "resnet18 supervised", "resnet18 random init",
-                             "resnet18 moco_queue (paper-compressed)", "vit supervised"]
+    # rows in the book's order, whatever the records' (clorg.book.feature_sets): contrastive, supervised, random init
+    assert list(t.index) == ["resnet18 moco_queue", "resnet18 moco_queue (paper-compressed)", "resnet18 supervised",
+                             "vit supervised", "resnet18 random init"]
     # columns in the records' order, named for display
     assert list(t.columns) == ["CH", "RLD T=1", "RLD T=0.1", "CHI k=1", "CHI k=10", "kNN k=10"]
     # text, each metric at its own decimals, accuracies as percentages, "—" where a set has no value
@@ -52,8 +53,8 @@ def test_metric_table_names_the_epoch_of_a_run_with_an_extra_snapshot_only():
     recs = (tidy("resnet18", SL, R.CH, 900.0, epoch=600) + tidy("resnet18", SL, R.CH, 500.0, epoch=120)
             + tidy("resnet18", CL, R.CH, 100.0, epoch=1200) + tidy("resnet18", CL, R.CH, 40.0, epoch=0))
     t = T.metric_table(recs)
-    assert list(t.index) == ["resnet18 supervised (epoch 600)", "resnet18 supervised (epoch 120)",
-                             "resnet18 moco_queue", "resnet18 random init"]
+    assert list(t.index) == ["resnet18 moco_queue", "resnet18 supervised (epoch 120)",
+                             "resnet18 supervised (epoch 600)", "resnet18 random init"]
     assert t.loc["resnet18 supervised (epoch 600)", "CH"] == "900.0"
     assert t.loc["resnet18 supervised (epoch 120)", "CH"] == "500.0"
     # the random initialisation (epoch 0) is no extra snapshot of the run it starts

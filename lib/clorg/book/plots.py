@@ -2,7 +2,8 @@
 
 Every figure is drawn for the page: :data:`PAGE_WIDTH` inches wide (the book's text column) at
 :data:`DPI`, with text no smaller than :data:`SMALL` points, so that axis labels read like the page's
-captions. Labels are made here, from records' fields (clorg.features.label), and nowhere before.
+captions. Feature sets are ordered, named and coloured by :func:`feature_sets` (clorg.book.feature_sets), as the
+tables under the figures order and name them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from ..analysis import records as R
 from ..analysis.tsne import map_labels
 from ..core import criteria, paper
 from ..data import Dataset
-from ..features import label
 from . import evidence as E
+from . import feature_sets as FS
 from .tables import LOSS_NAMES
 
 PAGE_WIDTH = 9.5   # inches: ~90 % of the book's text column (1,012 px in a 1,280-px window) at the DPI below
@@ -30,37 +31,23 @@ mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 11, "ax
                      "legend.fontsize": SMALL, "figure.titlesize": 12})
 
 
-# One colour and one place per kind of feature set, the same in every figure of every profile: contrastive
-# encoders first (blue, then green, purple...), the supervised one next (orange), the random initialisation
-# last (grey). Profiles list their methods in their own order; figures that followed it swapped the colours of
-# CL and SL between two books a reader compares side by side.
-_CONTRASTIVE_COLOURS = ("C0", "C2", "C4", "C9", "C6")
-_SUPERVISED_COLOURS = ("C1", "C5", "C8")
-RANDOM_INIT_COLOUR = "C7"
-
-
-def _kind(r) -> int:
-    return 2 if r.get("epoch") == 0 else 1 if r["method"] == "supervised" else 0
+# One colour per kind of feature set, in the book's order (clorg.book.feature_sets): contrastive runs blue
+# (then green, purple...), supervised ones orange (then brown, olive), random initialisations grey (then darker
+# and lighter greys). In a profile with one encoder every figure of every profile gives CL, SL and RI the same
+# colours; profiles list their methods in their own order, and figures that followed it swapped them.
+_PALETTES = {FS.CONTRASTIVE: ("C0", "C2", "C4", "C9", "C6"), FS.SUPERVISED: ("C1", "C5", "C8"),
+             FS.RANDOM_INIT: ("C7", "0.3", "0.65")}
+REFERENCE_COLOUR = "black"  # the authors' curves beside ours, apart from every colour above
 
 
 def feature_sets(items) -> list[tuple[str, str, dict]]:
-    """``[(label, colour, item)]``, one per feature set among ``items`` (records or record-like mappings with
-    encoder, method, schedule and epoch; a run's row, without an epoch, is a trained one), in the book's order:
-    contrastive, supervised, random init."""
-    firsts: dict[str, dict] = {}
-    for r in items:
-        firsts.setdefault(label(r), r)
-    ordered = sorted(firsts.items(), key=lambda kv: (_kind(kv[1]), kv[1]["encoder"], kv[1]["method"],
-                                                     kv[1].get("schedule") or ""))
-    out, used = [], {0: 0, 1: 0}
-    for name, r in ordered:
-        kind = _kind(r)
-        if kind == 2:
-            colour = RANDOM_INIT_COLOUR
-        else:
-            palette = _CONTRASTIVE_COLOURS if kind == 0 else _SUPERVISED_COLOURS
-            colour, used[kind] = palette[used[kind] % len(palette)], used[kind] + 1
-        out.append((name, colour, r))
+    """``[(name, colour, item)]``: the first of ``items`` of each feature set (records or record-like mappings
+    with encoder, method, schedule and epoch), in the book's order, under the book's name for it."""
+    names, used, out = FS.names(items), {}, []
+    for r in FS.ordered(items):
+        kind = FS.kind(r)
+        palette, used[kind] = _PALETTES[kind], used.get(kind, 0) + 1
+        out.append((names[FS.key(r)], palette[(used[kind] - 1) % len(palette)], r))
     return out
 
 
@@ -161,7 +148,7 @@ def rld_of_feature_sets(records: list[dict]) -> plt.Figure:
     """RLD against T of every feature set of the geometry records, in the book's order and colours."""
     found = R.select(records, metric=R.RLD)
     sets = feature_sets(found)
-    curves = {name: {r["parameter"]: r["value"] for r in found if label(r) == name} for name, _, _ in sets}
+    curves = {name: {r["parameter"]: r["value"] for r in found if FS.key(r) == FS.key(s)} for name, _, s in sets}
     return rld_against_temperature(curves, colours={name: colour for name, colour, _ in sets})
 
 
@@ -188,7 +175,8 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
     """For each query training image (a row), its nearest training neighbours under each feature set
     (``sets``: records-like dicts with encoder, method, schedule, epoch and ``indices`` (queries, k)),
     side by side. A neighbour's border is green when its class is the query's, red when not."""
-    sets = [s for _, _, s in feature_sets(sets)]  # the book's order
+    named = feature_sets(sets)  # the book's order and names
+    sets = [s for _, _, s in named]
     k = len(sets[0]["indices"][0])
     cols = 1 + len(sets) * k
     side = PAGE_WIDTH / (cols + 0.6 * len(sets))
@@ -202,7 +190,7 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
         if row == 0:
             ax.set_title("query")
         col = 1
-        for s in sets:
+        for name, _, s in named:
             col += 1  # the spacer column
             for j, n in enumerate(s["indices"][row]):
                 ax = fig.add_subplot(grid[row, col + j])
@@ -212,7 +200,7 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
                     spine.set_edgecolor(colour)
                     spine.set_linewidth(2.5)
                 if row == 0 and j == 0:
-                    ax.set_title(f"{label(s)}: {k} nearest", loc="left")
+                    ax.set_title(f"{name}: {k} nearest", loc="left")
             col += k
     return fig
 
@@ -224,19 +212,26 @@ def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None
     k = 1,000 of 5,000 (the same k is not: it reaches further into a smaller class)."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.8))
     found = R.select(records, metric=R.CHI)
-    for name, colour, _ in feature_sets(found):
-        points = sorted((r["parameter"], r["value"]) for r in found if label(r) == name)
+    for name, colour, s in feature_sets(found):
+        points = sorted((r["parameter"], r["value"]) for r in found if FS.key(r) == FS.key(s))
         ax.plot(*zip(*points), marker="o", ms=4, color=colour, label=name)
     styles = [("--", "x"), (":", "s")]  # one line style per reference curve, so the two never look alike
     for (name, values), (ls, marker) in zip((reference or {}).items(), styles * len(reference or {})):
-        ax.plot(ref_ks, values, ls=ls, color="grey", marker=marker, ms=4, label=name)
+        ax.plot(ref_ks, values, ls=ls, color=REFERENCE_COLOUR, marker=marker, ms=4, label=name)
     if class_size:
         k_max = criteria.claim1_k_max(class_size)
-        ax.axvline(k_max, color="black", lw=0.8, ls="-.", label=f"claim 1's k_max = {k_max:,} (0.2 of a class here)")
+        ax.axvline(k_max, color=REFERENCE_COLOUR, lw=0.8, ls="-.",
+                   label=f"claim 1's k_max = {k_max:,} ({criteria.CHI_K_MAX_SHARE:g} of a class here)")
     ours = [r["parameter"] for r in found]
     # the reference's k where none of ours sits near it: 999 and 1,000 side by side would print over each other
     ticks = ours + [k for k in (ref_ks if reference else ()) if not any(abs(np.log10(k / o)) < 0.05 for o in ours)]
-    return _log_x_figure(fig, ax, "k (nearest neighbours)", "CHI(k)", ticks=ticks)
+    return _log_x_figure(fig, ax, "k, nearest neighbours", "CHI(k)", ticks=ticks)
+
+
+def _set_ticks(ax, names: list[str]) -> None:
+    """One tick per feature set; slanted where four or more would crowd the page's width."""
+    crowded = len(names) > 3
+    ax.set_xticks(range(len(names)), names, rotation=12 if crowded else 0, ha="right" if crowded else "center")
 
 
 def classifier_accuracies(records: list[dict]) -> plt.Figure:
@@ -244,7 +239,8 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
     each temperature; black dots: the authors' test-selected protocol, which the bars are not."""
     from ..analysis.classify import summary
 
-    sets = [{k: r[k] for k in ("encoder", "method", "schedule", "epoch")} for _, _, r in feature_sets(records)]
+    shown = feature_sets(records)
+    sets = [dict(zip(FS.IDENTITY, FS.key(r))) for _, _, r in shown]
     bars = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.TEST))] \
         + [("label_spreading", None)]
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
@@ -260,7 +256,7 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
         if any(a is not None for a in authors):
             ax.plot(pos, [np.nan if a is None else 100 * a for a in authors], "k.", ms=6,
                     label="authors' protocol (best test step)" if i == 0 else None)
-    ax.set_xticks(np.arange(len(sets)), [label(s) for s in sets])
+    _set_ticks(ax, [name for name, _, _ in shown])
     ax.set_ylabel("test accuracy (%)")
     # the legend below the axes, never over a bar
     ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
@@ -281,8 +277,9 @@ def classifier_gains(classifiers: dict) -> plt.Figure:
         if g["temperature"] is None:
             continue
         if g["low"] is not None:
-            ax.errorbar([x], [100 * g["point"]], yerr=[[100 * (g["point"] - g["low"])], [100 * (g["high"] - g["point"])]],
-                        fmt="o", color=colour, capsize=4, ms=6)
+            below, above = max(0.0, g["point"] - g["low"]), max(0.0, g["high"] - g["point"])  # 0, not -1e-17
+            ax.errorbar([x], [100 * g["point"]], yerr=[[100 * below], [100 * above]], fmt="o", color=colour, capsize=4,
+                        ms=6)
         else:
             ax.plot([x], [100 * g["point"]], "o", color=colour, ms=6)
         ax.annotate(f"T = {g['temperature']:g}", (x, 100 * g["point"]), textcoords="offset points", xytext=(8, -3),
@@ -292,7 +289,7 @@ def classifier_gains(classifiers: dict) -> plt.Figure:
                     label=None if marked else "authors' protocol (best test step)")
             marked = True
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(range(len(sets)), [name for name, _, _ in sets])
+    _set_ticks(ax, [name for name, _, _ in sets])
     ax.set_xlim(-0.6, len(sets) - 0.4)
     ax.set_ylabel("GCN − linear (points)")
     if ax.get_legend_handles_labels()[0]:
@@ -306,20 +303,20 @@ def tsne_grid(maps: dict, class_names) -> plt.Figure:
     by class, one shared legend. ``maps``: the t-SNE chapter's stored arrays."""
     Y, perps = maps["Y"], [float(p) for p in maps["perplexities"]]
     stored = [{k: maps[k][i].item() for k in ("encoder", "method", "schedule", "epoch")} for i in range(len(Y))]
-    order = [stored.index(s) for _, _, s in feature_sets(stored)]  # the book's column order, whatever was stored
+    named = feature_sets(stored)
+    order = [stored.index(s) for _, _, s in named]  # the book's column order, whatever was stored
     colours = np.asarray(plt.get_cmap("tab10").colors)
     rows, cols = len(perps), len(order)
     side = PAGE_WIDTH / max(cols, 3)  # square panels, as wide as three columns' at most
     size = float(np.clip(20000 / max(Y.shape[2], 1), 2, 10))  # dots, not specks, at 5,000 points; 2 at 25,000
     fig, axes = plt.subplots(rows, cols, figsize=(side * cols, side * rows + 0.7), squeeze=False)
     for i, p in enumerate(perps):
-        for col, j in enumerate(order):
-            s = stored[j]
+        for col, (j, (name, _, _)) in enumerate(zip(order, named)):
             ax = axes[i, col]
             # rasterized: 25,000 vector points per panel would make the PDF huge
             ax.scatter(Y[j, i, :, 0], Y[j, i, :, 1], c=colours[map_labels(maps, j, i) % 10], s=size, lw=0,
                        rasterized=True)
-            ax.set_title(f"{label(s)}\nperplexity {p:,g}")
+            ax.set_title(f"{name}\nperplexity {p:,g}")
             ax.set_aspect("equal", adjustable="datalim")  # distances as the map has them: purity reads them
             ax.set_xticks([])
             ax.set_yticks([])
@@ -353,7 +350,7 @@ def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
     encoder's kNN test accuracy there (``paths``: a run's name -> :func:`clorg.analysis.dynamics.toward_regime`),
     the authors' value dashed (or "not saved") and the criterion's bar dotted. Points are joined in epoch
     order, the first and last labelled with their epoch; nothing is fitted or extrapolated."""
-    panels = _regime_panels()
+    panels, contrastive = _regime_panels(), _PALETTES[FS.CONTRASTIVE]  # the followed runs are contrastive
     fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
     for ax, (key, title, theirs, source, bar, log) in zip(axes[0], panels):
         drawn = 0
@@ -363,7 +360,7 @@ def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
                 continue
             drawn += 1
             x, y, e = zip(*pts)
-            ax.plot(x, y, marker="o", ms=3, color=_CONTRASTIVE_COLOURS[n % len(_CONTRASTIVE_COLOURS)], label=name)
+            ax.plot(x, y, marker="o", ms=3, color=contrastive[n % len(contrastive)], label=name)
             for i in (0, len(pts) - 1):
                 ax.annotate(f"e{e[i]}", (x[i], y[i]), textcoords="offset points", xytext=(4, -12 if i == 0 else 4),
                             fontsize=SMALL)
@@ -396,15 +393,15 @@ def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
 
 def set_loss_along_run(records: list[dict]) -> plt.Figure | None:
     """The authors' Losseval: the contrastive loss on the whole training set at each snapshot of each
-    followed run (not the training loss of chapter 02: that one averages batches against a queue)."""
+    followed run (not the training loss of chapter 02: that one averages batches against a queue). None, with
+    a printed line that says why, where the profile does not measure it."""
     runs = D.runs_in(R.select(records, metric=R.SET_LOSS))
     if not runs:  # the page says why there is no figure, as text a reader can search, not as an image of it
         print("No whole-set loss along the runs: this profile's dynamics.set_loss is off.")
         return None
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.2))
-    for n, run in enumerate(runs):
-        ax.plot(*zip(*D.series(records, R.SET_LOSS, **run)), marker="o", ms=3,
-                color=_CONTRASTIVE_COLOURS[n % len(_CONTRASTIVE_COLOURS)],
+    for _, colour, run in feature_sets(runs):
+        ax.plot(*zip(*D.series(records, R.SET_LOSS, **run)), marker="o", ms=3, color=colour,
                 label=f"{run['encoder']} {run['method']}, {run['schedule']}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("contrastive loss, all training images")
@@ -429,7 +426,7 @@ def heads_along_run(records: list[dict]) -> plt.Figure | None:
     """The authors' Feateval: the linear head's and the GCN's test accuracy (honest protocol, one seed)
     and the kNN probe's at each snapshot of each followed run, in percent. A fit that stopped at the
     honest protocol's safety cap on steps (not on patience, as the authors' do) is crossed out, and each
-    panel's title counts them."""
+    panel's title counts them. None, with a printed line that says why, where the profile does not fit them."""
     runs = D.runs_in(R.select(records, metric=R.head_metric("gcn", R.TEST)))
     if not runs:  # the page says why there is no figure, as text a reader can search, not as an image of it
         print("No head accuracy along the runs: this profile's dynamics.heads is off.")
@@ -486,10 +483,8 @@ def cl_against_sl_cosine(comparisons: list[dict]) -> plt.Figure:
     shaded corner is the literal reading, SL <= 0, shown beside."""
     threshold = criteria.NEAR_DUPLICATE_CL_MIN
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
-    colours = {name: colour for name, colour, _ in feature_sets(comparisons)}
-    for comp in comparisons:
-        colour = colours[label(comp)]
-        ax.scatter(comp["cl_cosines"], comp["sl_cosines"], s=6, alpha=0.6, lw=0, color=colour, label=label(comp))
+    for name, colour, comp in feature_sets(comparisons):
+        ax.scatter(comp["cl_cosines"], comp["sl_cosines"], s=6, alpha=0.6, lw=0, color=colour, label=name)
         top = max(range(len(comp["cl_cosines"])), key=comp["cl_cosines"].__getitem__)
         ax.scatter([comp["cl_cosines"][top]], [comp["sl_cosines"][top]], s=60, facecolors="none", edgecolors=colour,
                    lw=1.5, label=f"the top pair ({comp['encoder']})")
@@ -545,7 +540,8 @@ def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.F
         ch.set_title(f"authors: ViT, {paper.DYNAMICS_EPOCHS} epochs\n(a CIFAR-10 variant)")
         for t, points in paper.DYNAMICS_RLD.items():
             rld.plot(*zip(*points), ls=":", marker="s", ms=4, color=colour[t], label=f"T = {t:g}")
-        rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0, label=f"T = 1: quoted as < {paper.DYNAMICS_RLD1_BOUND:g}")
+        rld.axhspan(0, paper.DYNAMICS_RLD1_BOUND, color=colour.get(1.0, "C0"), alpha=0.25, lw=0,
+                    label=f"T = 1: quoted as < {paper.DYNAMICS_RLD1_BOUND:g}")
         rld.legend(frameon=False)
         acc.axis("off")
         acc.text(0.05, 0.5, "Their points: only the\nvalues they quote\n(dotted lines join them);\nno accuracy along it;\n"

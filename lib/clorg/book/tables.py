@@ -20,6 +20,7 @@ from ..analysis import toy as T
 from ..core import paper
 from ..features import label
 from . import claims, evidence
+from . import feature_sets as FS
 from . import verdicts as V
 
 # each method's training loss by name: their values are on different scales
@@ -53,25 +54,13 @@ def _column(metric: str, parameter) -> str:
     return name.format(parameter) if parameter is not None and "{" in name else name
 
 
-def _row_names(records: list[dict]) -> dict:
-    """A row name per feature set: its label, with the epoch where one run has several measured epochs
-    (an extra snapshot beside the analysed one, e.g. `paper`'s supervised ResNet-18 at 600 beside 120)."""
-    epochs: dict = {}
-    for r in records:
-        if r["epoch"] != 0:
-            epochs.setdefault(label(r), set()).add(r["epoch"])
-    return {id(r): label(r) + (f" (epoch {r['epoch']})" if len(epochs.get(label(r), ())) > 1 else "") for r in records}
-
-
 def metric_table(records: list[dict], metrics=None) -> pd.DataFrame:
     """One row per feature set, one column per (metric, parameter) in the records' order, formatted."""
-    names = _row_names(records)
-    rows: dict[str, dict] = {}
-    for r in records:
-        if metrics and r["metric"] not in metrics:
-            continue
-        rows.setdefault(names[id(r)], {})[_column(r["metric"], r["parameter"])] = \
-            cell(r["value"], FORMATS.get(r["metric"], ".3f"))
+    shown = [r for r in records if not metrics or r["metric"] in metrics]
+    names = FS.names(shown)
+    rows: dict[str, dict] = {names[FS.key(s)]: {} for s in FS.ordered(shown)}  # the book's order of the sets
+    for r in shown:
+        rows[names[FS.key(r)]][_column(r["metric"], r["parameter"])] = cell(r["value"], FORMATS.get(r["metric"], ".3f"))
     return pd.DataFrame.from_dict(rows, orient="index").fillna(ABSENT)
 
 
@@ -102,7 +91,7 @@ def knn_drop(records: list[dict]) -> str:
         return "One k only: no change with k to report."
     lo, hi = ks[0], ks[-1]
     drops = {}
-    for s in _sets(records):
+    for s in FS.identities(records):
         if s["epoch"] == 0:
             continue
         a, b = (R.value(records, metric=R.KNN, parameter=k, **s) for k in (lo, hi))
@@ -128,24 +117,16 @@ def chi_beside_authors(records: list[dict]) -> pd.DataFrame:
     ks = sorted(R.parameters(records, metric=R.CHI))
     rows = {f"authors ViT {kind}": {k: cell(v) for k, v in zip(paper.CHI_KS, values)}
             for kind, values in paper.CHI_VIT.items()}
-    for r in R.select(records, metric=R.CHI):
-        rows.setdefault(label(r), {})
-    for name in list(rows)[2:]:
+    found = R.select(records, metric=R.CHI)
+    names = FS.names(found)
+    for s in FS.ordered(found):
+        row = rows.setdefault(names[FS.key(s)], {})
         for k in paper.CHI_KS:
             used = max([x for x in ks if x <= k], default=None)
-            match = [r for r in R.select(records, metric=R.CHI, parameter=used) if label(r) == name]
+            match = [r for r in found if r["parameter"] == used and FS.key(r) == FS.key(s)]
             # a cell read at a smaller k says so: 0.531 under "k = 1000" at k = 999 is a whole class of 1,000
-            rows[name][k] = (cell(match[0]["value"]) + ("" if used == k else f" (k = {used})")) if match else ABSENT
+            row[k] = (cell(match[0]["value"]) + ("" if used == k else f" (k = {used})")) if match else ABSENT
     return pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda k: f"k = {k}")
-
-
-def _sets(records: list[dict]) -> list[dict]:
-    out = []
-    for r in records:
-        ident = {k: r[k] for k in ("encoder", "method", "schedule", "epoch")}
-        if ident not in out:
-            out.append(ident)
-    return out
 
 
 def _percent(x, decimals: int = 1) -> str:
@@ -157,8 +138,8 @@ def classifier_table(records: list[dict]) -> pd.DataFrame:
     (%), the parameter count; the GCN at each temperature."""
     heads = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.TEST))] \
         + [("label_spreading", None)]
-    rows = {}
-    for s in _sets(records):
+    rows, names = {}, FS.names(records)
+    for s in FS.identities(records):
         row = {}
         for head, t in heads:
             stats = C.summary(records, head, t, **s)
@@ -168,7 +149,7 @@ def classifier_table(records: list[dict]) -> pd.DataFrame:
             if head != "label_spreading":
                 row[f"{name}: authors' protocol %"] = _percent(stats.get("authors"))
                 row[f"{name}: parameters"] = cell(stats.get("parameters") or None, ",.0f")
-        rows[label(s)] = row
+        rows[names[FS.key(s)]] = row
     return pd.DataFrame.from_dict(rows, orient="index").fillna(ABSENT)
 
 
@@ -177,8 +158,8 @@ def fits_table(records: list[dict]) -> pd.DataFrame:
     (honest: the range over seeds; the authors' protocol: its one fit) and how many fits stopped at the
     safety cap on steps rather than on patience (the authors' heads have no cap)."""
     heads = [("linear", None)] + [("gcn", t) for t in R.parameters(records, metric=R.head_metric("gcn", R.STEPS))]
-    rows = {}
-    for s in _sets(records):
+    rows, names = {}, FS.names(records)
+    for s in FS.identities(records):
         for head, t in heads:
             steps = R.select(records, metric=R.head_metric(head, R.STEPS), parameter=t, **s)
             if not steps:
@@ -187,7 +168,7 @@ def fits_table(records: list[dict]) -> pd.DataFrame:
             authors = [r["value"] for r in steps if r["seed"] is None]
             capped = R.select(records, metric=R.head_metric(head, R.CAP_HIT), parameter=t, **s)
             lo, hi = min(r["value"] for r in honest), max(r["value"] for r in honest)
-            rows[f"{label(s)}: {head}" + (f" T={t:g}" if t is not None else "")] = {
+            rows[f"{names[FS.key(s)]}: {head}" + (f" T={t:g}" if t is not None else "")] = {
                 "head seeds": ", ".join(str(r["seed"]) for r in honest),
                 "steps (honest, over seeds)": f"{lo:,.0f}" if lo == hi else f"{lo:,.0f} to {hi:,.0f}",
                 "steps (authors' protocol)": cell(authors[0] if authors else None, ",.0f"),
@@ -215,10 +196,11 @@ def _heads_accuracies(records: list[dict], temperatures) -> dict[str, dict[str, 
               "authors: random-init ViT (a CIFAR-10 variant)": {"linear": paper.RANDOM_VIT["linear"],
                                            **{f"GCN T={t:g}": v for t, v in paper.RANDOM_VIT["gcn"].items()}}}
     rows = {name: {c: values.get(c) for c in cols} for name, values in theirs.items()}
-    for s in _sets(records):
+    names = FS.names(records)
+    for s in FS.identities(records):
         found = {"linear": C.summary(records, "linear", None, **s).get("authors")}
         found.update({col: C.summary(records, "gcn", t, **s).get("authors") for t, col in zip(temperatures, cols[1:])})
-        rows[f"ours: {label(s)}"] = {c: None if v is None else 100 * v for c, v in found.items()}
+        rows[f"ours: {names[FS.key(s)]}"] = {c: None if v is None else 100 * v for c, v in found.items()}
     return rows
 
 
