@@ -245,13 +245,13 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
         + [("label_spreading", None)]
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.6))
     width = 0.8 / len(bars)
-    colours = plt.get_cmap("tab10").colors
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, len(bars)))  # heads: apart from the sets' blue and orange
     for i, (head, t) in enumerate(bars):
         pos = np.arange(len(sets)) - 0.4 + width * (i + 0.5)
         stats = [summary(records, head, t, **s) for s in sets]
         name = head.replace("_", " ") + (f" T={t:g}" if t is not None else "")
         ax.bar(pos, [100 * s.get("test_mean", np.nan) for s in stats], width,
-               yerr=[100 * s.get("test_std", 0) for s in stats], capsize=2, color=colours[i % 10], label=f"{name} (honest)")
+               yerr=[100 * s.get("test_std", 0) for s in stats], capsize=2, color=colours[i], label=f"{name} (honest)")
         authors = [s.get("authors") for s in stats]
         if any(a is not None for a in authors):
             ax.plot(pos, [np.nan if a is None else 100 * a for a in authors], "k.", ms=6,
