@@ -79,7 +79,6 @@ def runs(collected: dict) -> pd.DataFrame:
     return runs_table(res) if res is not None else pd.DataFrame()
 
 
-# what each method's final loss is: the rows of one table set different losses side by side
 def runs_table(training: dict) -> pd.DataFrame:
     """The training chapter's stored runs as a table: schedule, epochs, time, throughput, loss (named: the
     methods' losses differ), parameters (the encoder's width shows there), hardware."""

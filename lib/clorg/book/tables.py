@@ -55,12 +55,14 @@ def _column(metric: str, parameter) -> str:
 
 
 def metric_table(records: list[dict], metrics=None) -> pd.DataFrame:
-    """One row per feature set, one column per (metric, parameter) in the records' order, formatted."""
+    """One row per feature set in the book's order, one column per (metric, parameter) in the records' order,
+    formatted."""
     shown = [r for r in records if not metrics or r["metric"] in metrics]
     names = FS.names(shown)
-    rows: dict[str, dict] = {names[FS.key(s)]: {} for s in FS.ordered(shown)}  # the book's order of the sets
+    rows: dict[str, dict] = {names[FS.key(s)]: {} for s in FS.ordered(shown)}
     for r in shown:
-        rows[names[FS.key(r)]][_column(r["metric"], r["parameter"])] = cell(r["value"], FORMATS.get(r["metric"], ".3f"))
+        rows[names[FS.key(r)]][_column(r["metric"], r["parameter"])] = cell(r["value"],
+                                                                             FORMATS.get(r["metric"], ".3f"))
     return pd.DataFrame.from_dict(rows, orient="index").fillna(ABSENT)
 
 
