@@ -56,6 +56,8 @@ def test_notebooks_are_committed_without_outputs_and_take_parameters():
         nb = json.loads(path.read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        ids = [c.get("id") for c in nb["cells"]]  # nbformat 4.5: every cell an id, unique (papermill warns, then fails)
+        assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: a cell without an id, or a repeated one"
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
         assert "profile =" in "".join(tagged[0]["source"])
