@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from clorg.core.paths import ROOT
 
-import pytest
+from clorg.core.paths import ROOT
 
 PAGE = ROOT / "book" / "api.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)

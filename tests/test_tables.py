@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from clorg.analysis import records as R
 from clorg.book import claims
