@@ -459,10 +459,13 @@ def _compile_study(monkeypatch, tmp_path, backend, seconds):
 def test_a_compile_measurement_that_outlasts_its_time_is_stopped_and_says_so(monkeypatch, tmp_path):
     """torch.compile's measurement runs in a process of its own, stopped when its seconds are up: a
     compilation cannot be interrupted, and the job's hard timeout must not be the thing that ends it."""
-    started = time.time()
+    import multiprocessing
+
     out = _compile_study(monkeypatch, tmp_path, "eager", 1.0)
+    # "unfinished" is returned only for a child still alive when its second was up: it was stopped then,
+    # and killed, not left to run on beside the job
     assert out == {"backend": "eager", "batch": 64, "unfinished_after_s": 1}  # stopped before its eager half
-    assert time.time() - started < 30
+    assert not multiprocessing.active_children()
     # stopped while inductor compiles (tens of seconds on two cores): the eager half, measured before, is kept
     out = _compile_study(monkeypatch, tmp_path, "inductor", 12.0)
     assert out["unfinished_after_s"] == 12 and out["eager_seconds_per_step"] > 0, out

@@ -1005,7 +1005,6 @@ def test_two_processes_computing_the_same_result_compute_it_once(results_root, t
     assert len(counter_file.read_text().splitlines()) == 1  # computed once
     assert [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)] == [{"v": 42}] * 2
     assert "waiting: result" in capfd.readouterr().out  # the second one waited for the lock
-    assert time.time() - t0 < 30
 
 
 def leftovers(folder: Path) -> list[str]:
