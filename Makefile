@@ -54,8 +54,8 @@ check-site: $(STAMP)
 
 gpu10 paper: $(STAMP)
 	$(PY) ci/train_profile.py --profile $@ $(OVERRIDES) $(CPU_FLAG) $(if $(FRESH),--force)
-	# FRESH= : the runs were retrained just above (one torchrun per run); the results that read them are
-	# recomputed because they changed, and the training chapter must not retrain them a second time
+	@# FRESH= : the runs were trained (or found finished) just above; the results that read them are
+	@# recomputed where they changed, and the training chapter must not retrain them a second time
 	$(MAKE) book PROFILE=$@ FRESH=
 
 lock: $(STAMP)

@@ -49,7 +49,7 @@ def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
             f"GPUs are used through torchrun.\nTo exercise it on the CPU anyway, pass --allow-cpu (make: ALLOW_CPU=1) "
             f"with overrides that shrink it: fewer images (data.train_per_class), a narrower encoder "
             f"(train.width_scale), batches and a queue that fit them, fewer epochs (README.md, section \"GPU "
-            f"evidence\", has a complete command that trains and renders {name} in minutes).")
+            f"evidence\", has such a command for gpu10, which trains and renders it in minutes).")
 
 
 def batch_problem(cfg: dict, gpus: int) -> str | None:
@@ -120,6 +120,8 @@ def main(argv=None) -> int:
     print(f"[{name}] {len(runs)} runs on {where}: " + ", ".join(f"{s.encoder}/{s.method}/{s.schedule}" for s in runs),
           flush=True)
     env = dict(os.environ)
+    if args.allow_cpu:  # each run's own command refuses a GPU profile on the CPU unless asked too
+        env["CLORG_ALLOW_CPU"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "lib"), env.get("PYTHONPATH")) if p)
 
     times, started = [], time.time()

@@ -178,9 +178,11 @@ def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkey
     def fake_run(cmd, cwd, env):
         started.append(cmd)
         assert cwd == tp.ROOT and str(tp.ROOT / "lib") in env["PYTHONPATH"]
+        assert env["CLORG_ALLOW_CPU"] == "1"  # --allow-cpu reaches each run's command, which refuses otherwise
         return subprocess.CompletedProcess(cmd, 3 if "moco_queue" in cmd else 0)
 
     monkeypatch.setenv("CLORG_RUNS", "/nonexistent")
+    monkeypatch.delenv("CLORG_ALLOW_CPU", raising=False)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     args = ["--profile", "gpu10", "--allow-cpu", "--override", "data.train_per_class=20"]
@@ -196,6 +198,17 @@ def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkey
 
 
 # ============================================== build_book ==============================================
+
+
+def test_the_execution_page_sums_every_chapter_it_lists():
+    """A partial build (--from 04_metrics) keeps the earlier chapters' rows: the page's total is the sum of the
+    rows it shows, and the partial build's own wall time is named as such."""
+    rows = [{"notebook": f"0{i}_x", "seconds": s, "outcome": "ok"} for i, s in enumerate([7.1, 37.0, 85.5, 14.4])]
+    partial = build_book.execution_markdown({"profile": "smoke", "total_seconds": 38.0, "notebooks": rows})
+    assert partial.endswith("all chapters together: 144 s (the last build ran part of them, in 38 s; the other "
+                            "rows are an earlier build's).\n")
+    whole = build_book.execution_markdown({"profile": "smoke", "total_seconds": 145.3, "notebooks": rows})
+    assert whole.endswith("Profile `smoke`; all chapters together: 144 s.\n")
 
 
 def test_findings_of_an_earlier_build_are_marked_as_such(stored):

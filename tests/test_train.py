@@ -247,3 +247,31 @@ def test_the_command_line_refuses_a_device_this_machine_lacks(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--config", "smoke", "--encoder", "resnet18", "--method", "moco_queue", "--device", "gpu"])
     assert stop.value.code == 2 and "--device gpu: a device is cpu, cuda or cuda:N" in capsys.readouterr().err
+
+
+def test_the_command_line_refuses_a_gpu_profile_on_the_cpu_unless_asked(monkeypatch, capsys, tmp_path):
+    """`python -m clorg.train --config paper` (or gpu10) where torch sees no GPU, or with --device cpu: exit 2
+    with the way out (--allow-cpu and a shrunk profile), before any data is read; --allow-cpu or
+    $CLORG_ALLOW_CPU=1 lets it go on. --help lists every shipped profile."""
+    from clorg.core.config import available_profiles
+    from clorg.train import __main__ as cli_main
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.delenv("CLORG_ALLOW_CPU", raising=False)
+    monkeypatch.setattr(cli_main, "choose_profile_dataset", lambda cfg: pytest.fail("no data may be read"))
+    for extra in ([], ["--device", "cpu"]):
+        assert cli_main.main(["--config", "paper", "--encoder", "vit", "--method", "moco_queue", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: profile 'paper' needs a GPU (profile.needs_gpu: true) and ")
+        assert "--allow-cpu" in err and "--override" in err
+    # allowed: it goes on to read the data (here: none, so the run stops there, exit 2 with the data error)
+    monkeypatch.setattr(cli_main, "choose_profile_dataset", lambda cfg: (_ for _ in ()).throw(ValueError("no data")))
+    assert cli_main.main(["--config", "gpu10", "--encoder", "resnet18", "--method", "supervised", "--allow-cpu"]) == 2
+    assert capsys.readouterr().err == "error: no data\n"
+    monkeypatch.setenv("CLORG_ALLOW_CPU", "1")
+    assert cli_main.main(["--config", "gpu10", "--encoder", "resnet18", "--method", "supervised"]) == 2
+    assert capsys.readouterr().err == "error: no data\n"
+    with pytest.raises(SystemExit):
+        cli_main.main(["--help"])
+    shown = capsys.readouterr().out
+    assert all(name in shown for name in available_profiles())

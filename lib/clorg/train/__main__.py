@@ -13,7 +13,8 @@ import sys
 
 import torch
 
-from ..core.config import ENCODERS, METHODS, SCHEDULES, RunSpec, load_profile, parse_overrides
+from ..core.config import ENCODERS, METHODS, SCHEDULES, RunSpec, available_profiles, load_profile, parse_overrides
+from ..core.devices import gpu_policy_allows
 from ..data import DatasetError, DatasetNotFoundError, choose_profile_dataset
 from .loop import TrainingDiverged, run
 from ..core.atomic import WriteFailed
@@ -38,7 +39,8 @@ def device_problem(device: str) -> str | None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m clorg.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, help="profile name (smoke, quick, paper) or path of a profile YAML")
+    ap.add_argument("--config", required=True,
+                    help=f"profile name ({', '.join(available_profiles())}) or path of a profile YAML")
     ap.add_argument("--encoder", required=True, help=f"one of {', '.join(ENCODERS)}")
     ap.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
     ap.add_argument("--schedule", help=f"one of {', '.join(SCHEDULES)} (default: the profile's train.schedule)")
@@ -46,6 +48,9 @@ def main(argv=None) -> int:
                     help="replace a profile key, e.g. train.contrastive_epochs=5")
     ap.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     ap.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    ap.add_argument("--allow-cpu", action="store_true",
+                    help="train a profile that needs a GPU (profile.needs_gpu) on the CPU anyway, shrunk with "
+                         "--override (also: $CLORG_ALLOW_CPU=1)")
     args = ap.parse_args(argv)
 
     try:
@@ -62,6 +67,14 @@ def main(argv=None) -> int:
         ap.error(str(exc))
     if args.device is not None and (problem := device_problem(args.device)):
         ap.error(f"--device {args.device}: {problem}")
+    gpu = args.device != "cpu" and torch.cuda.is_available()
+    if not gpu_policy_allows(cfg, gpu=gpu, allow_cpu=args.allow_cpu or None):
+        where = "--device cpu was asked for" if args.device == "cpu" else "torch sees none on this machine"
+        print(f"error: profile {cfg['profile']['base']!r} needs a GPU (profile.needs_gpu: true) and {where}. "
+              f"Train it where one is visible "
+              f"(several GPUs: torchrun), or on the CPU anyway with --allow-cpu and --override options that shrink "
+              f"it (README.md, section \"GPU evidence\", has such a command for gpu10)", file=sys.stderr)
+        return 2
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:  # started by torchrun: one process per device
