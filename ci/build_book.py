@@ -109,7 +109,12 @@ def execution_markdown(execution: dict) -> str:
     rows = ["| chapter | run time (s) | outcome | warnings |", "|---|---:|---|---|"]
     rows += [f"| `{n['notebook']}` | {n['seconds']:.1f} | {n['outcome']} | "
              f"{' '.join(w.replace('|', '/') for w in n.get('warnings', [])) or '—'} |" for n in execution["notebooks"]]
-    return "\n".join(rows) + f"\n\nProfile `{execution['profile']}`; all chapters together: {execution['total_seconds']:.0f} s.\n"
+    together = sum(n["seconds"] for n in execution["notebooks"])
+    # a partial build (--from, --only) keeps the earlier chapters' rows: its own wall time covers only its part
+    partial = execution["total_seconds"] < together - 1
+    return "\n".join(rows) + (f"\n\nProfile `{execution['profile']}`; all chapters together: {together:.0f} s"
+                              + (f" (the last build ran part of them, in {execution['total_seconds']:.0f} s; the "
+                                 f"other rows are an earlier build's)" if partial else "") + ".\n")
 
 
 # the intro's findings block ends with a link to the page that sets every profile's verdicts side by side
