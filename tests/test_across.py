@@ -110,3 +110,19 @@ def test_a_run_under_another_schedule_is_named_with_it(configs, tmp_path):
     md = across.markdown(results, configs)
     assert "| `quick` | resnet18 | moco_queue | 40 | 44.8% | 0.412 | no |" in md
     assert "| `quick` | resnet18 | moco_queue (paper-compressed) | 40 | 41.0% | 0.390 | no |" in md
+
+
+def test_a_summary_is_dated_by_its_own_field_not_by_its_file(configs, tmp_path):
+    """A committed summary.json's file date is its checkout's: the page reads the date the summary carries
+    (summary.build writes it), and calls one written before the field undated."""
+    import os
+
+    results = tmp_path / "results"
+    _write(results, "quick", _summary("quick", "reproduced", False, "—", 0.448, 0.412, written="2026-12-04 09:30 UTC"))
+    _write(results, "simclr", _summary("simclr", "reproduced", False, "—", 0.448, 0.412))
+    for p in results.rglob("summary.json"):
+        os.utime(p, (0, 0))  # a file date that says nothing of when it was judged
+    md = across.markdown(results, configs)
+    assert "| `quick` | built (cifar10), summary written 2026-12-04 09:30 UTC |" in md
+    assert "| `simclr` | built (cifar10), summary undated (written before summaries were dated) |" in md
+    assert "1970" not in md

@@ -138,3 +138,17 @@ def test_builds_on_different_data_are_not_compared(tmp_path):
     with pytest.raises(Uncomparable, match=r"different data: before cifar10 \(sha256 111111111111\), "
                                            r"after cifar10 \(sha256 222222222222\)"):
         compare(tmp_path / "a", _write(tmp_path / "c", RECORDS, meta=meta("2" * 64)))
+
+
+def test_two_summaries_that_differ_in_their_date_and_time_alone_are_the_same(tmp_path):
+    """summary.json's ``written`` and ``build_seconds`` say when and how fast, not what: two builds whose
+    verdicts agree compare the same; a verdict that differs does not."""
+    base = {"profile": "smoke", "dataset": "cifar10", "encoders": [], "spec_version": 2,
+            "claims": [{"claim": 1, "verdict": "reproduced", "deciding": "D(CL) 0.3"}]}
+    for side, written, seconds in (("a", "2026-12-04 09:30 UTC", 100.0), ("b", "2026-12-06 10:00 UTC", 120.5)):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "summary.json").write_text(json.dumps({**base, "written": written, "build_seconds": seconds}))
+    assert compare(tmp_path / "a", tmp_path / "b").same
+    (tmp_path / "b" / "summary.json").write_text(json.dumps(
+        {**base, "claims": [{"claim": 1, "verdict": "not reproduced", "deciding": "D(CL) 0.1"}]}))
+    assert not compare(tmp_path / "a", tmp_path / "b").same

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -314,8 +315,9 @@ def test_summary_has_exactly_its_schema(build):
     cfg, data = build
     collected = report.collect(cfg, data)
     s = summary.build(collected, cfg, data, seconds=123.456)
-    assert list(s) == ["profile", "dataset", "encoders", "claims", "spec_version", "build_seconds"]
-    assert list(s) == list(summary.KEYS)
+    assert list(s) == ["profile", "dataset", "encoders", "claims", "spec_version", "build_seconds", "written"]
+    assert list(s) == [*summary.KEYS, "written"]  # the date is not required: summaries before it stay readable
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", s["written"])
     assert (s["profile"], s["dataset"], s["build_seconds"], s["spec_version"]) == ("smoke", "cifar10", 123.5, 2)
     assert all(list(e) == ["encoder", "method", "schedule", "epochs", "knn_accuracy", "chi1_train", "in_regime",
                            "regime_conditions"] for e in s["encoders"])

@@ -10,7 +10,6 @@ checks that the code runs, on tiny encoders whose numbers are not evidence.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import config, criteria
@@ -39,9 +38,10 @@ def read(profile: str, results_root: Path | None = None) -> dict:
     out = {"profile": profile, "state": NOT_BUILT, "summary": None, "why": None, "written": None}
     if not path.is_file():
         return out
-    out["written"] = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
-        return {**out, "state": BUILT, "summary": summary.read(path)}
+        found = summary.read(path)
+        # summaries before the field: undated (the file's own date is its checkout's once committed)
+        return {**out, "state": BUILT, "summary": found, "written": found.get("written")}
     except summary.UnusableSummary as exc:
         if exc.older:
             return {**out, "state": OLDER, "why": exc.reason}
@@ -80,7 +80,8 @@ def encoder_cells(e: dict) -> list[str]:
 def _status_line(s: dict, config_dir: Path) -> str:
     if s["state"] == BUILT:
         sm = s["summary"]
-        return f"built ({sm.get('dataset', '?')}), summary written {s['written']}"
+        return f"built ({sm.get('dataset', '?')}), " + (f"summary written {s['written']}" if s["written"] else
+                                                         "summary undated (written before summaries were dated)")
     if s["state"] == NOT_BUILT:
         return f"not built: `{build_command(s['profile'], config_dir)}` builds it"
     return f"{s['state']}: {s['why']}; `{build_command(s['profile'], config_dir)}` builds it again"

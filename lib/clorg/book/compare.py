@@ -40,7 +40,7 @@ from .store import PARTS_SUFFIX, recorded_data
 # Keys whose values say when, where, by which commit or how fast something was computed: they differ
 # between any two builds and say nothing about the numbers.
 PROVENANCE = frozenset({"meta", "__meta__", "commit", "saved_at", "trained_at", "finished_at", "seconds",
-                        "compute_seconds", "build_seconds", "train_seconds", "images_per_s"})
+                        "compute_seconds", "build_seconds", "train_seconds", "images_per_s", "written"})
 
 
 class Uncomparable(ValueError):

@@ -6,6 +6,7 @@ regime, and per claim the verdict with its sub-conditions and the authors' numbe
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import criteria, paths, variants
@@ -42,9 +43,12 @@ def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
                    for c in report.verdicts(collected, cfg)],
         "spec_version": criteria.SPEC_VERSION,
         "build_seconds": None if seconds is None else round(float(seconds), 1),
+        # when it was judged, for the across-profiles page (a file's own date is its checkout's once committed)
+        "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
+# what every summary holds (``written``, the date it was judged, came later: older summaries lack it)
 KEYS = ("profile", "dataset", "encoders", "claims", "spec_version", "build_seconds")
 
 
