@@ -357,6 +357,24 @@ def test_write_and_read_summary(build, stored):
     assert summary.read(path.with_name("absent.json")) is None
 
 
+def test_a_summary_that_judged_the_same_is_kept_with_its_date(build, stored):
+    """Rendering a committed summary again (another build time, another minute) leaves the file as it was, so a
+    checkout stays clean; one that judged otherwise replaces it, date and all."""
+    cfg, data = build
+    first = {**summary.build(report.collect(cfg, data), cfg, data, 10.0), "written": "2026-12-04 09:30 UTC"}
+    path = summary.write(cfg, first)
+    before = path.read_bytes()
+    again = summary.build(report.collect(cfg, data), cfg, data, 99.0)
+    assert again["written"] != first["written"] and summary.write(cfg, again) == path
+    assert path.read_bytes() == before
+    changed = {**again, "claims": [{**again["claims"][0], "verdict": "not reproduced"}, *again["claims"][1:]]}
+    summary.write(cfg, changed)
+    assert summary.read(path)["build_seconds"] == 99.0 and summary.read(path)["written"] == again["written"]
+    path.write_text("{damaged")
+    summary.write(cfg, again)
+    assert summary.read(path)["written"] == again["written"]
+
+
 def test_read_summary_names_a_broken_file(stored):
     path = stored / "smoke" / "summary.json"
     path.parent.mkdir(parents=True)

@@ -24,7 +24,8 @@ def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
     sum of each notebook's last execution, the report's own excluded: it writes this before its run is timed,
     :func:`build_seconds`), or None from a writer that executed only
     some chapters (``--only``, a spent budget, the GPU job). It is not what the stored results cost: a
-    chapter may reuse them (the report's provenance table gives each result's own compute time)."""
+    chapter may reuse them (the report's provenance table gives each result's own compute time). Both it and
+    ``written`` are the build's that last judged differently: :func:`write` keeps a summary that judged the same."""
     def claim_id(cid):
         return int(cid) if cid.isdigit() else cid
 
@@ -52,9 +53,22 @@ def build(collected: dict, cfg: dict, data, seconds: float | None) -> dict:
 KEYS = ("profile", "dataset", "encoders", "claims", "spec_version", "build_seconds")
 
 
+# when and how fast a summary was written: not what it judged
+_WHEN = ("build_seconds", "written")
+
+
 def write(cfg: dict, summary: dict) -> Path:
-    """Store ``summary`` (from :func:`build`) as the profile's summary.json, atomically; its path."""
+    """Store ``summary`` (from :func:`build`) as the profile's summary.json, atomically; its path. A stored
+    summary that judged the same (all but :data:`_WHEN` equal) is kept as it is, with its date and time: a
+    build that renders a committed summary again leaves the file, and the checkout, unchanged."""
     path = store.results_dir(variants.folder_name(cfg)) / "summary.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or damaged: written anew
+        stored = None
+    if isinstance(stored, dict) and {k: v for k, v in stored.items() if k not in _WHEN} == \
+            json.loads(json.dumps({k: v for k, v in summary.items() if k not in _WHEN})):
+        return path
     write_json(path, summary)
     return path
 
