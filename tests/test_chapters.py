@@ -470,6 +470,22 @@ def test_a_run_the_data_cannot_hold_is_named_before_any_chapter(results_root, ca
     assert not list(results_root.glob("*/overrides.json"))
 
 
+def test_a_gpu_profile_whose_results_this_machine_would_compute_is_refused_with_exit_2(results_root, monkeypatch,
+                                                                                        capsys):
+    """``python -m clorg.book --profile paper`` without a GPU: the missing training table is a refusal (exit 2, as
+    ``python -m clorg.train`` gives), naming the command that produces it and --allow-cpu; a damaged result stays
+    exit 1 (test_faults)."""
+    from clorg.book.__main__ import main
+
+    monkeypatch.setattr(chapters, "gpu_policy_allows", lambda cfg: False)  # this machine: no GPU, no --allow-cpu
+    assert main(["--profile", "smoke", *override_args(TINY_BOOK), "--only", "02_train"]) == 2
+    err = capsys.readouterr().err
+    assert "error: 02_train: NeedsGpu: " in err and "training.json does not exist" in err
+    assert "Produce it with `python -m clorg.book --profile smoke" in err and "--allow-cpu added" in err
+    assert not list(results_root.glob("*/training.json"))
+    assert not list((results_root.parent / "runs").rglob("*.pt"))  # nothing trained
+
+
 def test_a_folder_variable_that_names_a_file_is_a_usage_error(results_root, tmp_path, monkeypatch, capsys):
     """$CLORG_DATA (or any folder variable) set to a file: exit 2 naming the variable and the file, not torchvision's
     FileExistsError repeated under every dataset the profile would try."""

@@ -12,8 +12,9 @@ With ``--budget S`` the whole command stops itself within S seconds of its start
 end of the last epoch that finishes within ``--train-budget`` seconds (default: half of S), checkpointed
 and marked as stopped early; the chapters then compute from what exists, and a chapter that would start
 after the budget is spent is skipped and reported missing. The book says all of this on its pages.
-Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data, 1 when a
-chapter stopped on an error whose message says what to do (a damaged result or run file, a diverged run).
+Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data, or for a
+GPU profile whose results this machine (no GPU, no --allow-cpu) would have to compute, 1 when a chapter stopped
+on an error whose message says what to do (a damaged result or run file, a diverged run).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main(argv=None) -> int:
         os.environ["CLORG_ALLOW_CPU"] = "1"
 
     from . import chapters, report, summary  # after argument parsing: these import torch
+    from .store import NeedsGpu
 
     stops = _stops()
     unknown = [s for s in args.only if s not in chapters.COMPUTE]  # before the data is read: a typo is seen at once
@@ -95,7 +97,7 @@ def main(argv=None) -> int:
             compute(cfg, data, args.fresh)
         except stops as exc:  # their messages say what is wrong and what to do; a traceback would bury that
             print(f"error: {stem}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
+            return 2 if isinstance(exc, NeedsGpu) else 1  # refused here, as `python -m clorg.train` refuses it
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
     # the build's time only when this command computed the whole book: --only's minutes are not a build's,

@@ -59,6 +59,11 @@ class UnreadableResult(ValueError):
     """A stored result that cannot be read, on a machine that cannot recompute it."""
 
 
+class NeedsGpu(UnreadableResult):
+    """A result of a GPU profile that is missing or unreadable on a machine without a GPU: a refusal of the
+    profile on this machine (``python -m clorg.book`` exits 2, as ``python -m clorg.train`` does), not damage."""
+
+
 def results_dir(profile: str, root: Path | None = None) -> Path:
     return Path(root) / profile if root else paths.results_root() / profile
 
@@ -307,9 +312,9 @@ def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: S
         if st.usable:
             print(f"read {paths.shown(path)}: {st.detail or 'current'}; this machine cannot recompute it")
             return st.entry["result"]
-        raise UnreadableResult(f"{st.detail}, and this machine cannot compute it (profile "
-                               f"{cfg['profile']['name']!r} needs a GPU). Produce it with `{command}` on a "
-                               f"machine with a GPU")
+        raise NeedsGpu(f"{st.detail}, and this machine cannot compute it (profile {cfg['profile']['name']!r} "
+                       f"needs a GPU). Produce it with `{command}` on a machine with a GPU, or here with "
+                       f"--allow-cpu added (at full size: hours to days on a CPU; --override shrinks it)")
     with locks.exclusive(path.with_name(f".{path.name}.lock"), f"result {paths.shown(path)}"):
         st = current()  # another process may have stored it while this one waited
         if not recompute and st.kind == "current":
