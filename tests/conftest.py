@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from factories import count_calls
 
+from clorg.book import figure_subject
 from clorg.data import sources
 
 
@@ -14,6 +15,7 @@ def isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CLORG_OFFLINE", "1")
     monkeypatch.setenv("CLORG_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CLORG_DATA", raising=False)
+    monkeypatch.setattr(figure_subject, "_current", "")  # a chapter set up by one test names no figure of another
 
 
 @pytest.fixture

@@ -141,3 +141,44 @@ def test_t_sne_columns_follow_the_books_order_and_keep_the_maps_shape():
 
 def test_a_figure_the_profile_does_not_measure_is_a_line_of_text(capsys):
     assert plots.set_loss_along_run([]) is None and "dynamics.set_loss is off" in capsys.readouterr().out
+
+
+def test_every_figure_of_a_chapter_names_its_profile_dataset_and_encoder_width(results_root):
+    """A figure taken out of the book says which profile it is of: fashion's quarter-width ResNet-18 and gpu10's
+    full-width one draw under one label ("resnet18"), so the line above each figure names the width; the toy
+    chapter, which reads no dataset, names none; setting up a chapter sets it."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from factories import TINY_BOOK
+
+    from clorg.book import chapters, figure_subject
+    from clorg.core.config import load_profile
+
+    def subject_lines(fig):
+        return [t.get_text() for t in fig.texts if t.get_text().startswith("profile ")]
+
+    fashion = SimpleNamespace(name="fashion_mnist", train=range(10_000))
+    figure_subject.set_for(load_profile("fashion"), fashion)
+    line = "profile fashion: fashion_mnist, 10,000 training images; resnet18 at 0.25x width"
+    assert subject_lines(plots.chi_against_k(_chi_records(CL, SL, RI))) == [line]
+    assert subject_lines(plots.rld_of_feature_sets([R.record(CL, R.RLD, 0.2, parameter=1.0)])) == [line]  # once
+    assert subject_lines(plots.toy_rld_curves({"titles": {"a": "A"}, "curve_temperatures": [0.1, 1.0],
+                                               "curves": {"a": [0.1, 0.2]}})) == []  # synthetic: no profile
+    figure_subject.set_for(load_profile("gpu10"), SimpleNamespace(name="cifar10", train=range(50_000)))
+    assert subject_lines(plots.chi_against_k(_chi_records(CL))) == [
+        "profile gpu10: cifar10, 50,000 training images; resnet18 at full width"]
+    plt.close("all")
+
+    cfg, data = chapters.setup("smoke", TINY_BOOK)
+    assert figure_subject.current() == (f"profile {cfg['profile']['variant']}: digits, {len(data.train):,} training "
+                                        f"images; {', '.join(cfg['train']['encoders'])} at "
+                                        f"{cfg['train']['width_scale']:g}x width")
+    chapters.setup("smoke", TINY_BOOK, chapter="01_toy_clusters")  # reads no dataset
+    assert figure_subject.current() == ""
+    # the headless run and the GPU job set chapters up without drawing: no matplotlib (nor seaborn) for them
+    done = subprocess.run([sys.executable, "-c", "import sys, clorg.book.chapters; "
+                           "print(sorted(m for m in ('matplotlib', 'seaborn') if m in sys.modules))"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

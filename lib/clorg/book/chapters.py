@@ -37,7 +37,7 @@ from ..features import find, profile_features, profile_runs, run_features
 from ..train import TrainingDiverged, load_finished, locate, run
 from ..train import bundle
 from ..train import runs as run_files
-from . import store
+from . import figure_subject, store
 from .evidence import judged_schedule
 
 
@@ -158,6 +158,7 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
     overrides are recorded beside them and named here. ``chapter`` (its stem) shows its parameters box;
     a chapter that reads no dataset (the toy figure) gets ``data=None`` and runs where no dataset is."""
     cfg = _setup_profile(profile, overrides, chapter)
+    figure_subject.set_for(cfg, None)
     if chapter is not None and not CHAPTERS[chapter].uses_data:
         variants.write_record(cfg)
         return cfg, None
@@ -165,6 +166,7 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
     check_runs(cfg, data)
     variants.write_record(cfg)  # once its data loads: a variant that cannot run (an unknown dataset) leaves no folder
     print(data.describe())
+    figure_subject.set_for(cfg, data)
     install_committed(cfg, data)
     return cfg, data
 

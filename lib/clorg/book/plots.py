@@ -3,10 +3,13 @@
 Every figure is drawn for the page: :data:`PAGE_WIDTH` inches wide (the book's text column) at
 :data:`DPI`, with text no smaller than :data:`SMALL` points, so that axis labels read like the page's
 captions. Feature sets are ordered, named and coloured by :func:`feature_sets` (clorg.book.feature_sets), as the
-tables under the figures order and name them.
+tables under the figures order and name them. A figure of a chapter names, in a grey line above it, what it
+shows data of (:mod:`clorg.book.figure_subject`: the profile, the dataset and the encoders' width).
 """
 
 from __future__ import annotations
+
+import functools
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -21,6 +24,7 @@ from ..core import criteria, paper
 from ..data import Dataset
 from . import evidence as E
 from . import feature_sets as FS
+from . import figure_subject
 from .tables import LOSS_NAMES
 
 PAGE_WIDTH = 9.5   # inches: ~90 % of the book's text column (1,012 px in a 1,280-px window) at the DPI below
@@ -38,6 +42,19 @@ mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 11, "ax
 _PALETTES = {FS.CONTRASTIVE: ("C0", "C2", "C4", "C9", "C6"), FS.SUPERVISED: ("C1", "C5", "C8"),
              FS.RANDOM_INIT: ("C7", "0.3", "0.65")}
 REFERENCE_COLOUR = "black"  # the authors' curves beside ours, apart from every colour above
+
+
+def _names_its_subject(draw):
+    """Decorator: the figure ``draw`` returns gets :func:`clorg.book.figure_subject.current` as a grey line above
+    its top edge, outside every axes, title and legend (the page's PNG is cropped to what is drawn, so it grows
+    by that line)."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        fig, subject = draw(*args, **kwargs), figure_subject.current()
+        if fig is not None and subject:
+            fig.text(0.0, 1.0, subject, ha="left", va="bottom", fontsize=SMALL, color="0.35")
+        return fig
+    return drawn
 
 
 def feature_sets(items) -> list[tuple[str, str, dict]]:
@@ -75,6 +92,7 @@ def _log_x_figure(fig, ax, xlabel: str, ylabel: str, ticks=()) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     """``per_class`` random images of every class, one row per class, class names on the left."""
     rng = np.random.default_rng(seed)
@@ -96,6 +114,7 @@ def sample_grid(ds: Dataset, per_class: int = 8, seed: int = 0) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def class_counts(*splits: Dataset) -> plt.Figure:
     """Images per class for each split, as grouped bars."""
     rows = [{"class": name, "split": ds.split, "images": int(count)}
@@ -144,6 +163,7 @@ def rld_against_temperature(curves: dict[str, dict[float, float]], marks: tuple[
     return _log_x_figure(fig, ax, "temperature T", "RLD", ticks=[t for c in curves.values() for t in c])
 
 
+@_names_its_subject
 def rld_of_feature_sets(records: list[dict]) -> plt.Figure:
     """RLD against T of every feature set of the geometry records, in the book's order and colours."""
     found = R.select(records, metric=R.RLD)
@@ -152,6 +172,7 @@ def rld_of_feature_sets(records: list[dict]) -> plt.Figure:
     return rld_against_temperature(curves, colours={name: colour for name, colour, _ in sets})
 
 
+@_names_its_subject
 def loss_curves(runs: list[dict]) -> plt.Figure:
     """Training loss per epoch, one panel per method (their losses have different scales), one line per
     run; ``runs``: the rows the training chapter stores (each with its ``log``)."""
@@ -171,6 +192,7 @@ def loss_curves(runs: list[dict]) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Figure:
     """For each query training image (a row), its nearest training neighbours under each feature set
     (``sets``: records-like dicts with encoder, method, schedule, epoch and ``indices`` (queries, k)),
@@ -205,6 +227,7 @@ def neighbours(images, labels, class_names, queries, sets: list[dict]) -> plt.Fi
     return fig
 
 
+@_names_its_subject
 def chi_against_k(records: list[dict], reference: dict[str, tuple] | None = None, ref_ks=(),
                  class_size: int | None = None) -> plt.Figure:
     """CHI(k) against k (log axis), one line per feature set; ``reference`` adds grey lines, e.g. the authors'
@@ -234,6 +257,7 @@ def _set_ticks(ax, names: list[str]) -> None:
     ax.set_xticks(range(len(names)), names, rotation=12 if crowded else 0, ha="right" if crowded else "center")
 
 
+@_names_its_subject
 def classifier_accuracies(records: list[dict]) -> plt.Figure:
     """Honest test accuracy (mean over seeds, std as error bars) of each head per feature set, the GCN at
     each temperature; black dots: the authors' test-selected protocol, which the bars are not."""
@@ -264,6 +288,7 @@ def classifier_accuracies(records: list[dict]) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def classifier_gains(classifiers: dict) -> plt.Figure:
     """Claim 4's statistic on every feature set: the paired gain G = GCN − linear head (honest protocol, the
     GCN at its best-validation temperature) in percentage points, with its 95 % bootstrap interval over test
@@ -298,6 +323,7 @@ def classifier_gains(classifiers: dict) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def tsne_grid(maps: dict, class_names) -> plt.Figure:
     """t-SNE grid (SPEC section 4): one row per perplexity, one column per feature set, points coloured
     by class, one shared legend. ``maps``: the t-SNE chapter's stored arrays."""
@@ -345,6 +371,7 @@ def _regime_panels() -> list[tuple]:
              True)]
 
 
+@_names_its_subject
 def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
     """The claims' deciding statistics at each snapshot of the followed contrastive runs against the
     encoder's kNN test accuracy there (``paths``: a run's name -> :func:`clorg.analysis.dynamics.toward_regime`),
@@ -391,6 +418,7 @@ def toward_regime(paths: dict[str, list[dict]]) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def set_loss_along_run(records: list[dict]) -> plt.Figure | None:
     """The authors' Losseval: the contrastive loss on the whole training set at each snapshot of each
     followed run (not the training loss of chapter 02: that one averages batches against a queue). None, with
@@ -422,6 +450,7 @@ def _cross_out_capped(ax, records: list[dict], run: dict, head: str, colour: str
     return f"{'GCN' if head == 'gcn' else head} {counted}"
 
 
+@_names_its_subject
 def heads_along_run(records: list[dict]) -> plt.Figure | None:
     """The authors' Feateval: the linear head's and the GCN's test accuracy (honest protocol, one seed)
     and the kNN probe's at each snapshot of each followed run, in percent. A fit that stopped at the
@@ -453,6 +482,7 @@ def heads_along_run(records: list[dict]) -> plt.Figure | None:
     return fig
 
 
+@_names_its_subject
 def near_duplicate_pairs(images, pairs, class_names, n: int = 8, per_row: int = 4) -> plt.Figure:
     """The first ``n`` pairs (records with i, j, label_i, label_j, cosine and sl_cosine, as the
     near-duplicates chapter stores them) side by side, each titled with its CL and SL cosine."""
@@ -476,6 +506,7 @@ def near_duplicate_pairs(images, pairs, class_names, n: int = 8, per_row: int = 
     return fig
 
 
+@_names_its_subject
 def cl_against_sl_cosine(comparisons: list[dict]) -> plt.Figure:
     """Contrastive against supervised cosine of the same cross-class pairs, one colour per run. Claim 6
     (SPEC 7) reads the rightmost point, the top pair: it needs CL cosine >= 0.99 (dashed line) and an SL
@@ -506,6 +537,7 @@ def cl_against_sl_cosine(comparisons: list[dict]) -> plt.Figure:
     return fig
 
 
+@_names_its_subject
 def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.Figure:
     """Along each run (one column each): CH (log axis), RLD at each temperature, kNN test accuracy and the
     learning rate that drove it (log axis). A last column holds the authors' quoted points on their own

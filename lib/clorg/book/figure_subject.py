@@ -1,0 +1,32 @@
+"""What the figures of the chapter executing in this process show data of, in one line: the profile (variant),
+the dataset, its training images, the encoders and their width. :func:`clorg.book.chapters.setup` sets it for
+its chapter; every figure of :mod:`clorg.book.plots` carries it above its top edge, so that a figure taken out
+of the book still says which profile it is of (the feature sets' labels name the encoder alone: fashion's
+quarter-width ResNet-18 and gpu10's full-width one are both "resnet18"). A module of its own, without
+matplotlib, because the headless run and the GPU job call ``setup`` too and draw nothing."""
+
+from __future__ import annotations
+
+_current = ""
+
+
+def describe(cfg: dict, data) -> str:
+    """The line for profile ``cfg`` on ``data``; "" where the chapter reads no dataset (the toy chapter)."""
+    if data is None:
+        return ""
+    t = cfg["train"]
+    width = "full width" if t["width_scale"] == 1 else f"{t['width_scale']:g}x width"
+    return (f"profile {cfg['profile']['variant']}: {data.name}, {len(data.train):,} training images; "
+            f"{', '.join(t['encoders'])} at {width}")
+
+
+def set_for(cfg: dict, data) -> None:
+    """Name profile ``cfg`` on ``data`` above every figure drawn from now on: a process (a notebook's kernel)
+    executes one chapter of one profile, and the records a figure is drawn from carry no profile."""
+    global _current
+    _current = describe(cfg, data)
+
+
+def current() -> str:
+    """The line the figures drawn now carry ("" for none)."""
+    return _current
