@@ -75,14 +75,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     args = ap.parse_args(argv)
-    found = variant_folders()
-    for folder in [f for f in found if (f / RECORD).is_file()]:
-        runs, said = run_folders(folder)
+    folders = variant_folders()
+    runs: dict[Path, None] = {}  # ordered, each once: two variants whose overrides leave a run's settings alike share it
+    for folder in [f for f in folders if (f / RECORD).is_file()]:
+        mine, said = run_folders(folder)
         print(f"variant {folder.name}: {said}")
-        if runs is None:  # its record is the only way back to its runs: keep it
-            found.remove(folder)
+        if mine is None:  # its record is the only way back to its runs: keep it
+            folders.remove(folder)
         else:
-            found += runs
+            runs.update(dict.fromkeys(mine))
+    # runs first: an interrupted clean keeps every record that leads to a run not yet removed, so running it
+    # again finds the rest
+    found = list(runs) + folders
     if not found:
         print("no variant folders: nothing to remove")
         return 0
@@ -90,7 +94,8 @@ def main(argv=None) -> int:
     for folder in found:
         print(f"{verb} {shown(folder)} ({size(folder) / 2**20:.1f} MiB)", flush=True)
         if not args.dry_run:
-            shutil.rmtree(folder)
+            if folder.is_dir():  # removed by hand since it was listed: nothing left to do
+                shutil.rmtree(folder)
             folder.with_name(f".{folder.name}.lock").unlink(missing_ok=True)  # a run's lock file beside it
     print(f"{len(found)} folder(s) {'found' if args.dry_run else 'removed'}")
     return 0

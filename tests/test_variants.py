@@ -123,9 +123,11 @@ def _clean_variants(monkeypatch, tmp_path):
     return clean_variants
 
 
-def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch, sha256: str | None = None):
-    """A smoke variant whose stored result names ``dataset``, its runs trained there, and an environment
-    whose first dataset is another one (a Fashion-MNIST copy): (variant folder, its own runs, shared runs)."""
+def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch, sha256: str | None = None,
+                          overrides: dict | None = None):
+    """A smoke variant (of ``overrides``; three contrastive epochs by default) whose stored result names
+    ``dataset``, its runs trained there, and an environment whose first dataset is another one (a Fashion-MNIST
+    copy): (variant folder, its own runs, runs shared with the plain profile)."""
     from factories import write_idx_set
     from clorg.core.config import all_runs
     from clorg.data import choose_profile_dataset
@@ -133,7 +135,7 @@ def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch, sha
 
     write_idx_set(tmp_path / "data" / "fashion-mnist", n_train=50, n_test=20)
     monkeypatch.setenv("CLORG_DATA", str(tmp_path / "data"))
-    cfg = load_profile("smoke", {"train.contrastive_epochs": 3})
+    cfg = load_profile("smoke", overrides or {"train.contrastive_epochs": 3})
     variants.write_record(cfg)
     folder = results_root / cfg["profile"]["variant"]
     on_digits = lambda c: {**c, "data": {**c["data"], "dataset": ["digits"]}}
@@ -145,7 +147,7 @@ def _variant_with_runs_on(dataset: str, results_root, tmp_path, monkeypatch, sha
     plain = load_profile("smoke")
     theirs = {locate(plain, s, choose_profile_dataset(on_digits(plain)))[1] for s in all_runs(plain)}
     for run in mine | theirs:
-        run.mkdir(parents=True)
+        run.mkdir(parents=True, exist_ok=True)
     return folder, mine - theirs, mine & theirs
 
 
@@ -158,6 +160,24 @@ def test_clean_variants_finds_the_runs_on_the_dataset_the_results_name(results_r
     out = capsys.readouterr().out
     assert f"variant {folder.name}: its runs looked for on digits (the dataset its results name)" in out
     assert not folder.exists() and not any(p.exists() for p in own) and all(p.is_dir() for p in shared)
+
+
+def test_clean_variants_removes_a_run_two_variants_share_once(results_root, tmp_path, monkeypatch, capsys):
+    """Two variants whose overrides differ only in an analysis key train the same runs: each run is listed and
+    removed once (the clean stopped on a FileNotFoundError at the second removal, after it had removed every
+    results folder, the only way back to the runs it had not reached)."""
+    one, own, _ = _variant_with_runs_on("digits", results_root, tmp_path, monkeypatch)
+    two, own_too, _ = _variant_with_runs_on("digits", results_root, tmp_path, monkeypatch,
+                                            overrides={"train.contrastive_epochs": 3, "toy.points_per_class": 40})
+    assert one != two and own and own == own_too
+    clean = _clean_variants(monkeypatch, tmp_path)
+    assert clean.main(["--dry-run"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("would remove")]
+    assert len(listed) == len(own) + 2 and all(sum(f"{run}" in line for line in listed) == 1 for run in own)
+    assert listed[0].startswith(f"would remove {next(iter(sorted(own)))}")  # runs before the records leading to them
+    assert clean.main([]) == 0
+    assert not one.exists() and not two.exists() and not any(p.exists() for p in own)
+    assert f"{len(own) + 2} folder(s) removed" in capsys.readouterr().out
 
 
 def test_clean_variants_keeps_runs_it_cannot_locate_and_says_why(results_root, tmp_path, monkeypatch, capsys):
