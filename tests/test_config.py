@@ -4,8 +4,11 @@ keys, values of the wrong type and code hidden in a profile are faults of the ca
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from clorg.core import config
 from clorg.core.config import SCHEMA, ConfigError, available_profiles, dataset_candidates, load_profile
+from clorg.core.paths import CONFIG_DIR
 
 
 def test_shipped_profiles_are_valid_and_complete():
@@ -66,11 +69,70 @@ def test_parse_overrides_reads_yaml_values_and_rejects_a_missing_equals():
 
     assert parse_overrides(["data.train_per_class=50", "train.methods=[simclr]", "data.test_per_class=null"]) == {
         "data.train_per_class": 50, "train.methods": ["simclr"], "data.test_per_class": None}
-    # YAML 1.1 reads 1e-3 (no dot) as a string: an override means the number
-    assert parse_overrides(["train.contrastive_lr=1e-3", "profile.name=abc"]) == {
-        "train.contrastive_lr": 1e-3, "profile.name": "abc"}
+    # YAML 1.1 reads 1e-3 (no dot) as a string: an override means the number, inside a list too
+    assert parse_overrides(["train.contrastive_lr=1e-3", "profile.name=abc", "metrics.rld_temperatures=[1, 1e-1]",
+                            "data.train_per_class=1_000", "tsne.perplexities=[5, 1.5e3]"]) == {
+        "train.contrastive_lr": 1e-3, "profile.name": "abc", "metrics.rld_temperatures": [1, 0.1],
+        "data.train_per_class": 1000, "tsne.perplexities": [5, 1500.0]}
+    assert parse_overrides(["profile.name=nan"]) == {"profile.name": "nan"}  # text stays text
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["data.train_per_class"])
+
+
+def test_a_number_with_an_exponent_is_a_number_in_a_profile_file_and_named_where_it_arrives_as_text(tmp_path):
+    """YAML 1.1 reads 2e-3 as text; the profile reader reads it as YAML 1.2 does. Where it still arrives as
+    text (papermill's -y passes a mapping read by YAML 1.1), the refusal says so and gives the number."""
+    text = (CONFIG_DIR / "smoke.yaml").read_text()
+    assert "  contrastive_lr: " in text
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("\n".join("  contrastive_lr: 2e-3" if line.startswith("  contrastive_lr: ") else line
+                              for line in text.splitlines()).replace("name: smoke", "name: mine"))
+    assert load_profile(mine)["train"]["contrastive_lr"] == 0.002
+    for shipped in available_profiles():  # the reader reads every shipped profile as before
+        assert yaml.load((CONFIG_DIR / f"{shipped}.yaml").read_text(), Loader=config._UniqueKeyLoader) == \
+            yaml.safe_load((CONFIG_DIR / f"{shipped}.yaml").read_text()), shipped
+    with pytest.raises(ConfigError, match=r"train.contrastive_lr = '2e-3' must be a positive number .*'2e-3' is "
+                                          r"text, not a number: .*papermill's -y.* write it as 0.002"):
+        load_profile("smoke", {"train.contrastive_lr": "2e-3"})
+    with pytest.raises(ConfigError) as err:
+        load_profile("smoke", {"train.contrastive_lr": "nan"})
+    assert "is text, not a number" not in str(err.value)  # no number was meant
+
+
+def test_a_profile_file_that_is_not_text_is_named(tmp_path):
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00profile")
+    with pytest.raises(ConfigError, match=rf"profile {binary} is not UTF-8 text .*save it as UTF-8 YAML"):
+        load_profile(binary)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=rf"profile file {folder} is a folder: give the path of a profile's"):
+        load_profile(folder)
+
+
+def test_an_edited_copy_of_a_shipped_profile_may_not_keep_its_name_over_the_projects_results(tmp_path, monkeypatch):
+    """configs/gpu10.yaml copied, edited and loaded by path keeps profile.name gpu10: with the project's own
+    results/ it would replace gpu10's committed results; refused with both ways out. A copy that changes only
+    the description, a scratch $CLORG_RESULTS (the device rehearsal's tiny gpu10) and a name of its own load."""
+    monkeypatch.delenv("CLORG_RESULTS", raising=False)
+    shipped = yaml.safe_load((CONFIG_DIR / "gpu10.yaml").read_text())
+    copy = tmp_path / "gpu10-mine.yaml"
+    copy.write_text(yaml.safe_dump({**shipped, "train": {**shipped["train"], "width_scale": 0.5}}))
+    with pytest.raises(ConfigError, match=r"keeps the name 'gpu10' of the shipped profile configs/gpu10.yaml with "
+                                          r"other settings \(train.width_scale\): its results would replace that "
+                                          r"profile's in results/gpu10/. Give it a name of its own \(profile.name: "
+                                          r"my-gpu10\), or point \$CLORG_RESULTS"):
+        load_profile(copy)
+    described = tmp_path / "described.yaml"
+    described.write_text(yaml.safe_dump({**shipped, "profile": {**shipped["profile"], "description": "mine"}}))
+    assert load_profile(described)["profile"]["variant"] == "gpu10"
+    assert load_profile(CONFIG_DIR / "gpu10.yaml")["profile"]["variant"] == "gpu10"  # the shipped file by path
+    monkeypatch.setenv("CLORG_RESULTS", str(tmp_path / "results"))
+    assert load_profile(copy)["train"]["width_scale"] == 0.5
+    monkeypatch.delenv("CLORG_RESULTS")
+    copy.write_text(yaml.safe_dump({**shipped, "profile": {**shipped["profile"], "name": "my-gpu10"},
+                                    "train": {**shipped["train"], "width_scale": 0.5}}))
+    assert load_profile(copy)["profile"]["variant"] == "my-gpu10"
 
 
 def test_run_specs_of_a_profile():

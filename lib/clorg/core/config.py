@@ -20,6 +20,7 @@ import yaml
 from . import variants
 from .checks import (BOOLEAN, MASK_RANGE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, OPEN_UNIT_INTERVAL,
                      POSITIVE_INT, POSITIVE_NUMBER, UNIT_INTERVAL, Rule, list_of, one_of, pair)
+from . import paths
 from .paths import CONFIG_DIR
 
 
@@ -263,6 +264,8 @@ def available_profiles(config_dir: Path = CONFIG_DIR) -> list[str]:
 def _profile_path(profile: str | Path, config_dir: Path) -> Path:
     as_path = Path(profile)
     if as_path.suffix in (".yaml", ".yml"):
+        if as_path.is_dir():
+            raise ConfigError(f"profile file {as_path} is a folder: give the path of a profile's .yaml file")
         if not as_path.is_file():
             raise ConfigError(f"profile file {as_path} does not exist")
         return as_path
@@ -277,6 +280,22 @@ def _profile_path(profile: str | Path, config_dir: Path) -> Path:
 
 def _valid_keys() -> str:
     return ", ".join(f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys)
+
+
+# A number with an exponent that YAML 1.1 (PyYAML) reads as text: 2e-3, 1.5e3 (its floats need a dot and a signed
+# exponent); the loader below reads them as numbers, as YAML 1.2 does
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+def _text_for_number(value) -> str:
+    """A hint where a value that must be a number holds such text (itself or in its list): papermill's ``-y``,
+    a YAML 1.1 reader, passes 2e-3 as the string '2e-3'."""
+    texts = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    for text in texts:
+        if _EXPONENT_NUMBER.match(text):
+            return (f"; {text!r} is text, not a number: a YAML 1.1 reader (papermill's -y) reads a number with an "
+                    f"exponent as text unless it has a dot and a signed exponent (2.0e-3), so write it as {float(text)!r}")
+    return ""
 
 
 def validate(cfg: dict, origin: str = "profile") -> dict:
@@ -301,7 +320,8 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
                 continue
             expected = check(values[key])
             if expected is not None:
-                problems.append(f"{section}.{key} = {values[key]!r} must be {expected} ({meaning})")
+                problems.append(f"{section}.{key} = {values[key]!r} must be {expected} ({meaning})"
+                                + _text_for_number(values[key]))
     train = cfg.get("train") or {}
     if isinstance(train.get("warm_start_methods"), list) and isinstance(train.get("methods"), list):
         # a variant (train.variants) may train a method the main runs do not; a warm start can continue it too
@@ -342,16 +362,10 @@ def parse_overrides(items: list[str]) -> dict:
         if key in out:  # as in a profile file: which of two values is meant is not for us to guess
             raise ConfigError(f"--override sets {key} twice ({out[key]!r} and {value!r}); keep one")
         try:
-            parsed = yaml.safe_load(value)
+            out[key] = yaml.load(value, Loader=_UniqueKeyLoader)  # as a profile file reads it: 2e-3 is a number
         except yaml.YAMLError as exc:
             raise ConfigError(f"--override {key}: {value!r} is not a valid YAML value (a list is written "
                               f"[1, 10], a string with spaces in quotes): {exc}") from None
-        if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; a number is meant
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        out[key] = parsed
     return out
 
 
@@ -382,6 +396,47 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# YAML 1.1 (PyYAML) reads a number with an exponent but no dot (2e-3, 1e4) as text, so a profile's learning rate
+# written so was refused as "must be a positive number"; YAML 1.2 reads it as the number it is, and so does this
+# loader (profile files and --override values alike)
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_NUMBER, list("-+.0123456789"))
+
+
+def _read_profile(path: Path):
+    """The YAML of profile file ``path``, or a ConfigError naming the file and what is wrong with it."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # safe: plain values only
+    except yaml.YAMLError as exc:
+        fix = ("\nA profile holds plain values only: a tag such as !!python/object is refused, never run; "
+               "remove it" if isinstance(exc, yaml.constructor.ConstructorError) and "twice" not in str(exc) else "")
+        raise ConfigError(f"profile {path} is not valid YAML: {exc}{fix}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"profile {path} is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as "
+                          f"UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"profile {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _check_own_name(cfg: dict, path: Path, config_dir: Path) -> None:
+    """Refuse a profile file of the user's (a path outside ``config_dir``) that keeps a shipped profile's name
+    with other settings (an edited copy of configs/gpu10.yaml) while results go to the project's own results/:
+    its results would replace the shipped profile's committed ones in results/<name>/. A scratch results folder
+    ($CLORG_RESULTS, as the device rehearsal and README's reduced GPU runs use) keeps them apart."""
+    name = cfg["profile"]["name"]
+    shipped = Path(config_dir) / f"{name}.yaml"
+    if not shipped.is_file() or paths.results_root().resolve() != (paths.ROOT / "results").resolve():
+        return
+    theirs = validate(_read_profile(shipped), origin=f"profile {shipped}")
+    differ = [f"{section}.{key}" for section, keys in SCHEMA.items() if section != "profile" for key in keys
+              if cfg[section][key] != theirs[section][key]]
+    if differ:
+        raise ConfigError(
+            f"profile {path} keeps the name {name!r} of the shipped profile {paths.shown(shipped)} with other settings "
+            f"({', '.join(differ)}): its results would replace that profile's in {paths.shown(paths.results_root())}"
+            f"/{name}/. Give it a name of its own (profile.name: my-{name}), or point $CLORG_RESULTS and $CLORG_RUNS "
+            f"at a scratch folder")
+
+
 def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
                  config_dir: Path = CONFIG_DIR) -> dict:
     """Load, override and validate a profile by name (``configs/<name>.yaml``), path, or variant name.
@@ -399,13 +454,9 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     path = _profile_path(profile, config_dir)
-    try:
-        cfg = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # safe: a SafeLoader, plain values only
-    except yaml.YAMLError as exc:
-        fix = ("\nA profile holds plain values only: a tag such as !!python/object is refused, never run; "
-               "remove it" if isinstance(exc, yaml.constructor.ConstructorError) and "twice" not in str(exc) else "")
-        raise ConfigError(f"profile {path} is not valid YAML: {exc}{fix}") from exc
-    validate(cfg, origin=f"profile {path}")
+    cfg = validate(_read_profile(path), origin=f"profile {path}")
+    if path.resolve().parent != Path(config_dir).resolve():
+        _check_own_name(cfg, path, config_dir)
     if overrides is not None and not isinstance(overrides, dict):  # papermill's -p passes a string
         raise ConfigError(f"overrides must be a mapping of KEY: VALUE, got the {type(overrides).__name__} "
                           f"{overrides!r}; with papermill, pass it as YAML: -y 'overrides: {{data.train_per_class: 50}}'")
