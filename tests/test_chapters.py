@@ -486,6 +486,19 @@ def test_a_gpu_profile_whose_results_this_machine_would_compute_is_refused_with_
     assert not list((results_root.parent / "runs").rglob("*.pt"))  # nothing trained
 
 
+def test_fresh_given_as_text_is_refused_before_anything_is_recomputed(results_root):
+    """papermill passes ``-p fresh false`` as the text 'false', which reads as true: every chapter (and the
+    training chapter, which would retrain every run) refuses it before computing or training anything."""
+    from clorg.core.config import ConfigError
+
+    cfg = load_profile("smoke", TINY_BOOK)
+    for compute, data in ((chapters.toy, None), (chapters.training, FakeData()), (chapters.metrics, FakeData())):
+        with pytest.raises(ConfigError, match=r"fresh must be True or False, got 'false' \(str\): papermill reads "
+                                              r"-p fresh false as text; write -p fresh False"):
+            compute(cfg, data, "false")
+    assert not list(results_root.rglob("*.json")) and not list((results_root.parent / "runs").rglob("*.pt"))
+
+
 def test_a_folder_variable_that_names_a_file_is_a_usage_error(results_root, tmp_path, monkeypatch, capsys):
     """$CLORG_DATA (or any folder variable) set to a file: exit 2 naming the variable and the file, not torchvision's
     FileExistsError repeated under every dataset the profile would try."""
