@@ -499,6 +499,22 @@ def test_fresh_given_as_text_is_refused_before_anything_is_recomputed(results_ro
     assert not list(results_root.rglob("*.json")) and not list((results_root.parent / "runs").rglob("*.pt"))
 
 
+def test_a_chapters_settings_that_do_not_fit_are_refused_before_any_chapter_runs(results_root, capsys):
+    """A profile without a contrastive method ran chapters 01-06 and stopped on a traceback in 07: the
+    headless run now refuses it at the start (exit 2, no variant folder), for the chapters it runs only."""
+    from clorg.book.__main__ import main
+
+    supervised_only = [*override_args(TINY_BOOK), "--override", "train.methods=[supervised]"]
+    assert main(["--profile", "smoke", *supervised_only]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit its data (digits)" in err and "train.methods = ['supervised'] trains no contrastive run" in err
+    assert "Traceback" not in err and not list(results_root.glob("smoke+*"))
+    with pytest.raises(ValueError, match="trains no contrastive run"):  # a notebook: its setup cell says so
+        chapters.setup("smoke", {**TINY_BOOK, "train.methods": ["supervised"]}, chapter="07_dynamics")
+    cfg, _ = chapters.setup("smoke", {**TINY_BOOK, "train.methods": ["supervised"]}, chapter="04_metrics")
+    assert cfg["train"]["methods"] == ["supervised"]  # chapter 04 needs no contrastive run
+
+
 def test_a_folder_variable_that_names_a_file_is_a_usage_error(results_root, tmp_path, monkeypatch, capsys):
     """$CLORG_DATA (or any folder variable) set to a file: exit 2 naming the variable and the file, not torchvision's
     FileExistsError repeated under every dataset the profile would try."""

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -434,17 +435,40 @@ def test_a_variant_whose_data_cannot_load_leaves_no_folder(results_root):
     assert not list(results_root.glob("smoke+*"))
 
 
-def test_a_compared_top_k_graph_larger_than_the_nodes_names_its_setting(results_root, monkeypatch):
-    """A profile shrunk by overrides (13 images per class) met heads.py's bare "k must be smaller than the
-    number of nodes": the chapter names the setting to change before any graph is built."""
+def test_settings_that_do_not_fit_the_data_are_named_before_any_chapter(results_root):
+    """A profile shrunk by overrides met heads.py's bare "k must be smaller than the number of nodes" in chapter
+    06, and a profile without a contrastive method a traceback in chapter 07, after every chapter before them
+    ran: the setup names each setting and its fix (exit 2 at the entry points), before any chapter."""
+    cfg = load_profile("smoke", {"heads.graph_ks_compared": [3, 8, 50], "heads.spreading_k": 8,
+                                 "train.methods": ["supervised"]})
+    small = FakeData(train=6, test=2, classes=range(4))
+    with pytest.raises(ValueError) as err:
+        chapters.check_settings(cfg, small, chapters.COMPUTE)
+    said = str(err.value)
+    assert said.startswith("profile 'smoke+") and "does not fit its data (cifar10):" in said
+    assert "heads.graph_ks_compared [8, 50]: a top-k graph needs k below its 8 nodes" in said
+    assert "heads.spreading_k = 8: label spreading's kNN graph needs k below its 8 nodes" in said
+    assert "train.methods = ['supervised'] trains no contrastive run of resnet18" in said
+    assert "add moco_queue or simclr to train.methods" in said
+    with pytest.raises(ValueError, match=r"10 training images in 10 classes: the Calinski-Harabasz score needs more "
+                                         r"images than classes; raise data.train_per_class to 2 or more"):
+        chapters.check_settings(load_profile("smoke"), FakeData(train=10, test=10), ["04_metrics"])
+    chapters.check_settings(load_profile("smoke"), FakeData(train=400, test=100), chapters.COMPUTE)  # smoke's size
+    chapters.check_settings(cfg, small, ["02_train", "03_embeddings", "05_tsne"])  # chapters that need none of them
+
+
+def test_more_neighbours_shown_than_training_images_are_capped(results_root, monkeypatch):
+    """embeddings.neighbours_shown is a display: past the training images it is capped, as the kNN probe's k is,
+    not a traceback from the neighbour search after chapters 01 and 02 ran."""
     bank = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]]
     f = feature_set(bank, np.array([0, 1, 2, 3, 0, 1]), bank[:2], np.array([0, 1]), encoder="resnet18")
     monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: [f])
-    monkeypatch.setattr(chapters.C, "classifier_records", lambda features, heads, parts: ([], []))
-    cfg = load_profile("smoke", {"heads.graph_ks_compared": [3, 8, 50], "train.contrastive_batch_size": 2,
-                                 "train.supervised_batch_size": 2})
-    with pytest.raises(ValueError, match=r"heads.graph_ks_compared \[8, 50\]: a top-k graph needs k below its 8 nodes"):
-        chapters.classifiers(cfg, FakeData(train=6, test=2))
+    cfg = load_profile("smoke", {"embeddings.neighbours_shown": 100_000, "embeddings.neighbour_queries": 2,
+                                 "train.contrastive_batch_size": 2, "train.supervised_batch_size": 2})
+    data = SimpleNamespace(train=SimpleNamespace(labels=np.array([0, 1, 2, 3, 0, 1])), summary=FakeData(6, 2).summary)
+    monkeypatch.setattr(chapters, "local_runs", lambda cfg, data, runs: None)
+    [shown] = chapters.embeddings(cfg, data)["neighbours"]
+    assert np.asarray(shown["indices"]).shape == (2, 5)
 
 
 # ================================================ training ================================================

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         print(f"error: --only {unknown}: chapters that compute results are {list(chapters.COMPUTE)}", file=sys.stderr)
         return 2
     try:
-        cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
+        cfg, data = chapters.setup(args.profile, parse_overrides(args.override), only=args.only)
     # ValueError: what the data stage says of a dataset name it does not know
     except (ConfigError, DatasetNotFoundError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

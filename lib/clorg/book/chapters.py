@@ -129,6 +129,33 @@ def check_runs(cfg: dict, data) -> None:
         locate(cfg, spec, data)
 
 
+def check_settings(cfg: dict, data, stems) -> None:
+    """Settings that chapters ``stems`` need to fit each other and ``data``, checked before any of them runs (a
+    ValueError naming each setting and its fix, exit 2 at the entry point), not by the chapter that uses them
+    after every chapter before it ran: a contrastive run for chapter 07 to follow, chapter 06's graphs smaller
+    than their nodes (the training and test images), more training images than classes for CH (04 and 07).
+    A chapter not run is not checked: a small dataset tried on chapters 02-04 alone is not refused for 06."""
+    stems, d = set(stems), data.summary()
+    nodes, problems = d["train_images"] + d["test_images"], []
+    if "07_dynamics" in stems and not followed_runs(cfg):
+        problems.append(f"train.methods = {cfg['train']['methods']} trains no contrastive run of "
+                        f"{D.followed_encoder(cfg['train']['encoders'])}, which chapter 07 follows: add moco_queue "
+                        f"or simclr to train.methods")
+    heads = cfg["heads"]
+    if "06_classifiers" in stems and (too_large := [k for k in heads["graph_ks_compared"] if k >= nodes]):
+        problems.append(f"heads.graph_ks_compared {too_large}: a top-k graph needs k below its {nodes:,} nodes "
+                        f"(the train and test images); lower them, or raise data.train_per_class")
+    if "06_classifiers" in stems and heads["spreading_k"] >= nodes:
+        problems.append(f"heads.spreading_k = {heads['spreading_k']}: label spreading's kNN graph needs k below its "
+                        f"{nodes:,} nodes (the train and test images); lower it, or raise data.train_per_class")
+    if stems & {"04_metrics", "07_dynamics"} and d["train_images"] <= len(d["classes"]):
+        problems.append(f"{d['train_images']} training images in {len(d['classes'])} classes: the Calinski-Harabasz "
+                        f"score needs more images than classes; raise data.train_per_class to 2 or more")
+    if problems:
+        raise ValueError(f"profile {cfg['profile']['variant']!r} does not fit its data ({d['name']}):\n  - "
+                         + "\n  - ".join(problems))
+
+
 def can_compute(cfg: dict) -> bool:
     """Whether this machine trains the profile's runs: always, except a GPU profile without a GPU (unless
     $CLORG_ALLOW_CPU=1, which ``--allow-cpu`` sets, to exercise it at a reduced size, or to analyse it from
@@ -152,11 +179,14 @@ def can_analyse(cfg: dict, data, chapter: Chapter) -> bool:
     return True
 
 
-def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None):
+def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | None = None,
+          only: list[str] | None = None):
     """(cfg, data) of a chapter: the validated profile and its dataset, described on the page. With
     overrides, the profile is a variant with results of its own (:mod:`clorg.core.variants`), whose
     overrides are recorded beside them and named here. ``chapter`` (its stem) shows its parameters box;
-    a chapter that reads no dataset (the toy figure) gets ``data=None`` and runs where no dataset is."""
+    a chapter that reads no dataset (the toy figure) gets ``data=None`` and runs where no dataset is.
+    The settings of the chapters to be run (``only``, else ``chapter``, else all) are checked against the data
+    (:func:`check_settings`) before any runs."""
     cfg = _setup_profile(profile, overrides, chapter)
     figure_subject.set_for(cfg, None)
     if chapter is not None and not CHAPTERS[chapter].uses_data:
@@ -164,6 +194,7 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
         return cfg, None
     data = choose_profile_dataset(cfg)
     check_runs(cfg, data)
+    check_settings(cfg, data, only or ([chapter] if chapter else COMPUTE))
     variants.write_record(cfg)  # once its data loads: a variant that cannot run (an unknown dataset) leaves no folder
     print(data.describe())
     figure_subject.set_for(cfg, data)
@@ -523,8 +554,9 @@ def embeddings(cfg: dict, data, fresh: bool = False) -> dict:
                 knn.append(R.record(f.identity, R.KNN, acc, parameter=k))
         queries = _neighbour_queries(data.train.labels, e["neighbour_queries"], cfg["data"]["subset_seed"])
         shown_sets = [f for f in features if not f.random_init]
-        neighbours = [{**f.identity, "indices": nearest_neighbours(f.train, queries, e["neighbours_shown"])}
-                      for f in shown_sets]
+        neighbours = [{**f.identity, "indices": nearest_neighbours(f.train, queries,
+                                                                   min(e["neighbours_shown"], len(f.train) - 1))}
+                      for f in shown_sets]  # a display, capped below the training images as knn_ks are
         return {"records": knn, "provenance": [{**f.identity, **f.provenance} for f in features],
                 "queries": queries, "neighbours": neighbours}
 
@@ -575,12 +607,6 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
         enc = D.followed_encoder(cfg["train"]["encoders"])
         cl = [m for m in cfg["train"]["methods"] if m in CONTRASTIVE_METHODS]
         f = find(features, encoder=enc, method=cl[0]) if cl else find(features, encoder=enc, epoch=0)
-        nodes = len(f.train) + len(f.test)
-        # checked here, naming the setting: heads.py's own check names only k, and heads.py is versioned (a change
-        # there marks every stored chapter-06 result as computed by older code)
-        if too_large := [k for k in heads["graph_ks_compared"] if k >= nodes]:
-            raise ValueError(f"heads.graph_ks_compared {too_large}: a top-k graph needs k below its {nodes:,} nodes "
-                             f"(the train and test images); lower them, or raise data.train_per_class")
         # the dense graph's GCN is one of the heads': taken from them where this machine fitted them all (the
         # dense graph's dtype, "auto", is the machine's: a GPU job's heads beside this CPU's top-k graphs
         # would set two roundings side by side)
