@@ -171,9 +171,23 @@ def main() -> int:
     except (ValueError, ConfigError) as exc:  # an unknown profile or key, a wrong type: one line, exit 2
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+    # which notebooks, before the data is read or the build record rewritten: a typo in --only costs nothing
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    unknown = sorted(set(p.stem for p in notebooks) - set(chapters.CHAPTERS))
+    if unknown:
+        raise SystemExit(f"notebooks {unknown} are not in clorg.book.chapters.CHAPTERS: add them there")
+    if args.only:
+        notebooks = [nb for nb in notebooks if nb.stem in args.only]
+        if not notebooks:
+            print(f"--only {args.only} matches none of {sorted(chapters.CHAPTERS)}", file=sys.stderr)
+            return 2
+    if args.start:
+        if args.start not in chapters.CHAPTERS:
+            print(f"--from {args.start!r}: the chapters are {sorted(chapters.CHAPTERS)}", file=sys.stderr)
+            return 2
+        notebooks = [nb for nb in notebooks if nb.stem >= args.start]
     name = variants.folder_name(cfg)  # a profile with overrides builds apart from the plain one
     out = ROOT / "build" / name
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
     if args.allow_cpu:  # the kernels inherit it: clorg.book.chapters.can_compute reads it
         os.environ["CLORG_ALLOW_CPU"] = "1"
 
@@ -182,10 +196,12 @@ def main() -> int:
     print(choice.describe(), flush=True)
     try:
         chapters.check_runs(cfg, choice)  # a run the data cannot hold: named before any notebook runs
+        chapters.check_settings(cfg, choice, [nb.stem for nb in notebooks])  # so are settings it cannot hold
         chapters.install_committed(cfg, choice)  # runs trained elsewhere (weights/<profile>/): analysed here
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)  # once the build can run: a refused one leaves none
     write_json(out / "build_info.json", {
         "profile": cfg["profile"]["base"], "name": name, "description": cfg["profile"]["description"],
         "overrides": cfg["profile"]["overrides"],
@@ -194,19 +210,6 @@ def main() -> int:
         "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     })
 
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    unknown = sorted(set(p.stem for p in notebooks) - set(chapters.CHAPTERS))
-    if unknown:
-        raise SystemExit(f"notebooks {unknown} are not in clorg.book.chapters.CHAPTERS: add them there")
-    if args.only:
-        notebooks = [nb for nb in notebooks if nb.stem in args.only]
-        if not notebooks:
-            raise SystemExit(f"--only {args.only} matches none of {sorted(chapters.CHAPTERS)}")
-    if args.start:
-        if args.start not in chapters.CHAPTERS:
-            print(f"--from {args.start!r}: the chapters are {sorted(chapters.CHAPTERS)}", file=sys.stderr)
-            return 2
-        notebooks = [nb for nb in notebooks if nb.stem >= args.start]
     cuda = torch.cuda.is_available()
     status = []
     failed = None

@@ -428,15 +428,17 @@ def test_captions_state_no_comparison_of_their_numbers():
             assert not [w for w in COMPARATIVES if w in caption.lower()], (path.name, caption)
 
 
-def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(results_root, capsys):
+@pytest.mark.parametrize("budget", [["--budget", "600", "--train-budget", "0"], ["--train-budget", "0"]],
+                         ids=["with-budget", "alone"])
+def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(results_root, capsys, budget):
     """``python -m clorg.book --budget S --train-budget 0`` calls every chapter alike (chapters.compute_steps)
     and the training chapter alone gets the deadline: each run stops after its first epoch, the stored
-    training table says so, and the command ends normally with the summary written."""
+    training table says so, and the command ends normally with the summary written. --train-budget alone
+    bounds training too (it was ignored without --budget: every epoch trained)."""
     from clorg.book.__main__ import main
 
     three_epochs = {**TINY_BOOK, "train.contrastive_epochs": 3, "train.supervised_epochs": 3}
-    assert main(["--profile", "smoke", *override_args(three_epochs), "--only", "02_train", "--budget", "600",
-                 "--train-budget", "0"]) == 0
+    assert main(["--profile", "smoke", *override_args(three_epochs), "--only", "02_train", *budget]) == 0
     [stored] = results_root.glob("*/training.json")
     runs = json.loads(stored.read_text())["result"]["runs"]
     assert runs and all(r["epochs_done"] == 1 and r["epochs"] == 3 for r in runs)
@@ -454,8 +456,9 @@ def test_a_headless_run_that_skipped_chapters_stores_no_build_time(results_root,
     assert "skipped, the budget of 0 s is spent" in capsys.readouterr().out
     [summary_path] = results_root.glob("*/summary.json")
     assert json.loads(summary_path.read_text())["build_seconds"] is None
-    assert main(["--profile", "smoke", "--budget", "-1"]) == 2
-    assert "--budget and --train-budget are seconds, at least 0" in capsys.readouterr().err
+    for bad in (["--budget", "-1"], ["--budget", "nan"], ["--train-budget", "inf"]):  # nan was no budget at all
+        assert main(["--profile", "smoke", *bad]) == 2
+        assert "--budget and --train-budget are a finite number of seconds, at least 0" in capsys.readouterr().err
 
 
 def test_a_run_the_data_cannot_hold_is_named_before_any_chapter(results_root, capsys):

@@ -4,6 +4,7 @@ their pages say, and how ci/train_profile.py launches runs (no papermill, no tra
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -257,10 +258,20 @@ def test_a_partial_build_keeps_the_earlier_chapters_status(tmp_path):
     assert ex.previous_status(tmp_path / "absent.json", rerun) == []
 
 
-def test_from_refuses_an_unknown_chapter_in_one_line():
-    done = subprocess.run([sys.executable, "ci/execute_notebooks.py", "--profile", "smoke", "--from", "nosuch"],
-                          cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 2 and "--from 'nosuch': the chapters are" in done.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--from", "nosuch"], "--from 'nosuch': the chapters are"),
+    (["--only", "nosuch"], "--only ['nosuch'] matches none of"),
+], ids=["from", "only"])
+def test_an_unknown_chapter_is_refused_in_one_line_before_the_data_or_the_build_record(args, message, tmp_path):
+    """A typo in --only or --from: exit 2 before the dataset is read and before build/<profile>/build_info.json
+    (which the intro page shows) is rewritten; --only exited 1 after both."""
+    record = ROOT / "build" / "smoke" / "build_info.json"
+    before = record.stat().st_mtime_ns if record.exists() else None
+    done = subprocess.run([sys.executable, "ci/execute_notebooks.py", "--profile", "smoke", *args],
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CLORG_DATA": str(tmp_path)})
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "Dataset used" not in done.stdout  # (no data in tmp_path: reading it would have failed otherwise)
+    assert (record.stat().st_mtime_ns if record.exists() else None) == before
 
 
 def test_the_intro_names_the_dataset_and_warns_of_a_fallback():

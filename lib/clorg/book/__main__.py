@@ -12,6 +12,7 @@ With ``--budget S`` the whole command stops itself within S seconds of its start
 end of the last epoch that finishes within ``--train-budget`` seconds (default: half of S), checkpointed
 and marked as stopped early; the chapters then compute from what exists, and a chapter that would start
 after the budget is spent is skipped and reported missing. The book says all of this on its pages.
+``--train-budget`` alone bounds training only.
 Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data, or for a
 GPU profile whose results this machine (no GPU, no --allow-cpu) would have to compute, 1 when a chapter stopped
 on an error whose message says what to do (a damaged result or run file, a diverged run).
@@ -20,6 +21,7 @@ on an error whose message says what to do (a damaged result or run file, a diver
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -56,8 +58,8 @@ def main(argv=None) -> int:
                     help="compute a GPU profile on the CPU: from its committed weights where they exist (full size: "
                          "hours on two cores), else training it (at full size unless --override shrinks it)")
     args = ap.parse_args(argv)
-    if any(b is not None and b < 0 for b in (args.budget, args.train_budget)):
-        print("error: --budget and --train-budget are seconds, at least 0", file=sys.stderr)
+    if any(b is not None and not (math.isfinite(b) and b >= 0) for b in (args.budget, args.train_budget)):
+        print("error: --budget and --train-budget are a finite number of seconds, at least 0", file=sys.stderr)
         return 2
     started = time.time()
     if args.allow_cpu:
@@ -80,8 +82,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     deadline = started + args.budget if args.budget is not None else None  # --budget 0 is a budget, spent at once
-    train_until = None
-    if deadline:
+    train_until = None  # --train-budget alone bounds training only; --budget alone gives training half of it
+    if args.train_budget is not None or deadline:
         train_until = started + (args.train_budget if args.train_budget is not None else args.budget / 2)
     skipped, times = [], []
     for stem, compute in chapters.compute_steps(train_until).items():
