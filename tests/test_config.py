@@ -203,3 +203,17 @@ def test_settings_that_cannot_go_together_are_refused(overrides, named):
         load_profile("smoke", overrides)
     edge = {k: v for k, v in overrides.items() if "warmup" in k}
     load_profile("smoke", {**{k.replace("_warmup", ""): v for k, v in edge.items()}, **edge})  # as long as the run
+
+
+def test_an_extra_snapshot_of_a_run_the_profile_does_not_train_is_refused_when_loaded():
+    """metrics.extra_epochs naming an encoder or method the profile does not train, or an epoch past its run's
+    last, was found by chapter 04 only, after training, with advice to train a run the profile never trains."""
+    with pytest.raises(ConfigError, match=r"metrics.extra_epochs names vit supervised, which the profile does not "
+                                          r"train \(train.encoders \['resnet18'\]"):
+        load_profile("smoke", {"metrics.extra_epochs": [{"encoder": "vit", "method": "supervised", "epoch": 1}]})
+    with pytest.raises(ConfigError, match=r"asks for resnet18 moco_queue at epoch 99, past its "
+                                          r"train.contrastive_epochs = 2"):
+        load_profile("smoke", {"metrics.extra_epochs": [{"encoder": "resnet18", "method": "moco_queue", "epoch": 99}],
+                               "train.contrastive_epochs": 2})
+    assert load_profile("paper")["metrics"]["extra_epochs"] == [{"encoder": "resnet18", "method": "supervised",
+                                                                 "epoch": 600}]

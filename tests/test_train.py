@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from clorg.core.config import RunSpec, load_profile
+from clorg.core.config import CONFIG_DIR, RunSpec, load_profile
 from clorg.train import load_finished, resolve, run, run_hash, runs, train_command
 from clorg.train.checkpoint import load
 
@@ -70,6 +70,12 @@ def test_resolve_checks_the_configuration_before_training():
     assert "kind" not in supervised  # derived from the method wherever it is needed (core.config.kind_of)
     assert train_command(cfg, spec("vit", "moco_queue")).endswith("--encoder vit --method moco_queue")
     assert train_command(cfg, spec("vit", "moco_queue", "paper-compressed")).endswith("--schedule paper-compressed")
+    # a variant's run is trained with the variant's overrides, a profile file by its path
+    variant = load_profile("smoke", {"data.train_per_class": 20})
+    assert train_command(variant, spec("resnet18", "supervised")) == (
+        "python -m clorg.train --config smoke --override data.train_per_class=20 --encoder resnet18 --method supervised")
+    assert train_command(load_profile(CONFIG_DIR / "smoke.yaml"), spec("resnet18", "supervised")).startswith(
+        f"python -m clorg.train --config {CONFIG_DIR / 'smoke.yaml'} --encoder")
 
 
 @pytest.mark.parametrize("method", ["moco_queue", "supervised"])

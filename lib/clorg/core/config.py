@@ -341,6 +341,18 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
             problems.append(f"train.{kind}_warmup_epochs = {warmup} is longer than train.{kind}_epochs = {epochs}: "
                             f"the learning rate would never reach its peak; lower the warm-up (the CPU profiles warm up "
                             f"for about 5 % of the epochs, the authors for 150 of 1,200)")
+    # an extra snapshot of a run the profile does not train, or past the run's last epoch, would be found missing
+    # by chapter 04 only, after the runs trained
+    extra = (cfg.get("metrics") or {}).get("extra_epochs")
+    if _extra_epochs(extra) is None and all(isinstance(train.get(k), list) for k in ("encoders", "methods")):
+        for e in extra:
+            epochs = train.get(f"{kind_of(e['method'])}_epochs")
+            if e["encoder"] not in train["encoders"] or e["method"] not in train["methods"]:
+                problems.append(f"metrics.extra_epochs names {e['encoder']} {e['method']}, which the profile does not "
+                                f"train (train.encoders {train['encoders']}, train.methods {train['methods']})")
+            elif isinstance(epochs, int) and e["epoch"] > epochs:
+                problems.append(f"metrics.extra_epochs asks for {e['encoder']} {e['method']} at epoch {e['epoch']}, "
+                                f"past its train.{kind_of(e['method'])}_epochs = {epochs}")
     for key in (cfg.get("profile") or {}).get("deviations") or {}:
         section, _, name = str(key).partition(".")
         if section not in SCHEMA or name not in SCHEMA[section]:

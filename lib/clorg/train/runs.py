@@ -33,7 +33,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..core import code, paths
+from ..core import code, paths, variants
 from ..core.atomic import append_atomic, write_bytes, write_json
 from ..core.config import ENCODERS, METHODS, RunSpec, kind_of
 from ..data import DatasetChoice, choose_profile_dataset
@@ -365,15 +365,16 @@ def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None
         state = "is unfinished" if folder.exists() else "does not exist"
         raise FileNotFoundError(
             f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
-            f"`{train_command(cfg, spec)}` (with the same overrides and data)")
+            f"`{train_command(cfg, spec)}` (on the same data)")
     return finished(folder, run_cfg)
 
 
 def train_command(cfg: dict, spec: RunSpec) -> str:
-    """The shell command that trains ``spec`` of this profile."""
+    """The shell command that trains ``spec`` of this profile: its file or name and its overrides, as given
+    (a variant's run has the variant's settings, and a profile file's name is not a shipped profile's)."""
     schedule = "" if spec.schedule == cfg["train"]["schedule"] else f" --schedule {spec.schedule}"
-    return (f"python -m clorg.train --config {cfg['profile']['name']} --encoder {spec.encoder} "
-            f"--method {spec.method}{schedule}")
+    profile = variants.profile_args(cfg).removeprefix("--profile ")  # "P --override K=V ..."
+    return f"python -m clorg.train --config {profile} --encoder {spec.encoder} --method {spec.method}{schedule}"
 
 
 def locate(cfg: dict, spec: RunSpec, data: DatasetChoice, runs_root: Path | None = None) -> tuple[dict, Path]:
