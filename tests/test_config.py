@@ -217,3 +217,10 @@ def test_an_extra_snapshot_of_a_run_the_profile_does_not_train_is_refused_when_l
                                "train.contrastive_epochs": 2})
     assert load_profile("paper")["metrics"]["extra_epochs"] == [{"encoder": "resnet18", "method": "supervised",
                                                                  "epoch": 600}]
+
+
+def test_a_toy_figure_of_one_point_per_class_is_refused_when_loaded():
+    """One point per class: the toy chapter's CH raised a bare ValueError from scikit-learn's condition."""
+    with pytest.raises(ConfigError, match=r"toy.points_per_class = 1: the toy figure's Calinski-Harabasz score needs"):
+        load_profile("smoke", {"toy.points_per_class": 1})
+    assert load_profile("smoke", {"toy.points_per_class": 2})["toy"]["points_per_class"] == 2

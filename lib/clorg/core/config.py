@@ -341,6 +341,9 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
             problems.append(f"train.{kind}_warmup_epochs = {warmup} is longer than train.{kind}_epochs = {epochs}: "
                             f"the learning rate would never reach its peak; lower the warm-up (the CPU profiles warm up "
                             f"for about 5 % of the epochs, the authors for 150 of 1,200)")
+    if (cfg.get("toy") or {}).get("points_per_class") == 1:  # each class one point: no spread to score
+        problems.append("toy.points_per_class = 1: the toy figure's Calinski-Harabasz score needs more points than "
+                        "classes; give it 2 or more (the profiles use 300)")
     # an extra snapshot of a run the profile does not train, or past the run's last epoch, would be found missing
     # by chapter 04 only, after the runs trained
     extra = (cfg.get("metrics") or {}).get("extra_epochs")
