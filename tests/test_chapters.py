@@ -374,7 +374,8 @@ def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, 
     monkeypatch.setattr(chapters, "profile_runs",
                         lambda cfg, data, specs: [SimpleNamespace(folder=folder, files=RunFolder(folder))])
     monkeypatch.setattr(chapters, "profile_features", lambda cfg, data: [])
-    cfg = load_profile("smoke", {"metrics.extra_epochs": [{"encoder": "resnet18", "method": "supervised", "epoch": 7}]})
+    cfg = load_profile("smoke", {"metrics.extra_epochs": [{"encoder": "resnet18", "method": "supervised", "epoch": 7}],
+                                 "train.supervised_epochs": 10})
     data = FakeData()
     data.train = SimpleNamespace(labels=np.repeat(np.arange(10), 100))
     with pytest.raises(ValueError, match=r"resnet18 supervised at epoch 7, but its run run-a kept the encoder at "
