@@ -497,7 +497,7 @@ def test_fresh_given_as_text_is_refused_before_anything_is_recomputed(results_ro
 
     cfg = load_profile("smoke", TINY_BOOK)
     for compute, data in ((chapters.toy, None), (chapters.training, FakeData()), (chapters.metrics, FakeData())):
-        with pytest.raises(ConfigError, match=r"fresh must be True or False, got 'false' \(str\): papermill reads "
+        with pytest.raises(ConfigError, match=r"fresh must be true or false, got 'false' \(str\): papermill reads "
                                               r"-p fresh false as text; write -p fresh False"):
             compute(cfg, data, "false")
     assert not list(results_root.rglob("*.json")) and not list((results_root.parent / "runs").rglob("*.pt"))

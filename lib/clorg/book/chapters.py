@@ -30,6 +30,7 @@ from ..analysis.near_duplicates import cross_class_report
 from ..analysis.toy import chapter_result as toy_result, toy_panels, toy_titles
 from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper, paths, provenance, variants
+from ..core.checks import BOOLEAN
 from ..core.devices import default_device, gpu_policy_allows
 from ..core.config import CONTRASTIVE_METHODS, ConfigError, RunSpec, all_runs, kind_of, load_profile, main_runs
 from ..data import choose_profile_dataset
@@ -364,17 +365,17 @@ def _source(cfg: dict, data, chapter: Chapter) -> store.Source:
     return store.Source(chapter.sections(cfg), chapter.code, local_runs(cfg, data, chapter.runs))
 
 
-def _checked_fresh(fresh) -> bool:
+def _fresh(value) -> bool:
     """A chapter's ``fresh`` (its notebook's parameter), refused unless True or False: papermill passes
     ``-p fresh false`` as the text 'false', which reads as true and would recompute (or retrain) everything."""
-    if not isinstance(fresh, bool):
-        raise ConfigError(f"fresh must be True or False, got {fresh!r} ({type(fresh).__name__}): papermill reads "
+    if (expected := BOOLEAN(value)) is not None:
+        raise ConfigError(f"fresh must be {expected}, got {value!r} ({type(value).__name__}): papermill reads "
                           f"-p fresh false as text; write -p fresh False (or True, to recompute)")
-    return fresh
+    return value
 
 
 def _cached(cfg, data, name: str, compute, fresh: bool, resumable: bool = False):
-    fresh = _checked_fresh(fresh)
+    fresh = _fresh(fresh)
     chapter = chapter_of(name)
     data = data if chapter.uses_data else None
     return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
@@ -469,7 +470,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
     """Chapter 02: train every run of the profile (main runs and variants), reusing finished ones; the
     stored table says how each went. Where this machine can train the profile, the runs are always
     checked (finished ones are reused, not retrained); ``fresh`` retrains them all."""
-    fresh, trainable = _checked_fresh(fresh), can_compute(cfg)
+    fresh, trainable = _fresh(fresh), can_compute(cfg)
 
     def compute():
         runs = []
