@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 from clorg.book import chapters  # noqa: E402
 from clorg.core import provenance, variants  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
-from clorg.core.config import ConfigError, load_profile, parse_overrides  # noqa: E402
+from clorg.core.config import ConfigError, check_own_name, load_profile, parse_overrides  # noqa: E402
 from clorg.core.devices import gpu_policy_allows  # noqa: E402
 from clorg.core.paths import shown  # noqa: E402
 from clorg.data import choose_profile_dataset  # noqa: E402
@@ -168,6 +168,7 @@ def main() -> int:
     try:
         overrides = parse_overrides(args.override)
         cfg = load_profile(args.profile, overrides)
+        check_own_name(cfg)  # before any notebook writes results into a shipped profile's folder
     except (ValueError, ConfigError) as exc:  # an unknown profile or key, a wrong type: one line, exit 2
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None

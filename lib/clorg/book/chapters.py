@@ -32,7 +32,8 @@ from ..analysis.tsne import map_purity_records, tsne_grid
 from ..core import code, paper, paths, provenance, variants
 from ..core.checks import BOOLEAN
 from ..core.devices import default_device, gpu_policy_allows
-from ..core.config import CONTRASTIVE_METHODS, ConfigError, RunSpec, all_runs, kind_of, load_profile, main_runs
+from ..core.config import (CONTRASTIVE_METHODS, ConfigError, RunSpec, all_runs, check_own_name, kind_of,
+                           load_profile, main_runs)
 from ..data import choose_profile_dataset
 from ..features import find, profile_features, profile_runs, run_features
 from ..train import TrainingDiverged, load_finished, locate, run
@@ -246,6 +247,7 @@ def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) ->
     """The validated profile, described on the page (:func:`setup` records a variant's overrides beside its
     results)."""
     cfg = load_profile(profile, overrides)
+    check_own_name(cfg)  # an edited copy of a shipped profile would overwrite that profile's committed results
     print(describe_profile(cfg))
     if chapter is not None:
         show_markdown(parameters_box(cfg, chapter))

@@ -432,18 +432,20 @@ def _read_profile(path: Path):
         raise ConfigError(f"profile {path} cannot be read: {exc.strerror or exc}") from None
 
 
-def _check_own_name(cfg: dict, path: Path, config_dir: Path) -> None:
-    """Refuse a profile file of the user's (a path outside ``config_dir``) that keeps a shipped profile's name
-    with other settings (an edited copy of configs/gpu10.yaml) while results go to the project's own results/:
-    its results would replace the shipped profile's committed ones in results/<name>/. A scratch results folder
-    ($CLORG_RESULTS, as the device rehearsal and README's reduced GPU runs use) keeps them apart."""
-    name = cfg["profile"]["name"]
+def check_own_name(cfg: dict, config_dir: Path = CONFIG_DIR) -> None:
+    """Refuse to compute a profile file of the user's (a path outside ``config_dir``) that keeps a shipped
+    profile's name with other settings (an edited copy of configs/gpu10.yaml) while results go to the project's
+    own results/: its results would replace the shipped profile's committed ones in results/<name>/. Called by
+    what writes results (a chapter's setup, the notebook executor), not by every reader of a profile. A scratch
+    results folder ($CLORG_RESULTS, as the device rehearsal and README's reduced GPU runs use) keeps them apart."""
+    path, name = Path(str(cfg["profile"]["base"])), cfg["profile"]["name"]
     shipped = Path(config_dir) / f"{name}.yaml"
-    if not shipped.is_file() or paths.results_root().resolve() != (paths.ROOT / "results").resolve():
+    if (path.suffix not in (".yaml", ".yml") or path.resolve().parent == Path(config_dir).resolve()
+            or not shipped.is_file() or paths.results_root().resolve() != (paths.ROOT / "results").resolve()):
         return
-    theirs = validate(_read_profile(shipped), origin=f"profile {shipped}")
+    mine, theirs = _read_profile(path), _read_profile(shipped)
     differ = [f"{section}.{key}" for section, keys in SCHEMA.items() if section != "profile" for key in keys
-              if cfg[section][key] != theirs[section][key]]
+              if (mine.get(section) or {}).get(key) != (theirs.get(section) or {}).get(key)]
     if differ:
         raise ConfigError(
             f"profile {path} keeps the name {name!r} of the shipped profile {paths.shown(shipped)} with other settings "
@@ -470,8 +472,6 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
             raise ConfigError(str(exc)) from None
     path = _profile_path(profile, config_dir)
     cfg = validate(_read_profile(path), origin=f"profile {path}")
-    if path.resolve().parent != Path(config_dir).resolve():
-        _check_own_name(cfg, path, config_dir)
     if overrides is not None and not isinstance(overrides, dict):  # papermill's -p passes a string
         raise ConfigError(f"overrides must be a mapping of KEY: VALUE, got the {type(overrides).__name__} "
                           f"{overrides!r}; with papermill, pass it as YAML: -y 'overrides: {{data.train_per_class: 50}}'")
