@@ -17,10 +17,9 @@ from typing import Any, Callable
 
 import yaml
 
-from . import variants
+from . import paths, variants
 from .checks import (BOOLEAN, MASK_RANGE, NON_EMPTY_STRING, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, OPEN_UNIT_INTERVAL,
                      POSITIVE_INT, POSITIVE_NUMBER, UNIT_INTERVAL, Rule, list_of, one_of, pair)
-from . import paths
 from .paths import CONFIG_DIR
 
 
