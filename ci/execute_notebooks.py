@@ -142,6 +142,15 @@ def previous_status(path: Path, rerun) -> list[dict]:
     return [n for n in notebooks if n.get("notebook") not in again]
 
 
+def failure(exc: Exception) -> str:
+    """A failed notebook's outcome, one line: the exception raised in its cell (papermill's ename and evalue,
+    the whole message), else, for papermill's own errors (a kernel that died), the last line of the error."""
+    if isinstance(exc, pm.PapermillExecutionError):
+        return f"failed: {exc.ename}: {' '.join(str(exc.evalue).split())}"
+    text = str(exc).strip()
+    return f"failed: {type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
+
+
 def tidy_for_the_page(nb):
     """The parameters cells are plumbing: papermill's injected copy and the notebook's own are removed from
     the rendered page (Jupyter Book's ``remove-cell`` tag); they stay in the executed notebook."""
@@ -244,7 +253,7 @@ def main() -> int:
             pm.execute_notebook(nb, target, parameters=params, kernel_name="python3", cwd=str(ROOT / "notebooks"),
                                 progress_bar=False)
         except Exception as exc:  # papermill's error names the failing cell; the executed copy shows it
-            outcome = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            outcome = failure(exc)
             failed = (nb.name, exc)
         seconds = time.time() - t0
         warned = [] if failed else chapters.warnings(cfg, choice, nb.stem)

@@ -364,9 +364,13 @@ def test_the_toy_chapter_needs_no_dataset_and_stores_what_its_page_shows(scratch
     assert data is not None and data.name == "digits"                  # chain's last, embedded in scikit-learn
 
 
-def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, monkeypatch):
-    """metrics.extra_epochs names an epoch whose encoder the run did not keep (train.checkpoint_every): an
-    error naming the epochs it has, before anything is computed."""
+def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, monkeypatch, capsys):
+    """metrics.extra_epochs names an epoch whose encoder the run did not keep (train.checkpoint_every): a
+    ConfigError naming the epochs it has, before anything is computed; the headless run says it as a bad
+    profile (exit 2, one line, no traceback), as it says a setting refused at the start."""
+    from clorg.book.__main__ import main
+    from clorg.core.config import ConfigError
+
     folder = scratch / "run-a"
     (folder / "checkpoints").mkdir(parents=True)
     for epoch in (0, 5, 10):
@@ -378,9 +382,15 @@ def test_an_extra_snapshot_epoch_the_run_did_not_keep_is_a_clear_error(scratch, 
                                  "train.supervised_epochs": 10})
     data = FakeData()
     data.train = SimpleNamespace(labels=np.repeat(np.arange(10), 100))
-    with pytest.raises(ValueError, match=r"resnet18 supervised at epoch 7, but its run run-a kept the encoder at "
-                                         r"epochs \[0, 5, 10\] only"):
+    with pytest.raises(ConfigError, match=r"resnet18 supervised at epoch 7, but its run run-a kept the encoder at "
+                                          r"epochs \[0, 5, 10\] only"):
         chapters.metrics(cfg, data)
+    overrides = {"metrics.extra_epochs": [{"encoder": "resnet18", "method": "supervised", "epoch": 7}],
+                 "train.supervised_epochs": 10, "data.train_per_class": 20, "data.test_per_class": 5}
+    assert main(["--profile", "smoke", "--only", "04_metrics", *override_args(overrides)]) == 2
+    err = capsys.readouterr().err
+    assert "error: 04_metrics: ConfigError: metrics.extra_epochs asks for resnet18 supervised at epoch 7" in err
+    assert "Traceback" not in err
 
 
 def test_dynamics_reads_only_the_runs_it_follows():
@@ -507,13 +517,14 @@ def test_a_chapters_settings_that_do_not_fit_are_refused_before_any_chapter_runs
     """A profile without a contrastive method ran chapters 01-06 and stopped on a traceback in 07: the
     headless run now refuses it at the start (exit 2, no variant folder), for the chapters it runs only."""
     from clorg.book.__main__ import main
+    from clorg.core.config import ConfigError
 
     supervised_only = [*override_args(TINY_BOOK), "--override", "train.methods=[supervised]"]
     assert main(["--profile", "smoke", *supervised_only]) == 2
     err = capsys.readouterr().err
     assert "does not fit its data (digits)" in err and "train.methods = ['supervised'] trains no contrastive run" in err
     assert "Traceback" not in err and not list(results_root.glob("smoke+*"))
-    with pytest.raises(ValueError, match="trains no contrastive run"):  # a notebook: its setup cell says so
+    with pytest.raises(ConfigError, match="trains no contrastive run"):  # a notebook: its setup cell says so
         chapters.setup("smoke", {**TINY_BOOK, "train.methods": ["supervised"]}, chapter="07_dynamics")
     cfg, _ = chapters.setup("smoke", {**TINY_BOOK, "train.methods": ["supervised"]}, chapter="04_metrics")
     assert cfg["train"]["methods"] == ["supervised"]  # chapter 04 needs no contrastive run

@@ -201,6 +201,19 @@ def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkey
 # ============================================== build_book ==============================================
 
 
+def test_a_failed_notebooks_outcome_is_the_whole_error_raised_in_its_cell():
+    """The execution page's outcome of a failed chapter: the exception of its cell with its whole message on
+    one line (papermill's ename and evalue), not the last line of papermill's text (which, for clorg's own
+    errors, is the line pointing to %tb); papermill's own errors (a dead kernel) by their last line."""
+    import papermill as pm
+
+    exc = pm.PapermillExecutionError(cell_index=2, exec_count=3, source="chapters.setup(...)", ename="ConfigError",
+                                     evalue="profile 'x' is invalid:\n  - a\n  - b",
+                                     traceback=["ConfigError: ...", "(clorg's message ...; %tb shows ...)"])
+    assert ex.failure(exc) == "failed: ConfigError: profile 'x' is invalid: - a - b"
+    assert ex.failure(RuntimeError("Kernel died\nwhile running cell 3")) == "failed: RuntimeError: while running cell 3"
+
+
 def test_the_execution_page_sums_every_chapter_it_lists():
     """A partial build (--from 04_metrics) keeps the earlier chapters' rows: the page's total is the sum of the
     rows it shows, and the partial build's own wall time is named as such."""

@@ -31,14 +31,16 @@ from ..data import DatasetError, DatasetNotFoundError
 
 def _stops() -> tuple[type[Exception], ...]:
     """The errors that stop a chapter with a message saying what to do (damaged or mismatched stored results,
-    an unreadable run file or checkpoint, a diverged run, a run that does not exist yet); any other exception
-    is a bug, and keeps its traceback."""
+    an unreadable run file or checkpoint, a diverged run, a run that does not exist yet, a setting that only the
+    chapter finds wrong, e.g. a snapshot the run did not keep); any other exception is a bug, and keeps its
+    traceback."""
     from ..train import TrainingDiverged
     from ..train.checkpoint import UnreadableCheckpoint
     from ..train.runs import UnreadableRunFile
     from .store import ResultsMismatch, UnreadableResult
 
-    return ResultsMismatch, UnreadableResult, UnreadableCheckpoint, UnreadableRunFile, TrainingDiverged, FileNotFoundError
+    return (ResultsMismatch, UnreadableResult, UnreadableCheckpoint, UnreadableRunFile, TrainingDiverged,
+            FileNotFoundError, ConfigError)
 
 
 def _say(message: str) -> None:
@@ -99,7 +101,8 @@ def main(argv=None) -> int:
             compute(cfg, data, args.fresh)
         except stops as exc:  # their messages say what is wrong and what to do; a traceback would bury that
             print(f"error: {stem}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, NeedsGpu) else 1  # refused here, as `python -m clorg.train` refuses it
+            # a GPU profile is refused here, as `python -m clorg.train` refuses it; a bad setting as setup refuses one
+            return 2 if isinstance(exc, (NeedsGpu, ConfigError)) else 1
         times.append((stem, time.time() - t0))
         _say(f"[{time.time() - started:6.0f} s] {stem}: done in {times[-1][1]:.1f} s")
     # the build's time only when this command computed the whole book: --only's minutes are not a build's,

@@ -39,7 +39,7 @@ from ..features import find, profile_features, profile_runs, run_features
 from ..train import TrainingDiverged, load_finished, locate, run
 from ..train import bundle
 from ..train import runs as run_files
-from . import figure_subject, store
+from . import brief_errors, figure_subject, store
 from .evidence import judged_schedule
 
 
@@ -154,8 +154,8 @@ def check_settings(cfg: dict, data, stems) -> None:
         problems.append(f"{d['train_images']} training images in {len(d['classes'])} classes: the Calinski-Harabasz "
                         f"score needs more images than classes; raise data.train_per_class to 2 or more")
     if problems:
-        raise ValueError(f"profile {cfg['profile']['variant']!r} does not fit its data ({d['name']}):\n  - "
-                         + "\n  - ".join(problems))
+        raise ConfigError(f"profile {cfg['profile']['variant']!r} does not fit its data ({d['name']}):\n  - "
+                          + "\n  - ".join(problems))
 
 
 def can_compute(cfg: dict) -> bool:
@@ -188,7 +188,9 @@ def setup(profile: str = "quick", overrides: dict | None = None, chapter: str | 
     overrides are recorded beside them and named here. ``chapter`` (its stem) shows its parameters box;
     a chapter that reads no dataset (the toy figure) gets ``data=None`` and runs where no dataset is.
     The settings of the chapters to be run (``only``, else ``chapter``, else all) are checked against the data
-    (:func:`check_settings`) before any runs."""
+    (:func:`check_settings`) before any runs. In a notebook, clorg's own errors from here on show as their
+    message (:mod:`clorg.book.brief_errors`)."""
+    brief_errors.install()
     cfg = _setup_profile(profile, overrides, chapter)
     figure_subject.set_for(cfg, None)
     if chapter is not None and not CHAPTERS[chapter].uses_data:
@@ -576,7 +578,7 @@ def metrics(cfg: dict, data, fresh: bool = False) -> dict:
             (r,) = profile_runs(cfg, data, [RunSpec(extra["encoder"], extra["method"], cfg["train"]["schedule"])])
             if not r.files.snapshot(extra["epoch"]).is_file():
                 kept = r.files.snapshot_epochs()
-                raise ValueError(
+                raise ConfigError(
                     f"metrics.extra_epochs asks for {extra['encoder']} {extra['method']} at epoch {extra['epoch']}, "
                     f"but its run {r.folder.name} kept the encoder at epochs {kept} only (train.checkpoint_every "
                     f"decides which): pick one of those in the profile")
@@ -633,8 +635,8 @@ def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
     enc = D.followed_encoder(cfg["train"]["encoders"])
     specs = followed_runs(cfg)
     if not specs:
-        raise ValueError(f"profile {cfg['profile']['name']!r} trains no contrastive run of {enc}; add moco_queue "
-                         f"or simclr to train.methods")
+        raise ConfigError(f"profile {cfg['profile']['name']!r} trains no contrastive run of {enc}; add moco_queue "
+                          f"or simclr to train.methods")
     d = cfg["dynamics"]
 
     def compute():
