@@ -13,8 +13,10 @@ brought back everything finished before:
    data and augmentation; the contrastive epochs E are set to fill the training budget after the
    supervised run, with a warm-up of about 5 % and a snapshot every ceil(E / 8) epochs;
 2. train each run (supervised first), each followed by its weights (clorg.train.bundle) in ``out/weights/``;
-   a warm start keeps the runs of the methods ``train.warm_start_methods`` leaves out (installed from the
-   committed weights): they are neither probed nor trained, and their committed weights stay;
+   a run already finished at the start (installed from the committed weights: the same settings) is kept:
+   neither probed nor trained, and its committed weights stay; not one a warm start continues
+   (``train.warm_start_methods`` names its method), nor, without a warm start, a contrastive run (the probe
+   sizes it anew);
 3. the chapters and measurements, in order of what cannot be computed elsewhere: the training record, the
    dynamics (it reads the snapshots along the run, which stay here), where the time of a training step goes
    on this card (``speed``: by phase and kind of operation, and at other batch sizes) and what torch.compile
@@ -392,9 +394,12 @@ def main(argv=None) -> int:
             step(stem, lambda stem=stem: chapters.COMPUTE[stem](cfg, data, False), needs=10)
         return 3 if [s for s in job["steps"] if s["status"] != "ok"] else 0
 
-    # 1. the probe sizes the contrastive run to the training budget. A warm start keeps the runs of the
-    # methods train.warm_start_methods leaves out, as installed from the committed weights (same settings)
-    kept = tuple(s for s in specs if cfg["train"]["warm_start"] and not runs.continues_warm_start(cfg, s)
+    # 1. the probe sizes the contrastive run to the training budget. A run finished already, as installed from
+    # the committed weights (same settings), is kept: "trained" again it would be reused by the loop, reported
+    # with an earlier job's training time and exported without the head it trained with. Not one a warm start
+    # continues, nor, in a job without one, a contrastive run: the probe sizes it anew (another run)
+    kept = tuple(s for s in specs if not runs.continues_warm_start(cfg, s)
+                 and (cfg["train"]["warm_start"] or kind_of(s.method) != "contrastive")
                  and runs.RunFolder(runs.locate(cfg, s, data)[1]).is_finished())
     if kept:
         job["kept"] = [bundle.bundle_name(s) for s in kept]

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from clorg.book import store  # noqa: E402
-from clorg.core import paths  # noqa: E402
+from clorg.core import paths, provenance  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import load_profile, parse_overrides  # noqa: E402
 from clorg.train import bundle, speed  # noqa: E402
@@ -77,6 +77,17 @@ def read_job(folder: Path, profile: str) -> dict:
     return job
 
 
+def commit_warning(job: dict, here: str) -> str | None:
+    """What to say when the commit a job records (``.device-data/COMMIT``, staged here before the job) is not
+    the commit of this tree (``+dirty`` aside), else None. Job 1 recorded an older commit than the code it ran."""
+    sent = str(job.get("commit", ""))
+    if sent.removesuffix("+dirty") == here.removesuffix("+dirty"):
+        return None
+    return (f"warning: the job records commit {sent!r}, this tree is at {here!r}: either commits landed since "
+            f"the job, or .device-data/COMMIT was staged at another commit (run ci/stage_device_data.sh right "
+            f"before each job); its runs and results record the job's commit")
+
+
 def record_job(target: Path, job: dict) -> tuple[Path, bool]:
     """Keep a job's record in the weights folder: ``job.json`` for the first job, ``job-<n>.json`` for the
     n-th. The same job imported again (after setting the profile as the first import printed) is found by
@@ -102,6 +113,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cfg = load_profile(args.profile, parse_overrides(args.override))
     job = read_job(args.folder, args.profile)
+    if warning := commit_warning(job, provenance.git_commit()):
+        print(warning)
     names = sorted({p.name.split(".")[0] for p in (args.folder / "weights").glob("*.pt")})
     if not names:  # an analysis job (--only): chapters from the committed weights, none trained
         print(f"{args.folder}/weights/ holds no shards: the job trained nothing (an analysis job?); results only")

@@ -25,10 +25,12 @@ fi
 
 sum() { sha256sum -- "$1" | cut -d' ' -f1; }
 
-# the commit the tree is sent from (the device machine gets no .git): the runs trained there record it
+# the commit the tree is sent from (the device machine gets no .git): the runs trained there record it, so
+# stage again before each job. "+dirty" as clorg.core.provenance says it: the stored outputs do not count
 mkdir -p "$DEST_DIR"
 git -C "$ROOT" rev-parse HEAD 2>/dev/null | tr -d '\n' > "$DEST_DIR/COMMIT" || true
-[[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] && printf '+dirty' >> "$DEST_DIR/COMMIT"
+[[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':(exclude)results' ':(exclude)weights' \
+    2>/dev/null) ]] && printf '+dirty' >> "$DEST_DIR/COMMIT"
 
 # The device tool refuses a call whose tree is over 64 MiB (tracked and untracked-not-ignored files, and the
 # carried folders): the committed weights, results, data and wheels together come close (62 MiB at 44689a5).

@@ -370,6 +370,22 @@ def test_a_warm_start_job_keeps_the_runs_of_the_methods_it_leaves_out(moco_run, 
     assert job["train"]["warm_start_methods"] == ["moco_queue"] and "@" in job["train"]["warm_start"]
 
 
+def test_a_job_without_a_warm_start_keeps_a_finished_supervised_run_and_sizes_the_contrastive_one_anew(tmp_path):
+    """The committed supervised run, installed (same settings), is kept, not "trained" again: reused by the
+    loop, it was reported with an earlier job's time and exported without its head. The contrastive run,
+    finished too, is probed and trained again at the epochs the probe sizes (another run)."""
+    run(tiny(), SUPERVISED, runs_root=tmp_path / "runs", progress=False)  # as installed from the weights
+    moco = run(tiny(), MOCO, runs_root=tmp_path / "runs", progress=False)
+    proc = _job(tmp_path, budget=60)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode in (0, 3), out
+    job = json.loads((tmp_path / "out" / "job.json").read_text())
+    assert job["kept"] == ["resnet18-supervised-cosine"] and list(job["probe"]) == ["moco_queue"]
+    assert job["runs"]["resnet18-supervised-cosine"]["kept"] is True
+    assert job["runs"][MOCO_NAME]["run"] != moco.folder.name  # sized anew: another run, trained here
+    assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == [f"{MOCO_NAME}.0.pt"]
+
+
 # ====================================== the book reads committed weights ======================================
 
 def test_the_book_installs_committed_weights_and_never_recomputes_dynamics_from_them(moco_run, tmp_path, monkeypatch,
@@ -416,6 +432,17 @@ def test_a_job_imported_twice_is_recorded_once(tmp_path):
     (tmp_path / "job-3.json").write_text("{damaged")  # unreadable: not this job's, but a job all the same
     assert record_job(tmp_path, {"seconds": 1.0}) == (tmp_path / "job-4.json", True)
     assert json.loads((tmp_path / "job.json").read_text()) == first
+
+
+def test_the_import_warns_when_the_job_records_another_commit_than_this_trees():
+    """Job 1 recorded the commit .device-data/COMMIT was staged at, older than the code it ran: the import
+    says so (a dirty tree or job is the same commit)."""
+    warning = _script("import_device_run").commit_warning
+    assert warning({"commit": "abc+dirty"}, "abc") is None and warning({"commit": "abc"}, "abc+dirty") is None
+    said = warning({"commit": "1d7e443+dirty"}, "bba999e")
+    assert said.startswith("warning: the job records commit '1d7e443+dirty', this tree is at 'bba999e'")
+    assert "run ci/stage_device_data.sh right before each job" in said
+    assert warning({}, "bba999e").startswith("warning: the job records commit ''")
 
 
 def test_a_job_starts_from_the_committed_results_without_overwriting_its_own(tmp_path):
