@@ -489,14 +489,32 @@ def test_supervised_view_is_crop_and_flip_only():
     assert torch.equal(A.supervised_view(x, gen()), view)
 
 
+def _on(params: A.ViewParams, device: str) -> A.ViewParams:
+    """The same draws on another device."""
+    jitter = None if params.jitter is None else A.JitterParams(*(t.to(device) for t in params.jitter))
+    masks = {k: getattr(params, k).to(device) for k in ("flipped", "grayscale", "blur_sigma", "blurred", "solarized")}
+    return dataclasses.replace(params, boxes=A.CropBoxes(*(t.to(device) for t in params.boxes)), jitter=jitter, **masks)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_matches_shapes_and_stays_on_device():
-    x = uint8_images(64, 32).cuda()
+def test_cuda_renders_from_its_draws_what_the_cpu_renders_from_them(monkeypatch):
+    """The GPU path (the training's): the views stay on the device, each operation drawn at its rate, and
+    each view equals what the CPU renders from the same draws (float32 throughout: TF32 off for the check)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    x = uint8_images(N, 32)
     g = torch.Generator(device="cuda").manual_seed(0)
-    v1, v2 = A.contrastive_views(x, g)
-    assert v1.is_cuda and v1.shape == (64, 3, 32, 32) and torch.isfinite(v1).all() and torch.isfinite(v2).all()
+    recipes = (A.CONTRASTIVE_VIEW1, A.CONTRASTIVE_VIEW2, A.SUPERVISED_VIEW)
+    views, params = A.augment_views(x.cuda(), recipes, g, return_params=True)
+    for view, p in zip(views, params):
+        assert view.is_cuda and view.shape == (N, 3, 32, 32) and p.flipped.is_cuda
+        for drawn, rate in ((p.flipped, 0.5), (p.grayscale, p.recipe.grayscale_p), (p.blurred, p.recipe.blur_p),
+                            (p.solarized, p.recipe.solarize_p)):
+            assert_share(drawn.cpu(), rate)
+        expected = A.normalize(A.apply_view_params(A.to_float(x), _on(p, "cpu")))
+        torch.testing.assert_close(view.cpu(), expected, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="generator"):
-        A.contrastive_views(x, gen())
+        A.contrastive_views(x.cuda(), gen())
 
 
 def test_one_channel_images_take_the_paper_views_with_colour_steps_reduced_to_brightness_and_contrast():
