@@ -513,6 +513,21 @@ def test_fresh_given_as_text_is_refused_before_anything_is_recomputed(results_ro
     assert not list(results_root.rglob("*.json")) and not list((results_root.parent / "runs").rglob("*.pt"))
 
 
+def test_an_interrupted_headless_build_says_what_is_kept_and_exits_130(results_root, monkeypatch, capsys):
+    """Ctrl-C in a chapter printed a KeyboardInterrupt traceback and exit 1 (an error with advice): now the
+    chapter it stopped in, that what finished is kept, and how to resume, exit 130 as clorg.train gives."""
+    from clorg.book.__main__ import main
+
+    def interrupted(cfg, data, fresh):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chapters, "compute_steps", lambda train_until: {"04_metrics": interrupted})
+    assert main(["--profile", "smoke", *override_args(TINY_BOOK), "--only", "04_metrics"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted during 04_metrics: finished results" in err and "run the same command again to resume" in err
+    assert "Traceback" not in err
+
+
 def test_a_chapters_settings_that_do_not_fit_are_refused_before_any_chapter_runs(results_root, capsys):
     """A profile without a contrastive method ran chapters 01-06 and stopped on a traceback in 07: the
     headless run now refuses it at the start (exit 2, no variant folder), for the chapters it runs only."""

@@ -15,7 +15,8 @@ after the budget is spent is skipped and reported missing. The book says all of 
 ``--train-budget`` alone bounds training only.
 Exit status: 0 when every chapter ran, 3 when some were skipped for time, 2 for a bad profile or data, or for a
 GPU profile whose results this machine (no GPU, no --allow-cpu) would have to compute, 1 when a chapter stopped
-on an error whose message says what to do (a damaged result or run file, a diverged run).
+on an error whose message says what to do (a damaged result or run file, a diverged run), 130 when interrupted
+(Ctrl-C): what finished is kept, and the same command resumes.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ def main(argv=None) -> int:
         _say(f"[{t0 - started:6.0f} s] {stem} ...")
         try:
             compute(cfg, data, args.fresh)
+        except KeyboardInterrupt:  # Ctrl-C: what finished is stored (a run's epochs, a chapter's heads), atomically
+            print(f"\ninterrupted during {stem}: finished results, a run's checkpointed epochs and a chapter's "
+                  f"finished parts are kept; run the same command again to resume", file=sys.stderr)
+            return 130
         except stops as exc:  # their messages say what is wrong and what to do; a traceback would bury that
             print(f"error: {stem}: {type(exc).__name__}: {exc}", file=sys.stderr)
             # a GPU profile is refused here, as `python -m clorg.train` refuses it; a bad setting as setup refuses one
