@@ -47,6 +47,31 @@ def test_write_atomic_replaces_the_file_whole(tmp_path):
     assert (tmp_path / "x.json").read_text().replace(" ", "").replace("\n", "") == '{"a":NaN,"b":[1,2]}'
 
 
+def test_a_write_killed_midway_leaves_a_temporary_file_that_remove_leftovers_clears(tmp_path):
+    """kill -9 runs no clean-up: a process killed while writing leaves its temporary file beside the target
+    (the target keeps its old content). remove_leftovers clears those of the files named (not those of a longer
+    name that starts alike), or of every file."""
+    target = tmp_path / "run" / "last.pt"
+    write_bytes(target, b"old")
+    child = textwrap.dedent(f"""
+        import os, signal
+        from clorg.core.atomic import write_atomic
+        write_atomic({str(target)!r}, lambda fh: (fh.write(b"half"), fh.flush(), os.kill(os.getpid(), signal.SIGKILL)))
+    """)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True)
+    assert done.returncode == -signal.SIGKILL and target.read_bytes() == b"old"
+    (left,) = leftovers(target.parent)
+    assert left.startswith(".last.pt.")
+    others = [target.parent / n for n in (".last.pt.lock", ".last.pt.json.abcd1234.tmp", ".log.jsonl.abcd1234.tmp")]
+    for other in others:
+        other.write_bytes(b"")
+    assert [p.name for p in atomic.remove_leftovers(target.parent, {"last.pt"})] == [left]
+    assert leftovers(target.parent) == [".last.pt.json.abcd1234.tmp", ".log.jsonl.abcd1234.tmp"]  # others' only
+    assert (target.parent / ".last.pt.lock").exists() and target.read_bytes() == b"old"
+    assert len(atomic.remove_leftovers(target.parent)) == 2 and leftovers(target.parent) == []  # every file's
+    assert atomic.remove_leftovers(tmp_path / "none") == []
+
+
 def test_the_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
     """fsync of the temporary file, then os.replace: a crash after the rename must find the whole new content,
     not a renamed empty file whose data was still in the page cache."""

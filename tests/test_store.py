@@ -50,6 +50,17 @@ def scratch(results_root):
 # ============================================ plain values ============================================
 
 
+def test_a_computation_removes_what_a_killed_one_left_mid_write(scratch):
+    """A build killed (kill -9) while writing a result or its parts leaves their temporary files: the next
+    computation of that result, holding its lock, removes them; another result's are not its own."""
+    folder = scratch / "smoke"
+    folder.mkdir(parents=True)
+    for name in (".x.json.abc12345.tmp", ".x.parts.json.def45678.tmp", ".y.json.ghi78901.tmp"):
+        (folder / name).write_bytes(b"half")
+    assert _cached(_cfg("smoke"), None, "x", lambda: {"v": 1}) == {"v": 1}
+    assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp")) == [".y.json.ghi78901.tmp"]
+
+
 def test_numpy_values_are_stored_as_plain_json(scratch):
     value = {"a": np.float32(0.5), "b": np.arange(3), "c": {1: np.int64(2)}, "d": (1, 2)}
     assert plain(value) == {"a": 0.5, "b": [0, 1, 2], "c": {"1": 2}, "d": [1, 2]}

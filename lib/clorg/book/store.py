@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 
 from ..core import code, locks, paths, provenance, variants
-from ..core.atomic import write_atomic, write_json
+from ..core.atomic import remove_leftovers, write_atomic, write_json
 from ..core.config import ADDED_SWITCHES
 
 # the layout of what chapters store: bump it when a chapter changes the shape of its result, so files
@@ -321,6 +321,7 @@ def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: S
             return st.entry["result"]
         why = f"{st.detail}; computing it" if st.kind != "current" else why_recompute
         print(f"{name}: {why}", flush=True)
+        remove_leftovers(path.parent, {path.name, parts_path(path.parent, name).name})  # of one killed mid-write
         t0, fp = time.perf_counter(), fingerprint(cfg, data, source)
         if resumable:
             parts = Parts(parts_path(path.parent, name), fp, fresh=recompute)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable, IO
@@ -81,6 +82,25 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# write_atomic's temporary names: ".<name>." + mkstemp's eight characters + ".tmp"
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_leftovers(folder: str | Path, names=None) -> list[Path]:
+    """Remove the temporary files that writes into ``folder`` left when their process was killed (``kill -9``
+    runs no clean-up: a half-written checkpoint stays, unread but taking space): those of the files ``names``,
+    or of every file when None; returns those removed. Call it only while holding the lock of every writer of
+    those files: another writer's temporary file is not a leftover."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    left = sorted(p for p in folder.iterdir()
+                  if (m := _TEMPORARY.fullmatch(p.name)) and (names is None or m["name"] in names))
+    for tmp in left:
+        tmp.unlink(missing_ok=True)
+    return left
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
