@@ -584,6 +584,30 @@ def _wait_for_folder(root, timeout=120):
     raise AssertionError(f"no run folder appeared under {root}")
 
 
+@pytest.mark.parametrize("command", ["train", "book"])
+def test_sigterm_ends_a_command_as_ctrl_c_does(command, tmp_path):
+    """A scheduler's SIGTERM (or `kill`) mid-training killed the command without a word: it now ends as Ctrl-C
+    does, saying what is kept and how to resume (exit 130), with no half-written file left behind."""
+    longer = {**TINY, "train.contrastive_epochs": 200}
+    env = {**os.environ, "CLORG_RUNS": str(tmp_path / "runs"), "CLORG_RESULTS": str(tmp_path / "results"),
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    args = ["--encoder", "resnet18", "--method", "moco_queue"] if command == "train" else ["--only", "02_train"]
+    option = "--config" if command == "train" else "--profile"
+    proc = subprocess.Popen([sys.executable, "-m", f"clorg.{command}", option, "smoke", *args,
+                             *[f"--override={k}={json.dumps(v)}" for k, v in longer.items()]],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    (folder,) = _wait_for_folder(tmp_path / "runs")
+    while not (folder / "log.jsonl").exists():  # into training
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    said = "interrupted: the run keeps its last finished epoch" if command == "train" else "interrupted during 02_train"
+    assert said in out and "run the same command again to resume" in out
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
 def test_killed_training_run_resumes_bit_identically(tmp_path):
     """A training process killed (SIGKILL) mid-epoch: rerun, it resumes and ends bit-identical to a clean run."""
     clean = cli(["--encoder", "resnet18", "--method", "moco_queue"], tmp_path / "clean")

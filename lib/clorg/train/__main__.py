@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import torch
@@ -107,4 +108,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # a scheduler's or `kill`'s SIGTERM ends the command as Ctrl-C does: a write in progress is undone, and the
+    # command says what is kept and how to resume (signal's default handler raises KeyboardInterrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main())
