@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -252,6 +253,10 @@ def main() -> int:
         try:
             pm.execute_notebook(nb, target, parameters=params, kernel_name="python3", cwd=str(ROOT / "notebooks"),
                                 progress_bar=False)
+        except KeyboardInterrupt:  # Ctrl-C (papermill shuts the kernel down): what finished is stored
+            print(f"\n[{name}] interrupted during {nb.name}: the chapters before it, a run's checkpointed epochs and "
+                  f"a chapter's finished parts are kept; run the same command again to resume", file=sys.stderr)
+            return 130
         except Exception as exc:  # papermill's error names the failing cell; the executed copy shows it
             outcome = failure(exc)
             failed = (nb.name, exc)
@@ -279,4 +284,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's SIGTERM ends the build as Ctrl-C does
     sys.exit(main())

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -20,7 +22,7 @@ import train_profile as tp  # noqa: E402
 from clorg.book import chapters  # noqa: E402
 from clorg.book.store import Source, cached, results_dir  # noqa: E402
 from clorg.core.config import RunSpec, load_profile  # noqa: E402
-from factories import FakeData, commit_weights  # noqa: E402
+from factories import TINY_BOOK, FakeData, commit_weights, override_args  # noqa: E402
 
 
 @pytest.fixture
@@ -212,6 +214,28 @@ def test_a_failed_notebooks_outcome_is_the_whole_error_raised_in_its_cell():
                                      traceback=["ConfigError: ...", "(clorg's message ...; %tb shows ...)"])
     assert ex.failure(exc) == "failed: ConfigError: profile 'x' is invalid: - a - b"
     assert ex.failure(RuntimeError("Kernel died\nwhile running cell 3")) == "failed: RuntimeError: while running cell 3"
+
+
+def test_an_interrupted_build_says_what_is_kept_and_exits_130(tmp_path):
+    """Ctrl-C (or SIGTERM) during `make book` printed ~30 lines of papermill's and asyncio's traceback and exit 1:
+    now the notebook it stopped in, what is kept and how to resume, exit 130. A real build, stopped by a real
+    SIGTERM while chapter 02 trains (its kernel is shut down with it)."""
+    env = {**os.environ, "CLORG_RUNS": str(tmp_path / "runs"), "CLORG_RESULTS": str(tmp_path / "results"),
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    tiny = {**TINY_BOOK, "train.contrastive_epochs": 200}
+    proc = subprocess.Popen([sys.executable, "ci/execute_notebooks.py", "--profile", "smoke", "--from", "02_train",
+                             *override_args(tiny)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not list((tmp_path / "runs").rglob("log.jsonl")):  # chapter 02 is training
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    last = out.strip().splitlines()[-1]  # (the kernel, shut down mid-cell, may log its own socket error above)
+    assert "interrupted during 02_train.ipynb: the chapters before it" in last and "run the same command again" in last
+    assert "KeyboardInterrupt" not in out and "execute_notebooks.py" not in out
 
 
 def test_the_execution_page_sums_every_chapter_it_lists():
