@@ -458,6 +458,22 @@ def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(res
     assert json.loads((stored.parent / "summary.json").read_text())["build_seconds"] is None  # one chapter, no build
 
 
+def test_the_training_chapter_says_a_run_cut_off_earlier_was_resumed(results_root, capsys):
+    """A run stopped by a deadline after its first epoch is resumed by the next call of the chapter, which
+    says "resumed", not "trained" (it said "trained" although only the later epochs were); a finished run is
+    "reused"."""
+    cfg, data = chapters.setup("smoke", {**TINY_BOOK, "train.contrastive_epochs": 2, "train.supervised_epochs": 2},
+                               chapter="02_train")
+    chapters.training(cfg, data, stop_after=0.0)  # a deadline already past: each run trains its first epoch only
+    assert capsys.readouterr().out.count("trained ") == 2
+    runs = chapters.training(cfg, data)["runs"]
+    out = capsys.readouterr().out
+    assert all(r["epochs_done"] == 2 for r in runs) and "trained " not in out
+    assert out.count("resuming ") == 2 and out.count(": resumed ") == 2, out
+    chapters.training(cfg, data)
+    assert capsys.readouterr().out.count(": reused ") == 2
+
+
 def test_a_headless_run_that_skipped_chapters_stores_no_build_time(results_root, capsys):
     """A budget spent before any chapter starts: every chapter is skipped (exit 3), the summary is still
     written, and its build_seconds is null, not the seconds of a build that did not happen."""

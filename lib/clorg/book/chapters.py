@@ -479,6 +479,8 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
     def compute():
         runs = []
         for spec in all_runs(cfg):
+            # a checkpoint to resume from (a run cut off earlier): said so below, rather than "trained"
+            resuming = not fresh and run_files.RunFolder(locate(cfg, spec, data)[1]).last_checkpoint.is_file()
             try:
                 r = run(cfg, spec, data=data, force=fresh, stop_after=stop_after)
             except TrainingDiverged as exc:  # a result too: the run is kept up to its last good checkpoint
@@ -488,7 +490,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
                 except FileNotFoundError:  # diverged before its first checkpoint: nothing to keep, and its own
                     raise exc from None    # advice (a lower rate) is the fix, not "produce the run" (it diverges again)
             print(f"{spec.encoder:>9} {spec.method:>10} {spec.schedule:>16}: "
-                  f"{'reused' if r.reused else 'trained'} {r.folder.name}"
+                  f"{'reused' if r.reused else 'resumed' if resuming else 'trained'} {r.folder.name}"
                   + (f" ({r.stopped_early})" if r.stopped_early else ""))
             runs.append(r)
         return {"runs": [_run_row(r) for r in runs]}
