@@ -21,7 +21,7 @@ def test_every_error_class_the_package_defines_is_shown_briefly():
         importlib.import_module(module)
     found = brief_errors.own_errors()
     assert {c.__name__ for c in found} >= {"ConfigError", "DatasetError", "DatasetNotFoundError", "UnreadableCheckpoint",
-                                           "TrainingDiverged", "UnreadableResult", "NeedsGpu", "UnusableSummary"}
+                                           "TrainingDiverged", "UnreadableResult", "NeedsGpu", "UnusableSummary", "RunNotFound"}
     assert all(c.__module__.startswith("clorg.") and issubclass(c, Exception) for c in found)
     assert ValueError not in found and KeyError not in found
 

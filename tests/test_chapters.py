@@ -413,6 +413,13 @@ def test_every_chapter_shows_its_parameters_and_the_command_that_reruns_it():
     assert "- **The runs:**" in box  # chapter 05 reads the runs' features
     assert ("`python ci/execute_notebooks.py --profile smoke --override tsne.sample_size=300 --from 05_tsne && "
             "python ci/build_book.py --profile smoke --override tsne.sample_size=300`") in box
+    # in Jupyter: the same parameters in every later notebook, as its parameters cell spells them
+    assert "in Jupyter, each with the parameters `profile = 'smoke', overrides = {'tsne.sample_size': 300}`" in box
+    # the same lines as HTML, for JupyterLab (whose Markdown shows MyST's box as text)
+    html = chapters.note_html(chapters.PARAMETERS_TITLE, chapters.parameters_lines(cfg, "05_tsne"))
+    assert html.startswith('<div class="admonition note"><p class="admonition-title">Parameters of this chapter</p>')
+    assert "<li><strong>Profile:</strong> <code>smoke</code> with the overrides <code>tsne.sample_size = 300</code>" in html
+    assert ":::" not in html and "**" not in html
     toy = chapters.parameters_box(load_profile("smoke"), "01_toy_clusters")
     assert "- **`toy`:**" in toy and "The runs" not in toy and "variant" not in toy
     for stem in CHAPTERS:  # every notebook shows its box: its setup call names its chapter
@@ -589,3 +596,19 @@ def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
     assert "heads" not in chapter.sections(cfg)
     cfg["dynamics"]["heads"] = True
     assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")
+
+
+def test_in_jupyter_the_parameters_box_comes_as_html_beside_the_books_myst(results_root, tmp_path, monkeypatch):
+    """A chapter's setup in a real kernel shows its parameters box as one output with both: MyST for the book
+    (which ranks text/markdown first) and HTML for JupyterLab, whose Markdown showed `:::{admonition}` as text."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("CLORG_DATA", str(tmp_path / "no-datasets-here"))  # chapter 01 reads none
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from clorg.book import chapters\ncfg, data = chapters.setup('smoke', chapter='01_toy_clusters')")])
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    [box] = [o for o in nb.cells[0].outputs if o.output_type == "display_data" and "text/html" in o.data]
+    assert box.data["text/markdown"].startswith(":::{admonition} Parameters of this chapter")
+    assert box.data["text/html"].startswith('<div class="admonition note">') and "<li><strong>`toy`" not in box.data["text/html"]
+    assert "<li><strong><code>toy</code>:</strong>" in box.data["text/html"]

@@ -20,6 +20,7 @@ import torch
 from clorg.core.config import CONFIG_DIR, RunSpec, load_profile
 from clorg.train import load_finished, resolve, run, run_hash, runs, train_command
 from clorg.train.checkpoint import load
+from clorg.train.runs import RunNotFound
 
 from clorg.core.paths import ROOT  # the project root, defined once
 # 8x8 digits, 60 images per class, a 1/8-width ResNet-18: a real run in seconds
@@ -152,9 +153,12 @@ def run_folders(root):
 
 
 def test_analysis_never_trains_a_missing_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"does not exist. Produce it with notebooks/02_train.ipynb.*"
-                                                r"--encoder resnet18 --method simclr"):
+    # clorg's own error (a notebook shows it as its message), naming the notebook's parameters and the command
+    with pytest.raises(RunNotFound, match=r"does not exist. Produce it with notebooks/02_train.ipynb, its parameters "
+                                          r"profile = 'smoke', overrides = \{.*'train.contrastive_epochs': .*\}, or "
+                                          r"`python -m clorg.train .*--encoder resnet18 --method simclr"):
         load_finished(tiny(), spec("resnet18", "simclr"), runs_root=tmp_path)
+    assert issubclass(RunNotFound, FileNotFoundError)  # what callers catching a missing file still catch
     done = run(tiny(), spec(), runs_root=tmp_path, progress=False)
     assert load_finished(tiny(), spec(), runs_root=tmp_path).folder == done.folder
 

@@ -252,13 +252,15 @@ def _setup_profile(profile: str, overrides: dict | None, chapter: str | None) ->
     check_own_name(cfg)  # an edited copy of a shipped profile would overwrite that profile's committed results
     print(describe_profile(cfg))
     if chapter is not None:
-        show_markdown(parameters_box(cfg, chapter))
+        show_markdown(parameters_box(cfg, chapter), html=note_html(PARAMETERS_TITLE, parameters_lines(cfg, chapter)))
     return cfg
 
 
-def show_markdown(text: str) -> None:
+def show_markdown(text: str, html: str | None = None) -> None:
     """Markdown rendered on the page in a notebook, printed elsewhere (the headless run); nothing at all for
-    empty text (a note that does not apply to this profile, e.g. :func:`training_origin`)."""
+    empty text (a note that does not apply to this profile, e.g. :func:`training_origin`). ``html``: the same
+    for Jupyter, where ``text`` is MyST that its Markdown does not render (a box): JupyterLab shows the HTML,
+    the book the MyST (_config.yml ranks text/markdown first)."""
     if not text:
         return
     try:
@@ -267,19 +269,40 @@ def show_markdown(text: str) -> None:
     except ImportError:
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
-        display(Markdown(text))
+        if html is None:
+            display(Markdown(text))
+        else:
+            display({"text/markdown": text, "text/html": html, "text/plain": text}, raw=True)
     else:
         print(text)
+
+
+def note_html(title: str, lines: list[str]) -> str:
+    """A box titled ``title`` around the Markdown ``lines``, as HTML (the classes of the book's note boxes)."""
+    from markdown_it import MarkdownIt  # jupyter-book's Markdown parser; needed only where a notebook shows it
+
+    return (f'<div class="admonition note"><p class="admonition-title">{title}</p>'
+            f'{MarkdownIt().render(chr(10).join(lines))}</div>')
 
 
 def _setting(value) -> str:
     return "all" if value is None else str(value)
 
 
+PARAMETERS_TITLE = "Parameters of this chapter"
+
+
 def parameters_box(cfg: dict, stem: str) -> str:
-    """The parameters a chapter runs with, as a box on its page: the profile and its overrides, every key of
-    the profile sections it reads (the runs' data and train settings by reference), and the one command
-    that re-runs it and every chapter after it (whose inputs it feeds) on this profile."""
+    """The parameters a chapter runs with, as a box on its page (MyST; :func:`parameters_lines`)."""
+    return (f":::{{admonition}} {PARAMETERS_TITLE}\n:class: note\n" + "\n".join(parameters_lines(cfg, stem))
+            + "\n:::\n")
+
+
+def parameters_lines(cfg: dict, stem: str) -> list[str]:
+    """The parameters a chapter runs with, a Markdown list: the profile and its overrides, every key of the
+    profile sections it reads (the runs' data and train settings by reference), and the one command that
+    re-runs it and every chapter after it (whose inputs it feeds) on this profile, and their parameters in
+    Jupyter."""
     chapter, p = CHAPTERS[stem], cfg["profile"]
     over = (" with the overrides " + ", ".join(f"`{k} = {v!r}`" for k, v in p["overrides"].items())
             + f": the variant `{p['variant']}`") if p["overrides"] else ""
@@ -290,9 +313,11 @@ def parameters_box(cfg: dict, stem: str) -> str:
         lines.append("- **The runs:** the profile's `data` and `train` settings (see the training chapter); "
                      "a changed one gives runs of their own.")
     args = variants.profile_args(cfg)
-    lines.append(f"- **Re-run this chapter and every one after it:** `python ci/execute_notebooks.py {args} --from "
-                 f"{stem} && python ci/build_book.py {args}` (add `--fresh` to recompute stored results).")
-    return ":::{admonition} Parameters of this chapter\n:class: note\n" + "\n".join(lines) + "\n:::\n"
+    lines.append(f"- **Re-run this chapter and every one after it:** in Jupyter, each with the parameters "
+                 f"`{variants.notebook_parameters(cfg)}` (another value there reads other runs and results); or "
+                 f"`python ci/execute_notebooks.py {args} --from {stem} && python ci/build_book.py {args}` (add "
+                 f"`--fresh` to recompute stored results).")
+    return lines
 
 
 # Copies of a dataset whose origin is known, by the sha256 of what was read: the origin, said on the data page

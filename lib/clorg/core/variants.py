@@ -106,3 +106,10 @@ def profile_args(cfg: dict) -> str:
     out = [f"--profile {shlex.quote(str(p.get('base', p['name'])))}"]
     out += [f"--override {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in p.get("overrides", {}).items()]
     return " ".join(out)
+
+
+def notebook_parameters(cfg: dict) -> str:
+    """``profile = 'P', overrides = {...}``: what repeats this profile and its overrides in a chapter's
+    parameters cell (every later chapter needs the same, or it reads another variant's runs and results)."""
+    p = cfg["profile"]
+    return f"profile = {str(p.get('base', p['name']))!r}, overrides = {dict(p.get('overrides', {}))!r}"

@@ -138,6 +138,11 @@ class UnreadableRunFile(RuntimeError):
     """A run's record or log that exists but cannot be read."""
 
 
+class RunNotFound(FileNotFoundError):
+    """A run the analysis reads that is not trained (or not to its end) on this machine: the message says how to
+    produce it, in a notebook and on a command line."""
+
+
 def runs_root() -> Path:
     return paths.runs_root()
 
@@ -363,9 +368,9 @@ def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None
     run_cfg, folder = locate(cfg, spec, data, runs_root)
     if not RunFolder(folder).is_usable():
         state = "is unfinished" if folder.exists() else "does not exist"
-        raise FileNotFoundError(
-            f"run {folder} {state}. Produce it with notebooks/02_train.ipynb on this profile, or "
-            f"`{train_command(cfg, spec)}` (on the same data)")
+        raise RunNotFound(
+            f"run {folder} {state}. Produce it with notebooks/02_train.ipynb, its parameters "
+            f"{variants.notebook_parameters(cfg)}, or `{train_command(cfg, spec)}` (on the same data)")
     return finished(folder, run_cfg)
 
 
