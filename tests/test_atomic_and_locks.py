@@ -217,6 +217,28 @@ def test_second_process_waits_for_the_first_and_names_it(tmp_path):
     assert first.communicate(timeout=60)[0].strip() == "released" and first.returncode == 0
 
 
+def test_an_interrupt_while_waiting_is_a_plain_keyboard_interrupt(tmp_path):
+    """Ctrl-C (Kernel > Interrupt) while waiting for a lock: a KeyboardInterrupt alone, not one "during handling
+    of" a BlockingIOError (the wait ran inside the except block that caught it: a chained traceback)."""
+    lock, go = tmp_path / ".x.lock", tmp_path / "go"
+    first = _holder(lock, go)
+    second = _python(f"""
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's or a kernel's process has it
+        from clorg.core.locks import exclusive
+        with exclusive({str(lock)!r}, "the result x"):
+            print("got it", flush=True)
+    """)
+    assert second.stdout.readline().startswith("waiting:")
+    time.sleep(0.5)
+    second.send_signal(signal.SIGINT)
+    out, _ = second.communicate(timeout=60)
+    go.touch()
+    first.communicate(timeout=60)
+    assert out.rstrip().endswith("KeyboardInterrupt") and "got it" not in out, out
+    assert "BlockingIOError" not in out and "During handling" not in out, out
+
+
 def test_lock_is_released_when_its_holder_is_killed(tmp_path, capsys):
     lock = tmp_path / ".run.lock"
     holder = _holder(lock, tmp_path / "never")

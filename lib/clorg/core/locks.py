@@ -48,7 +48,10 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
     with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            busy = False
         except BlockingIOError:
+            busy = True
+        if busy:  # the wait outside the except block: an interrupt while waiting is not "during handling of" it
             print(f"waiting: {what} is being written by {_holder(path)} (lock {path}); this process goes on "
                   f"when that one is done", flush=True)
             t0 = time.time()
