@@ -339,12 +339,37 @@ def test_unknown_profile_is_refused_listing_the_valid_ones():
     assert "give the path of a .yaml file" in str(err.value)
 
 
+def test_a_profile_path_not_in_the_working_folder_names_the_folder_and_the_projects_file(tmp_path, monkeypatch):
+    """A notebook's kernel runs in notebooks/: `profile = "configs/smoke.yaml"` is looked for there. The error
+    names that folder and, where the project holds that path, the path that reaches it; None is a ConfigError
+    (it was pathlib's TypeError)."""
+    monkeypatch.chdir(ROOT / "notebooks")
+    with pytest.raises(ConfigError) as err:
+        load_profile("configs/smoke.yaml")
+    assert str(err.value) == (f"profile file configs/smoke.yaml does not exist in the working folder {ROOT / 'notebooks'}; "
+                              f"the project's configs/smoke.yaml is ../configs/smoke.yaml from there: give that, or "
+                              f"{ROOT / 'configs' / 'smoke.yaml'}")
+    assert load_profile("../configs/smoke.yaml")["profile"]["name"] == "smoke"  # as the error says
+    with pytest.raises(ConfigError, match=r"profile file mine.yaml does not exist in the working folder .*notebooks$"):
+        load_profile("mine.yaml")
+    with pytest.raises(ConfigError, match=r"profile must be a profile's name \(fashion, .*smoke\) or the path of a "
+                                          r"\.yaml file, got None"):
+        load_profile(None)
+
+
 def test_unknown_key_in_a_profile_or_an_override_is_refused_naming_it_and_the_valid_keys(tmp_path):
     """A misspelt key or section, in an override or a profile file: ConfigError naming it and the valid keys."""
-    with pytest.raises(ConfigError, match=r"unknown override key 'data.train_per_clas'; valid keys: .*data.train_per_class"):
+    with pytest.raises(ConfigError, match=r"unknown override key 'data.train_per_clas' \(did you mean "
+                                          r"'data.train_per_class'\?\); valid keys of data: dataset, .*train_per_class"):
         load_profile("smoke", {"data.train_per_clas": 7})
-    with pytest.raises(ConfigError, match="unknown override key 'dat.train_per_class'"):
+    with pytest.raises(ConfigError, match=r"unknown override key 'dat.train_per_class' \(did you mean "
+                                          r"'data.train_per_class'\?\): a key is SECTION.KEY, and the sections are "
+                                          r"profile, data, "):
         load_profile("smoke", {"dat.train_per_class": 7})
+    with pytest.raises(ConfigError) as err:  # nothing near: no guess, and only the section's keys
+        load_profile("smoke", {"train.optimizer": "sgd"})
+    assert "did you mean" not in str(err.value) and "valid keys of train: " in str(err.value)
+    assert "data.train_per_class" not in str(err.value)
 
     text = (CONFIG_DIR / "smoke.yaml").read_text()
     bad = tmp_path / "mine.yaml"

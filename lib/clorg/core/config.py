@@ -10,6 +10,8 @@ receives ``--config``.
 from __future__ import annotations
 
 import copy
+import difflib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,7 +268,7 @@ def _profile_path(profile: str | Path, config_dir: Path) -> Path:
         if as_path.is_dir():
             raise ConfigError(f"profile file {as_path} is a folder: give the path of a profile's .yaml file")
         if not as_path.is_file():
-            raise ConfigError(f"profile file {as_path} does not exist")
+            raise ConfigError(f"profile file {as_path} does not exist{_where_else(as_path)}")
         return as_path
     path = Path(config_dir) / f"{profile}.yaml"
     if not path.is_file():
@@ -277,8 +279,32 @@ def _profile_path(profile: str | Path, config_dir: Path) -> Path:
     return path
 
 
+def _where_else(path: Path) -> str:
+    """Where a relative profile path that is not in the working folder was looked for, and the file of the same
+    path under the project root, when there is one (a notebook's kernel runs in notebooks/, a shell anywhere)."""
+    if path.is_absolute():
+        return ""
+    here = f" in the working folder {Path.cwd()}"
+    if (paths.ROOT / path).is_file():
+        return (f"{here}; the project's {path} is {os.path.relpath(paths.ROOT / path)} from there: give that, or "
+                f"{paths.ROOT / path}")
+    return here
+
+
 def _valid_keys() -> str:
     return ", ".join(f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys)
+
+
+def _unknown_key(dotted: str) -> str:
+    """What is wrong with an override key that names no setting: the nearest keys, then the keys of its section
+    (or the sections), not all 80-odd keys on one line."""
+    section = dotted.partition(".")[0]
+    near = difflib.get_close_matches(dotted, [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys], n=1, cutoff=0.8)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    if section in SCHEMA:
+        return f"unknown override key {dotted!r}{hint}; valid keys of {section}: {', '.join(SCHEMA[section])}"
+    return (f"unknown override key {dotted!r}{hint}: a key is SECTION.KEY, and the sections are "
+            f"{', '.join(SCHEMA)} (configs/*.yaml show each one's keys)")
 
 
 # A number with an exponent that YAML 1.1 (PyYAML) reads as text: 2e-3, 1.5e3 (its floats need a dot and a signed
@@ -389,7 +415,7 @@ def apply_overrides(cfg: dict, overrides: dict | None) -> dict:
     for dotted, value in (overrides or {}).items():
         section, _, key = str(dotted).partition(".")
         if section not in SCHEMA or key not in SCHEMA[section]:
-            raise ConfigError(f"unknown override key {dotted!r}; valid keys: {_valid_keys()}")
+            raise ConfigError(_unknown_key(str(dotted)))
         cfg[section][key] = value
     return cfg
 
@@ -463,6 +489,9 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
     is. Without overrides ``profile.variant`` is the profile's name. ``profile.name`` stays the profile's:
     runs stay under ``runs/<name>/``, keyed by their resolved settings, so a variant that changes no
     run's settings reuses the profile's runs. A variant's name loads it again from its recorded overrides."""
+    if not isinstance(profile, (str, Path)):  # papermill's -p profile with no value, a notebook's None
+        raise ConfigError(f"profile must be a profile's name ({', '.join(available_profiles(config_dir))}) or the "
+                          f"path of a .yaml file, got {profile!r}")
     recorded = {}
     if variants.is_variant(profile):
         try:
