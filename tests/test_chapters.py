@@ -468,7 +468,7 @@ def test_the_headless_run_passes_its_training_budget_to_the_training_chapter(res
 def test_the_training_chapter_says_a_run_cut_off_earlier_was_resumed(results_root, capsys):
     """A run stopped by a deadline after its first epoch is resumed by the next call of the chapter, which
     says "resumed", not "trained" (it said "trained" although only the later epochs were); a finished run is
-    "reused"."""
+    "reused"; with fresh, a run's folder removed to train it anew is named."""
     cfg, data = chapters.setup("smoke", {**TINY_BOOK, "train.contrastive_epochs": 2, "train.supervised_epochs": 2},
                                chapter="02_train")
     chapters.training(cfg, data, stop_after=0.0)  # a deadline already past: each run trains its first epoch only
@@ -479,6 +479,13 @@ def test_the_training_chapter_says_a_run_cut_off_earlier_was_resumed(results_roo
     assert out.count("resuming ") == 2 and out.count(": resumed ") == 2, out
     chapters.training(cfg, data)
     assert capsys.readouterr().out.count(": reused ") == 2
+    # fresh removes each run's folder before training it: said, where it went silently, and in the notebook's terms
+    chapters.training(cfg, data, fresh=True, stop_after=0.0)
+    out = capsys.readouterr().out
+    assert "retraining every run, as asked (fresh = True in a notebook, FRESH=1 to make" in out
+    assert out.count(": discarded and trained from its start, as fresh asks (with fresh = False it is reused)") == 2
+    chapters.training(cfg, data, fresh=True)
+    assert capsys.readouterr().out.count("as fresh asks (with fresh = False it is resumed)") == 2
 
 
 def test_a_headless_run_that_skipped_chapters_stores_no_build_time(results_root, capsys):

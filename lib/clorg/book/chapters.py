@@ -505,7 +505,11 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
         runs = []
         for spec in all_runs(cfg):
             # a checkpoint to resume from (a run cut off earlier): said so below, rather than "trained"
-            resuming = not fresh and run_files.RunFolder(locate(cfg, spec, data)[1]).last_checkpoint.is_file()
+            files = run_files.RunFolder(locate(cfg, spec, data)[1])
+            resuming = not fresh and files.last_checkpoint.is_file()
+            if fresh and (files.is_finished() or files.last_checkpoint.is_file()):  # its folder goes, silently
+                print(f"{files.path.name}: discarded and trained from its start, as fresh asks (with fresh = False "
+                      f"it is {'reused' if files.is_finished() else 'resumed'})", flush=True)
             try:
                 r = run(cfg, spec, data=data, force=fresh, stop_after=stop_after)
             except TrainingDiverged as exc:  # a result too: the run is kept up to its last good checkpoint
@@ -524,7 +528,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
     return store.cached(cfg, data, "training", compute, store.Source(chapter.sections(cfg), chapter.code, None),
                         producer=producer("training"), command=command("training", cfg),
                         recompute=fresh or trainable, can_compute=trainable,
-                        why_recompute="retraining every run, as asked (FRESH=1)" if fresh else
+                        why_recompute=f"retraining every run, as asked ({store.FRESH_SPELLINGS})" if fresh else
                         "checking every run: a finished run is reused, a missing or unfinished one trained")
 
 

@@ -281,9 +281,13 @@ def parts_path(results: Path, name: str) -> Path:
     return Path(results) / f"{name}{PARTS_SUFFIX}"
 
 
+# how a reader asks for a result computed again, in each place one may ask
+FRESH_SPELLINGS = "fresh = True in a notebook, FRESH=1 to make, --fresh to a command"
+
+
 def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: Source, *, producer: str,
            command: str, recompute: bool = False, can_compute: bool = True, arrays: bool = False,
-           root: Path | None = None, why_recompute: str = "recomputing it, as asked (FRESH=1)",
+           root: Path | None = None, why_recompute: str | None = None,
            resumable: bool = False):
     """``compute()``'s result for this profile and data: read from results/<profile>/<name>.json (``.npz``
     with ``arrays=True``: a dict of numeric arrays) when it is current, else computed, stored with its
@@ -319,7 +323,8 @@ def cached(cfg: dict, data, name: str, compute: Callable[..., object], source: S
         st = current()  # another process may have stored it while this one waited
         if not recompute and st.kind == "current":
             return st.entry["result"]
-        why = f"{st.detail}; computing it" if st.kind != "current" else why_recompute
+        why = f"{st.detail}; computing it" if st.kind != "current" else \
+            why_recompute or f"recomputing it, as asked ({FRESH_SPELLINGS})"
         print(f"{name}: {why}", flush=True)
         remove_leftovers(path.parent, {path.name, parts_path(path.parent, name).name})  # of one killed mid-write
         t0, fp = time.perf_counter(), fingerprint(cfg, data, source)
