@@ -507,7 +507,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
             # a checkpoint to resume from (a run cut off earlier): said so below, rather than "trained"
             files = run_files.RunFolder(locate(cfg, spec, data)[1])
             resuming = not fresh and files.last_checkpoint.is_file()
-            if fresh and (files.is_finished() or files.last_checkpoint.is_file()):  # its folder goes, silently
+            if fresh and (files.is_finished() or files.last_checkpoint.is_file()):  # run() removes it without a word
                 print(f"{files.path.name}: discarded and trained from its start, as fresh asks (with fresh = False "
                       f"it is {'reused' if files.is_finished() else 'resumed'})", flush=True)
             try:
