@@ -214,7 +214,7 @@ def main() -> int:
         raise SystemExit(2) from None
     (out / "notebooks").mkdir(parents=True, exist_ok=True)  # once the build can run: a refused one leaves none
     write_json(out / "build_info.json", {
-        "profile": cfg["profile"]["base"], "name": name, "description": cfg["profile"]["description"],
+        "profile": variants.shown_profile(cfg), "name": name, "description": cfg["profile"]["description"],
         "overrides": cfg["profile"]["overrides"],
         "dataset": choice.summary(), "commit": provenance.git_commit(), "hardware": provenance.hardware(),
         "libraries": provenance.library_versions(), "fresh": args.fresh,
@@ -234,7 +234,8 @@ def main() -> int:
 
     for nb in notebooks:
         target = out / "notebooks" / nb.name
-        params = {"profile": args.profile, "overrides": overrides}
+        # the profile as loaded: a file by its absolute path, which the kernel (in notebooks/) reads too
+        params = {"profile": cfg["profile"]["base"], "overrides": overrides}
         if chapters.CHAPTERS[nb.stem].produces:  # the chapters that store results take `fresh`
             params["fresh"] = args.fresh
         t0 = time.time()

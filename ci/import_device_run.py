@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from clorg.book import store  # noqa: E402
-from clorg.core import paths, provenance  # noqa: E402
+from clorg.core import paths, provenance, variants  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import load_profile, parse_overrides  # noqa: E402
 from clorg.train import bundle, speed  # noqa: E402
@@ -159,14 +159,14 @@ def main(argv=None) -> int:
 
     differ = {k: v for k, v in (job.get("train") or {}).items() if cfg["train"].get(k) != v}
     if differ:
-        base = cfg["profile"]["base"]
+        base = variants.shown_profile(cfg)
         profile_file = base if base.endswith((".yaml", ".yml")) else f"configs/{base}.yaml"
         print(f"\nThe job trained with these settings, which {profile_file} does not have; "
               f"set them there (train section) so that the book finds these runs:")
         for k, v in differ.items():
             print(f"  {k}: {json.dumps(v)}    (now {json.dumps(cfg['train'].get(k))})")
         return 1
-    print(f"\nthe profile matches the job: `make book PROFILE={cfg['profile']['base']}` renders it")
+    print(f"\nthe profile matches the job: `make book PROFILE={variants.shown_profile(cfg)}` renders it")
     return 0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # works before `pip install -e .` too
 
+from clorg.core import variants  # noqa: E402
 from clorg.core.config import ConfigError, RunSpec, all_runs, load_profile, parse_overrides  # noqa: E402
 from clorg.core.devices import gpu_policy_allows  # noqa: E402
 
@@ -43,7 +44,7 @@ def gpu_refusal(cfg: dict, gpus: int, allow_cpu: bool) -> str | None:
     """Why this profile may not train here (a GPU profile on a machine with no GPU), or None."""
     if gpu_policy_allows(cfg, gpu=gpus > 0, allow_cpu=allow_cpu):
         return None
-    name = cfg["profile"]["base"]
+    name = variants.shown_profile(cfg)
     return (f"profile {name!r} needs a GPU (profile.needs_gpu: true) and torch sees none on this machine.\n"
             f"Run it where one is visible (`make {name}`, or python ci/train_profile.py --profile {name}); several "
             f"GPUs are used through torchrun.\nTo exercise it on the CPU anyway, pass --allow-cpu (make: ALLOW_CPU=1) "

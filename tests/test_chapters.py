@@ -88,7 +88,7 @@ def test_make_command_repeats_the_profile_and_its_overrides():
     # make expands "$": a literal one is doubled; a profile file has no target of its own
     assert "imagefolder:$$HOME/x" in chapters.make_command(load_profile("smoke", {"data.dataset": "imagefolder:$HOME/x"}))
     mine = load_profile("smoke")
-    mine["profile"]["base"] = "configs/mine.yaml"
+    mine["profile"]["base"] = str(paths.ROOT / "configs" / "mine.yaml")  # as load_profile keeps a file: absolute
     assert chapters.make_command(mine, "FRESH=1", target=None) == "make book PROFILE=configs/mine.yaml FRESH=1"
 
 

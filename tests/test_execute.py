@@ -238,6 +238,32 @@ def test_an_interrupted_build_says_what_is_kept_and_exits_130(tmp_path):
     assert "KeyboardInterrupt" not in out and "execute_notebooks.py" not in out
 
 
+def test_a_profile_file_given_by_a_relative_path_is_read_by_the_kernels_too(tmp_path):
+    """`--profile mine.yaml` from the folder that holds it: the kernels run in notebooks/, where that path named
+    nothing (every chapter failed: 'profile file mine.yaml does not exist'); the profile is now passed as loaded,
+    by its absolute path. A real build of the toy chapter, from another folder than the project's."""
+    import shutil
+
+    name = "relative-profile-file-test"
+    text = (ROOT / "configs" / "smoke.yaml").read_text().replace("  name: smoke", f"  name: {name}", 1)
+    (tmp_path / "mine.yaml").write_text(text)
+    env = {**os.environ, "CLORG_RUNS": str(tmp_path / "runs"), "CLORG_RESULTS": str(tmp_path / "results"),
+           "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, str(ROOT / "ci" / "execute_notebooks.py"), "--profile", "mine.yaml",
+                               "--only", "01_toy_clusters", *override_args({"toy.points_per_class": 30, "toy.seeds": 1})],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        [variant] = [d for d in (tmp_path / "results").iterdir() if d.name.startswith(name)]
+        assert json.loads((variant / "overrides.json").read_text())["profile"] == str(tmp_path / "mine.yaml")
+        executed = nbformat.read(ROOT / "build" / variant.name / "notebooks" / "01_toy_clusters.ipynb", as_version=4)
+        [injected] = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert f'profile = "{tmp_path / "mine.yaml"}"' in injected.source
+    finally:
+        for folder in (ROOT / "build").glob(f"{name}*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_the_execution_page_sums_every_chapter_it_lists():
     """A partial build (--from 04_metrics) keeps the earlier chapters' rows: the page's total is the sum of the
     rows it shows, and the partial build's own wall time is named as such."""

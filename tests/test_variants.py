@@ -197,3 +197,23 @@ def test_clean_variants_refuses_another_copy_of_the_dataset(results_root, tmp_pa
     out = capsys.readouterr().out
     assert "its results were computed on a copy of digits with sha256 000000000000..." in out
     assert folder.is_dir() and all(p.is_dir() for p in own)
+
+
+def test_a_profile_file_is_kept_by_its_absolute_path_and_shown_from_where_it_is_used(tmp_path, monkeypatch):
+    """A profile file given relative to the working folder is kept absolute (a kernel in notebooks/ and a command
+    in the root read it alike); a command shows it from the project root, a notebook's parameters from
+    notebooks/, and a file outside the project in full."""
+    from clorg.core.paths import ROOT
+
+    monkeypatch.chdir(ROOT / "configs")
+    shipped = load_profile("smoke.yaml")
+    assert shipped["profile"]["base"] == str(ROOT / "configs" / "smoke.yaml")
+    assert variants.profile_args(shipped) == "--profile configs/smoke.yaml"
+    assert variants.notebook_parameters(shipped) == "profile = '../configs/smoke.yaml', overrides = {}"
+    (tmp_path / "mine.yaml").write_text((ROOT / "configs" / "smoke.yaml").read_text().replace("name: smoke", "name: mine", 1))
+    monkeypatch.chdir(tmp_path)
+    mine = load_profile("mine.yaml", {"data.train_per_class": 50})
+    assert variants.profile_args(mine) == f"--profile {tmp_path / 'mine.yaml'} --override data.train_per_class=50"
+    assert variants.notebook_parameters(mine) == (f"profile = {str(tmp_path / 'mine.yaml')!r}, "
+                                                  f"overrides = {{'data.train_per_class': 50}}")
+    assert load_profile("smoke")["profile"]["base"] == variants.shown_profile(load_profile("smoke")) == "smoke"

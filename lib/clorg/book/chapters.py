@@ -115,7 +115,7 @@ def make_command(cfg: dict, *flags: str, target: str | None = "book") -> str:
     [OVERRIDES='--override K=V ...'] FLAGS``, or, ``target`` None, a GPU profile's own target ``make P ...``
     (a profile loaded from a file has none: ``make book``). The command-line form of the same:
     :func:`clorg.core.variants.profile_args`."""
-    base = str(cfg["profile"].get("base", cfg["profile"]["name"]))
+    base = variants.shown_profile(cfg)
     # make expands "$" in a variable's value; "$$" is a literal one
     profile, overrides = shlex.quote(base), shlex.join(override_args(cfg)).replace("$", "$$")
     if target is None and base.endswith((".yaml", ".yml")):
@@ -306,7 +306,7 @@ def parameters_lines(cfg: dict, stem: str) -> list[str]:
     chapter, p = CHAPTERS[stem], cfg["profile"]
     over = (" with the overrides " + ", ".join(f"`{k} = {v!r}`" for k, v in p["overrides"].items())
             + f": the variant `{p['variant']}`") if p["overrides"] else ""
-    lines = [f"- **Profile:** `{p['base']}`{over}; results in `{paths.shown(store.results_dir(p['variant']))}/`."]
+    lines = [f"- **Profile:** `{variants.shown_profile(cfg)}`{over}; results in `{paths.shown(store.results_dir(p['variant']))}/`."]
     for section in [s for s in chapter.sections(cfg) if s not in _FEATURES]:
         lines.append(f"- **`{section}`:** " + ", ".join(f"`{k}` = {_setting(v)}" for k, v in cfg[section].items()))
     if chapter.runs:
@@ -345,7 +345,7 @@ def describe_profile(cfg: dict) -> str:
     if not p["overrides"]:
         return f"profile {p['name']}: results in {folder}/"
     shown = ", ".join(f"{k} = {v!r}" for k, v in p["overrides"].items())
-    return (f"profile {p['base']} with overrides {shown}: a variant named {p['variant']}, its results in {folder}/ "
+    return (f"profile {variants.shown_profile(cfg)} with overrides {shown}: a variant named {p['variant']}, its results in {folder}/ "
             f"(the plain profile's stay as they are; a run whose settings the overrides do not change is shared)")
 
 

@@ -506,7 +506,9 @@ def load_profile(profile: str | Path = "quick", overrides: dict | None = None,
     wanted = {**recorded, **(overrides or {})}
     out = validate(apply_overrides(cfg, wanted), origin=f"profile {path} with overrides {wanted}")
     changed = variants.effective(wanted, lambda key: _get(cfg, key))
-    base = cfg["profile"]["name"] if Path(str(profile)).suffix not in (".yaml", ".yml") else str(profile)
+    # a profile file by its absolute path: a notebook's kernel (in notebooks/) and a command (in the project root, or
+    # anywhere) read it alike, as the variant's record does later; commands and notebooks show it from where they run
+    base = cfg["profile"]["name"] if Path(str(profile)).suffix not in (".yaml", ".yml") else str(path.resolve())
     out["profile"].update(variant=variants.variant_name(cfg["profile"]["name"], changed), base=base, overrides=changed)
     return out
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 from pathlib import Path
 
+from . import paths
 from .atomic import write_json
 from .paths import results_root
 
@@ -100,10 +102,23 @@ def write_record(cfg: dict) -> None:
         write_json(path, payload)
 
 
-def profile_args(cfg: dict) -> str:
-    """``--profile P --override K=V ...``: what repeats this profile and its overrides on a command line."""
+def shown_profile(cfg: dict, where: Path = paths.ROOT) -> str:
+    """The profile as a command (or code) run in the folder ``where`` names it: a shipped profile by its name, a
+    profile file by its path from there when it lies in the project (configs/mine.yaml from the root,
+    ../configs/mine.yaml from notebooks/), else in full."""
     p = cfg["profile"]
-    out = [f"--profile {shlex.quote(str(p.get('base', p['name'])))}"]
+    base = str(p.get("base", p["name"]))
+    if not base.endswith((".yaml", ".yml")):
+        return base
+    path = Path(base).resolve()
+    return os.path.relpath(path, where) if path.is_relative_to(paths.ROOT) else str(path)
+
+
+def profile_args(cfg: dict) -> str:
+    """``--profile P --override K=V ...``: what repeats this profile and its overrides on a command line (run in
+    the project root, as every command the book prints)."""
+    p = cfg["profile"]
+    out = [f"--profile {shlex.quote(shown_profile(cfg))}"]
     out += [f"--override {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in p.get("overrides", {}).items()]
     return " ".join(out)
 
@@ -111,5 +126,5 @@ def profile_args(cfg: dict) -> str:
 def notebook_parameters(cfg: dict) -> str:
     """``profile = 'P', overrides = {...}``: what repeats this profile and its overrides in a chapter's
     parameters cell (every later chapter needs the same, or it reads another variant's runs and results)."""
-    p = cfg["profile"]
-    return f"profile = {str(p.get('base', p['name']))!r}, overrides = {dict(p.get('overrides', {}))!r}"
+    notebooks = paths.ROOT / "notebooks"  # where a chapter's kernel runs
+    return f"profile = {shown_profile(cfg, notebooks)!r}, overrides = {dict(cfg['profile'].get('overrides', {}))!r}"

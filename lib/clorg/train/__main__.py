@@ -15,6 +15,7 @@ import sys
 import torch
 
 from ..core.config import ENCODERS, METHODS, SCHEDULES, RunSpec, available_profiles, load_profile, parse_overrides
+from ..core import variants
 from ..core.devices import gpu_policy_allows
 from ..data import DatasetError, DatasetNotFoundError, choose_profile_dataset
 from .loop import TrainingDiverged, run
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     gpu = args.device != "cpu" and torch.cuda.is_available()
     if not gpu_policy_allows(cfg, gpu=gpu, allow_cpu=args.allow_cpu or None):
         where = "--device cpu was asked for" if args.device == "cpu" else "torch sees none on this machine"
-        print(f"error: profile {cfg['profile']['base']!r} needs a GPU (profile.needs_gpu: true) and {where}. "
+        print(f"error: profile {variants.shown_profile(cfg)!r} needs a GPU (profile.needs_gpu: true) and {where}. "
               f"Train it where one is visible "
               f"(several GPUs: torchrun), or on the CPU anyway with --allow-cpu and --override options that shrink "
               f"it (README.md, section \"GPU evidence\", has such a command for gpu10)", file=sys.stderr)
