@@ -417,7 +417,8 @@ def test_every_chapter_shows_its_parameters_and_the_command_that_reruns_it():
     assert "in Jupyter, each with the parameters `profile = 'smoke', overrides = {'tsne.sample_size': 300}`" in box
     # the same lines as HTML, for JupyterLab (whose Markdown shows MyST's box as text)
     html = chapters.note_html(chapters.PARAMETERS_TITLE, chapters.parameters_lines(cfg, "05_tsne"))
-    assert html.startswith('<div class="admonition note"><p class="admonition-title">Parameters of this chapter</p>')
+    assert html.startswith('<div class="admonition note" style="border-left: 4px solid')
+    assert '<p class="admonition-title" style="font-weight: bold">Parameters of this chapter</p>' in html
     assert "<li><strong>Profile:</strong> <code>smoke</code> with the overrides <code>tsne.sample_size = 300</code>" in html
     assert ":::" not in html and "**" not in html
     toy = chapters.parameters_box(load_profile("smoke"), "01_toy_clusters")
@@ -617,5 +618,5 @@ def test_in_jupyter_the_parameters_box_comes_as_html_beside_the_books_myst(resul
     NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
     [box] = [o for o in nb.cells[0].outputs if o.output_type == "display_data" and "text/html" in o.data]
     assert box.data["text/markdown"].startswith(":::{admonition} Parameters of this chapter")
-    assert box.data["text/html"].startswith('<div class="admonition note">') and "<li><strong>`toy`" not in box.data["text/html"]
+    assert box.data["text/html"].startswith('<div class="admonition note" style=') and "<li><strong>`toy`" not in box.data["text/html"]
     assert "<li><strong><code>toy</code>:</strong>" in box.data["text/html"]

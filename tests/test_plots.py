@@ -182,3 +182,17 @@ def test_every_figure_of_a_chapter_names_its_profile_dataset_and_encoder_width(r
                            "print(sorted(m for m in ('matplotlib', 'seaborn') if m in sys.modules))"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_loss_curves_have_one_panel_per_method_and_whole_epoch_ticks():
+    """Two runs of a few epochs (smoke's): a panel per method, one line per run, and no tick at epoch 2.5."""
+    log = [{"epoch": e, "loss": 5.0 - e} for e in range(1, 6)]
+    runs = [{"encoder": "resnet18", "method": m, "schedule": "cosine", "epoch": 5, "log": log}
+            for m in ("moco_queue", "supervised")]
+    fig = plots.loss_curves(runs)
+    panels = [ax for ax in fig.axes if ax.get_xlabel() == "epoch"]
+    assert [len(ax.lines) for ax in panels] == [1, 1]
+    for ax in panels:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)

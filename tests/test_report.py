@@ -429,7 +429,10 @@ def test_provenance_and_runs_tables(build):
     assert set(prov.index) == {"geometry", "embeddings", "classifiers", "tsne_purity", "near_duplicates", "training"}
     assert (prov["state"] == "current").all() and prov.loc["geometry", "data sha256"] == "f" * 16
     runs = report.runs(collected)
-    assert list(runs["epochs"]) == [2, "1 of 2 (stopped early)"] and list(runs["train time (min)"]) == ["2.0", "2.0"]
+    assert list(runs["epochs"]) == [2, "1 of 2 (stopped early)"] and list(runs["train time"]) == ["2.0 min", "2.0 min"]
+    training = report.result(collected, "training")
+    training["runs"][0]["train_seconds"] = 2.4  # a smoke run: seconds, not "0.0 min"
+    assert report.runs_table(training)["train time"][0] == "2 s"
     # each loss named: a contrastive and a supervised loss side by side are different quantities
     assert all(loss is None or loss.endswith(("(InfoNCE against the queue)", "(NT-Xent)", "(cross-entropy)"))
                for loss in runs["final loss"])

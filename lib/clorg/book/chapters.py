@@ -278,11 +278,13 @@ def show_markdown(text: str, html: str | None = None) -> None:
 
 
 def note_html(title: str, lines: list[str]) -> str:
-    """A box titled ``title`` around the Markdown ``lines``, as HTML (the classes of the book's note boxes)."""
+    """A box titled ``title`` around the Markdown ``lines``, as HTML: the classes of the book's note boxes, and
+    a style of its own for JupyterLab, which has no rules for them (a title over a list, not a box)."""
     from markdown_it import MarkdownIt  # jupyter-book's Markdown parser; needed only where a notebook shows it
 
-    return (f'<div class="admonition note"><p class="admonition-title">{title}</p>'
-            f'{MarkdownIt().render(chr(10).join(lines))}</div>')
+    box = "border-left: 4px solid #4a86c5; background-color: rgba(74, 134, 197, 0.08); padding: 0.4em 0.9em"
+    return (f'<div class="admonition note" style="{box}"><p class="admonition-title" style="font-weight: bold">'
+            f'{title}</p>{MarkdownIt().render(chr(10).join(lines))}</div>')
 
 
 def _setting(value) -> str:

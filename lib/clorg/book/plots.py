@@ -173,6 +173,12 @@ def rld_of_feature_sets(records: list[dict]) -> plt.Figure:
 
 
 @_names_its_subject
+def _epoch_axis(ax) -> None:
+    """An x axis of epochs: labelled so, with whole-number ticks (a run of a few epochs got 2.5, 7.5)."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+
+
 def loss_curves(runs: list[dict]) -> plt.Figure:
     """Training loss per epoch, one panel per method (their losses have different scales), one line per
     run; ``runs``: the rows the training chapter stores (each with its ``log``)."""
@@ -185,7 +191,7 @@ def loss_curves(runs: list[dict]) -> plt.Figure:
                 ax.plot([e["epoch"] for e in r["log"]], [e["loss"] for e in r["log"]], marker="o", ms=2,
                         color=colour, label=f"{r['encoder']}, {r['schedule']}")
         ax.set_title(f"{method}: {LOSS_NAMES.get(method, 'loss')}")
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.set_ylabel("training loss")
         ax.legend(frameon=False)
     fig.tight_layout()
@@ -431,7 +437,7 @@ def set_loss_along_run(records: list[dict]) -> plt.Figure | None:
     for _, colour, run in feature_sets(runs):
         ax.plot(*zip(*D.series(records, R.SET_LOSS, **run)), marker="o", ms=3, color=colour,
                 label=f"{run['encoder']} {run['method']}, {run['schedule']}")
-    ax.set_xlabel("epoch")
+    _epoch_axis(ax)
     ax.set_ylabel("contrastive loss, all training images")
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -475,7 +481,7 @@ def heads_along_run(records: list[dict]) -> plt.Figure | None:
                   for head, colour in (("linear", "C0"), ("gcn", "C1"))]
         ax.set_title(f"{run['encoder']} {run['method']}, {run['schedule']}\nfits at the step cap: " + ", ".join(capped),
                      fontsize=SMALL + 1)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
     axes[0, 0].set_ylabel("test accuracy (%)")
     axes[0, 0].legend(frameon=False)
     fig.tight_layout()
@@ -560,7 +566,7 @@ def training_dynamics(records: list[dict], with_reference: bool = True) -> plt.F
         acc.plot(epochs, [100 * a for a in accuracy], marker="o", ms=3, color="C3")  # percent, as in the tables
         lr.plot(*zip(*D.series(records, R.LR, **run)), color="grey")
         ch.set_title(f"{run['encoder']} {run['method']}\n{run['schedule']} schedule")
-        lr.set_xlabel("epoch")
+        _epoch_axis(lr)
     axes[0, 0].set_yscale("log")
     axes[3, 0].set_yscale("log")
     for ax, name in zip(axes[:, 0], ("CH (log axis)", "RLD", "kNN test accuracy (%)", "learning rate (log)")):

@@ -79,6 +79,11 @@ def runs(collected: dict) -> pd.DataFrame:
     return runs_table(res) if res is not None else pd.DataFrame()
 
 
+def _duration(seconds: float) -> str:
+    """Seconds under a minute (a small profile's run: "0.0 min" said nothing), minutes above."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
 def runs_table(training: dict) -> pd.DataFrame:
     """The training chapter's stored runs as a table: schedule, epochs, time, throughput, loss (named: the
     methods' losses differ), parameters (the encoder's width shows there), hardware."""
@@ -89,7 +94,7 @@ def runs_table(training: dict) -> pd.DataFrame:
         rows.append({"encoder": r["encoder"], "method": r["method"], "schedule": r["schedule"],
                      "epochs": r["epochs_done"] if r["epochs_done"] == r["epochs"] else
                      f"{r['epochs_done']} of {r['epochs']} (stopped early)", "batch": r["batch_size"],
-                     "parameters": f"{r['parameters']:,}", "train time (min)": f"{r['train_seconds'] / 60:.1f}",
+                     "parameters": f"{r['parameters']:,}", "train time": _duration(r["train_seconds"]),
                      "images/s": round(r["images_per_s"]),
                      "final loss": None if r["final_loss"] is None else
                      f"{r['final_loss']:.4f} ({T.LOSS_NAMES.get(r['method'], r['method'])})",
