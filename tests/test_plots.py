@@ -184,15 +184,34 @@ def test_every_figure_of_a_chapter_names_its_profile_dataset_and_encoder_width(r
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
-def test_the_loss_curves_have_one_panel_per_method_and_whole_epoch_ticks():
-    """Two runs of a few epochs (smoke's): a panel per method, one line per run, and no tick at epoch 2.5."""
+def test_the_loss_curves_have_one_panel_per_method_and_whole_epoch_ticks(monkeypatch):
+    """Two runs of a few epochs (smoke's): a panel per method, one line per run, no tick at epoch 2.5, and the
+    subject line above, as every figure of the book has."""
+    from clorg.book import figure_subject
+
+    monkeypatch.setattr(figure_subject, "current", lambda: "profile smoke: digits")
     log = [{"epoch": e, "loss": 5.0 - e} for e in range(1, 6)]
     runs = [{"encoder": "resnet18", "method": m, "schedule": "cosine", "epoch": 5, "log": log}
             for m in ("moco_queue", "supervised")]
     fig = plots.loss_curves(runs)
+    assert "profile smoke: digits" in [t.get_text() for t in fig.texts]
     panels = [ax for ax in fig.axes if ax.get_xlabel() == "epoch"]
     assert [len(ax.lines) for ax in panels] == [1, 1]
     for ax in panels:
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
     plt.close(fig)
+
+
+def test_every_figure_the_book_draws_names_its_subject():
+    """Each public function of clorg.book.plots that returns a figure carries the subject line (it is wrapped by
+    the decorator that draws it): a helper put between the decorator and its function took the line away."""
+    import inspect
+
+    drawers = [(name, f) for name, f in inspect.getmembers(plots, inspect.isfunction)
+               if f.__module__ == plots.__name__ and not name.startswith("_")
+               and "Figure" in str(inspect.signature(f).return_annotation)]
+    assert len(drawers) > 10
+    # the toy chapter's figures read no dataset, so name none; rld_of_feature_sets names its own (its caller)
+    unnamed = {"toy_grid", "toy_rld_curves", "rld_against_temperature"}
+    assert [name for name, f in drawers if not hasattr(f, "__wrapped__")] == sorted(unnamed)

@@ -172,13 +172,13 @@ def rld_of_feature_sets(records: list[dict]) -> plt.Figure:
     return rld_against_temperature(curves, colours={name: colour for name, colour, _ in sets})
 
 
-@_names_its_subject
 def _epoch_axis(ax) -> None:
     """An x axis of epochs: labelled so, with whole-number ticks (a run of a few epochs got 2.5, 7.5)."""
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
 
 
+@_names_its_subject
 def loss_curves(runs: list[dict]) -> plt.Figure:
     """Training loss per epoch, one panel per method (their losses have different scales), one line per
     run; ``runs``: the rows the training chapter stores (each with its ``log``)."""
