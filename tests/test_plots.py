@@ -215,3 +215,24 @@ def test_every_figure_the_book_draws_names_its_subject():
     # the toy chapter's figures read no dataset, so name none; rld_of_feature_sets names its own (its caller)
     unnamed = {"toy_grid", "toy_rld_curves", "rld_against_temperature"}
     assert [name for name, f in drawers if not hasattr(f, "__wrapped__")] == sorted(unnamed)
+
+
+def test_after_a_new_setup_the_figures_name_the_results_still_in_hand(results_root):
+    """In Jupyter: the parameters changed and the setup cell run again, but not the cell that computes. The
+    figure is drawn from the results still in hand, and its line names their profile, not the one set up last;
+    once the chapter computes again, the new one."""
+    from factories import TINY_BOOK
+
+    from clorg.book import chapters, figure_subject
+
+    cfg, data = chapters.setup("smoke", TINY_BOOK, chapter="02_train")
+    res = chapters.training(cfg, data)
+    first = figure_subject.current()
+    assert first.startswith(f"profile {cfg['profile']['variant']}: digits")
+    other, data2 = chapters.setup("smoke", {**TINY_BOOK, "toy.points_per_class": 31}, chapter="02_train")
+    assert other["profile"]["variant"] != cfg["profile"]["variant"]
+    fig = plots.loss_curves(res["runs"])
+    assert [t.get_text() for t in fig.texts if t.get_text().startswith("profile ")] == [first]
+    chapters.training(other, data2)
+    assert figure_subject.current().startswith(f"profile {other['profile']['variant']}: digits")
+    plt.close("all")

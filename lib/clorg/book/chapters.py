@@ -409,10 +409,12 @@ def _cached(cfg, data, name: str, compute, fresh: bool, resumable: bool = False)
     fresh = _fresh(fresh)
     chapter = chapter_of(name)
     data = data if chapter.uses_data else None
-    return store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
-                        command=command(name, cfg), recompute=fresh,
-                        can_compute=can_analyse(cfg, data, chapter), arrays=name in chapter.arrays,
-                        resumable=resumable)
+    result = store.cached(cfg, data, name, compute, _source(cfg, data, chapter), producer=producer(name),
+                          command=command(name, cfg), recompute=fresh,
+                          can_compute=can_analyse(cfg, data, chapter), arrays=name in chapter.arrays,
+                          resumable=resumable)
+    figure_subject.results_of(cfg, data)  # its figures name this result's profile, whatever is set up next
+    return result
 
 
 def status(cfg: dict, data, name: str) -> store.Status:
@@ -527,11 +529,13 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
         return {"runs": [_run_row(r) for r in runs]}
 
     chapter = CHAPTERS["02_train"]
-    return store.cached(cfg, data, "training", compute, store.Source(chapter.sections(cfg), chapter.code, None),
-                        producer=producer("training"), command=command("training", cfg),
-                        recompute=fresh or trainable, can_compute=trainable,
-                        why_recompute=f"retraining every run, as asked ({store.FRESH_SPELLINGS})" if fresh else
-                        "checking every run: a finished run is reused, a missing or unfinished one trained")
+    result = store.cached(cfg, data, "training", compute, store.Source(chapter.sections(cfg), chapter.code, None),
+                          producer=producer("training"), command=command("training", cfg),
+                          recompute=fresh or trainable, can_compute=trainable,
+                          why_recompute=f"retraining every run, as asked ({store.FRESH_SPELLINGS})" if fresh else
+                          "checking every run: a finished run is reused, a missing or unfinished one trained")
+    figure_subject.results_of(cfg, data)
+    return result
 
 
 def training_origin(cfg: dict, data) -> str:

@@ -3,11 +3,16 @@ the dataset, its training images, the encoders and their width. :func:`clorg.boo
 its chapter; every figure of :mod:`clorg.book.plots` carries it above its top edge, so that a figure taken out
 of the book still says which profile it is of (the feature sets' labels name the encoder alone: fashion's
 quarter-width ResNet-18 and gpu10's full-width one are both "resnet18"). A module of its own, without
-matplotlib, because the headless run and the GPU job call ``setup`` too and draw nothing."""
+matplotlib, because the headless run and the GPU job call ``setup`` too and draw nothing.
+
+Once a chapter has returned a result in this process, the figures name that result's profile instead: in Jupyter,
+a reader who changes the parameters and runs the setup cell again, but not the cell that computes, draws the
+results still in hand, and the line must name their profile, not the new one."""
 
 from __future__ import annotations
 
-_current = ""
+_current = ""  # the chapter set up last
+_of_results: str | None = None  # the profile of the result a chapter returned last, once one has
 
 
 def describe(cfg: dict, data) -> str:
@@ -27,6 +32,12 @@ def set_for(cfg: dict, data) -> None:
     _current = describe(cfg, data)
 
 
+def results_of(cfg: dict, data) -> None:
+    """A chapter returned a result of profile ``cfg`` on ``data`` (the chapters' computing functions call it)."""
+    global _of_results
+    _of_results = describe(cfg, data)
+
+
 def current() -> str:
-    """The line the figures drawn now carry ("" for none)."""
-    return _current
+    """The line the figures drawn now carry ("" for none): that of the last result returned, else of the setup."""
+    return _current if _of_results is None else _of_results
