@@ -17,6 +17,7 @@ def isolated_env(monkeypatch, tmp_path):
     monkeypatch.delenv("CLORG_DATA", raising=False)
     monkeypatch.setattr(figure_subject, "_current", "")  # a chapter set up by one test names no figure of another
     monkeypatch.setattr(figure_subject, "_of_results", None)
+    monkeypatch.setattr(figure_subject, "_lines", {})
 
 
 @pytest.fixture

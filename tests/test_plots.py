@@ -235,4 +235,6 @@ def test_after_a_new_setup_the_figures_name_the_results_still_in_hand(results_ro
     assert [t.get_text() for t in fig.texts if t.get_text().startswith("profile ")] == [first]
     chapters.training(other, data2)
     assert figure_subject.current().startswith(f"profile {other['profile']['variant']}: digits")
+    chapters.toy(cfg)  # a result of the first profile again (any chapter's, through the store)
+    assert figure_subject.current() == first
     plt.close("all")

@@ -413,7 +413,7 @@ def _cached(cfg, data, name: str, compute, fresh: bool, resumable: bool = False)
                           command=command(name, cfg), recompute=fresh,
                           can_compute=can_analyse(cfg, data, chapter), arrays=name in chapter.arrays,
                           resumable=resumable)
-    figure_subject.results_of(cfg, data)  # its figures name this result's profile, whatever is set up next
+    figure_subject.results_of(cfg)  # its figures name this result's profile, whatever is set up next
     return result
 
 
@@ -534,7 +534,7 @@ def training(cfg: dict, data, fresh: bool = False, stop_after: float | None = No
                           recompute=fresh or trainable, can_compute=trainable,
                           why_recompute=f"retraining every run, as asked ({store.FRESH_SPELLINGS})" if fresh else
                           "checking every run: a finished run is reused, a missing or unfinished one trained")
-    figure_subject.results_of(cfg, data)
+    figure_subject.results_of(cfg)
     return result
 
 

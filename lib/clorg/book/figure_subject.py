@@ -12,7 +12,8 @@ results still in hand, and the line must name their profile, not the new one."""
 from __future__ import annotations
 
 _current = ""  # the chapter set up last
-_of_results: str | None = None  # the profile of the result a chapter returned last, once one has
+_lines: dict[str, str] = {}  # the line of each profile (variant) set up with its data in this process
+_of_results: str | None = None  # the profile (variant) of the result a chapter returned last, once one has
 
 
 def describe(cfg: dict, data) -> str:
@@ -30,14 +31,17 @@ def set_for(cfg: dict, data) -> None:
     executes one chapter of one profile, and the records a figure is drawn from carry no profile."""
     global _current
     _current = describe(cfg, data)
+    if data is not None:
+        _lines[cfg["profile"]["variant"]] = _current
 
 
-def results_of(cfg: dict, data) -> None:
-    """A chapter returned a result of profile ``cfg`` on ``data`` (the chapters' computing functions call it)."""
+def results_of(cfg: dict) -> None:
+    """A chapter returned a result of profile ``cfg`` (the chapters' computing functions call it)."""
     global _of_results
-    _of_results = describe(cfg, data)
+    _of_results = cfg["profile"]["variant"]
 
 
 def current() -> str:
-    """The line the figures drawn now carry ("" for none): that of the last result returned, else of the setup."""
-    return _current if _of_results is None else _of_results
+    """The line the figures drawn now carry ("" for none): that of the last result's profile, as it was set up,
+    else that of the setup."""
+    return _current if _of_results is None else _lines.get(_of_results, _current)
