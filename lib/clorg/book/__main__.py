@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
         os.environ["CLORG_ALLOW_CPU"] = "1"
 
-    from . import chapters, report, summary  # after argument parsing: these import torch
+    from . import brief_errors, chapters, report, summary  # after argument parsing: these import torch
     from .store import NeedsGpu
 
     stops = _stops()
@@ -102,8 +102,8 @@ def main(argv=None) -> int:
         try:
             compute(cfg, data, args.fresh)
         except KeyboardInterrupt:  # Ctrl-C: what finished is stored (a run's epochs, a chapter's heads), atomically
-            print(f"\ninterrupted during {stem}: finished results, a run's checkpointed epochs and a chapter's "
-                  f"finished parts are kept; run the same command again to resume", file=sys.stderr)
+            print(f"\ninterrupted during {stem}: {brief_errors.KEPT}; run the same command again to resume",
+                  file=sys.stderr)
             return 130
         except stops as exc:  # their messages say what is wrong and what to do; a traceback would bury that
             print(f"error: {stem}: {type(exc).__name__}: {exc}", file=sys.stderr)

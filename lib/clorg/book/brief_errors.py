@@ -34,8 +34,9 @@ def own_errors() -> tuple[type[Exception], ...]:
                         key=lambda c: (c.__module__, c.__qualname__)))
 
 
-INTERRUPTED = ("interrupted: finished results, a run's checkpointed epochs and a chapter's finished parts are "
-               "kept; run the cell again to resume (with fresh = False: fresh = True starts over)")
+# what an interrupted chapter keeps, said by the notebook and by python -m clorg.book alike
+KEPT = "finished results, a run's checkpointed epochs and a chapter's finished parts are kept"
+INTERRUPTED = f"interrupted: {KEPT}; run the cell again to resume (with fresh = False: fresh = True starts over)"
 
 
 def brief(etype: type[BaseException], value: BaseException) -> list[str]:
