@@ -31,8 +31,12 @@ STAGES = ("core", "data", "train", "features", "analysis", "book")
 # how a run is named or found marked every stored result and every run as computed by older code. Its readers
 # that decide which weights and epochs the analysis reads are held fixed by a layout test until they move to a
 # versioned module (tests/test_layout.py, RUN_READERS_SHA).
+# clorg.core.variants too: it names a variant's results folder and writes how to repeat it (commands, a
+# notebook's parameters); the overrides themselves are in the hashed configuration. Versioned, a change to
+# how a command is printed marked every stored result and run as computed by older code (ec6a797).
 NOT_VERSIONED = ("clorg", "clorg.core", "clorg.core.paths", "clorg.core.config", "clorg.core.atomic",
-                 "clorg.core.locks", "clorg.core.provenance", "clorg.core.code", "clorg.train.runs")
+                 "clorg.core.locks", "clorg.core.provenance", "clorg.core.code", "clorg.core.variants",
+                 "clorg.train.runs")
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
