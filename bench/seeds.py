@@ -9,7 +9,8 @@ Each build is ``python -m clorg.book --profile P [--override train.seed=N]``, wh
 trained and computed, so a second call only prints (a new seed of fashion or quick: about 30 minutes on two
 cores with bf16). The variants' results go to ``results/<profile>+seed=N-<hash>/`` like any variant's;
 ``make clean-variants`` removes them. The table has the profile's own seed and the seeds asked for, each
-build that succeeded; the exit status is 1 when one failed.
+build that succeeded; a seed whose build failed is named under it, and no claim is then judged on every seed
+(unless a built seed already says not reproduced); the exit status is 1 when one failed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> int:
     own = load_profile(args.profile)["train"]["seed"]
     if any(s < 0 for s in args.seeds):
         ap.error("--seeds: a training seed is a non-negative integer")
-    minutes, failed = {}, []
+    minutes, failed = {}, {}
     wanted = [own, *(s for s in dict.fromkeys(args.seeds) if s != own)]
     for seed in wanted:
         command = [sys.executable, "-m", "clorg.book", "--profile", args.profile]
@@ -43,17 +44,19 @@ def main() -> int:
         # stdout is the table: the builds' own output goes to stderr
         if (rc := subprocess.run(command, stdout=sys.stderr).returncode) != 0:
             # exit 3 (chapters skipped) still writes a summary, exit 1 leaves an older one: neither is this build
-            print(f"seed {seed}: the build ended with exit status {rc}; its seed is left out of the table",
+            print(f"seed {seed}: the build ended with exit status {rc}; its column is left out of the table and the seed named under it",
                   file=sys.stderr)
-            failed.append(seed)
+            failed[seed] = f"its build ended with exit status {rc} in this call"
         minutes[seed] = (time.time() - t0) / 60
     print(f"<!-- python bench/seeds.py --profile {args.profile} --seeds {' '.join(map(str, args.seeds))} "
           f"({date.today()}); machine: {describe_hardware()}; minutes of this call per seed "
           f"(a seed already built: under one): {', '.join(f'{s}: {m:.1f}' for s, m in minutes.items())}"
-          + (f"; left out, their builds failed: {', '.join(map(str, failed))}" if failed else "") + " -->\n")
+          + (f"; their builds failed: {', '.join(map(str, failed))}" if failed else "") + " -->\n")
     # its own title: the Across-profiles page shows this committed table beside any seeds built where it is built
+    # a failed seed is named and keeps the claims from being judged on every seed (its folder's summary, if
+    # any, is an older build's)
     section = seeds.markdown(args.profile, heading=f"Training seeds of `{args.profile}`, as committed ({date.today()})",
-                             only=[s for s in wanted if s not in failed])
+                             only=wanted, failed=failed)
     print(section or f"Fewer than two seeds of `{args.profile}` are built: nothing to set side by side.")
     return 1 if failed or not section else 0
 

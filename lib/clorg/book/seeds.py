@@ -67,12 +67,17 @@ def every_seed(claims: list[dict | None]) -> tuple[str, bool | None]:
 
 
 def markdown(profile: str, results_root: Path | None = None, config_dir: Path = config.CONFIG_DIR,
-             heading: str | None = None, only: list[int] | None = None) -> str:
+             heading: str | None = None, only: list[int] | None = None, failed: dict[int, str] | None = None) -> str:
     """The profile's seeds section: verdicts (claims by seeds, and over every seed), the numbers that decide
     each claim per seed, and each encoder's kNN and CHI(1) per seed; "" when fewer than two seeds are built.
     ``heading``: the section's title (default "Training seeds of `<profile>`"); ``only``: these seeds, not
-    every seed build found."""
+    every seed build found; ``failed``: seeds whose build the caller saw fail, with why (what their folder
+    holds is an older build's). A seed found but not built (or failed) has no column, and the claim is not
+    judged on every seed, as for a seed whose summary lacks the claim (:func:`every_seed`)."""
+    failed = failed or {}
     found = {s: st for s, st in states(profile, results_root, config_dir).items() if only is None or s in only}
+    found.update({s: {**found.get(s, {"profile": f"{profile} (seed {s})"}), "state": "build failed", "why": why}
+                  for s, why in failed.items() if only is None or s in only})
     built = {s: st for s, st in found.items() if st["state"] == across.BUILT}
     if len(built) < 2:
         return ""
@@ -88,7 +93,8 @@ def markdown(profile: str, results_root: Path | None = None, config_dir: Path = 
     for cid in claim_ids:
         judged = [across.claim(st["summary"], cid) for st in built.values()]
         cells = [across.verdict_cell(c, bold=False) for c in judged]
-        verdict, regime = every_seed(judged)
+        # a seed not built is not a seed where the claim holds: "every seed" counts every seed found
+        verdict, regime = every_seed(judged + [None] * (len(found) - len(built)))
         last = verdict if verdict == NOT_ON_EVERY else across.verdict_cell({"verdict": verdict, "in_regime": regime})
         lines.append(f"| {cid} | " + " | ".join(cells) + f" | {last} |")
     if skipped := {s: st for s, st in found.items() if s not in built}:
