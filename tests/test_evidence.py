@@ -114,6 +114,21 @@ def test_claim5_reads_the_smallest_and_largest_perplexity():
     assert n["wide_min_cl"] == pytest.approx(0.6) and n["perplexities"] == [5.0, 4980.0]
 
 
+def test_claim5_with_one_perplexity_has_no_largest_and_is_inconclusive():
+    """One map is no smallest and largest perplexity: read as both, (a) held and (b) failed by construction, a
+    "not reproduced" no second map decided (SPEC 7 reads two perplexities)."""
+    from clorg.book.claims import INCONCLUSIVE, judge_claim5
+
+    recs = []
+    for method, purity in ((CL, 0.7), (SL, 0.9)):
+        recs += tidy("vit", method, R.MAP_PURITY, {5.0: purity}, epoch=40)
+        recs += tidy("vit", method, R.MAP_PURITY_WIDE, {5.0: purity - 0.1}, epoch=40)
+    (n,) = E.claim5({"records": recs, "classes": 10})
+    assert (n["p_min_cl"], n["p_min_sl"]) == (0.7, 0.9) and n["perplexities"] == [5.0, 5.0]
+    assert n["p_max_cl"] is None and n["p_max_sl"] is None and n["wide_max_cl"] is None
+    assert judge_claim5(n)["verdict"] == INCONCLUSIVE
+
+
 def _near(encoder, cl, sl, median):
     return {"encoder": encoder, "method": CL, "schedule": "cosine", "epoch": 40,
             "reference": {"encoder": encoder, "method": SL, "schedule": "cosine", "epoch": 40},
@@ -159,6 +174,19 @@ def test_dynamics_puts_the_run_under_the_authors_curve_first_and_counts_epoch_ze
     assert E.judged_schedule(["paper-compressed", "paper-literal"], "cosine") == "paper-literal"
     assert E.judged_schedule(["paper-compressed", "cosine"], "paper-literal") == "paper-literal"
     assert E.judged_schedule(["cosine-authors-peak"], "cosine") == "cosine"
+
+
+def test_dynamics_with_a_nan_snapshot_has_no_maximum():
+    """max() passes over a NaN after the first value (and returns it when first): the maximum is unknown, and
+    claim D inconclusive rather than judged on the other snapshots."""
+    from clorg.book.claims import INCONCLUSIVE, judge_dynamics
+
+    for ch in ([400.0, float("nan"), 100.0], [float("nan"), 450.0, 100.0]):
+        (n,) = E.dynamics(_followed([("cosine", ch)]), "cosine", ("resnet18", CL, "cosine"))
+        assert n["ch_max"] is None and n["ch_last"] == 100.0
+        assert judge_dynamics(n)["verdict"] == INCONCLUSIVE
+    (n,) = E.dynamics(_followed([("cosine", [400.0, 450.0, 100.0])]), "cosine", ("resnet18", CL, "cosine"))
+    assert n["ch_max"] == 450.0
 
 
 def test_variant_regimes_gate_each_other_schedule_at_its_last_snapshot():

@@ -14,6 +14,8 @@ needs), ``epochs`` and the numbers.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..analysis import classify as C
@@ -164,8 +166,11 @@ def claim5(purity: dict) -> list[dict]:
         n = {**_comparison(records, enc, cl), "chance": 1 / purity["classes"], "perplexities": [ps[0], ps[-1]]}
         for who, method in (("cl", cl), ("sl", SL)):
             for end, p in (("min", ps[0]), ("max", ps[-1])):
-                n[f"p_{end}_{who}"] = at(records, enc, method, R.MAP_PURITY, p)
-                n[f"wide_{end}_{who}"] = at(records, enc, method, R.MAP_PURITY_WIDE, p)
+                # one perplexity is no largest beside a smallest: read as both, (a) would hold and (b) fail
+                # by construction, a "not reproduced" that no map decided; absent, the claim is inconclusive
+                one_map = end == "max" and ps[0] == ps[-1]
+                n[f"p_{end}_{who}"] = None if one_map else at(records, enc, method, R.MAP_PURITY, p)
+                n[f"wide_{end}_{who}"] = None if one_map else at(records, enc, method, R.MAP_PURITY_WIDE, p)
         out.append(n)
     return out
 
@@ -213,9 +218,11 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None) -
         ch = D.series(records, R.CH, **run)
         rld = D.series(records, R.RLD, K.RLD_LOCAL_T, **run)
         rld_start, ch_start = [v for e, v in rld if e == 0], [v for e, v in ch if e == 0]
+        # a NaN among the snapshots leaves the maximum unknown (max() would pass over it, or return it when first)
+        ch_max = max(v for _, v in ch) if ch and all(_finite(v) for _, v in ch) else None
         out.append({**_followed(run["encoder"], run["method"], run["schedule"], schedule),
                     "epochs": {"CL": ch[-1][0] if ch else None},
-                    "ch_first": ch_start[0] if ch_start else None, "ch_max": max(v for _, v in ch) if ch else None,
+                    "ch_first": ch_start[0] if ch_start else None, "ch_max": ch_max,
                     "ch_last": ch[-1][1] if ch else None, "rld_first": rld_start[0] if rld_start else None,
                     "rld_last": rld[-1][1] if rld else None})
     if judged is None:
@@ -226,6 +233,10 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None) -
                   "ch_last": None, "rld_first": None, "rld_last": None, "records_missing": True}]
     # the others: those under the deciding schedule (other methods of a profile with two) before the rest
     return first + sorted((n for n in out if n not in first), key=lambda n: n["schedule"] != judged[2])
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def gate_key(encoder: str, method: str, schedule: str | None = None) -> tuple:
