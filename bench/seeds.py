@@ -44,8 +44,8 @@ def main() -> int:
         # stdout is the table: the builds' own output goes to stderr
         if (rc := subprocess.run(command, stdout=sys.stderr).returncode) != 0:
             # exit 3 (chapters skipped) still writes a summary, exit 1 leaves an older one: neither is this build
-            print(f"seed {seed}: the build ended with exit status {rc}; its column is left out of the table and the seed named under it",
-                  file=sys.stderr)
+            print(f"seed {seed}: the build ended with exit status {rc}; its column is left out of the table, "
+                  f"and the seed named under it", file=sys.stderr)
             failed[seed] = f"its build ended with exit status {rc} in this call"
         minutes[seed] = (time.time() - t0) / 60
     print(f"<!-- python bench/seeds.py --profile {args.profile} --seeds {' '.join(map(str, args.seeds))} "
