@@ -503,3 +503,13 @@ def test_claim_d_names_the_missing_run_under_the_authors_curve_instead_of_fallin
     assert d["deciding"] == "vit moco_queue (paper-compressed): its records are missing"
     # without records of it the regime gate of that run is unknown, not borrowed from the main run
     assert d["comparisons"][0]["in_regime"] is None
+
+
+def test_a_verdict_whose_regime_is_unknown_is_marked_as_not_counted():
+    """Only a verdict in regime counts; one whose gate lacks a number was shown bare in the chapters' lines and
+    the claim's heading, as if it counted."""
+    claim = {"verdict": "reproduced", "in_regime": None}
+    assert verdicts.shown_verdict(claim) == "reproduced (regime unknown: not counted)"
+    assert verdicts.shown_verdict({**claim, "in_regime": False}) == "reproduced (out of regime: not counted)"
+    assert verdicts.shown_verdict({**claim, "in_regime": True}) == "reproduced"
+    assert verdicts.shown_verdict({"verdict": "missing", "in_regime": None}) == "missing"

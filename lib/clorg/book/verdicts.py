@@ -88,10 +88,13 @@ def regime_word(in_regime) -> str:
 
 
 def shown_verdict(claim: dict) -> str:
-    """The verdict as a reader sees it: out of regime it is marked and not counted."""
+    """The verdict as a reader sees it: out of regime, or with the regime unknown (a number of the gate
+    absent), it is marked and not counted (only a verdict in regime counts: :func:`findings_markdown`)."""
     v = claim["verdict"]
-    return f"{v} (out of regime: not counted)" if claim.get("in_regime") is False and v in (
-        "reproduced", "not reproduced", "inconclusive", "direction only") else v
+    if v not in ("reproduced", "not reproduced", "inconclusive", "direction only"):
+        return v
+    mark = {False: " (out of regime: not counted)", None: " (regime unknown: not counted)"}
+    return v + mark.get(claim.get("in_regime"), "")
 
 
 def chapter_lines(claims_: list[dict]) -> list[str]:
