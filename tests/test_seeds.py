@@ -134,6 +134,9 @@ def test_the_profiles_own_build_missing_or_older_is_named_not_counted(configs, t
     failed = seeds.markdown("quick", results, configs, only=[1, 2, 3], failed={3: "its build ended with exit status 1"})
     assert "Not counted: seed 3 (`quick+seed=3-cccc`): build failed, its build ended with exit status 1." in failed
     assert f"| {seeds.NOT_ON_EVERY} |" in failed
+    # one that failed before it left a folder is named by the command that builds it
+    never = seeds.markdown("quick", results, configs, only=[1, 2, 4], failed={4: "its build ended with exit status 2"})
+    assert "Not counted: seed 4 (`quick --override train.seed=4`): build failed, its build ended with exit status 2." in never
     assert seeds.markdown("quick", results, configs, only=[1]) == ""
 
 

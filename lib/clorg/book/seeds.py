@@ -76,7 +76,8 @@ def markdown(profile: str, results_root: Path | None = None, config_dir: Path = 
     judged on every seed, as for a seed whose summary lacks the claim (:func:`every_seed`)."""
     failed = failed or {}
     found = {s: st for s, st in states(profile, results_root, config_dir).items() if only is None or s in only}
-    found.update({s: {**found.get(s, {"profile": f"{profile} (seed {s})"}), "state": "build failed", "why": why}
+    found.update({s: {**found.get(s, {"profile": f"{profile} --override {SEED_KEY}={s}"}), "state": "build failed",
+                      "why": why}
                   for s, why in failed.items() if only is None or s in only})
     built = {s: st for s, st in found.items() if st["state"] == across.BUILT}
     if len(built) < 2:
