@@ -42,10 +42,19 @@ def test_supervised_resnet18_is_read_at_the_authors_epoch_120():
     assert E.claim2(_geometry(sl_epochs=(120, 600), encoder="vit"))[0]["ch_sl"] == 600.0
 
 
-def test_no_comparison_without_a_supervised_run_of_the_same_encoder():
+def test_an_encoder_without_its_supervised_run_stays_with_its_sl_numbers_absent():
+    """A claim holds for every encoder (SPEC 7): an encoder whose supervised records are missing is compared
+    with nothing rather than left out, so the claim is inconclusive, not judged on the other encoders alone;
+    records without any supervised run compare nothing (the report says "not comparable")."""
+    from clorg.book.claims import INCONCLUSIVE, judge_claim2
+
     geo = {"records": tidy("vit", CL, R.CH, 1.0, epoch=40) + tidy("resnet18", SL, R.CH, 2.0, epoch=40),
            "class_size": 100}
-    assert E.claim2(geo) == [] and E.claim1({**geo, "records": []}) == []
+    (n,) = E.claim2(geo)
+    assert (n["encoder"], n["ch_cl"], n["ch_sl"]) == ("vit", 1.0, None)
+    assert judge_claim2(n)["verdict"] == INCONCLUSIVE
+    assert E.claim2({**geo, "records": tidy("vit", CL, R.CH, 1.0, epoch=40)}) == []
+    assert E.claim1({**geo, "records": []}) == []
 
 
 def test_claim3_reads_the_paper_temperatures():

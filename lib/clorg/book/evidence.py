@@ -40,13 +40,16 @@ def analysed_epoch(records: list[dict], encoder: str, method: str) -> int | None
 
 
 def comparisons(records: list[dict]) -> list[tuple[str, str]]:
-    """(encoder, contrastive method) pairs of the records whose encoder also has a supervised run, in
-    order of first appearance."""
-    supervised = {r["encoder"] for r in records if r["method"] == SL and r["epoch"] != 0}
+    """(encoder, contrastive method) pairs of the records, in order of first appearance, where the records
+    hold a supervised run at all (none: nothing is comparable). An encoder whose own supervised records are
+    missing stays, its SL numbers None, so that a claim over every encoder is inconclusive rather than judged
+    on the others alone."""
+    if not any(r["method"] == SL and r["epoch"] != 0 for r in records):
+        return []
     out = []
     for r in records:
         pair = (r["encoder"], r["method"])
-        if r["epoch"] != 0 and r["encoder"] in supervised and r["method"] in CONTRASTIVE_METHODS and pair not in out:
+        if r["epoch"] != 0 and r["method"] in CONTRASTIVE_METHODS and pair not in out:
             out.append(pair)
     return out
 
