@@ -47,7 +47,7 @@ OPS = {">=": lambda a, b, tol: a >= b - tol, "<=": lambda a, b, tol: a <= b + to
        ">": lambda a, b, tol: a > b + tol, "<": lambda a, b, tol: a < b - tol}
 
 
-def _missing(*values) -> bool:
+def missing(*values) -> bool:
     """Whether any value is absent: None, or a number that is not finite (a NaN in a stored result, which a
     comparison would silently turn into a failed condition and "not reproduced")."""
     return any(v is None or (isinstance(v, numbers.Real) and not math.isfinite(v)) for v in values)
@@ -58,7 +58,7 @@ def condition(quantity: str, value, op: str, threshold, threshold_text: str | No
     """``value op threshold`` (op one of :data:`OPS`), None-safe: an absent value or threshold holds None."""
     if op not in OPS:
         raise ValueError(f"op must be one of {list(OPS)}, got {op!r}")
-    holds = None if _missing(value, threshold) else bool(OPS[op](value, threshold, ON_THE_BAR * max(1, abs(threshold))))
+    holds = None if missing(value, threshold) else bool(OPS[op](value, threshold, ON_THE_BAR * max(1, abs(threshold))))
     return {"quantity": quantity, "value": value, "op": op, "threshold": threshold,
             "threshold_text": threshold_text, "holds": holds, "role": role, "fmt": fmt}
 
@@ -84,7 +84,7 @@ def all_hold(conditions: list[dict]) -> str:
 
 
 def _difference(a, b):
-    return None if _missing(a, b) else a - b
+    return None if missing(a, b) else a - b
 
 
 def _scaled(factor, x):
@@ -140,7 +140,7 @@ def judge_claim4(n: dict) -> dict:
     # strict: an interval that touches 0 contains it
     conds = [condition("G, lower end of the 95 % interval", low, ">", 0.0, fmt=POINTS),
              condition("G, upper end of the 95 % interval", high, "<", 0.0, role="refutes", fmt=POINTS)]
-    if _missing(low, high):
+    if missing(low, high):
         verdict = INCONCLUSIVE
     elif conds[0]["holds"]:
         verdict = REPRODUCED
@@ -155,7 +155,7 @@ def judge_claim4(n: dict) -> dict:
               # its interval beside it: "larger for CL" compares two points, each with its own noise
               quantity("G on SL, lower end of the 95 % interval", n.get("gain_sl_low"), POINTS),
               quantity("G on SL, upper end of the 95 % interval", n.get("gain_sl_high"), POINTS),
-              quantity("gain larger for CL than SL", None if _missing(gain, gain_sl) else gain > gain_sl, "yes/no"),
+              quantity("gain larger for CL than SL", None if missing(gain, gain_sl) else gain > gain_sl, "yes/no"),
               quantity("GCN temperature (ours chosen on validation, the authors' on test)", n.get("temperature"), "g")]
     return _judgement(verdict, conds, beside)
 
@@ -170,7 +170,7 @@ def judge_claim5(n: dict) -> dict:
                   f"{K.MAP_SL_KEPT_MIN:g} P_min(SL)")
     pre = condition("P_min(CL)", p_min_cl, ">=", None if chance is None else chance + K.MAP_CL_SEPARATED_MIN,
                     f"chance + {K.MAP_CL_SEPARATED_MIN:.2f}", role="precondition")
-    fall_to = None if _missing(p_min_cl, chance) else p_min_cl - K.MAP_CL_FALL_MIN * (p_min_cl - chance)
+    fall_to = None if missing(p_min_cl, chance) else p_min_cl - K.MAP_CL_FALL_MIN * (p_min_cl - chance)
     b = condition("P_max(CL)", p_max_cl, "<=", fall_to, f"P_min(CL) − {K.MAP_CL_FALL_MIN:g} (P_min(CL) − chance)")
     a["label"], pre["label"], b["label"] = "a", "precondition", "b"
     # "Not reproduced when (a) fails, or when the precondition holds and (b) fails": either decides whatever
@@ -194,7 +194,7 @@ def judge_claim6(n: dict) -> dict:
     conds = [condition("cos_CL of the top pair", n.get("cos_cl"), ">=", K.NEAR_DUPLICATE_CL_MIN),
              condition("its cos_SL", cos_sl, "<=", n.get("sl_median"),
                        f"median cos_SL of {K.NEAR_DUPLICATE_BASELINE_PAIRS:,} random cross-class pairs")]
-    literal = None if _missing(cos_sl) else cos_sl <= K.NEAR_DUPLICATE_SL_LITERAL_MAX
+    literal = None if missing(cos_sl) else cos_sl <= K.NEAR_DUPLICATE_SL_LITERAL_MAX
     searched = n.get("searched")
     beside = [quantity(f"its cos_SL ≤ {K.NEAR_DUPLICATE_SL_LITERAL_MAX:g} (the literal reading)", literal, "yes/no")]
     if searched:  # the claim turns on one pair; the share over the pairs the search kept shows how much rests on it
@@ -220,9 +220,9 @@ def judge_dynamics(n: dict) -> dict:
     ch_first = n.get("ch_first")
     # the paper's CH falls from epoch 0 on; a run whose CH rises first and falls back less is told apart here
     beside = [quantity("max CH", ch_max, ",.1f"),
-              quantity("CH(last) / max CH", None if _missing(ch_max, ch_last) or not ch_max else ch_last / ch_max),
+              quantity("CH(last) / max CH", None if missing(ch_max, ch_last) or not ch_max else ch_last / ch_max),
               quantity("CH(epoch 0)", ch_first, ",.1f"),
-              quantity("CH(last) / CH(epoch 0)", None if _missing(ch_first, ch_last) or not ch_first else ch_last / ch_first)]
+              quantity("CH(last) / CH(epoch 0)", None if missing(ch_first, ch_last) or not ch_first else ch_last / ch_first)]
     return _judgement(verdict, conds, beside)
 
 

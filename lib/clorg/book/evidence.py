@@ -14,8 +14,6 @@ needs), ``epochs`` and the numbers.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..analysis import classify as C
@@ -24,6 +22,7 @@ from ..analysis import records as R
 from ..core import criteria as K
 from ..core import paper
 from ..core.config import CONTRASTIVE_METHODS, kind_of
+from .claims import missing
 
 SL = "supervised"
 
@@ -222,7 +221,7 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None) -
         rld = D.series(records, R.RLD, K.RLD_LOCAL_T, **run)
         rld_start, ch_start = [v for e, v in rld if e == 0], [v for e, v in ch if e == 0]
         # a NaN among the snapshots leaves the maximum unknown (max() would pass over it, or return it when first)
-        ch_max = max(v for _, v in ch) if ch and all(_finite(v) for _, v in ch) else None
+        ch_max = None if not ch or missing(*(v for _, v in ch)) else max(v for _, v in ch)
         out.append({**_followed(run["encoder"], run["method"], run["schedule"], schedule),
                     "epochs": {"CL": ch[-1][0] if ch else None},
                     "ch_first": ch_start[0] if ch_start else None, "ch_max": ch_max,
@@ -236,10 +235,6 @@ def dynamics(result: dict, schedule: str, judged: tuple[str, str, str] | None) -
                   "ch_last": None, "rld_first": None, "rld_last": None, "records_missing": True}]
     # the others: those under the deciding schedule (other methods of a profile with two) before the rest
     return first + sorted((n for n in out if n not in first), key=lambda n: n["schedule"] != judged[2])
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def gate_key(encoder: str, method: str, schedule: str | None = None) -> tuple:
