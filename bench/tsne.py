@@ -34,7 +34,7 @@ def main() -> None:
     if args.iterations <= 101:  # the first 101 steps are the authors' early exaggeration, not measured here
         ap.error(f"--iterations must be above the 101 early-exaggeration steps, not {args.iterations}")
     X, y = features_sample(args.features, args.n)
-    Xp = preprocess(X, 0)
+    Xp = preprocess(X)
     k_wide = wide_k(y)
     print(f"machine: {describe_hardware()}; {len(X):,} points from {args.features or 'synthetic features'}\n")
     settled = []

@@ -96,7 +96,7 @@ def test_preprocess_uses_one_global_min_and_max(monkeypatch):
     seen = []
 
     class Identity:  # PCA stand-in: records what it is given
-        def __init__(self, n_components, random_state):
+        def __init__(self, n_components, **options):
             self.n_components = n_components
 
         def fit_transform(self, A):
@@ -118,6 +118,54 @@ def test_preprocess_then_full_pca_keeps_distances():
     """With D <= 50 dimensions and n > D, the PCA is a rotation: the distances out are the scaled ones in."""
     X, _ = blobs(n=80, d=10, seed=3)
     np.testing.assert_allclose(pdist(preprocess(X)), pdist(X) / (X.max() - X.min()), rtol=1e-8)
+
+
+def test_preprocess_pca_is_exact_where_scikit_learn_would_pick_a_randomized_solver():
+    """Over 500 x 500 and fewer than 10 D points of D dimensions, scikit-learn's default is a randomized SVD;
+    the authors' is exact. The exact projection's distances equal those of the top-50 singular subspace."""
+    rng = np.random.default_rng(4)
+    X = rng.random((1000, 600))  # over 500 x 500 and 1000 < 10 x 600; a flat spectrum, a randomized SVD's worst
+    Z = (X - X.min()) / (X.max() - X.min())
+    Z = Z - Z.mean(0)
+    _, _, Vt = np.linalg.svd(Z, full_matrices=False)
+    np.testing.assert_allclose(pdist(preprocess(X)), pdist(Z @ Vt[:50].T), rtol=1e-9)
+
+
+def _gaussian_joint_p(X: np.ndarray, perplexity: float, k: int) -> np.ndarray:
+    """A reference for the affinities: each row's Gaussian over its k nearest at the perplexity (bisection in
+    float64 on beta with no added constant, as the authors' x2p), symmetrised and normalised to sum 1."""
+    from scipy.spatial.distance import squareform
+
+    D = squareform(pdist(X, "sqeuclidean"))
+    n = len(X)
+    P = np.zeros((n, n))
+    for i in range(n):
+        order = np.argsort(D[i])[1:k + 1]
+        d = D[i, order] - D[i, order].min()
+        lo, hi = 0.0, np.inf
+        beta = 1.0
+        for _ in range(200):
+            w = np.exp(-beta * d)
+            q = w / w.sum()
+            entropy = -(q[q > 0] * np.log(q[q > 0])).sum()
+            if entropy > np.log(perplexity):
+                lo, beta = beta, beta * 2 if hi == np.inf else (beta + hi) / 2
+            else:
+                hi, beta = beta, (beta + lo) / 2
+        P[i, order] = q
+    P = P + P.T
+    return P / P.sum()
+
+
+def test_affinities_of_a_point_far_from_its_nearest_neighbour_are_its_gaussian_ones():
+    """openTSNE's perplexity search adds 2.2e-16 to a row's sum: for a point whose nearest neighbour is far,
+    every exp(-beta d^2) is below it and the row came out wrong (quick's MoCo features at perplexity 3: 292
+    rows of 3,000). Shifted so the nearest is at 0, every row is the Gaussian at its perplexity."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(60, 3)), [[30.0, 0.0, 0.0]]])  # one point 30 away from every other
+    aff, _ = _affinities(X, 3, seed=0, n_jobs=1, max_affinities=10**8, neighbours="3P")
+    # P's largest entries are ~0.011; unshifted, the far point's pairs were off by 3e-3
+    np.testing.assert_allclose(aff.P.toarray(), _gaussian_joint_p(X, 3, 9), rtol=0, atol=1e-8)
 
 
 # ------------------------------------------------ schedule ------------------------------------------------
@@ -292,6 +340,70 @@ def test_the_exact_gradient_is_a_quarter_of_the_kl_gradient():
             down[i, c] -= 1e-6
             numeric[i, c] = (_kl(P, up) - _kl(P, down)) / 2e-6
     np.testing.assert_allclose(4 * grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def _the_authors_loop(P, Y, iterations, eta=500.0, last_exaggerated=100):
+    """tsne_torch.py's loop as they wrote it, on their float32 tensors, from a joint P and a start Y; their
+    learning rate (500) and last exaggerated step (100) are parameters, the rest their constants."""
+    import torch
+
+    n = len(Y)
+    P = torch.tensor(P, dtype=torch.float32) * 4.0
+    P = torch.max(P, torch.tensor([1e-16]))
+    Y = torch.tensor(Y, dtype=torch.float32)
+    dY, iY, gains = torch.zeros(n, 2), torch.zeros(n, 2), torch.ones(n, 2)
+    for it in range(iterations):
+        sum_Y = torch.sum(Y * Y, 1)
+        num = -2.0 * torch.mm(Y, Y.t())
+        num = 1.0 / (1.0 + torch.add(torch.add(num, sum_Y).t(), sum_Y))
+        num[range(n), range(n)] = 0.0
+        Q = torch.max(num / torch.sum(num), torch.tensor([1e-12]))
+        PQ = P - Q
+        for i in range(n):
+            dY[i, :] = torch.sum((PQ[:, i] * num[:, i]).repeat(2, 1).t() * (Y[i, :] - Y), 0)
+        momentum = 0.5 if it < 20 else 0.8
+        gains = (gains + 0.2) * ((dY > 0.0) != (iY > 0.0)) + (gains * 0.8) * ((dY > 0.0) == (iY > 0.0))
+        gains[gains < 0.01] = 0.01
+        iY = momentum * iY - eta * (gains * dY)
+        Y = Y + iY
+        Y = Y - torch.mean(Y, 0)
+        if it == last_exaggerated:
+            P = P / 4.0
+    return Y.double().numpy()
+
+
+def test_the_exact_loop_follows_the_authors_loop_step_for_step(data):
+    """Their loop as written against ours, from the same P (3P affinities, so most pairs are 0 and only their
+    floor keeps them) and start, through the exaggeration, the momentum switch and past both. At their
+    learning rate of 500 from an N(0, 1) start the two agree to 1e-6 for the first steps and then part as
+    any two float32 summation orders do (the map is chaotic there); at 5 they stay together."""
+    X, _ = data
+    P = _affinities(preprocess(X[:80]), 5, seed=0, n_jobs=1, max_affinities=10**8, neighbours="3P")[0].P
+    Y0 = initial_embedding(80, 0, "normal")
+    settings = {**SETTINGS, "iterations": 40, "exaggeration_iterations": 11, "learning_rate": 5.0}
+    ours = tsne.exact_optimise(P, Y0, settings, device="cpu")
+    theirs = _the_authors_loop(P.toarray(), Y0, 40, eta=5.0, last_exaggerated=10)
+    assert np.abs(theirs - Y0).max() > 0.1  # it moved
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+
+
+def test_the_exact_loop_floors_p_as_the_authors_their_exaggerated_p_at_1e_16(monkeypatch):
+    """Their floor is on 4P (1e-16), so P's own zeros sit at 2.5e-17, not at the 1e-12 of van der Maaten's
+    numpy file; Q keeps its 1e-12."""
+    seen = []
+    real = tsne.exact_gradient
+
+    def spy(P, Y, exaggeration=1.0, eye=None):
+        seen.append((float(P.min()), exaggeration))
+        return real(P, Y, exaggeration, eye)
+
+    monkeypatch.setattr(tsne, "exact_gradient", spy)
+    P = np.zeros((4, 4))
+    P[0, 1] = P[1, 0] = P[2, 3] = P[3, 2] = 0.25
+    tsne.exact_optimise(P, initial_embedding(4, 0, "normal"), {**SETTINGS, "iterations": 3,
+                                                                "exaggeration_iterations": 2}, device="cpu")
+    assert [e for _, e in seen] == [4.0, 4.0, 1.0]
+    assert [m for m, _ in seen] == pytest.approx([2.5e-17] * 3, rel=1e-6, abs=0)  # float32 of 2.5e-17
 
 
 def test_the_exact_t_sne_separates_clusters_and_is_seeded(data):
