@@ -289,7 +289,7 @@ RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.321], [0.211, -
 
 
 def dali_colour_twist(image: np.ndarray, b: float, c: float, s: float, h: float) -> np.ndarray:
-    """out = b (0.5 + c (M x - 0.5)) for every pixel x of a (3, H, W) image, M = inv(Y) R(h) S(s) Y,
+    """out = b (g + c (M x - g)), g = 128/255, for every pixel x of a (3, H, W) image, M = inv(Y) R(h) S(s) Y,
     clamped to [0, 1] at the end; h in turns."""
     angle = 2 * math.pi * h
     rotation = np.array([[1, 0, 0], [0, math.cos(angle), math.sin(angle)], [0, -math.sin(angle), math.cos(angle)]])
@@ -297,7 +297,7 @@ def dali_colour_twist(image: np.ndarray, b: float, c: float, s: float, h: float)
     out = np.empty_like(image, dtype=np.float64)
     for i in range(image.shape[1]):
         for j in range(image.shape[2]):
-            out[:, i, j] = b * (0.5 + c * (M @ image[:, i, j] - 0.5))
+            out[:, i, j] = b * (128 / 255 + c * (M @ image[:, i, j] - 128 / 255))
     return np.clip(out, 0, 1)
 
 
@@ -307,7 +307,7 @@ def twist_reference(x: torch.Tensor, params: A.JitterParams) -> torch.Tensor:
     out = []
     for img, (b, c, s, h) in zip(x.double().numpy(), f.tolist()):
         if img.shape[0] == 1:  # no chroma: contrast and brightness only
-            out.append(np.clip(b * (0.5 + c * (img - 0.5)), 0, 1))
+            out.append(np.clip(b * (128 / 255 + c * (img - 128 / 255)), 0, 1))
         else:
             out.append(dali_colour_twist(img, b, c, s, h))
     return torch.from_numpy(np.stack(out)).to(x.dtype)
@@ -339,22 +339,28 @@ def test_colour_twist_identity_pivot_and_final_clamp():
     off = A.JitterParams(torch.rand(16, 4, generator=gen(2)) + 0.5, torch.zeros(16, 4, dtype=torch.bool))
     torch.testing.assert_close(A.apply_color_jitter(x, off), x, rtol=0, atol=1e-6)  # nothing applied
 
-    # contrast pivots on mid-grey 0.5, not on the image's mean: a grey 0.5 image is unchanged by any contrast
-    grey = torch.full((6, 3, 4, 4), 0.5)
+    # contrast pivots on DALI's grey for uint8 images, 128/255, not on the image's mean (torchvision) nor on 0.5
+    # (DALI's float input): that grey is unchanged by any contrast
+    pivot = 128 / 255
+    assert A.CONTRAST_PIVOT == pivot
+    grey = torch.full((6, 3, 4, 4), pivot)
     contrast = torch.tensor([0.0, 0.3, 0.6, 1.0, 1.4, 3.0])
     only_c = A.JitterParams(torch.stack([torch.ones(6), contrast, torch.ones(6), torch.zeros(6)], 1),
                             torch.tensor([[False, True, False, False]]).repeat(6, 1))
     torch.testing.assert_close(A.apply_color_jitter(grey, only_c), grey, rtol=0, atol=1e-6)
     dark = torch.full((1, 3, 4, 4), 0.2)
     out = A.apply_color_jitter(dark, A.JitterParams(torch.tensor([[1.0, 1.4, 1.0, 0.0]]), only_c.applied[:1]))
-    torch.testing.assert_close(out, torch.full_like(dark, 0.5 + 1.4 * (0.2 - 0.5)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(out, torch.full_like(dark, pivot + 1.4 * (0.2 - pivot)), rtol=0, atol=1e-6)
     # brightness multiplies everything, the pivot included
     bright = A.JitterParams(torch.tensor([[1.2, 0.6, 1.0, 0.0]]), torch.tensor([[True, True, False, False]]))
-    torch.testing.assert_close(A.apply_color_jitter(grey[:1], bright), torch.full_like(grey[:1], 0.6), rtol=0, atol=1e-6)
-    # one clamp, at the end: white under contrast 1.4 reaches 1.2 before brightness 0.6 brings it to 0.72
+    torch.testing.assert_close(A.apply_color_jitter(grey[:1], bright), torch.full_like(grey[:1], 1.2 * pivot),
+                               rtol=0, atol=1e-6)
+    # one clamp, at the end: white under contrast 1.4 passes 1 (1.2 at a 0.5 pivot) before brightness 0.6
+    # brings it back below
     white = torch.ones(1, 3, 2, 2)
     both = A.JitterParams(torch.tensor([[0.6, 1.4, 1.0, 0.0]]), torch.tensor([[True, True, False, False]]))
-    torch.testing.assert_close(A.apply_color_jitter(white, both), torch.full_like(white, 0.72), rtol=0, atol=1e-6)
+    torch.testing.assert_close(A.apply_color_jitter(white, both), torch.full_like(white, 0.6 * (pivot + 1.4 * (1 - pivot))),
+                               rtol=0, atol=1e-6)
 
 
 def test_each_colour_parameter_has_its_own_coin():
@@ -528,7 +534,8 @@ def test_one_channel_images_take_the_paper_views_with_colour_steps_reduced_to_br
     params = A.JitterParams(factors=torch.tensor([[1.3, 0.7, 0.0, 0.25]] * 16), applied=applied)
     torch.testing.assert_close(A.apply_color_jitter(f, params), f, rtol=0, atol=0)
     assert torch.equal(A.random_grayscale(f, 1.0, generator=gen()), f)
-    # brightness and contrast act, as on each channel of a colour image: b * (c x + 0.5 (1 - c))
+    # brightness and contrast act, as on each channel of a colour image: b * (c x + g (1 - c)), g = 128/255
     both = A.JitterParams(factors=torch.tensor([[1.2, 0.5, 0.0, 0.0]] * 16),
                           applied=torch.tensor([[True, True, False, False]] * 16))
-    torch.testing.assert_close(A.apply_color_jitter(f, both), (1.2 * (0.5 * f + 0.25)).clamp(0, 1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(A.apply_color_jitter(f, both), (1.2 * (0.5 * f + 0.5 * 128 / 255)).clamp(0, 1),
+                               rtol=0, atol=1e-6)

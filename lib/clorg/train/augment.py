@@ -28,11 +28,11 @@ Conventions
 Fidelity to the authors' NVIDIA DALI pipeline (``imageComponent/load.py``; SPEC sections 3 and 8)
 - Order per view, as theirs: random crop + resize, colour twist, grayscale, flip, blur, solarize (view 2);
   the flip is folded into the crop's resampling here, exact because every later operation commutes with it.
-- Colour is DALI's ``color_twist``: one affine map per image, ``out = b (0.5 + c (M x - 0.5))`` with
+- Colour is DALI's ``color_twist``: one affine map per image, ``out = b (g + c (M x - g))`` with
   ``M = YIQ->RGB . hue rotation . saturation scale . RGB->YIQ``. Saturation scales the I and Q channels
-  of YIQ, the hue rotates the I-Q plane (degrees: +-36 = 0.1 turn), contrast pivots on the fixed mid-grey
-  0.5 (128/255, not the image's mean as in torchvision) and brightness multiplies everything, pivot
-  included. Each of the four draws its own coin (p = 0.8), as theirs; clamping happens once, at the end.
+  of YIQ, the hue rotates the I-Q plane (degrees: +-36 = 0.1 turn), contrast pivots on the fixed grey
+  g = 128/255 (DALI's ``half_range`` of 128 for the uint8 images the authors twist; 0.5 only for float
+  input; not the image's mean as in torchvision) and brightness multiplies everything, pivot included. Each of the four draws its own coin (p = 0.8), as theirs; clamping happens once, at the end.
 - Grayscale is DALI's saturation 0: the luma Y = .299 R + .587 G + .114 B, repeated over the channels.
 - Gaussian blur uses DALI's window for each image's sigma: 2 ceil(3 sigma) + 1 taps (3 at sigma 0.1, 13
   at sigma 2.0), reflect-101 borders. All images of a batch share the widest window of the recipe's sigma
@@ -91,6 +91,9 @@ __all__ = [
 # ================================================================================================
 
 # DALI's RGB -> YIQ matrix (color_twist.h); row 0 is the luma its saturation-0 grayscale keeps.
+# DALI's color_twist pivots contrast on half_range = 128 for integer input (color_twist.h), on the 0-255
+# scale of the authors' uint8 images: 128/255 on ours
+CONTRAST_PIVOT = 128 / 255
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.321), (0.211, -0.523, 0.311))
 _LUMA = _RGB_TO_YIQ[0]
 
@@ -344,7 +347,8 @@ def _yiq_matrices(dtype, device) -> tuple[Tensor, Tensor]:
 
 def colour_twist_maps(params: JitterParams, dtype=torch.float32) -> tuple[Tensor, Tensor]:
     """DALI's color_twist as per-sample affine maps on RGB in [0, 1]: (M (B, 3, 3), offset (B,)) with
-    ``out = M x + offset``, M = b c . YIQ->RGB . hue . saturation . RGB->YIQ, offset = b (0.5 - 0.5 c)."""
+    ``out = M x + offset``, M = b c . YIQ->RGB . hue . saturation . RGB->YIQ, offset = b g (1 - c) with g
+    the :data:`CONTRAST_PIVOT`."""
     f = torch.where(params.applied, params.factors, torch.tensor([1.0, 1.0, 1.0, 0.0], device=params.factors.device))
     f = f.to(dtype)
     b, c, sat, turns = f.unbind(dim=1)
@@ -358,7 +362,7 @@ def colour_twist_maps(params: JitterParams, dtype=torch.float32) -> tuple[Tensor
     scale = torch.stack([one, sat, sat], 1)
     M = to_rgb @ (hue * scale[:, None, :]) @ to_yiq
     M = M * (b * c)[:, None, None]
-    return M, b * (0.5 - 0.5 * c)
+    return M, b * CONTRAST_PIVOT * (1 - c)
 
 
 def apply_color_jitter(x: Tensor, params: JitterParams) -> Tensor:
@@ -368,7 +372,7 @@ def apply_color_jitter(x: Tensor, params: JitterParams) -> Tensor:
     if x.shape[1] == 1:
         f = torch.where(params.applied[:, :2], params.factors[:, :2], 1.0).to(x.dtype)
         b, c = f[:, 0], f[:, 1]
-        return (x * _per_sample(b * c) + _per_sample(b * (0.5 - 0.5 * c))).clamp_(0, 1)
+        return (x * _per_sample(b * c) + _per_sample(b * CONTRAST_PIVOT * (1 - c))).clamp_(0, 1)
     M, offset = colour_twist_maps(params, x.dtype)
     out = torch.einsum("bij,bjhw->bihw", M, x)
     return out.add_(_per_sample(offset)).clamp_(0, 1)
