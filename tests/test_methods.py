@@ -11,7 +11,7 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from clorg.train.distributed import GlobalBatchNorm, convert_batchnorm
+from clorg.train.distributed import GlobalBatchNorm, buffer_sync_off, convert_batchnorm
 from clorg.train.methods import MocoQueue, SimCLR, Supervised, nt_xent_loss, queue_contrastive_loss
 from clorg.train.models import build_encoder
 
@@ -126,12 +126,27 @@ def train_steps(model, method, batches, rank, world):
     return losses
 
 
+def test_the_buffer_sync_keyword_is_the_one_the_installed_ddp_accepts():
+    """torch 2.11 (the GPU machine's) knows only broadcast_buffers; from 2.13 on it is forward_sync_buffers."""
+    class Ddp211:  # the parameters of torch 2.11's DistributedDataParallel that matter here
+        def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True):
+            pass
+
+    class Ddp213(Ddp211):
+        def __init__(self, module, device_ids=None, broadcast_buffers=True, forward_sync_buffers=None):
+            pass
+
+    assert buffer_sync_off(Ddp211) == {"broadcast_buffers": False}
+    assert buffer_sync_off(Ddp213) == {"forward_sync_buffers": False}
+    assert buffer_sync_off() == {"forward_sync_buffers": False}  # this machine's torch (2.14)
+
+
 def ddp_worker(rank, world, port, name, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
     method = convert_batchnorm(make_method(name))
-    model = torch.nn.parallel.DistributedDataParallel(method, forward_sync_buffers=False)
+    model = torch.nn.parallel.DistributedDataParallel(method, **buffer_sync_off())
     losses = train_steps(model, method, fixed_batches(), rank, world)
     total = torch.stack(losses)
     torch.distributed.all_reduce(total)

@@ -10,6 +10,8 @@ With one process (no process group) every function here is the identity.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -19,6 +21,16 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def buffer_sync_off(ddp=nn.parallel.DistributedDataParallel) -> dict:
+    """DDP's keyword that stops it copying rank 0's buffers over the others' at each forward (each rank
+    keeps its own; :func:`convert_batchnorm`'s global statistics make them equal anyway). torch 2.13 named it
+    ``forward_sync_buffers`` and deprecated ``broadcast_buffers``; the GPU machine's torch 2.11 knows only
+    the old name, so the keyword is chosen by what ``ddp`` accepts."""
+    if "forward_sync_buffers" in inspect.signature(ddp).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from ..data import DatasetChoice, choose_profile_dataset
 from . import bundle, checkpoint, runs
 from .runs import RunResult, finished, locate
 from .augment import SUPERVISED_VIEW, contrastive_views, supervised_view
-from .distributed import convert_batchnorm, rank_and_world
+from .distributed import buffer_sync_off, convert_batchnorm, rank_and_world
 from .methods import build_method
 from .models import build_encoder, count_parameters
 from .schedule import lr_at
@@ -301,7 +301,7 @@ def _start(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
         _write_start_record(s, data, run_id, origin)
     if world > 1:
         s.model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda"
-                                                      else None, forward_sync_buffers=False)
+                                                      else None, **buffer_sync_off())
     if run_cfg["compile"]:
         s.model = torch.compile(s.model)
     return s
