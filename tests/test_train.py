@@ -230,8 +230,12 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     assert [e["epoch"] for e in late.log] == [1] and late.stopped_early == "deadline: stopped after epoch 1 of 3"
     assert load(late.folder / "checkpoints" / "last.pt")["epoch"] == 1
 
-    # a later run() resumes it to completion
+    # a later run() resumes it to completion, and clears what a process killed mid-write would have left
+    leftovers = [stopped.folder / "checkpoints" / ".last.pt.k1ll3d00.tmp", stopped.folder / ".log.jsonl.k1ll3d00.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
     done = run(cfg, spec(), runs_root=tmp_path, progress=False)
+    assert not any(path.exists() for path in leftovers)
     assert "resuming" in capsys.readouterr().out
     assert not done.reused and done.record["finished"] and done.stopped_early is None
     assert done.record["epochs_done"] == 3 and done.final_epoch == 3

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core import locks, paper, paths, provenance
+from ..core.atomic import remove_leftovers
 from ..core.config import RunSpec, kind_of
 from ..core.devices import cpu_has_bf16, default_device
 from ..data import DatasetChoice, choose_profile_dataset
@@ -66,6 +67,10 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
             return finished(folder, run_cfg)
         if force:
             shutil.rmtree(folder, ignore_errors=True)
+        # the temporary files of a process killed mid-write (a half last.pt is as large as a checkpoint):
+        # under the run's lock no other writer's are there
+        for where in (folder, runs.RunFolder(folder).checkpoints):
+            remove_leftovers(where)
         return _train(run_cfg, data, folder, device, progress, stop_after)
 
 
