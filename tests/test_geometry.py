@@ -94,3 +94,87 @@ def test_chi_ks_add_claim_ones_k_max():
     ks, note = chi_ks([1, 10], np.repeat(np.arange(3), 100))
     assert ks == [1, 10, 20] and note.startswith("k = 20 added: claim 1's k_max, 0.2 of a class's 100 images")
     assert class_size(np.repeat(np.arange(3), [50, 20, 80])) == 20
+
+
+# ------------------------------------------- the command's input -------------------------------------------
+
+def _command(capsys, *args) -> tuple[int, str, str]:
+    from clorg.analysis.geometry import main
+
+    code = main([str(a) for a in args] + ["--ks", "1", "3", "--temperatures", "1", "--json"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _points():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(40, 5)), np.repeat(np.arange(4), 10)
+
+
+def test_the_command_reads_a_csv_by_commas_or_spaces_with_or_without_a_header_as_the_npy(tmp_path, capsys):
+    """numpy.savetxt writes spaces by default; a header row of names is skipped; the values equal the .npy's."""
+    X, y = _points()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    code, expected, _ = _command(capsys, tmp_path / "X.npy", tmp_path / "y.npy")
+    assert code == 0
+    np.savetxt(tmp_path / "spaces.csv", X)
+    np.savetxt(tmp_path / "commas.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(5)), comments="")
+    np.savetxt(tmp_path / "labels.csv", y, fmt="%d", header="label", comments="")
+    for features in ("spaces.csv", "commas.csv"):
+        code, out, err = _command(capsys, tmp_path / features, tmp_path / "labels.csv")
+        assert (code, err) == (0, "") and out == expected  # to the last digit: the same numbers, read row-major
+
+
+@pytest.mark.parametrize("case", ["empty-csv", "header-only", "text-cell", "ragged-csv", "damaged-npy", "object-npy",
+                                  "object-npz", "fractional-labels", "text-labels", "no-points", "single-point-class",
+                                  "one-dimensional"])
+def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tmp_path, capsys, case):
+    X, y = _points()
+    features, labels = tmp_path / "X.npy", tmp_path / "y.npy"
+    np.save(features, X)
+    np.save(labels, y)
+    if case == "empty-csv":
+        features = tmp_path / "X.csv"
+        features.write_text("\n\n")
+        expected = f"{features} is empty: no rows of numbers"
+    elif case == "header-only":
+        features = tmp_path / "X.csv"
+        features.write_text("a,b,c\n")
+        expected = f"{features} holds a header row and no numbers"
+    elif case == "text-cell":
+        features = tmp_path / "X.csv"
+        features.write_text("1,2\n3,4\n5,oops\n")
+        expected = f"{features} cannot be read as numbers (could not convert string 'oops' to float64 at row 2, column 2"
+    elif case == "ragged-csv":
+        features = tmp_path / "X.csv"
+        features.write_text("1,2\n3,4,5\n")
+        expected = f"{features} cannot be read as numbers ("
+    elif case == "damaged-npy":
+        features.write_bytes(features.read_bytes()[:20])
+        expected = f"{features} cannot be read as npy ("
+    elif case == "object-npy":
+        np.save(features, np.array([{"a": 1}] * 40, dtype=object), allow_pickle=True)
+        expected = f"{features} holds Python objects (an object array), which are never unpickled here"
+    elif case == "object-npz":
+        features = tmp_path / "X.npz"
+        np.savez(features, features=np.array([None] * 40, dtype=object))
+        expected = f"{features} holds Python objects (an object array), which are never unpickled here"
+    elif case == "fractional-labels":
+        np.save(labels, y + 0.5 * (np.arange(40) == 7))
+        expected = f"{labels} holds labels that are not whole numbers (row 7: "
+    elif case == "text-labels":
+        np.save(labels, np.array(["cat", "dog"] * 20))
+        expected = f"{labels} holds <U3 values, not numbers; map class names to integers first"
+    elif case == "no-points":
+        np.save(features, np.zeros((0, 5)))
+        expected = f"{features} holds no points (an array of shape (0, 5))"
+    elif case == "single-point-class":
+        np.save(labels, np.r_[y[:-1], 9])
+        expected = f"{labels} holds a class of a single point (class 9); CHI needs at least two points of every class"
+    elif case == "one-dimensional":
+        np.save(features, X[:, 0])
+        expected = f"{features} holds an array of shape (40,); features are an (n, d) matrix"
+    code, out, err = _command(capsys, features, labels)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {expected}"), err

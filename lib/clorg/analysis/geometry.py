@@ -7,6 +7,8 @@ clorg.analysis.geometry FEATURES LABELS``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -71,51 +73,104 @@ _USAGE = """RLD, CH and CHI of anyone's features.
 
     python -m clorg.analysis.geometry FEATURES LABELS [--temperatures 1 0.5 0.2 0.1] [--ks 1 10 100 500 1000] [--json]
 
-FEATURES: an (n, d) matrix, LABELS: n integer class labels, each as .npy, .npz (its only array, or the one
-named features/X resp. labels/y), .pt (a tensor, or a dict holding one under those names) or .csv (numbers,
-comma-separated; a header row is skipped; labels: one column). Features are used as given: L2-normalise
-them first if they are embeddings (as the paper's are). Prints CH, RLD at each temperature and CHI at each k
-(capped below the smallest class) as a table, or as JSON with --json. Progress bars (stderr) appear from
-20,000 points. A bad input is a one-line error and exit status 2.
+FEATURES: an (n, d) matrix, LABELS: n whole-number class labels, each as .npy, .npz (its only array, or the
+one named features/X resp. labels/y), .pt (a tensor, or a dict holding one under those names) or .csv
+(numbers separated by commas or spaces; a first row that is not numbers is a header and skipped; labels: one
+column). Every class needs at least two points. Features are used as given: L2-normalise them first if they
+are embeddings (as the paper's are). Prints CH, RLD at each temperature and CHI at each k (capped below the
+smallest class) as a table, or as JSON with --json. Progress bars (stderr) appear from 20,000 points. A bad
+input is a one-line error and exit status 2.
 """
 
 
+class InputError(ValueError):
+    """A file the geometry command cannot use; the message names it (and the line, column or row)."""
+
+
+def _read_csv(p) -> np.ndarray:
+    """Numbers separated by commas, or by spaces (numpy.savetxt's default); a first row holding anything else
+    than numbers is a header and skipped."""
+    first = next((line for line in p.read_text().splitlines() if line.strip()), None)
+    if first is None:
+        raise InputError(f"{p} is empty: no rows of numbers")
+    delimiter = "," if "," in first else None
+    cells = [c.strip() for c in first.split(delimiter)]
+    try:
+        [float(c) for c in cells]
+        header = 0
+    except ValueError:
+        header = 1
+    try:
+        with warnings.catch_warnings():  # "input contained no data": said below, with the file
+            warnings.simplefilter("ignore", UserWarning)
+            out = np.loadtxt(p, delimiter=delimiter, skiprows=header, ndmin=2, dtype=np.float64)
+    except ValueError as exc:  # numpy names the row and column of a cell that is no number
+        raise InputError(f"{p} cannot be read as numbers ({exc})") from exc
+    if out.size == 0:
+        raise InputError(f"{p} holds {'a header row and ' if header else ''}no numbers")
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def _read(p, suffix: str, names: tuple[str, ...], what: str) -> np.ndarray:
+    if suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            keys = [k for k in names if k in z.files] or z.files
+            if len(keys) != 1:
+                raise InputError(f"{p} holds arrays {z.files}; name the {what} one {names[0]!r}")
+            return z[keys[0]]
+    if suffix == ".pt":
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+        if isinstance(obj, dict):
+            keys = [k for k in names if k in obj]
+            if not keys:
+                raise InputError(f"{p} holds a dict without any of {list(names)}")
+            obj = obj[keys[0]]
+        return torch.as_tensor(obj).numpy()
+    return _read_csv(p)
+
+
 def _load(path: str, names: tuple[str, ...], what: str) -> np.ndarray:
+    """The array of ``what`` (features or labels) in ``path``: numbers, at least one row."""
     from pathlib import Path
 
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{what} file {path} does not exist")
+        raise InputError(f"{what} file {path} does not exist")
     suffix = p.suffix.lower()
+    if suffix not in (".npy", ".npz", ".pt", ".csv"):
+        raise InputError(f"{path}: unknown format {suffix or '(none)'}; use .npy, .npz, .pt or .csv")
     try:
-        if suffix == ".npy":
-            return np.load(p, allow_pickle=False)
-        if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                keys = [k for k in names if k in z.files] or z.files
-                if len(keys) != 1:
-                    raise ValueError(f"{path} holds arrays {z.files}; name the {what} one {names[0]!r}")
-                return z[keys[0]]
-        if suffix == ".pt":
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-            if isinstance(obj, dict):
-                keys = [k for k in names if k in obj]
-                if not keys:
-                    raise ValueError(f"{path} holds a dict without any of {list(names)}")
-                obj = obj[keys[0]]
-            return torch.as_tensor(obj).numpy()
-        if suffix == ".csv":
-            import pandas as pd
-
-            frame = pd.read_csv(p, header=None)
-            if not all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):  # a header row
-                frame = pd.read_csv(p)
-            return frame.to_numpy().squeeze() if frame.shape[1] == 1 else frame.to_numpy()
-    except ValueError:
+        array = np.asarray(_read(p, suffix, names, what))
+    except InputError:
         raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # an object array: never unpickled here
+            raise InputError(f"{path} holds Python objects (an object array), which are never unpickled here; "
+                             f"save the {what} as an array of numbers") from exc
+        raise InputError(f"{path} cannot be read as {suffix[1:]} ({exc})") from exc
     except Exception as exc:  # unreadable files of any kind: one clear line, not a traceback
-        raise ValueError(f"{path} cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from exc
-    raise ValueError(f"{path}: unknown format {suffix or '(none)'}; use .npy, .npz, .pt or .csv")
+        raise InputError(f"{path} cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        hint = "; map class names to integers first" if what == "labels" else ""
+        raise InputError(f"{path} holds {array.dtype} values, not numbers{hint}")
+    if array.size == 0 or array.ndim == 0:
+        raise InputError(f"{path} holds no points (an array of shape {array.shape})")
+    return array
+
+
+def _labels(y: np.ndarray, path: str) -> np.ndarray:
+    """Class labels as integers: whole numbers only (a fraction is not a class)."""
+    if y.ndim != 1:
+        raise InputError(f"labels must be one label per row, got shape {y.shape} in {path}")
+    if np.issubdtype(y.dtype, np.floating):
+        fractional = ~np.isfinite(y) | (y != np.round(y))
+        if fractional.any():
+            row = int(np.argmax(fractional))
+            raise InputError(f"{path} holds labels that are not whole numbers (row {row}: {y[row]!r}); "
+                             f"labels are class ids")
+    return y.astype(np.int64)
 
 
 def main(argv=None) -> int:
@@ -133,13 +188,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         X = _load(args.features, ("features", "X"), "features")
-        y = _load(args.labels, ("labels", "y"), "labels")
-        if np.asarray(y).ndim != 1:
-            raise ValueError(f"labels must be one label per row, got shape {np.asarray(y).shape}")
-        if np.asarray(X).ndim == 2 and len(X) != len(y):
+        y = _labels(_load(args.labels, ("labels", "y"), "labels"), args.labels)
+        if X.ndim != 2:
+            raise ValueError(f"{args.features} holds an array of shape {X.shape}; features are an (n, d) matrix")
+        if len(X) != len(y):
             raise ValueError(f"{args.features} has {len(X)} rows but {args.labels} has {len(y)} labels; they must match")
-        if len(np.unique(y)) < 2:
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
             raise ValueError(f"{args.labels} holds one class; RLD, CH and CHI compare at least two")
+        if counts.min() < 2:  # CHI(k) counts a point's neighbours of its class: it has none
+            raise ValueError(f"{args.labels} holds a class of a single point (class {classes[counts.argmin()]}); "
+                             f"CHI needs at least two points of every class: drop that point or add its class's")
         finite = np.isfinite(np.asarray(X))
         if not finite.all():  # named here, with the file: the metrics would only name their argument X
             bad = int(np.argwhere(~finite)[0, 0])
