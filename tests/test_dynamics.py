@@ -25,6 +25,7 @@ from clorg.core.config import RunSpec, load_profile  # noqa: E402
 from clorg.data import choose_profile_dataset  # noqa: E402
 from clorg.features import run_features  # noqa: E402
 from clorg.train import RunResult, run  # noqa: E402
+from clorg.train.runs import SnapshotNotFound  # noqa: E402
 
 # 8x8 digits, 30 images per class, two MoCo epochs with a snapshot after each: a real run in seconds
 TINY = {"data.dataset": "digits", "data.train_per_class": 30, "data.test_per_class": 10,
@@ -128,8 +129,12 @@ def test_a_subset_of_epochs_and_an_unsaved_one(tiny):
     # the same features (read back from the run folder), the same numbers
     assert measured == [r for r in records if r["epoch"] == 1 and r["metric"] != R.LR]
     assert R.select(only, metric=R.LR) == R.select(records, metric=R.LR)
-    with pytest.raises(ValueError, match=r"no encoder snapshot for epoch\(s\) \[7\] .* saved epochs: \[0, 1, 2\]"):
+    with pytest.raises(SnapshotNotFound, match=r"no encoder snapshot for epoch\(s\) \[7\] .* saved epochs: \[0, 1, 2\]"):
         dynamics_records(result, data, TEMPERATURES, KNN_K, epochs=[0, 7])
+    # one encoder asked for directly: the epochs it has, and the command that saves them
+    with pytest.raises(SnapshotNotFound, match=r"no encoder snapshot for epoch 7 in .*saved epochs: \[0, 1, 2\]\. "
+                                               r"Retrain the run to save it: `python -m clorg.train --config smoke "):
+        result.load_encoder(epoch=7)
 
 
 def test_a_run_without_snapshots_says_how_to_make_them(tmp_path):
@@ -138,7 +143,7 @@ def test_a_run_without_snapshots_says_how_to_make_them(tmp_path):
     (folder / "checkpoints" / "last.pt").write_bytes(b"")  # a resume file is not an encoder snapshot
     result = RunResult(folder, {"encoder": "resnet18", "method": "simclr", "schedule": "paper-compressed",
                                 "epochs": 20}, {}, [], reused=True)
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(SnapshotNotFound) as err:  # a FileNotFoundError of clorg's: a notebook shows its message alone
         checkpoint_epochs(result)
     message = str(err.value)
     assert str(folder) in message

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..core import criteria
 from ..core.devices import default_device
 from ..features import run_features
+from ..train.runs import SnapshotNotFound
 from ..train.schedule import epoch_rates
 from . import records as R
 from .classify import snapshot_head_records
@@ -37,12 +38,10 @@ def checkpoint_epochs(result) -> list[int]:
     """Sorted epochs of the encoder snapshots saved in ``result``'s run folder (a RunResult)."""
     epochs = result.files.snapshot_epochs()
     if not epochs:
-        c = result.config
-        raise FileNotFoundError(
-            f"no encoder snapshots in {result.folder / 'checkpoints'}: the training dynamics "
-            f"need them. Retrain the run with `python -m clorg.train --config {result.folder.parent.name} "
-            f"--encoder {c['encoder']} --method {c['method']} --schedule {c['schedule']} --force` (with the same "
-            f"overrides and data); it saves one every train.checkpoint_every epochs")
+        raise SnapshotNotFound(
+            f"no encoder snapshots in {result.folder / 'checkpoints'}: the training dynamics need them. Retrain "
+            f"the run with `{result.retrain_command()}` (with the same overrides and data); it saves one every "
+            f"train.checkpoint_every epochs")
     return epochs
 
 
@@ -65,7 +64,7 @@ def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None 
     epochs = saved if epochs is None else sorted(set(epochs))
     missing = sorted(set(epochs) - set(saved))
     if missing:
-        raise ValueError(f"no encoder snapshot for epoch(s) {missing} in {result.folder}; saved epochs: {saved}")
+        raise SnapshotNotFound(f"no encoder snapshot for epoch(s) {missing} in {result.folder}; saved epochs: {saved}")
     out = []
     chi_ks = sorted({1, criteria.claim1_k_max(class_size(data.train.labels))})
     for epoch in tqdm(epochs, desc=f"dynamics {result.folder.name}", unit="snapshot"):

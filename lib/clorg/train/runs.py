@@ -143,6 +143,11 @@ class RunNotFound(FileNotFoundError):
     produce it, in a notebook and on a command line."""
 
 
+class SnapshotNotFound(FileNotFoundError):
+    """An encoder snapshot the analysis reads that the run's folder does not hold: the message names the epochs
+    it holds and the command that saves them, in a notebook and on a command line."""
+
+
 def runs_root() -> Path:
     return paths.runs_root()
 
@@ -342,13 +347,21 @@ class RunResult:
         """Training-code files changed since this run was trained ([] when the code is the same)."""
         return stale_files(self.record)
 
+    def retrain_command(self) -> str:
+        """The command that trains this run again from the start, saving its snapshots (run from the project
+        root with the overrides and data it was trained with)."""
+        c = self.config
+        return (f"python -m clorg.train --config {self.folder.parent.name} --encoder {c['encoder']} "
+                f"--method {c['method']} --schedule {c['schedule']} --force")
+
     def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
         """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
         epoch = self.final_epoch if epoch is None else epoch
         path = self.files.snapshot(epoch)
         if not path.is_file():
-            raise FileNotFoundError(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved epochs: "
-                                    f"{self.files.snapshot_epochs()}")
+            raise SnapshotNotFound(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved epochs: "
+                                   f"{self.files.snapshot_epochs()}. Retrain the run to save it: "
+                                   f"`{self.retrain_command()}` (with the same overrides and data)")
         enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
                             in_channels=self.config["dataset"]["image_shape"][2],
                             image_size=self.config["dataset"]["image_shape"][0])
