@@ -157,14 +157,17 @@ def optimise(embedding: TSNEEmbedding, settings: dict) -> TSNEEmbedding:
 
 def _shifted_neighbours(X: np.ndarray, k: int, seed: int, n_jobs: int) -> PrecomputedNeighbors:
     """The exact ``k`` nearest neighbours of every row of ``X``, with each row's squared distances shifted so
-    that its nearest neighbour is at 0. A row's Gaussian affinities exp(-beta d^2) / sum are unchanged by the
-    shift in exact arithmetic; openTSNE's perplexity search, though, adds 2.2e-16 to a row's sum, which
-    outweighs the whole sum for a point far from its nearest neighbour at a small perplexity (292 of 3,000
-    rows wrong, by up to 6.2, at perplexity 3 on quick's MoCo features). Shifted, every row's largest term
-    is exp(0) = 1 and the addition is negligible, as the authors' x2p (no such term) has it."""
+    that its nearest neighbour is at 0. A row's Gaussian affinities exp(-beta d^2) / sum, their entropy and so
+    the perplexity search are unchanged by the shift in exact arithmetic; openTSNE's search, though, adds
+    2.2e-16 to a row's sum of kernel values, which outweighs the whole sum for a point far from its nearest
+    neighbour at a small perplexity (292 rows of 3,000 of quick's MoCo features wrong at perplexity 3).
+    Shifted, every row's largest kernel value is the one at distance 0, far above that addition, as in the
+    authors' x2p (which has no such term). In place: the paper profile's n x k is 25,000 x 24,999."""
     neighbours, distances = Sklearn(X, k, "euclidean", n_jobs=n_jobs, random_state=seed).build()  # method "exact"
-    squared = np.square(distances, dtype=np.float64)
-    return PrecomputedNeighbors(neighbours, np.sqrt(squared - squared[:, :1]))
+    squared = np.asarray(distances, dtype=np.float64)  # ours to change: no copy when already float64
+    np.square(squared, out=squared)
+    squared -= squared[:, :1].copy()
+    return PrecomputedNeighbors(neighbours, np.sqrt(squared, out=squared))
 
 
 def _affinities(X: np.ndarray, perplexity: float, seed: int, n_jobs: int, max_affinities: int,
@@ -211,8 +214,8 @@ def exact_optimise(P, Y0: np.ndarray, settings: dict, device=None) -> np.ndarray
     ``device`` (default: the GPU when there is one). Every pair enters the gradient:
 
     num_ij = 1 / (1 + |y_i - y_j|^2) (0 on the diagonal), Q = num / sum(num) floored at 1e-12, P floored
-    at 1e-16 / exaggeration (their floor of the exaggerated P); dY_i = sum_j (a P_ij - Q_ij) num_ij (y_i - y_j) (no factor 4, as theirs), with a = the
-    exaggeration for the first ``exaggeration_iterations`` steps, then 1; gains +0.2 where the gradient's
+    at 1e-16 / exaggeration (their floor of the exaggerated P); dY_i = sum_j (a P_ij - Q_ij) num_ij
+    (y_i - y_j) (no factor 4, as theirs), with a = the exaggeration for the first ``exaggeration_iterations`` steps, then 1; gains +0.2 where the gradient's
     sign differs from the last update's, x0.8 where not, floored at 0.01; update = momentum x update -
     learning_rate x gains x dY (momentum 0.5 before step 20, then 0.8); Y centred after every step.
     Memory: five n x n float32 matrices (2.5 GB each at n = 25,000)."""
