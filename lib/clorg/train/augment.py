@@ -32,7 +32,8 @@ Fidelity to the authors' NVIDIA DALI pipeline (``imageComponent/load.py``; SPEC 
   ``M = YIQ->RGB . hue rotation . saturation scale . RGB->YIQ``. Saturation scales the I and Q channels
   of YIQ, the hue rotates the I-Q plane (degrees: +-36 = 0.1 turn), contrast pivots on the fixed grey
   g = 128/255 (DALI's ``half_range`` of 128 for the uint8 images the authors twist; 0.5 only for float
-  input; not the image's mean as in torchvision) and brightness multiplies everything, pivot included. Each of the four draws its own coin (p = 0.8), as theirs; clamping happens once, at the end.
+  input; not the image's mean as in torchvision) and brightness multiplies everything, pivot included.
+  Each of the four draws its own coin (p = 0.8), as theirs; clamping happens once, at the end.
 - Grayscale is DALI's saturation 0: the luma Y = .299 R + .587 G + .114 B, repeated over the channels.
 - Gaussian blur uses DALI's window for each image's sigma: 2 ceil(3 sigma) + 1 taps (3 at sigma 0.1, 13
   at sigma 2.0), reflect-101 borders. All images of a batch share the widest window of the recipe's sigma
@@ -90,10 +91,10 @@ __all__ = [
 # Constants
 # ================================================================================================
 
-# DALI's RGB -> YIQ matrix (color_twist.h); row 0 is the luma its saturation-0 grayscale keeps.
 # DALI's color_twist pivots contrast on half_range = 128 for integer input (color_twist.h), on the 0-255
 # scale of the authors' uint8 images: 128/255 on ours
 CONTRAST_PIVOT = 128 / 255
+# DALI's RGB -> YIQ matrix (color_twist.h); row 0 is the luma its saturation-0 grayscale keeps.
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.321), (0.211, -0.523, 0.311))
 _LUMA = _RGB_TO_YIQ[0]
 
