@@ -121,14 +121,36 @@ def test_the_command_reads_a_csv_by_commas_or_spaces_with_or_without_a_header_as
     np.savetxt(tmp_path / "spaces.csv", X)
     np.savetxt(tmp_path / "commas.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(5)), comments="")
     np.savetxt(tmp_path / "labels.csv", y, fmt="%d", header="label", comments="")
-    for features in ("spaces.csv", "commas.csv"):
+    # a header of names over data separated otherwise; blank lines and a byte-order mark before it
+    np.savetxt(tmp_path / "mixed.csv", X, header="a,b,c,d,e", comments="")
+    text = (tmp_path / "spaces.csv").read_text()
+    (tmp_path / "bom.csv").write_text("\ufeff\n\nf0 f1 f2 f3 f4\n" + text, encoding="utf-8")
+    for features in ("spaces.csv", "commas.csv", "mixed.csv", "bom.csv"):
         code, out, err = _command(capsys, tmp_path / features, tmp_path / "labels.csv")
-        assert (code, err) == (0, "") and out == expected  # to the last digit: the same numbers, read row-major
+        assert (code, err) == (0, "") and out == expected, features  # to the last digit: read row-major
+    # labels as whole floats, as one column, as a .pt of ints; one feature column is an (n, 1) matrix
+    np.save(tmp_path / "yf.npy", y.astype(float)[:, None])
+    torch.save({"labels": torch.tensor(y)}, tmp_path / "y.pt")
+    for labels in ("yf.npy", "y.pt"):
+        assert _command(capsys, tmp_path / "X.npy", tmp_path / labels)[1] == expected, labels
+    np.savetxt(tmp_path / "one.csv", X[:, :1])
+    assert _command(capsys, tmp_path / "one.csv", tmp_path / "y.npy")[0] == 0
+
+
+def test_the_command_reads_bfloat16_tensors_with_a_gradient_and_bool_labels(tmp_path, capsys):
+    """What this project's own training leaves (bf16, requires_grad) reads as float32; bool labels are classes."""
+    X, y = _points()
+    rounded = torch.tensor(X, dtype=torch.bfloat16)
+    torch.save({"features": rounded.clone().requires_grad_()}, tmp_path / "X.pt")
+    np.save(tmp_path / "X.npy", rounded.float().numpy())
+    np.save(tmp_path / "y.npy", y % 2 == 0)
+    code, expected, _ = _command(capsys, tmp_path / "X.npy", tmp_path / "y.npy")
+    assert code == 0 and _command(capsys, tmp_path / "X.pt", tmp_path / "y.npy")[1] == expected
 
 
 @pytest.mark.parametrize("case", ["empty-csv", "header-only", "text-cell", "ragged-csv", "damaged-npy", "object-npy",
                                   "object-npz", "fractional-labels", "text-labels", "no-points", "single-point-class",
-                                  "one-dimensional"])
+                                  "one-dimensional", "bool-features", "pickled-pt"])
 def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tmp_path, capsys, case):
     X, y = _points()
     features, labels = tmp_path / "X.npy", tmp_path / "y.npy"
@@ -145,11 +167,11 @@ def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tm
     elif case == "text-cell":
         features = tmp_path / "X.csv"
         features.write_text("1,2\n3,4\n5,oops\n")
-        expected = f"{features} cannot be read as numbers (could not convert string 'oops' to float64 at row 2, column 2"
+        expected = f"{features}, line 3, column 2: 'oops' is not a number"
     elif case == "ragged-csv":
         features = tmp_path / "X.csv"
         features.write_text("1,2\n3,4,5\n")
-        expected = f"{features} cannot be read as numbers ("
+        expected = f"{features}, line 2: 3 values where line 1 has 2"
     elif case == "damaged-npy":
         features.write_bytes(features.read_bytes()[:20])
         expected = f"{features} cannot be read as npy ("
@@ -162,16 +184,23 @@ def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tm
         expected = f"{features} holds Python objects (an object array), which are never unpickled here"
     elif case == "fractional-labels":
         np.save(labels, y + 0.5 * (np.arange(40) == 7))
-        expected = f"{labels} holds labels that are not whole numbers (row 7: "
+        expected = f"{labels} holds labels that are not whole numbers (row 7, counting from 0: "
     elif case == "text-labels":
         np.save(labels, np.array(["cat", "dog"] * 20))
-        expected = f"{labels} holds <U3 values, not numbers; map class names to integers first"
+        expected = f"{labels} holds <U3 values, not real numbers; map class names to integers first"
     elif case == "no-points":
         np.save(features, np.zeros((0, 5)))
         expected = f"{features} holds no points (an array of shape (0, 5))"
     elif case == "single-point-class":
         np.save(labels, np.r_[y[:-1], 9])
         expected = f"{labels} holds a class of a single point (class 9); CHI needs at least two points of every class"
+    elif case == "bool-features":
+        np.save(features, X > 0)
+        expected = f"{features} holds bool values, not real numbers"
+    elif case == "pickled-pt":
+        features = tmp_path / "X.pt"
+        torch.save({"features": np.zeros((40, 5))}, features)  # a numpy array: torch's weights_only refuses it
+        expected = f"{features} cannot be read as pt (UnpicklingError: "
     elif case == "one-dimensional":
         np.save(features, X[:, 0])
         expected = f"{features} holds an array of shape (40,); features are an (n, d) matrix"

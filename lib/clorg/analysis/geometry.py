@@ -7,8 +7,6 @@ clorg.analysis.geometry FEATURES LABELS``).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
@@ -84,31 +82,49 @@ input is a one-line error and exit status 2.
 
 
 class InputError(ValueError):
-    """A file the geometry command cannot use; the message names it (and the line, column or row)."""
+    """A file the geometry command cannot use; the message names it (and the line and column, or the row)."""
+
+
+def _numbers(line: str, delimiter: str | None) -> list[float] | None:
+    try:
+        return [float(cell) for cell in line.split(delimiter)]
+    except ValueError:
+        return None
+
+
+def _csv_fault(p, rows: list[tuple[int, str]], delimiter: str | None) -> str:
+    """Where numpy could not read the data rows ``rows`` ((line number, text)): the first line of another width
+    or the first cell that is no number, by the file's own line numbers."""
+    width = len(rows[0][1].split(delimiter))
+    for number, line in rows:
+        cells = line.split(delimiter)
+        if len(cells) != width:
+            return f"{p}, line {number}: {len(cells)} values where line {rows[0][0]} has {width}"
+        for column, cell in enumerate(cells, 1):
+            if _numbers(cell, None) is None or not cell.strip():
+                return f"{p}, line {number}, column {column}: {cell.strip()!r} is not a number"
+    return f"{p} cannot be read as rows of numbers"
 
 
 def _read_csv(p) -> np.ndarray:
-    """Numbers separated by commas, or by spaces (numpy.savetxt's default); a first row holding anything else
-    than numbers is a header and skipped."""
-    first = next((line for line in p.read_text().splitlines() if line.strip()), None)
-    if first is None:
+    """Rows of numbers separated by commas, or by spaces (numpy.savetxt's default), as an (n, d) array; a
+    first line none of whose cells is a number is a header, and skipped; blank lines and a byte-order mark
+    are ignored."""
+    lines = p.read_text(encoding="utf-8-sig").splitlines()
+    rows = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    if not rows:
         raise InputError(f"{p} is empty: no rows of numbers")
+    first = rows[0][1]
     delimiter = "," if "," in first else None
-    cells = [c.strip() for c in first.split(delimiter)]
+    if not any(_numbers(cell, None) for cell in first.split(delimiter)):  # names, not numbers: a header
+        rows = rows[1:]
+        if not rows:
+            raise InputError(f"{p} holds a header row and no numbers")
+    delimiter = "," if "," in rows[0][1] else None  # the data's own, whatever the header's
     try:
-        [float(c) for c in cells]
-        header = 0
+        return np.loadtxt([line for _, line in rows], delimiter=delimiter, ndmin=2, dtype=np.float64)
     except ValueError:
-        header = 1
-    try:
-        with warnings.catch_warnings():  # "input contained no data": said below, with the file
-            warnings.simplefilter("ignore", UserWarning)
-            out = np.loadtxt(p, delimiter=delimiter, skiprows=header, ndmin=2, dtype=np.float64)
-    except ValueError as exc:  # numpy names the row and column of a cell that is no number
-        raise InputError(f"{p} cannot be read as numbers ({exc})") from exc
-    if out.size == 0:
-        raise InputError(f"{p} holds {'a header row and ' if header else ''}no numbers")
-    return out[:, 0] if out.shape[1] == 1 else out
+        raise InputError(_csv_fault(p, rows, delimiter)) from None
 
 
 def _read(p, suffix: str, names: tuple[str, ...], what: str) -> np.ndarray:
@@ -127,12 +143,15 @@ def _read(p, suffix: str, names: tuple[str, ...], what: str) -> np.ndarray:
             if not keys:
                 raise InputError(f"{p} holds a dict without any of {list(names)}")
             obj = obj[keys[0]]
-        return torch.as_tensor(obj).numpy()
+        t = torch.as_tensor(obj).detach()
+        if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):  # bf16, half: no numpy type
+            t = t.float()
+        return t.numpy()
     return _read_csv(p)
 
 
 def _load(path: str, names: tuple[str, ...], what: str) -> np.ndarray:
-    """The array of ``what`` (features or labels) in ``path``: numbers, at least one row."""
+    """The array of ``what`` (features or labels) in ``path``: real numbers (labels: bools too), at least one."""
     from pathlib import Path
 
     p = Path(path)
@@ -145,31 +164,32 @@ def _load(path: str, names: tuple[str, ...], what: str) -> np.ndarray:
         array = np.asarray(_read(p, suffix, names, what))
     except InputError:
         raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):  # an object array: never unpickled here
+    except Exception as exc:  # unreadable files of any kind: one clear line, not a traceback
+        if isinstance(exc, ValueError) and "allow_pickle" in str(exc):  # an object array: never unpickled here
             raise InputError(f"{path} holds Python objects (an object array), which are never unpickled here; "
                              f"save the {what} as an array of numbers") from exc
-        raise InputError(f"{path} cannot be read as {suffix[1:]} ({exc})") from exc
-    except Exception as exc:  # unreadable files of any kind: one clear line, not a traceback
-        raise InputError(f"{path} cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from exc
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        first = (str(exc).strip().splitlines() or [""])[0]  # torch's refusals run over several lines
+        raise InputError(f"{path} cannot be read as {suffix[1:]} ({type(exc).__name__}: {first})") from exc
+    if array.dtype.kind not in ("iuf" + ("b" if what == "labels" else "")):
         hint = "; map class names to integers first" if what == "labels" else ""
-        raise InputError(f"{path} holds {array.dtype} values, not numbers{hint}")
+        raise InputError(f"{path} holds {array.dtype} values, not real numbers{hint}")
     if array.size == 0 or array.ndim == 0:
         raise InputError(f"{path} holds no points (an array of shape {array.shape})")
     return array
 
 
 def _labels(y: np.ndarray, path: str) -> np.ndarray:
-    """Class labels as integers: whole numbers only (a fraction is not a class)."""
+    """Class labels as integers: one per row (a single column is one per row) and whole numbers only."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
     if y.ndim != 1:
         raise InputError(f"labels must be one label per row, got shape {y.shape} in {path}")
-    if np.issubdtype(y.dtype, np.floating):
+    if y.dtype.kind == "f":
         fractional = ~np.isfinite(y) | (y != np.round(y))
         if fractional.any():
             row = int(np.argmax(fractional))
-            raise InputError(f"{path} holds labels that are not whole numbers (row {row}: {y[row]!r}); "
-                             f"labels are class ids")
+            raise InputError(f"{path} holds labels that are not whole numbers (row {row}, counting from 0: "
+                             f"{y[row]!r}); labels are class ids")
     return y.astype(np.int64)
 
 
