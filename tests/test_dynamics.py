@@ -129,12 +129,27 @@ def test_a_subset_of_epochs_and_an_unsaved_one(tiny):
     # the same features (read back from the run folder), the same numbers
     assert measured == [r for r in records if r["epoch"] == 1 and r["metric"] != R.LR]
     assert R.select(only, metric=R.LR) == R.select(records, metric=R.LR)
-    with pytest.raises(SnapshotNotFound, match=r"no encoder snapshot for epoch\(s\) \[7\] .* saved epochs: \[0, 1, 2\]"):
+    with pytest.raises(SnapshotNotFound, match=r"no encoder snapshot for epoch 7 .* saved epochs: \[0, 1, 2\]"):
         dynamics_records(result, data, TEMPERATURES, KNN_K, epochs=[0, 7])
-    # one encoder asked for directly: the epochs it has, and the command that saves them
+    # one encoder asked for directly: the epochs it has, and that a run of 2 epochs never saves a 7th
     with pytest.raises(SnapshotNotFound, match=r"no encoder snapshot for epoch 7 in .*saved epochs: \[0, 1, 2\]\. "
-                                               r"Retrain the run to save it: `python -m clorg.train --config smoke "):
+                                               r"A run saves its encoder at epoch 0, every 1 epochs .* its last, 2"):
         result.load_encoder(epoch=7)
+
+
+def test_a_snapshot_a_retrain_would_save_is_asked_for_with_the_command_others_with_the_epochs_saved(tmp_path):
+    folder = tmp_path / "runs" / "quick" / "resnet18-simclr-0123456789ab"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "encoder_e0000.pt").write_bytes(b"")
+    result = RunResult(folder, {"encoder": "resnet18", "method": "simclr", "schedule": "cosine", "epochs": 20,
+                                "checkpoint_every": 5}, {}, [], reused=True)
+    with pytest.raises(SnapshotNotFound, match=r"epoch 10 in .*saved epochs: \[0\]\. Retrain the run to save it: "
+                                               r"`python -m clorg.train --config quick --encoder resnet18 --method "
+                                               r"simclr --schedule cosine --force`"):
+        result.load_encoder(epoch=10)
+    with pytest.raises(SnapshotNotFound, match=r"epoch\(s\) \[7, 20\] .*at epoch 0, every 5 epochs "
+                                               r"\(train.checkpoint_every\) and at its last, 20: ask for one of those"):
+        raise result.snapshots_missing([20, 7])
 
 
 def test_a_run_without_snapshots_says_how_to_make_them(tmp_path):

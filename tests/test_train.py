@@ -231,11 +231,13 @@ def test_run_stopped_by_a_deadline_is_usable_and_resumes(tmp_path, capsys):
     assert load(late.folder / "checkpoints" / "last.pt")["epoch"] == 1
 
     # a later run() resumes it to completion, and clears what a process killed mid-write would have left
-    leftovers = [stopped.folder / "checkpoints" / ".last.pt.k1ll3d00.tmp", stopped.folder / ".log.jsonl.k1ll3d00.tmp"]
-    for path in leftovers:
+    leftovers = [stopped.folder / "checkpoints" / ".last.pt.k1ll3d00.tmp", stopped.folder / ".log.jsonl.k1ll3d00.tmp",
+                 stopped.folder / "checkpoints" / ".encoder_e0002.pt.k1ll3d00.tmp"]
+    features = stopped.folder / ".features_e0001.npz.wr1t1ng0.tmp"  # the analysis writes these, unlocked: not ours
+    for path in [*leftovers, features]:
         path.write_bytes(b"half")
     done = run(cfg, spec(), runs_root=tmp_path, progress=False)
-    assert not any(path.exists() for path in leftovers)
+    assert not any(path.exists() for path in leftovers) and features.exists()
     assert "resuming" in capsys.readouterr().out
     assert not done.reused and done.record["finished"] and done.stopped_early is None
     assert done.record["epochs_done"] == 3 and done.final_epoch == 3

@@ -64,7 +64,7 @@ def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None 
     epochs = saved if epochs is None else sorted(set(epochs))
     missing = sorted(set(epochs) - set(saved))
     if missing:
-        raise SnapshotNotFound(f"no encoder snapshot for epoch(s) {missing} in {result.folder}; saved epochs: {saved}")
+        raise result.snapshots_missing(missing)
     out = []
     chi_ks = sorted({1, criteria.claim1_k_max(class_size(data.train.labels))})
     for epoch in tqdm(epochs, desc=f"dynamics {result.folder.name}", unit="snapshot"):

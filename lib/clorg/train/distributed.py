@@ -27,7 +27,8 @@ def buffer_sync_off(ddp=nn.parallel.DistributedDataParallel) -> dict:
     """DDP's keyword that stops it copying rank 0's buffers over the others' at each forward (each rank
     keeps its own; :func:`convert_batchnorm`'s global statistics make them equal anyway). torch 2.13 named it
     ``forward_sync_buffers`` and deprecated ``broadcast_buffers``; the GPU machine's torch 2.11 knows only
-    the old name, so the keyword is chosen by what ``ddp`` accepts."""
+    the old name, so the keyword is chosen by what ``ddp`` accepts. (The old one also skips the copy of the
+    buffers at start-up, which changes nothing here: every rank starts from the same seed.)"""
     if "forward_sync_buffers" in inspect.signature(ddp).parameters:
         return {"forward_sync_buffers": False}
     return {"broadcast_buffers": False}

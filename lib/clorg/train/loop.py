@@ -57,21 +57,26 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
         runs.check_warm_start(run_cfg["warm_start"])  # before any folder is written
     device = torch.device(device) if device is not None else default_device()
     if world > 1:  # one torchrun job: its ranks train together and need no lock among themselves
-        if force:
-            if rank == 0:
-                shutil.rmtree(folder, ignore_errors=True)
-            torch.distributed.barrier()  # no rank may look at the folder while it is removed
+        if rank == 0:
+            _clear(folder, run_cfg, force)
+        torch.distributed.barrier()  # no rank may look at the folder while rank 0 clears it
         return _train(run_cfg, data, folder, device, progress, stop_after)
     with locks.exclusive(runs.RunFolder(folder).lock, f"run {folder.name}"):
         if runs.RunFolder(folder).is_finished() and not force:  # another process finished it while we waited
             return finished(folder, run_cfg)
-        if force:
-            shutil.rmtree(folder, ignore_errors=True)
-        # the temporary files of a process killed mid-write (a half last.pt is as large as a checkpoint):
-        # under the run's lock no other writer's are there
-        for where in (folder, runs.RunFolder(folder).checkpoints):
-            remove_leftovers(where)
+        _clear(folder, run_cfg, force)
         return _train(run_cfg, data, folder, device, progress, stop_after)
+
+
+def _clear(folder: Path, run_cfg: dict, force: bool) -> None:
+    """Before training: the whole folder when ``force``, else the temporary files that the trainer's writes left
+    when a process was killed mid-write (a half last.pt is as large as a checkpoint). Only the trainer's own:
+    the analysis writes features into the folder without the run's lock."""
+    if force:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for where, names in runs.RunFolder(folder).trainer_files(run_cfg["epochs"]).items():
+        remove_leftovers(where, names)
 
 
 def _views(run_cfg: dict, x: torch.Tensor, generator: torch.Generator):

@@ -80,6 +80,11 @@ class RunFolder:
         matches = [_SNAPSHOT.fullmatch(p.name) for p in found.glob("encoder_e*.pt")] if found.is_dir() else []
         return sorted(int(m.group(1)) for m in matches if m)
 
+    def trainer_files(self, epochs: int) -> dict[Path, set[str]]:
+        """The names of the files the trainer writes, by folder (the analysis writes features beside them)."""
+        return {self.path: {"config.json", "record.json", "log.jsonl"},
+                self.checkpoints: {self.last_checkpoint.name, *(self.snapshot(e).name for e in range(epochs + 1))}}
+
     def write_config(self, run_cfg: dict) -> None:
         write_json(self.path / "config.json", current_config(run_cfg))
 
@@ -354,14 +359,26 @@ class RunResult:
         return (f"python -m clorg.train --config {self.folder.parent.name} --encoder {c['encoder']} "
                 f"--method {c['method']} --schedule {c['schedule']} --force")
 
+    def snapshots_missing(self, epochs) -> SnapshotNotFound:
+        """The error for encoder snapshots ``epochs`` this folder lacks: the epochs it holds, and the command
+        that saves them where retraining would (epoch 0, every train.checkpoint_every and the last), else which
+        epochs a run saves."""
+        epochs, every, last = sorted(epochs), self.config.get("checkpoint_every"), int(self.config["epochs"])
+        which = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epoch(s) {epochs}"
+        message = f"no encoder snapshot for {which} in {self.folder}; saved epochs: {self.files.snapshot_epochs()}"
+        if every and all(0 <= e <= last and (e % every == 0 or e == last) for e in epochs):
+            return SnapshotNotFound(f"{message}. Retrain the run to save {'it' if len(epochs) == 1 else 'them'}: "
+                                    f"`{self.retrain_command()}` (with the same overrides and data)")
+        grid = f"every {every} epochs (train.checkpoint_every)" if every else "every train.checkpoint_every epochs"
+        return SnapshotNotFound(f"{message}. A run saves its encoder at epoch 0, {grid} and at its last, {last}: "
+                                f"ask for one of those")
+
     def load_encoder(self, epoch: int | None = None, device="cpu") -> nn.Module:
         """The trained encoder (``epoch=None``: the final one; ``0``: its random initialisation)."""
         epoch = self.final_epoch if epoch is None else epoch
         path = self.files.snapshot(epoch)
         if not path.is_file():
-            raise SnapshotNotFound(f"no encoder snapshot for epoch {epoch} in {self.folder}; saved epochs: "
-                                   f"{self.files.snapshot_epochs()}. Retrain the run to save it: "
-                                   f"`{self.retrain_command()}` (with the same overrides and data)")
+            raise self.snapshots_missing([epoch])
         enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
                             in_channels=self.config["dataset"]["image_shape"][2],
                             image_size=self.config["dataset"]["image_shape"][0])
