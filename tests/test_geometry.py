@@ -148,7 +148,14 @@ def test_the_command_reads_bfloat16_tensors_with_a_gradient_and_bool_labels(tmp_
     assert code == 0 and _command(capsys, tmp_path / "X.pt", tmp_path / "y.npy")[1] == expected
 
 
-@pytest.mark.parametrize("case", ["empty-csv", "header-only", "text-cell", "ragged-csv", "damaged-npy", "object-npy",
+# a features CSV's text, and what the error says after the file's name
+BAD_CSV = {"empty-csv": ("\n\n", " is empty: no rows of numbers"),
+           "header-only": ("a,b,c\n", " holds a header row and no numbers"),
+           "text-cell": ("1,2\n3,4\n5,oops\n", ", line 3, column 2: 'oops' is not a number"),
+           "ragged-csv": ("1,2\n3,4,5\n", ", line 2: 3 values where line 1 has 2")}
+
+
+@pytest.mark.parametrize("case", [*BAD_CSV, "damaged-npy", "object-npy",
                                   "object-npz", "fractional-labels", "text-labels", "no-points", "single-point-class",
                                   "one-dimensional", "bool-features", "pickled-pt"])
 def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tmp_path, capsys, case):
@@ -156,22 +163,11 @@ def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tm
     features, labels = tmp_path / "X.npy", tmp_path / "y.npy"
     np.save(features, X)
     np.save(labels, y)
-    if case == "empty-csv":
+    if case in BAD_CSV:
         features = tmp_path / "X.csv"
-        features.write_text("\n\n")
-        expected = f"{features} is empty: no rows of numbers"
-    elif case == "header-only":
-        features = tmp_path / "X.csv"
-        features.write_text("a,b,c\n")
-        expected = f"{features} holds a header row and no numbers"
-    elif case == "text-cell":
-        features = tmp_path / "X.csv"
-        features.write_text("1,2\n3,4\n5,oops\n")
-        expected = f"{features}, line 3, column 2: 'oops' is not a number"
-    elif case == "ragged-csv":
-        features = tmp_path / "X.csv"
-        features.write_text("1,2\n3,4,5\n")
-        expected = f"{features}, line 2: 3 values where line 1 has 2"
+        text, what = BAD_CSV[case]
+        features.write_text(text)
+        expected = f"{features}{what}"
     elif case == "damaged-npy":
         features.write_bytes(features.read_bytes()[:20])
         expected = f"{features} cannot be read as npy ("
