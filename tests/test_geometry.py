@@ -152,7 +152,8 @@ def test_the_command_reads_bfloat16_tensors_with_a_gradient_and_bool_labels(tmp_
 BAD_CSV = {"empty-csv": ("\n\n", " is empty: no rows of numbers"),
            "header-only": ("a,b,c\n", " holds a header row and no numbers"),
            "text-cell": ("1,2\n3,4\n5,oops\n", ", line 3, column 2: 'oops' is not a number"),
-           "ragged-csv": ("1,2\n3,4,5\n", ", line 2: 3 values where line 1 has 2")}
+           "ragged-csv": ("1,2\n3,4,5\n", ", line 2: 3 values where line 1 has 2"),
+           "space-in-cell": ("1,2\n3,4 5\n", ", line 2, column 2: '4 5' is not a number")}
 
 
 @pytest.mark.parametrize("case", [*BAD_CSV, "damaged-npy", "object-npy",

@@ -85,11 +85,12 @@ class InputError(ValueError):
     """A file the geometry command cannot use; the message names it (and the line and column, or the row)."""
 
 
-def _numbers(line: str, delimiter: str | None) -> list[float] | None:
+def _is_number(cell: str) -> bool:
     try:
-        return [float(cell) for cell in line.split(delimiter)]
+        float(cell)
+        return True
     except ValueError:
-        return None
+        return False
 
 
 def _csv_fault(p, rows: list[tuple[int, str]], delimiter: str | None) -> str:
@@ -101,7 +102,7 @@ def _csv_fault(p, rows: list[tuple[int, str]], delimiter: str | None) -> str:
         if len(cells) != width:
             return f"{p}, line {number}: {len(cells)} values where line {rows[0][0]} has {width}"
         for column, cell in enumerate(cells, 1):
-            if _numbers(cell, None) is None or not cell.strip():
+            if not _is_number(cell):
                 return f"{p}, line {number}, column {column}: {cell.strip()!r} is not a number"
     return f"{p} cannot be read as rows of numbers"
 
@@ -116,7 +117,7 @@ def _read_csv(p) -> np.ndarray:
         raise InputError(f"{p} is empty: no rows of numbers")
     first = rows[0][1]
     delimiter = "," if "," in first else None
-    if not any(_numbers(cell, None) for cell in first.split(delimiter)):  # names, not numbers: a header
+    if not any(_is_number(cell) for cell in first.split(delimiter)):  # names, not numbers: a header
         rows = rows[1:]
         if not rows:
             raise InputError(f"{p} holds a header row and no numbers")
