@@ -73,8 +73,13 @@ def test_broken_data_does_not_fall_back_silently(tmp_path):
 
 
 def test_nothing_loads(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match="none of the datasets cifar10, fashion-mnist could be loaded"):
+    """None of the datasets loads: each is named with where it was looked for and how to provide it."""
+    with pytest.raises(DatasetNotFoundError, match="none of the datasets cifar10, fashion-mnist could be loaded") as err:
         choose_dataset(["cifar10", "fashion-mnist"], tmp_path)
+    cifar, fashion = str(err.value).splitlines()[1:]
+    assert cifar.startswith("- cifar10: it was not found in") and "To provide it: download https://" in cifar
+    assert fashion.startswith("- fashion-mnist: it was not found in") and "apt-get install dataset-fashion-mnist" in fashion
+    assert "$CLORG_DATA" in cifar and "$CLORG_DATA" in fashion
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         choose_dataset(["cifar", "digits"], tmp_path)
 

@@ -257,6 +257,18 @@ def test_truncated_tarball_is_refused_naming_it_and_the_fix(tmp_path):
     assert str(images) in str(err.value) and "delete it and provide it again" in str(err.value)
 
 
+def test_a_tarball_whose_gzip_checksum_fails_is_refused_though_every_member_reads(tmp_path):
+    """A flipped byte in gzip's trailer (its CRC-32): tarfile stops before it, so only reading the stream to its end
+    tells this archive from a good one: DatasetError naming it and the fix."""
+    tar = write_cifar_tarball(tmp_path / "c" / "cifar-10-python.tar.gz", cifar_arrays())
+    data = bytearray(tar.read_bytes())
+    data[-8] ^= 0xFF  # the first byte of the CRC-32 of the uncompressed archive
+    tar.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=r"cifar-10-python.tar.gz is not a readable tarball") as err:
+        load_dataset("cifar10", "test", root=tmp_path / "c")
+    assert "CRC" in str(err.value) and "delete it and provide it again" in str(err.value)
+
+
 def test_missing_data_with_downloads_off_lists_every_place_looked_and_how_to_provide_it(tmp_path):
     """No local copy and no download allowed: DatasetNotFoundError listing every place looked and how to provide it."""
     with pytest.raises(DatasetNotFoundError) as err:
@@ -536,6 +548,59 @@ def test_truncated_checkpoint_stops_the_run_naming_the_file_and_the_fix(finished
     (original,) = run_folders(trained_once)
     a, b = final_state(original), final_state(folder)
     assert all(torch.equal(a[k], b[k]) for k in a)  # the same seeded run, again
+
+
+def test_a_foreign_checkpoint_is_refused_naming_the_file_and_what_it_lacks(tmp_path, finished_run):
+    """A file torch reads that is no checkpoint of ours (another dict, a bare tensor, another run's snapshot):
+    UnreadableCheckpoint naming it and the fix, never a KeyError or a traceback of load_state_dict."""
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {"w": torch.ones(2)}}, other)
+    with pytest.raises(checkpoint.UnreadableCheckpoint, match=r"other.pt: it lacks \['encoder'\] \(it has \['state_dict'\]\)"):
+        checkpoint.load(other, keys=("encoder",))
+    torch.save(torch.ones(3), other)
+    with pytest.raises(checkpoint.UnreadableCheckpoint, match=r"other.pt: it holds a Tensor, not the dict"):
+        checkpoint.load(other)
+
+    root, folder = finished_run
+    result = load_finished(tiny(), SUPERVISED, runs_root=root)
+    snapshot = result.files.snapshot(result.final_epoch)
+    torch.save({"encoder": {"conv1.weight": torch.zeros(1)}, "epoch": 2}, snapshot)  # another encoder's weights
+    with pytest.raises(checkpoint.UnreadableCheckpoint) as err:
+        result.load_encoder()
+    msg = str(err.value)
+    assert f"checkpoint {snapshot} does not fit this run's encoder" in msg and "Delete it" in msg
+    assert len(msg.splitlines()) == 1  # torch's list of every missing key is cut to its first line
+
+
+def test_a_last_checkpoint_of_another_shape_stops_the_resume_naming_it(finished_run):
+    """A last.pt whose states do not fit the run's model (written by another width or method): refused naming it
+    and the fix, not a load_state_dict traceback."""
+    root, folder = finished_run
+    last = folder / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    state["method"] = {k: v[..., :1] if v.ndim else v for k, v in state["method"].items()}
+    torch.save(state, last)
+    mark_unfinished(folder)
+    with pytest.raises(checkpoint.UnreadableCheckpoint, match=r"last.pt does not fit this run's model: .*Delete it"):
+        run(tiny(), SUPERVISED, runs_root=root, progress=False)
+
+
+def test_running_out_of_memory_while_loading_is_not_blamed_on_the_file(tmp_path, monkeypatch):
+    """Out of memory is the machine's state, not the file's: it passes through, so nobody is told to delete a
+    good checkpoint."""
+    good = tmp_path / "good.pt"
+    checkpoint.save({"encoder": {"w": torch.ones(2)}}, good)
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(torch, "load", no_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        checkpoint.load(good)
+    module = torch.nn.Linear(2, 2)
+    monkeypatch.setattr(module, "load_state_dict", no_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        checkpoint.restore(module, {}, good, "encoder")
 
 
 def test_unreadable_run_record_names_the_file_and_resumes_from_the_last_checkpoint(finished_run, capsys):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from clorg.analysis.heads import GCNHead, KNNClassifier, LabelSpreadingHead, LinearHead
+from clorg.analysis.heads import GCNHead, KNNClassifier, LabelSpreadingHead, LinearHead, knn_probe
 from clorg.analysis.metrics import rld_graph
 
 
@@ -541,3 +541,16 @@ def test_early_stopping_keeps_the_weights_of_the_best_step_not_the_last(head):
         h = GCNHead(k=10, patience=10).fit(X, y, X_val=Xv, y_val=yv, X_test=Xv, y_test=yv)
     assert h.test_curve_[-1] < h.best_score_ == h.test_curve_[h.best_step_]  # the data makes the test bite
     assert h.val_accuracy_ == h.best_score_  # the kept weights are the best step's
+
+
+def test_knn_probe_caps_k_at_the_training_points_and_scores_each_k_used_once():
+    """A k above the training points is capped at their number (a small subset under a profile's k), keyed by the
+    k used; two requested ks that come to one k give one entry; each accuracy is the classifier's at that k."""
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(6, 4)), rng.normal(size=(9, 4))
+    y_train, y_test = np.array([0, 0, 1, 1, 2, 2]), rng.integers(0, 3, 9)
+    got = knn_probe(train, y_train, test, y_test, [1, 10, 20, 3])
+    assert list(got) == [1, 6, 3]
+    for k, accuracy in got.items():
+        assert accuracy == KNNClassifier(k=k).fit(train, y_train).score(test, y_test)
+    assert list(knn_probe(train, y_train, test, y_test, [6])) == [6]

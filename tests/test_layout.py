@@ -129,42 +129,21 @@ def test_code_version_follows_the_source_of_the_closure(tmp_path):
 def test_how_runs_are_named_and_found_versions_no_result_and_no_run():
     """clorg.train.runs resolves and names runs (its decisions are in the run's name) and lays out their folders:
     every chapter loads runs through it, so versioned it would mark every stored result, and every run, as
-    computed by older code at each change of it. The model and the checkpoints it loads stay versioned."""
+    computed by older code at each change of it. What the analysis reads of a run (clorg.train.readers: which
+    snapshots and epochs, the weights, the log), the model and the checkpoints stay versioned."""
     from clorg.book.chapters import CHAPTERS
     from clorg.train import runs
 
     versions = [code.code_version(c.code) for c in CHAPTERS.values() if c.code] + [runs.training_code()]
     assert all("clorg/train/runs.py" not in v["files"] for v in versions)
     features = code.code_version(CHAPTERS["04_metrics"].code)["files"]
-    assert {"clorg/train/models.py", "clorg/train/checkpoint.py"} <= set(features)
+    assert {"clorg/train/models.py", "clorg/train/checkpoint.py", "clorg/train/readers.py"} <= set(features)
+    reading = [c for c in CHAPTERS.values() if c.code and "clorg.train.runs" in code.closure(c.code)]
+    assert len(reading) >= 5 and all("clorg/train/readers.py" in code.code_version(c.code)["files"] for c in reading)
     # a record made while runs.py was versioned lists it: that is no change of the code
     current = runs.training_code()
     recorded = {"files": {**current["files"], "clorg/train/runs.py": "0" * 16}, "sha256": "older"}
     assert code.changed_files(recorded, current) == []
-
-
-# What of clorg.train.runs decides which weights the analysis reads, and which epochs: unversioned since
-# clorg.train.runs left the code versions, so no stored result would notice a change of it. Until it moves to a
-# versioned module (which marks every stored result as older code once, so it waits for gpu10's next recompute,
-# after its next GPU job), its source is held here: changing it fails this test instead of passing unseen.
-# Changed once since, knowingly: load_encoder's error for a missing snapshot (SnapshotNotFound, with what saves
-# it); which file it reads, and how, did not change.
-RUN_READERS_SHA = "b8ef2a49bd58d59f"
-
-
-def test_the_unversioned_run_readers_have_not_changed():
-    import hashlib
-    import inspect
-
-    from clorg.train import runs
-
-    readers = (runs.RunResult.load_encoder, runs.RunResult.final_epoch.fget, runs.RunFolder.snapshot,
-               runs.RunFolder.snapshot_epochs, runs.RunFolder.read_log)
-    source = "".join(inspect.getsource(f) for f in readers)
-    assert hashlib.sha256(source.encode()).hexdigest()[:16] == RUN_READERS_SHA, (
-        "a function of clorg.train.runs that decides which weights or epochs the analysis reads changed, and "
-        "runs.py is not in the code versions: move these readers into a versioned module (every stored result "
-        "is then recomputed once), or bump clorg.book.store.FORMAT, before changing them")
 
 
 def test_changed_files_names_added_and_removed_files():
@@ -204,18 +183,19 @@ def _string_constants(tree: ast.AST) -> list[str]:
 
 
 RUN_FILE_NAMES = ("encoder_e", "last.pt", "record.json", "config.json", "log.jsonl")
+# the run folder's layout (clorg.train.runs.RunFolder) and what the analysis reads of it (clorg.train.readers)
+RUN_FOLDER_MODULES = (PACKAGE / "train" / "runs.py", PACKAGE / "train" / "readers.py")
 
 
 @pytest.mark.parametrize("name", RUN_FILE_NAMES)
 def test_only_the_run_folder_knows_its_file_names(name):
     """A run folder's files (checkpoints/encoder_eNNNN.pt, checkpoints/last.pt, record.json, config.json,
-    log.jsonl) are written and read through clorg.train.runs.RunFolder alone: no other module of the package
-    spells, formats or globs a name."""
+    log.jsonl) are written and read through clorg.train.runs.RunFolder and the readers it delegates to
+    (clorg.train.readers) alone: no other module of the package spells, formats or globs a name."""
     spelled = [str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
-               if p != PACKAGE / "train" / "runs.py"
-               and any(name in s for s in _string_constants(ast.parse(p.read_text())))]
+               if p not in RUN_FOLDER_MODULES and any(name in s for s in _string_constants(ast.parse(p.read_text())))]
     assert spelled == []
-    assert any(name in s for s in _string_constants(ast.parse((PACKAGE / "train" / "runs.py").read_text())))
+    assert any(name in s for p in RUN_FOLDER_MODULES for s in _string_constants(ast.parse(p.read_text())))
 
 
 # module-level checks outside clorg.core that are not argument checks of the core's kinds: a dataset name is

@@ -31,7 +31,7 @@ from ..train.schedule import epoch_rates
 from . import records as R
 from .classify import snapshot_head_records
 from .geometry import class_size, measure_records
-from .heads import KNNClassifier
+from .heads import knn_probe
 from .set_loss import view_outputs, whole_set_loss
 
 def checkpoint_epochs(result) -> list[int]:
@@ -73,9 +73,8 @@ def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None 
         train = torch.as_tensor(f.train).to(default_device())  # one copy on the device, for both
         out += measure_records(ident, train, f.train_labels, temperatures,
                                [k for k in chi_ks if k < len(train)], progress=False)
-        k = min(knn_k, len(train))  # the k actually used is the one recorded
-        knn = KNNClassifier(k=k).fit(train, f.train_labels)
-        out.append(R.record(ident, R.KNN, knn.score(f.test, f.test_labels), parameter=k))
+        ((k, accuracy),) = knn_probe(train, f.train_labels, f.test, f.test_labels, [knn_k]).items()
+        out.append(R.record(ident, R.KNN, accuracy, parameter=k))  # the k actually used
         if heads is not None:
             out += snapshot_head_records(f, heads)
         if set_loss:

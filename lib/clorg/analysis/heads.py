@@ -665,3 +665,12 @@ class KNNClassifier:
     def score(self, X, y) -> float:
         pred = self.predict(X)
         return float((pred == checks.labels(y, len(pred), "y").numpy()).mean())
+
+
+def knn_probe(train, train_labels, test, test_labels, ks) -> dict[int, float]:
+    """The kNN probe's test accuracy (uniform votes) at each k of ``ks``, keyed by the k actually used: a k
+    above the number of training points is capped at it (a subset smaller than a profile's k), and a k that
+    two requested values come to is scored once. The one place the probe's k is chosen."""
+    n = len(train)
+    return {k: KNNClassifier(k=k).fit(train, train_labels).score(test, test_labels)
+            for k in dict.fromkeys(min(int(k), n) for k in ks)}

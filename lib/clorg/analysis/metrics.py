@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -353,7 +354,8 @@ def calinski_harabasz(X, y) -> float:
 
         CH = [sum_c n_c |mu_c - mu|^2 / (C - 1)] / [sum_i |x_i - mu_{y_i}|^2 / (n - C)],
 
-    and 1.0 when every point sits on its class mean (scikit-learn's convention). Needs 2 <= C < n.
+    and 1.0 when every point sits on its class mean (scikit-learn's convention; the ratio is then undefined,
+    so a warning says that the 1.0 is a convention, not a measured separation). Needs 2 <= C < n.
     """
     X, codes, n_classes = _features_and_labels(X, y)
     n = X.shape[0]
@@ -368,6 +370,9 @@ def calinski_harabasz(X, y) -> float:
         between = (counts * (centres - X64.mean(dim=0)).square().sum(dim=1)).sum()
         within = (X64 - centres[codes]).square().sum()
     if within == 0:
+        warnings.warn(f"calinski_harabasz: every one of the {n} points sits on its class mean (no spread within "
+                      f"classes), so CH is undefined; 1.0 is returned by scikit-learn's convention, not as a "
+                      f"measured separation", RuntimeWarning, stacklevel=2)
         return 1.0
     return float(between * (n - n_classes) / (within * (n_classes - 1)))
 
@@ -417,6 +422,8 @@ def chi(X, y, ks: int | Iterable[int], *, block_size: int | None = None, progres
 
     N_k(i) = the k nearest neighbours of i by cosine similarity, i itself excluded, ties broken by
     lower index (the tie rule above :func:`top_neighbours`). Rows are normalised here for the cosine only.
+    A point of a class of n_c points has n_c - 1 neighbours of its class: at k >= n_c, CHI(k) is bounded by
+    the classes' sizes below 1 however the classes are arranged (the geometry command keeps k < n_c).
     Computed on panels of `block_size` anchors x all n points (default: ~128 MB per panel).
     Returns {k: CHI(k)} in the order given; needs 1 <= k < n.
     """

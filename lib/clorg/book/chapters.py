@@ -23,7 +23,7 @@ from ..analysis import classify as C
 from ..analysis import dynamics as D
 from ..analysis import records as R
 from ..analysis.geometry import chi_ks, class_size, geometry_records
-from ..analysis.heads import KNNClassifier
+from ..analysis.heads import knn_probe
 from ..analysis.metrics import nearest_neighbours
 from ..analysis.augment_mc import identical_views
 from ..analysis.near_duplicates import cross_class_report
@@ -590,10 +590,9 @@ def embeddings(cfg: dict, data, fresh: bool = False) -> dict:
     def compute():
         features = profile_features(cfg, data)
         knn = []
-        for f in features:
-            for k in dict.fromkeys(min(k, len(f.train)) for k in e["knn_ks"]):  # recorded at the k it used
-                acc = KNNClassifier(k=k).fit(f.train, f.train_labels).score(f.test, f.test_labels)
-                knn.append(R.record(f.identity, R.KNN, acc, parameter=k))
+        for f in features:  # recorded at the k it used
+            accuracy = knn_probe(f.train, f.train_labels, f.test, f.test_labels, e["knn_ks"])
+            knn += [R.record(f.identity, R.KNN, acc, parameter=k) for k, acc in accuracy.items()]
         queries = _neighbour_queries(data.train.labels, e["neighbour_queries"], cfg["data"]["subset_seed"])
         shown_sets = [f for f in features if not f.random_init]
         neighbours = [{**f.identity, "indices": nearest_neighbours(f.train, queries,

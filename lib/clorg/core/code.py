@@ -28,9 +28,8 @@ STAGES = ("core", "data", "train", "features", "analysis", "book")
 # clorg.train.runs too is left out: what it decides about how a run trains, the resolved configuration, is
 # hashed into the run's name, which every result records; the rest is the run folder's layout and its readers.
 # Versioned, it put itself into every chapter's code (the analysis loads runs through it), so that a change to
-# how a run is named or found marked every stored result and every run as computed by older code. Its readers
-# that decide which weights and epochs the analysis reads are held fixed by a layout test until they move to a
-# versioned module (tests/test_layout.py, RUN_READERS_SHA).
+# how a run is named or found marked every stored result and every run as computed by older code. What decides
+# which weights and epochs the analysis reads is clorg.train.readers, versioned (runs.py delegates to it).
 # clorg.core.variants too: it names a variant's results folder and writes how to repeat it (commands, a
 # notebook's parameters); the overrides themselves are in the hashed configuration. Versioned, a change to
 # how a command is printed marked every stored result and run as computed by older code (ec6a797).

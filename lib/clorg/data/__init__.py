@@ -155,19 +155,20 @@ def choose_dataset(names: list[str], root: str | Path | None = None, *, train_pe
     """
     for name in names:
         _check_name(name)
-    skipped = []
+    skipped, provide = [], {}
     for name in names:
         try:
             train = load_dataset(name, "train", root, download=download, cache_dir=cache_dir)
             test = load_dataset(name, "test", root, download=download, cache_dir=cache_dir)
         except DatasetNotFoundError as exc:
             skipped.append((name, f"it was not found in {', '.join(exc.places)} ({exc.download})"))
+            provide[name] = exc.provide
             continue
         notes: list[str] = []
         return DatasetChoice(name, _cap(train, train_per_class, seed, notes),
                              _cap(test, test_per_class, seed, notes), skipped, notes)
     raise DatasetNotFoundError("none of the datasets " + ", ".join(names) + " could be loaded:\n"
-                               + "\n".join(f"- {n}: {r}" for n, r in skipped))
+                               + "\n".join(f"- {n}: {r}. To provide it: {provide[n]}" for n, r in skipped))
 
 
 

@@ -16,14 +16,15 @@ class DatasetError(ValueError):
 class DatasetNotFoundError(FileNotFoundError):
     """No source of a dataset was found; the message lists every place looked and how to provide it.
 
-    ``places`` (the paths looked at) and ``download`` (what became of the download) hold the same
-    facts for callers that summarise them, such as the book's intro.
+    ``places`` (the paths looked at), ``download`` (what became of the download) and ``provide`` (how to
+    provide the dataset) hold the same facts for callers that summarise them, such as the book's intro.
     """
 
-    def __init__(self, message: str, places: list[str] | None = None, download: str = ""):
+    def __init__(self, message: str, places: list[str] | None = None, download: str = "", provide: str = ""):
         super().__init__(message)
         self.places = places or []
         self.download = download
+        self.provide = provide
 
 
 @dataclass(frozen=True, eq=False)

@@ -69,13 +69,17 @@ def _cifar_pickle_dir(folder: Path, split: str) -> Source | None:
 
 
 def _read_tar(path: Path, want: Callable[[str], bool]) -> dict[str, bytes]:
-    """Members of a tarball whose names pass ``want``, read in archive order (cheap for .tar.gz)."""
+    """Members of a tarball whose names pass ``want``, read in archive order (cheap for .tar.gz). The
+    compressed stream is then read to its end: tarfile stops at the end-of-archive blocks, before gzip's
+    trailer, whose checksum alone tells a damaged archive from a good one."""
     out = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
                 if member.isfile() and want(member.name):
                     out[member.name] = tar.extractfile(member).read()
+            while tar.fileobj.read(1 << 20):
+                pass
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DatasetError(f"{path} is not a readable tarball ({exc}); delete it and provide it again") from exc
     return out
@@ -277,9 +281,7 @@ def not_found(name: str, split: str, looked: list[Candidate], download_note: str
                           "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in <data root>/fashion-mnist/, "
                           "or on Debian: apt-get install dataset-fashion-mnist"),
     }.get(name, "create train/<class>/ and test/<class>/ folders of PNG/JPEG images there")
+    how += ". The data root is the `root` argument, else $CLORG_DATA, else data/ in the project."
     lines = "\n  - ".join([f"{c.where}  ({c.what}): not found" for c in looked] + [download_note])
-    return DatasetNotFoundError(
-        f"dataset {name!r} ({split}) was not found. Looked in:\n  - {lines}\n"
-        f"To provide it: {how}. The data root is the `root` argument, else $CLORG_DATA, else data/ in the project.",
-        places=[str(c.where) for c in looked], download=download_note,
-    )
+    return DatasetNotFoundError(f"dataset {name!r} ({split}) was not found. Looked in:\n  - {lines}\nTo provide it: {how}",
+                                places=[str(c.where) for c in looked], download=download_note, provide=how)

@@ -75,12 +75,12 @@ def tensors_sha256(state: dict) -> str:
 def _final_parts(result) -> dict:
     """The tensors that travel: ``encoder.*`` from the final snapshot, the method's head from last.pt."""
     epoch = result.final_epoch
-    encoder = checkpoint.load(result.files.snapshot(epoch))["encoder"]
+    encoder = checkpoint.load(result.files.snapshot(epoch), keys=("encoder",))["encoder"]
     out = {f"encoder.{k}": v for k, v in encoder.items()}
     last = result.files.last_checkpoint
     head = _HEADS[result.config["method"]]
     if last.is_file():
-        state = checkpoint.load(last)
+        state = checkpoint.load(last, keys=("epoch", "method"))
         if state["epoch"] == epoch:
             out.update({k: v for k, v in state["method"].items() if k.startswith(head)})
     return out
@@ -90,7 +90,7 @@ def export(result, out_dir: Path) -> list[Path]:
     """Write ``result``'s bundle into ``out_dir`` as ``<name>.<i>.pt`` (:func:`name_of` its configuration);
     returns the shard paths."""
     tensors = {k: _travel_dtype(k, v) for k, v in _final_parts(result).items()}
-    init = checkpoint.load(result.files.snapshot(0))["encoder"]
+    init = checkpoint.load(result.files.snapshot(0), keys=("encoder",))["encoder"]
     groups, size = [[]], 0
     for key in sorted(tensors):
         nbytes = tensors[key].numel() * tensors[key].element_size()
@@ -226,7 +226,7 @@ def round_final(result) -> None:
     """Replace ``result``'s final snapshot by the weights that travel (bfloat16 read back as float32), so
     that what is analysed on the training machine is what the committed bundle gives elsewhere."""
     path = result.files.snapshot(result.final_epoch)
-    state = checkpoint.load(path)
+    state = checkpoint.load(path, keys=("encoder",))
     state["encoder"] = {k: _travel_dtype(k, v).to(v.dtype) for k, v in state["encoder"].items()}
     checkpoint.save(state, path)
 

@@ -193,7 +193,7 @@ def _diverged(files: runs.RunFolder, kind: str, what: str, where: str):
 def _record_divergence(files: runs.RunFolder, why: str) -> None:
     """Mark a diverged run as stopped early at its last checkpoint, so that the analysis can still read
     what it learnt before (and says that it diverged); a later run() resumes it from that checkpoint."""
-    done = checkpoint.load(files.last_checkpoint)["epoch"] if files.last_checkpoint.is_file() else 0
+    done = checkpoint.load(files.last_checkpoint, keys=("epoch",))["epoch"] if files.last_checkpoint.is_file() else 0
     record = files.read_record() or {}
     log = _keep_log_until(files, done)
     record.update(finished=False, epochs_done=done, stopped_early=f"{why}; it ends at its last checkpoint, epoch {done}",
@@ -293,11 +293,13 @@ def _start(run_cfg: dict, data: DatasetChoice, folder: Path, device: torch.devic
     run_id = runs.run_hash(run_cfg)
     if s.files.last_checkpoint.is_file():
         # on the CPU: the random states must stay CPU byte tensors; load_state_dict moves the rest
-        state = checkpoint.load(s.files.last_checkpoint, map_location="cpu")
+        state = checkpoint.load(s.files.last_checkpoint, map_location="cpu",
+                                keys=("run_hash", "epoch", "method", "optimizer", "rng"))
         if state["run_hash"] != run_id:
-            raise RuntimeError(f"{s.files.last_checkpoint} belongs to run {state['run_hash']}, not {run_id}; delete it")
-        method.load_state_dict(state["method"])
-        optimizer.load_state_dict(state["optimizer"])
+            raise checkpoint.UnreadableCheckpoint(f"{s.files.last_checkpoint} belongs to run {state['run_hash']}, "
+                                                  f"not {run_id}; delete it to start that run afresh")
+        checkpoint.restore(method, state["method"], s.files.last_checkpoint, "model")
+        checkpoint.restore(optimizer, state["optimizer"], s.files.last_checkpoint, "optimizer")
         s.start_epoch = state["epoch"]
         _set_rng_state(state["rng"], s.sampler, s.augment, run_cfg["seed"], s.start_epoch)
         if s.main:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +36,9 @@ from ..core import code, paths, variants
 from ..core.atomic import append_atomic, write_bytes, write_json
 from ..core.config import ENCODERS, METHODS, RunSpec, kind_of
 from ..data import DatasetChoice, choose_profile_dataset
-from . import checkpoint
-from .models import build_encoder
+from . import readers
+from .readers import UnreadableRunFile
 
-# checkpoints/encoder_eNNNN.pt: the encoder after NNNN epochs (0: the random initialisation); RunFolder
-# alone writes and reads the name (tests/test_layout.py checks it)
-_SNAPSHOT = re.compile(r"encoder_e(\d+)\.pt")
 
 
 class RunFolder:
@@ -72,17 +68,15 @@ class RunFolder:
 
     def snapshot(self, epoch: int) -> Path:
         """Where the encoder after ``epoch`` epochs is kept (0: the random initialisation)."""
-        return self.checkpoints / f"encoder_e{epoch:04d}.pt"
+        return readers.snapshot_path(self.checkpoints, epoch)
 
     def snapshot_epochs(self) -> list[int]:
         """The epochs whose encoder the folder kept, sorted ([] when none)."""
-        found = self.checkpoints
-        matches = [_SNAPSHOT.fullmatch(p.name) for p in found.glob("encoder_e*.pt")] if found.is_dir() else []
-        return sorted(int(m.group(1)) for m in matches if m)
+        return readers.snapshot_epochs(self.checkpoints)
 
     def trainer_files(self, epochs: int) -> dict[Path, set[str]]:
         """The names of the files the trainer writes, by folder (the analysis writes features beside them)."""
-        return {self.path: {"config.json", "record.json", "log.jsonl"},
+        return {self.path: {"config.json", "record.json", readers.LOG_NAME},
                 self.checkpoints: {self.last_checkpoint.name, *(self.snapshot(e).name for e in range(epochs + 1))}}
 
     def write_config(self, run_cfg: dict) -> None:
@@ -97,29 +91,15 @@ class RunFolder:
 
     def read_log(self) -> list[dict]:
         """The per-epoch log; a line cut short by a crash (the last one) is dropped with a message."""
-        path = self.path / "log.jsonl"
-        if not path.is_file():
-            return []
-        out = []
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        for i, line in enumerate(lines):
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                if i == len(lines) - 1:  # an append cut short: the epoch is re-logged when the run resumes
-                    print(f"{path}: dropped an unreadable last line ({exc})", flush=True)
-                    break
-                raise UnreadableRunFile(f"{path} line {i + 1} cannot be read ({exc}); delete the run folder "
-                                        f"{self.path} and train it again") from exc
-        return out
+        return readers.read_log(self.path)
 
     def append_log(self, entry: dict) -> None:
         """One epoch's line added to the log."""
-        append_atomic(self.path / "log.jsonl", (json.dumps(entry) + "\n").encode())
+        append_atomic(self.path / readers.LOG_NAME, (json.dumps(entry) + "\n").encode())
 
     def write_log(self, entries: list[dict]) -> None:
         """The whole log replaced by ``entries``."""
-        write_bytes(self.path / "log.jsonl", "".join(json.dumps(e) + "\n" for e in entries).encode())
+        write_bytes(self.path / readers.LOG_NAME, "".join(json.dumps(e) + "\n" for e in entries).encode())
 
     def is_finished(self) -> bool:
         """Trained for all its configured epochs."""
@@ -137,10 +117,6 @@ class RunFolder:
 _NOT_HASHED = ("checkpoint_every",)
 # the module whose transitive imports are "the training code" of a run
 TRAINING_CODE = ("clorg.train.loop",)
-
-
-class UnreadableRunFile(RuntimeError):
-    """A run's record or log that exists but cannot be read."""
 
 
 class RunNotFound(FileNotFoundError):
@@ -334,8 +310,7 @@ class RunResult:
     @property
     def final_epoch(self) -> int:
         """The last trained epoch: the configured count, or where a deadline stopped the run."""
-        done = self.record.get("epochs_done")
-        return int(self.config["epochs"] if done is None else done)
+        return readers.final_epoch(self.config, self.record)
 
     @property
     def stopped_early(self) -> str | None:
@@ -379,11 +354,7 @@ class RunResult:
         path = self.files.snapshot(epoch)
         if not path.is_file():
             raise self.snapshots_missing([epoch])
-        enc = build_encoder(self.config["encoder"], width_scale=self.config["width_scale"],
-                            in_channels=self.config["dataset"]["image_shape"][2],
-                            image_size=self.config["dataset"]["image_shape"][0])
-        enc.load_state_dict(checkpoint.load(path)["encoder"])
-        return enc.to(device).eval()
+        return readers.load_encoder(path, self.config, device)
 
 
 def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None,
