@@ -87,6 +87,14 @@ def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_r
     b = checkpoint.load(moco_run.folder / "checkpoints" / "encoder_e0000.pt")["encoder"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert [e["epoch"] for e in got.log] == [1, 2]
+    # a damaged snapshot of an installed run: the fix is to install it again, not to retrain on this machine
+    snapshot = folder / "checkpoints" / "encoder_e0002.pt"
+    snapshot.write_bytes(snapshot.read_bytes()[:500])
+    with pytest.raises(checkpoint.UnreadableCheckpoint) as err:
+        got.load_encoder()
+    assert f"cannot read checkpoint {snapshot}" in str(err.value)
+    assert (f"Delete the run folder {folder}: `python -m clorg.book --profile smoke` installs it again from "
+            f"{tmp_path / 'w'}/{MOCO_NAME}.*") in str(err.value) and "clorg.train" not in str(err.value)
 
 
 def test_install_refuses_weights_of_another_run(moco_run, tmp_path):
@@ -139,6 +147,19 @@ def test_warm_start_loads_the_weights_copies_the_momentum_encoder_and_is_a_run_o
     final = checkpoint.load(moco_run.folder / "checkpoints" / "encoder_e0002.pt")["encoder"]
     key = next(k for k in start if k.endswith("weight") and start[k].dim() == 4)
     torch.testing.assert_close(start[key], final[key].to(torch.bfloat16).float())
+
+
+def test_a_warm_start_from_weights_of_another_width_is_refused_naming_them_and_the_fix(moco_run, tmp_path):
+    """Weights whose shapes do not fit the run (trained at another width): refused naming the shards, torch's first
+    reason and what to do, never 'delete it' about committed weights."""
+    weights = tmp_path / "weights"
+    bundle.export(moco_run, weights)
+    with pytest.raises(checkpoint.UnreadableCheckpoint) as err:
+        run(tiny(**{"train.warm_start": str(weights), "train.width_scale": 0.25}), MOCO, runs_root=tmp_path / "runs",
+            progress=False)
+    msg = str(err.value)
+    assert f"checkpoint {weights}/{MOCO_NAME}.* does not fit this run's encoder" in msg and "size mismatch" in msg
+    assert "point train.warm_start at weights of this run's encoder and method" in msg and "Delete" not in msg
 
 
 def test_warm_start_from_a_folder_without_weights_is_refused_naming_it(tmp_path):

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -267,6 +268,23 @@ def test_a_tarball_whose_gzip_checksum_fails_is_refused_though_every_member_read
     with pytest.raises(DatasetError, match=r"cifar-10-python.tar.gz is not a readable tarball") as err:
         load_dataset("cifar10", "test", root=tmp_path / "c")
     assert "CRC" in str(err.value) and "delete it and provide it again" in str(err.value)
+
+
+@pytest.mark.parametrize("mode", ["gz", "xz"])
+def test_a_tarball_damaged_inside_its_compressed_stream_is_refused_naming_it(tmp_path, mode):
+    """Bytes flipped inside the compressed data of an image-folder tarball (gzip's deflate, xz's blocks): a
+    DatasetError naming it and the fix, not zlib's or lzma's own exception."""
+    write_image_tree(tmp_path / "tree", ["a", "b"], size=(16, 16), per_class=(40, 10))
+    path = tmp_path / f"images.tar.{mode}"
+    with tarfile.open(path, f"w:{mode}") as tar:
+        for split in ("train", "test"):
+            tar.add(tmp_path / "tree" / split, arcname=split)
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 3, len(data) - 64, 97):  # damage from a third of the way on, trailer aside
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=rf"images.tar.{mode} is not a readable tarball .*delete it and provide it"):
+        load_dataset(f"imagefolder:{path}", "train")
 
 
 def test_missing_data_with_downloads_off_lists_every_place_looked_and_how_to_provide_it(tmp_path):
@@ -568,8 +586,10 @@ def test_a_foreign_checkpoint_is_refused_naming_the_file_and_what_it_lacks(tmp_p
     with pytest.raises(checkpoint.UnreadableCheckpoint) as err:
         result.load_encoder()
     msg = str(err.value)
-    assert f"checkpoint {snapshot} does not fit this run's encoder" in msg and "Delete it" in msg
-    assert len(msg.splitlines()) == 1  # torch's list of every missing key is cut to its first line
+    assert f"checkpoint {snapshot} does not fit this run's encoder (Error(s) in loading state_dict for " in msg
+    assert "Missing key(s)" in msg or "size mismatch" in msg  # torch's first reason, not its header alone
+    assert len(msg.splitlines()) == 1 and len(msg) < 700  # not torch's list of every key
+    assert "Delete it and train the run again: `python -m clorg.train --config smoke" in msg
 
 
 def test_a_last_checkpoint_of_another_shape_stops_the_resume_naming_it(finished_run):
@@ -581,7 +601,8 @@ def test_a_last_checkpoint_of_another_shape_stops_the_resume_naming_it(finished_
     state["method"] = {k: v[..., :1] if v.ndim else v for k, v in state["method"].items()}
     torch.save(state, last)
     mark_unfinished(folder)
-    with pytest.raises(checkpoint.UnreadableCheckpoint, match=r"last.pt does not fit this run's model: .*Delete it"):
+    with pytest.raises(checkpoint.UnreadableCheckpoint, match=r"last.pt does not fit this run's model \(.*size mismatch "
+                                                              r"for .*\): .*Delete it to start that run afresh"):
         run(tiny(), SUPERVISED, runs_root=root, progress=False)
 
 

@@ -125,6 +125,9 @@ def test_large_counts_are_shown_with_separators_and_flags_as_words():
 def test_the_heads_step_cap_is_named_by_its_key_not_a_number_that_a_profile_may_change():
     ours = dict((what, ours) for what, _, ours in paper.FIXED)["classifier heads' length"]
     assert "`heads.honest_max_steps`" in ours and "2,000" not in ours
+    along = dict((what, ours) for what, _, ours in paper.FIXED)["heads along the run (Feateval)"]
+    assert "`heads.validation_fraction`" in along and "`heads.honest_max_steps`" in along and "10 %" not in along
+    assert along.startswith("different, where `dynamics.heads` is on")
 
 
 # ================================================ markdown ================================================

@@ -132,11 +132,12 @@ FIXED = [
     ("heads along the run (Feateval)", "every 10 epochs: a linear head and GCNs at T = 0.2 and 0.1 on every "
      "training label, label smoothing 0 and masks of 5-50 % at every epoch; the best test accuracy over the steps "
      "(train accuracy scored before each step, test accuracy after it), no cap on steps",
-     "different: at every snapshot one fit of each under our protocol (seed 0, a 10 % validation split "
-     "early-stopping it and choosing its weights, each step scored before it, the test set scored once on the "
-     "chosen weights), the GCN at T = 0.1 only, chapter 06's label smoothing and masks (`heads.label_smoothing`, "
-     "`heads.mask_range`) after epoch 0, capped at `heads.honest_max_steps`; their best-test number is not "
-     "computed along the run"),
+     "different, where `dynamics.heads` is on: at every snapshot one fit of each under our protocol (seed 0, a "
+     "`heads.validation_fraction` split early-stopping it and choosing its weights, each step scored before it, "
+     "the test set scored once on the chosen weights), the GCN at T = 0.1 only (else the profile's first "
+     "`heads.temperatures`), chapter 06's settings (`heads.random_init_label_smoothing` and "
+     "`heads.random_init_mask_range` at epoch 0, `heads.label_smoothing` and `heads.mask_range` after it), capped "
+     "at `heads.honest_max_steps`; their best-test number is not computed along the run"),
     ("classifier heads' length", "no step limit: patience alone stops a fit",
      "same under the authors' protocol; the honest protocol caps a fit at the profile's "
      "`heads.honest_max_steps`, and chapter 06 shows every fit's steps and whether it hit the cap"),

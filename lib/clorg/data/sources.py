@@ -8,8 +8,10 @@ place it looked.
 
 from __future__ import annotations
 
+import lzma
 import os
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -80,7 +82,7 @@ def _read_tar(path: Path, want: Callable[[str], bool]) -> dict[str, bytes]:
                     out[member.name] = tar.extractfile(member).read()
             while tar.fileobj.read(1 << 20):
                 pass
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:  # damage inside the stream
         raise DatasetError(f"{path} is not a readable tarball ({exc}); delete it and provide it again") from exc
     return out
 

@@ -131,6 +131,8 @@ def _load_shard(path: Path) -> dict:
             raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {path})") from exc
         try:
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except checkpoint.NOT_THE_FILE:
+            raise
         except Exception as exc:  # damaged inside the gzip stream
             raise BundleError(f"{path} cannot be read ({exc}); fetch the weights again (git checkout {path})") from exc
     try:

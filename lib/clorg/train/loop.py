@@ -223,11 +223,14 @@ def _warm_start(method: nn.Module, run_cfg: dict, main: bool) -> dict:
     the run's own warm-up. Epoch 0's snapshot stays the seeded random initialisation (the reference).
     Returns what the run continues: ``{"run", "epochs_before", "jobs_before"}``."""
     start = run_cfg["warm_start"]
-    meta, tensors = bundle.read(paths.ROOT / start["weights"], bundle.name_of(run_cfg))
-    method.encoder.load_state_dict(bundle.encoder_state(tensors))
-    head = bundle.head_state(tensors, run_cfg["method"])
-    getattr(method, {"moco_queue": "predictor", "simclr": "projector", "supervised": "classifier"}[run_cfg["method"]]
-            ).load_state_dict(head)
+    weights, name = paths.ROOT / start["weights"], bundle.name_of(run_cfg)
+    meta, tensors = bundle.read(weights, name)
+    fix = (f"The weights were trained with other settings ({weights}/{name}.json lists them): point "
+           f"train.warm_start at weights of this run's encoder and method, or remove it")
+    shards = Path(f"{weights}/{name}.*")
+    checkpoint.restore(method.encoder, bundle.encoder_state(tensors), shards, "encoder", fix)
+    head = {"moco_queue": "predictor", "simclr": "projector", "supervised": "classifier"}[run_cfg["method"]]
+    checkpoint.restore(getattr(method, head), bundle.head_state(tensors, run_cfg["method"]), shards, head, fix)
     if hasattr(method, "momentum_encoder"):
         method.momentum_encoder.load_state_dict(method.encoder.state_dict())
     origin = {"run": meta["run"], "epochs_before": meta["record"].get("epochs_before", 0) + meta["epoch"],

@@ -64,10 +64,11 @@ def final_epoch(config: dict, record: dict | None) -> int:
     return int(config["epochs"] if done is None else done)
 
 
-def load_encoder(path: Path, config: dict, device="cpu") -> nn.Module:
+def load_encoder(path: Path, config: dict, fix: str, device="cpu") -> nn.Module:
     """The encoder of the run configured by ``config`` with the weights of the snapshot at ``path``, in
-    evaluation mode on ``device``. A snapshot that is not this encoder's is an UnreadableCheckpoint."""
+    evaluation mode on ``device``. A snapshot that cannot be read, or is not this encoder's, is an
+    UnreadableCheckpoint ending in ``fix``."""
     enc = build_encoder(config["encoder"], width_scale=config["width_scale"],
                         in_channels=config["dataset"]["image_shape"][2], image_size=config["dataset"]["image_shape"][0])
-    checkpoint.restore(enc, checkpoint.load(path, keys=("encoder",))["encoder"], path, "encoder")
+    checkpoint.restore(enc, checkpoint.load(path, keys=("encoder",), fix=fix)["encoder"], path, "encoder", fix)
     return enc.to(device).eval()
