@@ -588,8 +588,23 @@ def test_a_foreign_checkpoint_is_refused_naming_the_file_and_what_it_lacks(tmp_p
     msg = str(err.value)
     assert f"checkpoint {snapshot} does not fit this run's encoder (Error(s) in loading state_dict for " in msg
     assert "Missing key(s)" in msg or "size mismatch" in msg  # torch's first reason, not its header alone
-    assert len(msg.splitlines()) == 1 and len(msg) < 700  # not torch's list of every key
+    reason = msg.split("does not fit this run's encoder (", 1)[1].split("): it was written by", 1)[0]
+    assert len(msg.splitlines()) == 1 and len(reason) <= 300  # not torch's list of every key
     assert "Delete it and train the run again: `python -m clorg.train --config smoke" in msg
+
+
+def test_a_missing_snapshot_of_a_run_with_overrides_gives_the_command_with_them(finished_run):
+    """The retrain command of a run loaded through its profile repeats the profile's overrides (a variant's run is
+    not the profile's): run as printed, it trains this run, not another."""
+    root, folder = finished_run
+    result = load_finished(tiny(), SUPERVISED, runs_root=root)
+    result.files.snapshot(1).unlink()
+    with pytest.raises(runs.SnapshotNotFound) as err:
+        result.load_encoder(epoch=1)
+    msg = str(err.value)
+    assert "Retrain the run to save it: `python -m clorg.train --config smoke --override " in msg
+    assert "--override train.supervised_batch_size=64" in msg and msg.endswith("--method supervised --force`")
+    assert "with the same overrides" not in msg
 
 
 def test_a_last_checkpoint_of_another_shape_stops_the_resume_naming_it(finished_run):

@@ -40,7 +40,7 @@ def checkpoint_epochs(result) -> list[int]:
     if not epochs:
         raise SnapshotNotFound(
             f"no encoder snapshots in {result.folder / 'checkpoints'}: the training dynamics need them. Retrain "
-            f"the run with `{result.retrain_command()}` (with the same overrides and data); it saves one every "
+            f"the run with {result.retrain_command()}; it saves one every "
             f"train.checkpoint_every epochs")
     return epochs
 

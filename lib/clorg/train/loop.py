@@ -48,11 +48,12 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
     """
     data = data or choose_profile_dataset(cfg)
     run_cfg, folder = locate(cfg, spec, data, runs_root)
+    command = runs.train_command(cfg, spec)  # what error messages give to train it again
     rank, world = rank_and_world()
     if run_cfg["batch_size"] % world:
         raise ValueError(f"batch size {run_cfg['batch_size']} does not split over {world} processes")
     if runs.RunFolder(folder).is_finished() and not force:
-        return finished(folder, run_cfg)
+        return finished(folder, run_cfg, command)
     if run_cfg.get("warm_start") and (force or not runs.RunFolder(folder).last_checkpoint.is_file()):
         runs.check_warm_start(run_cfg["warm_start"])  # before any folder is written
     device = torch.device(device) if device is not None else default_device()
@@ -60,12 +61,12 @@ def run(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None, force: b
         if rank == 0:
             _clear(folder, run_cfg, force)
         torch.distributed.barrier()  # no rank may look at the folder while rank 0 clears it
-        return _train(run_cfg, data, folder, device, progress, stop_after)
+        return replace(_train(run_cfg, data, folder, device, progress, stop_after), command=command)
     with locks.exclusive(runs.RunFolder(folder).lock, f"run {folder.name}"):
         if runs.RunFolder(folder).is_finished() and not force:  # another process finished it while we waited
-            return finished(folder, run_cfg)
+            return finished(folder, run_cfg, command)
         _clear(folder, run_cfg, force)
-        return _train(run_cfg, data, folder, device, progress, stop_after)
+        return replace(_train(run_cfg, data, folder, device, progress, stop_after), command=command)
 
 
 def _clear(folder: Path, run_cfg: dict, force: bool) -> None:

@@ -302,6 +302,9 @@ class RunResult:
     record: dict
     log: list[dict]
     reused: bool
+    # the command that trains it, with its profile's file or name and overrides (:func:`train_command`); None
+    # where only the folder is known, and the command is then the profile's with a caveat
+    command: str | None = None
 
     @property
     def spec(self) -> RunSpec:
@@ -328,11 +331,13 @@ class RunResult:
         return stale_files(self.record)
 
     def retrain_command(self) -> str:
-        """The command that trains this run again from the start, saving its snapshots (run from the project
-        root with the overrides and data it was trained with)."""
+        """The command that trains this run again from the start, saving its snapshots, as code (run from the
+        project root on the same data); where the profile's overrides are not known, a caveat says to add them."""
+        if self.command:
+            return f"`{self.command} --force`"
         c = self.config
-        return (f"python -m clorg.train --config {self.folder.parent.name} --encoder {c['encoder']} "
-                f"--method {c['method']} --schedule {c['schedule']} --force")
+        return (f"`python -m clorg.train --config {self.folder.parent.name} --encoder {c['encoder']} "
+                f"--method {c['method']} --schedule {c['schedule']} --force` (with the same overrides and data)")
 
     def snapshots_missing(self, epochs) -> SnapshotNotFound:
         """The error for encoder snapshots ``epochs`` this folder lacks: the epochs it holds, and the command
@@ -343,7 +348,7 @@ class RunResult:
         message = f"no encoder snapshot for {which} in {self.folder}; saved epochs: {self.files.snapshot_epochs()}"
         if every and all(0 <= e <= last and (e % every == 0 or e == last) for e in epochs):
             return SnapshotNotFound(f"{message}. Retrain the run to save {'it' if len(epochs) == 1 else 'them'}: "
-                                    f"`{self.retrain_command()}` (with the same overrides and data)")
+                                    f"{self.retrain_command()}")
         grid = f"every {every} epochs (train.checkpoint_every)" if every else "every train.checkpoint_every epochs"
         return SnapshotNotFound(f"{message}. A run saves its encoder at epoch 0, {grid} and at its last, {last}: "
                                 f"ask for one of those")
@@ -357,7 +362,7 @@ class RunResult:
         weights = self.record.get("weights")  # a run installed from committed weights (clorg.train.bundle)
         fix = (f"Delete the run folder {self.folder}: `python -m clorg.book --profile {self.folder.parent.name}` "
                f"installs it again from {weights.split()[0]}" if weights
-               else f"Delete it and train the run again: `{self.retrain_command()}`")
+               else f"Delete it and train the run again: {self.retrain_command()}")
         return readers.load_encoder(path, self.config, fix, device)
 
 
@@ -376,7 +381,7 @@ def load_finished(cfg: dict, spec: RunSpec, *, data: DatasetChoice | None = None
         raise RunNotFound(
             f"run {folder} {state}. Produce it with notebooks/02_train.ipynb, its parameters "
             f"{variants.notebook_parameters(cfg)}, or `{train_command(cfg, spec)}` (on the same data)")
-    return finished(folder, run_cfg)
+    return finished(folder, run_cfg, train_command(cfg, spec))
 
 
 def train_command(cfg: dict, spec: RunSpec) -> str:
@@ -393,7 +398,7 @@ def locate(cfg: dict, spec: RunSpec, data: DatasetChoice, runs_root: Path | None
     return run_cfg, run_dir(cfg["profile"]["name"], run_cfg, runs_root)
 
 
-def finished(folder: Path, run_cfg: dict) -> RunResult:
-    """The RunResult of a run folder that exists (reused, not trained now)."""
+def finished(folder: Path, run_cfg: dict, command: str | None = None) -> RunResult:
+    """The RunResult of a run folder that exists (reused, not trained now); ``command`` trains it."""
     files = RunFolder(folder)
-    return RunResult(folder, run_cfg, files.read_record(), files.read_log(), reused=True)
+    return RunResult(folder, run_cfg, files.read_record(), files.read_log(), reused=True, command=command)
