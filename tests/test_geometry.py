@@ -135,6 +135,9 @@ def test_the_command_reads_a_csv_by_commas_or_spaces_with_or_without_a_header_as
         assert _command(capsys, tmp_path / "X.npy", tmp_path / labels)[1] == expected, labels
     np.savetxt(tmp_path / "one.csv", X[:, :1])
     assert _command(capsys, tmp_path / "one.csv", tmp_path / "y.npy")[0] == 0
+    # pandas' DataFrame(X).to_csv(index=False): its header is the column names 0, 1, ..., d - 1, not a point
+    (tmp_path / "pandas.csv").write_text("0,1,2,3,4\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in X))
+    assert _command(capsys, tmp_path / "pandas.csv", tmp_path / "labels.csv")[1] == expected
 
 
 def test_the_command_reads_bfloat16_tensors_with_a_gradient_and_bool_labels(tmp_path, capsys):
@@ -153,12 +156,15 @@ BAD_CSV = {"empty-csv": ("\n\n", " is empty: no rows of numbers"),
            "header-only": ("a,b,c\n", " holds a header row and no numbers"),
            "text-cell": ("1,2\n3,4\n5,oops\n", ", line 3, column 2: 'oops' is not a number"),
            "ragged-csv": ("1,2\n3,4,5\n", ", line 2: 3 values where line 1 has 2"),
-           "space-in-cell": ("1,2\n3,4 5\n", ", line 2, column 2: '4 5' is not a number")}
+           "space-in-cell": ("1,2\n3,4 5\n", ", line 2, column 2: '4 5' is not a number"),
+           # DataFrame.to_csv with its index: an empty first name over a column of row numbers
+           "pandas-index": (",0,1\n0,0.5,0.25\n1,0.75,0.5\n", ", line 1: the header's first name is empty, as pandas "
+                                                             "writes it over the index column")}
 
 
 @pytest.mark.parametrize("case", [*BAD_CSV, "damaged-npy", "object-npy",
                                   "object-npz", "fractional-labels", "text-labels", "no-points", "single-point-class",
-                                  "one-dimensional", "bool-features", "pickled-pt"])
+                                  "one-dimensional", "bool-features", "pickled-pt", "pandas-label-header"])
 def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tmp_path, capsys, case):
     X, y = _points()
     features, labels = tmp_path / "X.npy", tmp_path / "y.npy"
@@ -194,6 +200,11 @@ def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tm
     elif case == "bool-features":
         np.save(features, X > 0)
         expected = f"{features} holds bool values, not real numbers"
+    elif case == "pandas-label-header":  # Series(y).to_csv(index=False): a header '0' reads as one label too many
+        labels = tmp_path / "y.csv"
+        labels.write_text("0\n" + "".join(f"{v}\n" for v in y))
+        expected = (f"{features} has 40 rows but {labels} has 41 labels; they must match (the first line of {labels}, "
+                    f"'0', may be the column name pandas writes over a Series: write it with header=False)")
     elif case == "pickled-pt":
         features = tmp_path / "X.pt"
         torch.save({"features": np.zeros((40, 5))}, features)  # a numpy array: torch's weights_only refuses it

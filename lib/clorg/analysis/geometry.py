@@ -73,8 +73,8 @@ _USAGE = """RLD, CH and CHI of anyone's features.
 
 FEATURES: an (n, d) matrix, LABELS: n whole-number class labels, each as .npy, .npz (its only array, or the
 one named features/X resp. labels/y), .pt (a tensor, or a dict holding one under those names) or .csv
-(numbers separated by commas or spaces; a first row that is not numbers is a header and skipped; labels: one
-column). Every class needs at least two points. Features are used as given: L2-normalise them first if they
+(numbers separated by commas or spaces; a first row that is not numbers, or is pandas' column names 0, 1, ...,
+d - 1, is a header and skipped; labels: one column, with no header of numbers). Every class needs at least two points. Features are used as given: L2-normalise them first if they
 are embeddings (as the paper's are). Prints CH, RLD at each temperature and CHI at each k (capped below the
 smallest class) as a table, or as JSON with --json. Progress bars (stderr) appear from 20,000 points. A bad
 input is a one-line error and exit status 2.
@@ -91,6 +91,16 @@ def _is_number(cell: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first line of names: no cell a number, or the column names pandas gives an unnamed DataFrame's columns
+    (0, 1, ..., d - 1, after an empty name where it wrote the index too), which would otherwise be a point."""
+    names = [c.strip() for c in cells]
+    if not any(_is_number(c) for c in names):
+        return True
+    numbered = names[1:] if names[0] == "" else names
+    return len(numbered) >= 2 and numbered == [str(i) for i in range(len(numbered))]
 
 
 def _csv_fault(p, rows: list[tuple[int, str]], delimiter: str | None) -> str:
@@ -117,7 +127,12 @@ def _read_csv(p) -> np.ndarray:
         raise InputError(f"{p} is empty: no rows of numbers")
     first = rows[0][1]
     delimiter = "," if "," in first else None
-    if not any(_is_number(cell) for cell in first.split(delimiter)):  # names, not numbers: a header
+    header = first.split(delimiter)
+    if _is_header(header):
+        if len(header) > 1 and header[0].strip() == "":  # pandas' DataFrame.to_csv writes its index so
+            raise InputError(f"{p}, line {rows[0][0]}: the header's first name is empty, as pandas writes it over "
+                             f"the index column (DataFrame.to_csv without index=False); that column is row numbers, "
+                             f"not a feature: write the file with index=False, or remove the first column")
         rows = rows[1:]
         if not rows:
             raise InputError(f"{p} holds a header row and no numbers")
@@ -194,6 +209,19 @@ def _labels(y: np.ndarray, path: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _label_header_hint(path: str, extra: int) -> str:
+    """Why a labels CSV may hold one row too many: pandas writes the name 0 over an unnamed Series (to_csv with
+    index=False keeps the header), which reads as a label of class 0 and cannot be told from one."""
+    from pathlib import Path
+
+    p = Path(path)
+    if extra != 1 or p.suffix.lower() != ".csv":
+        return ""
+    first = next((line.strip() for line in p.read_text(encoding="utf-8-sig").splitlines() if line.strip()), "")
+    return (f" (the first line of {path}, '0', may be the column name pandas writes over a Series: write it with "
+            f"header=False)") if first == "0" else ""
+
+
 def main(argv=None) -> int:
     import argparse
     import json
@@ -213,7 +241,8 @@ def main(argv=None) -> int:
         if X.ndim != 2:
             raise ValueError(f"{args.features} holds an array of shape {X.shape}; features are an (n, d) matrix")
         if len(X) != len(y):
-            raise ValueError(f"{args.features} has {len(X)} rows but {args.labels} has {len(y)} labels; they must match")
+            raise ValueError(f"{args.features} has {len(X)} rows but {args.labels} has {len(y)} labels; they must "
+                             f"match{_label_header_hint(args.labels, len(y) - len(X))}")
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"{args.labels} holds one class; RLD, CH and CHI compare at least two")
