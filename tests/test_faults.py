@@ -603,7 +603,7 @@ def test_a_missing_snapshot_of_a_run_with_overrides_gives_the_command_with_them(
         result.load_encoder(epoch=1)
     msg = str(err.value)
     assert "Retrain the run to save it: `python -m clorg.train --config smoke --override " in msg
-    assert "--override train.supervised_batch_size=64" in msg and msg.endswith("--method supervised --force`")
+    assert "--override train.supervised_batch_size=64" in msg and msg.endswith("--method supervised --force` (on the same data)")
     assert "with the same overrides" not in msg
 
 

@@ -164,7 +164,8 @@ BAD_CSV = {"empty-csv": ("\n\n", " is empty: no rows of numbers"),
 
 @pytest.mark.parametrize("case", [*BAD_CSV, "damaged-npy", "object-npy",
                                   "object-npz", "fractional-labels", "text-labels", "no-points", "single-point-class",
-                                  "one-dimensional", "bool-features", "pickled-pt", "pandas-label-header"])
+                                  "one-dimensional", "bool-features", "pickled-pt", "pandas-label-header",
+                                  "numbers-first-point"])
 def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tmp_path, capsys, case):
     X, y = _points()
     features, labels = tmp_path / "X.npy", tmp_path / "y.npy"
@@ -205,6 +206,11 @@ def test_the_command_names_the_file_of_each_bad_input_in_one_line_and_exits_2(tm
         labels.write_text("0\n" + "".join(f"{v}\n" for v in y))
         expected = (f"{features} has 40 rows but {labels} has 41 labels; they must match (the first line of {labels}, "
                     f"'0', may be the column name pandas writes over a Series: write it with header=False)")
+    elif case == "numbers-first-point":  # a genuine first point 0, 1, ..., d - 1 is taken for pandas' header: named
+        features = tmp_path / "X.csv"
+        features.write_text("0,1,2,3,4\n" + "".join(",".join(str(float(v)) for v in row) + "\n" for row in X[1:]))
+        expected = (f"{features} has 39 rows but {labels} has 40 labels; they must match (the first line of "
+                    f"{features}, '0,1,2,3,4', was read as pandas' column names, not as a point")
     elif case == "pickled-pt":
         features = tmp_path / "X.pt"
         torch.save({"features": np.zeros((40, 5))}, features)  # a numpy array: torch's weights_only refuses it

@@ -74,8 +74,8 @@ _USAGE = """RLD, CH and CHI of anyone's features.
 FEATURES: an (n, d) matrix, LABELS: n whole-number class labels, each as .npy, .npz (its only array, or the
 one named features/X resp. labels/y), .pt (a tensor, or a dict holding one under those names) or .csv
 (numbers separated by commas or spaces; a first row that is not numbers, or is pandas' column names 0, 1, ...,
-d - 1, is a header and skipped; labels: one column, with no header of numbers). Every class needs at least two points. Features are used as given: L2-normalise them first if they
-are embeddings (as the paper's are). Prints CH, RLD at each temperature and CHI at each k (capped below the
+d - 1, is a header and skipped; labels: one column, with no header of numbers). Every class needs at least two
+points. Features are used as given: L2-normalise them first if they are embeddings (as the paper's are). Prints CH, RLD at each temperature and CHI at each k (capped below the
 smallest class) as a table, or as JSON with --json. Progress bars (stderr) appear from 20,000 points. A bad
 input is a one-line error and exit status 2.
 """
@@ -99,8 +99,9 @@ def _is_header(cells: list[str]) -> bool:
     names = [c.strip() for c in cells]
     if not any(_is_number(c) for c in names):
         return True
-    numbered = names[1:] if names[0] == "" else names
-    return len(numbered) >= 2 and numbered == [str(i) for i in range(len(numbered))]
+    indexed = names[0] == ""  # the index's empty name: a single column of data is then named 0 alone
+    numbered = names[1:] if indexed else names
+    return len(numbered) >= (1 if indexed else 2) and numbered == [str(i) for i in range(len(numbered))]
 
 
 def _csv_fault(p, rows: list[tuple[int, str]], delimiter: str | None) -> str:
@@ -209,17 +210,34 @@ def _labels(y: np.ndarray, path: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _label_header_hint(path: str, extra: int) -> str:
-    """Why a labels CSV may hold one row too many: pandas writes the name 0 over an unnamed Series (to_csv with
-    index=False keeps the header), which reads as a label of class 0 and cannot be told from one."""
+def _first_line(path: str) -> str | None:
+    """The first non-blank line of a CSV file (None for other formats)."""
     from pathlib import Path
 
     p = Path(path)
-    if extra != 1 or p.suffix.lower() != ".csv":
-        return ""
-    first = next((line.strip() for line in p.read_text(encoding="utf-8-sig").splitlines() if line.strip()), "")
-    return (f" (the first line of {path}, '0', may be the column name pandas writes over a Series: write it with "
-            f"header=False)") if first == "0" else ""
+    if p.suffix.lower() != ".csv":
+        return None
+    return next((line.strip() for line in p.read_text(encoding="utf-8-sig").splitlines() if line.strip()), "")
+
+
+def _row_count_hint(features: str, labels: str, extra: int) -> str:
+    """Why the labels may count one row more (``extra`` 1) or fewer (-1) than the features: a header of numbers,
+    as pandas writes them (0 over an unnamed Series or one-column DataFrame, 0, 1, ..., d - 1 over a DataFrame's
+    columns). In a labels file it reads as a label of class 0; in a features file the names of two or more
+    columns are skipped as a header (where they could have been a point), a single 0 is read as a point."""
+    hints = []
+    if extra == 1 and _first_line(labels) == "0":
+        hints.append(f"the first line of {labels}, '0', may be the column name pandas writes over a Series: write "
+                     f"it with header=False")
+    first = _first_line(features) or ""
+    cells = first.split("," if "," in first else None)
+    if extra == 1 and any(_is_number(c) for c in cells) and _is_header(cells):
+        hints.append(f"the first line of {features}, {first!r}, was read as pandas' column names, not as a point: "
+                     f"if it is a point, put a header of names above it")
+    if extra == -1 and first == "0":
+        hints.append(f"the first line of {features}, '0', may be the column name pandas writes over a one-column "
+                     f"DataFrame: write it with header=False")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def main(argv=None) -> int:
@@ -242,7 +260,7 @@ def main(argv=None) -> int:
             raise ValueError(f"{args.features} holds an array of shape {X.shape}; features are an (n, d) matrix")
         if len(X) != len(y):
             raise ValueError(f"{args.features} has {len(X)} rows but {args.labels} has {len(y)} labels; they must "
-                             f"match{_label_header_hint(args.labels, len(y) - len(X))}")
+                             f"match{_row_count_hint(args.features, args.labels, len(y) - len(X))}")
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise ValueError(f"{args.labels} holds one class; RLD, CH and CHI compare at least two")

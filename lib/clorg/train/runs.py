@@ -333,8 +333,8 @@ class RunResult:
     def retrain_command(self) -> str:
         """The command that trains this run again from the start, saving its snapshots, as code (run from the
         project root on the same data); where the profile's overrides are not known, a caveat says to add them."""
-        if self.command:
-            return f"`{self.command} --force`"
+        if self.command:  # the data is found as it was ($CLORG_DATA), and decides the run as its settings do
+            return f"`{self.command} --force` (on the same data)"
         c = self.config
         return (f"`python -m clorg.train --config {self.folder.parent.name} --encoder {c['encoder']} "
                 f"--method {c['method']} --schedule {c['schedule']} --force` (with the same overrides and data)")
