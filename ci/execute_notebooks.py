@@ -46,7 +46,7 @@ from clorg.core.atomic import write_json  # noqa: E402
 from clorg.core.config import ConfigError, check_own_name, load_profile, parse_overrides  # noqa: E402
 from clorg.core.devices import gpu_policy_allows  # noqa: E402
 from clorg.core.paths import shown  # noqa: E402
-from clorg.data import choose_profile_dataset  # noqa: E402
+from clorg.data import DatasetError, DatasetNotFoundError, choose_profile_dataset  # noqa: E402
 
 MAKE_TARGETS = ("gpu10", "paper")  # profiles with their own target in the Makefile (train, then the book)
 
@@ -203,7 +203,11 @@ def main() -> int:
         os.environ["CLORG_ALLOW_CPU"] = "1"
 
     started = time.time()
-    choice = choose_profile_dataset(cfg)
+    try:
+        choice = choose_profile_dataset(cfg)
+    except (DatasetNotFoundError, DatasetError) as exc:  # where it looked and how to provide it: no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(choice.describe(), flush=True)
     try:
         chapters.check_runs(cfg, choice)  # a run the data cannot hold: named before any notebook runs

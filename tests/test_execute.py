@@ -312,6 +312,16 @@ def test_executor_refuses_a_bad_profile_in_one_line_with_exit_2(args, message):
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
+def test_missing_data_stops_the_build_in_a_message_with_no_traceback(tmp_path):
+    """No dataset where the profile looks: exit 2 with where it looked and how to provide it, not a traceback."""
+    done = subprocess.run([sys.executable, "ci/execute_notebooks.py", "--profile", "smoke", "--override",
+                           "data.dataset=cifar10", "--only", "03_embeddings"],  # no fallback to scikit-learn's digits
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CLORG_DATA": str(tmp_path), "CLORG_OFFLINE": "1"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: none of the datasets") and "To provide it" in done.stderr
+
+
 def test_a_partial_build_keeps_the_earlier_chapters_status(tmp_path):
     path = tmp_path / "execution.json"
     path.write_text(json.dumps({"notebooks": [{"notebook": "00_data", "outcome": "ok"},
