@@ -40,7 +40,6 @@ from . import readers
 from .readers import UnreadableRunFile
 
 
-
 class RunFolder:
     """A run's folder: the one place that knows the names of its files (listed in the module docstring).
     Every other module asks it for a file's path or contents: it reads and writes the configuration, record
