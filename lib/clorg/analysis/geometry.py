@@ -75,8 +75,9 @@ FEATURES: an (n, d) matrix, LABELS: n whole-number class labels, each as .npy, .
 one named features/X resp. labels/y), .pt (a tensor, or a dict holding one under those names) or .csv
 (numbers separated by commas or spaces; a first row that is not numbers, or is pandas' column names 0, 1, ...,
 d - 1, is a header and skipped; labels: one column, with no header of numbers). Every class needs at least two
-points. Features are used as given: L2-normalise them first if they are embeddings (as the paper's are). Prints CH, RLD at each temperature and CHI at each k (capped below the
-smallest class) as a table, or as JSON with --json. Progress bars (stderr) appear from 20,000 points. A bad
+points. Features are used as given: L2-normalise them first if they are embeddings (as the paper's are).
+Prints CH, RLD at each temperature and CHI at each k (capped below the smallest class) as a table, or as JSON
+with --json. Progress bars (stderr) appear from 20,000 points. A bad
 input is a one-line error and exit status 2.
 """
 
@@ -93,15 +94,24 @@ def _is_number(cell: str) -> bool:
         return False
 
 
+def _cells(line: str) -> list[str]:
+    """A CSV line's cells: split at commas where it has any, else at runs of spaces (numpy.savetxt's default)."""
+    return line.split("," if "," in line else None)
+
+
+def _indexed(cells: list[str]) -> bool:
+    """A header that begins with an empty name, as pandas writes it over the index column it adds."""
+    return len(cells) > 1 and cells[0].strip() == ""
+
+
 def _is_header(cells: list[str]) -> bool:
     """A first line of names: no cell a number, or the column names pandas gives an unnamed DataFrame's columns
     (0, 1, ..., d - 1, after an empty name where it wrote the index too), which would otherwise be a point."""
     names = [c.strip() for c in cells]
     if not any(_is_number(c) for c in names):
         return True
-    indexed = names[0] == ""  # the index's empty name: a single column of data is then named 0 alone
-    numbered = names[1:] if indexed else names
-    return len(numbered) >= (1 if indexed else 2) and numbered == [str(i) for i in range(len(numbered))]
+    numbered = names[1:] if _indexed(cells) else names  # indexed, a single column of data is named 0 alone
+    return len(numbered) >= (1 if _indexed(cells) else 2) and numbered == [str(i) for i in range(len(numbered))]
 
 
 def _csv_fault(p, rows: list[tuple[int, str]], delimiter: str | None) -> str:
@@ -126,18 +136,16 @@ def _read_csv(p) -> np.ndarray:
     rows = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
     if not rows:
         raise InputError(f"{p} is empty: no rows of numbers")
-    first = rows[0][1]
-    delimiter = "," if "," in first else None
-    header = first.split(delimiter)
+    header = _cells(rows[0][1])
     if _is_header(header):
-        if len(header) > 1 and header[0].strip() == "":  # pandas' DataFrame.to_csv writes its index so
+        if _indexed(header):  # pandas' DataFrame.to_csv writes its index so
             raise InputError(f"{p}, line {rows[0][0]}: the header's first name is empty, as pandas writes it over "
                              f"the index column (DataFrame.to_csv without index=False); that column is row numbers, "
                              f"not a feature: write the file with index=False, or remove the first column")
         rows = rows[1:]
         if not rows:
             raise InputError(f"{p} holds a header row and no numbers")
-    delimiter = "," if "," in rows[0][1] else None  # the data's own, whatever the header's
+    delimiter = "," if "," in rows[0][1] else None  # the data's own, whatever the header's (as _cells splits)
     try:
         return np.loadtxt([line for _, line in rows], delimiter=delimiter, ndmin=2, dtype=np.float64)
     except ValueError:
@@ -230,7 +238,7 @@ def _row_count_hint(features: str, labels: str, extra: int) -> str:
         hints.append(f"the first line of {labels}, '0', may be the column name pandas writes over a Series: write "
                      f"it with header=False")
     first = _first_line(features) or ""
-    cells = first.split("," if "," in first else None)
+    cells = _cells(first)
     if extra == 1 and any(_is_number(c) for c in cells) and _is_header(cells):
         hints.append(f"the first line of {features}, {first!r}, was read as pandas' column names, not as a point: "
                      f"if it is a point, put a header of names above it")

@@ -194,7 +194,8 @@ def _diverged(files: runs.RunFolder, kind: str, what: str, where: str):
 def _record_divergence(files: runs.RunFolder, why: str) -> None:
     """Mark a diverged run as stopped early at its last checkpoint, so that the analysis can still read
     what it learnt before (and says that it diverged); a later run() resumes it from that checkpoint."""
-    done = checkpoint.load(files.last_checkpoint, keys=("epoch",))["epoch"] if files.last_checkpoint.is_file() else 0
+    last = files.last_checkpoint
+    done = checkpoint.load(last, keys=("epoch",))["epoch"] if last.is_file() else 0
     record = files.read_record() or {}
     log = _keep_log_until(files, done)
     record.update(finished=False, epochs_done=done, stopped_early=f"{why}; it ends at its last checkpoint, epoch {done}",
