@@ -75,9 +75,10 @@ def test_a_missing_shard_is_named(moco_run, tmp_path, monkeypatch):
 
 
 def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_run, tmp_path):
-    bundle.export(moco_run, tmp_path / "w")
+    weights = tmp_path / "w eights"  # a space in the path: the fix below names the folder whole
+    bundle.export(moco_run, weights)
     folder = tmp_path / "runs" / "smoke" / moco_run.folder.name
-    bundle.install(tmp_path / "w", MOCO_NAME, folder)
+    bundle.install(weights, MOCO_NAME, folder)
     assert runs.RunFolder(folder).is_usable()
     got = load_finished(tiny(), MOCO, runs_root=tmp_path / "runs")
     assert got.record["finished_at"] == moco_run.record["finished_at"]  # results computed there stay current
@@ -94,7 +95,7 @@ def test_install_gives_a_run_folder_the_analysis_reads_as_the_trained_one(moco_r
         got.load_encoder()
     assert f"cannot read checkpoint {snapshot}" in str(err.value)
     assert (f"Delete the run folder {folder}: `python -m clorg.book --profile smoke` installs it again from "
-            f"{tmp_path / 'w'}/{MOCO_NAME}.*") in str(err.value) and "clorg.train" not in str(err.value)
+            f"{weights}/{MOCO_NAME}.*") in str(err.value) and "clorg.train" not in str(err.value)
 
 
 def test_install_refuses_weights_of_another_run(moco_run, tmp_path):

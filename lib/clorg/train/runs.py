@@ -358,9 +358,10 @@ class RunResult:
         path = self.files.snapshot(epoch)
         if not path.is_file():
             raise self.snapshots_missing([epoch])
-        weights = self.record.get("weights")  # a run installed from committed weights (clorg.train.bundle)
+        # a run installed from committed weights: "<folder>/<name>.* (<their precision>)" (clorg.train.bundle)
+        weights = self.record.get("weights")
         fix = (f"Delete the run folder {self.folder}: `python -m clorg.book --profile {self.folder.parent.name}` "
-               f"installs it again from {weights.split()[0]}" if weights
+               f"installs it again from {weights.rsplit(' (', 1)[0]}" if weights
                else f"Delete it and train the run again: {self.retrain_command()}")
         return readers.load_encoder(path, self.config, fix, device)
 
