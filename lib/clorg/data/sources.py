@@ -258,7 +258,8 @@ def candidates(name: str, root: Path) -> list[Candidate]:
     if name.startswith("imagefolder:"):
         path = Path(name.split(":", 1)[1]).expanduser()
         if path.is_file() or path.name.endswith((".tar.gz", ".tgz", ".tar")):
-            return [Candidate(path, "an image-folder tarball", lambda p, s: _image_tarball(p, s, "image-folder tarball"))]
+            return [Candidate(path, "an image-folder tarball",
+                              lambda p, s: _image_tarball(p, s, "image-folder tarball"))]
         return [Candidate(path, "an image-folder tree (train/<class>/*, test/<class>/*)",
                           lambda p, s: _image_tree(p, s, "image-folder tree"))]
     raise AssertionError(f"no file sources for {name}")  # names are checked by clorg.data.load_dataset
@@ -285,5 +286,6 @@ def not_found(name: str, split: str, looked: list[Candidate], download_note: str
     }.get(name, "create train/<class>/ and test/<class>/ folders of PNG/JPEG images there")
     how += ". The data root is the `root` argument, else $CLORG_DATA, else data/ in the project."
     lines = "\n  - ".join([f"{c.where}  ({c.what}): not found" for c in looked] + [download_note])
-    return DatasetNotFoundError(f"dataset {name!r} ({split}) was not found. Looked in:\n  - {lines}\nTo provide it: {how}",
-                                places=[str(c.where) for c in looked], download=download_note, provide=how)
+    return DatasetNotFoundError(
+        f"dataset {name!r} ({split}) was not found. Looked in:\n  - {lines}\nTo provide it: {how}",
+        places=[str(c.where) for c in looked], download=download_note, provide=how)
