@@ -5,8 +5,9 @@
 Chapter 07 measures every snapshot of the followed contrastive run. This times, on one snapshot of the
 profile's trained run (``--epoch``; default its last): extracting the features (done once per snapshot and
 kept), CH, RLD at the profile's temperatures, CHI at 1 and claim 1's k_max, the kNN probe, the heads of the
-authors' Feateval (``dynamics.heads``: one honest linear and one GCN fit) and the whole-set loss of their
-Losseval (``dynamics.set_loss``). Multiply by the snapshots (``train.contrastive_epochs /
+authors' Feateval, ours (``dynamics.heads``: one honest linear and one GCN fit) and theirs
+(``dynamics.feateval``: a linear head and a GCN at each of ``heads.temperatures`` under their protocol),
+and the whole-set loss of their Losseval (``dynamics.set_loss``). Multiply by the snapshots (``train.contrastive_epochs /
 train.checkpoint_every + 1``) for the chapter. Needs the profile's runs (``make book PROFILE=...`` trains
 them); prints a markdown table.
 """
@@ -62,7 +63,10 @@ def main() -> None:
     timed(f"CHI at {ks} (added)", lambda: metrics.chi(X, f.train_labels, ks, progress=False))
     timed("kNN probe", lambda: KNNClassifier(k=cfg["dynamics"]["knn_k"]).fit(X, f.train_labels)
           .score(f.test, f.test_labels))
-    timed("heads: linear + GCN, one honest fit each (Feateval, added)", lambda: snapshot_head_records(f, cfg["heads"]))
+    timed("heads: linear + GCN, one honest fit each (dynamics.heads, added)",
+          lambda: snapshot_head_records(f, cfg["heads"], ("ours",)))
+    timed(f"heads: linear + GCN at T = {cfg['heads']['temperatures']}, the authors' protocol (Feateval)",
+          lambda: snapshot_head_records(f, cfg["heads"], ("feateval",)))
     encoder = run.load_encoder(epoch=epoch, device=device)
     timed("whole-set loss (Losseval, added)",
           lambda: whole_set_loss(*view_outputs(encoder, data.train.images, run.config["seed"], device)))

@@ -597,12 +597,16 @@ def test_a_folder_variable_that_names_a_file_is_a_usage_error(results_root, tmp_
 
 
 def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
-    """Chapter 07 fits heads only with dynamics.heads on: the heads section is part of its results'
-    fingerprint then, and only then (a GPU job's dynamics, stored with it off, stay current)."""
+    """Chapter 07 fits heads only with dynamics.heads or dynamics.feateval on: the heads section is part of
+    its results' fingerprint then, and only then (a GPU job's dynamics, stored with both off, stay current)."""
     chapter, cfg = CHAPTERS["07_dynamics"], load_profile("quick")
     cfg["dynamics"]["heads"] = False
     assert "heads" not in chapter.sections(cfg)
     cfg["dynamics"]["heads"] = True
+    assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")
+    cfg["dynamics"]["feateval"] = True  # the authors' heads read the same section, named once
+    assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")
+    cfg["dynamics"]["heads"] = False
     assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")
 
 

@@ -209,7 +209,7 @@ def test_the_heads_along_the_run_are_the_chapter_06_fits_of_each_snapshot(tiny, 
     heads = load_profile("smoke", TINY)["heads"]
     with_heads = dynamics_records(result, data, TEMPERATURES, KNN_K, heads=heads, epochs=[2])
     found = [r for r in with_heads if r["metric"] not in (R.CH, R.RLD, R.CHI, R.KNN, R.LR)]
-    assert found == snapshot_head_records(run_features(result, data, epoch=2), heads)
+    assert found == snapshot_head_records(run_features(result, data, epoch=2), heads, ("ours",))
     metrics_ = {r["metric"] for r in found}
     assert {R.head_metric("linear", R.TEST), R.head_metric("gcn", R.TEST), R.head_metric("gcn", R.STEPS)} <= metrics_
     assert not any(r["seed"] is None for r in found)  # the honest fit only: the authors' protocol is chapter 06's
@@ -223,7 +223,67 @@ def test_the_heads_along_the_run_are_the_chapter_06_fits_of_each_snapshot(tiny, 
     assert list(fig.axes[0].lines[1].get_ydata()) == [100 * gcn[0]["value"]]
     plt.close(fig)
     # dynamics.heads off: no figure, and the page says why in text
-    assert plots.heads_along_run(records) is None and "dynamics.heads is off" in capsys.readouterr().out
+    assert plots.heads_along_run(records) is None
+    assert "dynamics.heads and dynamics.feateval are off" in capsys.readouterr().out
+
+
+def test_the_authors_feateval_fits_their_protocol_with_the_random_init_settings_at_every_snapshot(tiny, monkeypatch):
+    """dynamics.feateval: at each snapshot, the authors' Feateval as their notebook runs it: a linear head and a
+    GCN at each of heads.temperatures, on every training label, the best test accuracy over the steps, no cap,
+    label smoothing and masks of the random init at every epoch (theirs: 0 and 5-50 %, trained features too),
+    beside our honest fit where both are asked for."""
+    from clorg.analysis import classify
+    from clorg.analysis.heads import LinearHead
+
+    result, data, _ = tiny
+    heads = load_profile("smoke", TINY)["heads"]
+    assert heads["label_smoothing"] != heads["random_init_label_smoothing"]  # else the settings test nothing
+    made = []  # (class name, settings) of every head made
+    for name in ("LinearHead", "GCNHead"):
+        cls = getattr(classify, name)
+        monkeypatch.setattr(classify, name, lambda *a, _cls=cls, **kw: made.append((_cls.__name__, kw)) or _cls(*a, **kw))
+    both = dynamics_records(result, data, TEMPERATURES, KNN_K, heads=heads, protocols=("ours", "feateval"),
+                            epochs=[2])
+    theirs = [r for r in both if r["seed"] is None]
+    assert {(r["metric"], r["parameter"]) for r in theirs if r["metric"].endswith(R.AUTHORS)} == {
+        (R.head_metric("linear", R.AUTHORS), None), (R.head_metric("gcn", R.AUTHORS), 0.1),
+        (R.head_metric("gcn", R.AUTHORS), 0.2)}
+    assert not R.select(theirs, metric=R.head_metric("gcn", R.TEST))  # their protocol has no honest number
+    assert all(r["value"] == 0.0 for r in theirs if r["metric"].endswith(R.CAP_HIT))
+    assert R.select(both, metric=R.head_metric("gcn", R.TEST))  # ours beside it
+    unbounded = [(name, kw) for name, kw in made if kw["max_steps"] is None]  # the authors' fits
+    assert sorted((name, kw.get("temperature")) for name, kw in unbounded) == [
+        ("GCNHead", 0.1), ("GCNHead", 0.2), ("LinearHead", None)]
+    assert {kw["label_smoothing"] for _, kw in unbounded} == {heads["random_init_label_smoothing"]}
+    assert {tuple(kw["mask_range"]) for name, kw in unbounded if name == "GCNHead"} == {
+        tuple(heads["random_init_mask_range"])}
+    # ours: chapter 06's settings for trained features after epoch 0
+    (ours,) = [kw for name, kw in made if name == "LinearHead" and kw["max_steps"] is not None]
+    assert ours["label_smoothing"] == heads["label_smoothing"]
+    # the linear number is the authors' fit itself: every label, best test accuracy over the steps
+    f = run_features(result, data, epoch=2)
+    direct = LinearHead(num_classes=10, seed=0, device="cpu", max_steps=None, lr=heads["lr"],
+                        patience=heads["linear_patience"], label_smoothing=heads["random_init_label_smoothing"]).fit(
+        f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
+    assert R.value(theirs, metric=R.head_metric("linear", R.AUTHORS)) == direct.best_test_accuracy_
+    from clorg.book import plots
+
+    fig = plots.heads_along_run(both)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == [
+        "linear head", "GCN", "linear head, authors' protocol", "GCN T = 0.1, authors' protocol",
+        "GCN T = 0.2, authors' protocol", "kNN (k = 10)"]
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "-", "--", "--", "--", "-"]
+    assert ax.get_title().endswith("honest fits at the step cap: linear 0 of 1, GCN 0 of 1")  # theirs have no cap
+    plt.close(fig)
+    fig = plots.heads_along_run(theirs)  # dynamics.feateval alone: no honest fit to count
+    assert "step cap" not in fig.axes[0].get_title()
+    assert [line.get_label() for line in fig.axes[0].lines] == [
+        "linear head, authors' protocol", "GCN T = 0.1, authors' protocol", "GCN T = 0.2, authors' protocol",
+        "kNN (k = 10)"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="unknown head protocol"):
+        classify.snapshot_head_records(f, heads, ("authors",))
 
 
 def test_the_whole_set_loss_of_each_snapshot(tiny):

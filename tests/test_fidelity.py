@@ -119,7 +119,7 @@ def test_the_snapshot_interval_and_the_monte_carlo_count_are_compared_with_the_a
 def test_large_counts_are_shown_with_separators_and_flags_as_words():
     md = F.markdown(["quick"])
     assert "| 100,000,000 (MC.ipynb) | 200,000 | **scaled** |" in md
-    assert "| True (Feateval) | False | **different** |" in md  # dynamics.heads: a flag, not 1 or 0
+    assert "| True (Feateval) | False | **different** |" in md  # dynamics.feateval: a flag, not 1 or 0
 
 
 def test_the_heads_step_cap_is_named_by_its_key_not_a_number_that_a_profile_may_change():
@@ -127,7 +127,7 @@ def test_the_heads_step_cap_is_named_by_its_key_not_a_number_that_a_profile_may_
     assert "`heads.honest_max_steps`" in ours and "2,000" not in ours
     along = dict((what, ours) for what, _, ours in paper.FIXED)["heads along the run (Feateval)"]
     assert "`heads.validation_fraction`" in along and "`heads.honest_max_steps`" in along and "10 %" not in along
-    assert along.startswith("different, where `dynamics.heads` is on")
+    assert along.startswith("the same where `dynamics.feateval` is on") and "where `dynamics.heads` is on" in along
 
 
 # ================================================ markdown ================================================
@@ -156,7 +156,8 @@ def test_markdown_one_table_per_profile_with_counts_reasons_and_the_fixed_table(
     # the override made cosine the main schedule: the ViT's cosine variant is then a main run, not listed beside
     assert lines[heads[0] + 6 + n:heads[1]] == [
         "", "Beside the authors' runs, which the table describes: the resnet18 supervised run measured also at epoch "
-        "600 (`metrics.extra_epochs`).", ""]
+        "600 (`metrics.extra_epochs`); our honest linear head and GCN at every snapshot of the followed runs "
+        "(`dynamics.heads`).", ""]
     assert "| encoder width (`train.width_scale`) | 1 (imageComponent/models.py) | 0.5 | **scaled** | half width |" \
         in paper_rows
     assert ("| training images per class (all 5,000) (`data.train_per_class`) | all (SPEC 3) | 100 | **scaled** | "
@@ -231,7 +232,9 @@ def test_runs_beside_the_authors_are_listed_with_the_one_that_decides_claim_d():
             "schedule (`train.variants`); the resnet18 supervised run measured also at epoch 600") in page
     assert ("resnet18 moco_queue once more under the `paper-compressed` schedule (`train.variants`; claim D is judged "
             "on it, the run closer to the authors'); resnet18 moco_queue once more under the `cosine-authors-peak` "
-            "schedule (`train.variants`).") in page
+            "schedule (`train.variants`); our honest linear head and GCN at every snapshot of the followed runs "
+            "(`dynamics.heads`).") in page  # the authors' heads along the run are a row of the table: Feateval
+    assert "| True (Feateval) | True | same |" in page  # dynamics.feateval on paper
 
 
 def test_the_run_named_for_claim_d_is_one_that_chapter_07_follows():

@@ -82,10 +82,12 @@ class _Nodes:
 
 
 def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device,
-                 authors: bool = True) -> tuple[list[dict], list[dict]]:
-    """Both protocols of the GCN on one graph: every seed's honest fit and (``authors``) the authors' fit,
-    trained side by side (:func:`fit_gcn_heads`: they share each product with the graph)."""
+                 authors: bool = True, honest: bool = True) -> tuple[list[dict], list[dict]]:
+    """Both protocols of the GCN on one graph: (``honest``) every seed's honest fit and (``authors``) the
+    authors' fit with the first seed, trained side by side (:func:`fit_gcn_heads`: they share each product
+    with the graph)."""
     f = nodes.f
+    honest_seeds = seeds if honest else []
     settings = head_settings(heads, f.random_init)
 
     def head(seed, max_steps=honest_cap(heads)):
@@ -96,7 +98,7 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
 
     A = head(seeds[0]).graph(nodes.X)
     fits = []
-    for seed in seeds:
+    for seed in honest_seeds:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
         fits.append(GCNFit(head(seed), np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
                            nodes.test_idx, f.test_labels, nodes.num_classes))
@@ -105,7 +107,7 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
                            nodes.test_idx, f.test_labels, nodes.num_classes))
     fitted = fit_gcn_heads(A, fits)
     out, predictions = [], []
-    for seed, g in zip(seeds, fitted):
+    for seed, g in zip(honest_seeds, fitted):
         out += [R.record(f.identity, R.head_metric("gcn", R.TEST), g.test_accuracy_, parameter, seed),
                 R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed),
                 *step_records(f.identity, "gcn", g, parameter, seed)]
@@ -118,12 +120,15 @@ def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, param
     return out, predictions
 
 
-def _linear_records(f, heads: dict, seeds, device, authors: bool = True) -> list[dict]:
+def _linear_records(f, heads: dict, seeds, device, authors: bool = True,
+                    honest: bool = True) -> tuple[list[dict], list[dict]]:
+    """Both protocols of the linear head: (``honest``) every seed's honest fit and (``authors``) the
+    authors' fit with the first seed."""
     settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"], "lr": heads["lr"],
                 "patience": heads["linear_patience"]}
     C = int(max(f.train_labels.max(), f.test_labels.max())) + 1
     out, predictions = [], []
-    for seed in seeds:
+    for seed in seeds if honest else []:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
         h = LinearHead(num_classes=C, seed=seed, device=device, max_steps=honest_cap(heads), **settings).fit(
             f.train[fit], f.train_labels[fit], X_val=f.train[val], y_val=f.train_labels[val],
@@ -134,11 +139,11 @@ def _linear_records(f, heads: dict, seeds, device, authors: bool = True) -> list
         predictions.append(prediction_record(f.identity, "linear", None, seed, h.predict(f.test)))
     if not authors:
         return out, predictions
-    authors = LinearHead(num_classes=C, seed=seeds[0], device=device, max_steps=None, **settings).fit(
+    theirs = LinearHead(num_classes=C, seed=seeds[0], device=device, max_steps=None, **settings).fit(
         f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
-    out += [R.record(f.identity, R.head_metric("linear", R.AUTHORS), authors.best_test_accuracy_),
-            R.record(f.identity, R.head_metric("linear", R.PARAMETERS), authors.n_parameters_),
-            *step_records(f.identity, "linear", authors, None, None)]
+    out += [R.record(f.identity, R.head_metric("linear", R.AUTHORS), theirs.best_test_accuracy_),
+            R.record(f.identity, R.head_metric("linear", R.PARAMETERS), theirs.n_parameters_),
+            *step_records(f.identity, "linear", theirs, None, None)]
     return out, predictions
 
 
@@ -151,18 +156,36 @@ def _spreading_records(f, heads: dict) -> list[dict]:
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]
 
 
-def snapshot_head_records(f, heads: dict) -> list[dict]:
-    """The authors' ``Feateval`` at one snapshot: the honest protocol's linear head and GCN (at the
-    authors' T = 0.1 when the profile has it, else its first temperature), seed 0: test and validation
-    accuracy and the fit's steps, as records of the snapshot's epoch. One seed: a curve along the run, not an interval."""
+def snapshot_head_records(f, heads: dict, protocols=("ours",)) -> list[dict]:
+    """The heads at one snapshot of a run, as records of the snapshot's epoch, under each of ``protocols``:
+
+    - "ours": the honest protocol's linear head and GCN (at the authors' T = 0.1 when the profile has it,
+      else its first temperature), seed 0, with chapter 06's settings: test and validation accuracy and the
+      fit's steps. One seed: a curve along the run, not an interval.
+    - "feateval": the authors' ``Feateval`` as their notebook runs it at every snapshot: their protocol
+      (every training label, the best test accuracy over the steps, no cap on steps) for the linear head and
+      a GCN at each of ``heads.temperatures``, seed 0, with the random-init settings at every epoch (their
+      notebook fits label smoothing 0 and masks of 5-50 % throughout: ``heads.random_init_label_smoothing``
+      and ``heads.random_init_mask_range``): the best test accuracy and the fit's steps."""
+    unknown = set(protocols) - {"ours", "feateval"}
+    if unknown:
+        raise ValueError(f"unknown head protocol(s) {sorted(unknown)}: use 'ours' and/or 'feateval'")
     device, seed = default_device(), 0
-    theirs = paper.HEADS_VIT_GCN_TEMPERATURE
-    temperature = theirs if theirs in heads["temperatures"] else heads["temperatures"][0]
-    linear, _ = _linear_records(f, heads, [seed], device, authors=False)
     nodes = _Nodes(f)
-    gcn, _ = _gcn_records(nodes, heads, temperature, graph_k(heads, nodes.n), [seed], temperature, device,
-                          authors=False)
-    return linear + gcn
+    k = graph_k(heads, nodes.n)
+    out = []
+    if "ours" in protocols:
+        theirs = paper.HEADS_VIT_GCN_TEMPERATURE
+        temperature = theirs if theirs in heads["temperatures"] else heads["temperatures"][0]
+        out += _linear_records(f, heads, [seed], device, authors=False)[0]
+        out += _gcn_records(nodes, heads, temperature, k, [seed], temperature, device, authors=False)[0]
+    if "feateval" in protocols:
+        feateval = {**heads, "label_smoothing": heads["random_init_label_smoothing"],
+                    "mask_range": heads["random_init_mask_range"]}  # so that every epoch's head_settings are these
+        out += _linear_records(f, feateval, [seed], device, honest=False)[0]
+        for temperature in feateval["temperatures"]:
+            out += _gcn_records(nodes, feateval, temperature, k, [seed], temperature, device, honest=False)[0]
+    return out
 
 
 def step_records(identity: dict, head: str, fitted, parameter, seed) -> list[dict]:

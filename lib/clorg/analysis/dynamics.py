@@ -12,9 +12,9 @@ comes from the method or from the rising rate.
 epoch 0 is the random initialisation) and measures each with :mod:`clorg.analysis.metrics` on the
 training features (CH, RLD, and CHI at 1 and claim 1's k_max, so that the claims' deciding statistics
 can be followed along the run) and the kNN probe on the test features; optionally the linear and GCN
-heads' test accuracy (the authors' ``Feateval``: does the GCN's advantage grow with local density?); and
-the learning rate of every epoch. Features are extracted once per snapshot and kept next to the run
-(:mod:`clorg.features`).
+heads' test accuracy (the authors' ``Feateval``: does the GCN's advantage grow with local density?), under
+their protocol, ours or both; and the learning rate of every epoch. Features are extracted once per
+snapshot and kept next to the run (:mod:`clorg.features`).
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ def followed_encoder(encoders) -> str:
     return "vit" if "vit" in encoders else encoders[0]
 
 
-def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None = None, set_loss: bool = False,
-                     epochs=None, device=None) -> list[dict]:
+def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None = None, protocols=("ours",),
+                     set_loss: bool = False, epochs=None, device=None) -> list[dict]:
     """Records of CH, RLD(T) for each temperature, CHI at k = 1 and claim 1's k_max, and kNN accuracy
     (k = ``knn_k``) at every saved epoch of ``result`` (None: every snapshot; else the listed ones, which
     must be saved), plus the learning rate at the start of every epoch of the run (metric
     ``learning_rate``). ``heads`` (the profile's ``heads`` section, or None): also the linear head's and
-    the GCN's test accuracy at each snapshot (:func:`clorg.analysis.classify.snapshot_head_records`).
+    the GCN's test accuracy at each snapshot, under each of ``protocols`` ("ours", "feateval": the
+    authors'; :func:`clorg.analysis.classify.snapshot_head_records`).
     ``set_loss``: also the contrastive loss on the whole training set (:mod:`clorg.analysis.set_loss`),
     from views drawn with the run's seed at every snapshot."""
     saved = [e for e in checkpoint_epochs(result) if e <= result.final_epoch]
@@ -75,8 +76,8 @@ def dynamics_records(result, data, temperatures, knn_k: int, heads: dict | None 
                                [k for k in chi_ks if k < len(train)], progress=False)
         ((k, accuracy),) = knn_probe(train, f.train_labels, f.test, f.test_labels, [knn_k]).items()
         out.append(R.record(ident, R.KNN, accuracy, parameter=k))  # the k actually used
-        if heads is not None:
-            out += snapshot_head_records(f, heads)
+        if heads is not None and protocols:
+            out += snapshot_head_records(f, heads, protocols)
         if set_loss:
             encoder = result.load_encoder(epoch=epoch, device=device or default_device())
             q, k = view_outputs(encoder, data.train.images, result.config["seed"], device or default_device())

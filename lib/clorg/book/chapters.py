@@ -61,7 +61,8 @@ class Chapter:
 
     def sections(self, cfg: dict) -> tuple[str, ...]:
         """The profile sections its results depend on under ``cfg``: ``reads`` and the switched-on ``reads_if``."""
-        return self.reads + tuple(s for s, (section, key) in self.reads_if if cfg[section][key])
+        switched = (s for s, (section, key) in self.reads_if if cfg[section][key])
+        return tuple(dict.fromkeys(self.reads + tuple(switched)))  # each once, where two switches read one
 
 
 _FEATURES = ("data", "train")
@@ -77,7 +78,8 @@ CHAPTERS = {c.stem: c for c in [
     Chapter("06_classifiers", ("classifiers", "gcn_graphs"), _FEATURES + ("heads",),
             ("clorg.features", "clorg.analysis.classify"), "main"),
     Chapter("07_dynamics", ("dynamics",), _FEATURES + ("dynamics",), ("clorg.analysis.dynamics",), "followed",
-            snapshots=True, reads_if=(("heads", ("dynamics", "heads")),)),  # the heads' settings, for its heads
+            snapshots=True,  # the heads' settings, for its heads under either protocol
+            reads_if=(("heads", ("dynamics", "heads")), ("heads", ("dynamics", "feateval")))),
     Chapter("08_near_duplicates", ("near_duplicates",), _FEATURES + ("near_duplicates",),
             ("clorg.features", "clorg.analysis.near_duplicates", "clorg.analysis.augment_mc"), "main"),
     Chapter("09_report", (), (), ()),
@@ -667,7 +669,7 @@ def classifiers(cfg: dict, data, fresh: bool = False) -> tuple[dict, dict]:
 def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
     """Chapter 07: CH, RLD, CHI(1) and CHI(k_max) and kNN accuracy at every snapshot of every contrastive
     run (variants included) of the followed encoder, with the heads' test accuracy where ``dynamics.heads``
-    asks, and the learning rate of every epoch."""
+    (ours) or ``dynamics.feateval`` (the authors') asks, and the learning rate of every epoch."""
     enc = D.followed_encoder(cfg["train"]["encoders"])
     specs = followed_runs(cfg)
     if not specs:
@@ -675,11 +677,14 @@ def dynamics(cfg: dict, data, fresh: bool = False) -> dict:
                           f"or simclr to train.methods")
     d = cfg["dynamics"]
 
+    protocols = tuple(p for p, on in (("ours", d["heads"]), ("feateval", d["feateval"])) if on)
+
     def compute():
         records = []
         for r in profile_runs(cfg, data, specs):
             records += D.dynamics_records(r, data, d["rld_temperatures"], d["knn_k"],
-                                          heads=cfg["heads"] if d["heads"] else None, set_loss=d["set_loss"])
+                                          heads=cfg["heads"] if protocols else None, protocols=protocols,
+                                          set_loss=d["set_loss"])
         return {"encoder": enc, "records": records}
 
     return _cached(cfg, data, "dynamics", compute, fresh)

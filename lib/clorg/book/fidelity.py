@@ -53,8 +53,8 @@ def compare(cfg: dict) -> list[dict]:
 
 def beside(cfg: dict) -> list[str]:
     """What the profile runs or measures beside the authors' setup, which no setting above shows: each
-    extra run (``train.variants``, under another schedule) and each extra epoch measured
-    (``metrics.extra_epochs``)."""
+    extra run (``train.variants``, under another schedule), each extra epoch measured
+    (``metrics.extra_epochs``) and our heads along the run (``dynamics.heads``)."""
     runs = variant_runs(cfg)
     judged = judged_run(cfg)
     decides = "; claim D is judged on it, the run closer to the authors'"
@@ -62,6 +62,8 @@ def beside(cfg: dict) -> list[str]:
            + (decides if (v.encoder, v.method, v.schedule) == judged else "") + ")" for v in runs]
     out += [f"the {e['encoder']} {e['method']} run measured also at epoch {e['epoch']} (`metrics.extra_epochs`)"
             for e in cfg["metrics"]["extra_epochs"]]
+    if cfg["dynamics"]["heads"]:
+        out.append("our honest linear head and GCN at every snapshot of the followed runs (`dynamics.heads`)")
     return out
 
 
