@@ -610,6 +610,23 @@ def test_the_dynamics_depend_on_the_heads_settings_only_while_they_fit_heads():
     assert chapter.sections(cfg) == ("data", "train", "dynamics", "heads")
 
 
+@pytest.mark.parametrize("heads, feateval, protocols", [(False, False, ()), (True, False, ("ours",)),
+                                                         (False, True, ("feateval",)),
+                                                         (True, True, ("ours", "feateval"))])
+def test_the_dynamics_chapter_asks_for_the_heads_each_switch_names(monkeypatch, heads, feateval, protocols):
+    """dynamics.heads asks for our honest fits and dynamics.feateval for the authors', each by its own name; the
+    heads section goes along wherever either asks."""
+    cfg = load_profile("smoke", {"dynamics.heads": heads, "dynamics.feateval": feateval})
+    asked = []
+    monkeypatch.setattr(chapters, "profile_runs", lambda cfg, data, specs: ["run"])
+    monkeypatch.setattr(chapters.D, "dynamics_records", lambda *a, **kw: asked.append(kw) or [])
+    monkeypatch.setattr(chapters, "_cached", lambda cfg, data, name, compute, fresh: compute())
+    chapters.dynamics(cfg, data=None)
+    (kw,) = asked
+    assert kw["protocols"] == protocols
+    assert kw["heads"] == (cfg["heads"] if protocols else None)
+
+
 def test_in_jupyter_the_parameters_box_comes_as_html_beside_the_books_myst(results_root, tmp_path, monkeypatch):
     """A chapter's setup in a real kernel shows its parameters box as one output with both: MyST for the book
     (which ranks text/markdown first) and HTML for JupyterLab, whose Markdown showed `:::{admonition}` as text."""

@@ -201,8 +201,9 @@ def test_followed_encoder_prefers_the_vit():
 
 
 def test_the_heads_along_the_run_are_the_chapter_06_fits_of_each_snapshot(tiny, capsys):
-    """The authors' Feateval: with the profile's heads section, each snapshot also gets one honest linear
-    and one GCN fit, the same records as classify.snapshot_head_records gives on that snapshot's features."""
+    """Our heads along the run (dynamics.heads, the default protocol): with the profile's heads section, each
+    snapshot also gets one honest linear and one GCN fit, the same records as classify.snapshot_head_records
+    gives on that snapshot's features."""
     from clorg.analysis.classify import snapshot_head_records
 
     result, data, records = tiny
@@ -212,7 +213,7 @@ def test_the_heads_along_the_run_are_the_chapter_06_fits_of_each_snapshot(tiny, 
     assert found == snapshot_head_records(run_features(result, data, epoch=2), heads, ("ours",))
     metrics_ = {r["metric"] for r in found}
     assert {R.head_metric("linear", R.TEST), R.head_metric("gcn", R.TEST), R.head_metric("gcn", R.STEPS)} <= metrics_
-    assert not any(r["seed"] is None for r in found)  # the honest fit only: the authors' protocol is chapter 06's
+    assert not any(r["seed"] is None for r in found)  # the honest fit only: the authors' is asked for by name
     gcn = R.select(found, metric=R.head_metric("gcn", R.TEST))
     assert [r["parameter"] for r in gcn] == [0.1] and all(r["epoch"] == 2 for r in found)
     assert 0.1 < gcn[0]["value"] <= 1.0
@@ -274,6 +275,7 @@ def test_the_authors_feateval_fits_their_protocol_with_the_random_init_settings_
         "linear head", "GCN", "linear head, authors' protocol", "GCN T = 0.1, authors' protocol",
         "GCN T = 0.2, authors' protocol", "kNN (k = 10)"]
     assert [line.get_linestyle() for line in ax.lines] == ["-", "-", "--", "--", "--", "-"]
+    assert ax.lines[3].get_color() == ax.lines[1].get_color() != ax.lines[4].get_color()  # theirs at our T, in our colour
     assert ax.get_title().endswith("honest fits at the step cap: linear 0 of 1, GCN 0 of 1")  # theirs have no cap
     plt.close(fig)
     fig = plots.heads_along_run(theirs)  # dynamics.feateval alone: no honest fit to count

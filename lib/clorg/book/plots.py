@@ -10,6 +10,7 @@ shows data of (:mod:`clorg.book.figure_subject`: the profile, the dataset and th
 from __future__ import annotations
 
 import functools
+import itertools
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -474,8 +475,11 @@ def heads_along_run(records: list[dict]) -> plt.Figure | None:
     lines = [(R.head_metric("linear", R.TEST), None, "linear head", "C0", "-"),
              (gcn_test, "any", "GCN", "C1", "-"),
              (R.head_metric("linear", R.AUTHORS), None, "linear head, authors' protocol", "C0", "--")]
-    lines += [(gcn_theirs, t, f"GCN T = {t:g}, authors' protocol", colour, "--")
-              for t, colour in zip(R.parameters(records, metric=gcn_theirs), ("C1", "C5", "C4", "C6"))]
+    # our GCN's colour goes to its temperature only (without ours, to the first); the others cycle
+    ours_t = R.parameters(records, metric=gcn_test) or R.parameters(records, metric=gcn_theirs)[:1]
+    others = itertools.cycle(("C5", "C4", "C6", "C8", "C9"))
+    lines += [(gcn_theirs, t, f"GCN T = {t:g}, authors' protocol", "C1" if t in ours_t else next(others), "--")
+              for t in R.parameters(records, metric=gcn_theirs)]
     lines.append((R.KNN, k, f"kNN (k = {k})", "C3", "-"))
     fig, axes = plt.subplots(1, len(runs), figsize=(PAGE_WIDTH, 3.4), squeeze=False, sharey=True)
     for ax, run in zip(axes[0], runs):
