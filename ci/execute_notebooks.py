@@ -261,6 +261,7 @@ def main() -> int:
         except KeyboardInterrupt:  # Ctrl-C (papermill shuts the kernel down): what finished is stored
             print(f"\n[{name}] interrupted during {nb.name}: the chapters before it, a run's checkpointed epochs and "
                   f"a chapter's finished parts are kept; run the same command again to resume", file=sys.stderr)
+            quiet_from_now()
             return 130
         except Exception as exc:  # papermill's error names the failing cell; the executed copy shows it
             outcome = failure(exc)
@@ -286,6 +287,18 @@ def main() -> int:
         else f"all {len(status)} notebooks executed"
     print(f"[{name}] {done} in {time.time() - started:.0f} s", flush=True)
     return 0
+
+
+def quiet_from_now() -> None:
+    """Send whatever this process writes from now on to /dev/null, so that an interrupted build's last line is
+    the one that says what is kept: the kernel client torn down with the kernel can report it after that line,
+    from another thread (seen once in CI: nbclient's "DeadKernelError: Kernel died" as the last line)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

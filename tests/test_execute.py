@@ -216,6 +216,18 @@ def test_a_failed_notebooks_outcome_is_the_whole_error_raised_in_its_cell():
     assert ex.failure(RuntimeError("Kernel died\nwhile running cell 3")) == "failed: RuntimeError: while running cell 3"
 
 
+def test_after_the_interrupted_message_nothing_more_is_written():
+    """What another thread reports after the interrupted build's message (the kernel client's DeadKernelError,
+    once in CI) must not become the last line: from that message on, the process writes nowhere."""
+    code = ("import sys, threading; sys.path.insert(0, 'ci'); import execute_notebooks as ex; "
+            "print('kept; run the same command again', file=sys.stderr); ex.quiet_from_now(); "
+            "t = threading.Thread(target=lambda: print('DeadKernelError: Kernel died', file=sys.stderr)); "
+            "t.start(); t.join(); print('late')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "kept; run the same command again" and done.stdout == ""
+
+
 def test_an_interrupted_build_says_what_is_kept_and_exits_130(tmp_path):
     """Ctrl-C (or SIGTERM) during `make book` printed ~30 lines of papermill's and asyncio's traceback and exit 1:
     now the notebook it stopped in, what is kept and how to resume, exit 130. A real build, stopped by a real
