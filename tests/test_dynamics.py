@@ -242,7 +242,8 @@ def test_the_authors_feateval_fits_their_protocol_with_the_random_init_settings_
     made = []  # (class name, settings) of every head made
     for name in ("LinearHead", "GCNHead"):
         cls = getattr(classify, name)
-        monkeypatch.setattr(classify, name, lambda *a, _cls=cls, **kw: made.append((_cls.__name__, kw)) or _cls(*a, **kw))
+        monkeypatch.setattr(classify, name,
+                            lambda *a, _cls=cls, **kw: made.append((_cls.__name__, kw)) or _cls(*a, **kw))
     both = dynamics_records(result, data, TEMPERATURES, KNN_K, heads=heads, protocols=("ours", "feateval"),
                             epochs=[2])
     theirs = [r for r in both if r["seed"] is None]
@@ -275,7 +276,8 @@ def test_the_authors_feateval_fits_their_protocol_with_the_random_init_settings_
         "linear head", "GCN", "linear head, authors' protocol", "GCN T = 0.1, authors' protocol",
         "GCN T = 0.2, authors' protocol", "kNN (k = 10)"]
     assert [line.get_linestyle() for line in ax.lines] == ["-", "-", "--", "--", "--", "-"]
-    assert ax.lines[3].get_color() == ax.lines[1].get_color() != ax.lines[4].get_color()  # theirs at our T, in our colour
+    # theirs at our temperature in our colour, the other temperature in another
+    assert ax.lines[3].get_color() == ax.lines[1].get_color() != ax.lines[4].get_color()
     assert ax.get_title().endswith("honest fits at the step cap: linear 0 of 1, GCN 0 of 1")  # theirs have no cap
     plt.close(fig)
     fig = plots.heads_along_run(theirs)  # dynamics.feateval alone: no honest fit to count
