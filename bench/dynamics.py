@@ -7,9 +7,9 @@ profile's trained run (``--epoch``; default its last): extracting the features (
 kept), CH, RLD at the profile's temperatures, CHI at 1 and claim 1's k_max, the kNN probe, the heads of the
 authors' Feateval, ours (``dynamics.heads``: one honest linear and one GCN fit) and theirs
 (``dynamics.feateval``: a linear head and a GCN at each of ``heads.temperatures`` under their protocol),
-and the whole-set loss of their Losseval (``dynamics.set_loss``). Multiply by the snapshots
-(``train.contrastive_epochs / train.checkpoint_every + 1``) for the chapter. Needs the profile's runs
-(``make book PROFILE=...`` trains them); prints a markdown table.
+both together (one graph per temperature for both), and the whole-set loss of their Losseval
+(``dynamics.set_loss``). Multiply by the snapshots (``train.contrastive_epochs / train.checkpoint_every + 1``)
+for the chapter. Needs the profile's runs (``make book PROFILE=...`` trains them); prints a markdown table.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def main() -> None:
           lambda: snapshot_head_records(f, cfg["heads"], ("ours",)))
     timed(f"heads: linear + GCN at T = {cfg['heads']['temperatures']}, the authors' protocol (Feateval)",
           lambda: snapshot_head_records(f, cfg["heads"], ("feateval",)))
+    timed("heads: both of the above together (paper, smoke; the GCNs at a temperature both fit share its graph)",
+          lambda: snapshot_head_records(f, cfg["heads"], ("ours", "feateval")))
     encoder = run.load_encoder(epoch=epoch, device=device)
     timed("whole-set loss (Losseval, added)",
           lambda: whole_set_loss(*view_outputs(encoder, data.train.images, run.config["seed"], device)))

@@ -196,6 +196,34 @@ def test_one_gcn_graph_per_feature_set_and_temperature(monkeypatch):
     assert built == [(0.1, None, 120), (0.2, None, 120)]  # dense: 120 nodes <= dense_max_nodes
 
 
+def test_along_the_run_both_protocols_share_each_temperatures_graph_and_give_what_each_gives_alone(monkeypatch):
+    """Along the run (chapter 07) with our honest heads and the authors' Feateval both on, the GCN at the
+    temperature both fit is built once and both protocols' fits train on it side by side; each protocol's
+    records are those it gives alone (on this small dense graph the shared products round as the lone ones),
+    ours first. Each fit has its protocol's settings: chapter 06's for ours, the random-init ones for theirs."""
+    heads = {**HEADS, "temperatures": [0.1, 0.2]}
+    f = _features(noise=0.3, epoch=20)
+    alone = {p: classify.snapshot_head_records(f, heads, (p,)) for p in ("ours", "feateval")}
+    built, trained = [], []
+    original_graph, original_fit = classify.GCNHead.graph, classify.fit_gcn_heads
+
+    def counting(self, nodes):
+        built.append(self.temperature)
+        return original_graph(self, nodes)
+
+    def spy(A, fits):
+        trained.append([(fit.head.temperature, fit.head.max_steps, fit.head.label_smoothing) for fit in fits])
+        return original_fit(A, fits)
+
+    monkeypatch.setattr(classify.GCNHead, "graph", counting)
+    monkeypatch.setattr(classify, "fit_gcn_heads", spy)
+    both = classify.snapshot_head_records(f, heads, ("ours", "feateval"))
+    assert sorted(built) == [0.1, 0.2]
+    cap = HEADS["honest_max_steps"]
+    assert sorted(trained) == [[(0.1, cap, 0.1), (0.1, None, 0.0)], [(0.2, None, 0.0)]]
+    assert both == alone["ours"] + alone["feateval"]
+
+
 def test_graph_records_compare_dense_with_top_k():
     f = _features(noise=0.3)
     records = classify.graph_records(f, HEADS, 0.1)

@@ -18,6 +18,8 @@ temperature serves every seed and both protocols (the nodes are the same: all tr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -81,54 +83,68 @@ class _Nodes:
         self.num_classes = int(max(f.train_labels.max(), f.test_labels.max())) + 1
 
 
-def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device,
-                 authors: bool = True, honest: bool = True) -> tuple[list[dict], list[dict]]:
-    """Both protocols of the GCN on one graph: (``honest``) every seed's honest fit and (``authors``) the
-    authors' fit with the first seed, trained side by side (:func:`fit_gcn_heads`: they share each product
-    with the graph)."""
-    f = nodes.f
-    honest_seeds = seeds if honest else []
-    settings = head_settings(heads, f.random_init)
+@dataclass(frozen=True)
+class Fits:
+    """Which fits of a head to make on one feature set, all with ``settings`` (label smoothing and GCN masks,
+    as :func:`head_settings` gives them): the honest protocol's, one per seed (``honest``), and the authors',
+    with the first seed (``authors``)."""
+    settings: dict
+    honest: bool = True
+    authors: bool = True
 
-    def head(seed, max_steps=honest_cap(heads)):
+
+def chapter_fits(heads: dict, f) -> Fits:
+    """Chapter 06's fits of a feature set: both protocols, with the settings of its initialisation."""
+    return Fits(head_settings(heads, f.random_init))
+
+
+def _gcn_records(nodes: _Nodes, heads: dict, temperature: float, k, seeds, parameter, device,
+                 *groups: Fits) -> list[tuple[list[dict], list[dict]]]:
+    """(records, predictions) of each group of GCN fits, all on one graph, built once and trained side by side
+    (:func:`fit_gcn_heads`: they share each product with the graph)."""
+    f = nodes.f
+
+    def head(seed, settings, max_steps):
         return GCNHead(num_classes=nodes.num_classes, temperature=temperature, k=k, seed=seed, device=device,
                        dense_max_nodes=heads["dense_max_nodes"], dense_dtype=dense_dtype(heads["dense_dtype"], device),
                        max_steps=max_steps, lr=heads["lr"], patience=heads["gcn_patience"],
                        embed_dim=heads["gcn_width"], **settings)
 
-    A = head(seeds[0]).graph(nodes.X)
-    fits = []
-    for seed in honest_seeds:
-        fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
-        fits.append(GCNFit(head(seed), np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
-                           nodes.test_idx, f.test_labels, nodes.num_classes))
-    if authors:
-        fits.append(GCNFit(head(seeds[0], max_steps=None), f.train_labels, np.arange(nodes.n_train), [],
-                           nodes.test_idx, f.test_labels, nodes.num_classes))
-    fitted = fit_gcn_heads(A, fits)
-    out, predictions = [], []
-    for seed, g in zip(honest_seeds, fitted):
-        out += [R.record(f.identity, R.head_metric("gcn", R.TEST), g.test_accuracy_, parameter, seed),
-                R.record(f.identity, R.head_metric("gcn", R.VALIDATION), g.val_accuracy_, parameter, seed),
-                *step_records(f.identity, "gcn", g, parameter, seed)]
-        predictions.append(prediction_record(f.identity, "gcn", parameter, seed, g.predictions_))
-    if authors:
-        theirs = fitted[-1]
-        out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), theirs.best_test_accuracy_, parameter),
-                R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), theirs.n_parameters_, parameter),
-                *step_records(f.identity, "gcn", theirs, parameter, None)]
-    return out, predictions
+    fits, honest_seeds = [], [seeds if g.honest else [] for g in groups]
+    for g, group_seeds in zip(groups, honest_seeds):
+        for seed in group_seeds:
+            fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
+            fits.append(GCNFit(head(seed, g.settings, honest_cap(heads)),
+                               np.concatenate([f.train_labels[fit], f.train_labels[val]]), fit, val,
+                               nodes.test_idx, f.test_labels, nodes.num_classes))
+        if g.authors:
+            fits.append(GCNFit(head(seeds[0], g.settings, None), f.train_labels, np.arange(nodes.n_train), [],
+                               nodes.test_idx, f.test_labels, nodes.num_classes))
+    fitted = iter(fit_gcn_heads(fits[0].head.graph(nodes.X), fits))  # the graph depends on none of the settings
+    results = []
+    for g, group_seeds in zip(groups, honest_seeds):
+        out, predictions = [], []
+        for seed, h in zip(group_seeds, fitted):
+            out += [R.record(f.identity, R.head_metric("gcn", R.TEST), h.test_accuracy_, parameter, seed),
+                    R.record(f.identity, R.head_metric("gcn", R.VALIDATION), h.val_accuracy_, parameter, seed),
+                    *step_records(f.identity, "gcn", h, parameter, seed)]
+            predictions.append(prediction_record(f.identity, "gcn", parameter, seed, h.predictions_))
+        if g.authors:
+            theirs = next(fitted)
+            out += [R.record(f.identity, R.head_metric("gcn", R.AUTHORS), theirs.best_test_accuracy_, parameter),
+                    R.record(f.identity, R.head_metric("gcn", R.PARAMETERS), theirs.n_parameters_, parameter),
+                    *step_records(f.identity, "gcn", theirs, parameter, None)]
+        results.append((out, predictions))
+    return results
 
 
-def _linear_records(f, heads: dict, seeds, device, authors: bool = True,
-                    honest: bool = True) -> tuple[list[dict], list[dict]]:
-    """Both protocols of the linear head: (``honest``) every seed's honest fit and (``authors``) the
-    authors' fit with the first seed."""
-    settings = {"label_smoothing": head_settings(heads, f.random_init)["label_smoothing"], "lr": heads["lr"],
+def _linear_records(f, heads: dict, seeds, device, fits: Fits) -> tuple[list[dict], list[dict]]:
+    """(records, predictions) of the linear head's ``fits``."""
+    settings = {"label_smoothing": fits.settings["label_smoothing"], "lr": heads["lr"],
                 "patience": heads["linear_patience"]}
     C = int(max(f.train_labels.max(), f.test_labels.max())) + 1
     out, predictions = [], []
-    for seed in seeds if honest else []:
+    for seed in seeds if fits.honest else []:
         fit, val = validation_split(f.train_labels, heads["validation_fraction"], seed)
         h = LinearHead(num_classes=C, seed=seed, device=device, max_steps=honest_cap(heads), **settings).fit(
             f.train[fit], f.train_labels[fit], X_val=f.train[val], y_val=f.train_labels[val],
@@ -137,7 +153,7 @@ def _linear_records(f, heads: dict, seeds, device, authors: bool = True,
                 R.record(f.identity, R.head_metric("linear", R.VALIDATION), h.val_accuracy_, seed=seed),
                 *step_records(f.identity, "linear", h, None, seed)]
         predictions.append(prediction_record(f.identity, "linear", None, seed, h.predict(f.test)))
-    if not authors:
+    if not fits.authors:
         return out, predictions
     theirs = LinearHead(num_classes=C, seed=seeds[0], device=device, max_steps=None, **settings).fit(
         f.train, f.train_labels, X_test=f.test, y_test=f.test_labels)
@@ -150,8 +166,9 @@ def _linear_records(f, heads: dict, seeds, device, authors: bool = True,
 def _spreading_records(f, heads: dict) -> list[dict]:
     fit, val = validation_split(f.train_labels, heads["validation_fraction"], 0)
     h = LabelSpreadingHead(k=heads["spreading_k"], alpha=heads["spreading_alpha"],
-                           max_iter=heads["spreading_max_iter"]).fit(f.train[fit], f.train_labels[fit], X_val=f.train[val],
-                                     y_val=f.train_labels[val], X_test=f.test, y_test=f.test_labels)
+                           max_iter=heads["spreading_max_iter"])
+    h.fit(f.train[fit], f.train_labels[fit], X_val=f.train[val], y_val=f.train_labels[val], X_test=f.test,
+          y_test=f.test_labels)
     return [R.record(f.identity, R.head_metric("label_spreading", R.TEST), h.test_accuracy_, seed=0),
             R.record(f.identity, R.head_metric("label_spreading", R.VALIDATION), h.val_accuracy_, seed=0)]
 
@@ -166,26 +183,34 @@ def snapshot_head_records(f, heads: dict, protocols=("ours",)) -> list[dict]:
       (every training label, the best test accuracy over the steps, no cap on steps) for the linear head and
       a GCN at each of ``heads.temperatures``, seed 0, with the random-init settings at every epoch (their
       notebook fits label smoothing 0 and masks of 5-50 % throughout: ``heads.random_init_label_smoothing``
-      and ``heads.random_init_mask_range``): the best test accuracy and the fit's steps."""
+      and ``heads.random_init_mask_range``): the best test accuracy and the fit's steps.
+
+    Where both protocols fit a GCN at one temperature, they share its graph, built once, and train side by
+    side (:func:`fit_gcn_heads`)."""
     unknown = set(protocols) - {"ours", "feateval"}
     if unknown:
         raise ValueError(f"unknown head protocol(s) {sorted(unknown)}: use 'ours' and/or 'feateval'")
-    device, seed = default_device(), 0
+    device, seeds = default_device(), [0]
     nodes = _Nodes(f)
     k = graph_k(heads, nodes.n)
-    out = []
+    ours = Fits(head_settings(heads, f.random_init), authors=False)
+    feateval = Fits(head_settings(heads, random_init=True), honest=False)  # theirs at every epoch
+    gcn = {}  # temperature -> the GCN fits on its graph, by protocol
     if "ours" in protocols:
         theirs = paper.HEADS_VIT_GCN_TEMPERATURE
-        temperature = theirs if theirs in heads["temperatures"] else heads["temperatures"][0]
-        out += _linear_records(f, heads, [seed], device, authors=False)[0]
-        out += _gcn_records(nodes, heads, temperature, k, [seed], temperature, device, authors=False)[0]
+        gcn.setdefault(theirs if theirs in heads["temperatures"] else heads["temperatures"][0], {})["ours"] = ours
     if "feateval" in protocols:
-        feateval = {**heads, "label_smoothing": heads["random_init_label_smoothing"],
-                    "mask_range": heads["random_init_mask_range"]}  # so that every epoch's head_settings are these
-        out += _linear_records(f, feateval, [seed], device, honest=False)[0]
-        for temperature in feateval["temperatures"]:
-            out += _gcn_records(nodes, feateval, temperature, k, [seed], temperature, device, honest=False)[0]
-    return out
+        for temperature in heads["temperatures"]:
+            gcn.setdefault(temperature, {})["feateval"] = feateval
+    by_protocol = {"ours": [], "feateval": []}
+    for protocol, fits in (("ours", ours), ("feateval", feateval)):
+        if protocol in protocols:
+            by_protocol[protocol] += _linear_records(f, heads, seeds, device, fits)[0]
+    for temperature, groups in gcn.items():  # one graph for both protocols' fits at a temperature
+        done = _gcn_records(nodes, heads, temperature, k, seeds, temperature, device, *groups.values())
+        for protocol, (records, _) in zip(groups, done):
+            by_protocol[protocol] += records
+    return by_protocol["ours"] + by_protocol["feateval"]
 
 
 def step_records(identity: dict, head: str, fitted, parameter, seed) -> list[dict]:
@@ -237,9 +262,9 @@ def _head_job(f, kind: str, t, heads: dict, seeds, device) -> tuple[list[dict], 
     if kind == "label_spreading":
         return _spreading_records(f, heads), []
     if kind == "linear":
-        return _linear_records(f, heads, seeds, device)
+        return _linear_records(f, heads, seeds, device, chapter_fits(heads, f))
     nodes = _Nodes(f)
-    return _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device)
+    return _gcn_records(nodes, heads, t, graph_k(heads, nodes.n), seeds, t, device, chapter_fits(heads, f))[0]
 
 
 def paired_gain_interval(correct_a, correct_b, resamples: int, seed: int, level: float) -> tuple[float, float, float]:
@@ -289,7 +314,8 @@ def graph_records(f, heads: dict, temperature: float, fitted: list[dict] | None 
     out = []
     for k in tqdm(graphs, desc=f"GCN graphs (T={temperature:g})", unit="graph"):
         fitted_here = _dense_gcn_records(f, temperature, fitted or []) if k is None else []
-        out += fitted_here or _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device)[0]
+        out += fitted_here or _gcn_records(nodes, heads, temperature, k, seeds, graph_name(k), device,
+                                           chapter_fits(heads, f))[0][0]
     return out
 
 

@@ -1,8 +1,8 @@
 """Cluster geometry of feature sets: CH, RLD over temperatures and CHI over k, as records.
 
 ``geometry_records`` measures every feature set of a profile for the metrics chapter; the same three
-metrics for anyone's features come from :func:`measure` (and the command ``python -m
-clorg.analysis.geometry FEATURES LABELS``).
+metrics for anyone's features come from :func:`measure` (and the command
+``python -m clorg.analysis.geometry FEATURES LABELS``).
 """
 
 from __future__ import annotations
@@ -94,9 +94,15 @@ def _is_number(cell: str) -> bool:
         return False
 
 
+def _delimiter(line: str) -> str | None:
+    """A CSV line's separator: a comma where it has any, else runs of spaces (numpy.savetxt's default; None
+    to str.split and numpy.loadtxt)."""
+    return "," if "," in line else None
+
+
 def _cells(line: str) -> list[str]:
-    """A CSV line's cells: split at commas where it has any, else at runs of spaces (numpy.savetxt's default)."""
-    return line.split("," if "," in line else None)
+    """A CSV line's cells, split at its :func:`_delimiter`."""
+    return line.split(_delimiter(line))
 
 
 def _indexed(cells: list[str]) -> bool:
@@ -145,7 +151,7 @@ def _read_csv(p) -> np.ndarray:
         rows = rows[1:]
         if not rows:
             raise InputError(f"{p} holds a header row and no numbers")
-    delimiter = "," if "," in rows[0][1] else None  # the data's own, whatever the header's (as _cells splits)
+    delimiter = _delimiter(rows[0][1])  # the data's own, whatever the header's
     try:
         return np.loadtxt([line for _, line in rows], delimiter=delimiter, ndmin=2, dtype=np.float64)
     except ValueError:
