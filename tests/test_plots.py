@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 from clorg.analysis import classify  # noqa: E402
 from clorg.analysis import records as R  # noqa: E402
-from clorg.book import evidence, plots  # noqa: E402
+from clorg.book import evidence, plots, tables  # noqa: E402
 from clorg.core import criteria  # noqa: E402
 
 CL = {"encoder": "resnet18", "method": "moco_queue", "schedule": "cosine", "epoch": 60}
@@ -98,6 +98,20 @@ def _classifiers():
                 val = {None: 0.5, 0.1: 0.5, 0.2: 0.6}[t]
                 records.append(R.record(ident, R.head_metric(head, R.VALIDATION), val, parameter=t, seed=seed))
     return {"records": records, "predictions": predictions, "test_labels": labels.tolist()}
+
+
+def test_the_gain_table_prints_the_figures_numbers_per_feature_set():
+    classifiers = _classifiers()
+    table = tables.gain_table(classifiers)
+    assert list(table.index) == ["resnet18 moco_queue", "resnet18 supervised"]
+    for name, ident, point in (("resnet18 moco_queue", CL, "+20.0"), ("resnet18 supervised", SL, "-5.0")):
+        g = evidence.paired_gain(classifiers, **{k: ident[k] for k in ("encoder", "method", "epoch")})
+        row = table.loc[name]
+        assert row["GCN temperature"] == "0.2" and row["G (points)"] == point
+        assert row["95 % interval (points)"] == f"{100 * g['low']:+.1f} to {100 * g['high']:+.1f}"
+        assert row["G, authors' protocol (points)"] == tables.ABSENT  # the hand-made records hold no authors' fit
+    without = dict(classifiers, predictions=[])  # no stored predictions: no interval, the point still shown
+    assert set(tables.gain_table(without)["95 % interval (points)"]) == {tables.ABSENT}
 
 
 def test_the_gain_figure_draws_each_feature_sets_paired_gain_and_interval_around_zero():
