@@ -3,8 +3,9 @@
 # on a lent GPU machine (which reaches no network, and to which ../shared does not travel) can take
 # it along: name `.device-data` in the run's `carry` and point the project's data loading at it.
 #
-# Usage: ci/stage_device_data.sh [SOURCE_DIR]   (from anywhere; SOURCE_DIR defaults to ../shared/data
-#                                                relative to the repo root)
+# Usage: ci/stage_device_data.sh [SOURCE_DIR]   (from anywhere; SOURCE_DIR defaults to $CLORG_DATA, the
+#                                                folder the project reads its data from, else to
+#                                                ../shared/data relative to the repo root)
 # The copy is checked against the known sha256, and skipped when an identical file is already there.
 
 set -euo pipefail
@@ -14,7 +15,7 @@ SHA256=d877bdec11f54282b92da36e9f045bd305d663b1223e3822baff39ca9ff6690a
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-SRC_DIR=${1:-$(dirname "$ROOT")/shared/data}
+SRC_DIR=${1:-${CLORG_DATA:-$(dirname "$ROOT")/shared/data}}
 DEST_DIR=$ROOT/.device-data
 src=$SRC_DIR/$FILE
 dest=$DEST_DIR/$FILE
@@ -24,6 +25,15 @@ if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 && ! git -C "$ROOT" check-
 fi
 
 sum() { sha256sum -- "$1" | cut -d' ' -f1; }
+
+staged=false
+[[ -f $dest ]] && [[ $(sum "$dest") == "$SHA256" ]] && staged=true
+# named before anything is written, so that a failed call leaves .device-data/ as it was
+if ! $staged && [[ ! -f $src ]]; then
+    echo "error: $src not found: give the folder that holds $FILE as the first argument, or export" \
+        "CLORG_DATA=<that folder> as for the book" >&2
+    exit 1
+fi
 
 # the commit the tree is sent from (the device machine gets no .git): the runs trained there record it, so
 # stage again before each job. "+dirty" as clorg.core.provenance says it: the stored outputs do not count
@@ -50,15 +60,10 @@ travel_check() {
     fi
 }
 
-if [[ -f $dest ]] && [[ $(sum "$dest") == "$SHA256" ]]; then
+if $staged; then
     echo "$dest: already there and identical (sha256 $SHA256), nothing copied"
     travel_check
     exit 0
-fi
-
-if [[ ! -f $src ]]; then
-    echo "error: $src not found (give the folder that holds $FILE as the first argument)" >&2
-    exit 1
 fi
 
 mkdir -p "$DEST_DIR"

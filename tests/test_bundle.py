@@ -530,3 +530,55 @@ def test_a_compile_measurement_that_outlasts_its_time_is_stopped_and_says_so(mon
 def test_a_compile_measurement_that_fails_says_why(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="compile measurement failed: .*no_such_backend.*eager_seconds_per_step"):
         _compile_study(monkeypatch, tmp_path, "no_such_backend", 60.0)
+
+
+def _staging_repo(tmp_path):
+    """A git repository holding ci/stage_device_data.sh alone: the script stages into the repository it sits in."""
+    repo = tmp_path / "repo"
+    (repo / "ci").mkdir(parents=True)
+    shutil.copy2(ROOT / "ci" / "stage_device_data.sh", repo / "ci")
+    (repo / ".gitignore").write_text("/.device-data/\n")
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    return repo
+
+
+def _stage(repo, *args, data=None):
+    env = {k: v for k, v in os.environ.items() if k != "CLORG_DATA"}
+    if data is not None:
+        env["CLORG_DATA"] = str(data)
+    return subprocess.run(["bash", str(repo / "ci" / "stage_device_data.sh"), *args], env=env,
+                          capture_output=True, text=True)
+
+
+def test_staging_reads_the_data_folder_the_book_reads_and_names_it_when_the_tarball_is_not_there(tmp_path):
+    """README's `ci/stage_device_data.sh`, printed without an argument, takes the tarball from $CLORG_DATA (the
+    folder a user exported for the book); a folder without it is named with both fixes, and nothing is staged."""
+    repo = _staging_repo(tmp_path)
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    done = _stage(repo, data=empty)
+    assert done.returncode == 1
+    assert f"{empty}/cifar10-jpeg.tar.gz not found" in done.stderr and "CLORG_DATA=" in done.stderr, done.stderr
+    assert not (repo / ".device-data").exists()  # no COMMIT left behind by a call that failed
+    # an argument names the folder over $CLORG_DATA
+    other = tmp_path / "other"
+    done = _stage(repo, str(other), data=empty)
+    assert done.returncode == 1 and f"{other}/cifar10-jpeg.tar.gz not found" in done.stderr, done.stderr
+
+
+def test_staging_copies_the_tarball_from_clorg_data_and_records_the_commit(tmp_path):
+    shared = ROOT.parent / "shared" / "data"
+    if not (shared / "cifar10-jpeg.tar.gz").is_file():
+        pytest.skip(f"needs the CIFAR-10 tarball of {shared} (its sha256 is fixed in the script)")
+    repo = _staging_repo(tmp_path)
+    done = _stage(repo, data=shared)
+    assert done.returncode == 0, done.stderr
+    assert "what travels to the device machine" in done.stdout
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert (repo / ".device-data" / "COMMIT").read_text() == head
+    staged = repo / ".device-data" / "cifar10-jpeg.tar.gz"
+    assert staged.stat().st_size == (shared / "cifar10-jpeg.tar.gz").stat().st_size
+    # staged already: no data folder is needed again (the staged copy is checked instead)
+    done = _stage(repo, data=tmp_path / "gone")
+    assert done.returncode == 0 and "already there and identical" in done.stdout, done.stderr
