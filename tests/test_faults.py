@@ -475,7 +475,7 @@ def test_a_bad_override_is_named_not_a_traceback():
 
     with pytest.raises(ConfigError, match=r"--override metrics.chi_ks: '\[1,10' is not a valid YAML value"):
         parse_overrides(["metrics.chi_ks=[1,10"])
-    with pytest.raises(ConfigError, match=r"sets data.train_per_class twice \(50 and '60'\); keep one"):
+    with pytest.raises(ConfigError, match=r"sets data.train_per_class twice \(50 and 60, as typed\); keep one"):
         parse_overrides(["data.train_per_class=50", "data.train_per_class=60"])
     assert parse_overrides(["data.train_per_class =50"]) == {"data.train_per_class": 50}
     with pytest.raises(ConfigError, match=r"got the str .*-y 'overrides: \{data.train_per_class: 50\}'"):

@@ -396,14 +396,15 @@ def validate(cfg: dict, origin: str = "profile") -> dict:
 def parse_overrides(items: list[str]) -> dict:
     """Command-line overrides ``["data.train_per_class=50"]`` as ``{"data.train_per_class": 50}``, each
     value parsed as YAML; used by every script that takes ``--override KEY=VALUE``."""
-    out = {}
+    out, given = {}, {}
     for item in items:
         key, sep, value = str(item).partition("=")
         key = key.strip()  # "data.train_per_class =50": the space is a typing slip, not part of the key
         if not sep or not key:
             raise ConfigError(f"--override needs KEY=VALUE (e.g. data.train_per_class=50), got {item!r}")
         if key in out:  # as in a profile file: which of two values is meant is not for us to guess
-            raise ConfigError(f"--override sets {key} twice ({out[key]!r} and {value!r}); keep one")
+            raise ConfigError(f"--override sets {key} twice ({given[key]} and {value}, as typed); keep one")
+        given[key] = value
         try:
             out[key] = yaml.load(value, Loader=_UniqueKeyLoader)  # as a profile file reads it: 2e-3 is a number
         except yaml.YAMLError as exc:
