@@ -65,6 +65,9 @@ AFTER_TRAINING = ("02_train", "07_dynamics", BREAKDOWN, BATCHES, COMPILE, "03_em
 # bound on what compiling would cost a job
 NEEDS = {"02_train": 0, BREAKDOWN: 30, BATCHES: 20, COMPILE: 60}
 COMPILE_RESERVE = 15
+# seconds kept between the end of training and the job's deadline, for exporting the weights (a few seconds
+# on an H200): a run still training when the hard timeout strikes would come back without them
+EXPORT_RESERVE = 20
 
 
 def say(started: float, message: str) -> None:
@@ -319,8 +322,8 @@ def main(argv=None) -> int:
 
     from clorg.book import chapters, report, store, summary
     from clorg.core import provenance, variants
-    from clorg.core.config import ConfigError, all_runs, kind_of, parse_overrides
-    from clorg.core.devices import default_device
+    from clorg.core.config import ConfigError, all_runs, kind_of, load_profile, parse_overrides
+    from clorg.core.devices import default_device, gpu_policy_allows
     from clorg.data import DatasetError, DatasetNotFoundError
     from clorg.train import bundle, loop, runs
 
@@ -359,15 +362,20 @@ def main(argv=None) -> int:
             value, status = None, f"failed: {type(exc).__name__}: {exc}"
             traceback.print_exc()
         entry.update(status=status, seconds=round(time.time() - t0, 1))
-        if cfg is None:
-            return value
         say(started, f"{name}: {status} in {time.time() - t0:.1f} s")
         pack_results(store.results_dir(variants.folder_name(cfg)), args.out)
         save_job()
         return value
 
-    cfg = None
     try:
+        # before the data loads: the lease would go into a CPU run, so a driver or CUDA mismatch is named now
+        if not gpu_policy_allows(load_profile(args.profile, parse_overrides(args.override))):
+            print(f"error: {args.profile} needs a GPU and torch {torch.__version__} sees none (cuda available: "
+                  "False; the checks' nvidia-smi and torch lines say what the machine has). --allow-cpu runs it on "
+                  "the CPU, as the rehearsal does", file=sys.stderr)
+            job["steps"].append({"step": "setup", "status": "failed: no GPU visible to torch", "seconds": 0})
+            save_job()
+            return 1
         cfg, data = chapters.setup(args.profile, parse_overrides(args.override))
     except (ConfigError, DatasetNotFoundError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -408,6 +416,11 @@ def main(argv=None) -> int:
     sizable = can_size(to_train, kept)
     if kept and not sizable:
         say(started, "not sized: no contrastive run to train, or a kept one shares its settings")
+    # what the deadline leaves for training, the weights' export kept after it (a short BUDGET without --only)
+    train_budget = min(args.train_budget, deadline - time.time() - EXPORT_RESERVE)
+    if train_budget < args.train_budget:
+        say(started, f"training budget {train_budget:.0f} s, not {args.train_budget:.0f}: the job's deadline is near")
+        job["train_budget_capped_s"] = round(train_budget, 1)
     if not args.no_probe and sizable:
         # one probe per method: a variant (another schedule) steps as its method does, and is counted
         one_each = {s.method: s for s in to_train}
@@ -415,7 +428,7 @@ def main(argv=None) -> int:
                                         for m, s in one_each.items()})
         if probes:
             job["probe"] = probes
-            sized = size_contrastive(cfg, probes, args.train_budget, args.margin,
+            sized = size_contrastive(cfg, probes, train_budget, args.margin,
                                      collections.Counter(s.method for s in to_train))
             job["sized"] = sized
             for key in ("contrastive_epochs", "contrastive_warmup_epochs", "checkpoint_every"):
@@ -427,7 +440,7 @@ def main(argv=None) -> int:
     save_job()
 
     # 2. training, each run's weights packed as soon as it ends
-    train_until = time.time() + args.train_budget
+    train_until = min(time.time() + train_budget, deadline - EXPORT_RESERVE)
     trained = {}
     for spec in specs:
         def train_one(spec=spec):

@@ -20,15 +20,20 @@
 # shards), results.tar.gz, job.json (the card, the probe, E, every step's outcome), run.log.
 # Back on a CPU machine: python ci/import_device_run.py <that folder> --profile PROFILE, then
 # `make book PROFILE=PROFILE`. Exit status: 0 all done, 3 steps skipped or failed (job.json says which),
-# 2 a bad profile or override, 1 a check failed, 124 the hard timeout.
+# 2 a bad profile, override or budget, 1 a check failed (torch seeing no GPU for a GPU profile included; or the job
+# crashed outside its steps: run.log has the traceback), 124 the hard timeout, 137 killed (the timeout's kill or
+# the machine's memory).
 
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-PROFILE=${1:?usage: ci/device_run.sh PROFILE [BUDGET_SECONDS] [-- extra args for ci/device_job.py]}
-BUDGET=${2:-520}
-shift $(( $# >= 2 ? 2 : 1 ))
+USAGE="usage: ci/device_run.sh PROFILE [BUDGET_SECONDS] [-- extra args for ci/device_job.py]"
+PROFILE=${1:?$USAGE}
+shift
+BUDGET=520
+if (( $# )) && [[ $1 != "--" ]]; then BUDGET=$1; shift; fi
 [[ ${1:-} == "--" ]] && shift
+[[ $BUDGET =~ ^[0-9]+$ ]] || { echo "error: BUDGET_SECONDS must be whole seconds, got '$BUDGET'; $USAGE" >&2; exit 2; }
 EXTRA=("$@")
 OUT=${OUT:-$ROOT/device-out}
 PY=${PYTHON:-python3}
@@ -45,13 +50,14 @@ step() { local now; now=$(date +%s); say "$1 done in $(( now - step_start )) s";
 printf '| step | seconds |\n|---|---:|\n' > /tmp/clorg-timing.md
 
 # 1. checks: everything the run needs is named before any device time goes into training
-shopt -s nullglob
+shopt -s nullglob nocaseglob
 wheels=(.whl/*.whl)
-shopt -u nullglob
 (( ${#wheels[@]} )) || fail ".whl/ holds no wheels: run ci/fetch_device_wheels.sh before the lease and carry .whl"
 for w in openTSNE; do
-    ls .whl/ | grep -qi "^${w}-" || fail ".whl/ lacks $w: run ci/fetch_device_wheels.sh"
+    found=(.whl/"$w"-*.whl)
+    (( ${#found[@]} )) || fail ".whl/ lacks $w: run ci/fetch_device_wheels.sh"
 done
+shopt -u nullglob nocaseglob
 [[ -f .device-data/cifar10-jpeg.tar.gz ]] || fail ".device-data/cifar10-jpeg.tar.gz is missing: run ci/stage_device_data.sh and carry .device-data"
 [[ $(sha256sum .device-data/cifar10-jpeg.tar.gz | cut -d' ' -f1) == "$DATA_SHA256" ]] \
     || fail ".device-data/cifar10-jpeg.tar.gz has the wrong sha256: run ci/stage_device_data.sh again"
@@ -87,7 +93,9 @@ timeout -k 10 "$left" "$PY" -u ci/device_job.py --profile "$PROFILE" --out "$OUT
     --train-budget "$TRAIN_SECONDS" "${EXTRA[@]}"
 status=$?
 if (( status == 124 || status == 137 )); then
-    say "the job hit its hard timeout of $left s: what it packed before is kept; packing the parts of the cut step"
+    (( status == 124 )) && why="hit its hard timeout of $left s" \
+        || why="was killed (exit 137: the timeout's kill 10 s after its stop, or the machine's memory)"
+    say "the job $why: what it packed before is kept; packing the parts of the cut step"
     timeout 15 "$PY" ci/device_job.py --profile "$PROFILE" --out "$OUT" --pack-only "${EXTRA[@]}" \
         || say "packing after the timeout failed: the pack of the last finished step is kept"
 fi

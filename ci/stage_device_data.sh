@@ -13,6 +13,8 @@ set -euo pipefail
 FILE=cifar10-jpeg.tar.gz
 SHA256=d877bdec11f54282b92da36e9f045bd305d663b1223e3822baff39ca9ff6690a
 
+# a folder given relative to where the script was called from, as a user types it
+[[ -n ${1:-} && $1 != /* ]] && set -- "$(pwd)/$1"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 SRC_DIR=${1:-${CLORG_DATA:-$(dirname "$ROOT")/shared/data}}
@@ -25,22 +27,6 @@ if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 && ! git -C "$ROOT" check-
 fi
 
 sum() { sha256sum -- "$1" | cut -d' ' -f1; }
-
-staged=false
-[[ -f $dest ]] && [[ $(sum "$dest") == "$SHA256" ]] && staged=true
-# named before anything is written, so that a failed call leaves .device-data/ as it was
-if ! $staged && [[ ! -f $src ]]; then
-    echo "error: $src not found: give the folder that holds $FILE as the first argument, or export" \
-        "CLORG_DATA=<that folder> as for the book" >&2
-    exit 1
-fi
-
-# the commit the tree is sent from (the device machine gets no .git): the runs trained there record it, so
-# stage again before each job. "+dirty" as clorg.core.provenance says it: the stored outputs do not count
-mkdir -p "$DEST_DIR"
-git -C "$ROOT" rev-parse HEAD 2>/dev/null | tr -d '\n' > "$DEST_DIR/COMMIT" || true
-[[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':(exclude)results' ':(exclude)weights' \
-    2>/dev/null) ]] && printf '+dirty' >> "$DEST_DIR/COMMIT"
 
 # The device tool refuses a call whose tree is over 64 MiB (tracked and untracked-not-ignored files, and the
 # carried folders): the committed weights, results, data and wheels together come close (62 MiB at 44689a5).
@@ -60,23 +46,35 @@ travel_check() {
     fi
 }
 
-if $staged; then
+# 1. the tarball, unless an identical copy is there; a call that fails here leaves .device-data/ as it was
+if [[ -f $dest ]] && [[ $(sum "$dest") == "$SHA256" ]]; then
     echo "$dest: already there and identical (sha256 $SHA256), nothing copied"
-    travel_check
-    exit 0
+else
+    if [[ ! -f $src ]]; then
+        echo "error: $src not found: give the folder that holds $FILE as the first argument, or export" \
+            "CLORG_DATA=<that folder> as for the book" >&2
+        exit 1
+    fi
+    mkdir -p "$DEST_DIR"
+    tmp=$(mktemp "$DEST_DIR/.$FILE.XXXXXX")
+    trap 'rm -f "$tmp"' EXIT
+    cp -- "$src" "$tmp"
+    chmod 644 "$tmp"
+    got=$(sum "$tmp")
+    if [[ $got != "$SHA256" ]]; then
+        echo "error: sha256 of the copy of $src is $got, expected $SHA256" >&2
+        exit 1
+    fi
+    mv -f -- "$tmp" "$dest"
+    trap - EXIT
+    echo "$dest: copied from $src ($(stat -c %s "$dest") bytes, sha256 $SHA256)"
 fi
 
-mkdir -p "$DEST_DIR"
-tmp=$(mktemp "$DEST_DIR/.$FILE.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cp -- "$src" "$tmp"
-chmod 644 "$tmp"
-got=$(sum "$tmp")
-if [[ $got != "$SHA256" ]]; then
-    echo "error: sha256 of the copy of $src is $got, expected $SHA256" >&2
-    exit 1
-fi
-mv -f -- "$tmp" "$dest"
-trap - EXIT
-echo "$dest: copied from $src ($(stat -c %s "$dest") bytes, sha256 $SHA256)"
+# 2. the commit the tree is sent from (the device machine gets no .git): the runs trained there record it, so
+# stage again before each job. "+dirty" as clorg.core.provenance says it: the stored outputs do not count
+git -C "$ROOT" rev-parse HEAD 2>/dev/null | tr -d '\n' > "$DEST_DIR/COMMIT" || true
+[[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':(exclude)results' ':(exclude)weights' \
+    2>/dev/null) ]] && printf '+dirty' >> "$DEST_DIR/COMMIT"
+
+# 3. what travels
 travel_check

@@ -347,6 +347,46 @@ def test_job_killed_after_training_keeps_its_weights_and_record(tmp_path):
     assert meta["epoch"] == 2 and meta["record"]["finished"]
 
 
+def test_a_gpu_profile_on_a_machine_whose_torch_sees_no_gpu_is_refused_before_any_training(tmp_path):
+    """A driver or CUDA mismatch on the lent machine: the job names it within seconds, where it used to probe and
+    train the lease away on the machine's CPU (only --allow-cpu, the rehearsal's, runs a GPU profile there)."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "CLORG_RUNS": str(tmp_path / "runs"),
+           "CLORG_RESULTS": str(tmp_path / "results")}
+    env.pop("CLORG_ALLOW_CPU", None)
+    done = subprocess.run([sys.executable, str(ROOT / "ci" / "device_job.py"), "--profile", "gpu10", "--out",
+                           str(tmp_path / "out"), "--budget", "600", "--train-budget", "360"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "gpu10 needs a GPU and torch" in done.stderr and "--allow-cpu" in done.stderr
+    job = json.loads((tmp_path / "out" / "job.json").read_text())
+    assert job["steps"] == [{"step": "setup", "status": "failed: no GPU visible to torch", "seconds": 0}]
+    assert not (tmp_path / "runs").exists()  # nothing installed, nothing trained
+
+
+def test_a_job_whose_deadline_is_nearer_than_its_training_budget_trains_to_the_deadline_not_past_it(tmp_path):
+    """A short BUDGET without --only (or slow checks): the training budget is cut to what the deadline leaves,
+    the export kept after it, so the weights are packed before the hard timeout could strike."""
+    proc = _job(tmp_path, budget=25)  # --train-budget 10, but 25 s in all: setup and the export's 20 s leave less
+    out, _ = proc.communicate(timeout=600)
+    job = json.loads((tmp_path / "out" / "job.json").read_text())
+    assert job["train_budget_capped_s"] < 5, out
+    assert "the job's deadline is near" in out
+    status = {s["step"]: s["status"] for s in job["steps"]}
+    assert status["train supervised"] == status["train moco_queue"] == "ok", status
+    assert sorted(p.name for p in (tmp_path / "out" / "weights").iterdir()) == [f"{MOCO_NAME}.0.pt",
+                                                                               "resnet18-supervised-cosine.0.pt"]
+    assert job["sized"]["contrastive_epochs"] == 1  # sized to the cut budget: nothing left past the first epoch
+
+
+def test_device_run_names_a_budget_that_is_not_seconds_before_any_check(tmp_path):
+    """BUDGET_SECONDS may be left out before `--` (the usage allows it); anything else in its place is named
+    at once, where `gpu10 -- --only X` used to fail after the checks and the wheels with a shell syntax error."""
+    done = subprocess.run(["bash", str(ROOT / "ci" / "device_run.sh"), "gpu10", "5m"], cwd=tmp_path,
+                          env={**os.environ, "OUT": str(tmp_path / "out")}, capture_output=True, text=True)
+    assert done.returncode == 2 and "BUDGET_SECONDS must be whole seconds, got '5m'" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_probe_sizes_the_contrastive_run_alone_when_the_supervised_one_is_kept():
     """Job 1's probe (1.31 s a supervised epoch, 3.64 s a MoCo one) in a 360-s training budget: 76 MoCo epochs
     beside the supervised run at job 1's 8 % reserve; at today's 12 % (job 1's epochs ran 6 % over the
@@ -543,11 +583,11 @@ def _staging_repo(tmp_path):
     return repo
 
 
-def _stage(repo, *args, data=None):
+def _stage(repo, *args, data=None, cwd=None):
     env = {k: v for k, v in os.environ.items() if k != "CLORG_DATA"}
     if data is not None:
         env["CLORG_DATA"] = str(data)
-    return subprocess.run(["bash", str(repo / "ci" / "stage_device_data.sh"), *args], env=env,
+    return subprocess.run(["bash", str(repo / "ci" / "stage_device_data.sh"), *args], env=env, cwd=cwd,
                           capture_output=True, text=True)
 
 
@@ -561,10 +601,15 @@ def test_staging_reads_the_data_folder_the_book_reads_and_names_it_when_the_tarb
     assert done.returncode == 1
     assert f"{empty}/cifar10-jpeg.tar.gz not found" in done.stderr and "CLORG_DATA=" in done.stderr, done.stderr
     assert not (repo / ".device-data").exists()  # no COMMIT left behind by a call that failed
-    # an argument names the folder over $CLORG_DATA
-    other = tmp_path / "other"
-    done = _stage(repo, str(other), data=empty)
-    assert done.returncode == 1 and f"{other}/cifar10-jpeg.tar.gz not found" in done.stderr, done.stderr
+    # an argument names the folder over $CLORG_DATA; a relative one is read from where the script is called
+    done = _stage(repo, "other", data=empty, cwd=tmp_path)
+    assert done.returncode == 1 and f"{tmp_path}/other/cifar10-jpeg.tar.gz not found" in done.stderr, done.stderr
+    # a tarball that is not the known one: refused, and nothing is staged, not even the commit
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "cifar10-jpeg.tar.gz").write_bytes(b"not the tarball")
+    done = _stage(repo, "other", cwd=tmp_path)
+    assert done.returncode == 1 and "sha256 of the copy" in done.stderr, done.stderr
+    assert not [p.name for p in (repo / ".device-data").iterdir()]
 
 
 def test_staging_copies_the_tarball_from_clorg_data_and_records_the_commit(tmp_path):
