@@ -1,7 +1,10 @@
 """Take in what a GPU job brought back (ci/device_run.sh): its weights into weights/<profile>/ (to commit),
 its results into results/ (merged), and say which profile settings the job sized.
 
-    python ci/import_device_run.py FOLDER --profile gpu10 [--override KEY=VALUE]...
+    python ci/import_device_run.py FOLDER --profile gpu10
+
+A job run with --override (a variant) is refused: weights/<profile>/ holds the profile's own weights; a
+variant that should keep its weights is a profile file of its own name.
 
 FOLDER holds the job's files: weights/<name>.<i>.pt (<name>: encoder-method-schedule), results.tar.gz,
 job.json, run.log. Every shard is read and checked before anything is copied; the weights folder gets,
@@ -34,7 +37,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 from clorg.book import store  # noqa: E402
 from clorg.core import paths, provenance, variants  # noqa: E402
 from clorg.core.atomic import write_json  # noqa: E402
-from clorg.core.config import load_profile, parse_overrides  # noqa: E402
+from clorg.core.config import load_profile  # noqa: E402
 from clorg.train import bundle, speed  # noqa: E402
 
 
@@ -74,6 +77,11 @@ def read_job(folder: Path, profile: str) -> dict:
     if _profile_name(str(job["profile"])) != _profile_name(profile):
         raise SystemExit(f"{folder} is a job of profile {job['profile']!r}, not {profile!r}: import it with "
                          f"--profile {_profile_name(str(job['profile']))}")
+    if job.get("overrides"):  # a variant: its weights would replace the profile's own in weights/<profile>/
+        raise SystemExit(f"{folder} is a job run with --override {' '.join(map(str, job['overrides']))}: its weights "
+                         f"are a variant's, and weights/{_profile_name(profile)}/ holds the profile's own. Write "
+                         "those settings into a profile file of another name (a copy of the profile's YAML) and run "
+                         "the job with it: its weights are then imported under that name")
     return job
 
 
@@ -109,9 +117,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path)
     ap.add_argument("--profile", required=True)
-    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
-    cfg = load_profile(args.profile, parse_overrides(args.override))
+    cfg = load_profile(args.profile)
     job = read_job(args.folder, args.profile)
     if warning := commit_warning(job, provenance.git_commit()):
         print(warning)

@@ -1084,6 +1084,10 @@ def test_the_import_refuses_a_folder_that_is_not_a_jobs_output(tmp_path):
     with pytest.raises(SystemExit, match="--profile gpu10"):
         read_job(tmp_path, "paper")
     assert read_job(tmp_path, "gpu10") == job and read_job(tmp_path, "configs/gpu10.yaml") == job
+    # a variant's job (run with --override): its weights would replace the profile's own in weights/gpu10/
+    (tmp_path / "job.json").write_text(json.dumps({**job, "overrides": ["train.width_scale=0.5"]}))
+    with pytest.raises(SystemExit, match=r"--override train.width_scale=0.5: its weights are a variant's"):
+        read_job(tmp_path, "gpu10")
 
 
 # ============================================ concurrency and disk ========================================
