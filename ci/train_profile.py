@@ -125,10 +125,12 @@ def main(argv=None) -> int:
         env["CLORG_ALLOW_CPU"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "lib"), env.get("PYTHONPATH")) if p)
 
+    # each run's command starts in the root: a profile file given relative to here is passed as a full path
+    profile = str(Path(args.profile).resolve()) if Path(args.profile).suffix in (".yaml", ".yml") else args.profile
     times, started = [], time.time()
     for i, spec in enumerate(runs, 1):
         encoder, method = spec.encoder, f"{spec.method}/{spec.schedule}"
-        cmd = train_command(args.profile, spec, args.override, gpus, args.force)
+        cmd = train_command(profile, spec, args.override, gpus, args.force)
         print(f"\n[{name}] run {i}/{len(runs)}: {shown(cmd)}", flush=True)
         t0 = time.time()
         try:

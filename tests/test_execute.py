@@ -174,6 +174,17 @@ def test_main_refuses_a_gpu_profile_on_the_cpu_with_exit_2(monkeypatch, capsys):
     assert "needs a GPU" in capsys.readouterr().err
 
 
+def test_a_profile_file_given_relative_to_another_folder_reaches_each_run_as_a_full_path(monkeypatch, tmp_path):
+    """Each run's command starts in the project root: a path typed from elsewhere must not be read from there."""
+    (tmp_path / "mine.yaml").write_text((ROOT / "configs" / "smoke.yaml").read_text().replace("name: smoke", "name: mine"))
+    monkeypatch.chdir(tmp_path)
+    started = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, cwd, env: started.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setenv("CLORG_RUNS", str(tmp_path / "runs"))
+    assert tp.main(["--profile", "mine.yaml"]) == 0
+    assert started and all(c[c.index("--config") + 1] == str(tmp_path / "mine.yaml") for c in started)
+
+
 def test_main_trains_each_run_prints_times_and_stops_at_the_first_failure(monkeypatch, capsys):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     started = []
