@@ -125,8 +125,9 @@ def main(argv=None) -> int:
         env["CLORG_ALLOW_CPU"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "lib"), env.get("PYTHONPATH")) if p)
 
-    # each run's command starts in the root: a profile file given relative to here is passed as a full path
-    profile = str(Path(args.profile).resolve()) if Path(args.profile).suffix in (".yaml", ".yml") else args.profile
+    # each run's command starts in the root: a profile file given relative to here goes by its full path (the
+    # profile's base, as load_profile records it: the name of a shipped profile, the full path of a file)
+    profile = cfg["profile"]["base"]
     times, started = [], time.time()
     for i, spec in enumerate(runs, 1):
         encoder, method = spec.encoder, f"{spec.method}/{spec.schedule}"
